@@ -1,0 +1,32 @@
+"""The two kinds of errors (STYLE.md rule 4).
+
+`ProtocolError` is the peer's mistake: it carries the reason code the connection glue sends in
+DISCONNECT (5.0) or implies by closing (3.1.1). Anything else escaping the codec is our bug.
+"""
+
+from __future__ import annotations
+
+from gateway.mqtt.enums import ReasonCode
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ProtocolError(GatewayError):
+    """The peer broke the protocol; close its connection with `reason_code`."""
+
+    def __init__(self, reason_code: ReasonCode, message: str) -> None:
+        super().__init__(f"{message} ({reason_code.name}, 0x{int(reason_code):02X})")
+        self.reason_code = reason_code
+        self.message = message
+
+
+class MalformedPacket(ProtocolError):
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.MALFORMED_PACKET, message)
+
+
+class PacketTooLarge(ProtocolError):
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.PACKET_TOO_LARGE, message)
