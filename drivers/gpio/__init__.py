@@ -1,0 +1,1 @@
+"""GPIO devices on gpiozero pin factories."""

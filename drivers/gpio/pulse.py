@@ -1,0 +1,93 @@
+"""Pulse counter for flow meters, energy meters and rain gauges with a pulse (S0, reed) output.
+
+Counts debounced activations (inactive -> active edges) of an input pin and reports three quantities:
+
+* ``count``            raw pulses since open() (restarts at 0 with the gateway: a counter reset),
+* `total_quantity`     count × `factor` in `total_unit` (e.g. 0.5 L per pulse -> litres),
+* `rate_quantity`      factor × pulses per `rate_per` seconds, averaged since the previous read()
+                       (since open() for the first), e.g. rate_per=60 gives litres per minute; for an
+                       energy meter with factor = Wh per pulse and rate_per=3600 the rate is watts.
+
+Time for the rate comes from the injected `clock` (monotonic seconds).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from drivers.base import Driver, DriverError, Reading
+from drivers.gpio.edges import Debouncer, check_input_options, open_input
+
+
+class PulseCounter(Driver):
+    def __init__(self, pin: int | str, *, pull: str = "up", active_low: bool | None = None,
+                 bounce_time: float | None = None, factor: float = 1.0,
+                 total_quantity: str = "total", total_unit: str = "",
+                 rate_quantity: str = "rate", rate_unit: str = "/s", rate_per: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, pin_factory: Any = None) -> None:
+        check_input_options(pin, pull, bounce_time)
+        for label, value in (("factor", factor), ("rate_per", rate_per)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{label} must be a positive number, not {value!r}")
+        names = {"count", total_quantity, rate_quantity}
+        if len(names) != 3 or "" in names:
+            raise ValueError("count, total_quantity and rate_quantity must be three distinct names")
+        self.pin_number, self.pull = pin, pull
+        self.active_low = (pull == "up") if active_low is None else active_low
+        self.bounce_time, self.factor, self.rate_per = bounce_time, factor, rate_per
+        self.total_quantity, self.rate_quantity = total_quantity, rate_quantity
+        self.quantities = (("count", ""), (total_quantity, total_unit), (rate_quantity, rate_unit))
+        self._clock = clock
+        self._factory = pin_factory
+        self._device: Any = None
+        self._debouncer: Debouncer | None = None
+        self._lock = threading.Lock()
+        self._count = 0
+        self._active = False
+        self._mark: tuple[float, int] = (0.0, 0)  # (time, count) at the previous read
+        self._rate = 0.0
+
+    def open(self) -> None:
+        self._device = open_input(self.pin_number, self.pull, self._factory)
+        self._debouncer = Debouncer(self.bounce_time, self._device.pin_factory.ticks_diff)
+        self._active = bool(self._device.pin.state) != self.active_low
+        self._mark = (self._clock(), 0)
+        self._device.pin.when_changed = self._on_edge
+
+    def read(self) -> list[Reading]:
+        if self._device is None:
+            raise DriverError(f"pulse counter on pin {self.pin_number} is not open")
+        now = self._clock()
+        with self._lock:
+            count = self._count
+        then, previous = self._mark
+        if now > then:
+            self._rate = (count - previous) * self.factor * self.rate_per / (now - then)
+            self._mark = (now, count)
+        units = dict(self.quantities)
+        return [Reading("count", count),
+                Reading(self.total_quantity, count * self.factor, units[self.total_quantity]),
+                Reading(self.rate_quantity, self._rate, units[self.rate_quantity])]
+
+    def close(self) -> None:
+        if self._device is not None:
+            self._device.pin.when_changed = None
+            self._device.close()
+            self._device = None
+
+    @property
+    def ignored_edges(self) -> int:
+        return self._debouncer.ignored if self._debouncer else 0
+
+    def _on_edge(self, ticks: Any, level: Any) -> None:
+        if self._debouncer is None or not self._debouncer.accept(ticks):
+            return
+        active = bool(level) != self.active_low
+        with self._lock:
+            if active and not self._active:
+                self._count += 1
+            self._active = active
