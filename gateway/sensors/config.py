@@ -1,0 +1,267 @@
+"""Sensor configuration: one pydantic model per driver type, joined in a union discriminated on `type`.
+
+Every model is frozen and forbids unknown keys, so a misspelt option is an error naming the key.
+Fields shared by all sensors live in `SensorBase`; the remaining fields of a model are passed to the
+driver's constructor as keyword arguments by gateway.sensors.registry (the names match the drivers'
+constructors; `DRIVER_FIELDS` lists which fields are the bus seam rather than driver options).
+
+Checks that need the driver (deadband / decimals / device_class keys must be quantities the driver
+reports) are made by the registry when it builds the driver.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat,
+                      PositiveFloat, model_validator)
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+QUANTITY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+TOPIC_FORBIDDEN = ("+", "#", "\x00")
+
+
+def _parse_int(value: Any) -> Any:
+    """Accept 0x76 (TOML hex), 118 and the strings "0x76" / "118"."""
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 0)
+        except ValueError:
+            raise ValueError(f"expected an integer such as 0x76, not {value!r}") from None
+    return value
+
+
+I2CAddress = Annotated[int, BeforeValidator(_parse_int), Field(ge=0x03, le=0x77)]
+Register = Annotated[int, BeforeValidator(_parse_int), Field(ge=0, le=0xFFFF)]
+Pin = Annotated[int, Field(ge=0, le=53)]
+
+
+def _check_topic(topic: str | None) -> str | None:
+    if topic is None:
+        return None
+    if not topic or any(c in topic for c in TOPIC_FORBIDDEN) or topic.startswith(("/", "$")) \
+            or topic.endswith("/"):
+        raise ValueError(f"topic {topic!r} must be a plain topic name: no + # or NUL, no leading $ "
+                         f"or /, no trailing /")
+    return topic
+
+
+def _check_quantity_keys(mapping: dict[str, Any]) -> dict[str, Any]:
+    bad = [k for k in mapping if not QUANTITY_PATTERN.match(k)]
+    if bad:
+        raise ValueError(f"quantity names must be snake_case (like pm2_5), not {bad}")
+    return mapping
+
+
+class SensorBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: (module, class) of the driver; set by each subclass
+    driver: ClassVar[tuple[str, str]] = ("", "")
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    label: str | None = None                      # Home Assistant entity name prefix; default: name
+    interval: Annotated[float, Field(ge=0.1, le=86_400)] = 30.0
+    timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
+    qos: Annotated[int, Field(ge=0, le=2)] = 1
+    retain: bool = True
+    on_change: bool = False                       # publish only on change (deadband) or max_silence
+    deadband: dict[str, NonNegativeFloat] = {}    # quantity -> smallest change worth publishing
+    max_silence: PositiveFloat | None = None      # with on_change: publish at least this often
+    topic: Annotated[str | None, AfterValidator(_check_topic)] = None  # default <base>/sensor/<name>
+    plain_topics: bool = False                    # also <state topic>/<quantity> with the bare value
+    decimals: dict[str, Annotated[int, Field(ge=0, le=9)]] = {}
+    device_class: dict[str, str] = {}             # Home Assistant override; "none" removes it
+    backoff_max: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    offline_after: Annotated[int, Field(ge=1, le=100)] = 3  # consecutive failures -> offline
+
+    @model_validator(mode="after")
+    def _check_common(self) -> SensorBase:
+        for field in ("deadband", "decimals", "device_class"):
+            _check_quantity_keys(getattr(self, field))
+        if not self.on_change and (self.deadband or self.max_silence is not None):
+            raise ValueError(f"sensor {self.name!r}: deadband and max_silence apply only with "
+                             f"on_change = true")
+        if self.max_silence is not None and self.max_silence < self.interval:
+            raise ValueError(f"sensor {self.name!r}: max_silence ({self.max_silence:g} s) must be at "
+                             f"least the interval ({self.interval:g} s)")
+        if self.backoff_max < self.interval:
+            raise ValueError(f"sensor {self.name!r}: backoff_max ({self.backoff_max:g} s) must be at "
+                             f"least the interval ({self.interval:g} s)")
+        return self
+
+
+# --- I2C -----------------------------------------------------------------------------------------
+
+class I2CSensor(SensorBase):
+    bus: Annotated[int, Field(ge=0, le=255)] = 1   # /dev/i2c-<bus>
+
+
+class BME280Config(I2CSensor):
+    driver = ("drivers.i2c.bme280", "BME280")
+    type: Literal["bme280"]
+    address: I2CAddress = 0x76
+    oversampling_temperature: Literal[1, 2, 4, 8, 16] = 1
+    oversampling_pressure: Literal[0, 1, 2, 4, 8, 16] = 1
+    oversampling_humidity: Literal[0, 1, 2, 4, 8, 16] = 1
+    iir_filter: Literal[0, 2, 4, 8, 16] = 0
+
+
+class SHT3xConfig(I2CSensor):
+    driver = ("drivers.i2c.sht3x", "SHT3x")
+    type: Literal["sht3x"]
+    address: I2CAddress = 0x44
+    repeatability: Literal["high", "medium", "low"] = "high"
+
+
+class SHT4xConfig(I2CSensor):
+    driver = ("drivers.i2c.sht4x", "SHT4x")
+    type: Literal["sht4x"]
+    address: I2CAddress = 0x44
+    precision: Literal["high", "medium", "low"] = "high"
+
+
+class BH1750Config(I2CSensor):
+    driver = ("drivers.i2c.bh1750", "BH1750")
+    type: Literal["bh1750"]
+    address: I2CAddress = 0x23
+
+
+class ADS1115Config(I2CSensor):
+    driver = ("drivers.i2c.ads1115", "ADS1115")
+    type: Literal["ads1115"]
+    address: I2CAddress = 0x48
+
+
+class INA219Config(I2CSensor):
+    driver = ("drivers.i2c.ina219", "INA219")
+    type: Literal["ina219"]
+    address: I2CAddress = 0x40
+
+
+class I2CRegisterConfig(I2CSensor):
+    driver = ("drivers.i2c.register", "I2CRegister")
+    type: Literal["i2c_register"]
+    address: I2CAddress
+
+
+# --- 1-Wire --------------------------------------------------------------------------------------
+
+class DS18B20Config(SensorBase):
+    driver = ("drivers.onewire.ds18b20", "DS18B20")
+    type: Literal["ds18b20"]
+    device_id: Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{12}$")]  # e.g. 28-0316a2795aff
+    base_path: str = "/sys/bus/w1/devices"
+
+
+# --- serial --------------------------------------------------------------------------------------
+
+class SerialSensor(SensorBase):
+    port: Annotated[str, Field(min_length=1)]     # /dev/ttyUSB0, /dev/serial0, or a pyserial URL
+    baudrate: Annotated[int, Field(gt=0, le=4_000_000)] = 9600
+
+
+class NMEAConfig(SerialSensor):
+    driver = ("drivers.serial.nmea", "NMEAReceiver")
+    type: Literal["nmea"]
+
+
+class PMS5003Config(SerialSensor):
+    driver = ("drivers.serial.pms5003", "PMS5003")
+    type: Literal["pms5003"]
+
+
+class ModbusRTUConfig(SerialSensor):
+    driver = ("drivers.serial.modbus_rtu", "ModbusRTU")
+    type: Literal["modbus_rtu"]
+    unit: Annotated[int, Field(ge=1, le=247)]    # Modbus slave address
+
+
+class SerialLineConfig(SerialSensor):
+    driver = ("drivers.serial.line", "SerialLine")
+    type: Literal["serial_line"]
+
+
+# --- GPIO ----------------------------------------------------------------------------------------
+
+class GPIOSensor(SensorBase):
+    pin: Pin                                      # BCM number
+    pull: Literal["up", "down", "none"] = "up"
+    active_low: bool | None = None                # default: true with pull = "up"
+    bounce_time: Annotated[float, Field(gt=0, le=10)] | None = None
+
+
+class GPIOInputConfig(GPIOSensor):
+    driver = ("drivers.gpio.inputs", "DigitalInput")
+    type: Literal["gpio_input"]
+    kind: Literal["contact", "reed", "button", "pir"] = "contact"
+    interval: Annotated[float, Field(ge=0.1, le=86_400)] = 60.0  # the poll; changes are events
+    on_change: bool = True
+
+
+class PulseCounterConfig(GPIOSensor):
+    driver = ("drivers.gpio.pulse", "PulseCounter")
+    type: Literal["pulse_counter"]
+    factor: PositiveFloat = 1.0                   # units of total per pulse
+    total_quantity: str = "total"
+    total_unit: str = ""
+    rate_quantity: str = "rate"
+    rate_unit: str = "/s"
+    rate_per: PositiveFloat = 1.0                 # seconds: 60 = per minute, 3600 = per hour
+
+
+# --- simulated -----------------------------------------------------------------------------------
+
+class SimulatedConfig(SensorBase):
+    driver = ("drivers.simulated", "Simulated")
+    type: Literal["simulated"]
+    quantities: Annotated[list[str], Field(min_length=1)] = ["temperature"]
+    seed: int | None = None
+    error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    hang_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    hang_seconds: PositiveFloat = 60.0
+    fail_first: Annotated[int, Field(ge=0)] = 0
+
+
+SensorConfig = Annotated[
+    Union[BME280Config, SHT3xConfig, SHT4xConfig, BH1750Config, ADS1115Config, INA219Config,
+          I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
+          SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
+    Field(discriminator="type"),
+]
+
+#: fields that are not driver options: the common ones plus the bus seams the registry opens
+NON_DRIVER_FIELDS = frozenset(SensorBase.model_fields) | {"type", "bus", "port", "baudrate"}
+
+
+def check_sensor_list(sensors: Sequence[SensorBase]) -> Sequence[SensorBase]:
+    """Names and state topics must be unique across the list (they key topics and unique_ids)."""
+    seen_names: set[str] = set()
+    seen_topics: dict[str, str] = {}
+    for sensor in sensors:
+        if sensor.name in seen_names:
+            raise ValueError(f"sensor name {sensor.name!r} is used twice")
+        seen_names.add(sensor.name)
+        if sensor.topic is not None:
+            if sensor.topic in seen_topics:
+                raise ValueError(f"sensors {seen_topics[sensor.topic]!r} and {sensor.name!r} "
+                                 f"share the topic {sensor.topic!r}")
+            seen_topics[sensor.topic] = sensor.name
+    return sensors
+
+
+#: what the gateway config declares: `sensors: SensorList = ()`
+SensorList = Annotated[tuple[SensorConfig, ...], AfterValidator(check_sensor_list)]
+
+
+class HomeAssistantConfig(BaseModel):
+    """`[homeassistant]`: MQTT discovery of the sensors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    discovery: bool = True
+    prefix: Annotated[str, AfterValidator(_check_topic)] = "homeassistant"
+    node_id: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # default: the host name
+    device_name: str | None = None                # default: "Pi Edge Gateway <node_id>"
