@@ -127,18 +127,29 @@ class BH1750Config(I2CSensor):
     driver = ("drivers.i2c.bh1750", "BH1750")
     type: Literal["bh1750"]
     address: I2CAddress = 0x23
+    mode: Literal["high", "high2", "low"] = "high"
+    mtreg: Annotated[int, Field(ge=31, le=254)] = 69   # measurement time register (sensitivity)
 
 
 class ADS1115Config(I2CSensor):
     driver = ("drivers.i2c.ads1115", "ADS1115")
     type: Literal["ads1115"]
     address: I2CAddress = 0x48
+    # "0".."3" single-ended, or "0-1", "0-3", "1-3", "2-3" differential
+    channels: Annotated[list[Literal["0", "1", "2", "3", "0-1", "0-3", "1-3", "2-3"]],
+                        Field(min_length=1)] = ["0", "1", "2", "3"]
+    gain: Literal[6.144, 4.096, 2.048, 1.024, 0.512, 0.256] = 4.096   # full-scale volts
+    data_rate: Literal[8, 16, 32, 64, 128, 250, 475, 860] = 128       # samples per second
 
 
 class INA219Config(I2CSensor):
     driver = ("drivers.i2c.ina219", "INA219")
     type: Literal["ina219"]
     address: I2CAddress = 0x40
+    shunt_ohms: PositiveFloat = 0.1
+    max_current: PositiveFloat = 3.2              # amps, sets the calibration
+    bus_voltage_range: Literal[16, 32] = 32
+    samples: Literal[1, 2, 4, 8, 16, 32, 64, 128] = 1
 
 
 class I2CRegisterConfig(I2CSensor):
