@@ -1,0 +1,1 @@
+"""Relays and outputs controlled through MQTT command topics, with safety rules."""

@@ -1,0 +1,374 @@
+"""Relay controller: the asyncio glue between command topics, the safety rules and the outputs.
+
+How it works:
+* start-up — load the stored states, ask `RelayLogic.power_on` for each output's start level, open
+  every output *at* that level (no glitch), read each one back and publish the truth (retained) on
+  `<base>/relay/<name>`, announce it to Home Assistant, then subscribe `<base>/relay/+/set`;
+* a command — parse and admit it (commands.py), let the logic decide, write the output and read it
+  back in the worker thread, publish the read-back state, store it, report on
+  `<base>/relay/<name>/event`, and answer on the MQTT 5 response topic when the command had one;
+* timers — one task sleeps until `next_deadline()` on the injected clock (or until a command moved
+  the deadline) and applies what `tick()` returns;
+* stop — unsubscribe, stop the timer task, apply the on_stop states ("off" ones first), publish
+  availability "offline", close the outputs that end off.
+
+Everything that touches hardware or disk runs in one worker thread, in order, under `io_timeout`.
+Commands and timer work are serialised by one lock, so each decision sees the previous result.
+The controller does not know whether a command came from a LAN client or through the cloud bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from drivers.gpio.outputs import GpioOutput, Output, PwmOutput
+from drivers.i2c.mcp23017 import MCP23017
+from drivers.i2c.pcf8574 import PCF8574
+from gateway.broker.local import LocalClient, Message
+from gateway.mqtt.properties import Properties
+from gateway.relays.clock import SYSTEM_CLOCK, Clock
+from gateway.relays.commands import CommandError, admit, parse
+from gateway.relays.config import OutputConfig, check_outputs
+from gateway.relays.discovery import Topics, discovery_config
+from gateway.relays.logic import Reason, Refusal, RelayLogic, Switch
+from gateway.relays.state_store import StateStore, StoredState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Result(StrEnum):
+    DONE = "done"
+    REFUSED = "refused"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one command; sent on the response topic."""
+
+    output: str
+    result: Result
+    reason: Reason | None = None
+    detail: str = ""
+    level: float | None = None
+
+    def to_json(self, cfg: OutputConfig | None) -> str:
+        body: dict[str, Any] = {"output": self.output, "result": self.result.value}
+        if self.reason is not None:
+            body["reason"] = self.reason.value
+        if self.detail:
+            body["detail"] = self.detail
+        if self.level is not None:
+            body["state"] = json.loads(state_payload(cfg, self.level)) if cfg and cfg.pwm \
+                else ("ON" if self.level > 0 else "OFF")
+        return json.dumps(body)
+
+
+def state_payload(cfg: OutputConfig | None, level: float) -> str:
+    """ON/OFF for a binary output; {"state": ..., "brightness": percent} for a PWM output."""
+    state = "ON" if level > 0 else "OFF"
+    if cfg is not None and cfg.pwm:
+        return json.dumps({"state": state, "brightness": round(level * 100, 1)})
+    return state
+
+
+class RelayService:
+    def __init__(self, config: Sequence[OutputConfig], client: LocalClient, base_topic: str,
+                 state_dir: str | Path, pin_factory: Any = None, i2c_bus: Any = None,
+                 clock: Clock = SYSTEM_CLOCK, *, node_id: str | None = None,
+                 io_timeout: float = 5.0) -> None:
+        if not base_topic or any(c in base_topic for c in "+#") or base_topic.endswith("/"):
+            raise ValueError(f"base_topic must be a topic name without wildcards, got {base_topic!r}")
+        self._configs = tuple(check_outputs(tuple(config)))
+        self._cfg = {c.name: c for c in self._configs}
+        self._topics = {c.name: Topics.of(base_topic, c.name) for c in self._configs}
+        self._client, self._base, self._clock = client, base_topic, clock
+        self._store = StateStore(state_dir)
+        self._factory, self._bus = pin_factory, i2c_bus
+        self.node_id = node_id or re.sub(r"[^A-Za-z0-9_-]", "_", base_topic)
+        self._io_timeout = io_timeout
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="relays-io")
+        self._io_started: dict[Future[Any], float] = {}
+        self._outputs: dict[str, Output] = {}
+        self._chips: dict[tuple[str, int], Any] = {}
+        self._stored: dict[str, StoredState] = {}
+        self._readback: dict[str, float] = {}
+        self._logic = RelayLogic(self._configs, clock.monotonic())
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Condition()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._running = False
+
+    @property
+    def command_filter(self) -> str:
+        return f"{self._base}/relay/+/set"
+
+    def readback(self, name: str) -> float | None:
+        """The level last read back from output `name` (None if it could not be read)."""
+        return self._readback.get(name)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        now = self._clock.monotonic()
+        self._stored = await self._io(self._store.load)
+        self._logic = RelayLogic(self._configs, now)
+        decisions = self._logic.power_on({n: s.restore_level for n, s in self._stored.items()}, now)
+        initial = {d.output: d.level for d in decisions if isinstance(d, Switch)}
+        await self._io(self._open_all, initial)
+        for name in self._cfg.keys() - self._outputs.keys():
+            self._logic.observe(name, 0.0, now)  # it never opened, so it cannot be on
+        async with self._lock:
+            for d in decisions:
+                if isinstance(d, Refusal):
+                    await self._report_refusal(d)
+            for cfg in self._configs:
+                await self._announce(cfg)
+                await self._refresh(cfg.name, Reason.POWER_ON)
+            await self._save()
+        await self._client.subscribe(self.command_filter, self._on_message, qos=1)
+        self._running = True
+        self._timer_task = asyncio.create_task(self._timer_loop(), name="relays-timers")
+        log.info("relays: %d outputs started, commands on %s", len(self._outputs), self.command_filter)
+
+    async def stop(self) -> None:
+        """Ordered stop: no more commands, no more timers, on_stop states, offline, close."""
+        if not self._running:
+            return
+        self._running = False
+        await self._client.unsubscribe(self.command_filter)
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._timer_task
+        async with self._lock:
+            for d in self._logic.stop(self._clock.monotonic()):
+                await (self._apply(d) if isinstance(d, Switch) else self._report_refusal(d))
+            for cfg in self._configs:
+                await self._client.publish(self._topics[cfg.name].available, "offline", qos=1, retain=True)
+        await self._io(self._close_all)
+        self._executor.shutdown(wait=False)
+        log.info("relays: stopped")
+
+    def alive(self) -> bool:
+        """For the systemd watchdog: running, timer task alive, no hardware call stuck."""
+        now = self._clock.monotonic()
+        stuck = any(now - started > self._io_timeout for started in self._io_started.values())
+        return self._running and self._timer_task is not None and not self._timer_task.done() \
+            and not stuck
+
+    async def settled(self) -> None:
+        """Return once no timer is due at the current clock time (for tests with a fake clock)."""
+        async with self._idle:
+            await self._idle.wait_for(self._nothing_due)
+
+    # -- commands --------------------------------------------------------------------------------
+    async def _on_message(self, message: Message) -> None:
+        name = message.topic.rsplit("/", 2)[-2]
+        outcome = await self._handle(name, message)
+        await self._respond(message, outcome)
+
+    async def _handle(self, name: str, message: Message) -> Outcome:
+        cfg = self._cfg.get(name)
+        if cfg is None:
+            log.warning("relays: command for unknown output %r ignored", name)
+            return Outcome(name, Result.REFUSED, Reason.UNKNOWN_OUTPUT, f"no output named {name!r}")
+        try:
+            envelope = parse(name, message.payload)
+        except CommandError as exc:
+            return await self._refused(Refusal(name, Reason.INVALID, str(exc)))
+        if ignored := admit(envelope, cfg, retained=message.retain, wall_now=self._clock.time()):
+            return await self._ignored(name, *ignored)
+        if name not in self._outputs:
+            return await self._refused(Refusal(name, Reason.UNAVAILABLE, "output did not open at start-up"))
+        async with self._lock:
+            decision = self._logic.command(envelope.command, self._clock.monotonic())
+            if isinstance(decision, Refusal):
+                return await self._refused(decision)
+            error = await self._apply(decision)
+        self._wake.set()
+        level = self._readback.get(name)
+        if error is not None:
+            return Outcome(name, Result.FAILED, Reason.COMMAND, error, level)
+        return Outcome(name, Result.DONE, Reason.COMMAND, level=level)
+
+    async def _refused(self, refusal: Refusal) -> Outcome:
+        await self._report_refusal(refusal)
+        return Outcome(refusal.output, Result.REFUSED, refusal.reason, refusal.detail,
+                       self._readback.get(refusal.output))
+
+    async def _ignored(self, name: str, reason: Reason, detail: str) -> Outcome:
+        log.warning("relay %s: command ignored: %s", name, detail)
+        await self._event(name, {"event": "ignored", "reason": reason.value, "detail": detail})
+        return Outcome(name, Result.IGNORED, reason, detail, self._readback.get(name))
+
+    async def _respond(self, message: Message, outcome: Outcome) -> None:
+        topic = message.properties.response_topic
+        if not topic:
+            return
+        if any(c in topic for c in "+#"):
+            log.warning("relays: response topic %r has wildcards; no response sent", topic)
+            return
+        props = Properties(correlation_data=message.properties.correlation_data)
+        await self._client.publish(topic, outcome.to_json(self._cfg.get(outcome.output)), qos=1,
+                                   properties=props)
+
+    # -- timers ----------------------------------------------------------------------------------
+    async def _timer_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            deadline = self._logic.next_deadline()
+            waits = [asyncio.ensure_future(self._wake.wait())]
+            if deadline is not None:
+                waits.append(asyncio.ensure_future(self._clock.sleep_until(deadline)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            await self._run_due()
+
+    async def _run_due(self) -> None:
+        async with self._lock:
+            for d in self._logic.tick(self._clock.monotonic()):
+                await (self._apply(d) if isinstance(d, Switch) else self._report_refusal(d))
+        async with self._idle:
+            self._idle.notify_all()
+
+    def _nothing_due(self) -> bool:
+        deadline = self._logic.next_deadline()
+        return deadline is None or deadline > self._clock.monotonic()
+
+    # -- applying and reporting ------------------------------------------------------------------
+    async def _apply(self, switch: Switch) -> str | None:
+        """Write, read back, record, publish. Returns the error text if the write failed."""
+        name, output = switch.output, self._outputs.get(switch.output)
+        if output is None:
+            return "output unavailable"
+        error = None
+        try:
+            await self._io(output.set, switch.level)
+        except Exception as exc:  # a bus error, a timeout: the read-back below tells the truth
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("relay %s: writing %g failed: %s", name, switch.level, error)
+        level = await self._refresh(name, switch.reason)
+        if level is not None:
+            log.info("relay %s: %s (%s)", name, "ON" if level > 0 else "OFF", switch.reason.value)
+            await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
+                                     "reason": switch.reason.value, **({"detail": error} if error else {})})
+        if switch.reason is not Reason.STOP:  # the stored state is what to restore, not the stop state
+            await self._save()
+        return error
+
+    async def _refresh(self, name: str, reason: Reason) -> float | None:
+        """Read output `name` back, tell the logic, publish the state (retained) and availability."""
+        output = self._outputs.get(name)
+        level = None
+        if output is not None:
+            try:
+                level = await self._io(output.read)
+            except Exception as exc:
+                log.error("relay %s: read-back failed: %s", name, exc)
+        topics = self._topics[name]
+        if level is None:
+            self._readback.pop(name, None)
+            await self._client.publish(topics.available, "offline", qos=1, retain=True)
+            return None
+        self._logic.observe(name, level, self._clock.monotonic())
+        self._readback[name] = level
+        self._stored[name] = StoredState(level, self._logic.is_timed(name))
+        await self._client.publish(topics.state, state_payload(self._cfg[name], level), qos=1, retain=True)
+        await self._client.publish(topics.available, "online", qos=1, retain=True)
+        return level
+
+    async def _report_refusal(self, refusal: Refusal) -> None:
+        log.warning("relay %s: refused (%s): %s", refusal.output, refusal.reason.value, refusal.detail)
+        if refusal.output in self._cfg:
+            await self._event(refusal.output, {"event": "refused", "reason": refusal.reason.value,
+                                               "detail": refusal.detail})
+
+    async def _event(self, name: str, body: dict[str, Any]) -> None:
+        await self._client.publish(self._topics[name].event, json.dumps(body), qos=1)
+
+    async def _announce(self, cfg: OutputConfig) -> None:
+        found = discovery_config(cfg, self._topics[cfg.name], self.node_id)
+        if found is not None:
+            topic, payload = found
+            await self._client.publish(topic, json.dumps(payload), qos=1, retain=True)
+
+    async def _save(self) -> None:
+        try:
+            await self._io(self._store.save, dict(self._stored))
+        except OSError as exc:
+            log.error("relays: saving state to %s failed: %s", self._store.path, exc)
+
+    # -- the worker thread -----------------------------------------------------------------------
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        future = self._executor.submit(fn, *args)
+        self._io_started[future] = self._clock.monotonic()
+        future.add_done_callback(self._io_started.pop)
+        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._io_timeout)
+
+    def _open_all(self, initial: dict[str, float]) -> None:
+        for cfg in self._configs:
+            try:
+                self._outputs[cfg.name] = self._build(cfg, initial.get(cfg.name, 0.0))
+            except Exception as exc:  # one broken output must not keep the others from starting
+                log.error("relay %s: cannot open %s pin %s: %s", cfg.name, cfg.kind, cfg.pin, exc)
+
+    def _build(self, cfg: OutputConfig, level: float) -> Output:
+        if cfg.kind == "gpio":
+            return GpioOutput(cfg.pin, active_low=cfg.active_low, initial=level,
+                              pin_factory=self._pin_factory())
+        if cfg.kind == "pwm":
+            return PwmOutput(cfg.pin, active_low=cfg.active_low, initial=level, frequency=cfg.frequency,
+                             pin_factory=self._pin_factory())
+        return self._chip(cfg).output(cfg.pin, active_low=cfg.active_low, initial=level)
+
+    def _chip(self, cfg: OutputConfig) -> Any:
+        assert cfg.address is not None  # the config model guarantees it for expanders
+        key = (cfg.kind, cfg.address)
+        if key not in self._chips:
+            chip = _EXPANDERS[cfg.kind](self._i2c_bus(), cfg.address)
+            chip.open()
+            self._chips[key] = chip
+        return self._chips[key]
+
+    def _pin_factory(self) -> Any:
+        if self._factory is None:
+            from drivers.bus.gpio import default_factory
+
+            self._factory = default_factory()
+        return self._factory
+
+    def _i2c_bus(self) -> Any:
+        if self._bus is None:
+            from drivers.bus.i2c import open_bus
+
+            self._bus = open_bus(1)
+        return self._bus
+
+    def _close_all(self) -> None:
+        for name, output in self._outputs.items():
+            if self._cfg[name].on_stop != "off":
+                continue  # "on" and "keep" stay driven while the process lives
+            try:
+                output.close()
+            except Exception as exc:
+                log.error("relay %s: closing failed: %s", name, exc)
+        self._outputs.clear()
+
+
+_EXPANDERS: dict[str, type[PCF8574] | type[MCP23017]] = {"pcf8574": PCF8574, "mcp23017": MCP23017}

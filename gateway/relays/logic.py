@@ -1,0 +1,250 @@
+"""The relay safety rules as a pure state machine: commands and `now` in, switches and refusals out.
+
+How it works: `RelayLogic` holds, per output, its level (0 = off, 1 = on, a duty in between for PWM),
+when it last turned on and off, and its deadlines. The glue feeds it
+
+* `power_on(restored, now)` once, to learn each output's start-up level;
+* `command(cmd, now)` for every admitted command -> a `Switch` to apply or a `Refusal` to report;
+* `tick(now)` whenever `now >= next_deadline()` -> switches that timers demand;
+* `observe(name, level, now)` with the level read back after every write, so a write that did not
+  take effect corrects the state (the read-back is the truth);
+* `stop(now)` at shutdown -> the on_stop switches, all "off" ones before any "on" one.
+
+Rules (each has a test in tests/unit/relays/test_logic.py):
+* interlock — an output may not turn on while an interlock partner is on (turning off is never
+  refused);
+* minimum off-time — an output may not turn on until `min_off_seconds` after it turned off. The
+  gateway cannot know when an output last turned off before it started, so start-up counts as a
+  turn-off: a power-on "on" for such an output is deferred by `min_off_seconds`;
+* maximum on-time — an output on for `max_on_seconds` is turned off (reason `max_on_time`). It counts
+  from the moment the output turned on; repeating ON does not extend it;
+* timed on — `ON` with a duration turns off after it (reason `timer`); a duration longer than the
+  maximum on-time is refused; a later plain ON cancels the timer, a later timed ON replaces it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gateway.relays.config import OutputConfig, interlock_partners
+
+
+class Action(StrEnum):
+    ON = "ON"
+    OFF = "OFF"
+    TOGGLE = "TOGGLE"
+
+
+class Reason(StrEnum):
+    """Why an output switched, or why a command was refused."""
+
+    COMMAND = "command"
+    TIMER = "timer"
+    MAX_ON_TIME = "max_on_time"
+    POWER_ON = "power_on"
+    STOP = "stop"
+    READBACK = "readback"
+    RETAINED = "retained"
+    EXPIRED = "expired"
+    UNAVAILABLE = "unavailable"
+    INTERLOCK = "interlock"
+    MIN_OFF_TIME = "min_off_time"
+    INVALID = "invalid"
+    UNKNOWN_OUTPUT = "unknown_output"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A parsed command. `level` is a PWM duty 0 < level <= 1 (None: the last one used, or full);
+    `duration` is seconds to stay on before turning off by itself."""
+
+    output: str
+    action: Action
+    level: float | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    output: str
+    level: float
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    output: str
+    reason: Reason
+    detail: str
+
+
+Decision = Switch | Refusal
+
+
+class _State:
+    """Mutable bookkeeping for one output (private to RelayLogic)."""
+
+    __slots__ = ("level", "last_on_level", "off_since", "off_at", "max_at", "pending_on")
+
+    def __init__(self, now: float) -> None:
+        self.level = 0.0
+        self.last_on_level = 1.0
+        self.off_since = now  # start-up counts as a turn-off (see the module docstring)
+        self.off_at: float | None = None  # end of a timed on
+        self.max_at: float | None = None  # end of the maximum on-time
+        self.pending_on: tuple[float, float] | None = None  # (when, level) of a deferred power-on
+
+    def deadlines(self) -> list[float]:
+        pending = [self.pending_on[0]] if self.pending_on else []
+        return [d for d in (self.off_at, self.max_at, *pending) if d is not None]
+
+
+class RelayLogic:
+    def __init__(self, outputs: Sequence[OutputConfig], now: float) -> None:
+        self._cfg = {o.name: o for o in outputs}
+        self._partners = interlock_partners(outputs)
+        self._state = {o.name: _State(now) for o in outputs}
+
+    # -- queries ---------------------------------------------------------------------------------
+    def level(self, name: str) -> float:
+        return self._state[name].level
+
+    def is_timed(self, name: str) -> bool:
+        """True while a timed on ("for") is running: such a state is not worth restoring."""
+        return self._state[name].off_at is not None
+
+    def next_deadline(self) -> float | None:
+        deadlines = [d for s in self._state.values() for d in s.deadlines()]
+        return min(deadlines, default=None)
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def power_on(self, restored: Mapping[str, float], now: float) -> list[Decision]:
+        """One Switch per output (its start-up level, in config order), after any Refusal that
+        explains why an output starts off."""
+        out: list[Decision] = []
+        for name, cfg in self._cfg.items():
+            want = {"off": 0.0, "on": 1.0, "restore": restored.get(name, 0.0)}[cfg.power_on]
+            out.extend(self._power_on_one(name, want, now))
+        return out
+
+    def command(self, cmd: Command, now: float) -> Decision:
+        state = self._state.get(cmd.output)
+        if state is None:
+            return Refusal(cmd.output, Reason.UNKNOWN_OUTPUT, f"no output named {cmd.output!r}")
+        action = cmd.action
+        if action is Action.TOGGLE:
+            action = Action.OFF if state.level > 0 else Action.ON
+        if action is Action.OFF:
+            return self._turn_off(cmd.output, now, Reason.COMMAND)
+        return self._command_on(cmd, now)
+
+    def tick(self, now: float) -> list[Decision]:
+        """Everything the timers demand at `now`."""
+        out: list[Decision] = []
+        for name, state in self._state.items():
+            if state.pending_on and state.pending_on[0] <= now:
+                level, state.pending_on = state.pending_on[1], None
+                out.append(self._turn_on(name, level, None, now, Reason.POWER_ON))
+            due = [(d, r) for d, r in ((state.off_at, Reason.TIMER), (state.max_at, Reason.MAX_ON_TIME))
+                   if d is not None and d <= now]
+            if due:
+                out.append(self._turn_off(name, now, min(due)[1]))
+        return out
+
+    def observe(self, name: str, level: float, now: float) -> None:
+        """Record the level read back from the device. If it is not what was decided (a failed
+        write, a chip that reset), the read-back wins: timers follow the real state."""
+        state = self._state[name]
+        if (level > 0) == (state.level > 0):
+            state.level = level
+        elif level > 0:
+            self._mark_on(name, level, now)
+        else:
+            self._mark_off(state, now)
+
+    def stop(self, now: float) -> list[Decision]:
+        """The on_stop switches: every "off" first, then every "on" (so interlocks hold throughout).
+        Outputs with on_stop = "keep" are left as they are."""
+        for state in self._state.values():
+            state.pending_on = state.off_at = state.max_at = None
+        offs: list[Decision] = [self._turn_off(n, now, Reason.STOP)
+                                for n, c in self._cfg.items() if c.on_stop == "off"]
+        ons = [self._turn_on(n, self._state[n].last_on_level, None, now, Reason.STOP)
+               for n, c in self._cfg.items() if c.on_stop == "on"]
+        return offs + ons
+
+    # -- rules -----------------------------------------------------------------------------------
+    def _power_on_one(self, name: str, level: float, now: float) -> list[Decision]:
+        cfg = self._cfg[name]
+        if level <= 0:
+            return [Switch(name, 0.0, Reason.POWER_ON)]
+        if cfg.min_off_seconds:
+            self._state[name].pending_on = (now + cfg.min_off_seconds, level)
+            return [Switch(name, 0.0, Reason.POWER_ON)]
+        decision = self._turn_on(name, level, None, now, Reason.POWER_ON)
+        return [decision] if isinstance(decision, Switch) else [decision, Switch(name, 0.0, Reason.POWER_ON)]
+
+    def _command_on(self, cmd: Command, now: float) -> Decision:
+        cfg, state = self._cfg[cmd.output], self._state[cmd.output]
+        if problem := _invalid_on(cmd, cfg):
+            return Refusal(cmd.output, Reason.INVALID, problem)
+        level = cmd.level if cmd.level is not None else (state.last_on_level if cfg.pwm else 1.0)
+        return self._turn_on(cmd.output, level, cmd.duration, now, Reason.COMMAND)
+
+    def _turn_on(self, name: str, level: float, duration: float | None, now: float,
+                 reason: Reason) -> Decision:
+        state = self._state[name]
+        if state.level <= 0:
+            if refusal := self._blocked(name, now):
+                return refusal
+            self._mark_on(name, level, now)
+        state.level = state.last_on_level = level
+        state.pending_on = None
+        state.off_at = now + duration if duration is not None else None
+        return Switch(name, level, reason)
+
+    def _blocked(self, name: str, now: float) -> Refusal | None:
+        busy = sorted(p for p in self._partners[name] if self._state[p].level > 0)
+        if busy:
+            return Refusal(name, Reason.INTERLOCK, f"interlocked with {', '.join(busy)}, which is on")
+        min_off = self._cfg[name].min_off_seconds
+        ready_at = self._state[name].off_since + (min_off or 0.0)
+        if now < ready_at:
+            return Refusal(name, Reason.MIN_OFF_TIME,
+                           f"minimum off-time: {ready_at - now:.1f} s left of {min_off:g} s")
+        return None
+
+    def _turn_off(self, name: str, now: float, reason: Reason) -> Switch:
+        state = self._state[name]
+        state.pending_on = None
+        if state.level > 0:
+            self._mark_off(state, now)
+        return Switch(name, 0.0, reason)
+
+    def _mark_on(self, name: str, level: float, now: float) -> None:
+        state, max_on = self._state[name], self._cfg[name].max_on_seconds
+        state.level = level
+        state.max_at = now + max_on if max_on else None
+
+    def _mark_off(self, state: _State, now: float) -> None:
+        state.level = 0.0
+        state.off_since = now
+        state.off_at = state.max_at = None
+
+
+def _invalid_on(cmd: Command, cfg: OutputConfig) -> str | None:
+    """Why an ON command cannot be carried out as given, or None."""
+    if cmd.level is not None:
+        if not cfg.pwm:
+            return f"{cfg.name} is not a PWM output; it takes no brightness"
+        if not (math.isfinite(cmd.level) and 0 < cmd.level <= 1):
+            return f"brightness must be within 0..100 %, got {cmd.level * 100:g}"
+    if cmd.duration is not None:
+        if not (math.isfinite(cmd.duration) and cmd.duration > 0):
+            return f"'for' must be a positive number of seconds, got {cmd.duration:g}"
+        if cfg.max_on_seconds and cmd.duration > cfg.max_on_seconds:
+            return f"'for' {cmd.duration:g} s exceeds max_on_seconds {cfg.max_on_seconds:g} s"
+    return None

@@ -1,0 +1,98 @@
+"""The last state of every output on disk, for `power_on = "restore"`.
+
+One small JSON file, ``relays.json`` in the state directory::
+
+    {"version": 1, "outputs": {"pump": {"level": 1.0, "timed": false}}}
+
+Durability: `save()` writes a temporary file in the same directory, fsyncs it, renames it over the
+old one and fsyncs the directory, so after `save()` returns the new state survives kill -9 and
+power loss, and at any moment the file is either the old or the new version, never a mix.
+`timed` marks a state reached by a timed on ("for"): its timer cannot survive a restart, so such a
+state restores as off.
+
+A file that cannot be read or parsed is moved aside to ``relays.json.corrupt`` and logged as an
+error; every output then starts as if nothing was stored (i.e. off), and the gateway starts anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "relays.json"
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    level: float
+    timed: bool = False
+
+    @property
+    def restore_level(self) -> float:
+        return 0.0 if self.timed else self.level
+
+
+class StateStore:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / FILE_NAME
+
+    def load(self) -> dict[str, StoredState]:
+        """The stored states; {} when there is no file or it is corrupt (then quarantined)."""
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            return _decode(raw)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            self._quarantine(exc)
+            return {}
+
+    def save(self, states: dict[str, StoredState]) -> None:
+        """Replace the stored states atomically and durably (see the module docstring)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = {"version": VERSION,
+                "outputs": {n: {"level": s.level, "timed": s.timed} for n, s in sorted(states.items())}}
+        tmp = self.path.with_name(FILE_NAME + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.directory)
+
+    def _quarantine(self, exc: Exception) -> None:
+        target = self.path.with_name(FILE_NAME + ".corrupt")
+        log.error("relay state file %s is unreadable (%s); moved to %s, outputs start without "
+                  "restored state", self.path, exc, target)
+        os.replace(self.path, target)
+
+
+def _decode(raw: str) -> dict[str, StoredState]:
+    data = json.loads(raw)
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise ValueError(f"not a version {VERSION} relay state file")
+    out = {}
+    for name, entry in data["outputs"].items():
+        level, timed = entry["level"], entry.get("timed", False)
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1 \
+                or not math.isfinite(level) or not isinstance(timed, bool):
+            raise ValueError(f"bad stored state for {name!r}: {entry!r}")
+        out[name] = StoredState(float(level), timed)
+    return out
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
