@@ -1,0 +1,513 @@
+"""The broker core: sessions, routing, retained messages, wills, timers and `$SYS` — no I/O.
+
+How this works: `Connection`s (network) and local links (in-process clients) call into the core
+with packets and `now`. The core keeps one `Session` per client id, one subscription trie and one
+retained store. Routing a message = match the trie (cached per topic), pick one member per shared
+group (round robin, online members first), merge overlapping subscriptions of one client into one
+delivery with the highest QoS and every subscription identifier [MQTT-3.3.4-2..5], and hand each
+delivery to its session. Timers (connect timeout, keepalive, will delay, session expiry, message
+expiry, $SYS) are driven by `tick(now)`; `next_deadline()` says when the next one is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.broker.message import Delivery, Message
+from gateway.broker.retained import RetainedStore
+from gateway.broker.session import Session, SubscriptionEntry
+from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings
+from gateway.broker.stats import BrokerStats
+from gateway.broker.trie import SubscriptionTrie
+from gateway.mqtt.enums import QoS, ReasonCode, RetainHandling
+from gateway.mqtt.errors import ProtocolError
+from gateway.mqtt.packets import Auth, Connack, Connect, Disconnect, Publish, Suback, Subscribe, \
+    Subscription, Unsubscribe, Will
+from gateway.mqtt.properties import Properties
+from gateway.mqtt.topics import parse_shared, validate_topic_filter, validate_topic_name
+
+log = logging.getLogger(__name__)
+R = ReasonCode
+
+class Authenticator:
+    """Decides whether a CONNECT may proceed; the default lets everyone in (anonymous or not)."""
+
+    def authenticate(self, connect: Connect, listener: str) -> ReasonCode:
+        return R.SUCCESS
+
+
+class Authorizer:
+    """Topic access per client; the default allows everything (the ACL file replaces it)."""
+
+    def can_publish(self, username: str | None, client_id: str, topic: str) -> bool:
+        return True
+
+    def can_subscribe(self, username: str | None, client_id: str, topic_filter: str) -> bool:
+        return True
+
+    def can_receive(self, username: str | None, client_id: str, topic: str) -> bool:
+        return True
+
+
+@dataclass
+class CoreHooks:
+    """Optional observers the glue or the durable store plug in."""
+
+    on_retained: Callable[[Message], None] | None = None
+    on_session_end: Callable[[Session], None] | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class BrokerCore:
+    def __init__(self, settings: BrokerSettings, now: float,
+                 authenticator: Authenticator | None = None,
+                 authorizer: Authorizer | None = None) -> None:
+        self.settings = settings
+        self.stats = BrokerStats(started_at=now)
+        self.authenticator = authenticator or Authenticator()
+        self.authorizer = authorizer or Authorizer()
+        self.sessions: dict[str, Session] = {}
+        self.connections: set = set()
+        self.subs: SubscriptionTrie[SubscriptionEntry] = SubscriptionTrie()
+        self.retained = RetainedStore(settings.max_retained_messages)
+        self.hooks = CoreHooks()
+        self._dirty: list = []
+        self._seq = 0
+        self._rr: dict[str, int] = {}
+        self._next_sys = now
+        self._next_purge = now + 60
+
+    # -- connections -------------------------------------------------------------------------
+
+    def open_connection(self, now: float, peer: str = "", listener: str = ""):
+        from gateway.broker.connection import Connection
+
+        conn = Connection(self, now, peer, listener)
+        self.connections.add(conn)
+        return conn
+
+    def mark_dirty(self, conn) -> None:
+        self._dirty.append(conn)
+
+    def take_dirty(self) -> list:
+        """Connections with data to write or a close to perform (the glue drains them)."""
+        dirty, self._dirty = self._dirty, []
+        return dirty
+
+    def connect(self, conn, packet: Connect, now: float) -> None:
+        settings = self.settings
+        v5 = packet.protocol_version == 5
+        client_id = packet.client_id
+        assigned = None
+        if not client_id:
+            if (not v5 and not packet.clean_start) or packet.protocol_version == 3 or \
+                    not settings.allow_zero_length_client_id:  # [MQTT-3.1.3-8]
+                return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "empty client id")
+            client_id = assigned = f"auto-{uuid.uuid4()}"
+        if len(client_id) > settings.max_client_id_length:
+            return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "client id too long")
+        if packet.will is not None:
+            validate_topic_name(packet.will.topic)  # [MQTT-3.1.3-11]
+        props = packet.properties
+        if props.authentication_method is not None:
+            return conn._refuse(R.BAD_AUTHENTICATION_METHOD,
+                                f"authentication method {props.authentication_method!r}")
+        code = self.authenticator.authenticate(packet, conn.listener)
+        if code.is_error:
+            self.stats.connections_refused += 1
+            return conn._refuse(code, f"authentication of {packet.username!r} failed")
+        if props.receive_maximum == 0 or props.maximum_packet_size == 0:  # [MQTT-3.1.2-?]
+            raise ProtocolError(R.PROTOCOL_ERROR, "receive maximum / maximum packet size of 0")
+        conn.client_id = client_id
+        conn.username = packet.username
+        self._apply_connect_limits(conn, packet)
+        session, present = self._take_session(conn, client_id, packet.clean_start, now)
+        session.expiry_interval = self._session_expiry(packet)
+        session.will = packet.will
+        session.will_due = None  # a reconnect cancels a delayed will [MQTT-3.1.3-9]
+        session.username = packet.username
+        conn.session = session
+        conn.connected = True
+        self.stats.clients_connected += 1
+        self.stats.clients_maximum = max(self.stats.clients_maximum, self.stats.clients_connected)
+        conn.send(Connack(present, R.SUCCESS, self._connack_properties(conn, packet, assigned)))
+        log.info("client %s connected from %s (MQTT %s, clean %s, keepalive %d)", client_id,
+                 conn.peer, {3: "3.1", 4: "3.1.1", 5: "5.0"}[conn.version], packet.clean_start,
+                 conn.keep_alive)
+        session.attach(conn, now)
+
+    def _apply_connect_limits(self, conn, packet: Connect) -> None:
+        props = packet.properties
+        settings = self.settings
+        conn.keep_alive = packet.keep_alive
+        if packet.keep_alive > settings.max_keepalive or \
+                (packet.keep_alive == 0 and settings.max_keepalive < 65535):
+            conn.keep_alive = settings.max_keepalive
+        if packet.protocol_version == 5:
+            conn.send_quota = min(props.receive_maximum or 65535, settings.max_inflight)
+            conn.client_max_packet = props.maximum_packet_size
+            conn.alias_out_max = props.topic_alias_maximum or 0
+
+    def _connack_properties(self, conn, packet: Connect, assigned: str | None) -> Properties:
+        if conn.version != 5:
+            return Properties()
+        s = self.settings
+        return Properties(
+            assigned_client_identifier=assigned,
+            server_keep_alive=conn.keep_alive if conn.keep_alive != packet.keep_alive else None,
+            receive_maximum=s.receive_maximum,
+            maximum_packet_size=s.max_packet_size,
+            topic_alias_maximum=s.topic_alias_maximum,
+            retain_available=None if s.retain_available else 0,
+            session_expiry_interval=(s.max_session_expiry if (packet.properties.session_expiry_interval
+                                     or 0) > s.max_session_expiry else None),
+        )
+
+    def _session_expiry(self, packet: Connect) -> int:
+        if packet.protocol_version == 5:
+            return min(packet.properties.session_expiry_interval or 0,
+                       self.settings.max_session_expiry)
+        return 0 if packet.clean_start else self.settings.persistent_client_expiration
+
+    def _take_session(self, conn, client_id: str, clean_start: bool,
+                      now: float) -> tuple[Session, bool]:
+        session = self.sessions.get(client_id)
+        if session is not None and session.link is not None:
+            old = session.link
+            log.info("client %s taken over by a new connection from %s", client_id, conn.peer)
+            if getattr(old, "version", 4) == 5:  # [MQTT-3.1.4-3]
+                old.send(Disconnect(R.SESSION_TAKEN_OVER))
+            old.close()
+            self._link_gone(old, session, now)
+        if session is not None and clean_start:
+            self._end_session(session, now)
+            session = None
+        if session is None:
+            session = Session(client_id, self.settings, self.stats)
+            self.sessions[client_id] = session
+            return session, False
+        self.stats.clients_disconnected -= 1
+        return session, True
+
+    def connection_closed(self, conn, now: float) -> None:
+        self.connections.discard(conn)
+        session = conn.session
+        if session is None or session.link is not conn:
+            return
+        self._link_gone(conn, session, now)
+
+    def _link_gone(self, conn, session: Session, now: float) -> None:
+        """A connection left its session: will handling and session end [MQTT-3.1.2-8..10]."""
+        self.stats.clients_connected -= 1
+        session.detach(now)
+        conn.session = None
+        will = session.will
+        session.will = None
+        if will is not None and not conn.clean_disconnect:
+            delay = will.properties.will_delay_interval or 0
+            if delay and session.expiry_interval:
+                session.will = will
+                session.will_due = now + min(delay, session.expiry_interval)
+            else:
+                self.publish_will(will, session.client_id, now)
+        if session.expiry_interval == 0:
+            self._end_session(session, now)
+        else:
+            self.stats.clients_disconnected += 1
+        log.info("client %s disconnected%s", session.client_id,
+                 "" if conn.clean_disconnect else " (no DISCONNECT)")
+
+    def _end_session(self, session: Session, now: float) -> None:
+        if session.will is not None:  # the session ends before the will delay is over
+            self.publish_will(session.will, session.client_id, now)
+            session.will = None
+        for key, entry in session.subscriptions.items():
+            self.subs.remove(entry.topic_filter, session.client_id, entry.group)
+        session.subscriptions.clear()
+        if session.queue:
+            self.stats.drop("session_ended", len(session.queue))
+        if self.sessions.get(session.client_id) is session:
+            del self.sessions[session.client_id]
+        if self.hooks.on_session_end:
+            self.hooks.on_session_end(session)
+
+    def publish_will(self, will: Will, client_id: str, now: float) -> None:
+        log.info("publishing the will of %s on %s", client_id, will.topic)
+        packet = Publish(will.topic, will.payload, will.qos, will.retain, properties=will.properties)
+        self.route_publish(packet, will.topic, client_id, now)
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def check_topic_limits(self, topic: str) -> None:
+        settings = self.settings
+        if len(topic) > settings.max_topic_length or topic.count("/") >= settings.max_topic_levels:
+            self.stats.limit("max_topic_length")
+            raise ProtocolError(R.TOPIC_NAME_INVALID, "topic longer or deeper than allowed")
+
+    def accept_publish(self, conn, packet: Publish, topic: str, now: float) -> ReasonCode:
+        """A client's PUBLISH: access check, then routing; returns the acknowledgement code."""
+        if packet.retain and not self.settings.retain_available:
+            raise ProtocolError(R.RETAIN_NOT_SUPPORTED, "retain is not available")  # [MQTT-3.3.1-?]
+        if topic.startswith("$SYS") or not self.authorizer.can_publish(conn.username,
+                                                                         conn.client_id, topic):
+            self.stats.drop("not_authorized")
+            log.warning("publish by %s to %s denied", conn.client_id, topic)
+            return R.NOT_AUTHORIZED if conn.version == 5 else R.SUCCESS
+        if packet.properties.payload_format_indicator == 1 and not _is_utf8(packet.payload):
+            self.stats.drop("payload_format_invalid")  # [MQTT-3.3.2-4]
+            return R.PAYLOAD_FORMAT_INVALID
+        matched = self.route_publish(packet, topic, conn.client_id, now)
+        if matched or conn.version != 5:
+            return R.SUCCESS
+        return R.NO_MATCHING_SUBSCRIBERS
+
+    def route_publish(self, packet: Publish, topic: str, origin: str, now: float) -> int:
+        self._seq += 1
+        message = Message.from_publish(packet, topic, origin, now, self._seq)
+        self.stats.messages_received += 1
+        if packet.retain:
+            self._store_retained(message)
+        return self.route(message, now)
+
+    def _store_retained(self, message: Message) -> None:
+        if not self.retained.set(message):
+            self.stats.drop("retained_store_full")
+            self.stats.limit("max_retained_messages")
+            log.warning("retained store full: %s not retained", message.topic)
+        elif self.hooks.on_retained:
+            self.hooks.on_retained(message)
+
+    def route(self, message: Message, now: float) -> int:
+        """Deliver to every matching session; returns how many sessions it went to."""
+        match = self.subs.match(message.topic)
+        if not match.plain and not match.shared:
+            return 0
+        sessions = self.sessions
+        if len(match.plain) == 1 and not match.shared:
+            client_id, entry = match.plain[0]
+            delivery = self._delivery(message, client_id, entry)
+            if delivery is None:
+                return 0
+            sessions[client_id].deliver(delivery, now)
+            return 1
+        merged: dict[str, Delivery] = {}
+        for client_id, entry in match.plain:
+            delivery = self._delivery(message, client_id, entry)
+            if delivery is not None:
+                merged[client_id] = _merge(merged.get(client_id), delivery)
+        targets = [(sessions[cid], d) for cid, d in merged.items()]
+        for key, members in match.shared:
+            client_id = self._pick_shared(key, members)
+            delivery = self._delivery(message, client_id, members[client_id])
+            if delivery is not None:
+                targets.append((sessions[client_id], delivery))
+        for session, delivery in targets:
+            session.deliver(delivery, now)
+        return len(targets)
+
+    def _delivery(self, message: Message, client_id: str,
+                  entry: SubscriptionEntry) -> Delivery | None:
+        opts = entry.options
+        if opts.no_local and client_id == message.origin:  # [MQTT-3.8.3-3]
+            return None
+        qos = message.qos if message.qos < opts.qos else opts.qos  # [MQTT-3.8.4-8]
+        retain = message.retain and opts.retain_as_published  # [MQTT-3.3.1-12,13]
+        ids = (entry.subscription_id,) if entry.subscription_id else ()
+        return Delivery(message, QoS(qos), retain, ids)
+
+    def _pick_shared(self, key: str, members: dict[str, SubscriptionEntry]) -> str:
+        names = list(members)
+        start = self._rr.get(key, 0)
+        self._rr[key] = start + 1
+        for i in range(len(names)):
+            name = names[(start + i) % len(names)]
+            if self.sessions[name].online:
+                return name
+        return names[start % len(names)]
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    def subscribe(self, conn, packet: Subscribe, now: float) -> None:
+        session = conn.session
+        ids = packet.properties.subscription_identifiers
+        if len(ids) > 1 or 0 in ids:  # [MQTT-3.8.2-1]
+            raise ProtocolError(R.PROTOCOL_ERROR, "bad subscription identifier")
+        sub_id = ids[0] if ids else None
+        codes, fresh = [], []
+        for sub in packet.subscriptions:
+            code, is_new = self._add_subscription(conn, session, sub, sub_id)
+            codes.append(code)
+            if not code.is_error:
+                fresh.append((sub, is_new))
+        conn.send(Suback(packet.packet_id, tuple(codes)))
+        for sub, is_new in fresh:  # retained messages after the SUBACK [MQTT-3.8.4-4]
+            self._send_retained(session, sub, is_new, sub_id, now)
+
+    def _add_subscription(self, conn, session: Session, sub: Subscription,
+                          sub_id: int | None) -> tuple[ReasonCode, bool]:
+        try:
+            validate_topic_filter(sub.topic_filter)
+        except ProtocolError:
+            if conn.version != 5:
+                return R.UNSPECIFIED_ERROR, False
+            return R.TOPIC_FILTER_INVALID, False
+        group, topic_filter = parse_shared(sub.topic_filter)
+        if group is not None and sub.no_local:  # [MQTT-3.8.3-4]
+            raise ProtocolError(R.PROTOCOL_ERROR, "no local on a shared subscription")
+        if not self.authorizer.can_subscribe(conn.username, conn.client_id, sub.topic_filter):
+            log.warning("subscribe by %s to %s denied", conn.client_id, sub.topic_filter)
+            self.stats.drop("subscribe_not_authorized")
+            return R.NOT_AUTHORIZED, False
+        if sub.topic_filter not in session.subscriptions and \
+                len(session.subscriptions) >= self.settings.max_subscriptions_per_client:
+            self.stats.limit("max_subscriptions_per_client")
+            return R.QUOTA_EXCEEDED, False
+        entry = SubscriptionEntry(sub, sub_id, group, topic_filter)
+        session.subscriptions[sub.topic_filter] = entry
+        is_new = self.subs.add(topic_filter, session.client_id, entry, group)
+        return ReasonCode(int(sub.qos)), is_new
+
+    def _send_retained(self, session: Session, sub: Subscription, is_new: bool,
+                       sub_id: int | None, now: float) -> None:
+        if sub.topic_filter.startswith("$share/"):  # [MQTT-3.8.4-?] not for shared subscriptions
+            return
+        handling = sub.retain_handling
+        if handling == RetainHandling.DO_NOT_SEND or \
+                (handling == RetainHandling.SEND_IF_NEW_SUBSCRIPTION and not is_new):
+            return
+        ids = (sub_id,) if sub_id else ()
+        for message in list(self.retained.matching(sub.topic_filter)):
+            if message.expired(now):
+                continue
+            if not self.authorizer.can_receive(session.username, session.client_id, message.topic):
+                continue
+            qos = QoS(min(message.qos, sub.qos))
+            session.deliver(Delivery(message, qos, True, ids), now)  # [MQTT-3.3.1-9]
+
+    def unsubscribe(self, conn, packet: Unsubscribe) -> tuple[ReasonCode, ...]:
+        session = conn.session
+        codes = []
+        for topic_filter in packet.topic_filters:
+            entry = session.subscriptions.pop(topic_filter, None)
+            if entry is None:
+                codes.append(R.NO_SUBSCRIPTION_EXISTED)
+                continue
+            self.subs.remove(entry.topic_filter, session.client_id, entry.group)
+            codes.append(R.SUCCESS)
+        return tuple(codes)
+
+    def auth_packet(self, conn, packet: Auth, now: float) -> None:
+        raise ProtocolError(R.PROTOCOL_ERROR, "AUTH without enhanced authentication")
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        self._check_connections(now)
+        for session in list(self.sessions.values()):
+            if session.will_due is not None and now >= session.will_due and session.will:
+                will, session.will, session.will_due = session.will, None, None
+                self.publish_will(will, session.client_id, now)
+            expires = session.expires_at()
+            if expires is not None and now >= expires:
+                log.info("session of %s expired", session.client_id)
+                self.stats.clients_disconnected -= 1
+                self.stats.clients_expired += 1
+                self._end_session(session, now)
+        if now >= self._next_purge:
+            self._next_purge = now + 60
+            for session in self.sessions.values():
+                session.purge_expired(now)
+            self.retained.purge_expired(now)
+        if self.settings.sys_interval and now >= self._next_sys:
+            self._next_sys = now + self.settings.sys_interval
+            self.publish_sys(now)
+
+    def _check_connections(self, now: float) -> None:
+        for conn in list(self.connections):
+            if conn.closed:
+                continue
+            if not conn.connected:
+                if now - conn.opened_at > self.settings.connect_timeout:
+                    self.stats.limit("connect_timeout")
+                    log.info("connection from %s sent no CONNECT in time: closed", conn.peer)
+                    conn.close()
+            elif conn.keep_alive and now - conn.last_rx > 1.5 * conn.keep_alive:  # [MQTT-3.1.2-22]
+                self.stats.keepalive_timeouts += 1
+                log.info("client %s silent for 1.5 x keepalive %d s: disconnected",
+                         conn.client_id, conn.keep_alive)
+                if conn.version == 5:
+                    conn.send(Disconnect(R.KEEP_ALIVE_TIMEOUT))
+                conn.close()
+
+    def next_deadline(self) -> float | None:
+        deadlines = [self._next_purge]
+        if self.settings.sys_interval:
+            deadlines.append(self._next_sys)
+        for conn in self.connections:
+            if not conn.connected:
+                deadlines.append(conn.opened_at + self.settings.connect_timeout)
+            elif conn.keep_alive:
+                deadlines.append(conn.last_rx + 1.5 * conn.keep_alive)
+        for session in self.sessions.values():
+            if session.will_due is not None:
+                deadlines.append(session.will_due)
+            expires = session.expires_at()
+            if expires is not None:
+                deadlines.append(expires)
+        return min(deadlines)
+
+    # -- $SYS --------------------------------------------------------------------------------
+
+    def sys_values(self, now: float) -> dict[str, object]:
+        s = self.stats
+        values: dict[str, object] = {
+            "version": f"pi-edge-gateway {self.settings.version}",
+            "uptime": f"{int(now - s.started_at)} seconds",
+            "clients/connected": s.clients_connected,
+            "clients/disconnected": s.clients_disconnected,
+            "clients/total": s.clients_connected + s.clients_disconnected,
+            "clients/maximum": s.clients_maximum,
+            "clients/expired": s.clients_expired,
+            "messages/received": s.messages_received,
+            "messages/sent": s.messages_sent,
+            "publish/messages/received": s.publish_received,
+            "publish/messages/sent": s.publish_sent,
+            "bytes/received": s.bytes_received,
+            "bytes/sent": s.bytes_sent,
+            "subscriptions/count": self.subs.count,
+            "retained messages/count": self.retained.count,
+            "store/messages/count": sum(len(x.queue) for x in self.sessions.values()),
+            "messages/dropped": s.dropped_total,
+            "connections/refused": s.connections_refused,
+            "protocol/errors": s.protocol_errors,
+        }
+        values.update({f"messages/dropped/{k}": v for k, v in s.dropped.items()})
+        values.update({f"limits/{k}": v for k, v in s.limits_hit.items()})
+        return values
+
+    def publish_sys(self, now: float) -> None:
+        for name, value in self.sys_values(now).items():
+            packet = Publish(f"$SYS/broker/{name}", str(value).encode(), QoS.AT_MOST_ONCE, True)
+            self.route_publish(packet, packet.topic, "$SYS", now)
+
+
+def _merge(old: Delivery | None, new: Delivery) -> Delivery:
+    """Overlapping subscriptions of one client: one delivery, highest QoS, all identifiers."""
+    if old is None:
+        return new
+    return Delivery(new.message, max(old.qos, new.qos), old.retain or new.retain,
+                    old.subscription_ids + new.subscription_ids)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+__all__ = ["Authenticator", "Authorizer", "BrokerCore", "NEVER_EXPIRES"]

@@ -1,0 +1,136 @@
+"""In-process clients: a session of the core attached to a queue instead of a socket.
+
+How this works: `LocalLink` is both the `LocalClient` a component uses and the `Link` its session
+sends through. Deliveries go into a bounded asyncio queue; one dispatcher task per client takes them
+in order and calls the handler of every subscribed filter that matches the topic. Deliveries are
+acknowledged as soon as they are queued (the queue is in the same process), so a local client never
+holds a QoS 1/2 window open. Publishing goes through the core's normal routing, so subscribers cannot
+tell a sensor's message from a LAN client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import TYPE_CHECKING
+
+from gateway.broker.local import Message, MessageHandler
+from gateway.broker.message import Delivery
+from gateway.mqtt.enums import QoS
+from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe
+from gateway.mqtt.properties import NO_PROPERTIES, Properties
+from gateway.mqtt.topics import parse_shared, topic_matches, validate_topic_name
+
+if TYPE_CHECKING:
+    from gateway.broker.server import Broker
+
+log = logging.getLogger(__name__)
+
+LOCAL_QUEUE_LIMIT = 10_000
+
+
+class LocalLink:
+    acks_immediately = True
+    send_quota = 1 << 30
+    version = 5
+    connected = True
+    closed = False
+    username = None
+    listener = "local"
+    peer = "local"
+
+    def __init__(self, broker: Broker, client_id: str, *, persistent: bool = False) -> None:
+        self.broker = broker
+        self.client_id = client_id
+        self._handlers: dict[str, MessageHandler] = {}
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(LOCAL_QUEUE_LIMIT)
+        self._task: asyncio.Task | None = None
+        self._packet_id = 0
+        core = broker.core
+        session = core.sessions.get(client_id)
+        if session is None or not persistent:
+            from gateway.broker.session import Session
+
+            if session is not None:
+                core._end_session(session, broker.clock())
+            session = Session(client_id, core.settings, core.stats)
+            core.sessions[client_id] = session
+        session.expiry_interval = 0xFFFFFFFF if persistent else 0
+        self.session = session
+        session.attach(self, broker.clock())
+
+    # -- Link (what the session calls) -------------------------------------------------------
+
+    def send_delivery(self, delivery: Delivery, packet_id: int | None, dup: bool,
+                      now: float) -> bool:
+        publish = delivery.to_publish(now, None)
+        message = Message(publish.topic, publish.payload, QoS(delivery.qos), delivery.retain,
+                          publish.properties)
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.broker.core.stats.drop("local_queue_full")
+            log.warning("local client %s is not keeping up: message on %s dropped",
+                        self.client_id, publish.topic)
+            return False
+        self.broker.core.stats.publish_sent += 1
+        return True
+
+    def send_pubrel(self, packet_id: int) -> None:  # nothing is ever in flight
+        pass
+
+    def send(self, packet: object) -> None:  # SUBACK / UNSUBACK: results are read directly
+        pass
+
+    def close(self) -> None:
+        pass
+
+    # -- LocalClient (what components call) --------------------------------------------------
+
+    async def publish(self, topic: str, payload: bytes | str, *, qos: int = 0,
+                      retain: bool = False, properties: Properties = NO_PROPERTIES) -> None:
+        validate_topic_name(topic)
+        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        packet = Publish(topic, data, QoS(qos), retain, False, None, properties)
+        broker = self.broker
+        broker.core.route_publish(packet, topic, self.client_id, broker.clock())
+        broker.flush()
+
+    async def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1) -> None:
+        self._handlers[topic_filter] = handler
+        if self._task is None:
+            self._task = asyncio.create_task(self._dispatch(), name=f"local-{self.client_id}")
+        self._packet_id = self._packet_id % 65535 + 1
+        sub = Subscription(topic_filter, QoS(qos), retain_as_published=True)
+        self.broker.core.subscribe(self, Subscribe(self._packet_id, (sub,)), self.broker.clock())
+        self.broker.flush()
+
+    async def unsubscribe(self, topic_filter: str) -> None:
+        self._handlers.pop(topic_filter, None)
+        self._packet_id = self._packet_id % 65535 + 1
+        self.broker.core.unsubscribe(self, Unsubscribe(self._packet_id, (topic_filter,)))
+
+    async def close_client(self) -> None:
+        """Detach from the broker (a persistent session keeps queueing while detached)."""
+        if self._task is not None:
+            self._task.cancel()
+        core = self.broker.core
+        if self.session.link is self:
+            self.session.detach(self.broker.clock())
+            if self.session.expiry_interval == 0:
+                core._end_session(self.session, self.broker.clock())
+            else:
+                core.stats.clients_disconnected += 1
+
+    async def _dispatch(self) -> None:
+        while True:
+            message = await self._queue.get()
+            for topic_filter, handler in list(self._handlers.items()):
+                if topic_matches(parse_shared(topic_filter)[1], message.topic):
+                    try:
+                        result = handler(message)
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception:  # a component's bug must not stop its deliveries
+                        log.exception("handler of %s for %s failed", self.client_id, topic_filter)

@@ -1,0 +1,224 @@
+"""A client's session: the state that outlives one network connection.
+
+How this works: the session owns the client's subscriptions, the QoS 1/2 deliveries in flight
+towards the client (by packet identifier, in send order), the queue of deliveries waiting for a free
+slot in the client's receive window or for the client to come back, and the identifiers of QoS 2
+messages received from the client but not yet released. It talks to whatever `Link` is attached (a
+network connection or an in-process client); with none attached it only queues.
+
+Outbound flow [MQTT-4.3, 4.9]: `deliver()` sends at once while the window has room and nothing is
+queued (so order is kept), otherwise it queues; every acknowledgement frees a slot and `pump()` sends
+the next queued deliveries. Queue limits apply with a named overflow policy; every drop is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from gateway.broker.message import Delivery
+from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
+from gateway.broker.stats import BrokerStats
+from gateway.mqtt.enums import QoS
+from gateway.mqtt.packets import Subscription, Will
+
+log = logging.getLogger(__name__)
+
+
+class Link(Protocol):
+    """What a session needs from the connection attached to it."""
+
+    send_quota: int  # how many QoS 1/2 deliveries may be in flight at once
+    acks_immediately: bool  # True for in-process links: nothing stays in flight
+
+    def send_delivery(self, delivery: Delivery, packet_id: int | None, dup: bool,
+                      now: float) -> bool:
+        """Send a PUBLISH; False when it could not be sent (too large for the client)."""
+
+    def send_pubrel(self, packet_id: int) -> None: ...
+
+
+class OutState(Enum):
+    AWAIT_PUBACK = "puback"
+    AWAIT_PUBREC = "pubrec"
+    AWAIT_PUBCOMP = "pubcomp"
+
+
+@dataclass(slots=True)
+class OutFlight:
+    delivery: Delivery
+    state: OutState
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionEntry:
+    """A subscription as the session holds it: the options and the MQTT 5 identifier."""
+
+    options: Subscription
+    subscription_id: int | None = None
+    group: str | None = None  # shared subscription group name
+    topic_filter: str = ""  # the filter without the $share prefix
+
+
+class Session:
+    def __init__(self, client_id: str, settings: BrokerSettings, stats: BrokerStats) -> None:
+        self.client_id = client_id
+        self.settings = settings
+        self.stats = stats
+        self.subscriptions: dict[str, SubscriptionEntry] = {}
+        self.expiry_interval = 0
+        self.link: Link | None = None
+        self.disconnected_at: float | None = None
+        self.queue: deque[Delivery] = deque()
+        self.queued_bytes = 0
+        self.inflight: dict[int, OutFlight] = {}
+        self.incoming_qos2: set[int] = set()
+        self.will: Will | None = None
+        self.will_due: float | None = None  # when a delayed will is to be published
+        self.username: str | None = None
+        self._next_pid = 1
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        return self.link is not None
+
+    def expires_at(self) -> float | None:
+        if self.link is not None or self.expiry_interval == NEVER_EXPIRES:
+            return None
+        assert self.disconnected_at is not None
+        return self.disconnected_at + self.expiry_interval
+
+    def attach(self, link: Link, now: float) -> None:
+        """A connection takes the session over: resend what is unacknowledged [MQTT-4.4.0-1]."""
+        self.link = link
+        self.disconnected_at = None
+        for packet_id, flight in list(self.inflight.items()):
+            if flight.delivery.message.expired(now) and flight.state is not OutState.AWAIT_PUBCOMP:
+                del self.inflight[packet_id]
+                self.stats.drop("expired")
+                continue
+            if flight.state is OutState.AWAIT_PUBCOMP:
+                link.send_pubrel(packet_id)
+            elif not link.send_delivery(flight.delivery, packet_id, True, now):
+                del self.inflight[packet_id]
+        self.pump(now)
+
+    def detach(self, now: float) -> None:
+        self.link = None
+        self.disconnected_at = now
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery, now: float) -> None:
+        link = self.link
+        if delivery.qos == QoS.AT_MOST_ONCE:
+            if link is not None:
+                link.send_delivery(delivery, None, False, now)
+            elif self.settings.queue_qos0_offline:
+                self._enqueue(delivery)
+            return
+        if link is not None and not self.queue and len(self.inflight) < link.send_quota:
+            self._send_new(delivery, now)
+        else:
+            self._enqueue(delivery)
+
+    def _send_new(self, delivery: Delivery, now: float) -> None:
+        assert self.link is not None
+        packet_id = self._allocate_packet_id()
+        state = OutState.AWAIT_PUBACK if delivery.qos == QoS.AT_LEAST_ONCE else OutState.AWAIT_PUBREC
+        if self.link.send_delivery(delivery, packet_id, False, now) and \
+                not self.link.acks_immediately:
+            self.inflight[packet_id] = OutFlight(delivery, state)
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        size = len(delivery.message.payload)
+        settings = self.settings
+        while len(self.queue) >= settings.max_queued_messages or \
+                self.queued_bytes + size > settings.max_queued_bytes:
+            if settings.queue_overflow is QueueOverflow.DROP_OLDEST and self.queue:
+                old = self.queue.popleft()
+                self.queued_bytes -= len(old.message.payload)
+                self._count_drop("queue_full_drop_oldest")
+            else:
+                self._count_drop("queue_full_drop_new")
+                return
+        self.queue.append(delivery)
+        self.queued_bytes += size
+
+    def _count_drop(self, reason: str) -> None:
+        self.stats.drop(reason)
+        self.stats.limit("max_queued_messages")
+        log.warning("queue of %s full: message dropped (%s)", self.client_id, reason)
+
+    def pump(self, now: float) -> None:
+        """Send queued deliveries while the client's window has room."""
+        link = self.link
+        if link is None:
+            return
+        while self.queue and (len(self.inflight) < link.send_quota
+                              or self.queue[0].qos == QoS.AT_MOST_ONCE):
+            delivery = self.queue.popleft()
+            self.queued_bytes -= len(delivery.message.payload)
+            if delivery.message.expired(now):
+                self.stats.drop("expired")
+                continue
+            if delivery.qos == QoS.AT_MOST_ONCE:
+                link.send_delivery(delivery, None, False, now)
+            else:
+                self._send_new(delivery, now)
+            if self.link is None:
+                return
+
+    def _allocate_packet_id(self) -> int:
+        pid = self._next_pid
+        while pid in self.inflight:
+            pid = pid % 65535 + 1
+        self._next_pid = pid % 65535 + 1
+        return pid
+
+    # -- acknowledgements from the client ----------------------------------------------------
+
+    def on_puback(self, packet_id: int, now: float) -> bool:
+        flight = self.inflight.get(packet_id)
+        if flight is None or flight.state is not OutState.AWAIT_PUBACK:
+            return False
+        del self.inflight[packet_id]
+        self.pump(now)
+        return True
+
+    def on_pubrec(self, packet_id: int, failed: bool, now: float) -> bool:
+        """PUBREC: answer PUBREL, unless the client refused the message (5.0 error code)."""
+        flight = self.inflight.get(packet_id)
+        if flight is None or flight.state is not OutState.AWAIT_PUBREC:
+            return False
+        if failed:  # [MQTT-4.3.3] a PUBREC with an error code ends the exchange
+            del self.inflight[packet_id]
+            self.pump(now)
+            return True
+        flight.state = OutState.AWAIT_PUBCOMP
+        return True
+
+    def on_pubcomp(self, packet_id: int, now: float) -> bool:
+        flight = self.inflight.get(packet_id)
+        if flight is None or flight.state is not OutState.AWAIT_PUBCOMP:
+            return False
+        del self.inflight[packet_id]
+        self.pump(now)
+        return True
+
+    def purge_expired(self, now: float) -> int:
+        """Drop queued deliveries whose message expiry has passed (MQTT 5 message expiry)."""
+        if not any(d.message.expires_at is not None for d in self.queue):
+            return 0
+        kept = deque(d for d in self.queue if not d.message.expired(now))
+        dropped = len(self.queue) - len(kept)
+        if dropped:
+            self.queue = kept
+            self.queued_bytes = sum(len(d.message.payload) for d in kept)
+            self.stats.drop("expired", dropped)
+        return dropped

@@ -1,0 +1,183 @@
+"""The gateway's configuration: one TOML file, one validated tree (pydantic v2, extra="forbid").
+
+`load(path)` returns a frozen `GatewayConfig` or raises `ConfigError` listing every problem as
+`FILE: key.path: what is wrong`, so a bad config stops start-up with a message an operator can act on.
+`config/gateway.toml` documents every key; a test loads it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
+from gateway.mqtt.errors import GatewayError
+from gateway.relays.config import RelayConfig
+from gateway.sensors.config import SensorConfig
+
+
+class ConfigError(GatewayError, ValueError):
+    """The config file cannot be used; `problems` lists each one with its key."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {p}" for p in problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(_Model):
+    certfile: Path
+    keyfile: Path
+    cafile: Path | None = None  # CA that signs client certificates
+    require_certificate: bool = False  # mTLS: refuse clients without a certificate from cafile
+    use_identity_as_username: Literal["none", "cn", "san"] = "none"
+    min_version: Literal["1.2", "1.3"] = "1.2"
+    ciphers: str | None = None  # OpenSSL cipher string for TLS 1.2; None = Python's defaults
+
+    @model_validator(mode="after")
+    def _ca_needed(self) -> TlsConfig:
+        if self.require_certificate and self.cafile is None:
+            raise ValueError("require_certificate needs cafile (the CA that signs client certs)")
+        return self
+
+
+class ListenerConfig(_Model):
+    name: str = "default"
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=0, le=65535)
+    unix_path: Path | None = None  # a Unix socket instead of TCP
+    tls: TlsConfig | None = None
+    allow_anonymous: bool | None = None  # None: only on loopback / Unix listeners
+    max_connections: int = Field(0, ge=0)  # 0 = only the broker-wide limit applies
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.unix_path is not None:
+            return True
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def anonymous_allowed(self) -> bool:
+        return self.is_loopback if self.allow_anonymous is None else self.allow_anonymous
+
+
+class BrokerConfig(_Model):
+    listeners: list[ListenerConfig] = Field(default_factory=lambda: [ListenerConfig()])
+    max_connections: int = Field(1000, ge=1)
+    max_packet_size: int = Field(1_048_576, ge=64, le=268_435_460)
+    receive_maximum: int = Field(64, ge=1, le=65535)
+    max_inflight: int = Field(32, ge=1, le=65535)
+    max_queued_messages: int = Field(1000, ge=1)
+    max_queued_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    queue_overflow: QueueOverflow = QueueOverflow.DROP_NEW
+    queue_qos0_offline: bool = False
+    topic_alias_maximum: int = Field(16, ge=0, le=65535)
+    max_keepalive: int = Field(65535, ge=1, le=65535)
+    max_topic_length: int = Field(1024, ge=1, le=65535)
+    max_topic_levels: int = Field(32, ge=1)
+    max_subscriptions_per_client: int = Field(256, ge=1)
+    max_client_id_length: int = Field(256, ge=1, le=65535)
+    max_session_expiry: int = Field(NEVER_EXPIRES, ge=0, le=NEVER_EXPIRES)
+    persistent_client_expiration: int = Field(NEVER_EXPIRES, ge=0, le=NEVER_EXPIRES)
+    retain_available: bool = True
+    max_retained_messages: int = Field(10_000, ge=0)
+    allow_zero_length_client_id: bool = True
+    sys_interval: float = Field(10.0, ge=0)
+    connect_timeout: float = Field(10.0, gt=0)
+    publish_rate_limit: float = Field(0.0, ge=0)
+    publish_rate_burst: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _unique_listeners(self) -> BrokerConfig:
+        names = [listener.name for listener in self.listeners]
+        if len(names) != len(set(names)):
+            raise ValueError(f"listener names must be unique, got {names}")
+        return self
+
+    def settings(self, version: str) -> BrokerSettings:
+        fields = {name: getattr(self, name) for name in BrokerSettings.__dataclass_fields__
+                  if name in type(self).model_fields}
+        return BrokerSettings(**fields, version=version)
+
+
+class AuthConfig(_Model):
+    password_file: Path | None = None  # Mosquitto format ($7$ PBKDF2-SHA512)
+    acl_file: Path | None = None  # Mosquitto format
+    scram_file: Path | None = None  # SCRAM-SHA-256 credentials for MQTT 5 enhanced auth
+
+
+class GatewaySection(_Model):
+    id: str = Field("edge-gateway", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    base_topic: str = Field("edge", min_length=1)
+    state_dir: Path = Path("/var/lib/edge-gateway")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    demo: bool = False  # simulated hardware: mock GPIO pins, no real buses
+
+
+class GatewayConfig(_Model):
+    gateway: GatewaySection = GatewaySection()
+    broker: BrokerConfig = BrokerConfig()
+    auth: AuthConfig = AuthConfig()
+    sensors: list[Annotated[SensorConfig, Field(discriminator="type")]] = Field(
+        default_factory=list)
+    relays: list[RelayConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> GatewayConfig:
+        for kind, items in (("sensors", self.sensors), ("relays", self.relays)):
+            names = [item.name for item in items]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{kind}: duplicate names {duplicates}")
+        return self
+
+    def warnings(self) -> list[str]:
+        """Things that are allowed but probably wrong (printed by check-config and at start-up)."""
+        out = []
+        for listener in self.broker.listeners:
+            if listener.anonymous_allowed and not listener.is_loopback:
+                out.append(f"broker.listeners[{listener.name}]: anonymous clients allowed on "
+                           f"non-loopback address {listener.host}")
+            if listener.tls is None and not listener.is_loopback and \
+                    self.auth.password_file is not None:
+                out.append(f"broker.listeners[{listener.name}]: passwords cross the network in "
+                           "clear text (no tls)")
+        return out
+
+
+def _format_error(err: dict) -> str:
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    return f"{key}: {err['msg']}"
+
+
+def parse(data: dict, path: str = "<config>") -> GatewayConfig:
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, [_format_error(e) for e in exc.errors()]) from None
+
+
+def load(path: str | Path) -> GatewayConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse(data, str(path))
