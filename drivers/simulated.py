@@ -74,6 +74,7 @@ class Simulated(Driver):
         self._walk: dict[str, float] = {}
         self._last_time: float | None = None
         self.reads = 0
+        self.hanging = 0  # reads blocked in a simulated hang right now
 
     def open(self) -> None:
         self._release.clear()
@@ -88,7 +89,13 @@ class Simulated(Driver):
             if outcome == "ok":
                 return self._measure(self._clock())
         if outcome == "hang":
-            self._release.wait(self.hang_seconds)
+            with self._lock:
+                self.hanging += 1
+            try:
+                self._release.wait(self.hang_seconds)
+            finally:
+                with self._lock:
+                    self.hanging -= 1
             raise SimulatedFailure(f"simulated read hung for {self.hang_seconds:g} s")
         raise SimulatedFailure("simulated read failure")
 

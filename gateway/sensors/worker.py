@@ -83,7 +83,7 @@ class Worker:
         if self.busy:
             raise SensorBusy(f"sensor {self.name}: the previous call is still running")
         future = self._pending = run_in_thread(fn, f"sensor-{self.name}", self._lock)
-        timer = asyncio.ensure_future(self._clock.sleep(timeout))
+        timer = asyncio.create_task(self._clock.sleep(timeout), name=f"sensor-timeout:{self.name}")
         try:
             await asyncio.wait((future, timer), return_when=asyncio.FIRST_COMPLETED)
         finally:
