@@ -102,6 +102,7 @@ class RelayService:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="relays-io")
         self._io_started: dict[Future[Any], float] = {}
         self._outputs: dict[str, Output] = {}
+        self._kept: list[Output] = []
         self._chips: dict[tuple[str, int], Any] = {}
         self._stored: dict[str, StoredState] = {}
         self._readback: dict[str, float] = {}
@@ -264,6 +265,9 @@ class RelayService:
             error = f"{type(exc).__name__}: {exc}"
             log.error("relay %s: writing %g failed: %s", name, switch.level, error)
         level = await self._refresh(name, switch.reason)
+        if error is None and level is not None and (level > 0) != (switch.level > 0):
+            error = f"read back {'ON' if level > 0 else 'OFF'} after switching {'ON' if switch.level > 0 else 'OFF'}"
+            log.error("relay %s: %s", name, error)
         if level is not None:
             log.info("relay %s: %s (%s)", name, "ON" if level > 0 else "OFF", switch.reason.value)
             await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
@@ -363,7 +367,8 @@ class RelayService:
     def _close_all(self) -> None:
         for name, output in self._outputs.items():
             if self._cfg[name].on_stop != "off":
-                continue  # "on" and "keep" stay driven while the process lives
+                self._kept.append(output)  # stays driven while the process lives; gpiozero would
+                continue                   # close a device that is garbage-collected
             try:
                 output.close()
             except Exception as exc:
