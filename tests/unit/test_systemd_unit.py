@@ -24,6 +24,7 @@ import pytest
 
 SYSTEMD_DIR = Path(__file__).resolve().parents[2] / "systemd"
 UNIT = SYSTEMD_DIR / "edge-gateway.service"
+PROVISION_UNIT = SYSTEMD_DIR / "edge-gateway-provision.service"
 SYSUSERS = SYSTEMD_DIR / "edge-gateway.sysusers"
 TMPFILES = SYSTEMD_DIR / "edge-gateway.tmpfiles"
 MAX_EXPOSURE = 2.0
@@ -69,7 +70,7 @@ def exec_paths(unit_text: str) -> list[str]:
 
 
 def make_root(tmp_path: Path, unit_text: str, *, stub_execs: bool = True) -> Path:
-    """A throwaway root: the host's unit directory, our unit, and a stub at each Exec path."""
+    """A throwaway root: the host's unit directory, our units, and a stub at each Exec path."""
     root = tmp_path / "root"
     host_units = Path("/usr/lib/systemd/system")
     if not host_units.is_dir():
@@ -77,8 +78,10 @@ def make_root(tmp_path: Path, unit_text: str, *, stub_execs: bool = True) -> Pat
     shutil.copytree(host_units, root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
     (root / "etc/systemd/system" / UNIT.name).write_text(unit_text)
+    provision_text = PROVISION_UNIT.read_text()
+    (root / "etc/systemd/system" / PROVISION_UNIT.name).write_text(provision_text)
     if stub_execs:
-        for path in exec_paths(unit_text):
+        for path in exec_paths(unit_text) + exec_paths(provision_text):
             stub = root / path.lstrip("/")
             stub.parent.mkdir(parents=True, exist_ok=True)
             stub.write_text("#!/bin/sh\nexit 0\n")
@@ -86,8 +89,8 @@ def make_root(tmp_path: Path, unit_text: str, *, stub_execs: bool = True) -> Pat
     return root
 
 
-def verify(root: Path) -> str:
-    result = run(tool("systemd-analyze"), "verify", "--man=no", f"--root={root}", UNIT.name)
+def verify(root: Path, unit: str = UNIT.name) -> str:
+    result = run(tool("systemd-analyze"), "verify", "--man=no", f"--root={root}", unit)
     return (result.stdout + result.stderr).strip() + ("" if result.returncode == 0 else f"\n[exit {result.returncode}]")
 
 
@@ -103,6 +106,18 @@ def exposure(unit_path: Path) -> float:
 
 def test_unit_verifies_without_any_output(tmp_path: Path) -> None:
     assert verify(make_root(tmp_path, UNIT.read_text())) == ""
+
+
+def test_provisioning_unit_verifies_without_any_output(tmp_path: Path) -> None:
+    assert verify(make_root(tmp_path, UNIT.read_text()), PROVISION_UNIT.name) == ""
+
+
+def test_gateway_waits_for_first_boot_provisioning() -> None:
+    assert "edge-gateway-provision.service" in values("Requires", "Unit")
+    assert "edge-gateway-provision.service" in values("After", "Unit")
+    provision = [(s, k, v) for s, k, v in unit_settings(PROVISION_UNIT.read_text())]
+    assert ("Unit", "ConditionPathExists", "!/var/lib/edge-gateway/.provisioned") in provision
+    assert ("Service", "Type", "oneshot") in provision
 
 
 def test_verify_reports_an_unknown_key(tmp_path: Path) -> None:

@@ -1,0 +1,100 @@
+"""debian/edge-gateway-provision: each device gets its own gateway id and broker credentials.
+
+Runs the real script (with this venv's python) against throwaway roots laid out as
+edge-gateway.sysusers and edge-gateway.tmpfiles leave a device.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.broker.passwords import PasswordFile
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "debian/edge-gateway-provision"
+GID = 996
+
+
+def device_root(tmp_path: Path, name: str) -> Path:
+    root = tmp_path / name
+    (root / "etc/edge-gateway/secrets").mkdir(parents=True)
+    (root / "var/lib/edge-gateway").mkdir(parents=True)
+    (root / "etc/group").write_text("root:x:0:\nedge-gateway:x:%d:\n" % GID)
+    return root
+
+
+def provision(root: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--root", str(root)],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+
+
+def read(root: Path, path: str) -> str:
+    return (root / path).read_text()
+
+
+def test_first_run_creates_id_password_file_and_secret(tmp_path: Path) -> None:
+    root = device_root(tmp_path, "pi")
+    result = provision(root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "provision: gateway id, broker user admin\n"
+
+    gateway_id = read(root, "etc/edge-gateway/gateway-id").strip()
+    assert gateway_id.startswith("gw-") and len(gateway_id) == 23
+
+    password = read(root, "etc/edge-gateway/secrets/admin.password").strip()
+    assert len(password) >= 32
+    passwords = PasswordFile.load(root / "etc/edge-gateway/passwd")
+    assert passwords.usernames == ("admin",)
+    assert passwords.verify("admin", password.encode())
+    assert not passwords.verify("admin", b"admin")
+
+    modes = {
+        "etc/edge-gateway/gateway-id": (0o644, 0),
+        "etc/edge-gateway/passwd": (0o640, GID),  # readable by the service, hashes only
+        "etc/edge-gateway/secrets/admin.password": (0o600, 0),  # the operator's, root only
+        "var/lib/edge-gateway/.provisioned": (0o644, 0),
+    }
+    for path, (mode, gid) in modes.items():
+        st = (root / path).stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (mode, 0, gid), path
+
+
+def test_two_devices_never_share_an_id_or_a_password(tmp_path: Path) -> None:
+    a, b = device_root(tmp_path, "a"), device_root(tmp_path, "b")
+    assert provision(a).returncode == 0 and provision(b).returncode == 0
+    for path in ("gateway-id", "secrets/admin.password", "passwd"):
+        assert read(a, "etc/edge-gateway/" + path) != read(b, "etc/edge-gateway/" + path), path
+
+
+def test_second_run_changes_nothing(tmp_path: Path) -> None:
+    root = device_root(tmp_path, "pi")
+    provision(root)
+    files = ("gateway-id", "passwd", "secrets/admin.password")
+    before = {f: read(root, "etc/edge-gateway/" + f) for f in files}
+    result = provision(root)
+    assert result.returncode == 0
+    assert result.stdout == "provision: nothing to do, already provisioned\n"
+    assert {f: read(root, "etc/edge-gateway/" + f) for f in files} == before
+
+
+def test_an_operators_own_password_file_is_kept(tmp_path: Path) -> None:
+    root = device_root(tmp_path, "pi")
+    (root / "etc/edge-gateway/passwd").write_text("alice:$6$x$y\n")
+    assert provision(root).returncode == 0
+    assert read(root, "etc/edge-gateway/passwd") == "alice:$6$x$y\n"
+    assert not (root / "etc/edge-gateway/secrets/admin.password").exists()
+
+
+def test_missing_directories_fail_loudly(tmp_path: Path) -> None:
+    root = tmp_path / "bare"
+    (root / "etc").mkdir(parents=True)
+    result = provision(root)
+    assert result.returncode != 0
+    assert "run systemd-tmpfiles --create" in result.stderr
