@@ -26,14 +26,16 @@ class ToolError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Manage the broker's password file (mosquitto_passwd format).")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Manage the broker's password file (mosquitto_passwd format)."
+    )
     parser.add_argument("file", metavar="FILE", help="password file")
     parser.add_argument("username", metavar="USER")
     parser.add_argument("password", metavar="PASSWORD", nargs="?", help="with -b only")
-    parser.add_argument("-c", dest="create", action="store_true", help="create a new file, replacing an existing one")
+    parser.add_argument("-c", dest="create", action="store_true", help="create a new file (replaces one)")
     parser.add_argument("-D", dest="delete", action="store_true", help="delete USER")
     parser.add_argument("-b", dest="batch", action="store_true", help="take PASSWORD from the command line")
-    parser.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
+    parser.add_argument("--stdin", action="store_true", help="read the password from stdin's first line")
     parser.add_argument("--scram", metavar="SCRAMFILE", help="also write SCRAM-SHA-256 credentials to SCRAMFILE")
     return parser
 

@@ -59,7 +59,12 @@ class Access(enum.IntFlag):
     READWRITE = 3
 
 
-_ACCESS_WORDS = {"read": Access.READ, "write": Access.WRITE, "readwrite": Access.READWRITE, "deny": Access.DENY}
+_ACCESS_WORDS = {
+    "read": Access.READ,
+    "write": Access.WRITE,
+    "readwrite": Access.READWRITE,
+    "deny": Access.DENY,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,13 +189,15 @@ class _Parser:
         elif keyword in ("topic", "pattern"):
             self._rule(number, keyword, rest)
         else:
-            raise AuthFileError(self.source, number, f"unknown keyword {keyword!r} (expected topic, pattern or user)")
+            reason = f"unknown keyword {keyword!r} (expected topic, pattern or user)"
+            raise AuthFileError(self.source, number, reason)
 
     def _rule(self, number: int, keyword: str, rest: str) -> None:
         rule = AclRule(*self._access_and_filter(number, keyword, rest), line=number)
         if keyword == "pattern":
             if not _PLACEHOLDER.search(rule.topic_filter):
-                log.warning("%s:%d: pattern %r contains neither %%u nor %%c", self.source, number, rule.topic_filter)
+                log.warning("%s:%d: pattern %r contains neither %%u nor %%c",
+                            self.source, number, rule.topic_filter)
             self.patterns.append(rule)
         elif self.user is None:
             self.anonymous.append(rule)
@@ -226,21 +233,25 @@ def _check_topic_filter(topic_filter: str) -> None:
     levels = topic_filter.split("/")
     for index, level in enumerate(levels):
         if "#" in level and (level != "#" or index != len(levels) - 1):
-            raise ValueError(f"invalid topic filter {topic_filter!r}: '#' must be a whole, last level")  # [MQTT-4.7.1-2]
+            # 5.0 [MQTT-4.7.1-1], 3.1.1 [MQTT-4.7.1-2]
+            raise ValueError(f"invalid topic filter {topic_filter!r}: '#' must be a whole, last level")
         if "+" in level and level != "+":
-            raise ValueError(f"invalid topic filter {topic_filter!r}: '+' must be a whole level")  # [MQTT-4.7.1-3]
+            # 5.0 [MQTT-4.7.1-2], 3.1.1 [MQTT-4.7.1-3]
+            raise ValueError(f"invalid topic filter {topic_filter!r}: '+' must be a whole level")
 
 
 def _topic_matches(topic_filter: str, topic: str) -> bool:
-    """Does topic name `topic` match `topic_filter`? (spec 4.7; a private copy until
-    gateway.mqtt.topics lands)."""
+    """Does topic name `topic` match `topic_filter`? (spec 4.7.1). Private on purpose rather
+    than gateway.mqtt.topics.topic_matches: ACL filters match as written (a rule starting with
+    "$share/" is literal, as in Mosquitto, not a shared subscription), and rules are validated
+    once at load instead of on every check."""
     if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
         return False  # [MQTT-4.7.2-1] wildcards at the first level do not match $ topics
     filter_levels = topic_filter.split("/")
     topic_levels = topic.split("/")
     for index, level in enumerate(filter_levels):
         if level == "#":
-            return True  # [MQTT-4.7.1-2] '#' also matches the parent level
+            return True  # '#' also matches the parent level (spec 4.7.1.2)
         if index >= len(topic_levels):
             return False
         if level != "+" and level != topic_levels[index]:

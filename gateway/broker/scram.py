@@ -241,7 +241,8 @@ class ScramServer:
         _check_nonce(server_nonce)
         self._first = first
         self._nonce = first.nonce + server_nonce
-        self._server_first = f"r={self._nonce},s={_b64(self._credentials.salt)},i={self._credentials.iterations}"
+        salt, iterations = _b64(self._credentials.salt), self._credentials.iterations
+        self._server_first = f"r={self._nonce},s={salt},i={iterations}"
         self._state = _State.AWAITING_FINAL
         return self._server_first.encode("ascii")
 
@@ -309,7 +310,8 @@ class ScramClient:
 
     def _iterations(self, text: str) -> int:
         if not text.isdigit() or not self._min_iterations <= int(text) <= MAX_ITERATIONS:
-            raise AuthenticationFailed(f"server iteration count {text!r} is outside {self._min_iterations}..{MAX_ITERATIONS}")
+            allowed = f"{self._min_iterations}..{MAX_ITERATIONS}"
+            raise AuthenticationFailed(f"server iteration count {text!r} is outside {allowed}")
         return int(text)
 
     def verify(self, server_final: bytes) -> None:
@@ -375,7 +377,9 @@ class ScramCredentialsFile:
         atomic_write_text(path, self.dumps())
 
 
-def _parse_credentials_line(line: str, source: str | os.PathLike[str], number: int) -> tuple[str, StoredCredentials]:
+def _parse_credentials_line(
+    line: str, source: str | os.PathLike[str], number: int
+) -> tuple[str, StoredCredentials]:
     fields = line.split(":")
     if len(fields) != 5 or not fields[0]:
         raise AuthFileError(source, number, "expected 'user:iterations:salt:storedkey:serverkey'")

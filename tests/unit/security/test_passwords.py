@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -207,3 +208,20 @@ def test_real_mosquitto_broker_accepts_a_file_we_wrote(tmp_path, mosquitto_with)
     port = mosquitto_with(tmp_path / "passwd")
     assert mosquitto_pub(port, "keep", "k") == 0
     assert mosquitto_pub(port, "keep", "wrong") != 0
+
+
+def test_unknown_user_costs_one_default_pbkdf2_like_a_known_user(monkeypatch):
+    """The documented timing guarantee: an unknown user is hashed against a dummy $7$ hash."""
+    pw = PasswordFile()
+    pw.set("known", b"p")
+    calls = []
+    real = hashlib.pbkdf2_hmac
+
+    def recording(name, password, salt, iterations):
+        calls.append((name, iterations))
+        return real(name, password, salt, iterations)
+
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", recording)
+    assert not pw.verify("ghost", b"p")
+    assert pw.verify("known", b"p")
+    assert calls == [("sha512", 101), ("sha512", 101)]
