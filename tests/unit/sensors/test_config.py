@@ -1,0 +1,157 @@
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from drivers.gpio.inputs import DigitalInput
+from drivers.simulated import Simulated
+from gateway.sensors.config import HomeAssistantConfig, SensorList, SimulatedConfig
+from gateway.sensors.registry import Resources, SensorSetupError, build_sensor, build_sensors
+from tests.fakes.ticked_gpio import TickedMockFactory
+
+DATA = Path(__file__).parent / "data"
+SENSORS = TypeAdapter(SensorList)
+ALL_TYPES = {"bme280", "sht3x", "sht4x", "bh1750", "ads1115", "ina219", "i2c_register", "ds18b20",
+             "nmea", "pms5003", "modbus_rtu", "serial_line", "gpio_input", "pulse_counter", "simulated"}
+
+
+def load(name):
+    return SENSORS.validate_python(tomllib.loads((DATA / name).read_text())["sensors"])
+
+
+def test_the_demo_snippet_loads_and_builds_without_hardware():
+    sensors = load("demo_sensors.toml")
+    built = build_sensors(sensors, Resources(pin_factory=TickedMockFactory()))
+    assert [type(b.driver) for b in built] == [Simulated] * 4 + [DigitalInput]
+
+
+def test_the_documented_snippet_loads():
+    sensors = load("gateway_sensors.toml")
+    assert sensors[0].address == 0x76 and sensors[0].deadband["pressure"] == 0.5
+    assert {s.type for s in sensors} >= {"bme280", "ads1115", "gpio_input", "pulse_counter"}
+
+
+def test_the_union_covers_every_driver_type():
+    schema = SENSORS.json_schema()
+    tags = set(schema["items"]["discriminator"]["mapping"])
+    assert tags == ALL_TYPES
+
+
+def one(**raw):
+    return SENSORS.validate_python([raw])[0]
+
+
+def error_of(**raw):
+    with pytest.raises(ValidationError) as info:
+        one(**raw)
+    return str(info.value)
+
+
+def test_hex_strings_are_accepted_for_addresses():
+    assert one(type="sht3x", name="a", address="0x45").address == 0x45
+    assert "expected an integer such as 0x76" in error_of(type="sht3x", name="a", address="sixty")
+    assert "less than or equal to 119" in error_of(type="sht3x", name="a", address=0x80)
+
+
+def test_misspelt_key_and_unknown_type_are_errors():
+    assert "adress" in error_of(type="bme280", name="a", adress=0x76)
+    assert "does not match any of the expected tags" in error_of(type="bme208", name="a")
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"deadband": {"temperature": 0.1}}, "only with on_change = true"),
+    ({"on_change": True, "max_silence": 5, "interval": 10}, "must be at least the interval"),
+    ({"backoff_max": 5, "interval": 10}, "backoff_max (5 s) must be at least the interval"),
+    ({"topic": "home/+/x"}, "must be a plain topic name"),
+    ({"topic": "/home"}, "must be a plain topic name"),
+    ({"decimals": {"Temp": 1}}, "snake_case"),
+    ({"name": "has space"}, "should match pattern"),
+    ({"qos": 3}, "less than or equal to 2"),
+    ({"interval": 0}, "greater than or equal to 0.1"),
+])
+def test_common_options_are_checked(raw, message):
+    assert message in error_of(type="simulated", **{"name": "x", **raw})
+
+
+def test_names_and_topics_must_be_unique():
+    with pytest.raises(ValidationError, match="sensor name 'a' is used twice"):
+        SENSORS.validate_python([{"type": "simulated", "name": "a"}, {"type": "simulated", "name": "a"}])
+    with pytest.raises(ValidationError, match="share the topic 'x/y'"):
+        SENSORS.validate_python([{"type": "simulated", "name": "a", "topic": "x/y"},
+                                 {"type": "simulated", "name": "b", "topic": "x/y"}])
+
+
+def test_type_specific_options_are_checked():
+    assert "device_id" in error_of(type="ds18b20", name="a", device_id="10-xyz")
+    assert "oversampling_temperature" in error_of(type="bme280", name="a", oversampling_temperature=3)
+    assert "pin" in error_of(type="gpio_input", name="a", pin=99)
+    assert "kind" in error_of(type="gpio_input", name="a", pin=4, kind="doorbell")
+    assert one(type="gpio_input", name="a", pin=4).on_change is True
+
+
+def test_homeassistant_section():
+    assert HomeAssistantConfig().prefix == "homeassistant"
+    with pytest.raises(ValidationError):
+        HomeAssistantConfig(prefix="ha/#")
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+class Bus:
+    def __init__(self):
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def test_i2c_sensors_on_one_bus_share_the_bus_and_its_lock():
+    opened = []
+
+    def open_i2c(number):
+        opened.append(number)
+        return Bus()
+
+    resources = Resources(open_i2c=open_i2c)
+    a = build_sensor(one(type="sht3x", name="a"), resources)
+    b = build_sensor(one(type="bme280", name="b", address=0x77), resources)
+    assert opened == [1] and a.resource == b.resource == "i2c:1"
+    assert a.driver.bus is b.driver.bus
+    bus = a.driver.bus
+    resources.close()
+    assert bus.closed
+
+
+class MissingDriverConfig(SimulatedConfig):
+    driver = ("drivers.not_installed", "Gadget")  # as if the module or its library were missing
+
+
+def test_missing_driver_module_names_the_sensor():
+    config = MissingDriverConfig(type="simulated", name="probe")
+    with pytest.raises(SensorSetupError, match=r"sensor 'probe' \(type simulated\): cannot load the "
+                                               r"driver drivers.not_installed.Gadget: No module named"):
+        build_sensor(config, Resources())
+
+
+def test_a_bus_that_will_not_open_names_the_sensor():
+    def open_i2c(number):
+        raise FileNotFoundError(f"/dev/i2c-{number}")
+
+    with pytest.raises(SensorSetupError, match=r"sensor 'attic' \(type bme280\): /dev/i2c-3"):
+        build_sensor(one(type="bme280", name="attic", bus=3), Resources(open_i2c=open_i2c))
+
+
+def test_options_must_name_quantities_the_driver_reports():
+    with pytest.raises(SensorSetupError, match=r"deadband names \['humidity'\].*\['temperature'\]"):
+        build_sensor(one(type="simulated", name="t", on_change=True, deadband={"humidity": 1}), Resources())
+
+
+def test_gpio_sensors_get_the_injected_pin_factory():
+    factory = TickedMockFactory()
+    built = build_sensor(one(type="pulse_counter", name="w", pin=27, factor=0.5, total_unit="L"),
+                         Resources(pin_factory=factory))
+    built.driver.open()
+    factory.pin(27).drive_low()
+    assert built.driver.read()[:2][1].value == 0.5
+    built.driver.close()
