@@ -218,15 +218,19 @@ def encode_unsuback(packet: Unsuback, version: int) -> bytes:
 
 
 def _encode_reason_and_properties(packet: Disconnect | Auth, version: int) -> bytes:
-    """DISCONNECT and AUTH: Remaining Length 0 means Success/Normal and no properties."""
+    """DISCONNECT and AUTH: Remaining Length 0 means Success/Normal and no properties; a
+    DISCONNECT may also stop after its reason code (AUTH may not: 3.15.2.1)."""
     packet_type = packet.packet_type
     if version != 5:
         if packet_type is PacketType.AUTH:
             raise ValueError("AUTH exists only in MQTT 5.0")
         return frame(packet_type, b"")
     props = packet.properties
-    if packet.reason_code == ReasonCode.SUCCESS and (props is NO_PROPERTIES or not props):
+    no_props = props is NO_PROPERTIES or not props
+    if packet.reason_code == ReasonCode.SUCCESS and no_props:
         return frame(packet_type, b"")
+    if no_props and packet_type is PacketType.DISCONNECT:  # 3.14.2.2.1: property length omitted
+        return frame(packet_type, _reason(packet.reason_code, packet_type))
     body = _reason(packet.reason_code, packet_type) + write_properties(props, packet_type)
     return frame(packet_type, body)
 
