@@ -34,7 +34,6 @@ def _parse_int(value: Any) -> Any:
 
 
 I2CAddress = Annotated[int, BeforeValidator(_parse_int), Field(ge=0x03, le=0x77)]
-Register = Annotated[int, BeforeValidator(_parse_int), Field(ge=0, le=0xFFFF)]
 Pin = Annotated[int, Field(ge=0, le=53)]
 
 
@@ -60,6 +59,8 @@ class SensorBase(BaseModel):
 
     #: (module, class) of the driver; set by each subclass
     driver: ClassVar[tuple[str, str]] = ("", "")
+    #: config field -> driver keyword, where the driver's name would clash with a common option
+    option_names: ClassVar[dict[str, str]] = {}
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     label: str | None = None                      # Home Assistant entity name prefix; default: name
@@ -153,9 +154,22 @@ class INA219Config(I2CSensor):
 
 
 class I2CRegisterConfig(I2CSensor):
-    driver = ("drivers.i2c.register", "I2CRegister")
+    """Any chip whose measurement is a plain register: value = raw × scale + offset."""
+
+    driver = ("drivers.i2c.register", "RegisterSensor")
+    option_names = {"register_address": "register"}
     type: Literal["i2c_register"]
     address: I2CAddress
+    # `register` in TOML; renamed here because BaseModel has a `register` attribute
+    register_address: Annotated[int, BeforeValidator(_parse_int), Field(ge=0, le=0xFF, alias="register")]
+    quantity: Annotated[str, Field(pattern=QUANTITY_PATTERN.pattern)]
+    unit: str = ""
+    length: Annotated[int, Field(ge=1, le=32)] = 2
+    byte_order: Literal["big", "little"] = "big"
+    signed: bool = False
+    scale: float = 1.0
+    offset: float = 0.0
+    valid_range: tuple[float, float] | None = None
 
 
 # --- 1-Wire --------------------------------------------------------------------------------------
@@ -175,19 +189,41 @@ class SerialSensor(SensorBase):
 
 
 class NMEAConfig(SerialSensor):
-    driver = ("drivers.serial.nmea", "NMEAReceiver")
+    driver = ("drivers.serial.nmea", "NmeaGps")
+    option_names = {"listen_time": "timeout"}
     type: Literal["nmea"]
+    listen_time: PositiveFloat = 3.0              # seconds to collect a GGA (and RMC) per read
+    require_rmc: bool = True
 
 
 class PMS5003Config(SerialSensor):
-    driver = ("drivers.serial.pms5003", "PMS5003")
+    driver = ("drivers.serial.pms5003", "Pms5003")
+    option_names = {"listen_time": "timeout"}
     type: Literal["pms5003"]
+    mode: Literal["active", "passive"] = "active"
+    listen_time: PositiveFloat = 3.0              # seconds to wait for a frame per read
+
+
+class ModbusRegister(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=QUANTITY_PATTERN.pattern)]  # the quantity
+    address: Annotated[int, BeforeValidator(_parse_int), Field(ge=0, le=0xFFFF)]
+    type: Literal["int16", "uint16", "int32", "uint32", "float32"] = "uint16"
+    table: Literal["holding", "input"] = "holding"
+    unit: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    word_order: Literal["big", "little"] = "big"
 
 
 class ModbusRTUConfig(SerialSensor):
-    driver = ("drivers.serial.modbus_rtu", "ModbusRTU")
+    driver = ("drivers.serial.modbus_rtu", "ModbusRtu")
+    option_names = {"response_timeout": "timeout"}
     type: Literal["modbus_rtu"]
-    unit: Annotated[int, Field(ge=1, le=247)]    # Modbus slave address
+    slave: Annotated[int, Field(ge=1, le=247)]
+    registers: Annotated[list[ModbusRegister], Field(min_length=1)]
+    response_timeout: PositiveFloat = 1.0         # seconds per request
 
 
 class SerialLineConfig(SerialSensor):

@@ -52,6 +52,7 @@ QUANTITY_CLASSES: dict[str, HAClass] = {
     "count": HAClass(state_class="total_increasing"),
     "total": HAClass(state_class="total_increasing"),
     "pm1": HAClass(device_class="pm1"),
+    "pm1_0": HAClass(device_class="pm1"),
     "pm2_5": HAClass(device_class="pm25"),
     "pm10": HAClass(device_class="pm10"),
     "co2": HAClass(device_class="carbon_dioxide"),

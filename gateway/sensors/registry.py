@@ -102,7 +102,8 @@ def load_driver_class(config: SensorBase) -> type[Driver]:
 
 def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
     cls = load_driver_class(config)
-    options = config.model_dump(exclude=set(NON_DRIVER_FIELDS))
+    options = {config.option_names.get(k, k): v
+               for k, v in config.model_dump(exclude=set(NON_DRIVER_FIELDS)).items()}
     resource = None
     try:
         if isinstance(config, I2CSensor):

@@ -26,10 +26,18 @@ def test_the_demo_snippet_loads_and_builds_without_hardware():
     assert [type(b.driver) for b in built] == [Simulated] * 4 + [DigitalInput]
 
 
-def test_the_documented_snippet_loads():
+def test_the_documented_snippet_loads_and_builds_every_driver_with_fake_buses():
     sensors = load("gateway_sensors.toml")
     assert sensors[0].address == 0x76 and sensors[0].deadband["pressure"] == 0.5
-    assert {s.type for s in sensors} >= {"bme280", "ads1115", "gpio_input", "pulse_counter"}
+    assert {s.type for s in sensors} == ALL_TYPES - {"serial_line"}
+    resources = Resources(open_i2c=lambda n: Bus(), open_serial=lambda port, baud: Bus(),
+                          pin_factory=TickedMockFactory())
+    built = build_sensors(sensors, resources)  # option names match the drivers' constructors
+    assert {b.resource for b in built} == {"i2c:1", "serial:/dev/serial0", "serial:/dev/ttyAMA0",
+                                           "serial:/dev/ttyUSB0", None}
+    by_name = {b.config.name: b.driver for b in built}
+    assert by_name["gps"].timeout == 3.0 and by_name["fan-speed"].valid_range == (0, 20000)
+    assert by_name["fan-speed"].register == 0x10
 
 
 def test_the_union_covers_every_driver_type():
@@ -83,6 +91,8 @@ def test_names_and_topics_must_be_unique():
 
 
 def test_type_specific_options_are_checked():
+    assert "register" in error_of(type="i2c_register", name="a", address=0x20, quantity="x")
+    assert "register" in error_of(type="i2c_register", name="a", address=0x20, quantity="x", register=300)
     assert "device_id" in error_of(type="ds18b20", name="a", device_id="10-xyz")
     assert "oversampling_temperature" in error_of(type="bme280", name="a", oversampling_temperature=3)
     assert "pin" in error_of(type="gpio_input", name="a", pin=99)
