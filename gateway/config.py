@@ -10,14 +10,14 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.mqtt.errors import GatewayError
-from gateway.relays.config import RelayConfig
-from gateway.sensors.config import SensorConfig
+from gateway.relays.config import RelayList
+from gateway.sensors.config import HomeAssistantConfig, SensorList
 
 
 class ConfigError(GatewayError, ValueError):
@@ -131,18 +131,9 @@ class GatewayConfig(_Model):
     gateway: GatewaySection = GatewaySection()
     broker: BrokerConfig = BrokerConfig()
     auth: AuthConfig = AuthConfig()
-    sensors: list[Annotated[SensorConfig, Field(discriminator="type")]] = Field(
-        default_factory=list)
-    relays: list[RelayConfig] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> GatewayConfig:
-        for kind, items in (("sensors", self.sensors), ("relays", self.relays)):
-            names = [item.name for item in items]
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"{kind}: duplicate names {duplicates}")
-        return self
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    sensors: SensorList = ()
+    relays: RelayList = ()
 
     def warnings(self) -> list[str]:
         """Things that are allowed but probably wrong (printed by check-config and at start-up)."""
@@ -159,8 +150,10 @@ class GatewayConfig(_Model):
 
 
 def _format_error(err: dict) -> str:
-    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-    return f"{key}: {err['msg']}"
+    key = ""
+    for part in err["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return f"{key or '(top level)'}: {err['msg']}"
 
 
 def parse(data: dict, path: str = "<config>") -> GatewayConfig:

@@ -76,6 +76,7 @@ class Connection:
         self.alias_in: dict[int, str] = {}
         self.tokens = float(core.settings.publish_rate_burst)
         self.tokens_at = now
+        self.peer_cert: dict | None = None  # the verified client certificate (TLS listeners)
         self.io: object = None  # owned by the glue (the transport)
         self._out: list[bytes] = []
 

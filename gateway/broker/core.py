@@ -35,7 +35,8 @@ R = ReasonCode
 class Authenticator:
     """Decides whether a CONNECT may proceed; the default lets everyone in (anonymous or not)."""
 
-    def authenticate(self, connect: Connect, listener: str) -> ReasonCode:
+    def authenticate(self, connect: Connect, conn) -> ReasonCode:  # noqa: ANN001
+        """SUCCESS, or the CONNACK error code. May set `conn.username` (certificate identity)."""
         return R.SUCCESS
 
 
@@ -69,6 +70,7 @@ class BrokerCore:
         self.stats = BrokerStats(started_at=now)
         self.authenticator = authenticator or Authenticator()
         self.authorizer = authorizer or Authorizer()
+        self._check_receive = type(self.authorizer) is not Authorizer  # ACLs apply per delivery
         self.sessions: dict[str, Session] = {}
         self.connections: set = set()
         self.subs: SubscriptionTrie[SubscriptionEntry] = SubscriptionTrie()
@@ -115,20 +117,20 @@ class BrokerCore:
         if props.authentication_method is not None:
             return conn._refuse(R.BAD_AUTHENTICATION_METHOD,
                                 f"authentication method {props.authentication_method!r}")
-        code = self.authenticator.authenticate(packet, conn.listener)
+        conn.username = packet.username
+        code = self.authenticator.authenticate(packet, conn)
         if code.is_error:
             self.stats.connections_refused += 1
             return conn._refuse(code, f"authentication of {packet.username!r} failed")
         if props.receive_maximum == 0 or props.maximum_packet_size == 0:  # [MQTT-3.1.2-?]
             raise ProtocolError(R.PROTOCOL_ERROR, "receive maximum / maximum packet size of 0")
         conn.client_id = client_id
-        conn.username = packet.username
         self._apply_connect_limits(conn, packet)
         session, present = self._take_session(conn, client_id, packet.clean_start, now)
         session.expiry_interval = self._session_expiry(packet)
         session.will = packet.will
         session.will_due = None  # a reconnect cancels a delayed will [MQTT-3.1.3-9]
-        session.username = packet.username
+        session.username = conn.username
         conn.session = session
         conn.connected = True
         self.stats.clients_connected += 1
@@ -313,6 +315,11 @@ class BrokerCore:
         opts = entry.options
         if opts.no_local and client_id == message.origin:  # [MQTT-3.8.3-3]
             return None
+        if self._check_receive:
+            session = self.sessions[client_id]
+            if not self.authorizer.can_receive(session.username, client_id, message.topic):
+                self.stats.drop("receive_not_authorized")
+                return None
         qos = message.qos if message.qos < opts.qos else opts.qos  # [MQTT-3.8.4-8]
         retain = message.retain and opts.retain_as_published  # [MQTT-3.3.1-12,13]
         ids = (entry.subscription_id,) if entry.subscription_id else ()
@@ -398,6 +405,20 @@ class BrokerCore:
             self.subs.remove(entry.topic_filter, session.client_id, entry.group)
             codes.append(R.SUCCESS)
         return tuple(codes)
+
+    def revoke_forbidden_subscriptions(self) -> int:
+        """After an ACL reload: drop every subscription its client may no longer hold."""
+        revoked = 0
+        for session in self.sessions.values():
+            for key, entry in list(session.subscriptions.items()):
+                if self.authorizer.can_subscribe(session.username, session.client_id, key):
+                    continue
+                del session.subscriptions[key]
+                self.subs.remove(entry.topic_filter, session.client_id, entry.group)
+                log.warning("subscription of %s to %s revoked by the new ACL",
+                            session.client_id, key)
+                revoked += 1
+        return revoked
 
     def auth_packet(self, conn, packet: Auth, now: float) -> None:
         raise ProtocolError(R.PROTOCOL_ERROR, "AUTH without enhanced authentication")

@@ -58,6 +58,7 @@ class _MqttProtocol(asyncio.Protocol):
             return
         self.conn = broker.core.open_connection(broker.clock(), peer_text, self.listener.name)
         self.conn.io = transport
+        self.conn.peer_cert = transport.get_extra_info("peercert")
         broker.listener_counts[self.listener.name] += 1
 
     def data_received(self, data: bytes) -> None:

@@ -1,0 +1,178 @@
+"""The composition root: config -> objects -> one event loop; ordered start-up and shutdown.
+
+Start-up: logging -> broker (store, listeners) -> relays (power-on states) -> sensors -> READY=1.
+Shutdown on SIGTERM/SIGINT: STOPPING=1 -> sensors stop -> relays apply their stop states ->
+listeners close and clients get DISCONNECT -> exit. SIGHUP reloads the password and ACL files
+(RELOADING=1 ... READY=1) without dropping connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from gateway import __version__
+from gateway.broker.auth import GatewayAuth, ListenerPolicy
+from gateway.broker.server import Broker, ListenerSpec
+from gateway.broker.tls import server_context
+from gateway.config import ConfigError, GatewayConfig, load
+from gateway.systemd import Notifier, Watchdog, setup_logging, watchdog_interval
+
+log = logging.getLogger(__name__)
+
+
+def listener_specs(config: GatewayConfig) -> list[ListenerSpec]:
+    specs = []
+    for listener in config.broker.listeners:
+        context = None
+        if listener.tls is not None:
+            tls = listener.tls
+            context = server_context(str(tls.certfile), str(tls.keyfile),
+                                     str(tls.cafile) if tls.cafile else None,
+                                     require_certificate=tls.require_certificate,
+                                     min_version=tls.min_version, ciphers=tls.ciphers)
+        specs.append(ListenerSpec(listener.name, listener.host, listener.port, context,
+                                  str(listener.unix_path) if listener.unix_path else None,
+                                  listener.max_connections))
+    return specs
+
+
+def build_auth(config: GatewayConfig) -> GatewayAuth:
+    policies = {
+        listener.name: ListenerPolicy(
+            allow_anonymous=listener.anonymous_allowed,
+            identity_source=listener.tls.use_identity_as_username if listener.tls else "none",
+            require_certificate=bool(listener.tls and listener.tls.require_certificate))
+        for listener in config.broker.listeners
+    }
+    return GatewayAuth(policies, config.auth.password_file, config.auth.acl_file)
+
+
+class Gateway:
+    """Everything the config describes, started and stopped in order."""
+
+    def __init__(self, config: GatewayConfig, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.notifier = notifier or Notifier()
+        self.auth = build_auth(config)
+        self.broker = Broker(config.broker.settings(__version__), listener_specs(config),
+                             authenticator=self.auth, authorizer=self.auth,
+                             max_connections=config.broker.max_connections)
+        self.watchdog = Watchdog(self.notifier, watchdog_interval())
+        self.services: list = []
+        self.heartbeat_checks: list = []  # callables that beat their heartbeat when healthy
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        await self.broker.start()
+        self.services = await self._start_components()
+        loop_beat = self.watchdog.register("event-loop")
+        broker_beat = self.watchdog.register("broker-timers")
+        self._tasks = [
+            asyncio.create_task(self.watchdog.run(), name="watchdog"),
+            asyncio.create_task(self._heartbeats(loop_beat, broker_beat), name="heartbeats"),
+        ]
+        self.notifier.ready(self.status_line())
+        log.info("edge-gateway %s ready: %s", __version__, self.status_line())
+
+    async def _start_components(self) -> list:
+        from gateway.components import start_components
+
+        return await start_components(self)
+
+    async def _heartbeats(self, loop_beat, broker_beat) -> None:  # noqa: ANN001
+        """Beat for the loop itself, and for the broker's timer task only while it ticks."""
+        while True:
+            loop_beat.beat()
+            if self.broker.clock() - self.broker.last_tick < 5:
+                broker_beat.beat()
+            for check in self.heartbeat_checks:
+                check()
+            self.notifier.status(self.status_line())
+            await asyncio.sleep(2)
+
+    def status_line(self) -> str:
+        stats = self.broker.core.stats
+        queued = sum(len(s.queue) for s in self.broker.core.sessions.values())
+        return (f"{stats.clients_connected} client(s), {len(self.services)} component(s), "
+                f"{queued} queued message(s)")
+
+    def reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            self.auth.reload()
+            revoked = self.broker.core.revoke_forbidden_subscriptions()
+            log.info("reloaded password and ACL files; %d subscription(s) revoked", revoked)
+        except Exception as exc:  # noqa: BLE001 - keep running with the old files
+            log.error("reload failed, keeping the previous files: %s", exc)
+        self.notifier.ready(self.status_line())
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping")
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:  # noqa: BLE001 - the rest must still stop
+                log.exception("stopping %s failed", type(service).__name__)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.broker.stop()
+        log.info("stopped")
+
+
+async def run(config: GatewayConfig) -> None:
+    gateway = Gateway(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, gateway.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
+    await gateway.start()
+    try:
+        await gateway.wait()
+    finally:
+        await gateway.stop()
+
+
+def run_from_path(path: str | Path, loop: str = "auto") -> int:
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        setup_logging("INFO")
+        for problem in exc.problems:
+            log.error("%s: %s", exc.path, problem)
+        return 2
+    setup_logging(config.gateway.log_level)
+    for warning in config.warnings():
+        log.warning("%s: %s", path, warning)
+    try:
+        if loop in ("auto", "uvloop"):
+            try:
+                import uvloop
+            except ImportError:
+                if loop == "uvloop":
+                    raise
+                asyncio.run(run(config))
+            else:
+                uvloop.run(run(config))
+        else:
+            asyncio.run(run(config))
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_from_path(sys.argv[1]))
