@@ -1,0 +1,85 @@
+"""Opt-in hardware tests: read a real sensor. Skipped unless the environment names one.
+
+    GATEWAY_TEST_I2C_BUS=1 GATEWAY_TEST_I2C_CHIP=bme280@0x76     (bme280, sht3x, sht4x, bh1750,
+                                                                   ads1115, ina219)
+    GATEWAY_TEST_W1=28-0316a2792bff
+    GATEWAY_TEST_SERIAL=/dev/ttyUSB0 GATEWAY_TEST_SERIAL_DEVICE=nmea|pms5003|modbus:<slave>:<reg>
+        (GATEWAY_TEST_SERIAL_BAUD, default 9600)
+
+Each test checks only what any working chip must satisfy (a plausible value, a second read).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+from drivers.base import Reading
+
+pytestmark = pytest.mark.hardware
+
+CHIPS = {
+    "bme280": ("drivers.i2c.bme280", "BME280"), "sht3x": ("drivers.i2c.sht3x", "SHT3x"),
+    "sht4x": ("drivers.i2c.sht4x", "SHT4x"), "bh1750": ("drivers.i2c.bh1750", "BH1750"),
+    "ads1115": ("drivers.i2c.ads1115", "ADS1115"), "ina219": ("drivers.i2c.ina219", "INA219"),
+}
+
+
+def plausible(readings: list[Reading]) -> None:
+    assert readings
+    for r in readings:
+        if isinstance(r.value, float):
+            assert math.isfinite(r.value), r
+
+
+@pytest.mark.skipif(not os.environ.get("GATEWAY_TEST_I2C_BUS"),
+                    reason="set GATEWAY_TEST_I2C_BUS and GATEWAY_TEST_I2C_CHIP=<chip>@<addr>")
+def test_i2c_chip_reads_twice():
+    import importlib
+
+    from drivers.bus.i2c import open_bus, recover_bus
+    chip, _, addr = os.environ.get("GATEWAY_TEST_I2C_CHIP", "bme280@0x76").partition("@")
+    module, name = CHIPS[chip]
+    cls = getattr(importlib.import_module(module), name)
+    number = int(os.environ["GATEWAY_TEST_I2C_BUS"])
+    bus = open_bus(number)
+    try:
+        with cls(bus, int(addr, 0)) as drv:
+            plausible(drv.read())
+            bus = recover_bus(bus, number)
+            drv.bus = bus
+            plausible(drv.read())
+    finally:
+        bus.close()
+
+
+@pytest.mark.skipif(not os.environ.get("GATEWAY_TEST_W1"),
+                    reason="set GATEWAY_TEST_W1=<28-... device id>")
+def test_ds18b20_reads():
+    from drivers.onewire.ds18b20 import DS18B20
+    with DS18B20(os.environ["GATEWAY_TEST_W1"]) as drv:
+        (reading,) = drv.read()
+    assert -55 <= reading.value <= 125
+
+
+@pytest.mark.skipif(not os.environ.get("GATEWAY_TEST_SERIAL"),
+                    reason="set GATEWAY_TEST_SERIAL=/dev/tty... and GATEWAY_TEST_SERIAL_DEVICE")
+def test_serial_device_reads():
+    import serial
+    kind, *args = os.environ.get("GATEWAY_TEST_SERIAL_DEVICE", "nmea").split(":")
+    baud = int(os.environ.get("GATEWAY_TEST_SERIAL_BAUD", "9600"))
+    with serial.Serial(os.environ["GATEWAY_TEST_SERIAL"], baud, timeout=0.2) as port:
+        if kind == "nmea":
+            from drivers.serial.nmea import NmeaGps
+            drv = NmeaGps(port, timeout=5)
+        elif kind == "pms5003":
+            from drivers.serial.pms5003 import Pms5003
+            drv = Pms5003(port, timeout=5)
+        else:
+            from drivers.serial.modbus_rtu import ModbusRtu
+            drv = ModbusRtu(port, slave=int(args[0]),
+                            registers=[{"name": "register", "address": int(args[1], 0)}])
+        with drv:
+            plausible(drv.read())
