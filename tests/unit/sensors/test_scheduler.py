@@ -1,7 +1,7 @@
 import asyncio
 import json
+import threading
 
-import pytest
 from pydantic import TypeAdapter
 
 from drivers.base import Driver, Reading
@@ -89,7 +89,11 @@ async def test_failing_hung_and_recovering_sensors_do_not_disturb_the_others():
     assert service.overdue(100) == ()
 
     await service.stop()
-    assert drivers["hung"].hanging == 0  # close() released the hung read
+    for thread in threading.enumerate():
+        if thread.name == "sensor-hung":
+            await asyncio.to_thread(thread.join, 5)  # close() released the hung read...
+            assert not thread.is_alive()
+    assert drivers["hung"].hanging == 0  # ...so no thread is left behind
     for name in drivers:
         assert bus.retained[f"edge/sensor/{name}/availability"].payload == b"offline"
 
