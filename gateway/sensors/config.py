@@ -227,8 +227,16 @@ class ModbusRTUConfig(SerialSensor):
 
 
 class SerialLineConfig(SerialSensor):
-    driver = ("drivers.serial.line", "SerialLine")
+    """A device that prints text lines; a regex with named groups picks the quantities."""
+
+    driver = ("drivers.serial.line", "LineDevice")
+    option_names = {"listen_time": "timeout"}
     type: Literal["serial_line"]
+    pattern: Annotated[str, Field(min_length=1)]  # e.g. 'T=(?P<temperature>-?\d+\.\d+)'
+    units: dict[str, str]                          # named group -> unit ("" for none)
+    command: str | None = None                     # sent before each read (polled devices)
+    encoding: str = "ascii"
+    listen_time: PositiveFloat = 2.0               # seconds to wait for a matching line
 
 
 # --- GPIO ----------------------------------------------------------------------------------------

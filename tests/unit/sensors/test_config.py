@@ -29,15 +29,16 @@ def test_the_demo_snippet_loads_and_builds_without_hardware():
 def test_the_documented_snippet_loads_and_builds_every_driver_with_fake_buses():
     sensors = load("gateway_sensors.toml")
     assert sensors[0].address == 0x76 and sensors[0].deadband["pressure"] == 0.5
-    assert {s.type for s in sensors} == ALL_TYPES - {"serial_line"}
+    assert {s.type for s in sensors} == ALL_TYPES
     resources = Resources(open_i2c=lambda n: Bus(), open_serial=lambda port, baud: Bus(),
                           pin_factory=TickedMockFactory())
     built = build_sensors(sensors, resources)  # option names match the drivers' constructors
     assert {b.resource for b in built} == {"i2c:1", "serial:/dev/serial0", "serial:/dev/ttyAMA0",
-                                           "serial:/dev/ttyUSB0", None}
+                                           "serial:/dev/ttyUSB0", "serial:/dev/ttyACM0", None}
     by_name = {b.config.name: b.driver for b in built}
     assert by_name["gps"].timeout == 3.0 and by_name["fan-speed"].valid_range == (0, 20000)
     assert by_name["fan-speed"].register == 0x10
+    assert by_name["weather-station"].quantities == (("temperature", "°C"), ("humidity", "%"))
 
 
 def test_the_union_covers_every_driver_type():
