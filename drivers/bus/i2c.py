@@ -5,7 +5,7 @@ Drivers receive an object with this interface in their constructor. On a Pi it i
 fake chip by address. smbus2 is imported lazily, so importing a driver never needs it.
 
 Raw transactions (a write, then a separate read, as SHT3x/SHT4x/BH1750 need) go through `i2c_rdwr`
-with messages built by `write_msg` / `read_msg`; `transfer()` wraps that pattern.
+with messages built by `write_msg` / `read_msg`; `write_raw` / `read_raw` wrap that pattern.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def missing_as_not_found(address: int, chip: str) -> Iterator[None]:
         raise
     except OSError as exc:
         if exc.errno in NO_ACK_ERRNOS:
-            raise DeviceNotFound(exc.errno, f"{chip}: no device answers at 0x{address:02X}") from exc
+            message = f"{chip}: no device answers at 0x{address:02X}"
+            raise DeviceNotFound(exc.errno, message) from exc
         raise
 
 
@@ -98,9 +99,9 @@ def recover_bus(bus: SMBusLike | None, number: int,
                 opener: Callable[[int], SMBusLike] = open_bus) -> SMBusLike:
     """Close the bus file descriptor and open a fresh one; return the new bus.
 
-    What it can do: clear a wedged file descriptor, a stale slave address / PEC / 10-bit setting,
-    and let the kernel adapter driver (i2c-bcm2835, i2c-designware on the Pi 5) reset its own
-    state on the next transfer; those adapters already time out and reset a hung transfer.
+    What it can do: clear a wedged file descriptor and a stale slave address / PEC / 10-bit
+    setting, and let the kernel adapter driver (i2c-bcm2835, i2c-designware on the Pi 5) start
+    afresh on the next transfer; those adapters already time out and reset a hung transfer.
     What it cannot do: a slave holding SDA low mid-byte needs up to 9 SCL pulses and a STOP,
     which only the adapter (`i2c_recover_bus()` in the kernel, used by i2c-gpio and some
     controllers) or switching the pins to GPIO can produce; smbus2 has no access to that. A chip

@@ -94,3 +94,7 @@ class LineDevice(Driver):
         lines = collect(self.port, self.decoder, lambda f: latest(f, self.port),
                         timeout=self.timeout, what="line device", monotonic=self.monotonic)
         return lines[-1]
+
+
+#: the name the sensor registry's `serial_line` type refers to
+SerialLine = LineDevice

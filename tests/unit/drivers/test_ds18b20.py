@@ -80,6 +80,11 @@ def test_truncated_file_is_invalid(w1, tmp_path):
         DS18B20(ID, str(tmp_path)).read()
 
 
+def test_ds1822_family_22_has_the_same_scratchpad(w1, tmp_path):
+    w1.set_temperature("22-000003a1b2c3", 21.0625)
+    assert DS18B20("22-000003a1b2c3", str(tmp_path)).read()[0].value == 21.0625
+
+
 def test_missing_device_is_device_not_found(tmp_path):
     with pytest.raises(DeviceNotFound) as info:
         DS18B20(ID, str(tmp_path)).open()
@@ -87,6 +92,6 @@ def test_missing_device_is_device_not_found(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["10-0316a2792bff", "28-0316A2792BFF", "28-123", "../etc"])
-def test_bad_device_id(bad):
+def test_bad_device_id_or_unsupported_family(bad):
     with pytest.raises(ValueError):
         DS18B20(bad)
