@@ -115,6 +115,11 @@ class LocalLink:
         """Detach from the broker (a persistent session keeps queueing while detached)."""
         if self._task is not None:
             self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
         core = self.broker.core
         if self.session.link is self:
             self.session.detach(self.broker.clock())

@@ -89,6 +89,7 @@ class Broker:
         self.listener_counts = {spec.name: 0 for spec in self.listener_specs}
         self._servers: list[asyncio.AbstractServer] = []
         self._timer: asyncio.Task | None = None
+        self._local_links: list = []
         self._wake = asyncio.Event()
         self.last_tick = clock()
 
@@ -134,6 +135,8 @@ class Broker:
             conn.clean_disconnect = False
             conn.close()
         self.flush()
+        for link in self._local_links:
+            await link.close_client()
         if self._timer is not None:
             self._timer.cancel()
             try:
@@ -187,4 +190,6 @@ class Broker:
     def local_client(self, client_id: str, *, persistent: bool = False) -> LocalClient:
         from gateway.broker.local_link import LocalLink
 
-        return LocalLink(self, client_id, persistent=persistent)
+        link = LocalLink(self, client_id, persistent=persistent)
+        self._local_links.append(link)
+        return link
