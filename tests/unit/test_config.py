@@ -1,0 +1,93 @@
+"""The config file: examples load, mistakes are reported with the file, the key and the problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["gateway.toml", "demo.toml"])
+def test_example_configs_load(name):
+    config = load(ROOT / "config" / name)
+    assert config.broker.listeners
+
+
+def test_example_config_documents_every_broker_key():
+    text = (ROOT / "config" / "gateway.toml").read_text()
+    from gateway.config import BrokerConfig, GatewaySection, ListenerConfig, TlsConfig
+
+    for model in (BrokerConfig, GatewaySection, ListenerConfig, TlsConfig):
+        for key in model.model_fields:
+            documented = f"{key} =" in text or f"[[broker.{key}]]" in text
+            assert documented, f"{model.__name__}.{key} undocumented"
+
+
+def test_misspelt_key_is_an_error_with_its_path(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[broker]\nmax_packet_sise = 10\n[[broker.listeners]]\nport = 70000\n')
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    problems = info.value.problems
+    assert any(p.startswith("broker.max_packet_sise: Extra inputs") for p in problems)
+    assert any(p.startswith("broker.listeners[0].port:") for p in problems)
+    assert str(path) in str(info.value)
+
+
+def test_toml_syntax_error_names_the_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[broker\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(path)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "nope.toml")
+
+
+def test_default_is_one_loopback_listener():
+    config = parse({})
+    [listener] = config.broker.listeners
+    assert listener.host == "127.0.0.1" and listener.anonymous_allowed
+
+
+def test_anonymous_on_lan_listener_is_refused_by_default_and_warned_when_allowed():
+    lan = parse({"broker": {"listeners": [{"name": "lan", "host": "0.0.0.0"}]}})
+    assert lan.broker.listeners[0].anonymous_allowed is False
+    assert lan.warnings() == []
+    opened = parse({"broker": {"listeners": [{"name": "lan", "host": "0.0.0.0",
+                                               "allow_anonymous": True}]}})
+    assert any("anonymous" in w for w in opened.warnings())
+
+
+def test_duplicate_sensor_names_are_refused():
+    with pytest.raises(ConfigError, match="used twice"):
+        parse({"sensors": [{"type": "simulated", "name": "a"}, {"type": "simulated", "name": "a"}]})
+
+
+def test_check_config_cli_prints_every_error_and_fails(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[gateway]\nlog_level = "LOUD"\n[broker]\nreceive_maximum = 0\n')
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "check-config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"{path}: gateway.log_level:" in result.stderr
+    assert f"{path}: broker.receive_maximum:" in result.stderr
+    assert "2 error(s)" in result.stderr
+
+
+def test_check_config_cli_ok_and_warning(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text('[[broker.listeners]]\nhost = "0.0.0.0"\nallow_anonymous = true\n')
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "check-config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "warning: broker.listeners[default]: anonymous clients allowed" in result.stderr
+    assert "OK" in result.stdout
