@@ -25,7 +25,7 @@ def test_example_config_documents_every_broker_key():
 
     for model in (BrokerConfig, GatewaySection, ListenerConfig, TlsConfig):
         for key in model.model_fields:
-            documented = f"{key} =" in text or f"[[broker.{key}]]" in text
+            documented = f"{key} =" in text or f"[[broker.{key}]]" in text or f".{key}]" in text
             assert documented, f"{model.__name__}.{key} undocumented"
 
 
