@@ -11,6 +11,7 @@ expiry, $SYS) are driven by `tick(now)`; `next_deadline()` says when the next on
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -238,7 +239,10 @@ class BrokerCore:
 
     def publish_will(self, will: Will, client_id: str, now: float) -> None:
         log.info("publishing the will of %s on %s", client_id, will.topic)
-        packet = Publish(will.topic, will.payload, will.qos, will.retain, properties=will.properties)
+        props = will.properties  # the will delay belongs to the will, not to the message
+        if props.will_delay_interval is not None:
+            props = dataclasses.replace(props, will_delay_interval=None)
+        packet = Publish(will.topic, will.payload, will.qos, will.retain, properties=props)
         self.route_publish(packet, will.topic, client_id, now)
 
     # -- publishing --------------------------------------------------------------------------

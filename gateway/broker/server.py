@@ -178,8 +178,12 @@ class Broker:
     async def _run_timers(self) -> None:
         while True:
             now = self.clock()
-            self.last_tick = now
-            self.core.tick(now)
+            try:
+                self.core.tick(now)
+            except Exception:  # a bug; keep the timers running and make it loud
+                log.exception("broker timer tick failed")
+            else:
+                self.last_tick = now  # the watchdog sees a tick that keeps failing as stale
             self.flush()
             deadline = self.core.next_deadline()
             delay = 1.0 if deadline is None else min(1.0, max(0.01, deadline - self.clock()))
