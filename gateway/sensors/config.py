@@ -177,7 +177,7 @@ class I2CRegisterConfig(I2CSensor):
 class DS18B20Config(SensorBase):
     driver = ("drivers.onewire.ds18b20", "DS18B20")
     type: Literal["ds18b20"]
-    device_id: Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{12}$")]  # e.g. 28-0316a2795aff
+    device_id: Annotated[str, Field(pattern=r"^(28|22|42)-[0-9a-f]{12}$")]  # DS18B20, DS1822, DS28EA00
     base_path: str = "/sys/bus/w1/devices"
 
 

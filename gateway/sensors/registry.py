@@ -15,6 +15,8 @@ Sensors on the same I2C bus or serial port share one bus object and one lock (`r
 
 from __future__ import annotations
 
+import logging
+
 import importlib
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +27,9 @@ from drivers.base import Driver
 from gateway.mqtt.errors import GatewayError
 from gateway.sensors.config import (NON_DRIVER_FIELDS, GPIOSensor, I2CSensor, SensorBase,
                                     SerialSensor)
+
+
+log = logging.getLogger(__name__)
 
 
 class SensorSetupError(GatewayError, ValueError):
@@ -75,6 +80,23 @@ class Resources:
             self._opened[key] = opener()
             self.locks[key] = threading.Lock()
         return self._opened[key], key
+
+    def recover(self, key: str | None) -> bool:
+        """Reopen a shared I2C bus in place after its sensors kept failing (blocking: run it in a
+        thread). Drivers keep their reference, so the bus object is closed and opened again
+        rather than replaced; see drivers.bus.i2c.recover_bus for what a reopen can and cannot
+        clear. Returns True when a recovery was attempted."""
+        if key is None or not key.startswith("i2c:") or key not in self._opened:
+            return False
+        bus, number = self._opened[key], int(key.split(":", 1)[1])
+        with self.locks[key]:
+            log.warning("i2c-%d: sensors keep failing; reopening the bus", number)
+            try:
+                bus.close()
+            except OSError as exc:
+                log.warning("i2c-%d: closing the wedged bus failed: %s", number, exc)
+            bus.open(number)
+        return True
 
     def close(self) -> None:
         for thing in self._opened.values():

@@ -228,6 +228,17 @@ class SensorService:
                     unit.availability.consecutive_failures, unit.last_error)
         if change is not None:
             await self._publish(unit, unit.topics.availability, change, retain=True)
+        if unit.availability.consecutive_failures % unit.availability.offline_after == 0 and \
+                self._resources is not None and unit.built.resource is not None:
+            await self._recover(unit)
+
+    async def _recover(self, unit: _Unit) -> None:
+        """An I2C bus that locks up is reopened where the hardware allows it."""
+        try:
+            if await asyncio.to_thread(self._resources.recover, unit.built.resource):
+                unit.counters["bus_recoveries"] = unit.counters.get("bus_recoveries", 0) + 1
+        except OSError as exc:
+            log.error("sensor %s: bus recovery failed: %s", unit.name, exc)
 
     async def _succeeded(self, unit: _Unit, readings: list[Reading], payload: bytes, stale: bool) -> None:
         now = self._clock.monotonic()
