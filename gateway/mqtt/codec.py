@@ -1,11 +1,12 @@
 """The MQTT wire codec: packets to bytes and bytes to packets, for 3.1, 3.1.1 and 5.0. No I/O.
 
-How this works: `encode(packet, version)` dispatches to encoder.py. `StreamDecoder.feed(data)` frames
-the byte stream: it reads each fixed header (spec 2.1), rejects a packet larger than the maximum
-packet size as soon as its header is known (before buffering the body), waits until the whole body
-has arrived, then hands the buffer and the body's offsets to decoder.py (no intermediate slices:
-the payload is copied once, straight out of the received bytes). Chunks that only extend a partial packet are kept in a list and joined
-once the packet is complete, so a large packet arriving in small pieces costs O(n), not O(n^2).
+How this works: `encode(packet, version)` dispatches to encoder.py. `StreamDecoder.feed(data)`
+frames the byte stream: it reads each fixed header (spec 2.1), rejects a packet larger than the
+maximum packet size as soon as its header is known (before buffering the body), waits until the
+whole body has arrived, then hands the buffer and the body's offsets to decoder.py (no intermediate
+slices: the payload is copied once, straight out of the received bytes). Chunks that only extend a
+partial packet are kept in a list and joined once the packet is complete, so a large packet arriving
+in small pieces costs O(n), not O(n^2).
 
 On a ProtocolError the decoder stays failed (every later feed raises the same error) and the packets
 decoded earlier in the same `feed` call are discarded: the connection is being closed.
@@ -17,7 +18,7 @@ from gateway.mqtt.decoder import DECODERS, UnsupportedProtocolVersion, protocol_
 from gateway.mqtt.encoder import ENCODERS, VERSIONS, encode_ack, encode_publish
 from gateway.mqtt.enums import PacketType
 from gateway.mqtt.errors import MalformedPacket, PacketTooLarge, ProtocolError
-from gateway.mqtt.packets import Connect, Packet, Puback, Pubcomp, Publish, Pubrec, Pubrel
+from gateway.mqtt.packets import Packet, Puback, Pubcomp, Publish, Pubrec, Pubrel
 from gateway.mqtt.primitives import decode_varint
 
 MAX_PACKET_SIZE = 268_435_460  # 1 + 4 + 268,435,455: the largest packet the framing can express
@@ -166,7 +167,4 @@ class StreamDecoder:
             pos = end
 
 
-__all__ = [
-    "MAX_PACKET_SIZE", "Connect", "StreamDecoder", "UnsupportedProtocolVersion", "decode_packet",
-    "encode",
-]
+__all__ = ["MAX_PACKET_SIZE", "StreamDecoder", "UnsupportedProtocolVersion", "decode_packet", "encode"]

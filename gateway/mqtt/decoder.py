@@ -2,10 +2,11 @@
 
 How this works: `DECODERS[packet_type](flags, buf, start, end, version)` turns `buf[start:end]`, the
 body that follows the fixed header, into a packet value, enforcing the rules a codec can see (flag
-bits, field presence, packet identifiers, reason codes, properties, trailing bytes) and citing them. A peer's mistake raises
-`ProtocolError` (usually `MalformedPacket`); nothing else is meant to escape. PUBLISH and the four
-acknowledgements are fast paths that index the buffer directly; the rest use the bounds-checked
-`Reader`. Offsets instead of slices mean the payload is copied once, straight out of the stream.
+bits, field presence, packet identifiers, reason codes, properties, trailing bytes) and citing them.
+A peer's mistake raises `ProtocolError` (usually `MalformedPacket`); nothing else is meant to
+escape. PUBLISH and the four acknowledgements are fast paths that index the buffer directly; the
+rest use the bounds-checked `Reader`. Offsets instead of slices mean the payload is copied once,
+straight out of the stream.
 """
 
 from __future__ import annotations

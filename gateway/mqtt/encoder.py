@@ -15,7 +15,7 @@ from collections.abc import Callable
 from gateway.mqtt.enums import PacketType, ReasonCode
 from gateway.mqtt.packets import (
     Auth, Connack, Connect, Disconnect, Packet, Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback,
-    Subscribe, Unsuback, Unsubscribe,
+    Subscribe, Subscription, Unsuback, Unsubscribe,
 )
 from gateway.mqtt.primitives import (
     MAX_STRING_BYTES, U16, encode_binary, encode_string, encode_uint16, encode_varint,
@@ -160,7 +160,7 @@ def encode_connack(packet: Connack, version: int) -> bytes:
     return frame(PacketType.CONNACK, body)
 
 
-def _subscription_options(sub, version: int) -> int:  # type: ignore[no-untyped-def]
+def _subscription_options(sub: Subscription, version: int) -> int:
     if sub.qos not in (0, 1, 2):
         raise ValueError(f"subscription QoS must be 0, 1 or 2, got {sub.qos}")
     if version != 5:

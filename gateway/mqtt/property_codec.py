@@ -16,7 +16,7 @@ from gateway.mqtt.primitives import (
     encode_varint,
 )
 from gateway.mqtt.properties import (
-    NO_PROPERTIES, PROPERTY_BY_FIELD, PROPERTY_TABLE, Properties, PropertySpec, WireType,
+    NO_PROPERTIES, PROPERTY_TABLE, Properties, PropertySpec, WireType,
 )
 
 EMPTY_BLOCK = b"\x00"
@@ -134,4 +134,4 @@ def _check_encodable(field: str, value: object) -> None:
         raise ValueError(exc.message) from None
 
 
-__all__ = ["EMPTY_BLOCK", "PROPERTY_BY_FIELD", "VALUE_RANGES", "read_properties", "write_properties"]
+__all__ = ["EMPTY_BLOCK", "VALUE_RANGES", "read_properties", "write_properties"]
