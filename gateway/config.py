@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -119,8 +121,23 @@ class AuthConfig(_Model):
     scram_file: Path | None = None  # SCRAM-SHA-256 credentials for MQTT 5 enhanced auth
 
 
+GATEWAY_ID_FILE = Path("/etc/edge-gateway/gateway-id")  # written by first-boot provisioning
+
+
+def default_gateway_id(id_file: Path = GATEWAY_ID_FILE) -> str:
+    """The provisioned id when there is one, else the host name made topic-safe."""
+    try:
+        provisioned = id_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        provisioned = ""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", provisioned):
+        return provisioned
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64] or "edge-gateway"
+
+
 class GatewaySection(_Model):
-    id: str = Field("edge-gateway", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # unique per device; default: /etc/edge-gateway/gateway-id, else the host name
+    id: str = Field(default_factory=default_gateway_id, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     base_topic: str = Field("edge", min_length=1)
     state_dir: Path = Path("/var/lib/edge-gateway")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

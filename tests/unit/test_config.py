@@ -91,3 +91,15 @@ def test_check_config_cli_ok_and_warning(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "warning: broker.listeners[default]: anonymous clients allowed" in result.stderr
     assert "OK" in result.stdout
+
+
+def test_gateway_id_defaults_to_the_provisioned_id_then_the_host_name(tmp_path):
+    from gateway.config import default_gateway_id
+
+    id_file = tmp_path / "gateway-id"
+    id_file.write_text("gw-0123abcd\n")
+    assert default_gateway_id(id_file) == "gw-0123abcd"
+    id_file.write_text("not a valid id!\n")
+    fallback = default_gateway_id(id_file)
+    assert fallback and all(c.isalnum() or c in "_-" for c in fallback)
+    assert default_gateway_id(tmp_path / "missing") == fallback
