@@ -261,7 +261,7 @@ def _ok(r: dict) -> bool:
 
 
 def _rate(r: dict) -> float | None:
-    return r.get("rate") if _ok(r) else None
+    return r.get("rate") if _ok(r) and r.get("lost") == 0 else None
 
 
 def fanin(qos: int) -> Scenario:
