@@ -44,6 +44,7 @@ class LocalLink:
         self.broker = broker
         self.client_id = client_id
         self._handlers: dict[str, MessageHandler] = {}
+        self._routes: dict[str, list[MessageHandler]] = {}  # topic -> handlers, cleared on change
         self._queue: asyncio.Queue[Message] = asyncio.Queue(LOCAL_QUEUE_LIMIT)
         self._task: asyncio.Task | None = None
         self._packet_id = 0
@@ -99,6 +100,7 @@ class LocalLink:
 
     async def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1) -> None:
         self._handlers[topic_filter] = handler
+        self._routes.clear()
         if self._task is None:
             self._task = asyncio.create_task(self._dispatch(), name=f"local-{self.client_id}")
         self._packet_id = self._packet_id % 65535 + 1
@@ -108,6 +110,7 @@ class LocalLink:
 
     async def unsubscribe(self, topic_filter: str) -> None:
         self._handlers.pop(topic_filter, None)
+        self._routes.clear()
         self._packet_id = self._packet_id % 65535 + 1
         self.broker.core.unsubscribe(self, Unsubscribe(self._packet_id, (topic_filter,)))
 
@@ -128,14 +131,23 @@ class LocalLink:
             else:
                 core.stats.clients_disconnected += 1
 
+    def _handlers_for(self, topic: str) -> list[MessageHandler]:
+        handlers = self._routes.get(topic)
+        if handlers is None:
+            handlers = [h for f, h in self._handlers.items()
+                        if topic_matches(parse_shared(f)[1], topic)]
+            if len(self._routes) > 1024:
+                self._routes.clear()
+            self._routes[topic] = handlers
+        return handlers
+
     async def _dispatch(self) -> None:
         while True:
             message = await self._queue.get()
-            for topic_filter, handler in list(self._handlers.items()):
-                if topic_matches(parse_shared(topic_filter)[1], message.topic):
-                    try:
-                        result = handler(message)
-                        if inspect.isawaitable(result):
-                            await result
-                    except Exception:  # a component's bug must not stop its deliveries
-                        log.exception("handler of %s for %s failed", self.client_id, topic_filter)
+            for handler in self._handlers_for(message.topic):
+                try:
+                    result = handler(message)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:  # a component's bug must not stop its deliveries
+                    log.exception("handler of %s for %s failed", self.client_id, message.topic)
