@@ -174,7 +174,7 @@ def _cmd_sub(args: argparse.Namespace) -> int:
     count = [0]
 
     def on_message(cl, userdata, msg):  # noqa: ANN001, ARG001
-        if args.no_retained and msg.retain:
+        if done.is_set() or (args.no_retained and msg.retain):
             return
         text = msg.payload.decode("utf-8", "replace")
         print(f"{msg.topic} {text}" if args.verbose else text, flush=True)
