@@ -63,11 +63,17 @@ class Gateway:
                              max_connections=config.broker.max_connections)
         self.watchdog = Watchdog(self.notifier, watchdog_interval())
         self.services: list = []
+        self.store = None  # gateway.broker.store.SqliteStore when [store] is enabled
         self.heartbeat_checks: list = []  # callables that beat their heartbeat when healthy
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
+        if self.config.store.enabled:  # restored before the first client can connect
+            from gateway.broker.store import open_store
+
+            self.store = await open_store(self.broker, self.config.store.settings(
+                self.config.gateway.state_dir), self.watchdog.register("store"))
         await self.broker.start()
         self.services = await self._start_components()
         loop_beat = self.watchdog.register("event-loop")
@@ -129,6 +135,8 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.broker.stop()
+        if self.store is not None:  # the last commit, after every client is gone
+            await self.store.close()
         log.info("stopped")
 
 

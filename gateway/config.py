@@ -144,9 +144,29 @@ class GatewaySection(_Model):
     demo: bool = False  # simulated hardware: mock GPIO pins, no real buses
 
 
+class StoreConfig(_Model):
+    """The broker's durable store (gateway.broker.store): what survives restarts and power cuts."""
+
+    enabled: bool = True
+    path: Path | None = None  # default: <gateway.state_dir>/broker.db
+    durability: Literal["sync", "relaxed"] = "sync"
+    commit_interval_ms: int | None = Field(None, ge=0, le=60_000)  # None: 10 (sync) / 1000 (relaxed)
+    max_bytes: int = Field(0, ge=0)  # 0 = no limit
+    min_free_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    memory_window: int = Field(1000, ge=2)  # queued messages per session kept in memory
+
+    def settings(self, state_dir: Path):  # noqa: ANN201 - StoreSettings, imported late
+        from gateway.broker.store import StoreSettings
+
+        interval = None if self.commit_interval_ms is None else self.commit_interval_ms / 1000
+        return StoreSettings(self.path or Path(state_dir) / "broker.db", self.durability, interval,
+                             self.max_bytes, self.min_free_bytes, self.memory_window)
+
+
 class GatewayConfig(_Model):
     gateway: GatewaySection = GatewaySection()
     broker: BrokerConfig = BrokerConfig()
+    store: StoreConfig = StoreConfig()
     auth: AuthConfig = AuthConfig()
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     sensors: SensorList = ()

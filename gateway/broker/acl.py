@@ -25,10 +25,20 @@ Where this differs from Mosquitto 2.0.11, on purpose and always towards refusing
   does not grant anything (a `pattern deny` with such a value refuses every topic), so "a/b"
   cannot borrow user "a"'s `dev/%u/#` subtree.
 
-Subscribe checks follow Mosquitto 2.0: its ACL file grants every SUBSCRIBE (seen with 2.0.11: a
-client with only `topic read a/#` gets QoS granted for `b/#`), and what the client may receive
-is enforced per message, including retained messages, by `can_receive`. So `can_subscribe` is
-True and the broker must call `can_receive` before each delivery.
+SUBSCRIBE is checked against the filter as a whole (issue 4: a denied SUBSCRIBE gets a failure
+code in SUBACK, 0x87 in 5.0 [MQTT-3.9.3-1], 0x80 in 3.1.1). Mosquitto 2.0.11 instead grants every
+subscription and only filters deliveries; we refuse earlier, and still check every delivery. For
+a shared subscription "$share/<group>/<filter>" the check is on <filter>. A subscription is
+granted when both hold:
+- some applicable rule with read access *covers* the filter: every topic the filter matches is
+  matched by the rule. Level by level: a rule's '#' covers anything below it; a rule's '+' covers a
+  literal level or a '+'; a literal covers only the same literal; a subscription's '#' is covered
+  only by a rule's '#'. So `topic read a/#` covers `a/+/b` and `a/#`; `topic read a/+` covers
+  `a/x` and `a/+` but not `a/#`; wildcards at a rule's first level do not cover `$` topics.
+- no applicable `deny` rule *overlaps* the filter: no topic is matched by both. So with
+  `topic read a/#` and `topic deny a/secret`, `a/+` and `a/#` are refused, `a/public` is granted.
+A `pattern deny` with an unsafe %u/%c value overlaps everything (fail closed, as for publish).
+`revoke_forbidden_subscriptions()` in the core applies the same check after a SIGHUP reload.
 
 Independent of the file (Mosquitto's acl__check_dollar): no client may publish to `$SYS` or
 `$share` topics. `AclFile.allow_all()` is the policy without an ACL file; it keeps that rule.
@@ -120,8 +130,35 @@ class AclFile:
         return self._allowed(username, client_id, topic, Access.READ)
 
     def can_subscribe(self, username: str | None, client_id: str, topic_filter: str) -> bool:
-        """Mosquitto 2.0's ACL file grants every subscription; delivery is checked by can_receive."""
-        return True
+        """May this client hold a subscription to `topic_filter`? (see the module docstring)"""
+        if not self._enforcing:
+            return True
+        inner = _share_inner(topic_filter)
+        granted = False
+        for rule, concrete in self._applicable(username, client_id):
+            if rule.is_deny:
+                if concrete is None or _filters_overlap(concrete, inner):
+                    return False
+            elif concrete is not None and rule.access & Access.READ and \
+                    _filter_covers(concrete, inner):
+                granted = True
+        return granted
+
+    def _applicable(self, username: str | None,
+                    client_id: str) -> list[tuple[AclRule, str | None]]:
+        """(rule, concrete filter) for every rule that applies to this client; None = the rule
+        cannot be placed (unsafe %u/%c value): a deny then covers everything, a grant nothing."""
+        out: list[tuple[AclRule, str | None]] = [(r, r.topic_filter) for r in self._rules_for(username)]
+        values = {"u": username, "c": client_id}
+        for rule in self.patterns:
+            used = set(_PLACEHOLDER.findall(rule.topic_filter))
+            if "u" in used and username is None:
+                continue
+            if any(_unsafe(values[name]) for name in used):
+                out.append((rule, None))
+                continue
+            out.append((rule, _PLACEHOLDER.sub(lambda m: values[m.group(1)], rule.topic_filter)))
+        return out
 
     def _allowed(self, username: str | None, client_id: str, topic: str, access: Access) -> bool:
         if not self._enforcing:
@@ -140,6 +177,52 @@ class AclFile:
         if username is None:
             return self.anonymous
         return self.users.get(username, ())
+
+
+def _share_inner(topic_filter: str) -> str:
+    """The filter of a shared subscription "$share/<group>/<filter>" (spec 4.8.2), else itself."""
+    if topic_filter.startswith("$share/"):
+        _, _, inner = topic_filter[len("$share/"):].partition("/")
+        return inner
+    return topic_filter
+
+
+def _filter_covers(rule: str, sub: str) -> bool:
+    """Is every topic matched by subscription filter `sub` also matched by rule filter `rule`?"""
+    if rule == "+/#":
+        rule = "#"  # the same set of topics: '#' never matches a zero-level topic at the top
+    rule_levels, sub_levels = rule.split("/"), sub.split("/")
+    dollar = sub_levels[0].startswith("$")
+    for index, level in enumerate(rule_levels):
+        if index == 0 and dollar and level in ("+", "#"):
+            return False  # [MQTT-4.7.2-1] a rule's leading wildcard never matches $ topics
+        if level == "#":
+            return True
+        if index >= len(sub_levels):
+            return False
+        wanted = sub_levels[index]
+        if wanted == "#" or (level != "+" and level != wanted):
+            return False  # '#' only under '#'; a literal covers only itself ('+' under '+'/'#')
+    return len(rule_levels) == len(sub_levels)
+
+
+def _filters_overlap(first: str, second: str) -> bool:
+    """Is there a topic name that both filters match?"""
+    a_levels, b_levels = first.split("/"), second.split("/")
+    for index in range(max(len(a_levels), len(b_levels))):
+        if index >= len(a_levels):
+            return b_levels[index] == "#"  # "a" and "a/#" share the topic "a" (spec 4.7.1.2)
+        if index >= len(b_levels):
+            return a_levels[index] == "#"
+        a, b = a_levels[index], b_levels[index]
+        wild_a, wild_b = a in ("+", "#"), b in ("+", "#")
+        if index == 0 and ((wild_a and b.startswith("$")) or (wild_b and a.startswith("$"))):
+            return False  # [MQTT-4.7.2-1]
+        if a == "#" or b == "#":
+            return True
+        if not (wild_a or wild_b or a == b):
+            return False
+    return True
 
 
 def _dollar_write_refused(topic: str) -> bool:

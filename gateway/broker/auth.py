@@ -2,8 +2,11 @@
 
 It combines the per-listener anonymous rule (anonymous only on loopback unless the config says
 otherwise, as Mosquitto 2 does), client-certificate identities, the Mosquitto-format password file
-and the Mosquitto-format ACL file. `reload()` re-reads both files (SIGHUP); the caller then asks the
-core to drop subscriptions that are no longer allowed.
+and the Mosquitto-format ACL file, and offers SCRAM-SHA-256 for MQTT 5 enhanced authentication
+(gateway.broker.enhanced_auth) when a SCRAM credentials file is configured. `reload()` re-reads
+all three files (SIGHUP); the caller then asks the core to drop subscriptions that are no longer
+allowed. Listeners that take the username from the client certificate do not offer SCRAM: the
+certificate is the identity there.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 from gateway.broker.acl import AclFile
 from gateway.broker.core import Authenticator, Authorizer
 from gateway.broker.passwords import PasswordFile
+from gateway.broker.scram import METHOD as SCRAM_METHOD
+from gateway.broker.scram import ScramCredentialsFile, ScramServer
 from gateway.broker.tls import certificate_identity
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Connect
@@ -31,22 +36,29 @@ class ListenerPolicy:
 
 class GatewayAuth(Authenticator, Authorizer):
     def __init__(self, policies: dict[str, ListenerPolicy], password_file: Path | None = None,
-                 acl_file: Path | None = None) -> None:
+                 acl_file: Path | None = None, scram_file: Path | None = None) -> None:
         self.policies = policies
         self.password_path = password_file
         self.acl_path = acl_file
+        self.scram_path = scram_file
         self.passwords: PasswordFile | None = None
+        self.scram: ScramCredentialsFile | None = None
         self.acl = AclFile.allow_all()
         self.reload()
 
     def reload(self) -> None:
-        """(Re)read the password and ACL files; on error the old ones stay in force."""
+        """(Re)read the password, SCRAM and ACL files; if any fails to load, none changes."""
+        passwords, scram, acl = self.passwords, self.scram, self.acl
         if self.password_path is not None:
-            self.passwords = PasswordFile.load(self.password_path)
-            log.info("password file %s: %d user(s)", self.password_path, len(self.passwords))
+            passwords = PasswordFile.load(self.password_path)
+            log.info("password file %s: %d user(s)", self.password_path, len(passwords))
+        if self.scram_path is not None:
+            scram = ScramCredentialsFile.load(self.scram_path)
+            log.info("SCRAM file %s: %d user(s)", self.scram_path, len(scram.usernames))
         if self.acl_path is not None:
-            self.acl = AclFile.load(self.acl_path)
+            acl = AclFile.load(self.acl_path)
             log.info("ACL file %s loaded", self.acl_path)
+        self.passwords, self.scram, self.acl = passwords, scram, acl
 
     # -- Authenticator ----------------------------------------------------------------------
 
@@ -74,6 +86,14 @@ class GatewayAuth(Authenticator, Authorizer):
             return ReasonCode.SUCCESS
         log.warning("bad username or password for %r from %s", connect.username, conn.peer)
         return ReasonCode.BAD_USER_NAME_OR_PASSWORD
+
+    def start_enhanced(self, method: str, conn) -> ScramServer | None:  # noqa: ANN001
+        """SCRAM-SHA-256 when credentials are configured and the listener does not take the
+        identity from the certificate; anything else is not offered (CONNACK 0x8C)."""
+        policy = self.policies.get(conn.listener, ListenerPolicy(allow_anonymous=False))
+        if method != SCRAM_METHOD or self.scram is None or policy.identity_source != "none":
+            return None
+        return ScramServer(self.scram.lookup)
 
     # -- Authorizer -------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from gateway.broker.message import Delivery
+from gateway.broker.persistence import AckGate
 from gateway.broker.session import Session
 from gateway.mqtt.codec import StreamDecoder, UnsupportedProtocolVersion, encode
 from gateway.mqtt.enums import QoS, ReasonCode
@@ -78,6 +79,7 @@ class Connection:
         self.tokens_at = now
         self.peer_cert: dict | None = None  # the verified client certificate (TLS listeners)
         self.io: object = None  # owned by the glue (the transport)
+        self.acks = AckGate(core, self.send)  # acks held until the store commits (durability)
         self._out: list[bytes] = []
 
     # -- the sans-IO surface -----------------------------------------------------------------
@@ -228,8 +230,9 @@ class Connection:
         core.stats.publish_received += 1
         session = self.session
         assert session is not None
+        mark = core.persistence.mark()
         if packet.qos == QoS.EXACTLY_ONCE and packet.packet_id in session.incoming_qos2:
-            self.send(Pubrec(packet.packet_id))  # a resend: already routed once [MQTT-4.3.3-9]
+            self.acks.send(Pubrec(packet.packet_id), mark)  # a resend: routed once [MQTT-4.3.3-9]
             return
         if packet.qos == QoS.EXACTLY_ONCE and \
                 len(session.incoming_qos2) >= core.settings.receive_maximum and self.version == 5:
@@ -237,11 +240,11 @@ class Connection:
                                 "maximum unreleased")  # [MQTT-3.3.4-9]
         code = core.accept_publish(self, packet, topic, now)
         if packet.qos == QoS.AT_LEAST_ONCE:
-            self.send(Puback(packet.packet_id, code))  # type: ignore[arg-type]
+            self.acks.send(Puback(packet.packet_id, code), mark)  # type: ignore[arg-type]
         elif packet.qos == QoS.EXACTLY_ONCE:
             if not code.is_error:
-                session.incoming_qos2.add(packet.packet_id)  # type: ignore[arg-type]
-            self.send(Pubrec(packet.packet_id, code))  # type: ignore[arg-type]
+                session.store_incoming_qos2(packet.packet_id)  # type: ignore[arg-type]
+            self.acks.send(Pubrec(packet.packet_id, code), mark)  # type: ignore[arg-type]
 
     def _on_puback(self, packet: Puback, now: float) -> None:
         self._require_connected()
@@ -262,10 +265,10 @@ class Connection:
     def _on_pubrel(self, packet: Pubrel, now: float) -> None:
         self._require_connected()
         assert self.session is not None
-        known = packet.packet_id in self.session.incoming_qos2
-        self.session.incoming_qos2.discard(packet.packet_id)  # [MQTT-4.3.3-10]
+        mark = self.core.persistence.mark()
+        known = self.session.release_incoming_qos2(packet.packet_id)  # [MQTT-4.3.3-10]
         code = R.SUCCESS if known or self.version != 5 else R.PACKET_IDENTIFIER_NOT_FOUND
-        self.send(Pubcomp(packet.packet_id, code))
+        self.acks.send(Pubcomp(packet.packet_id, code), mark)
 
     def _on_pubcomp(self, packet: Pubcomp, now: float) -> None:
         self._require_connected()

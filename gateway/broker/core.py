@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.broker.message import Delivery, Message
+from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.retained import RetainedStore
 from gateway.broker.session import Session, SubscriptionEntry
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings
@@ -77,6 +78,7 @@ class BrokerCore:
         self.subs: SubscriptionTrie[SubscriptionEntry] = SubscriptionTrie()
         self.retained = RetainedStore(settings.max_retained_messages)
         self.hooks = CoreHooks()
+        self.persistence: Persistence = NULL_PERSISTENCE  # the durable store, when one is attached
         self._dirty: list = []
         self._seq = 0
         self._rr: dict[str, int] = {}
@@ -141,6 +143,7 @@ class BrokerCore:
                  conn.peer, {3: "3.1", 4: "3.1.1", 5: "5.0"}[conn.version], packet.clean_start,
                  conn.keep_alive)
         session.attach(conn, now)
+        self.persistence.session_changed(session, now)
 
     def _apply_connect_limits(self, conn, packet: Connect) -> None:
         props = packet.properties
@@ -189,7 +192,7 @@ class BrokerCore:
             self._end_session(session, now)
             session = None
         if session is None:
-            session = Session(client_id, self.settings, self.stats)
+            session = Session(client_id, self.settings, self.stats, self.persistence)
             self.sessions[client_id] = session
             return session, False
         self.stats.clients_disconnected -= 1
@@ -220,6 +223,7 @@ class BrokerCore:
             self._end_session(session, now)
         else:
             self.stats.clients_disconnected += 1
+            self.persistence.session_changed(session, now)
         log.info("client %s disconnected%s", session.client_id,
                  "" if conn.clean_disconnect else " (no DISCONNECT)")
 
@@ -230,10 +234,11 @@ class BrokerCore:
         for key, entry in session.subscriptions.items():
             self.subs.remove(entry.topic_filter, session.client_id, entry.group)
         session.subscriptions.clear()
-        if session.queue:
-            self.stats.drop("session_ended", len(session.queue))
+        if session.queued_count:
+            self.stats.drop("session_ended", session.queued_count)
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
+        self.persistence.session_ended(session)
         if self.hooks.on_session_end:
             self.hooks.on_session_end(session)
 
@@ -283,8 +288,10 @@ class BrokerCore:
             self.stats.drop("retained_store_full")
             self.stats.limit("max_retained_messages")
             log.warning("retained store full: %s not retained", message.topic)
-        elif self.hooks.on_retained:
-            self.hooks.on_retained(message)
+        else:
+            self.persistence.retained_changed(message)
+            if self.hooks.on_retained:
+                self.hooks.on_retained(message)
 
     def route(self, message: Message, now: float) -> int:
         """Deliver to every matching session; returns how many sessions it went to."""
@@ -353,6 +360,7 @@ class BrokerCore:
             codes.append(code)
             if not code.is_error:
                 fresh.append((sub, is_new))
+        self.persistence.subscriptions_changed(session)
         conn.send(Suback(packet.packet_id, tuple(codes)))
         for sub, is_new in fresh:  # retained messages after the SUBACK [MQTT-3.8.4-4]
             self._send_retained(session, sub, is_new, sub_id, now)
@@ -408,6 +416,7 @@ class BrokerCore:
                 continue
             self.subs.remove(entry.topic_filter, session.client_id, entry.group)
             codes.append(R.SUCCESS)
+        self.persistence.subscriptions_changed(session)
         return tuple(codes)
 
     def revoke_forbidden_subscriptions(self) -> int:
@@ -421,6 +430,7 @@ class BrokerCore:
                 self.subs.remove(entry.topic_filter, session.client_id, entry.group)
                 log.warning("subscription of %s to %s revoked by the new ACL",
                             session.client_id, key)
+                self.persistence.subscriptions_changed(session)
                 revoked += 1
         return revoked
 
@@ -435,6 +445,7 @@ class BrokerCore:
             if session.will_due is not None and now >= session.will_due and session.will:
                 will, session.will, session.will_due = session.will, None, None
                 self.publish_will(will, session.client_id, now)
+                self.persistence.session_changed(session, now)
             expires = session.expires_at()
             if expires is not None and now >= expires:
                 log.info("session of %s expired", session.client_id)
@@ -504,13 +515,14 @@ class BrokerCore:
             "bytes/sent": s.bytes_sent,
             "subscriptions/count": self.subs.count,
             "retained messages/count": self.retained.count,
-            "store/messages/count": sum(len(x.queue) for x in self.sessions.values()),
+            "store/messages/count": sum(x.queued_count for x in self.sessions.values()),
             "messages/dropped": s.dropped_total,
             "connections/refused": s.connections_refused,
             "protocol/errors": s.protocol_errors,
         }
         values.update({f"messages/dropped/{k}": v for k, v in s.dropped.items()})
         values.update({f"limits/{k}": v for k, v in s.limits_hit.items()})
+        values.update(self.persistence.sys_values())
         return values
 
     def publish_sys(self, now: float) -> None:

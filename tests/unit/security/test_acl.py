@@ -183,14 +183,14 @@ def test_deny_order_in_the_file_does_not_matter():
         assert acl.can_publish(None, "c", "a/c")
 
 
-# --- subscribe vs publish (Mosquitto 2.0 semantics) -------------------------------------------
+# --- subscribe vs publish (issue 4: a denied SUBSCRIBE is refused; more in test_acl_subscribe) --
 
 
-def test_subscribe_is_granted_and_delivery_is_checked_per_message(acl):
-    # Mosquitto 2.0.11 grants SUBACK for any filter; can_receive filters each message.
-    assert acl.can_subscribe("bob", "c2", "bob/#")
-    assert not acl.can_receive("bob", "c2", "bob/out")  # bob may only write there
-    assert acl.can_subscribe("alice", "c1", "shared/#")
+def test_subscribe_needs_a_covering_read_rule_and_delivery_is_still_checked(acl):
+    assert not acl.can_subscribe("bob", "c2", "bob/#")  # bob may only write there
+    assert not acl.can_subscribe("alice", "c1", "shared/#")  # no rule covers all of shared/#
+    assert acl.can_subscribe("alice", "c1", "shared/a/status")
+    assert not acl.can_subscribe("alice", "c1", "shared/+/status")  # overlaps the deny
     assert acl.can_receive("alice", "c1", "shared/a/status")
     assert not acl.can_receive("alice", "c1", "shared/secret/status")
 

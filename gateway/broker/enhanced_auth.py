@@ -1,0 +1,120 @@
+"""MQTT 5.0 enhanced authentication (spec 4.12) driven through the AUTH packet; no I/O.
+
+How this works: a CONNECT carrying an Authentication Method does not go to the password check.
+`begin()` asks the authenticator for a server-side exchange for that method (for
+"SCRAM-SHA-256" a `gateway.broker.scram.ScramServer` over the credentials file); none means the
+method is not offered and the client gets CONNACK 0x8C [MQTT-4.12.0-1]. The exchange then runs:
+
+    CONNECT  method, data = client-first  ->  AUTH 0x18  method, data = server-first
+    AUTH 0x18 method, data = client-final ->  CONNACK 0x00 method, data = server-final
+    a failed step                          ->  CONNACK 0x87 (or the exchange's code), close
+
+Re-authentication [MQTT-4.12.1-1] on a connected client: AUTH 0x19 (client-first) -> AUTH 0x18
+(server-first) -> AUTH 0x18 (client-final) -> AUTH 0x00 (server-final). It must name the same
+method and authenticate the same user; if it fails the client gets DISCONNECT 0x87 and the
+connection closes [MQTT-4.12.1-2]. Until the first exchange succeeds the connection is not
+connected: every other packet is a protocol error and the CONNECT timeout keeps running, so a
+client that starts an exchange and stalls is closed like one that never sends CONNECT.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway.broker.scram import AuthenticationFailed
+from gateway.mqtt.enums import ReasonCode
+from gateway.mqtt.errors import ProtocolError
+from gateway.mqtt.packets import Auth, Connect, Disconnect
+from gateway.mqtt.properties import Properties
+
+log = logging.getLogger(__name__)
+R = ReasonCode
+
+
+@dataclass(slots=True)
+class AuthState:
+    """One connection's enhanced authentication: the method and the exchange in progress."""
+
+    method: str
+    connect: Connect  # held until the first exchange succeeds
+    exchange: object | None = None  # ScramServer-like; None between exchanges
+    reauth: bool = False
+
+
+def begin(core, conn, packet: Connect, now: float) -> None:  # noqa: ANN001
+    """CONNECT with an Authentication Method: start the exchange or refuse the method."""
+    method = packet.properties.authentication_method
+    assert method is not None
+    exchange = core.authenticator.start_enhanced(method, conn)
+    if exchange is None:
+        core.stats.connections_refused += 1
+        return conn._refuse(R.BAD_AUTHENTICATION_METHOD,  # [MQTT-4.12.0-1]
+                            f"authentication method {method!r} not offered")
+    conn.auth = AuthState(method, packet, exchange)
+    _start(core, conn, packet.properties.authentication_data, now)
+
+
+def on_auth(core, conn, packet: Auth, now: float) -> None:  # noqa: ANN001
+    """An AUTH packet from the client (reason 0x18 continue or 0x19 re-authenticate)."""
+    state = conn.auth
+    if state is None:  # [MQTT-4.12.0-7] no method in CONNECT (or no CONNECT yet): no AUTH
+        raise ProtocolError(R.PROTOCOL_ERROR, "AUTH without an authentication method in CONNECT")
+    if packet.properties.authentication_method != state.method:  # [MQTT-4.12.0-5]
+        raise ProtocolError(R.PROTOCOL_ERROR, "AUTH with a different authentication method")
+    data = packet.properties.authentication_data
+    if packet.reason_code == R.RE_AUTHENTICATE:
+        if not conn.connected or state.exchange is not None:  # [MQTT-4.12.1-1] after CONNACK
+            raise ProtocolError(R.PROTOCOL_ERROR, "re-authentication before CONNACK or during one")
+        state.exchange = core.authenticator.start_enhanced(state.method, conn)
+        state.reauth = True
+        if state.exchange is None:  # the method was withdrawn by a reload
+            return _failed(core, conn, AuthenticationFailed("method no longer offered"))
+        return _start(core, conn, data, now)
+    if packet.reason_code != R.CONTINUE_AUTHENTICATION or state.exchange is None:
+        raise ProtocolError(R.PROTOCOL_ERROR,  # [MQTT-4.12.0-3] the client continues with 0x18
+                            f"unexpected AUTH {packet.reason_code.name}")
+    _finish(core, conn, data, now)
+
+
+def _start(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
+    state = conn.auth
+    try:
+        server_first = state.exchange.start(data or b"")
+    except AuthenticationFailed as exc:
+        return _failed(core, conn, exc)
+    conn.send(Auth(R.CONTINUE_AUTHENTICATION,  # [MQTT-4.12.0-2]
+                   Properties(authentication_method=state.method, authentication_data=server_first)))
+
+
+def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
+    state = conn.auth
+    exchange, state.exchange = state.exchange, None
+    try:
+        server_final = exchange.finish(data or b"")
+        username = exchange.username
+        if state.reauth and username != conn.username:
+            raise AuthenticationFailed(f"re-authentication as {username!r}, not {conn.username!r}")
+    except AuthenticationFailed as exc:
+        return _failed(core, conn, exc)
+    props = Properties(authentication_method=state.method, authentication_data=server_final)
+    if state.reauth:
+        log.info("client %s re-authenticated as %r (%s)", conn.client_id, username, state.method)
+        conn.send(Auth(R.SUCCESS, props))
+        return
+    log.info("client %s authenticated as %r (%s)", conn.client_id, username, state.method)
+    conn.username = username
+    connect, state.connect = state.connect, None  # the CONNECT is not needed any more
+    core.complete_connect(conn, connect, now, props)
+
+
+def _failed(core, conn, exc: AuthenticationFailed) -> None:  # noqa: ANN001
+    code = exc.reason_code if exc.reason_code.is_error else R.NOT_AUTHORIZED
+    log.warning("enhanced authentication of %s from %s failed: %s", conn.client_id or "-",
+                conn.peer, exc.message)
+    if conn.connected:  # [MQTT-4.12.1-2] a failed re-authentication ends the connection
+        conn.send(Disconnect(code if code != R.PROTOCOL_ERROR else R.NOT_AUTHORIZED))
+        conn.close()
+        return
+    core.stats.connections_refused += 1
+    conn._refuse(code, "enhanced authentication failed")  # [MQTT-4.12.0-4]
