@@ -48,7 +48,8 @@ def build_auth(config: GatewayConfig) -> GatewayAuth:
             require_certificate=bool(listener.tls and listener.tls.require_certificate))
         for listener in config.broker.listeners
     }
-    return GatewayAuth(policies, config.auth.password_file, config.auth.acl_file)
+    return GatewayAuth(policies, config.auth.password_file, config.auth.acl_file,
+                       config.auth.scram_file)
 
 
 class Gateway:

@@ -78,6 +78,7 @@ class Connection:
         self.tokens = float(core.settings.publish_rate_burst)
         self.tokens_at = now
         self.peer_cert: dict | None = None  # the verified client certificate (TLS listeners)
+        self.auth = None  # enhanced_auth.AuthState once CONNECT named an authentication method
         self.io: object = None  # owned by the glue (the transport)
         self.acks = AckGate(core, self.send)  # acks held until the store commits (durability)
         self._out: list[bytes] = []
@@ -114,6 +115,8 @@ class Connection:
     def protocol_error(self, exc: ProtocolError, now: float) -> None:
         """The one place a peer's protocol error becomes DISCONNECT / CONNACK / close [MQTT-4.13]."""
         self.core.stats.protocol_errors += 1
+        if exc.reason_code in _LIMIT_CODES:  # a limit that bites as a protocol error
+            self.core.stats.limit(_LIMIT_CODES[exc.reason_code])
         log.warning("protocol error from %s (%s): %s", self.client_id or "-", self.peer, exc)
         if self.connected and self.version == 5:
             self.send(Disconnect(exc.reason_code, Properties(reason_string=exc.message[:200])))
@@ -187,7 +190,7 @@ class Connection:
     # -- handlers ----------------------------------------------------------------------------
 
     def _on_connect(self, packet: Connect, now: float) -> None:
-        if self.connected:  # [MQTT-3.1.0-2]
+        if self.connected or self.auth is not None:  # [MQTT-3.1.0-2]
             raise ProtocolError(R.PROTOCOL_ERROR, "second CONNECT on one connection")
         self.version = packet.protocol_version
         self.core.connect(self, packet, now)
@@ -311,6 +314,11 @@ class Connection:
         if not self.connected:  # [MQTT-3.1.0-1]
             raise ProtocolError(R.PROTOCOL_ERROR, "first packet must be CONNECT")
 
+
+_LIMIT_CODES = {
+    R.PACKET_TOO_LARGE: "max_packet_size",  # [MQTT-3.2.2-15] refused from the fixed header
+    R.RECEIVE_MAXIMUM_EXCEEDED: "receive_maximum",  # [MQTT-3.3.4-9]
+}
 
 _HANDLERS = {
     Connect: Connection._on_connect,

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.broker import enhanced_auth
 from gateway.broker.message import Delivery, Message
 from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.retained import RetainedStore
@@ -41,6 +42,11 @@ class Authenticator:
         """SUCCESS, or the CONNACK error code. May set `conn.username` (certificate identity)."""
         return R.SUCCESS
 
+    def start_enhanced(self, method: str, conn):  # noqa: ANN001, ANN201
+        """A server-side exchange for this MQTT 5 authentication method (`start(data)`,
+        `finish(data)` -> bytes, `username`), or None: not offered [MQTT-4.12.0-1]."""
+        return None
+
 
 class Authorizer:
     """Topic access per client; the default allows everything (the ACL file replaces it)."""
@@ -61,6 +67,8 @@ class CoreHooks:
 
     on_retained: Callable[[Message], None] | None = None
     on_session_end: Callable[[Session], None] | None = None
+    # bridges with overflow "refuse": guard(topic) True = the QoS 1/2 publish is refused (queue full)
+    publish_guards: list[Callable[[str], bool]] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -106,28 +114,33 @@ class BrokerCore:
         settings = self.settings
         v5 = packet.protocol_version == 5
         client_id = packet.client_id
-        assigned = None
         if not client_id:
             if (not v5 and not packet.clean_start) or packet.protocol_version == 3 or \
                     not settings.allow_zero_length_client_id:  # [MQTT-3.1.3-8]
                 return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "empty client id")
-            client_id = assigned = f"auto-{uuid.uuid4()}"
+            client_id = f"auto-{uuid.uuid4()}"
         if len(client_id) > settings.max_client_id_length:
             return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "client id too long")
         if packet.will is not None:
             validate_topic_name(packet.will.topic)  # [MQTT-3.1.3-11]
-        props = packet.properties
-        if props.authentication_method is not None:
-            return conn._refuse(R.BAD_AUTHENTICATION_METHOD,
-                                f"authentication method {props.authentication_method!r}")
+        conn.client_id = client_id
+        if packet.properties.authentication_method is not None:  # MQTT 5 enhanced auth (4.12)
+            return enhanced_auth.begin(self, conn, packet, now)  # resumes in complete_connect
         conn.username = packet.username
         code = self.authenticator.authenticate(packet, conn)
         if code.is_error:
             self.stats.connections_refused += 1
             return conn._refuse(code, f"authentication of {packet.username!r} failed")
+        self.complete_connect(conn, packet, now)
+
+    def complete_connect(self, conn, packet: Connect, now: float,
+                         auth: Properties | None = None) -> None:
+        """An authenticated CONNECT: limits, session, CONNACK (with `auth`'s method and data)."""
+        props = packet.properties
+        client_id = conn.client_id
+        assigned = client_id if client_id != packet.client_id else None
         if props.receive_maximum == 0 or props.maximum_packet_size == 0:  # [MQTT-3.1.2-?]
             raise ProtocolError(R.PROTOCOL_ERROR, "receive maximum / maximum packet size of 0")
-        conn.client_id = client_id
         self._apply_connect_limits(conn, packet)
         session, present = self._take_session(conn, client_id, packet.clean_start, now)
         session.expiry_interval = self._session_expiry(packet)
@@ -138,7 +151,12 @@ class BrokerCore:
         conn.connected = True
         self.stats.clients_connected += 1
         self.stats.clients_maximum = max(self.stats.clients_maximum, self.stats.clients_connected)
-        conn.send(Connack(present, R.SUCCESS, self._connack_properties(conn, packet, assigned)))
+        connack_props = self._connack_properties(conn, packet, assigned)
+        if auth is not None:  # [MQTT-4.12.0-5] the method (and server-final data) in CONNACK
+            connack_props = dataclasses.replace(
+                connack_props, authentication_method=auth.authentication_method,
+                authentication_data=auth.authentication_data)
+        conn.send(Connack(present, R.SUCCESS, connack_props))
         log.info("client %s connected from %s (MQTT %s, clean %s, keepalive %d)", client_id,
                  conn.peer, {3: "3.1", 4: "3.1.1", 5: "5.0"}[conn.version], packet.clean_start,
                  conn.keep_alive)
@@ -254,9 +272,12 @@ class BrokerCore:
 
     def check_topic_limits(self, topic: str) -> None:
         settings = self.settings
-        if len(topic) > settings.max_topic_length or topic.count("/") >= settings.max_topic_levels:
+        if len(topic) > settings.max_topic_length:
             self.stats.limit("max_topic_length")
-            raise ProtocolError(R.TOPIC_NAME_INVALID, "topic longer or deeper than allowed")
+            raise ProtocolError(R.TOPIC_NAME_INVALID, "topic longer than allowed")
+        if topic.count("/") >= settings.max_topic_levels:
+            self.stats.limit("max_topic_levels")
+            raise ProtocolError(R.TOPIC_NAME_INVALID, "topic deeper than allowed")
 
     def accept_publish(self, conn, packet: Publish, topic: str, now: float) -> ReasonCode:
         """A client's PUBLISH: access check, then routing; returns the acknowledgement code."""
@@ -270,6 +291,12 @@ class BrokerCore:
         if packet.properties.payload_format_indicator == 1 and not _is_utf8(packet.payload):
             self.stats.drop("payload_format_invalid")  # [MQTT-3.3.2-4]
             return R.PAYLOAD_FORMAT_INVALID
+        if packet.qos and self.hooks.publish_guards and \
+                any(guard(topic) for guard in self.hooks.publish_guards):
+            self.stats.limit("bridge_queue_refuse")  # 3.1.1 has no refusal code: close, no ack
+            if conn.version != 5:  # so the client keeps the message and resends it [MQTT-4.4.0-1]
+                raise ProtocolError(R.QUOTA_EXCEEDED, "bridge queue full")
+            return R.QUOTA_EXCEEDED
         matched = self.route_publish(packet, topic, conn.client_id, now)
         if matched or conn.version != 5:
             return R.SUCCESS
@@ -435,7 +462,7 @@ class BrokerCore:
         return revoked
 
     def auth_packet(self, conn, packet: Auth, now: float) -> None:
-        raise ProtocolError(R.PROTOCOL_ERROR, "AUTH without enhanced authentication")
+        enhanced_auth.on_auth(self, conn, packet, now)
 
     # -- timers ------------------------------------------------------------------------------
 

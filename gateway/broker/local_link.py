@@ -55,11 +55,12 @@ class LocalLink:
 
             if session is not None:
                 core._end_session(session, broker.clock())
-            session = Session(client_id, core.settings, core.stats)
+            session = Session(client_id, core.settings, core.stats, core.persistence)
             core.sessions[client_id] = session
         session.expiry_interval = 0xFFFFFFFF if persistent else 0
         self.session = session
         session.attach(self, broker.clock())
+        core.persistence.session_changed(session, broker.clock())
 
     # -- Link (what the session calls) -------------------------------------------------------
 

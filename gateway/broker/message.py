@@ -27,6 +27,7 @@ class Message:
     origin: str = ""  # publisher's client id (for no-local)
     seq: int = 0  # broker-wide sequence number, increasing
     encoded: dict[tuple, bytes] = field(default_factory=dict)  # fan-out cache of QoS 0 packets
+    store_id: int = 0  # row of its body in the durable store (0 = not written)
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -58,6 +59,7 @@ class Delivery:
     qos: QoS
     retain: bool
     subscription_ids: tuple[int, ...] = ()
+    qid: int = 0  # its row in the durable store's session queue (0 = not written)
 
     def to_publish(self, now: float, packet_id: int | None, dup: bool = False) -> Publish:
         msg = self.message

@@ -9,6 +9,13 @@ network connection or an in-process client); with none attached it only queues.
 Outbound flow [MQTT-4.3, 4.9]: `deliver()` sends at once while the window has room and nothing is
 queued (so order is kept), otherwise it queues; every acknowledgement frees a slot and `pump()` sends
 the next queued deliveries. Queue limits apply with a named overflow policy; every drop is counted.
+
+Durable sessions (a store is attached and the session outlives its connection): every QoS 1/2
+delivery is recorded through `persistence` when queued, sent and acknowledged, and the queue keeps
+at most `persistence.memory_window` deliveries in memory. Beyond that they are "spilled": they live
+only on disk, all after the in-memory ones (`_tail_qid` is the last one in memory), and are paged back
+in order when the in-memory part has drained to half the window. A drop-oldest that finds the memory
+empty while a page is being read is remembered as `_drop_debt` and applied to the page when it comes.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from enum import Enum
 from typing import Protocol
 
 from gateway.broker.message import Delivery
+from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.broker.stats import BrokerStats
 from gateway.mqtt.enums import QoS
@@ -64,7 +72,8 @@ class SubscriptionEntry:
 
 
 class Session:
-    def __init__(self, client_id: str, settings: BrokerSettings, stats: BrokerStats) -> None:
+    def __init__(self, client_id: str, settings: BrokerSettings, stats: BrokerStats,
+                 persistence: Persistence = NULL_PERSISTENCE) -> None:
         self.client_id = client_id
         self.settings = settings
         self.stats = stats
@@ -80,6 +89,17 @@ class Session:
         self.will_due: float | None = None  # when a delayed will is to be published
         self.username: str | None = None
         self._next_pid = 1
+        self.persistence = persistence
+        self.durable = False  # set by the store: this session's state is written to disk
+        self.spilled = 0  # queued deliveries that live only on disk (after everything in `queue`)
+        self._tail_qid = 0  # store id of the last delivery paged into memory
+        self._paging = False
+        self._drop_debt = 0
+
+    @property
+    def queued_count(self) -> int:
+        """Queued deliveries, in memory and on disk (the session's queue limits count these)."""
+        return len(self.queue) + self.spilled
 
     # -- lifetime ----------------------------------------------------------------------------
 
@@ -100,12 +120,14 @@ class Session:
         for packet_id, flight in list(self.inflight.items()):
             if flight.delivery.message.expired(now) and flight.state is not OutState.AWAIT_PUBCOMP:
                 del self.inflight[packet_id]
+                self._forget(flight.delivery)
                 self.stats.drop("expired")
                 continue
             if flight.state is OutState.AWAIT_PUBCOMP:
                 link.send_pubrel(packet_id)
             elif not link.send_delivery(flight.delivery, packet_id, True, now):
                 del self.inflight[packet_id]
+                self._forget(flight.delivery)
         self.pump(now)
 
     def detach(self, now: float) -> None:
@@ -122,7 +144,8 @@ class Session:
             elif self.settings.queue_qos0_offline:
                 self._enqueue(delivery)
             return
-        if link is not None and not self.queue and len(self.inflight) < link.send_quota:
+        if link is not None and not self.queue and not self.spilled and \
+                len(self.inflight) < link.send_quota:
             self._send_new(delivery, now)
         else:
             self._enqueue(delivery)
@@ -134,21 +157,49 @@ class Session:
         if self.link.send_delivery(delivery, packet_id, False, now) and \
                 not self.link.acks_immediately:
             self.inflight[packet_id] = OutFlight(delivery, state)
+            if self.durable:
+                self.persistence.delivery_sent(self, delivery, packet_id, state)
+        else:
+            self._forget(delivery)
+
+    def _forget(self, delivery: Delivery) -> None:
+        if delivery.qid:
+            self.persistence.queue_remove(self, delivery)
 
     def _enqueue(self, delivery: Delivery) -> None:
         size = len(delivery.message.payload)
         settings = self.settings
-        while len(self.queue) >= settings.max_queued_messages or \
+        while self.queued_count >= settings.max_queued_messages or \
                 self.queued_bytes + size > settings.max_queued_bytes:
-            if settings.queue_overflow is QueueOverflow.DROP_OLDEST and self.queue:
-                old = self.queue.popleft()
-                self.queued_bytes -= len(old.message.payload)
+            if settings.queue_overflow is QueueOverflow.DROP_OLDEST and self.queued_count:
+                self._drop_oldest()
                 self._count_drop("queue_full_drop_oldest")
             else:
                 self._count_drop("queue_full_drop_new")
                 return
+        if self.durable and delivery.qos != QoS.AT_MOST_ONCE:
+            if not self.persistence.queue_add(self, delivery):
+                return  # the store is full: counted and logged by the store
+            if self.spilled or self._paging or len(self.queue) >= self.persistence.memory_window:
+                self.spilled += 1  # on disk only, paged in when the memory part drains
+                self.queued_bytes += size
+                return
+            self._tail_qid = delivery.qid
+        elif self.spilled and len(self.queue) >= self.persistence.memory_window:
+            self._count_drop("queue_memory_window_qos0")  # QoS 0 is never written to disk
+            return
         self.queue.append(delivery)
         self.queued_bytes += size
+
+    def _drop_oldest(self) -> None:
+        if self.queue:
+            old = self.queue.popleft()
+            self.queued_bytes -= len(old.message.payload)
+            self._forget(old)
+        else:  # the oldest is on disk, being paged in: drop it when it arrives
+            self.spilled -= 1
+            self._drop_debt += 1
+            self._maybe_page()
 
     def _count_drop(self, reason: str) -> None:
         self.stats.drop(reason)
@@ -166,6 +217,7 @@ class Session:
             self.queued_bytes -= len(delivery.message.payload)
             if delivery.message.expired(now):
                 self.stats.drop("expired")
+                self._forget(delivery)
                 continue
             if delivery.qos == QoS.AT_MOST_ONCE:
                 link.send_delivery(delivery, None, False, now)
@@ -173,6 +225,46 @@ class Session:
                 self._send_new(delivery, now)
             if self.link is None:
                 return
+        self._maybe_page()
+
+    # -- the memory window (durable sessions) ------------------------------------------------
+
+    def _maybe_page(self) -> None:
+        window = self.persistence.memory_window
+        if (self.spilled or self._drop_debt) and not self._paging and len(self.queue) <= window // 2:
+            self._paging = True
+            limit = max(window - len(self.queue), self._drop_debt + 1)
+            self.persistence.page_in(self, self._tail_qid, limit)
+
+    def paged_in(self, deliveries: list[Delivery], now: float) -> None:
+        """Deliveries read back from disk, oldest first (called by the store on the loop)."""
+        self._paging = False
+        for delivery in deliveries:
+            self._tail_qid = delivery.qid
+            if self._drop_debt:
+                self._drop_debt -= 1
+                self.queued_bytes -= len(delivery.message.payload)
+                self.persistence.queue_remove(self, delivery)
+                continue
+            self.spilled -= 1
+            self.queue.append(delivery)
+        if not deliveries and (self.spilled or self._drop_debt):
+            log.error("store has no more queued messages for %s although %d were expected: "
+                      "counts reset", self.client_id, self.spilled)
+            self.stats.drop("store_missing", self.spilled)
+            self.spilled = self._drop_debt = 0
+            self.queued_bytes = sum(len(d.message.payload) for d in self.queue)
+        if self.link is not None:
+            self.pump(now)
+        else:
+            self._maybe_page()
+
+    def spill_purged(self, count: int, size: int) -> None:
+        """The store deleted `count` expired deliveries (`size` payload bytes) that were on disk."""
+        self.spilled = max(0, self.spilled - count)
+        self.queued_bytes = max(0, self.queued_bytes - size)
+        if count:
+            self.stats.drop("expired", count)
 
     def _allocate_packet_id(self) -> int:
         pid = self._next_pid
@@ -188,6 +280,7 @@ class Session:
         if flight is None or flight.state is not OutState.AWAIT_PUBACK:
             return False
         del self.inflight[packet_id]
+        self._forget(flight.delivery)
         self.pump(now)
         return True
 
@@ -198,9 +291,12 @@ class Session:
             return False
         if failed:  # [MQTT-4.3.3] a PUBREC with an error code ends the exchange
             del self.inflight[packet_id]
+            self._forget(flight.delivery)
             self.pump(now)
             return True
         flight.state = OutState.AWAIT_PUBCOMP
+        if flight.delivery.qid:
+            self.persistence.delivery_sent(self, flight.delivery, packet_id, flight.state)
         return True
 
     def on_pubcomp(self, packet_id: int, now: float) -> bool:
@@ -208,17 +304,42 @@ class Session:
         if flight is None or flight.state is not OutState.AWAIT_PUBCOMP:
             return False
         del self.inflight[packet_id]
+        self._forget(flight.delivery)
         self.pump(now)
         return True
 
+    # -- QoS 2 from the client [MQTT-4.3.3] -----------------------------------------------------
+
+    def store_incoming_qos2(self, packet_id: int) -> None:
+        self.incoming_qos2.add(packet_id)
+        if self.durable:
+            self.persistence.incoming_add(self, packet_id)
+
+    def release_incoming_qos2(self, packet_id: int) -> bool:
+        """PUBREL: forget the packet id; True when it was known."""
+        if packet_id not in self.incoming_qos2:
+            return False
+        self.incoming_qos2.discard(packet_id)
+        if self.durable:
+            self.persistence.incoming_remove(self, packet_id)
+        return True
+
     def purge_expired(self, now: float) -> int:
-        """Drop queued deliveries whose message expiry has passed (MQTT 5 message expiry)."""
+        """Drop queued deliveries whose message expiry has passed (MQTT 5 message expiry); those
+        on disk only are purged by the store (answered by `spill_purged`)."""
+        if self.spilled and not self._paging and not self._drop_debt:
+            self.persistence.purge_spilled(self, self._tail_qid, now)
         if not any(d.message.expires_at is not None for d in self.queue):
             return 0
-        kept = deque(d for d in self.queue if not d.message.expired(now))
+        kept: deque[Delivery] = deque()
+        for delivery in self.queue:
+            if delivery.message.expired(now):
+                self.queued_bytes -= len(delivery.message.payload)
+                self._forget(delivery)
+            else:
+                kept.append(delivery)
         dropped = len(self.queue) - len(kept)
         if dropped:
             self.queue = kept
-            self.queued_bytes = sum(len(d.message.payload) for d in kept)
             self.stats.drop("expired", dropped)
         return dropped

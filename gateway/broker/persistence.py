@@ -1,0 +1,123 @@
+"""The durable-state hook of the broker core: what the core and sessions tell a store, and nothing else.
+
+How this works: the pure core calls `Persistence` methods on every state change that must survive a
+restart (session saved/ended, subscriptions changed, a QoS 1/2 delivery queued / sent / acknowledged,
+an incoming QoS 2 packet id stored / released, a retained message set or cleared). The default
+`Persistence` does nothing, so a broker without a store behaves exactly as before. The SQLite store
+(`gateway.broker.store`) records each call as an operation and commits them in groups on its own
+thread.
+
+Acknowledgement after commit: `mark()` is taken before a PUBLISH is routed; `ticket_since(mark)`
+afterwards says which commit must complete before its PUBACK / PUBREC may go out (None: nothing
+durable was written, or the store is "relaxed"). A connection's `AckGate` holds such an ack, and every
+ack behind it so the order per connection is kept [MQTT-4.6.0-2], until the store reports the commit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.broker.message import Delivery, Message
+    from gateway.broker.session import OutState, Session
+
+
+class Persistence:
+    """No store: every hook is a no-op and no session is durable."""
+
+    enabled = False
+    memory_window = 1 << 62  # deliveries a session keeps in memory; the rest stay on disk only
+
+    # -- acknowledgement after commit --------------------------------------------------------
+
+    def mark(self) -> int:
+        return 0
+
+    def ticket_since(self, mark: int) -> int | None:
+        return None
+
+    def hold(self, gate: AckGate) -> None:
+        """`gate` holds acks waiting for a commit; call `gate.release(committed)` after each."""
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def session_changed(self, session: Session, now: float) -> None:
+        """Created, connected, disconnected, will scheduled/cleared, expiry changed."""
+
+    def session_ended(self, session: Session) -> None: ...
+
+    def subscriptions_changed(self, session: Session) -> None: ...
+
+    def incoming_add(self, session: Session, packet_id: int) -> None: ...
+
+    def incoming_remove(self, session: Session, packet_id: int) -> None: ...
+
+    # -- session queues ----------------------------------------------------------------------
+
+    def queue_add(self, session: Session, delivery: Delivery) -> bool:
+        """Store a delivery queued for a durable session; False when the store refuses it (full:
+        the store counts and logs the drop)."""
+        return True
+
+    def delivery_sent(self, session: Session, delivery: Delivery, packet_id: int,
+                      state: OutState) -> None:
+        """A delivery went out (or moved to awaiting PUBCOMP) with `packet_id`."""
+
+    def queue_remove(self, session: Session, delivery: Delivery) -> None:
+        """Acknowledged, expired, dropped or refused by the client: forget it."""
+
+    def page_in(self, session: Session, after_qid: int, limit: int) -> None:
+        """Read up to `limit` queued deliveries after `after_qid` from disk; the store answers
+        with `session.paged_in(deliveries, now)` on the event loop."""
+
+    def purge_spilled(self, session: Session, after_qid: int, now: float) -> None:
+        """Delete expired deliveries that live only on disk; answered by `session.spill_purged`."""
+
+    # -- retained ----------------------------------------------------------------------------
+
+    def retained_changed(self, message: Message) -> None:
+        """Set (or, with an empty payload, cleared) retained message."""
+
+    # -- $SYS --------------------------------------------------------------------------------
+
+    def sys_values(self) -> dict[str, object]:
+        return {}
+
+
+NULL_PERSISTENCE = Persistence()
+
+
+class AckGate:
+    """A connection's outgoing PUBACK / PUBREC / PUBCOMP, held in order until their commit."""
+
+    __slots__ = ("_core", "_send", "_held")
+
+    def __init__(self, core: Any, send: Any) -> None:
+        self._core = core  # read `core.persistence` late: the store may be attached after us
+        self._send = send
+        self._held: deque[tuple[int, object]] | None = None
+
+    def send(self, packet: object, mark: int) -> None:
+        persistence = self._core.persistence
+        ticket = persistence.ticket_since(mark)
+        if ticket is None and not self._held:
+            self._send(packet)
+            return
+        if self._held is None:
+            self._held = deque()
+        was_empty = not self._held
+        self._held.append((ticket or 0, packet))
+        if was_empty:
+            persistence.hold(self)
+
+    def release(self, committed: int) -> bool:
+        """Send the acks whose commit is done (in order); True when nothing is held any more."""
+        held = self._held
+        while held and held[0][0] <= committed:
+            self._send(held.popleft()[1])
+        return not held
+
+    @property
+    def held(self) -> int:
+        return len(self._held) if self._held else 0
