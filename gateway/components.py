@@ -1,4 +1,4 @@
-"""Build and start the in-process components the config asks for: relays, then sensors.
+"""Build and start the in-process components the config asks for: relays, sensors, bridges.
 
 Each component gets its own in-process client of the broker, so its messages are routed exactly like
 a LAN client's. The gateway's own availability is `<base>/status` (retained `online` / `offline`),
@@ -77,5 +77,9 @@ async def start_components(gateway: Gateway) -> list:
         beat = gateway.watchdog.register("sensors", max_age=120)
         gateway.heartbeat_checks.append(
             lambda: sensors.last_progress > broker.clock() - 120 and beat.beat())
+    if config.bridges:  # after relays and sensors; stopped before them (reverse order)
+        from gateway.bridge.service import start_bridges
+
+        started += await start_bridges(gateway)
     log.info("started %d component(s)", len(started))
     return started

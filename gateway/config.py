@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.bridge.config import BridgeList
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.mqtt.errors import GatewayError
 from gateway.relays.config import RelayList
@@ -171,6 +172,7 @@ class GatewayConfig(_Model):
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     sensors: SensorList = ()
     relays: RelayList = ()
+    bridges: BridgeList = ()  # cloud bridges (gateway.bridge.config)
 
     def warnings(self) -> list[str]:
         """Things that are allowed but probably wrong (printed by check-config and at start-up)."""

@@ -1,0 +1,315 @@
+"""The bridge's local side: a persistent session of our broker, sent through to the cloud.
+
+How this works: `Forwarder` is the `Link` of the bridge's session (client id `$bridge/<name>`,
+expiry never, subscribed with no-local to every outbound mapping). Deliveries are *not*
+acknowledged on sending: each QoS 1/2 delivery stays in the session's in-flight table (and, with
+the store, on disk) until the cloud's PUBACK / PUBCOMP for the paho message id it went out with
+arrives; then `session.on_puback` / `on_pubcomp` frees the slot and pumps the next one. The
+session's `send_quota` is the cloud in-flight window (set to 0 while the rate limit has no token).
+
+While the cloud link is down the session is detached, so deliveries queue in the session queue with
+the bridge's own limits (count, bytes, overflow policy; age is purged here). On reconnect paho
+resends what it still holds, then `attach` resends the rest of the in-flight table (after a restart
+paho holds nothing, so those go out as new PUBLISHes) and pumps the queue at full speed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gateway.bridge.config import BridgeConfig
+from gateway.bridge.health import LinkHealth
+from gateway.bridge.limits import ArrivalClock, TokenBucket
+from gateway.bridge.mapping import Mapper
+from gateway.broker.message import Delivery
+from gateway.broker.session import OutState, Session
+from gateway.broker.settings import NEVER_EXPIRES, QueueOverflow
+from gateway.mqtt.enums import QoS, RetainHandling
+from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe
+from gateway.mqtt.properties import Properties
+
+if TYPE_CHECKING:
+    from gateway.bridge.cloud import CloudClient
+    from gateway.broker.server import Broker
+
+log = logging.getLogger(__name__)
+
+_OVERFLOW = {"drop-oldest": QueueOverflow.DROP_OLDEST, "drop-newest": QueueOverflow.DROP_NEW,
+             "refuse": QueueOverflow.DROP_NEW}  # refuse: the publisher is refused before routing
+
+
+class BridgeCounters:
+    """What the bridge has done, for its metrics; `drop`/`limit` also count in the broker's stats
+    (the session reports its queue drops through this object)."""
+
+    def __init__(self, broker_stats: Any, name: str) -> None:
+        self._broker = broker_stats
+        self.name = name
+        self.sent = 0  # PUBLISHes to the cloud, first sends
+        self.resent = 0  # sent again after a reconnect
+        self.acked = 0
+        self.rejected = 0  # the cloud acknowledged with an error code
+        self.received = 0  # cloud -> local
+        self.refused = 0  # local publishers refused (overflow = refuse)
+        self.dropped: dict[str, int] = {}
+        self.connects = 0
+        self.disconnects = 0
+        self.stuck = 0
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+        self._broker.drop(f"bridge_{reason}", count)
+
+    def limit(self, name: str) -> None:
+        self._broker.limit(f"bridge_{name}")
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class Forwarder:
+    # what the core reads from a "connection" when this link subscribes
+    version = 5
+    username = None
+    listener = "bridge"
+    peer = "bridge"
+    connected = True
+    closed = False
+    acks_immediately = False
+
+    def __init__(self, cfg: BridgeConfig, broker: Broker, counters: BridgeCounters,
+                 message_id: Callable[[Delivery], str] | None = None) -> None:
+        self.cfg = cfg
+        self.broker = broker
+        self.core = broker.core
+        self.client_id = f"$bridge/{cfg.name}"
+        self.mapper = Mapper(tuple(t.to_map() for t in cfg.topics))
+        self.counters = counters
+        self.window = cfg.inflight
+        self.send_quota = 0
+        self.cloud: CloudClient | None = None
+        self.health = LinkHealth(cfg.ack_timeout)
+        now = broker.clock()
+        self.bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst, now)
+        self.arrivals = ArrivalClock(self.core._seq, now)
+        self._message_id = message_id if cfg.protocol == "5.0" and cfg.message_id_property \
+            else None
+        self._mid_pid: dict[int, int] = {}
+        self._pid_mid: dict[int, int] = {}
+        self.session = self._adopt_session(now)
+
+    # -- the session -------------------------------------------------------------------------
+
+    def _adopt_session(self, now: float) -> Session:
+        core = self.core
+        persistence = getattr(core, "persistence", None)  # the durable store, when configured
+        session = core.sessions.get(self.client_id)  # restored from the store after a restart
+        if session is None:
+            session = Session(self.client_id, core.settings, core.stats) if persistence is None \
+                else Session(self.client_id, core.settings, core.stats, persistence)
+            core.sessions[self.client_id] = session
+            session.detach(now)
+        q = self.cfg.queue
+        session.settings = dataclasses.replace(
+            core.settings, max_queued_messages=q.max_messages, max_queued_bytes=q.max_bytes,
+            queue_overflow=_OVERFLOW[q.overflow], queue_qos0_offline=False)
+        session.stats = self.counters  # type: ignore[assignment]  # drops counted per bridge
+        session.expiry_interval = NEVER_EXPIRES
+        session.will = None
+        if persistence is not None:
+            persistence.session_changed(session, now)  # expiry never: the store makes it durable
+        self._sync_subscriptions(session, now)
+        return session
+
+    def _sync_subscriptions(self, session: Session, now: float) -> None:
+        wanted = {f: q for f, q in self.mapper.local_subscriptions()}
+        stale = [f for f in session.subscriptions if f not in wanted]
+        if stale:
+            self.core.unsubscribe(self._as_conn(session), Unsubscribe(1, tuple(stale)))
+        subs = tuple(Subscription(f, q, no_local=True, retain_as_published=True,
+                                  retain_handling=RetainHandling.SEND_IF_NEW_SUBSCRIPTION)
+                     for f, q in wanted.items())
+        if subs:
+            self.core.subscribe(self._as_conn(session), Subscribe(1, subs), now)
+        persistence = getattr(self.core, "persistence", None)
+        if persistence is not None:
+            persistence.subscriptions_changed(session)
+
+    def _as_conn(self, session: Session) -> Forwarder:
+        self.session = session
+        return self
+
+    def send(self, packet: object) -> None:  # SUBACK / UNSUBACK to ourselves: nothing to do
+        pass
+
+    def close(self) -> None:
+        pass
+
+    # -- link up / down ----------------------------------------------------------------------
+
+    def up(self, cloud: CloudClient, now: float) -> None:
+        """The cloud answered CONNACK: resend what is unacknowledged, then drain the queue."""
+        self.cloud = cloud
+        self.send_quota = self.window
+        self.health.reset(now)
+        self.session.attach(self, now)
+        self.broker.flush()
+
+    def down(self, now: float) -> None:
+        """The cloud link is gone: deliveries queue until `up`."""
+        self.cloud = None
+        self.send_quota = 0
+        if self.session.link is self:
+            self.session.detach(now)
+
+    @property
+    def is_up(self) -> bool:
+        return self.cloud is not None
+
+    # -- Link: the session sends through here ------------------------------------------------
+
+    def send_delivery(self, delivery: Delivery, packet_id: int | None, dup: bool,
+                      now: float) -> bool:
+        cloud = self.cloud
+        if cloud is None:  # cannot happen while attached; keep it queued-looking, not lost
+            return packet_id is not None
+        if packet_id is not None and packet_id in self._pid_mid:
+            self.counters.resent += 1  # paho resent it itself on CONNACK (same id, DUP)
+            return True
+        message = delivery.message
+        routed = self.mapper.outbound(message.topic, delivery.qos, delivery.retain)
+        if routed is None:
+            self.counters.drop("unmapped")
+            return False
+        props = delivery.to_publish(now, None).properties
+        if self._message_id is not None:
+            props = dataclasses.replace(props, user_properties=props.user_properties + (
+                (self.cfg.message_id_property, self._message_id(delivery)),))
+        mid = cloud.publish(routed.topic, message.payload, routed.qos, routed.retain, props)
+        if dup:
+            self.counters.resent += 1
+        else:
+            self.counters.sent += 1
+        self._spend_token(now)
+        if routed.qos == QoS.AT_MOST_ONCE or packet_id is None:
+            return False  # nothing to wait for: the session forgets it now
+        self._mid_pid[mid] = packet_id
+        self._pid_mid[packet_id] = mid
+        self.health.sent(mid, now)
+        return True
+
+    def send_pubrel(self, packet_id: int) -> None:
+        """Only a restart leaves a delivery awaiting PUBCOMP that paho does not hold: it was
+        republished by `attach` as a new QoS 2 PUBLISH, completed by its PUBCOMP."""
+
+    def _spend_token(self, now: float) -> None:
+        if not self.bucket.unlimited and not self.bucket.take(now):
+            self.send_quota = 0  # the session queues until `refill` opens the window again
+        elif not self.bucket.unlimited and self.bucket.tokens < 1:
+            self.send_quota = 0
+
+    def refill(self, now: float) -> float | None:
+        """Timer: reopen the window when the rate limit allows; returns when to call again."""
+        if self.cloud is None or self.bucket.unlimited or self.send_quota:
+            return None
+        wait = self.bucket.wait(now)
+        if wait > 0:
+            return now + wait
+        self.send_quota = self.window
+        self.session.pump(now)
+        self.broker.flush()
+        return None
+
+    # -- acknowledgements from the cloud -----------------------------------------------------
+
+    def acked(self, mid: int, ok: bool, reason: str, now: float) -> None:
+        packet_id = self._mid_pid.pop(mid, None)
+        if packet_id is None:
+            return  # QoS 0, or the status message
+        self._pid_mid.pop(packet_id, None)
+        self.health.acked(mid, now)
+        if ok:
+            self.counters.acked += 1
+        else:
+            self.counters.rejected += 1
+            self.counters.drop("rejected_by_cloud")
+            log.warning("bridge %s: the cloud refused a message (%s): dropped", self.cfg.name,
+                        reason)
+        session = self.session
+        flight = session.inflight.get(packet_id)
+        if flight is None:
+            return
+        if flight.state is OutState.AWAIT_PUBACK:
+            session.on_puback(packet_id, now)
+        else:  # paho reports QoS 2 at PUBCOMP only
+            if flight.state is OutState.AWAIT_PUBREC:
+                session.on_pubrec(packet_id, False, now)
+            session.on_pubcomp(packet_id, now)
+        self.broker.flush()
+
+    def forget_cloud_state(self) -> None:
+        """The cloud had no session for us (session present = 0 after a clean start)."""
+        self._mid_pid.clear()
+        self._pid_mid.clear()
+
+    # -- inbound: cloud -> local -------------------------------------------------------------
+
+    def inbound(self, topic: str, payload: bytes, qos: int, retain: bool,
+                properties: Properties, now: float) -> None:
+        routed = self.mapper.inbound(topic, QoS(qos), retain)
+        if routed is None:
+            self.counters.drop("inbound_unmapped")
+            return
+        self.counters.received += 1
+        packet = Publish(routed.topic, payload, routed.qos, routed.retain, properties=properties)
+        self.core.route_publish(packet, routed.topic, self.client_id, now)
+        self.broker.flush()
+
+    # -- limits ------------------------------------------------------------------------------
+
+    def queue_full(self) -> bool:
+        session = self.session
+        q = self.cfg.queue
+        return session.queued_count >= q.max_messages or session.queued_bytes >= q.max_bytes
+
+    def refuse_guard(self, topic: str) -> bool:
+        """Core hook (overflow = refuse): True refuses a QoS 1/2 publish bound for a full queue."""
+        if not self.queue_full() or self.mapper.outbound(topic, QoS.AT_LEAST_ONCE, False) is None:
+            return False
+        self.counters.refused += 1
+        self.counters.limit("queue_refuse")
+        return True
+
+    def purge_old(self, now: float) -> int:
+        """Drop queued messages older than `queue.max_age` (those in memory: the oldest)."""
+        max_age = self.cfg.queue.max_age
+        session = self.session
+        self.arrivals.record(self.core._seq, now)
+        if not max_age:
+            return 0
+        dropped = 0
+        while session.queue and self.arrivals.age(session.queue[0].message.seq, now) > max_age:
+            delivery = session.queue.popleft()
+            session.queued_bytes -= len(delivery.message.payload)
+            session._forget(delivery)
+            dropped += 1
+        if dropped:
+            self.counters.drop("max_age", dropped)
+            log.warning("bridge %s: %d message(s) older than %g s dropped", self.cfg.name,
+                        dropped, max_age)
+        return dropped
+
+    def oldest_age(self, now: float) -> float:
+        session = self.session
+        seqs = [f.delivery.message.seq for f in session.inflight.values()]
+        if session.queue:
+            seqs.append(session.queue[0].message.seq)
+        if not seqs:
+            return 0.0
+        oldest = min(seqs)
+        self.arrivals.prune(oldest)
+        return self.arrivals.age(oldest, now)
