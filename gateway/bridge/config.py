@@ -111,7 +111,7 @@ class BridgeConfig(_Model):
     client_id: str | None = None  # None: "<gateway id>-<bridge name>"; AWS: the thing name
     thing_name: str | None = None  # aws-iot: the client id must equal it
     protocol: Literal["3.1.1", "5.0"] = "5.0"
-    keepalive: int = Field(60, ge=5, le=65535)
+    keepalive: int = Field(60, ge=1, le=65535)
     clean_start: bool = False  # False: the cloud keeps our session (and our QoS 1/2 state)
     session_expiry: int = Field(7 * 86400, ge=0, le=0xFFFFFFFF)  # 5.0: seconds
     username: str | None = None
