@@ -26,7 +26,7 @@ from gateway.mqtt.packets import Disconnect
 
 log = logging.getLogger(__name__)
 
-WRITE_BUFFER_LIMIT = 4 * 1024 * 1024  # bytes queued for a client that does not read, then closed
+WRITE_BUFFER_LIMIT = BrokerSettings.max_write_buffer  # the default; settings.max_write_buffer rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +166,8 @@ class Broker:
             data = conn.data_to_send()
             if data and not transport.is_closing():
                 transport.write(data)
-                if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
-                    self.core.stats.limit("write_buffer")
+                if transport.get_write_buffer_size() > self.settings.max_write_buffer:
+                    self.core.stats.limit("max_write_buffer")
                     log.warning("client %s is not reading (%d bytes queued): disconnected",
                                 conn.client_id, transport.get_write_buffer_size())
                     transport.abort()

@@ -46,4 +46,6 @@ class BrokerSettings:
     connect_timeout: float = 10.0  # seconds a new connection may take to send CONNECT
     publish_rate_limit: float = 0.0  # publishes per second per client, 0 = unlimited
     publish_rate_burst: int = 100
+    max_write_buffer: int = 4 * 1024 * 1024  # bytes queued for a client that does not read;
+    # past this the connection is aborted (the glue checks it after each write)
     version: str = "0.1.0"
