@@ -206,6 +206,7 @@ class BrokerCore:
                 old.send(Disconnect(R.SESSION_TAKEN_OVER))
             old.close()
             self._link_gone(old, session, now)
+            session = self.sessions.get(client_id)  # gone if its expiry was 0 [MQTT-3.1.2-23]
         if session is not None and clean_start:
             self._end_session(session, now)
             session = None
