@@ -196,6 +196,7 @@ class Session:
             old = self.queue.popleft()
             self.queued_bytes -= len(old.message.payload)
             self._forget(old)
+            self._maybe_page()
         else:  # the oldest is on disk, being paged in: drop it when it arrives
             self.spilled -= 1
             self._drop_debt += 1

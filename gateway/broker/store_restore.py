@@ -16,6 +16,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from gateway.broker.message import Delivery, Message
+from gateway.broker.settings import QueueOverflow
 from gateway.broker.session import OutFlight, OutState, Session, SubscriptionEntry
 from gateway.broker.store_ops import (
     message_from_row,
@@ -132,6 +133,7 @@ def _load_queue(store: SqliteStore, session: Session, offset: float, now: float,
         message = cache.get(m[0]) or cache.setdefault(m[0], message_from_row(*m, offset))
         delivery = Delivery(message, QoS(qos), bool(retain), sub_ids_tuple(sub_ids), qid)
         session.inflight[packet_id] = OutFlight(delivery, _STATES[state])
+    _trim_oldest(store, session)
     window = store.memory_window
     for delivery in read_queued(db, session.client_id, 0, window, offset, cache):
         session.queue.append(delivery)
@@ -142,3 +144,28 @@ def _load_queue(store: SqliteStore, session: Session, offset: float, now: float,
                              (session.client_id, session._tail_qid)).fetchone()
     session.spilled = count
     session.queued_bytes += size
+
+
+def _trim_oldest(store: SqliteStore, session: Session) -> None:
+    """drop-oldest decided while the oldest deliveries were being paged in (or a lowered limit):
+    delete the excess oldest rows now, before the session is used."""
+    settings = session.settings
+    if settings.queue_overflow is not QueueOverflow.DROP_OLDEST:
+        return
+    db = store.db
+    assert db is not None
+    count = db.execute("SELECT count(*) FROM queue WHERE client_id=? AND state=0",
+                       (session.client_id,)).fetchone()[0]
+    excess = count - settings.max_queued_messages
+    if excess <= 0:
+        return
+    db.execute("BEGIN")
+    rows = db.execute("SELECT qid, msg_id FROM queue WHERE client_id=? AND state=0 ORDER BY qid "
+                      "LIMIT ?", (session.client_id, excess)).fetchall()
+    db.executemany("DELETE FROM queue WHERE qid=?", [(r[0],) for r in rows])
+    db.executemany("DELETE FROM messages WHERE id=? AND NOT EXISTS (SELECT 1 FROM queue WHERE "
+                   "msg_id=?)", [(m, m) for m in {r[1] for r in rows}])
+    db.execute("COMMIT")
+    session.stats.drop("queue_full_drop_oldest", len(rows))
+    log.warning("queue of %s over its limit of %d at start-up: %d oldest message(s) dropped "
+                "(drop-oldest)", session.client_id, settings.max_queued_messages, len(rows))
