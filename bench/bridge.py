@@ -1,0 +1,311 @@
+"""Bridge benchmark: our bridge and a Mosquitto-to-Mosquitto bridge under the same load.
+
+How this works: a "cloud" Mosquitto (plain TCP on 127.0.0.1, persistence on) has one raw-socket
+subscriber with a persistent session on `gw1/data/#` (QoS 1, acknowledging everything). The "edge" is
+either our gateway (`edge-gateway run`, durable store on, bridge `data/# out` to the cloud) or a
+Mosquitto with a `connection` bridge (`topic data/# out 1 edge/ gw1/`, cleansession false,
+restart_timeout 1, persistence on, its default queue limits unless --mosquitto-queue is given).
+The edge runs pinned to core 0, the cloud, publisher and subscriber to core 1.
+
+  backlog: the cloud is stopped; N QoS 1 messages are published to the edge (each acknowledged by
+           it); the cloud starts again; drain rate = N / (time from the cloud listening to the last
+           message at the subscriber). Messages that never arrive (within a stall timeout) are lost.
+  live:    the link is up; N QoS 1 messages are published as fast as the edge accepts them (a
+           window of 100); rate = N / (first publish to last message at the subscriber).
+
+    python bench/bridge.py                     # 100,000 backlog + 50,000 live, both edges
+    python bench/bridge.py --messages 20000 --only ours
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+sys.path.insert(0, str(REPO_DIR))
+
+from gateway.mqtt.codec import StreamDecoder, encode  # noqa: E402
+from gateway.mqtt.enums import QoS  # noqa: E402
+from gateway.mqtt.packets import Connack, Connect, Puback, Publish, Subscribe, \
+    Subscription  # noqa: E402
+
+EDGE_GATEWAY = Path(sys.executable).with_name("edge-gateway")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 20) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return time.monotonic()
+        except OSError:
+            time.sleep(0.01)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def mqtt_connect(port: int, client_id: str, clean: bool = True) -> tuple[socket.socket,
+                                                                          StreamDecoder]:
+    sock = socket.create_connection(("127.0.0.1", port), 5)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(encode(Connect(client_id, 4, clean, 600), 4))
+    decoder = StreamDecoder(version=4)
+    while True:
+        packets = decoder.feed(sock.recv(65536))
+        if packets:
+            assert isinstance(packets[0], Connack) and packets[0].reason_code == 0, packets
+            return sock, decoder
+
+
+class Subscriber(threading.Thread):
+    """Counts distinct messages on the cloud; reconnects (bounded) when the cloud restarts."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.seen: set[bytes] = set()
+        self.last_new = 0.0
+        self.lock = threading.Lock()
+        self.stop = False
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop:
+            try:
+                self._session()
+            except OSError:
+                time.sleep(0.05)  # the cloud is down: retry
+
+    def _session(self) -> None:
+        sock, decoder = mqtt_connect(self.port, "bench-sub", clean=False)
+        sock.sendall(encode(Subscribe(1, (Subscription("gw1/data/#", QoS(1)),)), 4))
+        sock.settimeout(0.5)
+        self.ready.set()
+        while not self.stop:
+            try:
+                data = sock.recv(1 << 20)
+            except TimeoutError:
+                continue
+            if not data:
+                raise OSError("closed")
+            acks = []
+            for packet in decoder.feed(data):
+                if isinstance(packet, Publish):
+                    if packet.packet_id:
+                        acks.append(encode(Puback(packet.packet_id), 4))
+                    with self.lock:
+                        if packet.payload not in self.seen:
+                            self.seen.add(packet.payload)
+                            self.last_new = time.monotonic()
+            if acks:
+                sock.sendall(b"".join(acks))
+        sock.close()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.seen)
+
+    def wait_for(self, n: int, stall: float = 15.0) -> tuple[int, float]:
+        """Until n distinct messages arrived or none arrived for `stall` s: (count, last time)."""
+        last_count, last_change = -1, time.monotonic()
+        while True:
+            count = self.count()
+            if count >= n:
+                return count, self.last_new
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            elif time.monotonic() - last_change > stall:
+                return count, self.last_new
+            time.sleep(0.01)
+
+
+def publish(port: int, start: int, n: int, window: int = 100) -> float:
+    """n QoS 1 messages `edge/data/t<i%4>` with unique payloads; returns the first-send time."""
+    sock, decoder = mqtt_connect(port, f"bench-pub-{start}")
+    first = time.monotonic()
+    sent = acked = 0
+    while acked < n:
+        batch = []
+        while sent < n and sent - acked < window:
+            i = start + sent
+            batch.append(encode(Publish(f"edge/data/t{i % 4}", b"%012d" % i + b"x" * 52,
+                                        QoS(1), False, False, sent % 65535 + 1), 4))
+            sent += 1
+        if batch:
+            sock.sendall(b"".join(batch))
+        acked += sum(isinstance(p, Puback) for p in decoder.feed(sock.recv(65536)))
+    sock.close()
+    return first
+
+
+class Cloud:
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.dir = tmp / "cloud"
+        self.dir.mkdir(mode=0o755)
+        (self.dir / "m.conf").write_text(
+            f"user root\nlistener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {self.dir}/\nmax_queued_messages 0\nmax_inflight_messages 100\n"
+            "log_dest none\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        self.proc = subprocess.Popen(["taskset", "-c", "1", "mosquitto", "-c",
+                                      str(self.dir / "m.conf")])
+        return wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(20)
+            self.proc = None
+
+
+def start_ours(tmp: Path, cloud_port: int, inflight: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    (tmp / "state").mkdir()
+    conf = tmp / "gateway.toml"
+    conf.write_text(f"""[gateway]
+id = "gw1"
+state_dir = "{tmp / 'state'}"
+log_level = "WARNING"
+[broker]
+sys_interval = 0
+[[broker.listeners]]
+port = {port}
+[store]
+durability = "sync"
+[[bridges]]
+name = "cloud"
+host = "127.0.0.1"
+port = {cloud_port}
+protocol = "3.1.1"
+inflight = {inflight}
+backoff_initial = 0.1
+backoff_max = 1
+[bridges.tls]
+enabled = false
+[bridges.queue]
+max_messages = 1000000
+max_bytes = 1000000000
+[[bridges.topics]]
+pattern = "data/#"
+local_prefix = "edge/"
+remote_prefix = "gw1/"
+""")
+    proc = subprocess.Popen(["taskset", "-c", "0", str(EDGE_GATEWAY), "run", "--config",
+                             str(conf)])
+    wait_port(port)
+    return proc, port
+
+
+def start_mosquitto_edge(tmp: Path, cloud_port: int, queue: int | None) -> tuple[subprocess.Popen,
+                                                                                 int]:
+    port = free_port()
+    d = tmp / "edge"
+    d.mkdir(mode=0o755)
+    extra = f"max_queued_messages {queue}\n" if queue is not None else ""
+    (d / "m.conf").write_text(
+        f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        f"persistence_location {d}/\nlog_dest none\n{extra}"
+        f"connection cloud\naddress 127.0.0.1:{cloud_port}\nclientid gw1-cloud\n"
+        "cleansession false\nrestart_timeout 1\nbridge_protocol_version mqttv311\n"
+        "topic data/# out 1 edge/ gw1/\n")
+    proc = subprocess.Popen(["taskset", "-c", "0", "mosquitto", "-c", str(d / "m.conf")])
+    wait_port(port)
+    return proc, port
+
+
+def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"bench-bridge-{kind}-") as t:
+        tmp = Path(t)
+        os.chmod(tmp, 0o755)
+        cloud = Cloud(tmp)
+        cloud.start()
+        sub = Subscriber(cloud.port)
+        sub.start()
+        sub.ready.wait(10)
+        if kind == "ours":
+            edge, port = start_ours(tmp, cloud.port, args.inflight)
+        else:
+            edge, port = start_mosquitto_edge(tmp, cloud.port, args.mosquitto_queue)
+        result: dict = {"edge": kind}
+        try:
+            # warm-up: the link is up once one message made it through
+            publish(port, 10**9, 1)
+            sub.wait_for(1, stall=20)
+            # live forwarding
+            first = publish(port, 0, n_live)
+            got, last = sub.wait_for(1 + n_live)
+            result["live"] = {"messages": n_live, "received": got - 1,
+                              "rate": round((got - 1) / max(1e-9, last - first))}
+            # backlog drain
+            cloud.stop()
+            time.sleep(1.0)  # let the edge notice the outage (no event to wait on from here)
+            t0 = time.monotonic()
+            publish(port, 10**6, n_backlog)
+            publish_s = time.monotonic() - t0
+            up = cloud.start()
+            got, last = sub.wait_for(1 + n_live + n_backlog, stall=args.stall)
+            received = got - 1 - n_live
+            result["backlog"] = {"messages": n_backlog, "received": received,
+                                 "lost": n_backlog - received,
+                                 "publish_s": round(publish_s, 2),
+                                 "drain_s": round(last - up, 2),
+                                 "rate": round(received / max(1e-9, last - up))}
+        finally:
+            sub.stop = True
+            edge.terminate()
+            edge.wait(30)
+            cloud.stop()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000, help="backlog size")
+    parser.add_argument("--live", type=int, default=50_000, help="live messages")
+    parser.add_argument("--only", choices=("ours", "mosquitto"))
+    parser.add_argument("--inflight", type=int, default=100, help="our bridge's window")
+    parser.add_argument("--mosquitto-queue", type=int, default=None,
+                        help="max_queued_messages of the Mosquitto edge (default: its own 1000)")
+    parser.add_argument("--stall", type=float, default=20.0,
+                        help="seconds without a new message before the rest count as lost")
+    args = parser.parse_args()
+    if not shutil.which("mosquitto"):
+        print("mosquitto is not installed", file=sys.stderr)
+        return 2
+    results = []
+    for kind in ("ours", "mosquitto"):
+        if args.only and kind != args.only:
+            continue
+        results.append(run_edge(kind, args.messages, args.live, args))
+        print(json.dumps(results[-1]), flush=True)
+    out = BENCH_DIR / "out"
+    out.mkdir(exist_ok=True)
+    (out / f"bridge-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=1))
+    print(f"{'edge':<10} {'live msg/s':>11} {'drain msg/s':>12} {'drain s':>8} {'lost':>7}")
+    for r in results:
+        print(f"{r['edge']:<10} {r['live']['rate']:>11} {r['backlog']['rate']:>12} "
+              f"{r['backlog']['drain_s']:>8} {r['backlog']['lost']:>7}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
