@@ -252,9 +252,10 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
             sub.wait_for(1, stall=20)
             # live forwarding
             first = publish(port, 0, n_live)
-            got, last = sub.wait_for(1 + n_live)
-            result["live"] = {"messages": n_live, "received": got - 1,
+            got, last = sub.wait_for(1 + n_live, stall=args.stall)
+            result["live"] = {"messages": n_live, "received": got - 1, "lost": n_live - got + 1,
                               "rate": round((got - 1) / max(1e-9, last - first))}
+            before = sub.count()
             # backlog drain
             cloud.stop()
             time.sleep(1.0)  # let the edge notice the outage (no event to wait on from here)
@@ -262,8 +263,8 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
             publish(port, 10**6, n_backlog)
             publish_s = time.monotonic() - t0
             up = cloud.start()
-            got, last = sub.wait_for(1 + n_live + n_backlog, stall=args.stall)
-            received = got - 1 - n_live
+            got, last = sub.wait_for(before + n_backlog, stall=args.stall)
+            received = got - before
             result["backlog"] = {"messages": n_backlog, "received": received,
                                  "lost": n_backlog - received,
                                  "publish_s": round(publish_s, 2),
@@ -300,10 +301,11 @@ def main() -> int:
     out = BENCH_DIR / "out"
     out.mkdir(exist_ok=True)
     (out / f"bridge-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=1))
-    print(f"{'edge':<10} {'live msg/s':>11} {'drain msg/s':>12} {'drain s':>8} {'lost':>7}")
+    print(f"{'edge':<10} {'live msg/s':>11} {'live lost':>10} {'drain msg/s':>12} {'drain s':>8} "
+          f"{'backlog lost':>13}")
     for r in results:
-        print(f"{r['edge']:<10} {r['live']['rate']:>11} {r['backlog']['rate']:>12} "
-              f"{r['backlog']['drain_s']:>8} {r['backlog']['lost']:>7}")
+        print(f"{r['edge']:<10} {r['live']['rate']:>11} {r['live']['lost']:>10} "
+              f"{r['backlog']['rate']:>12} {r['backlog']['drain_s']:>8} {r['backlog']['lost']:>13}")
     return 0
 
 
