@@ -94,6 +94,7 @@ class SqliteStore(Persistence):
         self._done = 0  # operations executed (store thread side)
         self._holders: list[AckGate] = []
         self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._urgent = threading.Event()  # a read is queued: end the commit window early
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_qid = 1
@@ -134,6 +135,7 @@ class SqliteStore(Persistence):
                 self.db.close()
             return
         self._put(ops.stop)
+        self._urgent.set()
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 30)
         if self._thread.is_alive():
             log.error("store thread did not finish its last commit within 30 s")
@@ -265,6 +267,7 @@ class SqliteStore(Persistence):
     def page_in(self, session: Session, after_qid: int, limit: int) -> None:
         self._put(ops.page_in, session.client_id, after_qid, limit, self.wall_offset(),
                   lambda deliveries: session.paged_in(deliveries, self.clock()))
+        self._urgent.set()  # a client is waiting for these: do not sit out the commit window
 
     def purge_spilled(self, session: Session, after_qid: int, now: float) -> None:
         self._put(ops.purge_spilled, session.client_id, after_qid, now + self.wall_offset(),
@@ -345,8 +348,9 @@ class SqliteStore(Persistence):
                 first = self._ops.get(timeout=THREAD_POLL)
             except queue.Empty:
                 continue
-            if window and first[0] is not ops.stop:
-                time.sleep(window)  # the group-commit window: let more operations arrive
+            if window and first[0] is not ops.stop and first[0] is not ops.page_in:
+                self._urgent.wait(window)  # the group-commit window: let more operations arrive
+            self._urgent.clear()
             batch = [first]
             while len(batch) < MAX_BATCH:
                 try:
