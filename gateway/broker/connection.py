@@ -79,7 +79,6 @@ class Connection:
         self.tokens_at = now
         self.peer_cert: dict | None = None  # the verified client certificate (TLS listeners)
         self.auth = None  # enhanced_auth.AuthState once CONNECT named an authentication method
-        self.auth = None  # enhanced_auth.AuthState once CONNECT named an authentication method
         self.io: object = None  # owned by the glue (the transport)
         self.acks = AckGate(core, self.send)  # acks held until the store commits (durability)
         self._out: list[bytes] = []
@@ -116,8 +115,6 @@ class Connection:
     def protocol_error(self, exc: ProtocolError, now: float) -> None:
         """The one place a peer's protocol error becomes DISCONNECT / CONNACK / close [MQTT-4.13]."""
         self.core.stats.protocol_errors += 1
-        if exc.reason_code in _LIMIT_CODES:  # a limit that bites as a protocol error
-            self.core.stats.limit(_LIMIT_CODES[exc.reason_code])
         if exc.reason_code in _LIMIT_CODES:  # a limit that bites as a protocol error
             self.core.stats.limit(_LIMIT_CODES[exc.reason_code])
         log.warning("protocol error from %s (%s): %s", self.client_id or "-", self.peer, exc)
@@ -317,11 +314,6 @@ class Connection:
         if not self.connected:  # [MQTT-3.1.0-1]
             raise ProtocolError(R.PROTOCOL_ERROR, "first packet must be CONNECT")
 
-
-_LIMIT_CODES = {
-    R.PACKET_TOO_LARGE: "max_packet_size",  # [MQTT-3.2.2-15] refused from the fixed header
-    R.RECEIVE_MAXIMUM_EXCEEDED: "receive_maximum",  # [MQTT-3.3.4-9]
-}
 
 _LIMIT_CODES = {
     R.PACKET_TOO_LARGE: "max_packet_size",  # [MQTT-3.2.2-15] refused from the fixed header
