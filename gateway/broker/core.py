@@ -34,6 +34,7 @@ from gateway.mqtt.topics import parse_shared, validate_topic_filter, validate_to
 
 log = logging.getLogger(__name__)
 R = ReasonCode
+RESERVED_CLIENT_ID_PREFIX = "$bridge/"  # bridge sessions; a LAN client may not take them over
 
 class Authenticator:
     """Decides whether a CONNECT may proceed; the default lets everyone in (anonymous or not)."""
@@ -121,6 +122,8 @@ class BrokerCore:
             client_id = f"auto-{uuid.uuid4()}"
         if len(client_id) > settings.max_client_id_length:
             return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "client id too long")
+        if client_id.startswith(RESERVED_CLIENT_ID_PREFIX):  # the gateway's own sessions
+            return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, f"client id {client_id!r} reserved")
         if packet.will is not None:
             validate_topic_name(packet.will.topic)  # [MQTT-3.1.3-11]
         conn.client_id = client_id

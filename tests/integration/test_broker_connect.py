@@ -181,3 +181,10 @@ def test_disconnect_with_session_expiry_after_zero_is_protocol_error_MQTT_3_14_2
     raw.connect("e")
     raw.send(Disconnect(ReasonCode.NORMAL_DISCONNECTION, Properties(session_expiry_interval=60)))
     assert raw.wait_closed()[-1].reason_code == ReasonCode.PROTOCOL_ERROR
+
+
+def test_bridge_session_client_ids_are_reserved(broker):
+    raw = RawClient(broker.port, 5)
+    ack = raw.connect("$bridge/cloud")
+    assert ack.reason_code == ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
+    raw.wait_closed()
