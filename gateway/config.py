@@ -102,6 +102,7 @@ class BrokerConfig(_Model):
     connect_timeout: float = Field(10.0, gt=0)
     publish_rate_limit: float = Field(0.0, ge=0)
     publish_rate_burst: int = Field(100, ge=1)
+    max_write_buffer: int = Field(4 * 1024 * 1024, ge=65536)
 
     @model_validator(mode="after")
     def _unique_listeners(self) -> BrokerConfig:
