@@ -148,6 +148,8 @@ class Session:
                 len(self.inflight) < link.send_quota:
             self._send_new(delivery, now)
         else:
+            if link is not None and len(self.inflight) >= link.send_quota:
+                self.stats.limit("max_inflight")  # queued, not dropped: the window is full
             self._enqueue(delivery)
 
     def _send_new(self, delivery: Delivery, now: float) -> None:
