@@ -258,9 +258,8 @@ class Connection:
         self._require_connected()
         assert self.session is not None
         if self.session.on_pubrec(packet.packet_id, packet.reason_code.is_error, now):
-            if not packet.reason_code.is_error:
-                self.send(Pubrel(packet.packet_id))
-        elif self.version == 5:
+            return  # the session answers with PUBREL (after the commit recording its state)
+        if self.version == 5:
             self.send(Pubrel(packet.packet_id, R.PACKET_IDENTIFIER_NOT_FOUND))
         else:
             self.send(Pubrel(packet.packet_id))

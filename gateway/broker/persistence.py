@@ -11,16 +11,25 @@ Acknowledgement after commit: `mark()` is taken before a PUBLISH is routed; `tic
 afterwards says which commit must complete before its PUBACK / PUBREC may go out (None: nothing
 durable was written, or the store is "relaxed"). A connection's `AckGate` holds such an ack, and every
 ack behind it so the order per connection is kept [MQTT-4.6.0-2], until the store reports the commit.
+A durable session is a gate too: it holds its QoS 2 PUBLISHes and PUBRELs (and what it sends after
+them) until the commit that records their packet id and state (see `gateway.broker.session`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from gateway.broker.message import Delivery, Message
     from gateway.broker.session import OutState, Session
+
+
+class Gate(Protocol):
+    """Something holding packets until a commit: a connection's `AckGate`, a durable `Session`."""
+
+    def release(self, committed: int) -> bool:
+        """Send what waited for commits up to `committed`; True when nothing waits any more."""
 
 
 class Persistence:
@@ -37,8 +46,9 @@ class Persistence:
     def ticket_since(self, mark: int) -> int | None:
         return None
 
-    def hold(self, gate: AckGate) -> None:
-        """`gate` holds acks waiting for a commit; call `gate.release(committed)` after each."""
+    def hold(self, gate: Gate) -> None:
+        """`gate` holds packets waiting for a commit; call `gate.release(committed)` after each
+        commit until it answers True."""
 
     # -- sessions ----------------------------------------------------------------------------
 

@@ -16,6 +16,20 @@ at most `persistence.memory_window` deliveries in memory. Beyond that they are "
 only on disk, all after the in-memory ones (`_tail_qid` is the last one in memory), and are paged back
 in order when the in-memory part has drained to half the window. A drop-oldest that finds the memory
 empty while a page is being read is remembered as `_drop_debt` and applied to the page when it comes.
+
+Send after commit (durable sessions, store durability "sync"): a QoS 2 PUBLISH, and a PUBREL, go on
+the wire only after the commit that records the delivery's packet id and state (`ticket_since`, the
+same group commit the publisher's PUBREC waits for: at most one commit window later). Otherwise a
+kill -9 could leave the client holding a packet id the restarted broker never heard of: the message
+comes again under a new id (a duplicate for the client), or its PUBLISH is re-sent after its PUBREL
+[MQTT-4.3.3]. The session is the store's gate (`release`). The order rule is per session: once
+anything is held, everything the session sends after it (QoS 0/1/2 PUBLISHes, PUBRELs, DUP re-sends)
+waits behind it in `_held` and goes out in the order it was made; that keeps the per-topic order
+MQTT asks for [MQTT-4.6.0-6] without tracking topics. QoS 1 PUBLISHes are not held on their own
+account: a crash can only make one arrive twice, which QoS 1 allows, and holding them would cost
+every QoS 1 delivery a commit window. Held packets never reached the client, so a detach drops them
+(QoS 1/2 stay in flight and are re-sent with DUP at the next attach; QoS 0 is lost as in a closed
+socket), and the re-sends at attach wait for the last commit the session was still waiting for.
 """
 
 from __future__ import annotations
@@ -47,6 +61,17 @@ class Link(Protocol):
         """Send a PUBLISH; False when it could not be sent (too large for the client)."""
 
     def send_pubrel(self, packet_id: int) -> None: ...
+
+
+@dataclass(slots=True)
+class HeldSend:
+    """A PUBLISH (or, with no delivery, a PUBREL) waiting for the commit `ticket` (0: none)."""
+
+    ticket: int
+    packet_id: int | None
+    delivery: Delivery | None
+    dup: bool
+    now: float
 
 
 class OutState(Enum):
@@ -95,6 +120,9 @@ class Session:
         self._tail_qid = 0  # store id of the last delivery paged into memory
         self._paging = False
         self._drop_debt = 0
+        self._held: deque[HeldSend] = deque()  # sends waiting for a commit, in order
+        self._ticket = 0  # the last commit this session's sends wait for (0: none)
+        self._holding = False  # registered with the store as a gate
 
     @property
     def queued_count(self) -> int:
@@ -123,16 +151,14 @@ class Session:
                 self._forget(flight.delivery)
                 self.stats.drop("expired")
                 continue
-            if flight.state is OutState.AWAIT_PUBCOMP:
-                link.send_pubrel(packet_id)
-            elif not link.send_delivery(flight.delivery, packet_id, True, now):
-                del self.inflight[packet_id]
-                self._forget(flight.delivery)
+            delivery = None if flight.state is OutState.AWAIT_PUBCOMP else flight.delivery
+            self._send(HeldSend(self._ticket, packet_id, delivery, True, now))
         self.pump(now)
 
     def detach(self, now: float) -> None:
         self.link = None
         self.disconnected_at = now
+        self._held.clear()  # never on the wire: in-flight ones are re-sent at the next attach
 
     # -- outbound ----------------------------------------------------------------------------
 
@@ -140,7 +166,7 @@ class Session:
         link = self.link
         if delivery.qos == QoS.AT_MOST_ONCE:
             if link is not None:
-                link.send_delivery(delivery, None, False, now)
+                self._send(HeldSend(0, None, delivery, False, now))
             elif self.settings.queue_qos0_offline:
                 self._enqueue(delivery)
             return
@@ -153,16 +179,65 @@ class Session:
             self._enqueue(delivery)
 
     def _send_new(self, delivery: Delivery, now: float) -> None:
-        assert self.link is not None
+        """Give `delivery` a packet id, record it in flight, send it (QoS 2: after its commit)."""
+        link = self.link
+        assert link is not None
         packet_id = self._allocate_packet_id()
-        state = OutState.AWAIT_PUBACK if delivery.qos == QoS.AT_LEAST_ONCE else OutState.AWAIT_PUBREC
-        if self.link.send_delivery(delivery, packet_id, False, now) and \
-                not self.link.acks_immediately:
-            self.inflight[packet_id] = OutFlight(delivery, state)
-            if self.durable:
-                self.persistence.delivery_sent(self, delivery, packet_id, state)
-        else:
+        if link.acks_immediately:  # in-process: nothing stays in flight, nothing is recorded
+            link.send_delivery(delivery, packet_id, False, now)
             self._forget(delivery)
+            return
+        state = OutState.AWAIT_PUBACK if delivery.qos == QoS.AT_LEAST_ONCE else OutState.AWAIT_PUBREC
+        self.inflight[packet_id] = OutFlight(delivery, state)
+        mark = self.persistence.mark()
+        if self.durable:
+            self.persistence.delivery_sent(self, delivery, packet_id, state)
+        ticket = self.persistence.ticket_since(mark) if state is OutState.AWAIT_PUBREC else None
+        self._send(HeldSend(ticket or 0, packet_id, delivery, False, now))
+
+    # -- send after commit (durable sessions) ------------------------------------------------
+
+    def _send(self, held: HeldSend) -> None:
+        """Send now, or hold behind the commit `held.ticket` and behind whatever is held already."""
+        if not held.ticket and not self._held:
+            self._write(held)
+            return
+        self._held.append(held)
+        self._ticket = max(self._ticket, held.ticket)
+        if not self._holding:
+            self._holding = True
+            self.persistence.hold(self)
+
+    def release(self, committed: int) -> bool:
+        """The store committed everything up to `committed`: send what waited for it, in order.
+        True when nothing waits any more (the store then forgets this gate)."""
+        held = self._held
+        freed = None
+        while held and held[0].ticket <= committed:
+            item = held.popleft()
+            if not self._write(item):
+                freed = item.now
+        if self._ticket <= committed:
+            self._ticket = 0
+        if freed is not None:
+            self.pump(freed)  # a refused delivery left a slot in the window
+        self._holding = bool(held or self._ticket)
+        return not self._holding
+
+    def _write(self, held: HeldSend) -> bool:
+        """Put one packet on the link; False when a delivery in flight was refused (too large)."""
+        link = self.link
+        assert link is not None  # a detach empties `_held`
+        if held.delivery is None:
+            assert held.packet_id is not None
+            link.send_pubrel(held.packet_id)
+            return True
+        if link.send_delivery(held.delivery, held.packet_id, held.dup, held.now) or \
+                held.packet_id is None:
+            return True
+        if self.inflight.pop(held.packet_id, None) is not None:
+            self._forget(held.delivery)
+        return False
 
     def _forget(self, delivery: Delivery) -> None:
         if delivery.qid:
@@ -223,7 +298,7 @@ class Session:
                 self._forget(delivery)
                 continue
             if delivery.qos == QoS.AT_MOST_ONCE:
-                link.send_delivery(delivery, None, False, now)
+                self._send(HeldSend(0, None, delivery, False, now))
             else:
                 self._send_new(delivery, now)
             if self.link is None:
@@ -288,18 +363,25 @@ class Session:
         return True
 
     def on_pubrec(self, packet_id: int, failed: bool, now: float) -> bool:
-        """PUBREC: answer PUBREL, unless the client refused the message (5.0 error code)."""
+        """PUBREC: answer PUBREL once the new state is committed, unless the client refused the
+        message (5.0 error code). False for an unknown id (the connection answers that)."""
         flight = self.inflight.get(packet_id)
-        if flight is None or flight.state is not OutState.AWAIT_PUBREC:
+        if flight is None or flight.state is OutState.AWAIT_PUBACK:
             return False
+        if flight.state is OutState.AWAIT_PUBCOMP:  # PUBREC again (after a reconnect): PUBREL again
+            self._send(HeldSend(self._ticket, packet_id, None, False, now))
+            return True
         if failed:  # [MQTT-4.3.3] a PUBREC with an error code ends the exchange
             del self.inflight[packet_id]
             self._forget(flight.delivery)
             self.pump(now)
             return True
         flight.state = OutState.AWAIT_PUBCOMP
+        mark = self.persistence.mark()
         if flight.delivery.qid:
             self.persistence.delivery_sent(self, flight.delivery, packet_id, flight.state)
+        # [MQTT-4.3.3] no PUBLISH after its PUBREL: so the PUBREL waits until a restart knows it
+        self._send(HeldSend(self.persistence.ticket_since(mark) or 0, packet_id, None, False, now))
         return True
 
     def on_pubcomp(self, packet_id: int, now: float) -> bool:

@@ -9,8 +9,10 @@ queue), and the size of the store and the free disk space.
 
 Durability "sync": a PUBACK / PUBREC / PUBCOMP whose PUBLISH / PUBREL caused a write is held by the
 connection's `AckGate` until the commit holding that write is reported (`ticket_since`), so an
-acknowledged message is on the disk. "relaxed": acknowledgements go out at once; a kill -9 or power
-cut loses what was acknowledged in the last commit window (plus the commit in progress).
+acknowledged message is on the disk; likewise a durable session's QoS 2 PUBLISH / PUBREL waits
+for the commit recording its packet id and state, so after a restart it is re-sent with DUP and the
+same id. "relaxed": acknowledgements go out at once; a kill -9 or power cut loses what was
+acknowledged in the last commit window (plus the commit in progress).
 
 Limits: the store as a whole has `max_bytes` (used pages of the database) and `min_free_bytes` (free
 space on its file system); when either bites, new deliveries for session queues are dropped
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.broker import store_ops as ops
-from gateway.broker.persistence import AckGate, Persistence
+from gateway.broker.persistence import Gate, Persistence
 from gateway.broker.store_schema import Quarantine, open_or_quarantine
 
 if TYPE_CHECKING:
@@ -92,7 +94,7 @@ class SqliteStore(Persistence):
         self._seq = 0  # operations recorded (loop side)
         self.committed = 0  # operations committed (reported by the store thread)
         self._done = 0  # operations executed (store thread side)
-        self._holders: list[AckGate] = []
+        self._holders: list[Gate] = []
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._urgent = threading.Event()  # a read is queued: end the commit window early
         self._thread: threading.Thread | None = None
@@ -167,7 +169,7 @@ class SqliteStore(Persistence):
             return None
         return self._seq
 
-    def hold(self, gate: AckGate) -> None:
+    def hold(self, gate: Gate) -> None:
         self._holders.append(gate)
 
     # -- hooks (event loop; they only record operations) ---------------------------------------

@@ -8,6 +8,12 @@ unacknowledged PUBLISHes with DUP, PUBREL for PUBREC'd ones, as MQTT requires of
 subscriber connects and drains. Checked after every round: every message whose PUBACK / PUBREC the
 publisher had received was delivered, and no QoS 2 message was delivered twice.
 
+The second test keeps the subscriber ONLINE while the publishers publish, so the kill also cuts
+deliveries in flight towards it; it reconnects after the restart (clean_start=False) and keeps its
+receiver state, following MQTT 4.3.3: a QoS 2 packet id is stored from PUBLISH until PUBREL, and a
+PUBLISH with a stored id is a duplicate. A QoS 2 message counted twice means the broker sent it
+again under a new packet id (or re-sent a PUBLISH after its PUBREL) [MQTT-4.3.3].
+
 GATEWAY_SOAK=1 runs more rounds with more messages.
 """
 
@@ -202,6 +208,26 @@ class Subscriber:
         finally:
             raw.close()
 
+    def listen(self, port: int, stop: threading.Event) -> None:
+        """Stay connected and receive until `stop` is set or the connection breaks (the kill)."""
+        try:
+            raw = RawClient(port)
+        except OSError:
+            return
+        try:
+            raw.connect(self.client_id, clean_start=False)
+            while not stop.is_set():
+                try:
+                    packet = raw.recv(timeout=0.2)
+                except TimeoutError:
+                    continue
+                self._handle(raw, packet)
+            raw.send(Disconnect())
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            raw.close()
+
     def _handle(self, raw: RawClient, packet: object) -> None:
         if isinstance(packet, Publish):
             if packet.qos == QoS.AT_LEAST_ONCE:
@@ -217,7 +243,16 @@ class Subscriber:
             raw.send(Pubcomp(packet.packet_id))
 
 
-def _crash_rounds(tmp_path, durability: str, rounds: int, seed: int) -> tuple[int, list, list]:
+def _online(subscriber: Subscriber, port: int) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=subscriber.listen, args=(port, stop), daemon=True)
+    thread.start()
+    return thread, stop
+
+
+def _crash_rounds(tmp_path, durability: str, rounds: int, seed: int,
+                  online: bool = False) -> tuple[int, list, list]:
+    """`online`: the subscriber is connected while the publishers publish and the kill comes."""
     rng = random.Random(seed)
     gateway = Gateway(tmp_path, durability)
     subscriber = Subscriber()
@@ -231,7 +266,9 @@ def _crash_rounds(tmp_path, durability: str, rounds: int, seed: int) -> tuple[in
             total += PER_ROUND
             threads = [threading.Thread(target=p.run, args=(gateway.port, total), daemon=True)
                        for p in publishers]
-            for thread in threads:
+            if online:  # connected first, so the kill cuts deliveries in flight towards it
+                threads.append(_online(subscriber, gateway.port)[0])
+            for thread in threads[:len(publishers)]:
                 thread.start()
             time.sleep(rng.uniform(0.2, 1.2))  # the random moment of the power cut
             gateway.kill()
@@ -239,8 +276,12 @@ def _crash_rounds(tmp_path, durability: str, rounds: int, seed: int) -> tuple[in
                 thread.join(30)
                 assert not thread.is_alive()
             gateway.start()
+            listener = _online(subscriber, gateway.port) if online else None
             for publisher in publishers:  # finish the protocol after the restart
                 assert publisher.run(gateway.port, publisher.sent), "publisher could not settle"
+            if listener is not None:
+                listener[1].set()
+                listener[0].join(30)
             acked = set().union(*(p.acked for p in publishers))
             subscriber.drain(gateway.port, acked)
             lost = acked - subscriber.received.keys()
@@ -259,3 +300,13 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_message_and_duplicates_
     assert acked >= 1000, f"too few messages acknowledged to mean anything: {acked}"
     assert lost == [0] * ROUNDS, f"acknowledged messages lost per round: {lost}"
     assert twice == [0] * ROUNDS, f"QoS 2 messages delivered twice per round: {twice}"
+
+
+@pytest.mark.timeout(300)
+def test_sigkill_with_the_subscriber_online_duplicates_no_qos2_and_loses_nothing(tmp_path):
+    """[MQTT-4.3.3] exactly once across kill -9 for a persistent subscriber that is connected."""
+    seed = int(time.time())
+    acked, lost, twice = _crash_rounds(tmp_path, "sync", ROUNDS, seed=seed, online=True)
+    assert acked >= 1000, f"too few messages acknowledged to mean anything: {acked}"
+    assert lost == [0] * ROUNDS, f"acknowledged messages lost per round (seed {seed}): {lost}"
+    assert twice == [0] * ROUNDS, f"QoS 2 messages delivered twice per round (seed {seed}): {twice}"
