@@ -1,0 +1,235 @@
+"""Boot test: the real .deb in a real Debian rootfs, systemd as PID 1 under systemd-nspawn.
+
+The package is built from this working tree (image/build-deb.sh, or GATEWAY_BOOT_DEB names a .deb
+already built), installed with apt into a cached debootstrap root, and the root is booted with
+`systemd-nspawn -b`. Inside, boot-test.service runs tests/boot/inside.py, which records what it
+sees and powers the container off; the tests below assert on that record:
+
+* edge-gateway.service reaches active (running) through Type=notify, after first-boot provisioning;
+* a paho subscriber gets what `edge-gateway pub` publishes, as the provisioned admin user, and an
+  anonymous client is refused on the LAN listener;
+* `systemctl reload` re-reads the password file (a user added before it is refused, then accepted)
+  without a restart;
+* SIGSTOP of the gateway makes systemd's watchdog (WatchdogSec=8 by a test drop-in) kill and restart
+  it, and the restarted gateway serves clients again;
+* `systemctl stop` ends it with exit status 0 after the gateway's own ordered stop.
+
+Runs only with GATEWAY_BOOT_TEST=1 (CI sets it); then a machine that cannot run it (not root, no
+debootstrap or systemd-nspawn) fails the test instead of skipping it. Logs: build/boot/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.boot import rootfs
+
+pytestmark = [pytest.mark.boot, pytest.mark.timeout(1500)]
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+OUT = REPO / "build" / "boot"
+WATCHDOG_SEC = 8
+BOOT_DEADLINE = 300  # seconds for the whole boot, checks and power-off
+ARCH = os.environ.get("GATEWAY_BOOT_ARCH") or {"x86_64": "amd64", "aarch64": "arm64"}.get(
+    platform.machine(), platform.machine())
+
+TEST_UNIT = """\
+[Unit]
+Description=Pi Edge Gateway boot test (tests/boot/inside.py)
+After=multi-user.target
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
+
+[Service]
+Type=oneshot
+ExecStart=/opt/edge-gateway/venv/bin/python /usr/local/lib/boot-test/inside.py
+StandardOutput=journal+console
+TimeoutStartSec=240
+
+[Install]
+WantedBy=default.target
+"""
+
+# Only the watchdog period and the restart delay change; the unit is otherwise the package's own.
+TEST_DROP_IN = f"""\
+[Service]
+WatchdogSec={WATCHDOG_SEC}
+RestartSec=1
+"""
+
+
+def timed(name: str, func, *args, **kwargs):  # noqa: ANN001, ANN201
+    start = time.monotonic()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        rootfs.TIMINGS[name] = time.monotonic() - start
+
+
+def build_deb() -> Path:
+    given = os.environ.get("GATEWAY_BOOT_DEB")
+    if given:
+        return Path(given)
+    result = subprocess.run([str(REPO / "image" / "build-deb.sh"), str(OUT / "deb")],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, f"image/build-deb.sh failed:\n{result.stderr[-4000:]}"
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def prepare(root: Path) -> None:
+    """The test's own unit, the inside script and the watchdog drop-in; nothing else changes."""
+    (root / "usr/local/lib/boot-test").mkdir(parents=True)
+    shutil.copy2(HERE / "inside.py", root / "usr/local/lib/boot-test/inside.py")
+    (root / "etc/systemd/system/boot-test.service").write_text(TEST_UNIT)
+    wants = root / "etc/systemd/system/default.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "boot-test.service").symlink_to("/etc/systemd/system/boot-test.service")
+    drop_in = root / "etc/systemd/system/edge-gateway.service.d"
+    drop_in.mkdir(parents=True)
+    (drop_in / "boot-test.conf").write_text(TEST_DROP_IN)
+    (root / "etc/hostname").write_text("edge-boot-test\n")
+
+
+@pytest.fixture(scope="module")
+def booted() -> dict:
+    if os.environ.get("GATEWAY_BOOT_TEST") != "1":
+        pytest.skip("boot test: set GATEWAY_BOOT_TEST=1 (root, debootstrap, systemd-container)")
+    rootfs.require_tools()
+    OUT.mkdir(parents=True, exist_ok=True)
+    deb = timed("build .deb", build_deb)
+    base, made = timed("debootstrap (or cache)", rootfs.base_rootfs, ARCH)
+    if made:
+        rootfs.TIMINGS["debootstrap itself"] = made
+    root = timed("copy rootfs", rootfs.work_copy, base, f"work-{ARCH}")
+    install_log = OUT / "install.log"
+    install_log.write_text("")
+    timed("apt-get install .deb", rootfs.install_deb, root, deb, install_log)
+    verify = rootfs.run(["chroot", str(root), "systemd-analyze", "verify", "--man=no",
+                         "edge-gateway.service", "edge-gateway-provision.service"], 120)
+    prepare(root)
+    boot = timed("boot + checks + poweroff", rootfs.boot, root, OUT / "console.log", BOOT_DEADLINE)
+    results_path = root / "var/lib/boot-test/results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    return {"boot": boot, "results": results, "verify": verify, "root": root}
+
+
+def section(booted: dict, name: str) -> dict:
+    results = booted["results"]
+    assert results.get("done"), (
+        f"the checks inside the container did not finish (console: {booted['boot'].console}):\n"
+        + booted["boot"].console.read_text()[-4000:])
+    assert "error" not in results, results["error"]
+    assert name in results, f"no {name!r} in results: {sorted(results)}"
+    return results[name]
+
+
+def dump(value) -> str:  # noqa: ANN001
+    return json.dumps(value, indent=2)[-6000:]
+
+
+def assert_pub_sub(step: dict) -> None:
+    assert step["sub_connack"] == "Success", dump(step)
+    assert step["suback"], dump(step)
+    assert step["pub_rc"] == 0, dump(step)
+    assert step["received"] == [[f"boot/{step['tag']}", step["sent"]]], dump(step)
+
+
+def test_units_verify_cleanly(booted: dict) -> None:
+    verify = booted["verify"]
+    assert verify.returncode == 0 and not (verify.stdout + verify.stderr).strip(), \
+        verify.stdout + verify.stderr
+
+
+def test_active_running_through_type_notify(booted: dict) -> None:
+    boot = section(booted, "boot")
+    props = boot["props"]
+    assert props["Type"] == "notify", dump(boot)
+    assert (props["ActiveState"], props["SubState"]) == ("active", "running"), dump(boot)
+    assert props["NRestarts"] == "0" and props["User"] == "edge-gateway", dump(boot)
+    assert props["WatchdogUSec"] == f"{WATCHDOG_SEC}s", dump(props)
+    # STATUS= reaches systemd only through the notify socket, as READY=1 does.
+    assert "client(s)" in props["StatusText"], dump(props)
+    journal = "\n".join(boot["journal"])
+    assert "ready:" in journal and "Started edge-gateway.service" in journal, journal
+
+
+def test_first_boot_provisioning(booted: dict) -> None:
+    boot = section(booted, "boot")
+    provision = boot["provision"]
+    assert (provision["ActiveState"], provision["Result"]) == ("active", "success"), dump(boot)
+    assert any("provision: gateway id, broker user admin" in line
+               for line in boot["provision_journal"]), dump(boot["provision_journal"])
+    listing = boot["etc"]
+    gid = next(line.split(":")[2] for line in
+               (booted["root"] / "etc/group").read_text().splitlines()
+               if line.startswith("edge-gateway:"))
+    assert f"-rw-r----- 1 0 {gid}" in next(line for line in listing.splitlines()
+                                            if line.endswith(" passwd")), listing
+    assert "-rw------- 1 0 0" in next(line for line in listing.splitlines()
+                                       if line.endswith(" admin.password")), listing
+
+
+def test_publish_subscribe_through_the_broker(booted: dict) -> None:
+    assert_pub_sub(section(booted, "pubsub"))
+
+
+def test_anonymous_client_refused_on_the_lan_listener(booted: dict) -> None:
+    step = section(booted, "pubsub")
+    assert step["anonymous_connack"] == "Not authorized", dump(step)
+
+
+def test_reload_rereads_the_password_file_without_a_restart(booted: dict) -> None:
+    reload = section(booted, "reload")
+    assert reload["passwd_rc"] == 0 and reload["passwd_mode"] == "640 root:edge-gateway", \
+        dump(reload)
+    assert reload["connack_before_reload"] == "Bad user name or password", dump(reload)
+    assert reload["reload_rc"] == 0, dump(reload)
+    assert reload["connack_after_reload"] == "Success", dump(reload)
+    after, before = reload["after"], reload["before"]
+    assert (after["ActiveState"], after["SubState"]) == ("active", "running"), dump(reload)
+    assert after["MainPID"] == before["MainPID"] and after["NRestarts"] == before["NRestarts"]
+    assert any("reloaded password and ACL files" in line for line in reload["journal"]), \
+        dump(reload["journal"])
+    assert_pub_sub(section(booted, "pubsub_after_reload"))
+
+
+def test_watchdog_restarts_a_stopped_gateway(booted: dict) -> None:
+    watchdog = section(booted, "watchdog")
+    before, after = watchdog["before"], watchdog["after"]
+    assert int(after["NRestarts"]) == int(before["NRestarts"]) + 1, dump(watchdog)
+    assert (after["ActiveState"], after["SubState"]) == ("active", "running"), dump(watchdog)
+    assert after["MainPID"] != str(watchdog["stopped_pid"]), dump(watchdog)
+    # Killed by the watchdog after WatchdogSec, not earlier by anything else.
+    assert WATCHDOG_SEC - 1 <= watchdog["seconds"] <= WATCHDOG_SEC + 15, dump(watchdog)
+    journal = "\n".join(watchdog["journal"])
+    assert f"Watchdog timeout (limit {WATCHDOG_SEC}s)" in journal, journal[-4000:]
+    assert_pub_sub(section(booted, "pubsub_after_restart"))
+
+
+def test_stop_is_clean(booted: dict) -> None:
+    stop = section(booted, "stop")
+    props = stop["props"]
+    assert stop["rc"] == 0, dump(stop)
+    assert (props["ActiveState"], props["SubState"], props["Result"]) == (
+        "inactive", "dead", "success"), dump(stop)
+    assert (props["ExecMainCode"], props["ExecMainStatus"]) == ("1", "0"), dump(stop)  # exited 0
+    journal = "\n".join(stop["journal"])
+    assert ": stopping" in journal and ": stopped" in journal, journal
+    assert "Deactivated successfully" in journal, journal
+
+
+def test_container_powers_off_by_itself_in_time(booted: dict) -> None:
+    boot = booted["boot"]
+    section(booted, "stop")
+    assert boot.returncode == 0, f"nspawn ended with {boot.returncode} after {boot.seconds:.0f} s"
+    assert boot.seconds < 120, f"boot, checks and power-off took {boot.seconds:.0f} s"
