@@ -1,0 +1,41 @@
+"""The config the Debian package installs (config/gateway.package.toml) starts on a bare device.
+
+No hardware, no certificates: the only files it names are those first-boot provisioning writes
+(debian/edge-gateway-provision). The boot test starts the gateway with it for real; these checks
+run everywhere, without root.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gateway.config import load
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_CONFIG = ROOT / "config" / "gateway.package.toml"
+
+
+def test_package_config_loads_with_nothing_but_a_password_listener():
+    config = load(PACKAGE_CONFIG)
+    assert not config.sensors and not config.relays and not config.bridges
+    [listener] = config.broker.listeners
+    assert (listener.host, listener.port, listener.tls) == ("0.0.0.0", 1883, None)
+    assert not listener.anonymous_allowed
+    assert config.warnings() == [
+        "broker.listeners[lan]: passwords cross the network in clear text (no tls)"]
+
+
+def test_package_config_names_only_files_provisioning_writes():
+    config = load(PACKAGE_CONFIG)
+    provision = (ROOT / "debian" / "edge-gateway-provision").read_text()
+    assert config.auth.password_file == Path("/etc/edge-gateway/passwd")
+    assert "/etc/edge-gateway/passwd" in provision
+    assert config.auth.acl_file is None and config.auth.scram_file is None
+    assert config.gateway.state_dir == Path("/var/lib/edge-gateway")
+
+
+def test_debian_rules_installs_the_package_config_as_the_conffile():
+    rules = (ROOT / "debian" / "rules").read_text()
+    assert re.search(r"config/gateway\.package\.toml\s+debian/edge-gateway/etc/edge-gateway/"
+                     r"gateway\.toml", rules)
