@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Any
 
@@ -13,13 +14,22 @@ def server_context(certfile: str, keyfile: str, cafile: str | None = None, *,
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_3 if min_version == "1.3" else \
         ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certfile, keyfile)
+    _named(context.load_cert_chain, certfile, keyfile)
     if ciphers:
         context.set_ciphers(ciphers)
     if cafile:
-        context.load_verify_locations(cafile)
+        _named(context.load_verify_locations, cafile)
         context.verify_mode = ssl.CERT_REQUIRED if require_certificate else ssl.CERT_OPTIONAL
     return context
+
+
+def _named(load, *paths: str) -> None:  # noqa: ANN001
+    """Call an ssl loader; a missing file is reported by name (ssl's own error names none)."""
+    try:
+        load(*paths)
+    except FileNotFoundError as exc:
+        missing = next((path for path in paths if not os.path.exists(path)), paths[0])
+        raise FileNotFoundError(exc.errno, "TLS file missing", missing) from exc
 
 
 def certificate_identity(peercert: dict[str, Any] | None, source: str) -> str | None:

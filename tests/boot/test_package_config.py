@@ -39,3 +39,17 @@ def test_debian_rules_installs_the_package_config_as_the_conffile():
     rules = (ROOT / "debian" / "rules").read_text()
     assert re.search(r"config/gateway\.package\.toml\s+debian/edge-gateway/etc/edge-gateway/"
                      r"gateway\.toml", rules)
+
+
+def test_a_missing_tls_file_is_named_in_the_error(tmp_path):
+    # The first boot test booted the package with the example config, whose TLS listener names
+    # certificates a fresh device has not: the journal said only "[Errno 2] No such file or
+    # directory". Now the message names the file.
+    import pytest
+
+    from gateway.broker.tls import server_context
+
+    missing = tmp_path / "server.crt"
+    with pytest.raises(FileNotFoundError, match="TLS file missing") as info:
+        server_context(str(missing), str(tmp_path / "server.key"))
+    assert info.value.filename == str(missing) and str(missing) in str(info.value)
