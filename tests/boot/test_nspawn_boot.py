@@ -38,11 +38,14 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 OUT = REPO / "build" / "boot"
 WATCHDOG_SEC = 8
-BOOT_DEADLINE = 300  # seconds for the whole boot, checks and power-off
-ARCH = os.environ.get("GATEWAY_BOOT_ARCH") or {"x86_64": "amd64", "aarch64": "arm64"}.get(
-    platform.machine(), platform.machine())
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+# GATEWAY_BOOT_ARCH=arm64 on an amd64 machine boots under qemu-user (binfmt, qemu-user-static).
+ARCH = os.environ.get("GATEWAY_BOOT_ARCH") or HOST_ARCH
+# Boot, checks and power-off: 12 s were measured natively; qemu-user is several times slower.
+BOOT_BUDGET = 120 if ARCH == HOST_ARCH else 360
+BOOT_DEADLINE = 2 * BOOT_BUDGET  # then the container is stopped from outside
 
-TEST_UNIT = """\
+TEST_UNIT = f"""\
 [Unit]
 Description=Pi Edge Gateway boot test (tests/boot/inside.py)
 After=multi-user.target
@@ -53,7 +56,7 @@ FailureAction=poweroff-force
 Type=oneshot
 ExecStart=/opt/edge-gateway/venv/bin/python /usr/local/lib/boot-test/inside.py
 StandardOutput=journal+console
-TimeoutStartSec=240
+TimeoutStartSec={BOOT_BUDGET}
 
 [Install]
 WantedBy=default.target
@@ -78,7 +81,10 @@ def timed(name: str, func, *args, **kwargs):  # noqa: ANN001, ANN201
 def build_deb() -> Path:
     given = os.environ.get("GATEWAY_BOOT_DEB")
     if given:
+        assert Path(given).name.endswith(f"_{ARCH}.deb"), f"{given} is not an {ARCH} package"
         return Path(given)
+    assert ARCH == HOST_ARCH, (
+        f"GATEWAY_BOOT_ARCH={ARCH}: give its .deb in GATEWAY_BOOT_DEB (image/build-deb-in-root.sh)")
     result = subprocess.run([str(REPO / "image" / "build-deb.sh"), str(OUT / "deb")],
                             capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, f"image/build-deb.sh failed:\n{result.stderr[-4000:]}"
@@ -232,4 +238,4 @@ def test_container_powers_off_by_itself_in_time(booted: dict) -> None:
     boot = booted["boot"]
     section(booted, "stop")
     assert boot.returncode == 0, f"nspawn ended with {boot.returncode} after {boot.seconds:.0f} s"
-    assert boot.seconds < 120, f"boot, checks and power-off took {boot.seconds:.0f} s"
+    assert boot.seconds < BOOT_BUDGET, f"boot, checks and power-off took {boot.seconds:.0f} s"
