@@ -11,6 +11,8 @@
 # chroot's own bundle may lack a CA that the host's network needs. Everything runs in
 # systemd-nspawn, with the host's network.
 set -eu
+# The whole script is one block, read before it runs: editing the file during a build is safe.
+{
 
 root=$(realpath "$1")
 out=$(mkdir -p "$2" && realpath "$2")
@@ -37,3 +39,5 @@ run_in --chdir=/root/build/src --setenv=PIP_CERT=/etc/ssl/certs/host-ca-bundle.c
     || { tail -n 60 "$log" >&2; echo "build-deb-in-root: dpkg-buildpackage failed" >&2; exit 1; }
 cp "$root"/root/build/edge-gateway_*.deb "$out"/
 ls -1t "$out"/edge-gateway_*_"$(run_in dpkg --print-architecture | tr -d '\r')".deb | head -n 1
+exit
+}

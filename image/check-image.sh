@@ -11,6 +11,8 @@
 # What a container cannot show: the kernel, the firmware, the hardware watchdog and the network
 # on a real Pi; flash a card for those.
 set -eu
+# The whole script is one block, read before it runs: editing the file during a build is safe.
+{
 
 img=$(realpath "$1")
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,3 +83,5 @@ if problems:
 print(f"check-image: OK: provisioned, edge-gateway active (running) via Type=notify, "
       f"pub/sub as admin works, anonymous refused ({r.get('seconds')} s of checks)")
 PY
+exit
+}
