@@ -7,11 +7,12 @@
 #
 # Steps (each leaves a marker in the work directory, so a re-run resumes after the last one done):
 #   1. debootstrap --foreign --arch=arm64 bookworm (main + non-free-firmware), second stage under
-#      qemu-user (qemu-user-static + binfmt): systemd, Debian's arm64 kernel, raspi-firmware,
-#      openssh-server, systemd-networkd/resolved/timesyncd, python3.
+#      qemu-user (qemu-user-static + binfmt): systemd, raspi-firmware, openssh-server,
+#      systemd-networkd/resolved/timesyncd, python3.
 #   2. the arm64 edge-gateway .deb: --deb PATH, or built in a copy of that root under qemu with
 #      image/build-deb-in-root.sh (dh-virtualenv; the wheels come from PyPI).
-#   3. configure: the .deb installed with apt; image/debian/overlay copied in (fstab with noatime
+#   3. configure: the .deb installed with apt; Debian's arm64 kernel (its initrd is built under
+#      qemu: the slowest step); image/debian/overlay copied in (fstab with noatime
 #      and a separate data partition at /var/lib/edge-gateway, journald in RAM and size-capped,
 #      RuntimeWatchdogSec=15 for the Pi's hardware watchdog, SSH host keys made on first boot,
 #      /boot/firmware/sysconf.txt for the host name and root's SSH key); no credentials, no
@@ -75,7 +76,10 @@ run_in() { r=$1; shift; systemd-nspawn --quiet --register=no --keep-unit -D "$r"
 # Kernel, firmware, boot loader and the base system; everything else comes with the .deb.
 packages=systemd,systemd-sysv,udev,kmod,dbus,systemd-timesyncd,systemd-resolved,iproute2,netbase
 packages=$packages,openssh-server,ca-certificates,python3,libsystemd0,e2fsprogs,dosfstools
-packages=$packages,linux-image-arm64,raspi-firmware,firmware-brcm80211,wireless-regdb,wpasupplicant
+packages=$packages,raspi-firmware,firmware-brcm80211,wireless-regdb,wpasupplicant
+# The kernel comes in step 3, once raspi-firmware is configured: installed here, its initrd would
+# be built twice under qemu (kernel postinst, then the initramfs-tools trigger), 11 minutes each.
+kernel=linux-image-arm64
 packages=$packages,iputils-ping,less,nano,apt-utils,initramfs-tools,zstd
 
 # ── 1. root file system ─────────────────────────────────────────────────────────────────────
@@ -136,15 +140,18 @@ deb http://deb.debian.org/debian $suite main non-free-firmware
 deb http://deb.debian.org/debian $suite-updates main non-free-firmware
 deb http://deb.debian.org/debian-security $suite-security main non-free-firmware
 SOURCES
-    run_in "$rootfs" --private-network sh -c '
+    # The root's resolv.conf already points at systemd-resolved, which does not run here.
+    run_in "$rootfs" --resolv-conf=replace-host --setenv=KERNEL="$kernel" sh -c '
         set -e
+        apt-get update -qq
+        apt-get install -y --no-install-recommends "$KERNEL"
         systemctl enable systemd-networkd systemd-resolved systemd-timesyncd ssh \
             edge-gateway-sysconf.service regenerate-ssh-host-keys.service edge-gateway.service
         ln -sf ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
         passwd --lock root
         # Rewrite config.txt/cmdline.txt and copy kernel, initrd and device trees to
         # /boot/firmware with the settings above (update-initramfs -u would do the same but
-        # rebuild the initrd first, about 8 minutes under qemu).
+        # rebuild the initrd again first, about 11 minutes under qemu).
         DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
     ' >> "$work/configure.log" 2>&1 || { tail -n 30 "$work/configure.log" >&2; die "configure failed"; }
     # Nothing that must differ per device stays in the image.
@@ -155,7 +162,7 @@ SOURCES
             etc/edge-gateway/secrets/admin.password var/lib/edge-gateway/.provisioned; do
         [ ! -e "$rootfs/$secret" ] || die "$secret is in the image: provisioning ran at build time"
     done
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/boot/*.dpkg-bak \
         "$rootfs"/var/log/*.log "$rootfs/debootstrap"
     [ -e "$rootfs/boot/firmware/config.txt" ] || die "raspi-firmware wrote no /boot/firmware/config.txt"
     grep -q 'root=LABEL=RASPIROOT' "$rootfs/boot/firmware/cmdline.txt" \

@@ -4,7 +4,7 @@
 # active (running) through Type=notify, and a paho subscriber receiving what `edge-gateway pub`
 # publishes as the provisioned admin user (tests/boot/inside.py --quick). The image itself is
 # not changed: the check runs on a sparse copy, loop-mounted as the device would mount it
-# (RASPIROOT at /, RASPIFIRM at /boot/firmware, EGW-DATA at /var/lib/edge-gateway).
+# (RASPIROOT at /, EGW-DATA at /var/lib/edge-gateway; RASPIFIRM's files at /boot/firmware).
 #
 #   image/check-image.sh IMAGE.img            (needs root, loop devices, systemd-container)
 #
@@ -35,7 +35,12 @@ mount_part() {  # number, mount point
 }
 mkdir -p "$mnt"
 mount_part 2 "$mnt"
-mount_part 1 "$mnt/boot/firmware"
+# The FAT partition is copied out with mtools and bind-mounted (a machine without vfat in its
+# kernel, like our CI's, can still check the image).
+set -- $(offset 1)
+mkdir -p "$scratch/firmware"
+mcopy -s -n -i "$scratch/copy.img@@$1" '::/*' "$scratch/firmware/"
+mount --bind "$scratch/firmware" "$mnt/boot/firmware"
 mount_part 3 "$mnt/var/lib/edge-gateway"
 
 install -D -m 0644 "$repo/tests/boot/inside.py" "$mnt/usr/local/lib/boot-test/inside.py"
@@ -51,6 +56,25 @@ ExecStart=/opt/edge-gateway/venv/bin/python /usr/local/lib/boot-test/inside.py -
 TimeoutStartSec=300
 UNIT
 ln -sf /etc/systemd/system/image-check.service "$mnt/etc/systemd/system/multi-user.target.wants/"
+
+if [ "$(uname -m)" != aarch64 ]; then
+    # Under qemu-user, an emulated PID 1 cannot set up a unit's private network namespace
+    # ("Failed to set up network namespacing: Input/output error") nor its user namespace
+    # ("Failed to set up user namespacing: Invalid argument"; unshare(CLONE_NEWUSER) refuses a
+    # multithreaded caller, and qemu-user runs threads of its own in every process). Both work
+    # natively (tests/boot, amd64). For this check only, in the scratch copy, the two units go
+    # without them; the container's own network is private anyway.
+    install -D -m 0644 /dev/stdin \
+        "$mnt/etc/systemd/system/edge-gateway-provision.service.d/qemu-user-check.conf" <<'DROPIN'
+[Service]
+PrivateNetwork=no
+DROPIN
+    install -D -m 0644 /dev/stdin \
+        "$mnt/etc/systemd/system/edge-gateway.service.d/qemu-user-check.conf" <<'DROPIN'
+[Service]
+PrivateUsers=no
+DROPIN
+fi
 
 start=$(date +%s)
 # The watchdog runtime setting needs /dev/watchdog, which a container has not: harmless here.

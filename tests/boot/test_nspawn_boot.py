@@ -91,8 +91,20 @@ def build_deb() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+# Under qemu-user an emulated PID 1 cannot make a unit's user or network namespace (see
+# image/check-image.sh); natively both are tested with the units exactly as packaged.
+QEMU_DROP_INS = {
+    "edge-gateway.service.d/qemu-user.conf": "[Service]\nPrivateUsers=no\n",
+    "edge-gateway-provision.service.d/qemu-user.conf": "[Service]\nPrivateNetwork=no\n",
+}
+
+
 def prepare(root: Path) -> None:
     """The test's own unit, the inside script and the watchdog drop-in; nothing else changes."""
+    if ARCH != HOST_ARCH:
+        for name, text in QEMU_DROP_INS.items():
+            (root / "etc/systemd/system" / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / "etc/systemd/system" / name).write_text(text)
     (root / "usr/local/lib/boot-test").mkdir(parents=True)
     shutil.copy2(HERE / "inside.py", root / "usr/local/lib/boot-test/inside.py")
     (root / "etc/systemd/system/boot-test.service").write_text(TEST_UNIT)
@@ -100,7 +112,7 @@ def prepare(root: Path) -> None:
     wants.mkdir(parents=True, exist_ok=True)
     (wants / "boot-test.service").symlink_to("/etc/systemd/system/boot-test.service")
     drop_in = root / "etc/systemd/system/edge-gateway.service.d"
-    drop_in.mkdir(parents=True)
+    drop_in.mkdir(parents=True, exist_ok=True)
     (drop_in / "boot-test.conf").write_text(TEST_DROP_IN)
     (root / "etc/hostname").write_text("edge-boot-test\n")
 
