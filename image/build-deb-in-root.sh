@@ -9,7 +9,7 @@
 # the gateway's Python dependencies from PyPI; pydantic-core and lgpio come as aarch64 wheels,
 # systemd-python is compiled. pip inside the root is given this machine's CA bundle, since a
 # chroot's own bundle may lack a CA that the host's network needs. Everything runs in
-# systemd-nspawn, with the host's network.
+# systemd-nspawn, with the host's network and resolv.conf.
 set -eu
 # The whole script is one block, read before it runs: editing the file during a build is safe.
 {
@@ -19,7 +19,7 @@ out=$(mkdir -p "$2" && realpath "$2")
 repo=$(cd "$(dirname "$0")/.." && pwd)
 log=$out/build-in-root.log
 
-run_in() { systemd-nspawn --quiet --register=no --keep-unit -D "$root" \
+run_in() { systemd-nspawn --quiet --register=no --keep-unit -D "$root" --resolv-conf=replace-host \
     --setenv=DEBIAN_FRONTEND=noninteractive "$@"; }
 
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/host-ca-bundle.crt"
