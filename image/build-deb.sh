@@ -36,4 +36,4 @@ start=$(date +%s)
 cp "$scratch"/*.deb "$out"/
 cp "$scratch/build.log" "$out/build.log"
 echo "build-deb: built in $(( $(date +%s) - start )) s" >&2
-ls -1t "$out"/edge-gateway_*.deb | head -n 1
+ls -1t "$out"/edge-gateway_*_"$(dpkg --print-architecture)".deb | head -n 1
