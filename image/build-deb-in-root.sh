@@ -22,7 +22,7 @@ log=$out/build-in-root.log
 run_in() { systemd-nspawn --quiet --register=no --keep-unit -D "$root" --resolv-conf=replace-host \
     --setenv=DEBIAN_FRONTEND=noninteractive "$@"; }
 
-cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/host-ca-bundle.crt"
+install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/root/host-ca-bundle.crt"
 echo "build-deb-in-root: installing build dependencies" >&2
 run_in sh -c 'apt-get update && apt-get install -y --no-install-recommends dh-virtualenv \
     debhelper python3-dev python3-venv libsystemd-dev pkg-config build-essential' > "$log" 2>&1 \
@@ -34,7 +34,7 @@ rm -rf "$root/root/build" && mkdir -p "$root/root/build/src"
     | tar --null -T - -cf -) | tar -C "$root/root/build/src" -xf -
 
 echo "build-deb-in-root: dpkg-buildpackage (under qemu this takes minutes)" >&2
-run_in --chdir=/root/build/src --setenv=PIP_CERT=/etc/ssl/certs/host-ca-bundle.crt \
+run_in --chdir=/root/build/src --setenv=PIP_CERT=/root/host-ca-bundle.crt \
     dpkg-buildpackage -us -uc -b >> "$log" 2>&1 \
     || { tail -n 60 "$log" >&2; echo "build-deb-in-root: dpkg-buildpackage failed" >&2; exit 1; }
 cp "$root"/root/build/edge-gateway_*.deb "$out"/
