@@ -11,9 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from gateway.mqtt.errors import GatewayError
+
+T = TypeVar("T")
 
 SECRET_FILE_MODE = 0o600
 
@@ -87,3 +91,16 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def parse_entries(text: str, source: str | os.PathLike[str],
+                  parse_line: Callable[[str, str | os.PathLike[str], int], tuple[str, T]]
+                  ) -> dict[str, T]:
+    """`user -> value` from a one-user-per-line file; a user listed twice is an error."""
+    entries: dict[str, T] = {}
+    for number, line in numbered_lines(text):
+        username, value = parse_line(line, source, number)
+        if username in entries:
+            raise AuthFileError(source, number, f"user {username!r} appears twice")
+        entries[username] = value
+    return entries

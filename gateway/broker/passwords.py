@@ -23,7 +23,12 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from gateway.broker.authfiles import AuthFileError, atomic_write_text, numbered_lines, read_text
+from gateway.broker.authfiles import (
+    AuthFileError,
+    atomic_write_text,
+    parse_entries,
+    read_text,
+)
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd 2.0's default (PW_DEFAULT_ITERATIONS)
 SALT_BYTES = 12  # Mosquitto refuses any other salt length
@@ -140,13 +145,7 @@ class PasswordFile:
 
     @classmethod
     def parse(cls, text: str, source: str | os.PathLike[str] = "<string>") -> PasswordFile:
-        entries: dict[str, PasswordHash] = {}
-        for number, line in numbered_lines(text):
-            username, hashed = _parse_line(line, source, number)
-            if username in entries:
-                raise AuthFileError(source, number, f"user {username!r} appears twice")
-            entries[username] = hashed
-        return cls(entries)
+        return cls(parse_entries(text, source, _parse_line))
 
     @property
     def usernames(self) -> tuple[str, ...]:

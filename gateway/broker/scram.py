@@ -30,7 +30,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
-from gateway.broker.authfiles import AuthFileError, atomic_write_text, numbered_lines, read_text
+from gateway.broker.authfiles import (
+    AuthFileError,
+    atomic_write_text,
+    parse_entries,
+    read_text,
+)
 from gateway.broker.passwords import check_username
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.errors import GatewayError
@@ -338,13 +343,7 @@ class ScramCredentialsFile:
 
     @classmethod
     def parse(cls, text: str, source: str | os.PathLike[str] = "<string>") -> ScramCredentialsFile:
-        entries: dict[str, StoredCredentials] = {}
-        for number, line in numbered_lines(text):
-            username, credentials = _parse_credentials_line(line, source, number)
-            if username in entries:
-                raise AuthFileError(source, number, f"user {username!r} appears twice")
-            entries[username] = credentials
-        return cls(entries)
+        return cls(parse_entries(text, source, _parse_credentials_line))
 
     @property
     def usernames(self) -> tuple[str, ...]:

@@ -357,9 +357,7 @@ class Session:
         flight = self.inflight.get(packet_id)
         if flight is None or flight.state is not OutState.AWAIT_PUBACK:
             return False
-        del self.inflight[packet_id]
-        self._forget(flight.delivery)
-        self.pump(now)
+        self._complete(packet_id, flight, now)
         return True
 
     def on_pubrec(self, packet_id: int, failed: bool, now: float) -> bool:
@@ -372,9 +370,7 @@ class Session:
             self._send(HeldSend(self._ticket, packet_id, None, False, now))
             return True
         if failed:  # [MQTT-4.3.3] a PUBREC with an error code ends the exchange
-            del self.inflight[packet_id]
-            self._forget(flight.delivery)
-            self.pump(now)
+            self._complete(packet_id, flight, now)
             return True
         flight.state = OutState.AWAIT_PUBCOMP
         mark = self.persistence.mark()
@@ -388,10 +384,14 @@ class Session:
         flight = self.inflight.get(packet_id)
         if flight is None or flight.state is not OutState.AWAIT_PUBCOMP:
             return False
+        self._complete(packet_id, flight, now)
+        return True
+
+    def _complete(self, packet_id: int, flight: OutFlight, now: float) -> None:
+        """An outbound exchange is over: free its slot, forget it durably, send what waits."""
         del self.inflight[packet_id]
         self._forget(flight.delivery)
         self.pump(now)
-        return True
 
     # -- QoS 2 from the client [MQTT-4.3.3] -----------------------------------------------------
 
