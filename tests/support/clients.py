@@ -157,7 +157,10 @@ class TestClient:
         self.subscribe("$sync/none", 0)
 
     def disconnect(self, properties: Properties | None = None, reasoncode: Any = None) -> None:
+        """Send DISCONNECT and wait until paho has written it and closed the socket: stopping the
+        network thread earlier can leave the DISCONNECT unsent and the connection open."""
         self.client.disconnect(reasoncode=reasoncode, properties=properties)
+        self.disconnects.get(timeout=TIMEOUT)
         self.client.loop_stop()
 
     def kill(self) -> None:
