@@ -1,25 +1,24 @@
 """What the password, SCRAM credentials and ACL files share: errors that name the file and
 line, and an atomic replace that keeps (or tightens) the file's permissions.
 
-Durability: `atomic_write_text` writes a temporary file in the same directory, fsyncs it,
-renames it over the target and fsyncs the directory, so after kill -9 or power loss the file
-is either the old or the new version, never a mix.
+Durability: `atomic_write_text` (gateway.fileio, re-exported here) writes a temporary file in the
+same directory, fsyncs it, renames it over the target and fsyncs the directory, so after kill -9 or
+power loss the file is either the old or the new version, never a mix; a new file is 0600.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from gateway.fileio import atomic_write_text
 from gateway.mqtt.errors import GatewayError
 
-T = TypeVar("T")
+__all__ = ["AuthFileError", "atomic_write_text", "numbered_lines", "parse_entries", "read_text"]
 
-SECRET_FILE_MODE = 0o600
+T = TypeVar("T")
 
 
 class AuthFileError(GatewayError, ValueError):
@@ -53,44 +52,6 @@ def numbered_lines(text: str) -> list[tuple[int, str]]:
         if line and not line.startswith("#"):
             result.append((number, line))
     return result
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Replace `path` atomically; keep an existing file's mode and owner, else use 0600."""
-    target = Path(path)
-    mode, owner = _existing_mode_and_owner(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-            os.fchmod(tmp.fileno(), mode)
-            if owner is not None:
-                with contextlib.suppress(PermissionError):
-                    os.fchown(tmp.fileno(), *owner)
-            tmp.write(text)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_directory(target.parent)
-
-
-def _existing_mode_and_owner(target: Path) -> tuple[int, tuple[int, int] | None]:
-    try:
-        st = target.stat()
-    except FileNotFoundError:
-        return SECRET_FILE_MODE, None
-    return st.st_mode & 0o7777, (st.st_uid, st.st_gid)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def parse_entries(text: str, source: str | os.PathLike[str],

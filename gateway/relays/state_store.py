@@ -4,9 +4,10 @@ One small JSON file, ``relays.json`` in the state directory::
 
     {"version": 1, "outputs": {"pump": {"level": 1.0, "timed": false}}}
 
-Durability: `save()` writes a temporary file in the same directory, fsyncs it, renames it over the
-old one and fsyncs the directory, so after `save()` returns the new state survives kill -9 and
-power loss, and at any moment the file is either the old or the new version, never a mix.
+Durability: `save()` replaces the file with gateway.fileio.atomic_write_text (a temporary file in
+the same directory, fsynced, renamed over the old one, the directory fsynced), so after `save()`
+returns the new state survives kill -9 and power loss, and at any moment the file is either the old
+or the new version, never a mix.
 `timed` marks a state reached by a timed on ("for"): its timer cannot survive a restart, so such a
 state restores as off.
 
@@ -23,10 +24,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.fileio import atomic_write_text
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "relays.json"
 VERSION = 1
+STATE_FILE_MODE = 0o644  # nothing secret in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +65,7 @@ class StateStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         data = {"version": VERSION,
                 "outputs": {n: {"level": s.level, "timed": s.timed} for n, s in sorted(states.items())}}
-        tmp = self.path.with_name(FILE_NAME + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        _fsync_dir(self.directory)
+        atomic_write_text(self.path, json.dumps(data, indent=1), new_mode=STATE_FILE_MODE)
 
     def _quarantine(self, exc: Exception) -> None:
         target = self.path.with_name(FILE_NAME + ".corrupt")
@@ -89,10 +87,3 @@ def _decode(raw: str) -> dict[str, StoredState]:
         out[name] = StoredState(float(level), timed)
     return out
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
