@@ -8,15 +8,16 @@
 # Steps (each leaves a marker in the work directory, so a re-run resumes after the last one done):
 #   1. debootstrap --foreign --arch=arm64 bookworm (main + non-free-firmware), second stage under
 #      qemu-user (qemu-user-static + binfmt): systemd, raspi-firmware, openssh-server,
-#      systemd-networkd/resolved/timesyncd, python3.
+#      systemd-networkd/resolved/timesyncd, wpasupplicant, cloud-guest-utils (growpart), python3.
 #   2. the arm64 edge-gateway .deb: --deb PATH, or built in a copy of that root under qemu with
 #      image/build-deb-in-root.sh (dh-virtualenv; the wheels come from PyPI).
 #   3. configure: the .deb installed with apt; Debian's arm64 kernel (its initrd is built under
 #      qemu: the slowest step); image/debian/overlay copied in (fstab with noatime
 #      and a separate data partition at /var/lib/edge-gateway, journald in RAM and size-capped,
 #      RuntimeWatchdogSec=15 for the Pi's hardware watchdog, SSH host keys made on first boot,
-#      /boot/firmware/sysconf.txt for the host name and root's SSH key); no credentials, no
-#      machine id and no host keys left in the image.
+#      /boot/firmware/sysconf.txt for the host name, root's SSH key and Wi-Fi, the data partition
+#      grown to fill the card on boot); no credentials, no machine id and no host keys left in
+#      the image.
 #   4. file systems made from directories (mkfs.vfat + mtools, mke2fs -d: no loop devices, no
 #      mounts), put into one MBR disk image: RASPIFIRM (FAT32) | RASPIROOT (ext4) | EGW-DATA (ext4).
 #
@@ -47,7 +48,7 @@ while [ $# -gt 0 ]; do
         --root-size) root_mib=$2; shift 2 ;;
         --data-size) data_mib=$2; shift 2 ;;
         --xz) compress=yes; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -76,7 +77,9 @@ run_in() { r=$1; shift; systemd-nspawn --quiet --register=no --keep-unit -D "$r"
 # Kernel, firmware, boot loader and the base system; everything else comes with the .deb.
 packages=systemd,systemd-sysv,udev,kmod,dbus,systemd-timesyncd,systemd-resolved,iproute2,netbase
 packages=$packages,openssh-server,ca-certificates,python3,libsystemd0,e2fsprogs,dosfstools
-packages=$packages,raspi-firmware,firmware-brcm80211,wireless-regdb,wpasupplicant
+packages=$packages,raspi-firmware,firmware-brcm80211,wireless-regdb,wpasupplicant,iw
+# growpart: edge-gateway-growfs.service grows the data partition to fill the card on boot.
+packages=$packages,cloud-guest-utils
 # The kernel comes in step 3, once raspi-firmware is configured: installed here, its initrd would
 # be built twice under qemu (kernel postinst, then the initramfs-tools trigger), 11 minutes each.
 kernel=linux-image-arm64
@@ -146,7 +149,11 @@ SOURCES
         apt-get update -qq
         apt-get install -y --no-install-recommends "$KERNEL"
         systemctl enable systemd-networkd systemd-resolved systemd-timesyncd ssh \
-            edge-gateway-sysconf.service regenerate-ssh-host-keys.service edge-gateway.service
+            edge-gateway-sysconf.service regenerate-ssh-host-keys.service \
+            edge-gateway-growfs.service edge-gateway.service
+        # Wi-Fi runs as wpa_supplicant@wlan0 (enabled by edge-gateway-sysconf once sysconf.txt
+        # names a network); the D-Bus instance, for NetworkManager, has no user here.
+        systemctl disable wpa_supplicant.service
         ln -sf ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
         passwd --lock root
         # Rewrite config.txt/cmdline.txt and copy kernel, initrd and device trees to
@@ -164,6 +171,9 @@ SOURCES
     done
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/boot/*.dpkg-bak \
         "$rootfs"/var/log/*.log "$rootfs/debootstrap"
+    for tool in usr/bin/growpart usr/sbin/resize2fs usr/sbin/wpa_supplicant usr/bin/python3; do
+        [ -x "$rootfs/$tool" ] || die "/$tool missing from the image (first-boot growth or Wi-Fi)"
+    done
     [ -e "$rootfs/boot/firmware/config.txt" ] || die "raspi-firmware wrote no /boot/firmware/config.txt"
     grep -q 'root=LABEL=RASPIROOT' "$rootfs/boot/firmware/cmdline.txt" \
         || die "cmdline.txt does not boot LABEL=RASPIROOT: $(cat "$rootfs/boot/firmware/cmdline.txt")"
