@@ -60,8 +60,9 @@ def _is_number(value: object) -> bool:
 
 
 class Availability:
-    """online after a success; offline after `offline_after` consecutive failures. Each method
-    returns the payload to publish when the state changes, else None."""
+    """online after a success; offline after `offline_after` consecutive failures, or at once when
+    the device is unavailable. Each method returns the payload to publish when the state changes,
+    else None."""
 
     def __init__(self, offline_after: int) -> None:
         self.offline_after = offline_after
@@ -78,6 +79,15 @@ class Availability:
     def failure(self) -> bytes | None:
         self.consecutive_failures += 1
         if self.consecutive_failures < self.offline_after or self.online is False:
+            return None
+        self.online = False
+        return OFFLINE
+
+    def unavailable(self) -> bytes | None:
+        """A failure that needs no confirmation (the device cannot even be opened): offline at
+        once, whatever `offline_after` says."""
+        self.consecutive_failures += 1
+        if self.online is False:
             return None
         self.online = False
         return OFFLINE

@@ -4,6 +4,11 @@ How it works. Each sensor's task loops: open the driver if needed, `read()` it i
 under the sensor's timeout (gateway.sensors.worker: a hung read holds one thread and makes later
 attempts fail fast as "busy"), publish, then sleep on the injected clock until the next slot of its
 own fixed-rate schedule — or, after a failure, for an exponential backoff capped at `backoff_max`.
+"Open the driver" first opens its I2C bus or serial port when that is closed (gateway.sensors.
+resources): a device that cannot be opened (absent hardware) makes the sensor offline at once and
+is retried with the same backoff; a serial port that fails at run time, or an I2C bus whose sensors
+keep failing, is closed and opened again by a later attempt, and every driver on it runs its own
+`open()` again.
 The decisions (backoff, schedule, publish-on-change, availability) are pure functions in
 gateway.sensors.policy. Drivers with `set_listener` (GPIO inputs) also report changes the moment they
 happen: gpiozero's thread hands the reading to the loop with call_soon_threadsafe, into a bounded
@@ -19,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import termios
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from drivers.base import Reading
+from drivers.base import DriverError, Reading
 from gateway.broker.local import LocalClient
 from gateway.sensors.clock import Clock, SystemClock
 from gateway.sensors.config import HomeAssistantConfig, SensorBase
@@ -31,6 +37,7 @@ from gateway.sensors.discovery import DeviceInfo, DiscoveredSensor, Discovery
 from gateway.sensors.payloads import plain_payload, state_payload
 from gateway.sensors.policy import Availability, ChangeFilter, backoff_delay, next_due
 from gateway.sensors.registry import BuiltSensor, Resources, build_sensors
+from gateway.sensors.resources import DeviceUnavailable, SharedDevice
 from gateway.sensors.topics import OFFLINE, SensorTopics, topics_for
 from gateway.sensors.worker import SensorBusy, SensorTimeout, Worker, run_in_thread
 
@@ -79,7 +86,10 @@ class _Unit:
     availability: Availability
     events: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(EVENT_QUEUE_LIMIT))
     publish_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    device: SharedDevice | None = None   # the shared bus or port, if any
     opened: bool = False
+    generation: int = 0                  # of the device when the driver was opened
+    device_missing: bool = False         # the last attempt could not open the device
     latest: dict[str, Reading] = field(default_factory=dict)
     last_values: dict[str, object] | None = None
     last_publish: float | None = None
@@ -133,10 +143,11 @@ class SensorService:
 
     def _unit(self, built: BuiltSensor, base_topic: str) -> _Unit:
         c = built.config
-        lock = self._resources.locks.get(built.resource) if self._resources and built.resource else None
+        device = self._resources.device(built.resource) if self._resources else None
+        lock = device.lock if device is not None else None
         return _Unit(built, topics_for(base_topic, c.name, c.topic), Worker(c.name, self._clock, lock),
                      ChangeFilter(c.on_change, dict(c.deadband), c.max_silence),
-                     Availability(c.offline_after))
+                     Availability(c.offline_after), device=device)
 
     @property
     def drivers(self) -> dict[str, Any]:
@@ -203,9 +214,8 @@ class SensorService:
         seq = unit.event_seq
         unit.counters["reads"] += 1
         try:
-            if not unit.opened:
-                await unit.worker.call(unit.built.driver.open, unit.config.timeout)
-                unit.opened = True
+            if self._needs_open(unit):
+                await self._open_driver(unit)
             readings = await unit.worker.call(unit.built.driver.read, unit.config.timeout)
             payload = state_payload(readings, self._clock.time(), unit.config.decimals)
         except asyncio.CancelledError:
@@ -216,6 +226,29 @@ class SensorService:
         await self._succeeded(unit, readings, payload, stale=seq != unit.event_seq)
         return True
 
+    @staticmethod
+    def _needs_open(unit: _Unit) -> bool:
+        device = unit.device
+        return not unit.opened or (device is not None and
+                                   (not device.is_open or device.generation != unit.generation))
+
+    async def _open_driver(self, unit: _Unit) -> None:
+        """Open the sensor's bus or port if it is closed, then the driver (chip init), in the
+        worker thread under the device's lock."""
+        device, driver = unit.device, unit.built.driver
+
+        def open_both() -> int:
+            generation = device.ensure_open() if device is not None else 0
+            driver.open()
+            return generation
+
+        unit.opened = False
+        unit.generation = await unit.worker.call(open_both, unit.config.timeout)
+        unit.opened = True
+        if unit.device_missing and device is not None:
+            log.info("sensor %s: %s opened", unit.name, device.path)
+        unit.device_missing = False
+
     async def _failed(self, unit: _Unit, exc: Exception) -> None:
         unit.counters["failures"] += 1
         if isinstance(exc, SensorTimeout):
@@ -223,22 +256,41 @@ class SensorService:
         elif isinstance(exc, SensorBusy):
             unit.counters["busy"] += 1
         unit.last_error = f"{type(exc).__name__}: {exc}"
-        change = unit.availability.failure()
-        log.warning("sensor %s: read failed (%d in a row): %s", unit.name,
-                    unit.availability.consecutive_failures, unit.last_error)
+        if isinstance(exc, DeviceUnavailable):
+            change = unit.availability.unavailable()
+            self._log_unavailable(unit, exc)
+        else:
+            change = unit.availability.failure()
+            log.warning("sensor %s: read failed (%d in a row): %s", unit.name,
+                        unit.availability.consecutive_failures, unit.last_error)
         if change is not None:
             await self._publish(unit, unit.topics.availability, change, retain=True)
-        if unit.availability.consecutive_failures % unit.availability.offline_after == 0 and \
-                self._resources is not None and unit.built.resource is not None:
-            await self._recover(unit)
+        if _port_lost(unit, exc) or _bus_stuck(unit):
+            await self._reset_device(unit, exc)
 
-    async def _recover(self, unit: _Unit) -> None:
-        """An I2C bus that locks up is reopened where the hardware allows it."""
+    def _log_unavailable(self, unit: _Unit, exc: DeviceUnavailable) -> None:
+        """One warning when a sensor's device goes missing; the retries log at debug level."""
+        if unit.device_missing:
+            log.debug("sensor %s: %s (attempt %d)", unit.name, exc,
+                      unit.availability.consecutive_failures)
+            return
+        unit.device_missing = True
+        log.warning("sensor %s: %s; offline, retrying with backoff up to %g s", unit.name, exc,
+                    unit.config.backoff_max)
+
+    async def _reset_device(self, unit: _Unit, exc: Exception) -> None:
+        """Close the bus or port; the next attempt of each sensor on it opens it again."""
+        device = unit.device
+        assert device is not None
+        if not device.is_open:
+            return
+        log.warning("sensor %s: closing %s to reopen it (%s)", unit.name, device.path,
+                    unit.last_error)
         try:
-            if await asyncio.to_thread(self._resources.recover, unit.built.resource):
-                unit.counters["bus_recoveries"] = unit.counters.get("bus_recoveries", 0) + 1
-        except OSError as exc:
-            log.error("sensor %s: bus recovery failed: %s", unit.name, exc)
+            await unit.worker.call(device.reset, unit.config.timeout)
+            unit.counters["device_resets"] = unit.counters.get("device_resets", 0) + 1
+        except Exception as reset_exc:  # noqa: BLE001 - a later attempt tries again
+            log.error("sensor %s: closing %s failed: %s", unit.name, device.path, reset_exc)
 
     async def _succeeded(self, unit: _Unit, readings: list[Reading], payload: bytes, stale: bool) -> None:
         now = self._clock.monotonic()
@@ -321,6 +373,23 @@ class SensorService:
                             u.availability.consecutive_failures, c["timeouts"], c["busy"],
                             c["published"], c["publish_errors"], c["events"], c["events_dropped"],
                             u.last_error, u.last_success, u.next_due)
+
+
+def _port_lost(unit: _Unit, exc: Exception) -> bool:
+    """A serial port that failed by itself (the USB adapter was pulled: pyserial's SerialException
+    or a bare OSError from an ioctl, termios.error from tcflush), not a driver's verdict on the
+    data and not a timeout."""
+    return unit.device is not None and unit.device.key.startswith("serial:") \
+        and isinstance(exc, (OSError, termios.error)) \
+        and not isinstance(exc, (DriverError, TimeoutError, DeviceUnavailable))
+
+
+def _bus_stuck(unit: _Unit) -> bool:
+    """Every `offline_after` consecutive failures of a sensor on an I2C bus, the bus is reopened
+    (a wedged file descriptor, a USB-I2C adapter that went away; see drivers.bus.i2c.recover_bus)."""
+    failures = unit.availability.consecutive_failures
+    return unit.device is not None and unit.device.key.startswith("i2c:") \
+        and failures % unit.availability.offline_after == 0
 
 
 def _describe(built: BuiltSensor, base_topic: str) -> DiscoveredSensor:

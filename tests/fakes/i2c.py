@@ -91,12 +91,27 @@ class RegisterChip:
 
 
 class FakeSMBus:
-    """smbus2.SMBus look-alike: `attach(address, chip)` then hand it to a driver."""
+    """smbus2.SMBus look-alike: `attach(address, chip)` then hand it to a driver.
 
-    def __init__(self) -> None:
+    It starts usable, as a bus handed straight to a driver. Like smbus2 it can be closed and opened
+    again in place with `open(number)`; with `present = False` the adapter is missing and `open()`
+    raises what smbus2's os.open raises for an absent /dev/i2c-N (FileNotFoundError)."""
+
+    def __init__(self, *, present: bool = True) -> None:
         self.chips: dict[int, FakeChip] = {}
-        self.closed = False
+        self.closed = not present  # an absent adapter has no open file descriptor
+        self.present = present
+        self.opens = 0
         self.transactions = 0
+
+    def open(self, bus: int) -> None:
+        if self.opens and not self.closed:
+            raise AssertionError("smbus2 would leak the open file descriptor")
+        if not self.present:
+            path = f"/dev/i2c-{bus}"
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        self.closed = False
+        self.opens += 1
 
     def attach(self, address: int, chip: FakeChip) -> FakeChip:
         self.chips[address] = chip

@@ -8,6 +8,8 @@ from drivers.gpio.inputs import DigitalInput
 from drivers.simulated import Simulated
 from gateway.sensors.config import HomeAssistantConfig, SensorList, SimulatedConfig
 from gateway.sensors.registry import Resources, SensorSetupError, build_sensor, build_sensors
+from gateway.sensors.resources import DeviceUnavailable
+from tests.fakes.i2c import FakeSMBus
 from tests.fakes.ticked_gpio import TickedMockFactory
 
 DATA = Path(__file__).parent / "data"
@@ -30,9 +32,11 @@ def test_the_documented_snippet_loads_and_builds_every_driver_with_fake_buses():
     sensors = load("gateway_sensors.toml")
     assert sensors[0].address == 0x76 and sensors[0].deadband["pressure"] == 0.5
     assert {s.type for s in sensors} == ALL_TYPES
-    resources = Resources(open_i2c=lambda n: Bus(), open_serial=lambda port, baud: Bus(),
-                          pin_factory=TickedMockFactory())
+    # the real smbus2 and pyserial objects: building creates them closed and opens no device
+    resources = Resources(pin_factory=TickedMockFactory())
     built = build_sensors(sensors, resources)  # option names match the drivers' constructors
+    assert not any(resources.device(b.resource).is_open for b in built if b.resource)
+    assert not resources.device("serial:/dev/ttyUSB0").handle.is_open
     assert {b.resource for b in built} == {"i2c:1", "serial:/dev/serial0", "serial:/dev/ttyAMA0",
                                            "serial:/dev/ttyUSB0", "serial:/dev/ttyACM0", None}
     by_name = {b.config.name: b.driver for b in built}
@@ -109,29 +113,23 @@ def test_homeassistant_section():
 
 # --- registry ---------------------------------------------------------------------------------
 
-class Bus:
-    def __init__(self):
-        self.closed = False
-
-    def close(self):
-        self.closed = True
-
-
 def test_i2c_sensors_on_one_bus_share_the_bus_and_its_lock():
-    opened = []
+    created = []
 
-    def open_i2c(number):
-        opened.append(number)
-        return Bus()
+    def new_i2c():
+        created.append(FakeSMBus())
+        return created[-1]
 
-    resources = Resources(open_i2c=open_i2c)
+    resources = Resources(new_i2c=new_i2c)
     a = build_sensor(one(type="sht3x", name="a"), resources)
     b = build_sensor(one(type="bme280", name="b", address=0x77), resources)
-    assert opened == [1] and a.resource == b.resource == "i2c:1"
-    assert a.driver.bus is b.driver.bus
-    bus = a.driver.bus
+    assert len(created) == 1 and a.resource == b.resource == "i2c:1"
+    assert a.driver.bus is b.driver.bus is created[0]
+    device = resources.device("i2c:1")
+    assert device.ensure_open() == 1 and created[0].opens == 1
+    assert device.ensure_open() == 1 and created[0].opens == 1  # open stays open
     resources.close()
-    assert bus.closed
+    assert created[0].closed
 
 
 class MissingDriverConfig(SimulatedConfig):
@@ -145,12 +143,29 @@ def test_missing_driver_module_names_the_sensor():
         build_sensor(config, Resources())
 
 
-def test_a_bus_that_will_not_open_names_the_sensor():
-    def open_i2c(number):
-        raise FileNotFoundError(f"/dev/i2c-{number}")
+def test_absent_hardware_is_not_a_setup_error(tmp_path):
+    """A missing /dev/i2c-N or serial port is found when the scheduler opens it, not at build."""
+    resources = Resources()  # the real smbus2 and pyserial
+    i2c = build_sensor(one(type="bme280", name="attic", bus=250), resources)
+    port = str(tmp_path / "ttyUSB0")
+    serial = build_sensor(one(type="nmea", name="gps", port=port), resources)
+    with pytest.raises(DeviceUnavailable, match=r"cannot open /dev/i2c-250: \[Errno 2\]"):
+        resources.device(i2c.resource).ensure_open()
+    with pytest.raises(DeviceUnavailable, match=f"cannot open {port}: \\[Errno 2\\] No such file or directory$"):
+        resources.device(serial.resource).ensure_open()
+    assert isinstance(DeviceUnavailable("x"), OSError)
 
-    with pytest.raises(SensorSetupError, match=r"sensor 'attic' \(type bme280\): /dev/i2c-3"):
-        build_sensor(one(type="bme280", name="attic", bus=3), Resources(open_i2c=open_i2c))
+
+def test_config_problems_still_stop_the_build():
+    with pytest.raises(SensorSetupError, match=r"sensor 'gps' \(type nmea\): invalid URL, protocol "
+                                               r"'nosuch' not known"):
+        build_sensor(one(type="nmea", name="gps", port="nosuch://x"), Resources())
+
+    def no_smbus2():
+        raise ModuleNotFoundError("No module named 'smbus2'")
+
+    with pytest.raises(SensorSetupError, match=r"sensor 'attic' \(type bme280\): No module named 'smbus2'"):
+        build_sensor(one(type="bme280", name="attic"), Resources(new_i2c=no_smbus2))
 
 
 def test_options_must_name_quantities_the_driver_reports():
