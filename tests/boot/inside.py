@@ -1,14 +1,16 @@
 """Runs inside the booted container (systemd as PID 1) and records what it sees; asserts nothing.
 
 Installed by tests/boot/test_nspawn_boot.py as /usr/local/lib/boot-test/inside.py and run by
-boot-test.service with the package's own interpreter (/opt/edge-gateway/venv/bin/python, which has
-paho-mqtt). Each step appends facts (unit properties, journal lines, what an MQTT client saw) to
+boot-test.service with a copy of the package's venv (/usr/local/lib/boot-test/venv, which has
+paho-mqtt), so the upgrade step does not replace the interpreter it runs on; image/check-image.sh runs
+it with the package's own. Each step appends facts (unit properties, journal lines, what an MQTT client saw) to
 /var/lib/boot-test/results.json; the host test reads the file after the container has powered off
 and makes the assertions, so a failure shows everything that was seen. Every wait is bounded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -189,6 +191,59 @@ def step_watchdog() -> None:
                            "seconds": round(time.monotonic() - t0, 1), "journal": journal()}
 
 
+def identity() -> dict[str, str]:
+    """What the device made on its first boot, by content hash."""
+    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in (Path("/etc/edge-gateway/gateway-id"), PASSWD, SECRET)}
+
+
+def retained(topic: str, password: str) -> list[list[str]]:
+    """What a new subscriber gets on `topic` at once: the retained message, if any."""
+    probe = Probe(f"boot-retained-{os.getpid()}", "admin", password)
+    try:
+        if probe.connect() != "Success":
+            return []
+        probe.client.subscribe(topic, qos=1)
+        probe.got.wait(10)
+        return [list(message) for message in probe.messages]
+    finally:
+        probe.close()
+
+
+def step_upgrade(password: str) -> None:
+    """Edit the config as an operator would, keep a retained message, then install the same
+    package with a higher version while the gateway runs (what `apt upgrade` does)."""
+    upgrade = json.loads(Path("/usr/local/lib/boot-test/upgrade.json").read_text())
+    config = Path("/etc/edge-gateway/gateway.toml")
+    edit = "\n# edited by the operator before the upgrade\n"
+    config.write_text(config.read_text() + edit)
+    payload = f"kept-{os.getpid()}"
+    pub = run(EDGE_GATEWAY, "pub", "-u", "admin", "--password-file", str(SECRET), "-r",
+              "-t", "boot/retained", "-q", "1", "-m", payload, timeout=30)
+    before, identity_before = show(), identity()
+    version_before = run("dpkg-query", "-W", "-f=${Version}", "edge-gateway").stdout
+    install = run("apt-get", "install", "-y", "--no-install-recommends", upgrade["deb"],
+                  timeout=300)
+
+    def restarted() -> dict[str, str] | None:
+        props = show()
+        if props["ActiveState"] == "active" and props["SubState"] == "running" \
+                and props["MainPID"] not in ("0", before["MainPID"]):
+            return props
+        return None
+    after = wait_for(restarted, 90) or show()
+    results["upgrade"] = {
+        "before": before, "after": after, "retained_pub_rc": pub.returncode,
+        "install_rc": install.returncode, "install_output": (install.stdout + install.stderr)[-3000:],
+        "version_before": version_before,
+        "version_after": run("dpkg-query", "-W", "-f=${Version}", "edge-gateway").stdout,
+        "config_edit_kept": config.read_text().endswith(edit),
+        "identity_before": identity_before, "identity_after": identity(),
+        "retained_sent": payload, "retained_after": retained("boot/retained", password),
+        "journal": journal()[-30:]}
+    results["pubsub_after_upgrade"] = pub_sub("upgrade", password)
+
+
 def step_stop() -> None:
     t0 = time.monotonic()
     stop = run("systemctl", "stop", UNIT, timeout=90)
@@ -213,6 +268,8 @@ def main(argv: list[str]) -> int:
         save()
         step_watchdog()
         results["pubsub_after_restart"] = pub_sub("restart", password)
+        save()
+        step_upgrade(password)
         save()
         step_stop()
     except Exception:  # noqa: BLE001 - recorded for the host to show

@@ -22,7 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SUITE = "bookworm"
+# GATEWAY_BOOT_SUITE=trixie boots Debian 13 (Python 3.13); the .deb is then built inside a trixie
+# root (image/build-deb-in-root.sh), since the package is bound to its Debian release's python3.
+SUITE = os.environ.get("GATEWAY_BOOT_SUITE", "bookworm")
 MIRROR = os.environ.get("GATEWAY_BOOT_MIRROR", "http://deb.debian.org/debian")
 # systemd as PID 1, and every run-time dependency of edge-gateway (python3, libsystemd0), so the
 # package installs offline; procps/iproute2 for looking around when a boot goes wrong.
@@ -74,7 +76,7 @@ def base_rootfs(arch: str = "amd64", timeout: float = 900) -> tuple[Path, float]
         return root, 0.0
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    log = CACHE / f"debootstrap-{arch}.log"
+    log = CACHE / f"debootstrap-{SUITE}-{arch}.log"
     log.write_text("")
     start = time.monotonic()
     result = run(["debootstrap", "--variant=minbase", f"--arch={arch}",
