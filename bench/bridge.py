@@ -11,10 +11,16 @@ The edge runs pinned to core 0, the cloud, publisher and subscriber to core 1.
            it); the cloud starts again; drain rate = N / (time from the cloud listening to the last
            message at the subscriber). Messages that never arrive (within a stall timeout) are lost.
   live:    the link is up; N QoS 1 messages are published as fast as the edge accepts them (a
-           window of 100); rate = N / (first publish to last message at the subscriber).
+           window of --window unacknowledged, default 100); rate = N / (first publish to last
+           message at the subscriber). `cpu` is the edge process's CPU time (all threads) over
+           that interval, as a fraction of one core.
+
+Each figure is the median of --repeat runs (default 1); every run's figures go to
+`bench/out/bridge-<time>.json`. The publisher's packets are encoded before the clock starts.
 
     python bench/bridge.py                     # 100,000 backlog + 50,000 live, both edges
     python bench/bridge.py --messages 20000 --only ours
+    python bench/bridge.py --repeat 3 --window 1000 --commit-ms 2
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,20 +142,24 @@ class Subscriber(threading.Thread):
             time.sleep(0.01)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def publish(port: int, start: int, n: int, window: int = 100) -> float:
     """n QoS 1 messages `edge/data/t<i%4>` with unique payloads; returns the first-send time."""
+    packets = [encode(Publish(f"edge/data/t{(start + k) % 4}", b"%012d" % (start + k) + b"x" * 52,
+                              QoS(1), False, False, k % 65535 + 1), 4) for k in range(n)]
     sock, decoder = mqtt_connect(port, f"bench-pub-{start}")
     first = time.monotonic()
     sent = acked = 0
     while acked < n:
-        batch = []
-        while sent < n and sent - acked < window:
-            i = start + sent
-            batch.append(encode(Publish(f"edge/data/t{i % 4}", b"%012d" % i + b"x" * 52,
-                                        QoS(1), False, False, sent % 65535 + 1), 4))
-            sent += 1
-        if batch:
-            sock.sendall(b"".join(batch))
+        if sent < n and sent - acked < window:
+            burst = min(window - (sent - acked), n - sent)
+            sock.sendall(b"".join(packets[sent:sent + burst]))
+            sent += burst
         acked += sum(isinstance(p, Puback) for p in decoder.feed(sock.recv(65536)))
     sock.close()
     return first
@@ -177,8 +188,10 @@ class Cloud:
             self.proc = None
 
 
-def start_ours(tmp: Path, cloud_port: int, inflight: int) -> tuple[subprocess.Popen, int]:
+def start_ours(tmp: Path, cloud_port: int, inflight: int,
+               commit_ms: int | None) -> tuple[subprocess.Popen, int]:
     port = free_port()
+    commit = "" if commit_ms is None else f"commit_interval_ms = {commit_ms}\n"
     (tmp / "state").mkdir()
     conf = tmp / "gateway.toml"
     conf.write_text(f"""[gateway]
@@ -191,7 +204,7 @@ sys_interval = 0
 port = {port}
 [store]
 durability = "sync"
-[[bridges]]
+{commit}[[bridges]]
 name = "cloud"
 host = "127.0.0.1"
 port = {cloud_port}
@@ -242,7 +255,7 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
         sub.start()
         sub.ready.wait(10)
         if kind == "ours":
-            edge, port = start_ours(tmp, cloud.port, args.inflight)
+            edge, port = start_ours(tmp, cloud.port, args.inflight, args.commit_ms)
         else:
             edge, port = start_mosquitto_edge(tmp, cloud.port, args.mosquitto_queue)
         result: dict = {"edge": kind}
@@ -251,16 +264,19 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
             publish(port, 10**9, 1)
             sub.wait_for(1, stall=20)
             # live forwarding
-            first = publish(port, 0, n_live)
+            cpu0 = cpu_seconds(edge.pid)
+            first = publish(port, 0, n_live, args.window)
             got, last = sub.wait_for(1 + n_live, stall=args.stall)
+            cpu = (cpu_seconds(edge.pid) - cpu0) / max(1e-9, time.monotonic() - first)
             result["live"] = {"messages": n_live, "received": got - 1, "lost": n_live - got + 1,
-                              "rate": round((got - 1) / max(1e-9, last - first))}
+                              "rate": round((got - 1) / max(1e-9, last - first)),
+                              "cpu": round(cpu, 2)}
             before = sub.count()
             # backlog drain
             cloud.stop()
             time.sleep(1.0)  # let the edge notice the outage (no event to wait on from here)
             t0 = time.monotonic()
-            publish(port, 10**6, n_backlog)
+            publish(port, 10**6, n_backlog, args.window)
             publish_s = time.monotonic() - t0
             up = cloud.start()
             got, last = sub.wait_for(before + n_backlog, stall=args.stall)
@@ -278,12 +294,21 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
     return result
 
 
+def median_of(runs: list[dict], phase: str, key: str) -> float:
+    return statistics.median(r[phase][key] for r in runs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000, help="backlog size")
     parser.add_argument("--live", type=int, default=50_000, help="live messages")
     parser.add_argument("--only", choices=("ours", "mosquitto"))
     parser.add_argument("--inflight", type=int, default=100, help="our bridge's window")
+    parser.add_argument("--window", type=int, default=100,
+                        help="the publisher's window of unacknowledged QoS 1 messages")
+    parser.add_argument("--commit-ms", type=int, default=None,
+                        help="our store's commit_interval_ms (default: the store's own)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per edge (medians shown)")
     parser.add_argument("--mosquitto-queue", type=int, default=None,
                         help="max_queued_messages of the Mosquitto edge (default: its own 1000)")
     parser.add_argument("--stall", type=float, default=20.0,
@@ -292,20 +317,26 @@ def main() -> int:
     if not shutil.which("mosquitto"):
         print("mosquitto is not installed", file=sys.stderr)
         return 2
-    results = []
-    for kind in ("ours", "mosquitto"):
-        if args.only and kind != args.only:
-            continue
-        results.append(run_edge(kind, args.messages, args.live, args))
-        print(json.dumps(results[-1]), flush=True)
+    if len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {1})  # publisher and subscriber share core 1 with the cloud
+    kinds = [k for k in ("ours", "mosquitto") if not args.only or k == args.only]
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    for _ in range(args.repeat):  # interleaved, so drift on a shared machine hits both edges
+        for kind in kinds:
+            runs[kind].append(run_edge(kind, args.messages, args.live, args))
+            print(json.dumps(runs[kind][-1]), flush=True)
     out = BENCH_DIR / "out"
     out.mkdir(exist_ok=True)
-    (out / f"bridge-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=1))
-    print(f"{'edge':<10} {'live msg/s':>11} {'live lost':>10} {'drain msg/s':>12} {'drain s':>8} "
-          f"{'backlog lost':>13}")
-    for r in results:
-        print(f"{r['edge']:<10} {r['live']['rate']:>11} {r['live']['lost']:>10} "
-              f"{r['backlog']['rate']:>12} {r['backlog']['drain_s']:>8} {r['backlog']['lost']:>13}")
+    (out / f"bridge-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
+        json.dumps({"args": vars(args), "runs": runs}, indent=1))
+    print(f"median of {args.repeat} run(s); publisher window {args.window}")
+    print(f"{'edge':<10} {'live msg/s':>11} {'live cpu':>9} {'live lost':>10} {'drain msg/s':>12} "
+          f"{'drain s':>8} {'backlog lost':>13}")
+    for kind, rs in runs.items():
+        print(f"{kind:<10} {median_of(rs, 'live', 'rate'):>11.0f} "
+              f"{median_of(rs, 'live', 'cpu'):>9.2f} {median_of(rs, 'live', 'lost'):>10.0f} "
+              f"{median_of(rs, 'backlog', 'rate'):>12.0f} {median_of(rs, 'backlog', 'drain_s'):>8} "
+              f"{median_of(rs, 'backlog', 'lost'):>13.0f}")
     return 0
 
 
