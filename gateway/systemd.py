@@ -413,9 +413,6 @@ def _level(level: int | str) -> int:
         raise ValueError(f"unknown log level {level!r}") from None
 
 
-def structured(**fields: object) -> dict[str, object]:
-    """``extra=`` for a log call with journal fields: ``structured(sensor="bme280")`` → SENSOR=..."""
-    return {key.upper(): value for key, value in fields.items()}
 
 
 __all__ = [
@@ -431,6 +428,5 @@ __all__ = [
     "monotonic_usec",
     "setup_logging",
     "socket_notify",
-    "structured",
     "watchdog_interval",
 ]

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.logfields import log_fields
 from gateway.broker.acl import AclFile
 from gateway.broker.core import Authenticator, Authorizer
 from gateway.broker.passwords import PasswordFile
@@ -70,7 +71,7 @@ class GatewayAuth(Authenticator, Authorizer):
             identity = certificate_identity(conn.peer_cert, policy.identity_source)
             if identity is None:
                 log.warning("client %s from %s has no certificate identity", connect.client_id,
-                            conn.peer)
+                            conn.peer, extra=log_fields(connect.client_id, conn))
                 return ReasonCode.NOT_AUTHORIZED
             conn.username = identity
             return ReasonCode.SUCCESS
@@ -78,13 +79,14 @@ class GatewayAuth(Authenticator, Authorizer):
             if policy.allow_anonymous:
                 return ReasonCode.SUCCESS
             log.warning("anonymous client %s refused on listener %s", connect.client_id,
-                        conn.listener)
+                        conn.listener, extra=log_fields(connect.client_id, conn))
             return ReasonCode.NOT_AUTHORIZED
         if self.passwords is None:
             return ReasonCode.SUCCESS if policy.allow_anonymous else ReasonCode.NOT_AUTHORIZED
         if self.passwords.verify(connect.username, connect.password or b""):
             return ReasonCode.SUCCESS
-        log.warning("bad username or password for %r from %s", connect.username, conn.peer)
+        log.warning("bad username or password for %r from %s", connect.username, conn.peer,
+                    extra=log_fields(connect.client_id, conn, username=connect.username))
         return ReasonCode.BAD_USER_NAME_OR_PASSWORD
 
     def start_enhanced(self, method: str, conn) -> ScramServer | None:  # noqa: ANN001

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
+from gateway.logfields import log_fields
 from gateway.broker.message import Delivery
 from gateway.broker.persistence import AckGate
 from gateway.broker.session import Session
@@ -117,7 +118,8 @@ class Connection:
         self.core.stats.protocol_errors += 1
         if exc.reason_code in _LIMIT_CODES:  # a limit that bites as a protocol error
             self.core.stats.limit(_LIMIT_CODES[exc.reason_code])
-        log.warning("protocol error from %s (%s): %s", self.client_id or "-", self.peer, exc)
+        log.warning("protocol error from %s (%s): %s", self.client_id or "-", self.peer, exc,
+                    extra=log_fields(self.client_id, self))
         if self.connected and self.version == 5:
             self.send(Disconnect(exc.reason_code, Properties(reason_string=exc.message[:200])))
         elif not self.connected and self.decoder.version == 5:
@@ -159,7 +161,8 @@ class Connection:
         if self.client_max_packet is not None and len(data) > self.client_max_packet:
             self.core.stats.drop("too_large_for_client")  # [MQTT-3.1.2-24]
             log.info("message on %s too large for %s (%d > %d bytes): dropped", msg.topic,
-                     self.client_id, len(data), self.client_max_packet)
+                     self.client_id, len(data), self.client_max_packet,
+                     extra=log_fields(self.client_id, self, topic=msg.topic))
             return False
         self.write(data)
         self.core.stats.publish_sent += 1
@@ -183,7 +186,8 @@ class Connection:
     def _refuse(self, code: ReasonCode, why: str, version: int | None = None) -> None:
         if version is not None:
             self.version = version
-        log.info("connection from %s refused: %s (%s)", self.peer, why, code.name)
+        log.info("connection from %s refused: %s (%s)", self.peer, why, code.name,
+                 extra=log_fields(self.client_id, self))
         self.send(Connack(False, code))
         self.close()
 

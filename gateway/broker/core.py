@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.logfields import log_fields
 from gateway.broker import enhanced_auth
 from gateway.broker.message import Delivery, Message
 from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
@@ -162,7 +163,7 @@ class BrokerCore:
         conn.send(Connack(present, R.SUCCESS, connack_props))
         log.info("client %s connected from %s (MQTT %s, clean %s, keepalive %d)", client_id,
                  conn.peer, {3: "3.1", 4: "3.1.1", 5: "5.0"}[conn.version], packet.clean_start,
-                 conn.keep_alive)
+                 conn.keep_alive, extra=log_fields(client_id, conn))
         session.attach(conn, now)
         self.persistence.session_changed(session, now)
 
@@ -204,7 +205,8 @@ class BrokerCore:
         session = self.sessions.get(client_id)
         if session is not None and session.link is not None:
             old = session.link
-            log.info("client %s taken over by a new connection from %s", client_id, conn.peer)
+            log.info("client %s taken over by a new connection from %s", client_id, conn.peer,
+                     extra=log_fields(client_id, conn))
             if getattr(old, "version", 4) == 5:  # [MQTT-3.1.4-3]
                 old.send(Disconnect(R.SESSION_TAKEN_OVER))
             old.close()
@@ -247,7 +249,8 @@ class BrokerCore:
             self.stats.clients_disconnected += 1
             self.persistence.session_changed(session, now)
         log.info("client %s disconnected%s", session.client_id,
-                 "" if conn.clean_disconnect else " (no DISCONNECT)")
+                 "" if conn.clean_disconnect else " (no DISCONNECT)",
+                 extra=log_fields(session.client_id, conn))
 
     def _end_session(self, session: Session, now: float) -> None:
         if session.will is not None:  # the session ends before the will delay is over
@@ -265,7 +268,8 @@ class BrokerCore:
             self.hooks.on_session_end(session)
 
     def publish_will(self, will: Will, client_id: str, now: float) -> None:
-        log.info("publishing the will of %s on %s", client_id, will.topic)
+        log.info("publishing the will of %s on %s", client_id, will.topic,
+                 extra=log_fields(client_id, topic=will.topic))
         props = will.properties  # the will delay belongs to the will, not to the message
         if props.will_delay_interval is not None:
             props = dataclasses.replace(props, will_delay_interval=None)
@@ -290,7 +294,8 @@ class BrokerCore:
         if topic.startswith("$SYS") or not self.authorizer.can_publish(conn.username,
                                                                          conn.client_id, topic):
             self.stats.drop("not_authorized")
-            log.warning("publish by %s to %s denied", conn.client_id, topic)
+            log.warning("publish by %s to %s denied", conn.client_id, topic,
+                        extra=log_fields(conn.client_id, conn, topic=topic))
             return R.NOT_AUTHORIZED if conn.version == 5 else R.SUCCESS
         if packet.properties.payload_format_indicator == 1 and not _is_utf8(packet.payload):
             self.stats.drop("payload_format_invalid")  # [MQTT-3.3.2-4]
@@ -408,7 +413,8 @@ class BrokerCore:
         if group is not None and sub.no_local:  # [MQTT-3.8.3-4]
             raise ProtocolError(R.PROTOCOL_ERROR, "no local on a shared subscription")
         if not self.authorizer.can_subscribe(conn.username, conn.client_id, sub.topic_filter):
-            log.warning("subscribe by %s to %s denied", conn.client_id, sub.topic_filter)
+            log.warning("subscribe by %s to %s denied", conn.client_id, sub.topic_filter,
+                        extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
             self.stats.drop("subscribe_not_authorized")
             return R.NOT_AUTHORIZED, False
         if sub.topic_filter not in session.subscriptions and \
@@ -460,7 +466,7 @@ class BrokerCore:
                 del session.subscriptions[key]
                 self.subs.remove(entry.topic_filter, session.client_id, entry.group)
                 log.warning("subscription of %s to %s revoked by the new ACL",
-                            session.client_id, key)
+                            session.client_id, key, extra=log_fields(session.client_id, topic=key))
                 self.persistence.subscriptions_changed(session)
                 revoked += 1
         return revoked
@@ -479,7 +485,8 @@ class BrokerCore:
                 self.persistence.session_changed(session, now)
             expires = session.expires_at()
             if expires is not None and now >= expires:
-                log.info("session of %s expired", session.client_id)
+                log.info("session of %s expired", session.client_id,
+                         extra=log_fields(session.client_id))
                 self.stats.clients_disconnected -= 1
                 self.stats.clients_expired += 1
                 self._end_session(session, now)
@@ -499,12 +506,13 @@ class BrokerCore:
             if not conn.connected:
                 if now - conn.opened_at > self.settings.connect_timeout:
                     self.stats.limit("connect_timeout")
-                    log.info("connection from %s sent no CONNECT in time: closed", conn.peer)
+                    log.info("connection from %s sent no CONNECT in time: closed", conn.peer,
+                             extra=log_fields(None, conn))
                     conn.close()
             elif conn.keep_alive and now - conn.last_rx > 1.5 * conn.keep_alive:  # [MQTT-3.1.2-22]
                 self.stats.keepalive_timeouts += 1
                 log.info("client %s silent for 1.5 x keepalive %d s: disconnected",
-                         conn.client_id, conn.keep_alive)
+                         conn.client_id, conn.keep_alive, extra=log_fields(conn.client_id, conn))
                 if conn.version == 5:
                     conn.send(Disconnect(R.KEEP_ALIVE_TIMEOUT))
                 conn.close()

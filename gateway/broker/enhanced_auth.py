@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from gateway.logfields import log_fields
 from gateway.broker.scram import AuthenticationFailed
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.errors import ProtocolError
@@ -99,10 +100,12 @@ def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
         return _failed(core, conn, exc)
     props = Properties(authentication_method=state.method, authentication_data=server_final)
     if state.reauth:
-        log.info("client %s re-authenticated as %r (%s)", conn.client_id, username, state.method)
+        log.info("client %s re-authenticated as %r (%s)", conn.client_id, username, state.method,
+                 extra=log_fields(conn.client_id, conn, username=username))
         conn.send(Auth(R.SUCCESS, props))
         return
-    log.info("client %s authenticated as %r (%s)", conn.client_id, username, state.method)
+    log.info("client %s authenticated as %r (%s)", conn.client_id, username, state.method,
+             extra=log_fields(conn.client_id, conn, username=username))
     conn.username = username
     connect, state.connect = state.connect, None  # the CONNECT is not needed any more
     core.complete_connect(conn, connect, now, props)
@@ -111,7 +114,7 @@ def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
 def _failed(core, conn, exc: AuthenticationFailed) -> None:  # noqa: ANN001
     code = exc.reason_code if exc.reason_code.is_error else R.NOT_AUTHORIZED
     log.warning("enhanced authentication of %s from %s failed: %s", conn.client_id or "-",
-                conn.peer, exc.message)
+                conn.peer, exc.message, extra=log_fields(conn.client_id, conn))
     if conn.connected:  # [MQTT-4.12.1-2] a failed re-authentication ends the connection
         conn.send(Disconnect(code if code != R.PROTOCOL_ERROR else R.NOT_AUTHORIZED))
         conn.close()

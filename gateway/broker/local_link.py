@@ -15,6 +15,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING
 
+from gateway.logfields import log_fields
 from gateway.broker.local import Message, MessageHandler
 from gateway.broker.message import Delivery
 from gateway.mqtt.enums import QoS
@@ -74,7 +75,8 @@ class LocalLink:
         except asyncio.QueueFull:
             self.broker.core.stats.drop("local_queue_full")
             log.warning("local client %s is not keeping up: message on %s dropped",
-                        self.client_id, publish.topic)
+                        self.client_id, publish.topic,
+                        extra=log_fields(self.client_id, topic=publish.topic))
             return False
         self.broker.core.stats.publish_sent += 1
         return True

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.logfields import log_fields
 from gateway.broker.core import Authenticator, Authorizer, BrokerCore
 from gateway.broker.local import LocalClient
 from gateway.broker.settings import BrokerSettings
@@ -169,7 +170,8 @@ class Broker:
                 if transport.get_write_buffer_size() > self.settings.max_write_buffer:
                     self.core.stats.limit("max_write_buffer")
                     log.warning("client %s is not reading (%d bytes queued): disconnected",
-                                conn.client_id, transport.get_write_buffer_size())
+                                conn.client_id, transport.get_write_buffer_size(),
+                                extra=log_fields(conn.client_id, conn))
                     transport.abort()
                     continue
             if conn.closed and not transport.is_closing():

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from gateway.logfields import log_fields
 from gateway.broker.message import Delivery
 from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
@@ -282,7 +283,8 @@ class Session:
     def _count_drop(self, reason: str) -> None:
         self.stats.drop(reason)
         self.stats.limit("max_queued_messages")
-        log.warning("queue of %s full: message dropped (%s)", self.client_id, reason)
+        log.warning("queue of %s full: message dropped (%s)", self.client_id, reason,
+                    extra=log_fields(self.client_id))
 
     def pump(self, now: float) -> None:
         """Send queued deliveries while the client's window has room."""

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway import systemd as sd
+from gateway.logfields import fields as journal_fields
 
 
 class NotifySocket:
@@ -427,7 +428,7 @@ def test_journald_handler_sends_structured_fields_without_timestamps(
         logging.getLogger("gateway.sensors").warning(
             "read of %s failed", "bme280", extra={"SENSOR": "bme280", "CLIENT_ID": "c1", "BRIDGE": "cloud"}
         )
-        logging.getLogger("gateway.broker").info("client connected", extra=sd.structured(client_id="c2"))
+        logging.getLogger("gateway.broker").info("client connected", extra=journal_fields(client_id="c2"))
     assert stderr_path.read_text() == ""  # nothing doubled onto stderr
     (message, fields), (message2, fields2) = sent
     assert message == "read of bme280 failed"  # journald stamps the time itself
@@ -480,7 +481,7 @@ def test_real_journal_send_accepts_our_fields(
     with open(stderr_path, "w") as stream:
         sd.setup_logging("INFO", stream=stream, environ=journal_stream_env(str(stderr_path)))
         log = logging.getLogger("gateway.sensors")
-        log.warning("read of %s failed", "bme280", extra=sd.structured(sensor="bme280", bridge=None))
+        log.warning("read of %s failed", "bme280", extra=journal_fields(sensor="bme280", bridge=None))
         try:
             raise OSError(121, "Remote I/O error")
         except OSError:
