@@ -19,6 +19,7 @@ from gateway.broker.auth import GatewayAuth, ListenerPolicy
 from gateway.broker.server import Broker, ListenerSpec
 from gateway.broker.tls import server_context
 from gateway.config import ConfigError, GatewayConfig, load
+from gateway.sensors.registry import SensorSetupError
 from gateway.systemd import Notifier, Watchdog, setup_logging, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,9 @@ def run_from_path(path: str | Path, loop: str = "auto") -> int:
                 uvloop.run(run(config))
         else:
             asyncio.run(run(config))
+    except SensorSetupError as exc:  # a config problem found when building the drivers
+        log.error("%s: %s", path, exc)
+        return 2
     except OSError as exc:
         log.error("cannot start: %s", exc)
         return 1

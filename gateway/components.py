@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.mqtt.enums import QoS
+from gateway.sensors.config import GPIOSensor
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -20,7 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def pin_factory_for(gateway: Gateway) -> Any:
-    if not (gateway.config.sensors or gateway.config.relays):
+    """One gpiozero pin factory for the GPIO sensors and relays; None when nothing uses GPIO (so
+    a gateway with only I2C and serial devices starts on a machine without a GPIO library)."""
+    config = gateway.config
+    uses_gpio = any(isinstance(s, GPIOSensor) for s in config.sensors) or \
+        any(r.kind in ("gpio", "pwm") for r in config.relays)
+    if not uses_gpio:
         return None
     if gateway.config.gateway.demo:
         from gpiozero.pins.mock import MockFactory, MockPWMPin

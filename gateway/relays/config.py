@@ -25,6 +25,7 @@ class OutputConfig(BaseModel):
     kind: Literal["gpio", "pwm", "pcf8574", "mcp23017"] = "gpio"
     pin: int = Field(ge=0)
     address: int | None = Field(default=None, ge=0x03, le=0x77)
+    bus: int = Field(default=1, ge=0, le=255)  # /dev/i2c-<bus>, expanders only
     active_low: bool = False
     frequency: float = Field(default=100.0, gt=0, le=100_000)
     power_on: Literal["off", "on", "restore"] = "off"
@@ -50,6 +51,8 @@ class OutputConfig(BaseModel):
                 raise ValueError(f"{self.kind} pins are 0..{EXPANDERS[self.kind] - 1}, got {self.pin}")
         elif self.address is not None:
             raise ValueError(f"'address' is only for I2C expanders, not kind {self.kind!r}")
+        elif "bus" in self.model_fields_set:
+            raise ValueError(f"'bus' is only for I2C expanders, not kind {self.kind!r}")
         if self.name in self.interlock:
             raise ValueError(f"output {self.name!r} cannot be interlocked with itself")
         return self
@@ -86,13 +89,20 @@ def check_outputs(outputs: Sequence[OutputConfig]) -> Sequence[OutputConfig]:
 
 
 def _check_hardware_unique(outputs: Sequence[OutputConfig]) -> None:
-    seen: dict[tuple[str, int | None, int], str] = {}
+    seen: dict[tuple[str, int | None, int | None, int], str] = {}
+    chips: dict[tuple[int, int], tuple[str, str]] = {}  # (bus, address) -> (kind, first output)
     for o in outputs:
         family = "gpio" if o.kind in ("gpio", "pwm") else o.kind
-        key = (family, o.address, o.pin)
+        bus = o.bus if o.kind in EXPANDERS else None
+        key = (family, bus, o.address, o.pin)
         if key in seen:
             raise ValueError(f"outputs {seen[key]!r} and {o.name!r} use the same pin")
         seen[key] = o.name
+        if o.kind in EXPANDERS and o.address is not None:
+            kind, first = chips.setdefault((o.bus, o.address), (o.kind, o.name))
+            if kind != o.kind:
+                raise ValueError(f"outputs {first!r} ({kind}) and {o.name!r} ({o.kind}) put two "
+                                 f"chips at address 0x{o.address:02X} on I2C bus {o.bus}")
 
 
 RelayList = Annotated[tuple[OutputConfig, ...], AfterValidator(check_outputs)]

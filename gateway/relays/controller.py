@@ -4,11 +4,16 @@ How it works:
 * start-up — load the stored states, ask `RelayLogic.power_on` for each output's start level, open
   every output *at* that level (no glitch), read each one back and publish the truth (retained) on
   `<base>/relay/<name>`, announce it to Home Assistant, then subscribe `<base>/relay/+/set`;
+* absent hardware — an output that cannot be opened (an expander that does not answer, a missing
+  /dev/i2c-N) is `offline` on `.../available` and commands to it are refused (reason
+  `unavailable`); the rest starts normally. It is tried again after `retry_first` seconds, doubling
+  up to `retry_max`; once it opens (at off) its state is published, and the power-on rule is applied
+  to it then, through the same safety checks (interlocks, min_off_seconds);
 * a command — parse and admit it (commands.py), let the logic decide, write the output and read it
   back in the worker thread, publish the read-back state, store it, report on
   `<base>/relay/<name>/event`, and answer on the MQTT 5 response topic when the command had one;
-* timers — one task sleeps until `next_deadline()` on the injected clock (or until a command moved
-  the deadline) and applies what `tick()` returns;
+* timers — one task sleeps until `next_deadline()` (or the next retry of an absent output) on the
+  injected clock, or until a command moved the deadline, and applies what `tick()` returns;
 * stop — unsubscribe, stop the timer task, apply the on_stop states ("off" ones first), publish
   availability "offline", close the outputs that end off.
 
@@ -45,6 +50,9 @@ from gateway.relays.state_store import StateStore, StoredState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+RETRY_FIRST = 5.0   # seconds before an output that did not open is tried again
+RETRY_MAX = 60.0    # the retry interval doubles up to this
 
 
 class Result(StrEnum):
@@ -86,9 +94,10 @@ def state_payload(cfg: OutputConfig | None, level: float) -> str:
 
 class RelayService:
     def __init__(self, config: Sequence[OutputConfig], client: LocalClient, base_topic: str,
-                 state_dir: str | Path, pin_factory: Any = None, i2c_bus: Any = None,
-                 clock: Clock = SYSTEM_CLOCK, *, node_id: str | None = None,
-                 io_timeout: float = 5.0) -> None:
+                 state_dir: str | Path, pin_factory: Any = None,
+                 open_i2c: Callable[[int], Any] | None = None, clock: Clock = SYSTEM_CLOCK, *,
+                 node_id: str | None = None, io_timeout: float = 5.0,
+                 retry_first: float = RETRY_FIRST, retry_max: float = RETRY_MAX) -> None:
         if not base_topic or any(c in base_topic for c in "+#") or base_topic.endswith("/"):
             raise ValueError(f"base_topic must be a topic name without wildcards, got {base_topic!r}")
         self._configs = tuple(check_outputs(tuple(config)))
@@ -96,15 +105,22 @@ class RelayService:
         self._topics = {c.name: Topics.of(base_topic, c.name) for c in self._configs}
         self._client, self._base, self._clock = client, base_topic, clock
         self._store = StateStore(state_dir)
-        self._factory, self._bus = pin_factory, i2c_bus
+        self._factory = pin_factory
+        self._open_i2c = open_i2c or _open_bus
+        self._buses: dict[int, Any] = {}
         self.node_id = node_id or re.sub(r"[^A-Za-z0-9_-]", "_", base_topic)
         self._io_timeout = io_timeout
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="relays-io")
         self._io_started: dict[Future[Any], float] = {}
         self._outputs: dict[str, Output] = {}
         self._kept: list[Output] = []
-        self._chips: dict[tuple[str, int], Any] = {}
+        self._chips: dict[tuple[str, int, int], Any] = {}
         self._stored: dict[str, StoredState] = {}
+        self._restored: dict[str, float] = {}          # what power_on = "restore" restores
+        self._missing: dict[str, int] = {}             # outputs that did not open -> attempts
+        self._retry_first, self._retry_max = retry_first, retry_max
+        self._retry_at: float | None = None
+        self._retry_round = 0
         self._readback: dict[str, float] = {}
         self._logic = RelayLogic(self._configs, clock.monotonic())
         self._lock = asyncio.Lock()
@@ -125,12 +141,15 @@ class RelayService:
     async def start(self) -> None:
         now = self._clock.monotonic()
         self._stored = await self._io(self._store.load)
+        self._restored = {n: s.restore_level for n, s in self._stored.items()}
         self._logic = RelayLogic(self._configs, now)
-        decisions = self._logic.power_on({n: s.restore_level for n, s in self._stored.items()}, now)
+        decisions = self._logic.power_on(self._restored, now)
         initial = {d.output: d.level for d in decisions if isinstance(d, Switch)}
         await self._io(self._open_all, initial)
-        for name in self._cfg.keys() - self._outputs.keys():
+        for name in self._missing:
             self._logic.observe(name, 0.0, now)  # it never opened, so it cannot be on
+        if self._missing:
+            self._retry_at = now + self._retry_first
         async with self._lock:
             for d in decisions:
                 if isinstance(d, Refusal):
@@ -193,7 +212,8 @@ class RelayService:
         if ignored := admit(envelope, cfg, retained=message.retain, wall_now=self._clock.time()):
             return await self._ignored(name, *ignored)
         if name not in self._outputs:
-            return await self._refused(Refusal(name, Reason.UNAVAILABLE, "output did not open at start-up"))
+            return await self._refused(Refusal(name, Reason.UNAVAILABLE,
+                                               "the output's device cannot be opened; retrying"))
         async with self._lock:
             decision = self._logic.command(envelope.command, self._clock.monotonic())
             if isinstance(decision, Refusal):
@@ -230,7 +250,7 @@ class RelayService:
     async def _timer_loop(self) -> None:
         while True:
             self._wake.clear()
-            deadline = self._logic.next_deadline()
+            deadline = self._next_deadline()
             waits = [asyncio.ensure_future(self._wake.wait())]
             if deadline is not None:
                 waits.append(asyncio.ensure_future(self._clock.sleep_until(deadline)))
@@ -245,18 +265,54 @@ class RelayService:
         async with self._lock:
             for d in self._logic.tick(self._clock.monotonic()):
                 await (self._apply(d) if isinstance(d, Switch) else self._report_refusal(d))
+            if self._retry_at is not None and self._retry_at <= self._clock.monotonic():
+                await self._retry_missing()
         async with self._idle:
             self._idle.notify_all()
 
+    def _next_deadline(self) -> float | None:
+        deadlines = [d for d in (self._logic.next_deadline(), self._retry_at) if d is not None]
+        return min(deadlines, default=None)
+
     def _nothing_due(self) -> bool:
-        deadline = self._logic.next_deadline()
+        deadline = self._next_deadline()
         return deadline is None or deadline > self._clock.monotonic()
+
+    # -- outputs whose device was absent ---------------------------------------------------------
+    async def _retry_missing(self) -> None:
+        """Try to open every output that did not open; the ones that do get the power-on rule."""
+        for name in list(self._missing):
+            cfg = self._cfg[name]
+            try:
+                await self._io(self._open_output, cfg, 0.0)
+            except Exception as exc:  # noqa: BLE001 - still absent: retried later
+                self._missing[name] += 1
+                log.debug("relay %s: still cannot open %s: %s (attempt %d)", name, _where(cfg),
+                          _why(exc), self._missing[name])
+                continue
+            log.info("relay %s: %s opened after %d failed attempt(s)", name, _where(cfg),
+                     self._missing.pop(name))
+            await self._late_power_on(name)
+        self._retry_round += 1
+        delay = min(self._retry_max, self._retry_first * 2 ** min(self._retry_round, 20))
+        self._retry_at = self._clock.monotonic() + delay if self._missing else None
+
+    async def _late_power_on(self, name: str) -> None:
+        """The output opened at off: publish that, then apply its power-on rule as at start-up."""
+        await self._refresh(name, Reason.POWER_ON)
+        for d in self._logic.power_on_one(name, self._restored, self._clock.monotonic()):
+            if isinstance(d, Refusal):
+                await self._report_refusal(d)
+            elif d.level > 0:
+                await self._apply(d)
+        await self._save()
 
     # -- applying and reporting ------------------------------------------------------------------
     async def _apply(self, switch: Switch) -> str | None:
         """Write, read back, record, publish. Returns the error text if the write failed."""
         name, output = switch.output, self._outputs.get(switch.output)
-        if output is None:
+        if output is None:  # its device is absent: it is not on, whatever was decided
+            self._logic.observe(name, 0.0, self._clock.monotonic())
             return "output unavailable"
         error = None
         try:
@@ -328,9 +384,14 @@ class RelayService:
     def _open_all(self, initial: dict[str, float]) -> None:
         for cfg in self._configs:
             try:
-                self._outputs[cfg.name] = self._build(cfg, initial.get(cfg.name, 0.0))
+                self._open_output(cfg, initial.get(cfg.name, 0.0))
             except Exception as exc:  # one broken output must not keep the others from starting
-                log.error("relay %s: cannot open %s pin %s: %s", cfg.name, cfg.kind, cfg.pin, exc)
+                self._missing[cfg.name] = 1
+                log.warning("relay %s: cannot open %s: %s; unavailable, retrying every %g s at "
+                            "most", cfg.name, _where(cfg), _why(exc), self._retry_max)
+
+    def _open_output(self, cfg: OutputConfig, level: float) -> None:
+        self._outputs[cfg.name] = self._build(cfg, level)
 
     def _build(self, cfg: OutputConfig, level: float) -> Output:
         if cfg.kind == "gpio":
@@ -343,10 +404,10 @@ class RelayService:
 
     def _chip(self, cfg: OutputConfig) -> Any:
         assert cfg.address is not None  # the config model guarantees it for expanders
-        key = (cfg.kind, cfg.address)
+        key = (cfg.kind, cfg.bus, cfg.address)
         if key not in self._chips:
-            chip = _EXPANDERS[cfg.kind](self._i2c_bus(), cfg.address)
-            chip.open()
+            chip = _EXPANDERS[cfg.kind](self._i2c_bus(cfg.bus), cfg.address)
+            chip.open()  # DeviceNotFound while the chip does not answer: not cached, probed again
             self._chips[key] = chip
         return self._chips[key]
 
@@ -357,12 +418,10 @@ class RelayService:
             self._factory = default_factory()
         return self._factory
 
-    def _i2c_bus(self) -> Any:
-        if self._bus is None:
-            from drivers.bus.i2c import open_bus
-
-            self._bus = open_bus(1)
-        return self._bus
+    def _i2c_bus(self, number: int) -> Any:
+        if number not in self._buses:  # a bus that will not open is not cached: opened again later
+            self._buses[number] = self._open_i2c(number)
+        return self._buses[number]
 
     def _close_all(self) -> None:
         for name, output in self._outputs.items():
@@ -377,3 +436,19 @@ class RelayService:
 
 
 _EXPANDERS: dict[str, type[PCF8574] | type[MCP23017]] = {"pcf8574": PCF8574, "mcp23017": MCP23017}
+
+
+def _open_bus(number: int) -> Any:
+    from drivers.bus.i2c import open_bus
+
+    return open_bus(number)
+
+
+def _where(cfg: OutputConfig) -> str:
+    if cfg.kind in ("gpio", "pwm"):
+        return f"{cfg.kind} pin {cfg.pin}"
+    return f"{cfg.kind} 0x{cfg.address:02X} pin {cfg.pin} on /dev/i2c-{cfg.bus}"
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

@@ -3,7 +3,8 @@
 How it works: `RelayLogic` holds, per output, its level (0 = off, 1 = on, a duty in between for PWM),
 when it last turned on and off, and its deadlines. The glue feeds it
 
-* `power_on(restored, now)` once, to learn each output's start-up level;
+* `power_on(restored, now)` once, to learn each output's start-up level, and `power_on_one` for an
+  output whose device opens only later;
 * `command(cmd, now)` for every admitted command -> a `Switch` to apply or a `Refusal` to report;
 * `tick(now)` whenever `now >= next_deadline()` -> switches that timers demand;
 * `observe(name, level, now)` with the level read back after every write, so a write that did not
@@ -125,10 +126,17 @@ class RelayLogic:
         """One Switch per output (its start-up level, in config order), after any Refusal that
         explains why an output starts off."""
         out: list[Decision] = []
-        for name, cfg in self._cfg.items():
-            want = {"off": 0.0, "on": 1.0, "restore": restored.get(name, 0.0)}[cfg.power_on]
-            out.extend(self._power_on_one(name, want, now))
+        for name in self._cfg:
+            out.extend(self.power_on_one(name, restored, now))
         return out
+
+    def power_on_one(self, name: str, restored: Mapping[str, float], now: float) -> list[Decision]:
+        """The power-on rule for one output, also for one whose device opens only later: its
+        power_on level, unless an interlock partner is on (Refusal, then off) or min_off_seconds
+        defers it."""
+        cfg = self._cfg[name]
+        want = {"off": 0.0, "on": 1.0, "restore": restored.get(name, 0.0)}[cfg.power_on]
+        return self._power_on_one(name, want, now)
 
     def command(self, cmd: Command, now: float) -> Decision:
         state = self._state.get(cmd.output)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
+from pathlib import Path
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -38,6 +40,21 @@ pin = 1
 def test_example_loads() -> None:
     outputs = RELAYS.validate_python(tomllib.loads(EXAMPLE)["relays"])
     assert [o.name for o in outputs] == ["pump", "motor_up", "motor_down"]
+    assert outputs[1].bus == 1  # expanders default to /dev/i2c-1
+
+
+def test_same_chip_address_and_pin_on_two_buses_are_two_outputs() -> None:
+    outputs = RELAYS.validate_python([
+        {"name": "a", "kind": "pcf8574", "address": 0x20, "pin": 0, "bus": 0},
+        {"name": "b", "kind": "mcp23017", "address": 0x20, "pin": 0, "bus": 3}])
+    assert [o.bus for o in outputs] == [0, 3]
+
+
+def test_example_config_documents_every_relay_key() -> None:
+    text = (Path(__file__).resolve().parents[3] / "config" / "gateway.toml").read_text()
+    relays = re.split(r"^# ── ", text[text.index("[[relays]]"):], flags=re.MULTILINE)[0]
+    for key in OutputConfig.model_fields:
+        assert re.search(rf"^#? ?{key} = ", relays, re.MULTILINE), f"relay key {key} undocumented"
 
 
 @pytest.mark.parametrize(("entries", "message"), [
@@ -55,6 +72,13 @@ def test_example_loads() -> None:
     ([{"name": "x", "pin": 1, "on_stop": "on"}, {"name": "y", "pin": 2, "on_stop": "on", "interlock": ["x"]}],
      "on_stop"),
     ([{"name": "x", "pin": 1, "max_on_seconds": 0}], "greater than 0"),
+    ([{"name": "x", "pin": 1, "bus": 0}], "'bus' is only for I2C expanders"),
+    ([{"name": "x", "kind": "pcf8574", "address": 32, "pin": 0, "bus": 256}], "less than or equal to 255"),
+    ([{"name": "x", "kind": "pcf8574", "address": 32, "pin": 0},
+      {"name": "y", "kind": "pcf8574", "address": 32, "pin": 0, "bus": 1}], "same pin"),
+    ([{"name": "x", "kind": "pcf8574", "address": 32, "pin": 0},
+      {"name": "y", "kind": "mcp23017", "address": 32, "pin": 1}],
+     r"'x' \(pcf8574\) and 'y' \(mcp23017\) put two chips at address 0x20 on I2C bus 1"),
 ])
 def test_bad_config_is_a_clear_error(entries: list[dict[str, object]], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

@@ -41,9 +41,10 @@ def pins() -> MockFactory:
 async def make(bus: MemoryBus, clock: FakeClock, pins: MockFactory, tmp_path: Path) -> AsyncIterator[Factory]:
     services: list[RelayService] = []
 
-    async def factory(*outputs: OutputConfig, i2c_bus: Any = None) -> RelayService:
+    async def factory(*outputs: OutputConfig, i2c_bus: Any = None, **kw: Any) -> RelayService:
         service = RelayService(outputs, bus.client("relays"), BASE, tmp_path, pin_factory=pins,
-                               i2c_bus=i2c_bus, clock=clock)
+                               open_i2c=(lambda number: i2c_bus) if i2c_bus else None, clock=clock,
+                               **kw)
         await service.start()
         services.append(service)
         return service

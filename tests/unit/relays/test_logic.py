@@ -148,6 +148,23 @@ def test_restore_never_breaks_an_interlock() -> None:
     assert got[2] == Switch("down", 0.0, Reason.POWER_ON)
 
 
+def test_late_power_on_of_one_output_follows_the_same_rules() -> None:
+    """An output whose device opens after start-up gets its power-on rule then (controller retry)."""
+    m = RelayLogic([out("up", power_on="restore", interlock=("down",)), out("down"),
+                    out("fan", power_on="on", min_off_seconds=30)], T0)
+    m.power_on({"up": 1.0}, T0)
+    m.observe("up", 0.0, T0)  # its device did not open: it is off
+    m.observe("fan", 0.0, T0)
+    assert m.command(on("down"), T0 + 5) == Switch("down", 1.0, Reason.COMMAND)
+    late = m.power_on_one("up", {"up": 1.0}, T0 + 10)
+    assert isinstance(late[0], Refusal) and late[0].reason is Reason.INTERLOCK
+    assert late[1:] == [Switch("up", 0.0, Reason.POWER_ON)]
+    m.command(off("down"), T0 + 11)
+    assert m.power_on_one("up", {"up": 1.0}, T0 + 12) == [Switch("up", 1.0, Reason.POWER_ON)]
+    assert m.power_on_one("fan", {}, T0 + 12) == [Switch("fan", 0.0, Reason.POWER_ON)]
+    assert m.tick(T0 + 42) == [Switch("fan", 1.0, Reason.POWER_ON)]  # min_off from its late start
+
+
 def test_power_on_starts_the_max_on_clock() -> None:
     m = RelayLogic([out("heater", power_on="on", max_on_seconds=60)], T0)
     m.power_on({}, T0)

@@ -1,0 +1,112 @@
+"""The whole gateway, as systemd runs it, on a machine where the configured hardware is absent: no
+/dev/i2c-250, no USB-serial adapter. It starts (READY=1), serves MQTT, reports those sensors and the
+expander relay offline, refuses commands to the relay with a reason, and keeps the rest running. A
+bad config, by contrast, still stops start-up with the file and the problem."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.test_app_service import NotifySocket, free_port
+from tests.support.clients import TestClient
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    port = free_port()
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"""
+[gateway]
+id = "field-gw"
+state_dir = "{tmp_path / 'state'}"
+[[broker.listeners]]
+port = {port}
+[[sensors]]
+type = "nmea"
+name = "gps"
+port = "{tmp_path / 'ttyUSB0'}"
+[[sensors]]
+type = "bme280"
+name = "attic"
+bus = 250
+[[sensors]]
+type = "simulated"
+name = "probe"
+interval = 0.5
+[[relays]]
+name = "valve"
+kind = "pcf8574"
+bus = 250
+address = 0x20
+pin = 0
+""")
+    notify = NotifySocket(str(tmp_path / "notify.sock"))
+    env = dict(os.environ, NOTIFY_SOCKET=notify.path)
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield proc, notify, port, tmp_path
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def test_absent_buses_and_ports_leave_the_gateway_running(gateway):
+    proc, notify, port, tmp_path = gateway
+    notify.wait_for("READY=1")
+    client = TestClient(port, "ha")
+    client.subscribe([("edge/sensor/+/availability", 1), ("edge/relay/valve/available", 1),
+                      ("edge/relay/valve/event", 1), ("edge/sensor/probe", 1)])
+    wanted = {("edge/sensor/gps/availability", b"offline"),
+              ("edge/sensor/attic/availability", b"offline"),
+              ("edge/relay/valve/available", b"offline")}
+    readings = 0
+    for _ in range(50):
+        message = client.expect_one(timeout=10)
+        wanted.discard((message.topic, message.payload))
+        readings += message.topic == "edge/sensor/probe"
+        if not wanted and readings >= 2:
+            break
+    assert not wanted and readings >= 2
+    client.publish("edge/relay/valve/set", b"ON", qos=1)
+    for _ in range(20):
+        message = client.expect_one(timeout=10)
+        if message.topic == "edge/relay/valve/event":
+            break
+    event = json.loads(message.payload)
+    assert event["event"] == "refused" and event["reason"] == "unavailable"
+    client.disconnect()
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    output = proc.stdout.read()
+    gps = tmp_path / "ttyUSB0"
+    assert (f"sensor gps: cannot open {gps}: [Errno 2] No such file or directory; offline, "
+            f"retrying with backoff up to 300 s") in output
+    assert ("sensor attic: cannot open /dev/i2c-250: [Errno 2] No such file or directory; offline, "
+            "retrying with backoff up to 300 s") in output
+    assert "relay valve: cannot open pcf8574 0x20 pin 0 on /dev/i2c-250: " in output
+
+
+def test_a_bad_sensor_option_still_stops_start_up_with_file_and_problem(tmp_path):
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"""
+[gateway]
+state_dir = "{tmp_path / 'state'}"
+[[broker.listeners]]
+port = {free_port()}
+[[sensors]]
+type = "nmea"
+name = "gps"
+port = "nosuch://ttyUSB0"
+""")
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{config}: sensor 'gps' (type nmea): invalid URL, protocol 'nosuch' not known" in result.stderr
+    assert "Traceback" not in result.stderr
