@@ -77,7 +77,8 @@ async def start_components(gateway: Gateway) -> list:
         sensors = SensorService.from_config(
             config.sensors, broker.local_client("sensors"), base_topic=base,
             homeassistant=config.homeassistant, node_id=config.gateway.id,
-            gateway_availability=f"{base}/status", pin_factory=factory)
+            gateway_availability=f"{base}/status", pin_factory=factory,
+            state_dir=config.gateway.state_dir)
         await sensors.start()
         started.append(sensors)
         beat = gateway.watchdog.register("sensors", max_age=120)

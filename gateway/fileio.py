@@ -5,7 +5,8 @@ renames it over the target and fsyncs the directory (the rename itself is only d
 directory is). After it returns, the new content survives kill -9 and power loss; at any moment
 the file is either the old or the new version, never a mix. An existing file's mode and owner are
 kept; a new file gets `new_mode`. Used by the broker's password / SCRAM files and by the state
-files in the state directory (relay states, pulse counter totals).
+files in the state directory (relay states, pulse counter totals), which move a file they cannot
+parse aside with `quarantine()`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *,
             os.unlink(tmp_name)
         raise
     fsync_directory(target.parent)
+
+
+def quarantine(path: str | os.PathLike[str]) -> Path:
+    """Move an unreadable state file aside to `<name>.corrupt` (kept for a post-mortem, replacing
+    an older one) and return where it went."""
+    source = Path(path)
+    target = source.with_name(source.name + ".corrupt")
+    os.replace(source, target)
+    return target
 
 
 def fsync_directory(directory: str | os.PathLike[str]) -> None:

@@ -2,7 +2,9 @@
 
 Counts debounced activations (inactive -> active edges) of an input pin and reports three quantities:
 
-* ``count``            raw pulses since open() (restarts at 0 with the gateway: a counter reset),
+* ``count``            raw pulses counted: from 0, or from the count given to `restore()` (the
+                       gateway's `persist = true` saves it and restores it at the next start, so
+                       the total survives restarts; without it a restart resets the counter),
 * `total_quantity`     count × `factor` in `total_unit` (e.g. 0.5 L per pulse -> litres),
 * `rate_quantity`      factor × pulses per `rate_per` seconds, averaged since the previous read()
                        (since open() for the first), e.g. rate_per=60 gives litres per minute; for an
@@ -51,11 +53,24 @@ class PulseCounter(Driver):
         self._mark: tuple[float, int] = (0.0, 0)  # (time, count) at the previous read
         self._rate = 0.0
 
+    @property
+    def count(self) -> int:
+        """The pulses counted so far (what the gateway saves with `persist = true`)."""
+        with self._lock:
+            return self._count
+
+    def restore(self, count: int) -> None:
+        """Continue from `count` pulses (saved before a restart). Call it before open()."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"a pulse count is a whole number >= 0, not {count!r}")
+        with self._lock:
+            self._count = count
+
     def open(self) -> None:
         self._device = open_input(self.pin_number, self.pull, self._factory)
         self._debouncer = Debouncer(self.bounce_time, self._device.pin_factory.ticks_diff)
         self._active = bool(self._device.pin.state) != self.active_low
-        self._mark = (self._clock(), 0)
+        self._mark = (self._clock(), self.count)  # the first rate counts from here
         self._device.pin.when_changed = self._on_edge
 
     def read(self) -> list[Reading]:

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.fileio import atomic_write_text
+from gateway.fileio import atomic_write_text, quarantine
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,9 @@ class StateStore:
         atomic_write_text(self.path, json.dumps(data, indent=1), new_mode=STATE_FILE_MODE)
 
     def _quarantine(self, exc: Exception) -> None:
-        target = self.path.with_name(FILE_NAME + ".corrupt")
+        target = quarantine(self.path)
         log.error("relay state file %s is unreadable (%s); moved to %s, outputs start without "
                   "restored state", self.path, exc, target)
-        os.replace(self.path, target)
 
 
 def _decode(raw: str) -> dict[str, StoredState]:

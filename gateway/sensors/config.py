@@ -265,6 +265,14 @@ class PulseCounterConfig(GPIOSensor):
     rate_quantity: str = "rate"
     rate_unit: str = "/s"
     rate_per: PositiveFloat = 1.0                 # seconds: 60 = per minute, 3600 = per hour
+    persist: bool = False                         # keep the count across restarts (state_dir)
+    persist_interval: Annotated[float, Field(ge=10, le=86_400)] = 300.0  # save at most this often
+
+    @model_validator(mode="after")
+    def _check_persist(self) -> PulseCounterConfig:
+        if "persist_interval" in self.model_fields_set and not self.persist:
+            raise ValueError(f"sensor {self.name!r}: persist_interval applies only with persist = true")
+        return self
 
 
 # --- simulated -----------------------------------------------------------------------------------
@@ -287,8 +295,10 @@ SensorConfig = Annotated[
     Field(discriminator="type"),
 ]
 
-#: fields that are not driver options: the common ones plus the bus seams the registry opens
-NON_DRIVER_FIELDS = frozenset(SensorBase.model_fields) | {"type", "bus", "port", "baudrate"}
+#: fields that are not driver options: the common ones, the bus seams the registry opens, and the
+#: pulse counters' persistence (done by the scheduler)
+NON_DRIVER_FIELDS = frozenset(SensorBase.model_fields) | {"type", "bus", "port", "baudrate", "persist",
+                                                          "persist_interval"}
 
 
 def check_sensor_list(sensors: Sequence[SensorBase]) -> Sequence[SensorBase]:

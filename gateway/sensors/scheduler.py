@@ -15,6 +15,10 @@ happen: gpiozero's thread hands the reading to the loop with call_soon_threadsaf
 queue (overflow: the event is dropped and counted; the next poll repairs the state), drained by one
 more task per such sensor that publishes at once.
 
+Pulse counters with `persist = true` continue from the count saved in the state directory
+(gateway.sensors.counters): restored before their first open, saved after a read when the count
+changed and `persist_interval` passed, and at stop.
+
 `status()` returns counters per sensor and `last_progress`, the monotonic time at which any sensor
 last completed an attempt or event: the heartbeat for the systemd watchdog. `overdue(now, grace)`
 names sensors whose task has fallen behind its schedule by more than timeout + grace.
@@ -27,16 +31,18 @@ import logging
 import termios
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from drivers.base import DriverError, Reading
 from gateway.broker.local import LocalClient
 from gateway.sensors.clock import Clock, SystemClock
 from gateway.sensors.config import HomeAssistantConfig, SensorBase
+from gateway.sensors.counters import CounterStore
 from gateway.sensors.discovery import DeviceInfo, DiscoveredSensor, Discovery
 from gateway.sensors.payloads import plain_payload, state_payload
 from gateway.sensors.policy import Availability, ChangeFilter, backoff_delay, next_due
-from gateway.sensors.registry import BuiltSensor, Resources, build_sensors
+from gateway.sensors.registry import BuiltSensor, Resources, SensorSetupError, build_sensors
 from gateway.sensors.resources import DeviceUnavailable, SharedDevice
 from gateway.sensors.topics import OFFLINE, SensorTopics, topics_for
 from gateway.sensors.worker import SensorBusy, SensorTimeout, Worker, run_in_thread
@@ -50,6 +56,15 @@ CLOSE_TIMEOUT = 2.0
 @runtime_checkable
 class EventSource(Protocol):
     def set_listener(self, listener: Any) -> None: ...
+
+
+@runtime_checkable
+class Counting(Protocol):
+    """A driver whose count can be saved and restored (drivers.gpio.pulse.PulseCounter)."""
+
+    @property
+    def count(self) -> int: ...
+    def restore(self, count: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +105,9 @@ class _Unit:
     opened: bool = False
     generation: int = 0                  # of the device when the driver was opened
     device_missing: bool = False         # the last attempt could not open the device
+    persist_every: float | None = None   # pulse counters with persist = true
+    saved_count: int | None = None
+    saved_at: float = 0.0
     latest: dict[str, Reading] = field(default_factory=dict)
     last_values: dict[str, object] | None = None
     last_publish: float | None = None
@@ -113,12 +131,18 @@ class _Unit:
 class SensorService:
     def __init__(self, sensors: Sequence[BuiltSensor], client: LocalClient, *, base_topic: str,
                  clock: Clock | None = None, resources: Resources | None = None,
-                 discovery: Discovery | None = None) -> None:
+                 discovery: Discovery | None = None, counters: CounterStore | None = None) -> None:
         self._client = client
         self._clock = clock or SystemClock()
         self._resources = resources
         self._discovery = discovery
         self._units = [self._unit(s, base_topic) for s in sensors]
+        self._counters = counters
+        self._persisted = [u for u in self._units if u.persist_every is not None]
+        self._saved_counts: dict[str, int] = {}
+        if self._persisted and counters is None:
+            raise SensorSetupError(f"sensor {self._persisted[0].name!r}: persist = true needs a "
+                                   f"state directory")
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_progress = self._clock.monotonic()
@@ -127,8 +151,10 @@ class SensorService:
     def from_config(cls, configs: Sequence[SensorBase], client: LocalClient, *, base_topic: str,
                     homeassistant: HomeAssistantConfig | None = None, node_id: str = "gateway",
                     gateway_availability: str | None = None, pin_factory: Any = None,
-                    clock: Clock | None = None, resources: Resources | None = None) -> SensorService:
-        """Build every driver (raises SensorSetupError naming the sensor) and the discovery."""
+                    clock: Clock | None = None, resources: Resources | None = None,
+                    state_dir: str | Path | None = None) -> SensorService:
+        """Build every driver (raises SensorSetupError naming the sensor) and the discovery.
+        `state_dir` holds the saved counts of pulse counters with persist = true."""
         resources = resources or Resources(pin_factory=pin_factory)
         built = build_sensors(configs, resources)
         discovery = None
@@ -138,16 +164,20 @@ class SensorService:
             described = [_describe(b, base_topic) for b in built]
             discovery = Discovery(client, device, described, prefix=homeassistant.prefix,
                                   gateway_availability=gateway_availability)
+        counters = CounterStore(state_dir) if state_dir is not None else None
         return cls(built, client, base_topic=base_topic, clock=clock, resources=resources,
-                   discovery=discovery)
+                   discovery=discovery, counters=counters)
 
     def _unit(self, built: BuiltSensor, base_topic: str) -> _Unit:
         c = built.config
         device = self._resources.device(built.resource) if self._resources else None
         lock = device.lock if device is not None else None
+        persist_every = c.persist_interval if getattr(c, "persist", False) else None  # type: ignore[attr-defined]
+        if persist_every is not None and not isinstance(built.driver, Counting):
+            raise SensorSetupError(f"sensor {c.name!r}: its driver keeps no count to persist")
         return _Unit(built, topics_for(base_topic, c.name, c.topic), Worker(c.name, self._clock, lock),
                      ChangeFilter(c.on_change, dict(c.deadband), c.max_silence),
-                     Availability(c.offline_after), device=device)
+                     Availability(c.offline_after), device=device, persist_every=persist_every)
 
     @property
     def drivers(self) -> dict[str, Any]:
@@ -158,6 +188,7 @@ class SensorService:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        await self._restore_counts()
         if self._discovery is not None:
             await self._discovery.start()
         for unit in self._units:
@@ -180,6 +211,8 @@ class SensorService:
                 unit.built.driver.set_listener(None)
             await self._publish(unit, unit.topics.availability, OFFLINE, retain=True)
             await self._close_driver(unit)
+        if any(u.built.driver.count != u.saved_count for u in self._persisted):
+            await self._save_counts()
         if self._resources is not None:
             self._resources.close()
         log.info("sensors: stopped")
@@ -224,6 +257,8 @@ class SensorService:
             await self._failed(unit, exc)
             return False
         await self._succeeded(unit, readings, payload, stale=seq != unit.event_seq)
+        if unit.persist_every is not None:
+            await self._save_counts_if_due(unit)
         return True
 
     @staticmethod
@@ -248,6 +283,42 @@ class SensorService:
         if unit.device_missing and device is not None:
             log.info("sensor %s: %s opened", unit.name, device.path)
         unit.device_missing = False
+
+    # --- persisted pulse counts ---------------------------------------------------------------------
+
+    async def _restore_counts(self) -> None:
+        if not self._persisted:
+            return
+        assert self._counters is not None
+        self._saved_counts = await asyncio.to_thread(self._counters.load)
+        now = self._clock.monotonic()
+        for unit in self._persisted:
+            saved = self._saved_counts.get(unit.name)
+            if saved is not None:
+                unit.built.driver.restore(saved)
+                log.info("sensor %s: pulse count %d restored from %s", unit.name, saved,
+                         self._counters.path)
+            unit.saved_count, unit.saved_at = saved or 0, now
+
+    async def _save_counts_if_due(self, unit: _Unit) -> None:
+        assert unit.persist_every is not None
+        if unit.built.driver.count != unit.saved_count and \
+                self._clock.monotonic() - unit.saved_at >= unit.persist_every:
+            await self._save_counts()
+
+    async def _save_counts(self) -> None:
+        """Save every persisted count in one atomic replace of the file."""
+        assert self._counters is not None
+        now = self._clock.monotonic()
+        counts = {u.name: u.built.driver.count for u in self._persisted}
+        self._saved_counts.update(counts)
+        try:
+            await asyncio.to_thread(self._counters.save, dict(self._saved_counts))
+        except OSError as exc:
+            log.error("sensors: saving pulse counts to %s failed: %s", self._counters.path, exc)
+            return
+        for unit in self._persisted:
+            unit.saved_count, unit.saved_at = counts[unit.name], now
 
     async def _failed(self, unit: _Unit, exc: Exception) -> None:
         unit.counters["failures"] += 1

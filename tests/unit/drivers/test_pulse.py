@@ -102,6 +102,21 @@ def test_read_at_the_same_instant_keeps_the_last_rate(factory):
     meter.close()
 
 
+def test_restored_count_continues_and_the_first_rate_counts_only_new_pulses(factory):
+    clock = Clock()
+    meter = PulseCounter(PIN, factor=0.5, clock=clock, pin_factory=factory)
+    meter.restore(1000)  # 500 L before the restart
+    meter.open()
+    pulses(factory, factory.pin(PIN), 4)
+    clock.now += 2
+    assert meter.read() == [Reading("count", 1004), Reading("total", 502.0), Reading("rate", 1.0, "/s")]
+    assert meter.count == 1004
+    meter.close()
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="whole number"):
+            meter.restore(bad)
+
+
 def test_read_before_open_is_a_clear_error(factory):
     with pytest.raises(DriverError, match="not open"):
         PulseCounter(PIN, pin_factory=factory).read()

@@ -43,6 +43,27 @@ def test_the_documented_snippet_loads_and_builds_every_driver_with_fake_buses():
     assert by_name["gps"].timeout == 3.0 and by_name["fan-speed"].valid_range == (0, 20000)
     assert by_name["fan-speed"].register == 0x10
     assert by_name["weather-station"].quantities == (("temperature", "°C"), ("humidity", "%"))
+    water = next(s for s in sensors if s.name == "water")
+    assert water.persist is True and water.persist_interval == 300  # not driver options
+
+
+def test_the_example_config_documents_every_sensor_key():
+    import re
+    import typing
+
+    from gateway.sensors.config import SensorBase, SensorConfig
+
+    text = (Path(__file__).resolve().parents[3] / "config" / "gateway.toml").read_text()
+    first = text.index("\n[[sensors]]")  # the tables; the common options are documented above
+    section, header = text[first:text.index("\n[[relays]]")], text[:first]
+    for model in typing.get_args(typing.get_args(SensorConfig)[0]):
+        for key, field in model.model_fields.items():
+            if key in SensorBase.model_fields:
+                assert re.search(rf"^#   .*\b{key}\b", header, re.MULTILINE), f"{key} undocumented"
+            elif key != "type":
+                name = field.alias or key
+                assert re.search(rf"^#? ?{name} = ", section, re.MULTILINE), \
+                    f"{model.__name__}.{name} undocumented"
 
 
 def test_the_union_covers_every_driver_type():
