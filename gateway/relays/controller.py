@@ -300,12 +300,15 @@ class RelayService:
     async def _late_power_on(self, name: str) -> None:
         """The output opened at off: publish that, then apply its power-on rule as at start-up."""
         await self._refresh(name, Reason.POWER_ON)
+        switched = False
         for d in self._logic.power_on_one(name, self._restored, self._clock.monotonic()):
             if isinstance(d, Refusal):
                 await self._report_refusal(d)
             elif d.level > 0:
-                await self._apply(d)
-        await self._save()
+                await self._apply(d)  # saves the state
+                switched = True
+        if not switched:
+            await self._save()
 
     # -- applying and reporting ------------------------------------------------------------------
     async def _apply(self, switch: Switch) -> str | None:
