@@ -5,7 +5,8 @@ subscriber with a persistent session on `gw1/data/#` (QoS 1, acknowledging every
 either our gateway (`edge-gateway run`, durable store on, bridge `data/# out` to the cloud) or a
 Mosquitto with a `connection` bridge (`topic data/# out 1 edge/ gw1/`, cleansession false,
 restart_timeout 1, persistence on, its default queue limits unless --mosquitto-queue is given).
-The edge runs pinned to core 0, the cloud, publisher and subscriber to core 1.
+The edge runs pinned to core 0 and the cloud to core 1; the publisher (this process) and the
+subscriber (a process of its own) are not pinned (on core 1 with the cloud they were the bottleneck).
 
   backlog: the cloud is stopped; N QoS 1 messages are published to the edge (each acknowledged by
            it); the cloud starts again; drain rate = N / (time from the cloud listening to the last
@@ -30,12 +31,13 @@ import json
 import os
 import shutil
 import socket
+import multiprocessing
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -80,31 +82,34 @@ def mqtt_connect(port: int, client_id: str, clean: bool = True) -> tuple[socket.
             return sock, decoder
 
 
-class Subscriber(threading.Thread):
-    """Counts distinct messages on the cloud; reconnects (bounded) when the cloud restarts."""
+class Subscriber(multiprocessing.Process):
+    """Counts distinct messages on the cloud; reconnects (bounded) when the cloud restarts.
+
+    A process of its own: as a thread of the publisher's process it held the GIL while decoding
+    and delayed the publisher's reaction to its PUBACKs by up to a switch interval (5 ms)."""
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
         self.port = port
-        self.seen: set[bytes] = set()
-        self.last_new = 0.0
-        self.lock = threading.Lock()
-        self.stop = False
-        self.ready = threading.Event()
+        self._count = multiprocessing.Value("q", 0, lock=False)
+        self._last_new = multiprocessing.Value("d", 0.0, lock=False)
+        self.halt = multiprocessing.Event()
+        self.ready = multiprocessing.Event()
 
     def run(self) -> None:
-        while not self.stop:
+        seen: set[bytes] = set()
+        while not self.halt.is_set():
             try:
-                self._session()
+                self._session(seen)
             except OSError:
                 time.sleep(0.05)  # the cloud is down: retry
 
-    def _session(self) -> None:
+    def _session(self, seen: set[bytes]) -> None:
         sock, decoder = mqtt_connect(self.port, "bench-sub", clean=False)
         sock.sendall(encode(Subscribe(1, (Subscription("gw1/data/#", QoS(1)),)), 4))
         sock.settimeout(0.5)
         self.ready.set()
-        while not self.stop:
+        while not self.halt.is_set():
             try:
                 data = sock.recv(1 << 20)
             except TimeoutError:
@@ -116,29 +121,34 @@ class Subscriber(threading.Thread):
                 if isinstance(packet, Publish):
                     if packet.packet_id:
                         acks.append(encode(Puback(packet.packet_id), 4))
-                    with self.lock:
-                        if packet.payload not in self.seen:
-                            self.seen.add(packet.payload)
-                            self.last_new = time.monotonic()
+                    if packet.payload not in seen:
+                        seen.add(packet.payload)
+                        self._last_new.value = time.monotonic()  # before the count: see count()
+                        self._count.value = len(seen)
             if acks:
                 sock.sendall(b"".join(acks))
         sock.close()
 
     def count(self) -> int:
-        with self.lock:
-            return len(self.seen)
+        return self._count.value
 
-    def wait_for(self, n: int, stall: float = 15.0) -> tuple[int, float]:
-        """Until n distinct messages arrived or none arrived for `stall` s: (count, last time)."""
-        last_count, last_change = -1, time.monotonic()
+    @property
+    def last_new(self) -> float:
+        return self._last_new.value
+
+    def wait_for(self, n: int, stall: float = 15.0,
+                 probe: Callable[[], float] = lambda: 0.0) -> tuple[int, float, float]:
+        """Until n distinct messages arrived or none arrived for `stall` s: (count, last time,
+        `probe()` when the count last changed, within 10 ms)."""
+        last_count, last_change, probed = -1, time.monotonic(), probe()
         while True:
             count = self.count()
             if count >= n:
-                return count, self.last_new
+                return count, self.last_new, probe()
             if count != last_count:
-                last_count, last_change = count, time.monotonic()
+                last_count, last_change, probed = count, time.monotonic(), probe()
             elif time.monotonic() - last_change > stall:
-                return count, self.last_new
+                return count, self.last_new, probed
             time.sleep(0.01)
 
 
@@ -266,8 +276,8 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
             # live forwarding
             cpu0 = cpu_seconds(edge.pid)
             first = publish(port, 0, n_live, args.window)
-            got, last = sub.wait_for(1 + n_live, stall=args.stall)
-            cpu = (cpu_seconds(edge.pid) - cpu0) / max(1e-9, time.monotonic() - first)
+            got, last, cpu1 = sub.wait_for(1 + n_live, args.stall, lambda: cpu_seconds(edge.pid))
+            cpu = (cpu1 - cpu0) / max(1e-9, last - first)
             result["live"] = {"messages": n_live, "received": got - 1, "lost": n_live - got + 1,
                               "rate": round((got - 1) / max(1e-9, last - first)),
                               "cpu": round(cpu, 2)}
@@ -279,7 +289,7 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
             publish(port, 10**6, n_backlog, args.window)
             publish_s = time.monotonic() - t0
             up = cloud.start()
-            got, last = sub.wait_for(before + n_backlog, stall=args.stall)
+            got, last, _ = sub.wait_for(before + n_backlog, stall=args.stall)
             received = got - before
             result["backlog"] = {"messages": n_backlog, "received": received,
                                  "lost": n_backlog - received,
@@ -287,10 +297,11 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
                                  "drain_s": round(last - up, 2),
                                  "rate": round(received / max(1e-9, last - up))}
         finally:
-            sub.stop = True
+            sub.halt.set()
             edge.terminate()
             edge.wait(30)
             cloud.stop()
+            sub.join(5)
     return result
 
 
@@ -317,8 +328,6 @@ def main() -> int:
     if not shutil.which("mosquitto"):
         print("mosquitto is not installed", file=sys.stderr)
         return 2
-    if len(os.sched_getaffinity(0)) > 1:
-        os.sched_setaffinity(0, {1})  # publisher and subscriber share core 1 with the cloud
     kinds = [k for k in ("ours", "mosquitto") if not args.only or k == args.only]
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     for _ in range(args.repeat):  # interleaved, so drift on a shared machine hits both edges
