@@ -82,9 +82,13 @@ def settled(timeout: float) -> dict[str, str]:
 class Probe:
     """One paho client: connect, and optionally subscribe and collect what arrives."""
 
-    def __init__(self, client_id: str, username: str | None, password: str | None) -> None:
+    def __init__(self, client_id: str, username: str | None, password: str | None,
+                 port: int = 1883, cafile: str | None = None) -> None:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5)
+        self.port = port
+        if cafile is not None:
+            self.client.tls_set(ca_certs=cafile)
         if username is not None:
             self.client.username_pw_set(username, password)
         self.connack = threading.Event()
@@ -106,8 +110,8 @@ class Probe:
 
     def connect(self, timeout: float = 10) -> str:
         try:
-            self.client.connect("127.0.0.1", 1883, keepalive=10)
-        except OSError as exc:
+            self.client.connect("127.0.0.1", self.port, keepalive=10)
+        except OSError as exc:  # ssl.SSLError included
             return f"connect failed: {exc}"
         self.client.loop_start()
         if not self.connack.wait(timeout):
@@ -139,6 +143,9 @@ def pub_sub(tag: str, password: str) -> dict:
         step["received"] = sub.messages
     finally:
         sub.close()
+    # The broker's lines about the subscriber, found by their journal field.
+    step["journal_client"] = run("journalctl", "--no-pager", "-o", "cat", "-u", UNIT,
+                                 f"CLIENT_ID=boot-sub-{tag}").stdout.splitlines()
     anon = Probe(f"boot-anon-{tag}", None, None)
     step["anonymous_connack"] = anon.connect()
     anon.close()
@@ -152,6 +159,17 @@ def step_boot() -> None:
                            "edge-gateway-provision.service"),
                        "etc": run("ls", "-ln", "/etc/edge-gateway", "/etc/edge-gateway/secrets",
                                   "/var/lib/edge-gateway").stdout}
+
+
+def step_tls(password: str) -> None:
+    """The TLS listener with the certificate the first boot made, checked against the device's CA."""
+    probe = Probe("boot-tls", "admin", password, port=8883, cafile="/etc/edge-gateway/ca.crt")
+    connack = probe.connect()
+    probe.close()
+    san = run("openssl", "x509", "-in", "/etc/edge-gateway/server.crt", "-noout", "-ext",
+              "subjectAltName").stdout
+    results["tls"] = {"connack": connack, "san": san,
+                      "hostname": Path("/etc/hostname").read_text().strip()}
 
 
 def step_reload(password: str) -> None:
@@ -261,6 +279,8 @@ def main(argv: list[str]) -> int:
             raise RuntimeError("edge-gateway.service is not running; nothing more to check")
         password = SECRET.read_text().strip()
         results["pubsub"] = pub_sub("first", password)
+        save()
+        step_tls(password)
         save()
         if "--quick" in argv:
             return finish()

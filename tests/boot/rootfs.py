@@ -27,8 +27,10 @@ from pathlib import Path
 SUITE = os.environ.get("GATEWAY_BOOT_SUITE", "bookworm")
 MIRROR = os.environ.get("GATEWAY_BOOT_MIRROR", "http://deb.debian.org/debian")
 # systemd as PID 1, and every run-time dependency of edge-gateway (python3, libsystemd0), so the
-# package installs offline; procps/iproute2 for looking around when a boot goes wrong.
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "libsystemd0", "procps", "iproute2")
+# package installs offline (openssl makes the first boot's TLS certificates); procps/iproute2 for
+# looking around when a boot goes wrong.
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "libsystemd0", "openssl", "procps",
+            "iproute2")
 CACHE = Path(os.environ.get("GATEWAY_BOOT_CACHE", "/var/cache/edge-gateway-boot"))
 TIMINGS: dict[str, float] = {}  # step -> seconds, printed at the end of the pytest run
 

@@ -264,18 +264,35 @@ def test_first_boot_provisioning(booted: dict) -> None:
     assert (provision["ActiveState"], provision["Result"]) == ("active", "success"), dump(boot)
     assert any("provision: gateway id, broker user admin" in line
                for line in boot["provision_journal"]), dump(boot["provision_journal"])
-    listing = boot["etc"]
     gid = next(line.split(":")[2] for line in
                (booted["root"] / "etc/group").read_text().splitlines()
                if line.startswith("edge-gateway:"))
-    assert f"-rw-r----- 1 0 {gid}" in next(line for line in listing.splitlines()
-                                            if line.endswith(" passwd")), listing
-    assert "-rw------- 1 0 0" in next(line for line in listing.splitlines()
-                                       if line.endswith(" admin.password")), listing
+    # `ls -ln` lines: mode, links, uid, gid, size, date..., name
+    modes = {fields[-1]: (fields[0], fields[2], fields[3]) for fields in
+             (line.split() for line in boot["etc"].splitlines()) if len(fields) >= 9}
+    assert modes["passwd"] == ("-rw-r-----", "0", gid), boot["etc"]
+    assert modes["admin.password"] == ("-rw-------", "0", "0"), boot["etc"]
+    assert modes["ca.key"] == ("-rw-------", "0", "0"), boot["etc"]
+    assert modes["server.key"] == ("-rw-r-----", "0", gid), boot["etc"]
+    assert modes["ca.crt"] == modes["server.crt"] == ("-rw-r--r--", "0", "0"), boot["etc"]
 
 
 def test_publish_subscribe_through_the_broker(booted: dict) -> None:
     assert_pub_sub(section(booted, "pubsub"))
+
+
+def test_tls_listener_serves_the_certificate_made_on_first_boot(booted: dict) -> None:
+    step = section(booted, "tls")
+    assert step["connack"] == "Success", dump(step)
+    host = step["hostname"]
+    assert f"DNS:{host}, DNS:{host}.local, DNS:localhost, IP Address:127.0.0.1" in step["san"], \
+        dump(step)
+
+
+def test_journal_lines_carry_the_client_id_field(booted: dict) -> None:
+    step = section(booted, "pubsub")
+    assert any(line.startswith("client boot-sub-first connected from 127.0.0.1:")
+               for line in step["journal_client"]), dump(step)
 
 
 def test_anonymous_client_refused_on_the_lan_listener(booted: dict) -> None:

@@ -1,6 +1,6 @@
 """The config the Debian package installs (config/gateway.package.toml) starts on a bare device.
 
-No hardware, no certificates: the only files it names are those first-boot provisioning writes
+No hardware: the only files it names are those first-boot provisioning writes
 (debian/edge-gateway-provision). The boot test starts the gateway with it for real; these checks
 run everywhere, without root.
 """
@@ -16,12 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_CONFIG = ROOT / "config" / "gateway.package.toml"
 
 
-def test_package_config_loads_with_nothing_but_a_password_listener():
+def test_package_config_loads_with_nothing_but_password_listeners():
     config = load(PACKAGE_CONFIG)
     assert not config.sensors and not config.relays and not config.bridges
-    [listener] = config.broker.listeners
-    assert (listener.host, listener.port, listener.tls) == ("0.0.0.0", 1883, None)
-    assert not listener.anonymous_allowed
+    tls, plain = config.broker.listeners
+    assert (tls.host, tls.port, plain.host, plain.port) == ("0.0.0.0", 8883, "0.0.0.0", 1883)
+    assert tls.tls is not None and plain.tls is None
+    assert not tls.anonymous_allowed and not plain.anonymous_allowed
     assert config.warnings() == [
         "broker.listeners[lan]: passwords cross the network in clear text (no tls)"]
 
@@ -31,6 +32,10 @@ def test_package_config_names_only_files_provisioning_writes():
     provision = (ROOT / "debian" / "edge-gateway-provision").read_text()
     assert config.auth.password_file == Path("/etc/edge-gateway/passwd")
     assert "/etc/edge-gateway/passwd" in provision
+    tls = config.broker.listeners[0].tls
+    assert (tls.certfile, tls.keyfile) == (Path("/etc/edge-gateway/server.crt"),
+                                           Path("/etc/edge-gateway/secrets/server.key"))
+    assert '"server.crt"' in provision and '"server.key"' in provision
     assert config.auth.acl_file is None and config.auth.scram_file is None
     assert config.gateway.state_dir == Path("/var/lib/edge-gateway")
 

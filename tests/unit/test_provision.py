@@ -7,6 +7,7 @@ edge-gateway.sysusers and edge-gateway.tmpfiles leave a device.
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_first_run_creates_id_password_file_and_secret(tmp_path: Path) -> None:
     root = device_root(tmp_path, "pi")
     result = provision(root)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "provision: gateway id, broker user admin\n"
+    assert result.stdout.startswith("provision: gateway id, broker user admin, TLS CA, ")
 
     gateway_id = read(root, "etc/edge-gateway/gateway-id").strip()
     assert gateway_id.startswith("gw-") and len(gateway_id) == 23
@@ -69,14 +70,15 @@ def test_first_run_creates_id_password_file_and_secret(tmp_path: Path) -> None:
 def test_two_devices_never_share_an_id_or_a_password(tmp_path: Path) -> None:
     a, b = device_root(tmp_path, "a"), device_root(tmp_path, "b")
     assert provision(a).returncode == 0 and provision(b).returncode == 0
-    for path in ("gateway-id", "secrets/admin.password", "passwd"):
+    for path in ("gateway-id", "secrets/admin.password", "passwd", "ca.crt", "secrets/server.key"):
         assert read(a, "etc/edge-gateway/" + path) != read(b, "etc/edge-gateway/" + path), path
 
 
 def test_second_run_changes_nothing(tmp_path: Path) -> None:
     root = device_root(tmp_path, "pi")
     provision(root)
-    files = ("gateway-id", "passwd", "secrets/admin.password")
+    files = ("gateway-id", "passwd", "secrets/admin.password", "ca.crt", "server.crt",
+             "secrets/ca.key", "secrets/server.key")
     before = {f: read(root, "etc/edge-gateway/" + f) for f in files}
     result = provision(root)
     assert result.returncode == 0
@@ -98,3 +100,75 @@ def test_missing_directories_fail_loudly(tmp_path: Path) -> None:
     result = provision(root)
     assert result.returncode != 0
     assert "run systemd-tmpfiles --create" in result.stderr
+
+
+def test_tls_ca_and_server_certificate_for_this_host(tmp_path: Path) -> None:
+    root = device_root(tmp_path, "pi")
+    (root / "etc/hostname").write_text("gw-barn\n")
+    result = provision(root)
+    assert result.returncode == 0, result.stderr
+    assert "TLS CA, TLS certificate for gw-barn" in result.stdout
+    modes = {
+        "etc/edge-gateway/ca.crt": (0o644, 0),
+        "etc/edge-gateway/server.crt": (0o644, 0),
+        "etc/edge-gateway/secrets/ca.key": (0o600, 0),  # never the service's
+        "etc/edge-gateway/secrets/server.key": (0o640, GID),
+    }
+    for path, (mode, gid) in modes.items():
+        st = (root / path).stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (mode, 0, gid), path
+    text = subprocess.run(["openssl", "x509", "-in", str(root / "etc/edge-gateway/server.crt"),
+                           "-noout", "-ext", "subjectAltName,extendedKeyUsage"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "DNS:gw-barn, DNS:gw-barn.local, DNS:localhost, IP Address:127.0.0.1" in text
+    assert "TLS Web Server Authentication" in text
+
+
+def test_a_real_client_verifies_the_broker_with_the_device_ca(tmp_path: Path) -> None:
+    # The broker serves the provisioned certificate; paho checks it against ca.crt and the name
+    # (Python's default context: hostname check, and X509_STRICT from Python 3.13 on).
+    from gateway.broker.server import ListenerSpec
+    from gateway.broker.tls import server_context
+    from tests.support.broker_thread import BrokerThread
+    from tests.support.clients import TestClient
+
+    root = device_root(tmp_path, "pi")
+    (root / "etc/hostname").write_text("gw-barn\n")
+    assert provision(root).returncode == 0
+    etc = root / "etc/edge-gateway"
+    context = server_context(str(etc / "server.crt"), str(etc / "secrets/server.key"))
+    broker = BrokerThread(listeners=[ListenerSpec("tls", "127.0.0.1", 0, ssl_context=context)])
+    broker.start()
+    try:
+        client = TestClient(broker.port, "tls-check", tls={"ca_certs": str(etc / "ca.crt")})
+        assert client.subscribe("t", qos=1) == [1]
+        client.disconnect()
+        other = device_root(tmp_path, "other")
+        assert provision(other).returncode == 0
+        stranger = TestClient(broker.port, "tls-other", connect=False,
+                              tls={"ca_certs": str(other / "etc/edge-gateway/ca.crt")})
+        try:
+            stranger.connect()
+        except ssl.SSLCertVerificationError as exc:
+            assert "certificate verify failed" in str(exc)
+        else:
+            raise AssertionError("another device's CA was accepted")
+    finally:
+        broker.stop()
+
+
+def test_a_new_server_certificate_after_deleting_the_old_keeps_the_ca(tmp_path: Path) -> None:
+    root = device_root(tmp_path, "pi")
+    (root / "etc/hostname").write_text("old-name\n")
+    provision(root)
+    etc = root / "etc/edge-gateway"
+    ca, key = read(root, "etc/edge-gateway/ca.crt"), read(root, "etc/edge-gateway/secrets/server.key")
+    (root / "etc/hostname").write_text("new-name\n")
+    (etc / "server.crt").unlink()
+    result = provision(root)
+    assert result.stdout == "provision: TLS certificate for new-name\n", result.stderr
+    assert read(root, "etc/edge-gateway/ca.crt") == ca
+    assert read(root, "etc/edge-gateway/secrets/server.key") != key
+    verify = subprocess.run(["openssl", "verify", "-CAfile", str(etc / "ca.crt"),
+                             str(etc / "server.crt")], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr
