@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from drivers.gpio.outputs import GpioOutput, Output, PwmOutput
 from drivers.i2c.mcp23017 import MCP23017
 from drivers.i2c.pcf8574 import PCF8574
+from gateway.logfields import fields
 from gateway.broker.local import LocalClient, Message
 from gateway.mqtt.properties import Properties
 from gateway.relays.clock import SYSTEM_CLOCK, Clock
@@ -231,7 +232,7 @@ class RelayService:
                        self._readback.get(refusal.output))
 
     async def _ignored(self, name: str, reason: Reason, detail: str) -> Outcome:
-        log.warning("relay %s: command ignored: %s", name, detail)
+        log.warning("relay %s: command ignored: %s", name, detail, extra=fields(relay=name))
         await self._event(name, {"event": "ignored", "reason": reason.value, "detail": detail})
         return Outcome(name, Result.IGNORED, reason, detail, self._readback.get(name))
 
@@ -288,10 +289,10 @@ class RelayService:
             except Exception as exc:  # noqa: BLE001 - still absent: retried later
                 self._missing[name] += 1
                 log.debug("relay %s: still cannot open %s: %s (attempt %d)", name, _where(cfg),
-                          _why(exc), self._missing[name])
+                          _why(exc), self._missing[name], extra=fields(relay=name))
                 continue
             log.info("relay %s: %s opened after %d failed attempt(s)", name, _where(cfg),
-                     self._missing.pop(name))
+                     self._missing.pop(name), extra=fields(relay=name))
             await self._late_power_on(name)
         self._retry_round += 1
         delay = min(self._retry_max, self._retry_first * 2 ** min(self._retry_round, 20))
@@ -322,13 +323,15 @@ class RelayService:
             await self._io(output.set, switch.level)
         except Exception as exc:  # a bus error, a timeout: the read-back below tells the truth
             error = f"{type(exc).__name__}: {exc}"
-            log.error("relay %s: writing %g failed: %s", name, switch.level, error)
+            log.error("relay %s: writing %g failed: %s", name, switch.level, error,
+                      extra=fields(relay=name))
         level = await self._refresh(name, switch.reason)
         if error is None and level is not None and (level > 0) != (switch.level > 0):
             error = f"read back {'ON' if level > 0 else 'OFF'} after switching {'ON' if switch.level > 0 else 'OFF'}"
-            log.error("relay %s: %s", name, error)
+            log.error("relay %s: %s", name, error, extra=fields(relay=name))
         if level is not None:
-            log.info("relay %s: %s (%s)", name, "ON" if level > 0 else "OFF", switch.reason.value)
+            log.info("relay %s: %s (%s)", name, "ON" if level > 0 else "OFF", switch.reason.value,
+                     extra=fields(relay=name))
             await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
                                      "reason": switch.reason.value, **({"detail": error} if error else {})})
         if switch.reason is not Reason.STOP:  # the stored state is what to restore, not the stop state
@@ -343,7 +346,7 @@ class RelayService:
             try:
                 level = await self._io(output.read)
             except Exception as exc:
-                log.error("relay %s: read-back failed: %s", name, exc)
+                log.error("relay %s: read-back failed: %s", name, exc, extra=fields(relay=name))
         topics = self._topics[name]
         if level is None:
             self._readback.pop(name, None)
@@ -357,7 +360,8 @@ class RelayService:
         return level
 
     async def _report_refusal(self, refusal: Refusal) -> None:
-        log.warning("relay %s: refused (%s): %s", refusal.output, refusal.reason.value, refusal.detail)
+        log.warning("relay %s: refused (%s): %s", refusal.output, refusal.reason.value, refusal.detail,
+                    extra=fields(relay=refusal.output))
         if refusal.output in self._cfg:
             await self._event(refusal.output, {"event": "refused", "reason": refusal.reason.value,
                                                "detail": refusal.detail})
@@ -391,7 +395,8 @@ class RelayService:
             except Exception as exc:  # one broken output must not keep the others from starting
                 self._missing[cfg.name] = 1
                 log.warning("relay %s: cannot open %s: %s; unavailable, retrying every %g s at "
-                            "most", cfg.name, _where(cfg), _why(exc), self._retry_max)
+                            "most", cfg.name, _where(cfg), _why(exc), self._retry_max,
+                            extra=fields(relay=cfg.name))
 
     def _open_output(self, cfg: OutputConfig, level: float) -> None:
         self._outputs[cfg.name] = self._build(cfg, level)
@@ -434,7 +439,7 @@ class RelayService:
             try:
                 output.close()
             except Exception as exc:
-                log.error("relay %s: closing failed: %s", name, exc)
+                log.error("relay %s: closing failed: %s", name, exc, extra=fields(relay=name))
         self._outputs.clear()
 
 

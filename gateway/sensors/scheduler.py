@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from drivers.base import DriverError, Reading
+from gateway.logfields import fields
 from gateway.broker.local import LocalClient
 from gateway.sensors.clock import Clock, SystemClock
 from gateway.sensors.config import HomeAssistantConfig, SensorBase
@@ -225,7 +226,8 @@ class SensorService:
             await asyncio.wait_for(run_in_thread(unit.built.driver.close, f"close-{unit.name}"),
                                    CLOSE_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - shutdown goes on
-            log.warning("sensor %s: close failed: %s", unit.name, exc)
+            log.warning("sensor %s: close failed: %s", unit.name, exc,
+                        extra=fields(sensor=unit.name))
 
     # --- the per-sensor loop ----------------------------------------------------------------------
 
@@ -281,7 +283,8 @@ class SensorService:
         unit.generation = await unit.worker.call(open_both, unit.config.timeout)
         unit.opened = True
         if unit.device_missing and device is not None:
-            log.info("sensor %s: %s opened", unit.name, device.path)
+            log.info("sensor %s: %s opened", unit.name, device.path,
+                     extra=fields(sensor=unit.name))
         unit.device_missing = False
 
     # --- persisted pulse counts ---------------------------------------------------------------------
@@ -297,7 +300,7 @@ class SensorService:
             if saved is not None:
                 unit.built.driver.restore(saved)
                 log.info("sensor %s: pulse count %d restored from %s", unit.name, saved,
-                         self._counters.path)
+                         self._counters.path, extra=fields(sensor=unit.name))
             unit.saved_count, unit.saved_at = saved or 0, now
 
     async def _save_counts_if_due(self, unit: _Unit) -> None:
@@ -333,7 +336,8 @@ class SensorService:
         else:
             change = unit.availability.failure()
             log.warning("sensor %s: read failed (%d in a row): %s", unit.name,
-                        unit.availability.consecutive_failures, unit.last_error)
+                        unit.availability.consecutive_failures, unit.last_error,
+                        extra=fields(sensor=unit.name))
         if change is not None:
             await self._publish(unit, unit.topics.availability, change, retain=True)
         if _port_lost(unit, exc) or _bus_stuck(unit):
@@ -343,11 +347,11 @@ class SensorService:
         """One warning when a sensor's device goes missing; the retries log at debug level."""
         if unit.device_missing:
             log.debug("sensor %s: %s (attempt %d)", unit.name, exc,
-                      unit.availability.consecutive_failures)
+                      unit.availability.consecutive_failures, extra=fields(sensor=unit.name))
             return
         unit.device_missing = True
         log.warning("sensor %s: %s; offline, retrying with backoff up to %g s", unit.name, exc,
-                    unit.config.backoff_max)
+                    unit.config.backoff_max, extra=fields(sensor=unit.name))
 
     async def _reset_device(self, unit: _Unit, exc: Exception) -> None:
         """Close the bus or port; the next attempt of each sensor on it opens it again."""
@@ -356,19 +360,20 @@ class SensorService:
         if not device.is_open:
             return
         log.warning("sensor %s: closing %s to reopen it (%s)", unit.name, device.path,
-                    unit.last_error)
+                    unit.last_error, extra=fields(sensor=unit.name))
         try:
             await unit.worker.call(device.reset, unit.config.timeout)
             unit.counters["device_resets"] = unit.counters.get("device_resets", 0) + 1
         except Exception as reset_exc:  # noqa: BLE001 - a later attempt tries again
-            log.error("sensor %s: closing %s failed: %s", unit.name, device.path, reset_exc)
+            log.error("sensor %s: closing %s failed: %s", unit.name, device.path, reset_exc,
+                      extra=fields(sensor=unit.name))
 
     async def _succeeded(self, unit: _Unit, readings: list[Reading], payload: bytes, stale: bool) -> None:
         now = self._clock.monotonic()
         unit.last_success = now
         change = unit.availability.success()
         if change is not None:
-            log.info("sensor %s: online", unit.name)
+            log.info("sensor %s: online", unit.name, extra=fields(sensor=unit.name))
             await self._publish(unit, unit.topics.availability, change, retain=True)
         if stale:  # a GPIO event arrived while this read ran: the event is newer
             return
@@ -393,7 +398,8 @@ class SensorService:
             unit.counters["published"] += 1
         except Exception as exc:  # noqa: BLE001 - a full queue must not stop the sensor
             unit.counters["publish_errors"] += 1
-            log.warning("sensor %s: publish to %s failed: %s", unit.name, topic, exc)
+            log.warning("sensor %s: publish to %s failed: %s", unit.name, topic, exc,
+                        extra=fields(sensor=unit.name))
 
     # --- GPIO events --------------------------------------------------------------------------------
 
@@ -413,7 +419,8 @@ class SensorService:
             unit.events.put_nowait(reading)
         except asyncio.QueueFull:
             unit.counters["events_dropped"] += 1
-            log.warning("sensor %s: event queue full, dropped a change of %s", unit.name, reading.quantity)
+            log.warning("sensor %s: event queue full, dropped a change of %s", unit.name, reading.quantity,
+                        extra=fields(sensor=unit.name))
 
     async def _drain_events(self, unit: _Unit) -> None:
         while True:

@@ -5,6 +5,7 @@ Fake buses and chips behave like smbus2 and the datasheets; the clock is fake.""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,8 @@ def pins() -> MockFactory:
 
 
 async def test_expander_on_a_missing_bus_is_refused_then_restored_when_the_bus_appears(
-        tmp_path: Path, pins: MockFactory) -> None:
+        tmp_path: Path, pins: MockFactory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.relays")
     StateStore(tmp_path).save({"valve": StoredState(1.0)})  # it was on before the reboot
     mqtt, clock = MemoryBus(), FakeClock(1000)
     buses = Buses(clock, b3=False)
@@ -74,6 +76,11 @@ async def test_expander_on_a_missing_bus_is_refused_then_restored_when_the_bus_a
     assert refusal["event"] == "refused" and refusal["reason"] == "unavailable"
     await command(mqtt, "pump", "ON")  # the rest runs
     assert pins.pin(17).state == 1
+    # Each relay's log lines carry its journal field (journalctl RELAY=valve).
+    refused = [r for r in caplog.records if r.getMessage().startswith("relay valve: refused")]
+    assert refused and all(r.RELAY == "valve" for r in refused)
+    assert any(getattr(r, "RELAY", None) == "pump" and r.getMessage() == "relay pump: ON (command)"
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
 
     for delay in (5, 10, 20, 40, 60, 60):  # retried after 5 s, doubling, capped at 60 s
         clock.advance(delay)

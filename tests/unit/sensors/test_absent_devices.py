@@ -97,10 +97,12 @@ async def test_a_missing_i2c_bus_is_offline_at_once_retried_and_comes_online(cap
     assert mqtt.published("edge/sensor/attic/availability") == [b"offline", b"online"]
     assert stamps(mqtt, "edge/sensor/attic") == [110.0, 120.0]
     assert len(stamps(mqtt, "edge/sensor/probe")) == 13  # 0..120 every 10 s, undisturbed
-    warnings = [r.getMessage() for r in caplog.records
+    warnings = [r for r in caplog.records
                 if r.levelno == logging.WARNING and "attic" in r.getMessage()]
-    assert warnings == ["sensor attic: cannot open /dev/i2c-1: [Errno 2] No such file or directory; "
-                        "offline, retrying with backoff up to 40 s"]
+    assert [r.getMessage() for r in warnings] == [
+        "sensor attic: cannot open /dev/i2c-1: [Errno 2] No such file or directory; "
+        "offline, retrying with backoff up to 40 s"]
+    assert warnings[0].SENSOR == "attic"  # the journal field: journalctl SENSOR=attic
     assert any(r.levelno == logging.INFO and r.getMessage() == "sensor attic: /dev/i2c-1 opened"
                for r in caplog.records)
     await service.stop()
