@@ -8,6 +8,7 @@ import queue
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,6 @@ from tests.support.tcp_proxy import TcpProxy
 pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
 
-EDGE_GATEWAY = Path("/work/venv/bin/edge-gateway")
 BEFORE_KILL = 1500
 AFTER_RESTART = 500
 
@@ -78,8 +78,9 @@ class Gateway:
         notify.bind(notify_path)
         env = {**os.environ, "NOTIFY_SOCKET": notify_path}
         log = open(self.tmp / "gateway.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen([str(EDGE_GATEWAY), "run", "--config", str(self.config)],
-                                     stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         notify.settimeout(30)
         try:
