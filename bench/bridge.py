@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import socket
-import multiprocessing
 import statistics
 import subprocess
 import sys

@@ -11,6 +11,13 @@ The one blocking step in paho is `connect()` (TCP connect and TLS handshake, bou
 timeout): it runs in a worker thread, during which the loop does not touch the client; the socket
 is watched once it returns, and `connect()` here completes at CONNACK. This is the only module that
 imports paho.
+
+Flow control and accounting are ours, not paho's: paho's in-flight limit is off (the forwarder's
+window is the only one; paho's own limit costs a scan of every message it holds on each
+acknowledgement), and `pending()` counts the QoS 1/2 messages handed to paho and not yet
+acknowledged through `on_publish`. Acknowledgements read in one readable event reach the bridge as
+one batch (`CloudEvents.cloud_acked`), so the session is pumped and the broker flushed once per
+read, not once per PUBACK.
 """
 
 from __future__ import annotations
@@ -43,10 +50,14 @@ class ConnectFailed(Exception):
 class CloudEvents(Protocol):
     def cloud_disconnected(self, reason: str) -> None: ...
 
-    def cloud_acked(self, mid: int, ok: bool, reason: str) -> None: ...
+    def cloud_acked(self, acks: list[Ack]) -> None:
+        """PUBACKs / PUBCOMPs (QoS 2) read in one go, in arrival order."""
 
     def cloud_message(self, topic: str, payload: bytes, qos: int, retain: bool,
                       properties: Properties) -> None: ...
+
+
+Ack = tuple[int, str | None]  # (paho message id, None = accepted / the cloud's error reason)
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,6 @@ class CloudSettings:
     session_expiry: int = 0
     ssl_context: ssl.SSLContext | None = None
     connect_timeout: float = 10.0
-    inflight: int = 32
     will: tuple[str, bytes, int, bool] | None = None  # topic, payload, qos, retain
 
 
@@ -77,11 +87,14 @@ class CloudClient:
         self._connack: asyncio.Future | None = None
         self._busy = False  # paho is inside connect() on a worker thread
         self.connected = False
+        self._unacked: set[int] = set()  # QoS 1/2 mids handed to paho, not yet acknowledged
+        self._acks: list[Ack] = []
+        self._reading = False  # inside `_on_readable`: acknowledgements are batched
         client = mqtt.Client(CallbackAPIVersion.VERSION2, settings.client_id,
                              clean_session=None if settings.mqtt5 else settings.clean_start,
                              protocol=mqtt.MQTTv5 if settings.mqtt5 else mqtt.MQTTv311,
                              reconnect_on_failure=False)
-        client.max_inflight_messages_set(settings.inflight)
+        client.max_inflight_messages_set(0)  # no limit in paho: the forwarder's window rules
         client.max_queued_messages_set(0)
         client.connect_timeout = settings.connect_timeout
         if settings.ssl_context is not None:
@@ -180,14 +193,30 @@ class CloudClient:
             self._in_loop(lambda: self._sock is not None and self._loop.remove_writer(self._sock))
 
     def _on_readable(self) -> None:
+        self._reading = True
+        try:
+            more = self._read()
+        finally:
+            self._reading = False
+            self._deliver_acks()
+        if more:
+            self._loop.call_soon(self._on_readable)  # TLS has buffered more: continue next turn
+
+    def _read(self) -> bool:
+        """Let paho read what is there; True when TLS still holds decrypted data."""
         for _ in range(MAX_READS_PER_EVENT):
             sock = self._sock
-            if sock is None or self._client.loop_read(256) != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                return
+            if sock is None or self._client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return False
             pending = getattr(sock, "pending", None)
             if pending is None or not pending():
-                return  # more data will make the socket readable again
-        self._loop.call_soon(self._on_readable)  # TLS has buffered more: continue next turn
+                return False  # more data will make the socket readable again
+        return True
+
+    def _deliver_acks(self) -> None:
+        if self._acks:
+            acks, self._acks = self._acks, []
+            self.events.cloud_acked(acks)
 
     def _on_writable(self) -> None:
         if self._sock is not None:
@@ -213,6 +242,7 @@ class CloudClient:
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                        props: Any) -> None:
         was_connected, self.connected = self.connected, False
+        self._deliver_acks()  # what was read before the connection went: acknowledged
         future = self._connack
         if future is not None and not future.done():
             future.set_exception(ConnectFailed(f"connection closed before CONNACK: {reason}"))
@@ -220,8 +250,12 @@ class CloudClient:
             self._in_loop(lambda: self.events.cloud_disconnected(str(reason)))
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        failed = bool(getattr(reason, "is_failure", False))
-        self.events.cloud_acked(mid, not failed, str(reason))
+        if mid not in self._unacked:
+            return  # QoS 0, written (paho reports those too)
+        self._unacked.discard(mid)
+        self._acks.append((mid, str(reason) if reason.is_failure else None))
+        if not self._reading:
+            self._deliver_acks()
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.events.cloud_message(msg.topic, msg.payload, msg.qos, bool(msg.retain),
@@ -232,13 +266,16 @@ class CloudClient:
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool,
                 properties: Properties = NO_PROPERTIES) -> int:
         """Queue a PUBLISH; returns paho's message id (the id its acknowledgement carries)."""
-        props = _to_paho(properties) if self.settings.mqtt5 else None
-        info = self._client.publish(topic, payload, qos, retain, properties=props)
-        return info.mid
+        props = _to_paho(properties) if self.settings.mqtt5 and properties else None
+        mid = self._client.publish(topic, payload, qos, retain, properties=props).mid
+        if qos:
+            self._unacked.add(mid)  # paho holds it (and resends it) until acknowledged
+        return mid
 
     def pending(self) -> int:
-        """QoS 1/2 messages paho holds unacknowledged (it resends them on reconnect)."""
-        return len(self._client._out_messages)  # no public accessor in paho 2.x
+        """QoS 1/2 messages handed to paho and not acknowledged yet (paho resends them on
+        reconnect while the cloud keeps our session)."""
+        return len(self._unacked)
 
     def subscribe(self, filters: list[tuple[str, int]]) -> None:
         if filters:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.bridge.config import BridgeConfig
 from gateway.bridge.health import LinkHealth
 from gateway.bridge.limits import ArrivalClock, TokenBucket
-from gateway.bridge.mapping import Mapper
+from gateway.bridge.mapping import Mapper, Routed
 from gateway.broker.message import Delivery
 from gateway.broker.session import OutState, Session
 from gateway.broker.settings import NEVER_EXPIRES, QueueOverflow
@@ -32,10 +32,12 @@ from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe
 from gateway.mqtt.properties import Properties
 
 if TYPE_CHECKING:
-    from gateway.bridge.cloud import CloudClient
+    from gateway.bridge.cloud import Ack, CloudClient
     from gateway.broker.server import Broker
 
 log = logging.getLogger(__name__)
+
+ROUTE_CACHE = 4096  # topics whose mapping is remembered (the cache starts over when full)
 
 _OVERFLOW = {"drop-oldest": QueueOverflow.DROP_OLDEST, "drop-newest": QueueOverflow.DROP_NEW,
              "refuse": QueueOverflow.DROP_NEW}  # refuse: the publisher is refused before routing
@@ -100,6 +102,7 @@ class Forwarder:
             else None
         self._mid_pid: dict[int, int] = {}
         self._pid_mid: dict[int, int] = {}
+        self._routes: dict[tuple[str, QoS, bool], Routed | None] = {}
         self.session = self._adopt_session(now)
 
     # -- the session -------------------------------------------------------------------------
@@ -181,15 +184,12 @@ class Forwarder:
             self.counters.resent += 1  # paho resent it itself on CONNACK (same id, DUP)
             return True
         message = delivery.message
-        routed = self.mapper.outbound(message.topic, delivery.qos, delivery.retain)
+        routed = self._outbound(message.topic, delivery.qos, delivery.retain)
         if routed is None:
             self.counters.drop("unmapped")
             return False
-        props = delivery.to_publish(now, None).properties
-        if self._message_id is not None:
-            props = dataclasses.replace(props, user_properties=props.user_properties + (
-                (self.cfg.message_id_property, self._message_id(delivery)),))
-        mid = cloud.publish(routed.topic, message.payload, routed.qos, routed.retain, props)
+        mid = cloud.publish(routed.topic, message.payload, routed.qos, routed.retain,
+                            self._properties(delivery, now))
         if dup:
             self.counters.resent += 1
         else:
@@ -201,6 +201,33 @@ class Forwarder:
         self._pid_mid[packet_id] = mid
         self.health.sent(mid, now)
         return True
+
+    def _outbound(self, topic: str, qos: QoS, retain: bool) -> Routed | None:
+        """`mapper.outbound`, remembered per (topic, QoS, retain): sensors publish on few topics."""
+        key = (topic, qos, retain)
+        routes = self._routes
+        try:
+            return routes[key]
+        except KeyError:
+            pass
+        if len(routes) >= ROUTE_CACHE:
+            routes.clear()
+        routed = routes[key] = self.mapper.outbound(topic, qos, retain)
+        return routed
+
+    def _properties(self, delivery: Delivery, now: float) -> Properties:
+        """What travels upstream: the message's properties, the expiry interval counted down
+        [MQTT-3.3.2-6], and the message id property (subscription identifiers never go to a
+        server [MQTT-3.3.4-6])."""
+        message = delivery.message
+        props = message.properties
+        remaining = message.remaining_expiry(now)
+        if remaining is not None:
+            props = dataclasses.replace(props, message_expiry_interval=remaining)
+        if self._message_id is not None:
+            props = dataclasses.replace(props, user_properties=props.user_properties + (
+                (self.cfg.message_id_property, self._message_id(delivery)),))
+        return props
 
     def send_pubrel(self, packet_id: int) -> None:
         """Only a restart leaves a delivery awaiting PUBCOMP that paho does not hold: it was
@@ -226,19 +253,26 @@ class Forwarder:
 
     # -- acknowledgements from the cloud -----------------------------------------------------
 
-    def acked(self, mid: int, ok: bool, reason: str, now: float) -> None:
+    def acked(self, acks: list[Ack], now: float) -> None:
+        """The cloud acknowledged these (paho message id, None or the error reason), in order:
+        each frees its session slot (and its row in the store), then the window refills."""
+        for mid, error in acks:
+            self._acked(mid, error, now)
+        self.broker.flush()
+
+    def _acked(self, mid: int, error: str | None, now: float) -> None:
         packet_id = self._mid_pid.pop(mid, None)
         if packet_id is None:
-            return  # QoS 0, or the status message
+            return  # the status message
         self._pid_mid.pop(packet_id, None)
         self.health.acked(mid, now)
-        if ok:
+        if error is None:
             self.counters.acked += 1
         else:
             self.counters.rejected += 1
             self.counters.drop("rejected_by_cloud")
             log.warning("bridge %s: the cloud refused a message (%s): dropped", self.cfg.name,
-                        reason)
+                        error)
         session = self.session
         flight = session.inflight.get(packet_id)
         if flight is None:
@@ -249,7 +283,6 @@ class Forwarder:
             if flight.state is OutState.AWAIT_PUBREC:
                 session.on_pubrec(packet_id, False, now)
             session.on_pubcomp(packet_id, now)
-        self.broker.flush()
 
     def forget_cloud_state(self) -> None:
         """The cloud had no session for us (session present = 0 after a clean start)."""

@@ -35,7 +35,7 @@ from gateway.mqtt.packets import Publish
 from gateway.mqtt.properties import Properties
 
 if TYPE_CHECKING:
-    from gateway.bridge.cloud import CloudClient
+    from gateway.bridge.cloud import Ack, CloudClient
     from gateway.broker.server import Broker
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class BridgeService:
         settings = CloudSettings(
             cfg.host, cfg.port, cfg.effective_client_id(self.gateway_id), cfg.protocol == "5.0",
             cfg.keepalive, cfg.clean_start, cfg.session_expiry, client_context(cfg),
-            cfg.connect_timeout, cfg.inflight, will)
+            cfg.connect_timeout, will)
         self.cloud = CloudClient(settings, self, self._credentials)
         self._tasks = [asyncio.create_task(self._run(), name=f"bridge-{self.name}"),
                        asyncio.create_task(self._timer(), name=f"bridge-{self.name}-timer")]
@@ -194,9 +194,9 @@ class BridgeService:
         if self._lost is not None:
             self._lost.set()
 
-    def cloud_acked(self, mid: int, ok: bool, reason: str) -> None:
+    def cloud_acked(self, acks: list[Ack]) -> None:
         if self.forwarder is not None:
-            self.forwarder.acked(mid, ok, reason, self.broker.clock())
+            self.forwarder.acked(acks, self.broker.clock())
 
     def cloud_message(self, topic: str, payload: bytes, qos: int, retain: bool,
                       properties: Properties) -> None:
