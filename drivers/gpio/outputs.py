@@ -112,8 +112,11 @@ class ExpanderOutput(Output):
         self._port, self.pin, self.active_low = port, pin, active_low
 
     def set(self, value: float) -> None:
-        on = self.check(value) == 1.0
-        self._port.write_pin(self.pin, on != self.active_low)
+        self._port.write_pin(self.pin, self.pin_level(value))
+
+    def pin_level(self, value: float) -> bool:
+        """The pin level that drives the output to `value` (for a chip's `reinit`)."""
+        return (self.check(value) == 1.0) != self.active_low
 
     def read(self) -> float:
         return float(self._port.read_pin(self.pin) != self.active_low)

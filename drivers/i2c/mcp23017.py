@@ -9,11 +9,17 @@ Claiming an output writes the latch bit *first* and only then turns the pin into
 pin never glitches to the wrong level. `read_pin` reads the GPIO register: the real pin level.
 Latch updates are read-modify-write of OLAT under a lock, so pins of one chip can be shared.
 Releasing a pin leaves it driven: the expander keeps its state when the gateway stops.
+
+Losing power resets the chip (IODIR = 0xFF: every pin an input, OLAT = 0, table 3-3). The driver
+keeps a shadow of the latch bits of its claimed pins, so `check()` (two 2-byte reads: IODIRA/B,
+OLATA/B) tells whether the chip still holds what we set, and `reinit(levels)` writes the latch and
+then the direction again, latch first as at claim time.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 
 from drivers.bus.i2c import SMBusLike, check_address, missing_as_not_found
 from drivers.gpio.outputs import ExpanderOutput, OutputValueError
@@ -37,6 +43,7 @@ class MCP23017:
         self.address = check_address(address, ADDRESSES, "MCP23017")
         self._bus = bus
         self._claimed: set[int] = set()
+        self._latch = 0  # shadow of OLATB:OLATA, the bits of claimed pins as last written
         self._lock = threading.Lock()
 
     def open(self) -> None:
@@ -52,12 +59,17 @@ class MCP23017:
             raise OutputValueError(f"MCP23017 0x{self.address:02X} pin {pin} is already in use")
         out = ExpanderOutput(self, pin, active_low=active_low)
         out.set(initial)
-        self._update(IODIR, pin, False)
+        port, bit = divmod(pin, 8)
+        with self._lock:
+            self._merge(IODIR[port], 1 << bit, 0x00)
         self._claimed.add(pin)
         return out
 
     def write_pin(self, pin: int, level: bool) -> None:
-        self._update(OLAT, pin, level)
+        port, bit = divmod(pin, 8)
+        with self._lock:
+            self._merge(OLAT[port], 1 << bit, 0xFF if level else 0x00)
+            self._latch = _with_bit(self._latch, pin, level)  # only after the chip took it
 
     def read_pin(self, pin: int) -> bool:
         port, bit = divmod(pin, 8)
@@ -66,10 +78,44 @@ class MCP23017:
     def release_pin(self, pin: int) -> None:
         self._claimed.discard(pin)
 
-    def _update(self, registers: tuple[int, int], pin: int, level: bool) -> None:
-        port, bit = divmod(pin, 8)
+    def check(self) -> str | None:
+        """None if every claimed pin is still an output at the latch level we wrote, else what
+        differs (the chip reset behind our back). OSError when the chip does not answer."""
+        iodir = _word(self._bus.read_i2c_block_data(self.address, IODIR[0], 2))
+        olat = _word(self._bus.read_i2c_block_data(self.address, OLAT[0], 2))
+        mask = sum(1 << p for p in self._claimed)
+        if iodir & mask or (olat ^ self._latch) & mask:
+            return (f"IODIR 0x{iodir:04X}, OLAT 0x{olat:04X}; expected outputs 0x{mask:04X} "
+                    f"latched at 0x{self._latch & mask:04X}")
+        return None
+
+    def reinit(self, levels: Mapping[int, bool]) -> None:
+        """Set up the claimed pins again (after a reset): latch first, with the given `pin ->
+        level` changes applied, then direction, so no pin glitches."""
+        latch = self._latch
+        for pin, level in levels.items():
+            latch = _with_bit(latch, pin, level)
+        mask = sum(1 << p for p in self._claimed)
         with self._lock:
-            old = self._bus.read_byte_data(self.address, registers[port])
-            new = (old | (1 << bit)) if level else (old & ~(1 << bit))
-            if new != old:
-                self._bus.write_byte_data(self.address, registers[port], new)
+            for port in (0, 1):
+                bits, want = mask >> 8 * port & 0xFF, latch >> 8 * port & 0xFF
+                if bits:
+                    self._merge(OLAT[port], bits, want)
+                    self._merge(IODIR[port], bits, 0x00)
+            self._latch = latch
+
+    def _merge(self, register: int, bits: int, value: int) -> None:
+        """Read-modify-write: set `bits` of `register` to those of `value` (hold the lock)."""
+        old = self._bus.read_byte_data(self.address, register)
+        new = old & ~bits | value & bits
+        if new != old:
+            self._bus.write_byte_data(self.address, register, new)
+
+
+def _with_bit(word: int, pin: int, level: bool) -> int:
+    return (word | (1 << pin)) if level else (word & ~(1 << pin))
+
+
+def _word(pair: Sequence[int]) -> int:
+    """Port A in the low byte, port B in the high byte (pin numbering 0..15)."""
+    return pair[0] | pair[1] << 8

@@ -13,11 +13,17 @@ Consequences that the driver follows:
 * `read_pin` reports the real level, so a shorted or overloaded pin reads as it really is;
 * relay boards on a PCF8574 are nearly always active-low (the weak high cannot drive a relay).
 Releasing a pin leaves the chip driving it: the expander keeps its state when the gateway stops.
+
+Losing power resets the latch to all ones. `check()` notices that when a claimed pin the shadow
+drives low reads high (a latch 0 always reads 0, so that pin's latch is not ours any more); a chip
+whose claimed pins are all latched high looks the same after a reset, and is in the same state.
+`reinit(levels)` writes the whole shadow latch again, with the given pin levels.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 from drivers.bus.i2c import SMBusLike, check_address, missing_as_not_found
 from drivers.gpio.outputs import ExpanderOutput, OutputValueError
@@ -65,3 +71,21 @@ class PCF8574:
 
     def release_pin(self, pin: int) -> None:
         self._claimed.discard(pin)
+
+    def check(self) -> str | None:
+        """One read: None if the claimed pins agree with the shadow latch, else what differs (the
+        chip reset behind our back). OSError when the chip does not answer."""
+        pins = self._bus.read_byte(self.address)
+        mask = sum(1 << p for p in self._claimed)
+        if pins & ~self._latch & mask:  # driven low by our latch, yet high: the latch is not ours
+            return f"pins read 0x{pins:02X}, the latch written was 0x{self._latch:02X}"
+        return None
+
+    def reinit(self, levels: Mapping[int, bool]) -> None:
+        """Write the latch again (after a reset), with claimed `pin -> level` changes applied."""
+        with self._lock:
+            latch = self._latch
+            for pin, level in levels.items():
+                latch = (latch | (1 << pin)) if level else (latch & ~(1 << pin))
+            self._bus.write_byte(self.address, latch)
+            self._latch = latch

@@ -5,11 +5,15 @@ OLAT (§3.5.10). Reading GPIO returns, per pin, the latch for outputs and the ex
 (`inputs[port]`, XOR IPOL) for inputs, so a driver that forgets to set IODIR reads back the input,
 not what it latched. INTF and INTCAP are read-only. Registers past OLATB do not exist in this map:
 touching one is a driver bug and raises.
+
+`power_off()` makes the chip stop answering (every transaction NAKs, as with a loose hat);
+`power_on()` brings it back with the power-on register values above; `brown_out()` is both at
+once: a reset the bus never saw.
 """
 
 from __future__ import annotations
 
-from tests.fakes.i2c import RegisterChip
+from tests.fakes.i2c import RegisterChip, nak
 
 IODIR, IPOL, IOCON_A, IOCON_B, INTF, INTCAP, GPIO, OLAT = (0x00, 0x02, 0x0A, 0x0B, 0x0E, 0x10,
                                                            0x12, 0x14)
@@ -19,13 +23,37 @@ LAST_REGISTER = 0x15
 class FakeMCP23017(RegisterChip):
     def __init__(self, address: int = 0x20) -> None:
         super().__init__(address, size=LAST_REGISTER + 1)
-        self.regs[IODIR] = self.regs[IODIR + 1] = 0xFF
         self.inputs = [0x00, 0x00]  # levels driven from outside on input pins, per port
+        self.powered = True
+        self._por()
+
+    def _por(self) -> None:
+        self.regs[:] = bytes(LAST_REGISTER + 1)
+        self.regs[IODIR] = self.regs[IODIR + 1] = 0xFF
+        self.pointer = 0
+
+    def power_off(self) -> None:
+        self.powered = False
+
+    def power_on(self) -> None:
+        self._por()
+        self.powered = True
+
+    def brown_out(self) -> None:
+        self.power_off()
+        self.power_on()
 
     def write(self, data: bytes) -> None:
+        if not self.powered:
+            raise nak(self.address)
         if data and data[0] > LAST_REGISTER:
             raise ValueError(f"MCP23017 has no register 0x{data[0]:02X} with IOCON.BANK=0")
         super().write(data)
+
+    def read(self, length: int) -> bytes:
+        if not self.powered:
+            raise nak(self.address)
+        return super().read(length)
 
     def on_write(self, register: int, value: int) -> None:
         if register in (GPIO, GPIO + 1):

@@ -175,3 +175,79 @@ def test_mcp23017_missing_chip_and_bad_pins(bus: FakeSMBus) -> None:
         chip.output(3)
     with pytest.raises(ValueError):
         MCP23017(bus, 0x38)
+
+
+# -- a chip that lost power: check() sees it, reinit() sets it up again ----------------------------
+
+def test_pcf8574_check_sees_a_reset_latch_and_reinit_restores_it(bus: FakeSMBus) -> None:
+    fake = bus.attach(0x20, FakePCF8574())
+    chip = PCF8574(bus, 0x20)
+    on, off = chip.output(0, active_low=True, initial=1), chip.output(1, active_low=True)
+    assert chip.check() is None
+    fake.brown_out()  # the latch is all ones again: the active-low relay on pin 0 dropped out
+    assert on.read() == 0.0
+    assert chip.check() == "pins read 0xFF, the latch written was 0xFE"
+    chip.reinit({1: False})  # pin 1's relay on as well, in the same write
+    assert fake.latch == 0xFC and on.read() == 1.0 and off.read() == 1.0
+    assert chip.check() is None
+
+
+def test_pcf8574_check_ignores_a_pin_held_low_from_outside(bus: FakeSMBus) -> None:
+    fake = bus.attach(0x20, FakePCF8574())
+    chip = PCF8574(bus, 0x20)
+    chip.output(2, initial=1)
+    fake.external_low = 1 << 2  # an overload, not a reset: the latch is still ours
+    assert chip.check() is None
+
+
+def test_pcf8574_check_and_reinit_raise_while_the_chip_is_unpowered(bus: FakeSMBus) -> None:
+    fake = bus.attach(0x20, FakePCF8574())
+    chip = PCF8574(bus, 0x20)
+    chip.output(0)
+    fake.power_off()
+    for call in (chip.check, lambda: chip.reinit({}), chip.open):
+        with pytest.raises(OSError) as info:
+            call()
+        assert info.value.errno == errno.EREMOTEIO
+
+
+def test_mcp23017_check_sees_inputs_after_a_reset_and_reinit_sets_latch_before_direction(
+        bus: FakeSMBus) -> None:
+    fake = bus.attach(0x20, FakeMCP23017())
+    chip = MCP23017(bus, 0x20)
+    a, b = chip.output(3, initial=1), chip.output(12)
+    assert chip.check() is None
+    fake.brown_out()  # IODIR 0xFF, OLAT 0: every pin an input, floating at the external level
+    assert a.read() == 0.0
+    assert chip.check() == ("IODIR 0xFFFF, OLAT 0x0000; expected outputs 0x1008 latched at "
+                            "0x0008")
+    writes: list[bytes] = []
+    original = fake.write
+    fake.write = lambda data: (writes.append(data), original(data))[1]  # type: ignore[method-assign]
+    chip.reinit({12: True})
+    latched = [w for w in writes if len(w) == 2]
+    assert latched == [bytes([0x14, 0x08]), bytes([0x00, 0xF7]), bytes([0x15, 0x10]),
+                       bytes([0x01, 0xEF])]  # per port: OLAT first, then IODIR
+    assert fake.regs[0x00] == 0xF7 and fake.regs[0x01] == 0xEF  # unclaimed pins stay inputs
+    assert a.read() == 1.0 and b.read() == 1.0 and chip.check() is None
+
+
+def test_mcp23017_check_sees_a_latch_changed_behind_its_back(bus: FakeSMBus) -> None:
+    fake = bus.attach(0x20, FakeMCP23017())
+    chip = MCP23017(bus, 0x20)
+    chip.output(0)
+    fake.regs[0x14] |= 0x80  # an unclaimed pin: not ours to judge
+    assert chip.check() is None
+    fake.regs[0x14] |= 0x01
+    assert chip.check() is not None and "OLAT 0x0081" in chip.check()  # type: ignore[operator]
+
+
+def test_mcp23017_failed_write_leaves_the_shadow_as_the_chip_has_it(bus: FakeSMBus) -> None:
+    fake = bus.attach(0x20, FakeMCP23017())
+    chip = MCP23017(bus, 0x20)
+    out = chip.output(5)
+    fake.power_off()
+    with pytest.raises(OSError):
+        out.set(1)
+    fake.powered = True  # back without a reset: it kept its registers, and our shadow matches them
+    assert chip.check() is None and out.read() == 0.0
