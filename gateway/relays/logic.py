@@ -9,6 +9,8 @@ when it last turned on and off, and its deadlines. The glue feeds it
 * `tick(now)` whenever `now >= next_deadline()` -> switches that timers demand;
 * `observe(name, level, now)` with the level read back after every write, so a write that did not
   take effect corrects the state (the read-back is the truth);
+* `lose(name)` when the output's device stops answering (or reset), and `restore(name, now,
+  reset=...)` when it answers again -> the level to drive it to (see "device loss" below);
 * `stop(now)` at shutdown -> the on_stop switches, all "off" ones before any "on" one.
 
 Rules (each has a test in tests/unit/relays/test_logic.py):
@@ -21,6 +23,14 @@ Rules (each has a test in tests/unit/relays/test_logic.py):
   from the moment the output turned on; repeating ON does not extend it;
 * timed on — `ON` with a duration turns off after it (reason `timer`); a duration longer than the
   maximum on-time is refused; a later plain ON cancels the timer, a later timed ON replaces it.
+* device loss — while an output's device is lost its physical state is unknown. The logic keeps
+  the state it holds as current: timers still turn it off (applied when the device is back), an
+  interlock partner still sees it as on, a deferred power-on waits. When the device answers again
+  the output is driven to that state (reason `restored`). If the device had kept its registers,
+  that is all. If it had reset, an output held on may have dropped out meanwhile: one with
+  `min_off_seconds` counts as turned off now and is turned on again only after min_off_seconds
+  (a timed on only if its time is not up by then); one without is turned on again at once, its
+  maximum on-time still counted from when it first turned on.
 """
 
 from __future__ import annotations
@@ -46,6 +56,8 @@ class Reason(StrEnum):
     TIMER = "timer"
     MAX_ON_TIME = "max_on_time"
     POWER_ON = "power_on"
+    RESTORED = "restored"
+    DEVICE_LOST = "device_lost"
     STOP = "stop"
     READBACK = "readback"
     RETAINED = "retained"
@@ -88,7 +100,7 @@ Decision = Switch | Refusal
 class _State:
     """Mutable bookkeeping for one output (private to RelayLogic)."""
 
-    __slots__ = ("level", "last_on_level", "off_since", "off_at", "max_at", "pending_on")
+    __slots__ = ("level", "last_on_level", "off_since", "off_at", "max_at", "pending_on", "lost")
 
     def __init__(self, now: float) -> None:
         self.level = 0.0
@@ -96,11 +108,20 @@ class _State:
         self.off_since = now  # start-up counts as a turn-off (see the module docstring)
         self.off_at: float | None = None  # end of a timed on
         self.max_at: float | None = None  # end of the maximum on-time
-        self.pending_on: tuple[float, float] | None = None  # (when, level) of a deferred power-on
+        self.pending_on: _PendingOn | None = None  # a deferred power-on (or restore)
+        self.lost = False  # its device does not answer: a pending on waits for `restore`
 
     def deadlines(self) -> list[float]:
-        pending = [self.pending_on[0]] if self.pending_on else []
+        pending = [self.pending_on.when] if self.pending_on and not self.lost else []
         return [d for d in (self.off_at, self.max_at, *pending) if d is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingOn:
+    when: float
+    level: float
+    reason: Reason
+    off_at: float | None = None  # the end of the timed on it resumes
 
 
 class RelayLogic:
@@ -153,9 +174,10 @@ class RelayLogic:
         """Everything the timers demand at `now`."""
         out: list[Decision] = []
         for name, state in self._state.items():
-            if state.pending_on and state.pending_on[0] <= now:
-                level, state.pending_on = state.pending_on[1], None
-                out.append(self._turn_on(name, level, None, now, Reason.POWER_ON))
+            if state.pending_on and state.pending_on.when <= now and not state.lost:
+                pending, state.pending_on = state.pending_on, None
+                duration = pending.off_at - now if pending.off_at is not None else None
+                out.append(self._turn_on(name, pending.level, duration, now, pending.reason))
             due = [(d, r) for d, r in ((state.off_at, Reason.TIMER), (state.max_at, Reason.MAX_ON_TIME))
                    if d is not None and d <= now]
             if due:
@@ -172,6 +194,32 @@ class RelayLogic:
             self._mark_on(name, level, now)
         else:
             self._mark_off(state, now)
+
+    def lose(self, name: str) -> None:
+        """The output's device stopped answering: hold its state (see "device loss")."""
+        self._state[name].lost = True
+
+    def restore(self, name: str, now: float, *, reset: bool) -> list[Decision]:
+        """Its device answers again (after `lose`): the level to drive the output to, after any
+        Refusal that explains why an output held on ends off. `reset`: the device had lost what
+        was written to it (see "device loss")."""
+        state, cfg = self._state[name], self._cfg[name]
+        state.lost = False
+        if state.level <= 0 or not reset:
+            return [Switch(name, state.level, Reason.RESTORED)]
+        if busy := sorted(p for p in self._partners[name] if self._state[p].level > 0):
+            self._mark_off(state, now)
+            return [Refusal(name, Reason.INTERLOCK, f"not restored on: interlocked with "
+                                                    f"{', '.join(busy)}, which is on"),
+                    Switch(name, 0.0, Reason.RESTORED)]
+        if cfg.min_off_seconds:
+            level, off_at = state.level, state.off_at
+            self._mark_off(state, now)
+            when = now + cfg.min_off_seconds
+            if off_at is None or off_at > when:
+                state.pending_on = _PendingOn(when, level, Reason.RESTORED, off_at)
+            return [Switch(name, 0.0, Reason.RESTORED)]
+        return [Switch(name, state.level, Reason.RESTORED)]
 
     def stop(self, now: float) -> list[Decision]:
         """The on_stop switches: every "off" first, then every "on" (so interlocks hold throughout).
@@ -190,7 +238,7 @@ class RelayLogic:
         if level <= 0:
             return [Switch(name, 0.0, Reason.POWER_ON)]
         if cfg.min_off_seconds:
-            self._state[name].pending_on = (now + cfg.min_off_seconds, level)
+            self._state[name].pending_on = _PendingOn(now + cfg.min_off_seconds, level, Reason.POWER_ON)
             return [Switch(name, 0.0, Reason.POWER_ON)]
         decision = self._turn_on(name, level, None, now, Reason.POWER_ON)
         return [decision] if isinstance(decision, Switch) else [decision, Switch(name, 0.0, Reason.POWER_ON)]

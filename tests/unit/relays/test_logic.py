@@ -198,3 +198,84 @@ def test_invalid_on_commands(command: Command) -> None:
     m = logic(out("pump"))
     d = m.command(command, T0)
     assert isinstance(d, Refusal) and d.reason is Reason.INVALID and m.level("pump") == 0.0
+
+
+# -- device loss: lose() while the device does not answer, restore() when it answers again ---------
+
+def test_a_device_that_kept_its_state_gets_the_held_state_back() -> None:
+    m = logic(out("pump", max_on_seconds=600), out("lamp"))
+    m.command(on("pump"), T0)
+    m.lose("pump")
+    m.lose("lamp")
+    assert m.restore("pump", T0 + 100, reset=False) == [Switch("pump", 1.0, Reason.RESTORED)]
+    assert m.restore("lamp", T0 + 100, reset=False) == [Switch("lamp", 0.0, Reason.RESTORED)]
+    assert m.next_deadline() == T0 + 600  # the max on-time still counts from the first ON
+
+
+def test_max_on_time_that_ran_out_while_lost_ends_off() -> None:
+    m = logic(out("heater", max_on_seconds=600))
+    m.command(on("heater"), T0)
+    m.lose("heater")
+    assert m.tick(T0 + 600) == [Switch("heater", 0.0, Reason.MAX_ON_TIME)]  # held until it is back
+    for reset in (False, True):
+        assert m.restore("heater", T0 + 700, reset=reset) == [Switch("heater", 0.0, Reason.RESTORED)]
+
+
+def test_after_a_reset_an_output_without_min_off_is_on_again_at_once_on_its_first_max_on_clock() -> None:
+    m = logic(out("heater", max_on_seconds=600))
+    m.command(on("heater"), T0)
+    m.lose("heater")
+    assert m.restore("heater", T0 + 100, reset=True) == [Switch("heater", 1.0, Reason.RESTORED)]
+    assert m.tick(T0 + 600) == [Switch("heater", 0.0, Reason.MAX_ON_TIME)]
+
+
+def test_after_a_reset_min_off_counts_from_the_restore() -> None:
+    """The compressor may have dropped out just before the chip answered again: no short cycle."""
+    m = logic(out("compressor", min_off_seconds=180, max_on_seconds=3600))
+    m.command(on("compressor"), T0 + 200)
+    m.lose("compressor")
+    assert m.restore("compressor", T0 + 300, reset=True) == [Switch("compressor", 0.0, Reason.RESTORED)]
+    assert m.level("compressor") == 0.0 and m.next_deadline() == T0 + 480
+    assert isinstance(m.command(on("compressor"), T0 + 479), Refusal)
+    assert m.tick(T0 + 480) == [Switch("compressor", 1.0, Reason.RESTORED)]
+    assert m.next_deadline() == T0 + 480 + 3600  # a new on: a new max on-time
+
+
+def test_after_a_reset_a_timed_on_resumes_only_for_the_time_it_had_left() -> None:
+    m = logic(out("pump", min_off_seconds=60), out("fan", min_off_seconds=60))
+    m.command(on("pump", duration=300), T0 + 100)
+    m.command(on("fan", duration=100), T0 + 100)
+    m.lose("pump")
+    m.lose("fan")
+    assert m.restore("pump", T0 + 150, reset=True) == [Switch("pump", 0.0, Reason.RESTORED)]
+    assert m.restore("fan", T0 + 150, reset=True) == [Switch("fan", 0.0, Reason.RESTORED)]
+    assert m.tick(T0 + 210) == [Switch("pump", 1.0, Reason.RESTORED)]  # fan's time is up by then
+    assert m.is_timed("pump") and m.tick(T0 + 399) == []
+    assert m.tick(T0 + 400) == [Switch("pump", 0.0, Reason.TIMER)]
+    assert m.level("fan") == 0.0 and m.next_deadline() is None
+
+
+def test_a_lost_output_held_on_still_blocks_its_interlock_partner() -> None:
+    m = logic(out("up", interlock=("down",)), out("down"))
+    m.command(on("up"), T0)
+    m.lose("up")  # its physical state is unknown: it may be on
+    assert isinstance(m.command(on("down"), T0 + 1), Refusal)
+
+
+def test_after_a_reset_an_interlock_partner_on_keeps_the_output_off() -> None:
+    m = logic(out("up", interlock=("down",)), out("down"))
+    m.command(on("up"), T0)
+    m.lose("up")
+    m.observe("down", 1.0, T0 + 1)  # read back on (switched by hand, say) while up was lost
+    got = m.restore("up", T0 + 2, reset=True)
+    assert isinstance(got[0], Refusal) and got[0].reason is Reason.INTERLOCK
+    assert got[1:] == [Switch("up", 0.0, Reason.RESTORED)] and m.level("up") == 0.0
+
+
+def test_a_deferred_power_on_waits_while_the_device_is_lost() -> None:
+    m = RelayLogic([out("fan", power_on="on", min_off_seconds=30)], T0)
+    m.power_on({}, T0)
+    m.lose("fan")
+    assert m.next_deadline() is None and m.tick(T0 + 100) == []
+    assert m.restore("fan", T0 + 100, reset=True) == [Switch("fan", 0.0, Reason.RESTORED)]
+    assert m.tick(T0 + 100) == [Switch("fan", 1.0, Reason.POWER_ON)]
