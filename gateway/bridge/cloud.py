@@ -17,7 +17,9 @@ window is the only one; paho's own limit costs a scan of every message it holds 
 acknowledgement), and `pending()` counts the QoS 1/2 messages handed to paho and not yet
 acknowledged through `on_publish`. Acknowledgements read in one readable event reach the bridge as
 one batch (`CloudEvents.cloud_acked`), so the session is pumped and the broker flushed once per
-read, not once per PUBACK.
+read, not once per PUBACK. When the cloud has no session for us (CONNACK session present = 0),
+paho's unacknowledged copies are dropped before it can resend them: the bridge resends its in-flight
+deliveries itself, so each goes out once.
 """
 
 from __future__ import annotations
@@ -236,6 +238,11 @@ class CloudClient:
                 future.set_exception(ConnectFailed(f"refused by the cloud: {reason}"))
             return
         self.connected = True
+        if not flags.session_present:
+            # paho would resend these right after this callback; the cloud does not know their
+            # ids, and the bridge resends its in-flight deliveries itself (`forget_cloud_state`)
+            client.drop_out_messages()
+            self._unacked.clear()
         if future is not None and not future.done():
             future.set_result(bool(flags.session_present))
 

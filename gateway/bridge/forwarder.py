@@ -285,9 +285,11 @@ class Forwarder:
             session.on_pubcomp(packet_id, now)
 
     def forget_cloud_state(self) -> None:
-        """The cloud had no session for us (session present = 0 after a clean start)."""
+        """The cloud had no session for us (CONNACK session present = 0) and paho dropped its
+        copies: `up` resends every delivery in flight as a new PUBLISH, timed from then."""
         self._mid_pid.clear()
         self._pid_mid.clear()
+        self.health.forget_all()
 
     # -- inbound: cloud -> local -------------------------------------------------------------
 

@@ -31,6 +31,10 @@ class LinkHealth:
     def forget(self, mid: int) -> None:
         self._sent.pop(mid, None)
 
+    def forget_all(self) -> None:
+        """The ids are void (the cloud lost our session): nothing is awaited under them."""
+        self._sent.clear()
+
     @property
     def outstanding(self) -> int:
         return len(self._sent)

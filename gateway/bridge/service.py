@@ -168,7 +168,7 @@ class BridgeService:
         now = self.broker.clock()
         self.counters.connects += 1
         self.backoff.connected(now)
-        if not present and self.cfg.clean_start:
+        if not present:  # paho dropped its copies: the session resends what is in flight
             forwarder.forget_cloud_state()
         cloud.subscribe([(f, int(q)) for f, q in forwarder.mapper.remote_subscriptions()])
         if self.status_topic:

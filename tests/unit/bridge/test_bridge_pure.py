@@ -97,6 +97,15 @@ def test_reconnect_restarts_the_clock_for_resent_messages():
     assert not h.stuck(54) and h.stuck(55.5)
 
 
+def test_ids_the_cloud_forgot_are_no_longer_awaited():
+    h = LinkHealth(ack_timeout=5)
+    h.sent(1, 0)
+    h.sent(2, 0)
+    h.forget_all()  # the cloud had no session: these go out again under new ids
+    h.reset(50)
+    assert h.outstanding == 0 and h.deadline() is None and not h.stuck(1000)
+
+
 # -- rate limit and message age --------------------------------------------------------------
 
 
