@@ -410,6 +410,12 @@ class BrokerCore:
                 return R.UNSPECIFIED_ERROR, False
             return R.TOPIC_FILTER_INVALID, False
         group, topic_filter = parse_shared(sub.topic_filter)
+        limit = self._filter_over_limit(topic_filter)
+        if limit is not None:  # refused, not a protocol error: the other filters still count
+            self.stats.limit(limit)
+            log.warning("subscribe by %s to %s refused: %s", conn.client_id, sub.topic_filter,
+                        limit, extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
+            return (R.TOPIC_FILTER_INVALID if conn.version == 5 else R.UNSPECIFIED_ERROR), False
         if group is not None and sub.no_local:  # [MQTT-3.8.3-4]
             raise ProtocolError(R.PROTOCOL_ERROR, "no local on a shared subscription")
         if not self.authorizer.can_subscribe(conn.username, conn.client_id, sub.topic_filter):
@@ -425,6 +431,15 @@ class BrokerCore:
         session.subscriptions[sub.topic_filter] = entry
         is_new = self.subs.add(topic_filter, session.client_id, entry, group)
         return ReasonCode(int(sub.qos)), is_new
+
+    def _filter_over_limit(self, topic_filter: str) -> str | None:
+        """The limit a filter breaks (the same as for topic names: a filter's depth is what a
+        subscription costs in the trie), or None."""
+        if len(topic_filter) > self.settings.max_topic_length:
+            return "max_topic_length"
+        if topic_filter.count("/") >= self.settings.max_topic_levels:
+            return "max_topic_levels"
+        return None
 
     def _send_retained(self, session: Session, sub: Subscription, is_new: bool,
                        sub_id: int | None, now: float) -> None:

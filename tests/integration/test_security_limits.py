@@ -110,6 +110,18 @@ def test_max_topic_length_and_levels(make_broker):
         assert limits(thread)[name] == 1
 
 
+def test_max_topic_length_and_levels_apply_to_filters_too(make_broker):
+    thread = make_broker(settings(max_topic_length=20, max_topic_levels=3))
+    v5 = TestClient(thread.port, "five", version=V5)
+    assert v5.subscribe([("f" * 21, 0), ("a/b/+/#", 0), ("a/b/c", 1)]) == [
+        R.TOPIC_FILTER_INVALID, R.TOPIC_FILTER_INVALID, 1]
+    v3 = TestClient(thread.port, "three", version=V311)
+    assert v3.subscribe([("$share/g/a/b/c/d", 0), ("ok/#", 0)]) == [0x80, 0]
+    assert limits(thread) == {"max_topic_length": 1, "max_topic_levels": 2}
+    v5.publish("a/b/c", b"still subscribed", qos=1)
+    assert v5.expect_one().payload == b"still subscribed"
+
+
 def test_max_subscriptions_per_client_both_versions(make_broker):
     thread = make_broker(settings(max_subscriptions_per_client=2))
     v5 = TestClient(thread.port, "five", version=V5)
