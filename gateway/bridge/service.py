@@ -154,6 +154,11 @@ class BridgeService:
             except OSError as exc:  # e.g. an unreadable password file
                 self.last_error = str(exc)
                 log.error("bridge %s: %s", self.name, exc)
+            except Exception as exc:  # a bug: make it loud, drop the link, keep the bridge alive
+                self.last_error = f"internal error: {exc!r}"
+                log.exception("bridge %s: connection attempt failed", self.name)
+                self.cloud.abort()
+                self.forwarder.down(self.broker.clock())
             delay = self.backoff.next_delay()
             self._set_state(LinkState.BACKOFF)
             log.info("bridge %s: next attempt in %.1f s (attempt %d)", self.name, delay,

@@ -119,3 +119,31 @@ def test_without_a_cloud_session_each_unacknowledged_message_is_resent_once(clou
         assert harness.value(lambda s: s.forwarder.health.outstanding) == 0
     finally:
         harness.stop()
+
+
+def test_a_bug_during_connect_is_logged_and_the_bridge_tries_again(cloud, caplog):
+    mosq, proxy, observer = cloud
+    harness = BridgeHarness(bridge_config(mosq, port=proxy.port, status_topic=""))
+    try:
+        harness.wait_state("connected")
+
+        def break_once(service) -> None:
+            up = service.forwarder.up
+
+            def failing_up(*args):
+                service.forwarder.up = up  # the next attempt works
+                raise RuntimeError("injected")
+
+            service.forwarder.up = failing_up
+
+        harness.value(break_once)
+        proxy.set_mode("cut")
+        harness.wait_state("backoff")
+        proxy.set_mode("pass")
+        harness.wait_state("backoff")  # the attempt that hit the bug
+        harness.wait_state("connected")
+        assert "connection attempt failed" in caplog.text and "injected" in caplog.text
+        _publish(harness.port, "after", [b"after"])
+        assert _until(observer, b"after") == [b"after"]
+    finally:
+        harness.stop()
