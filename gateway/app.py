@@ -19,6 +19,7 @@ from gateway.broker.auth import GatewayAuth, ListenerPolicy
 from gateway.broker.server import Broker, ListenerSpec
 from gateway.broker.tls import server_context
 from gateway.config import ConfigError, GatewayConfig, load
+from gateway.relays.hardware import RelaySetupError
 from gateway.sensors.registry import SensorSetupError
 from gateway.systemd import Notifier, Watchdog, setup_logging, watchdog_interval
 
@@ -178,7 +179,7 @@ def run_from_path(path: str | Path, loop: str = "auto") -> int:
                 uvloop.run(run(config))
         else:
             asyncio.run(run(config))
-    except SensorSetupError as exc:  # a config problem found when building the drivers
+    except (SensorSetupError, RelaySetupError) as exc:  # a config or library problem in a driver
         log.error("%s: %s", path, exc)
         return 2
     except OSError as exc:

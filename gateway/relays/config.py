@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # one topic level: no '/', '+', '#', no spaces
 EXPANDERS = {"pcf8574": 8, "mcp23017": 16}  # kind -> number of pins
+MIN_CHECK_INTERVAL = 0.5  # seconds; a shorter read-back period would only load the bus
 
 
 class OutputConfig(BaseModel):
@@ -26,6 +27,7 @@ class OutputConfig(BaseModel):
     pin: int = Field(ge=0)
     address: int | None = Field(default=None, ge=0x03, le=0x77)
     bus: int = Field(default=1, ge=0, le=255)  # /dev/i2c-<bus>, expanders only
+    check_interval: float = Field(default=5.0, ge=0, le=3600)  # expanders: read-back check, 0 = off
     active_low: bool = False
     frequency: float = Field(default=100.0, gt=0, le=100_000)
     power_on: Literal["off", "on", "restore"] = "off"
@@ -51,8 +53,13 @@ class OutputConfig(BaseModel):
                 raise ValueError(f"{self.kind} pins are 0..{EXPANDERS[self.kind] - 1}, got {self.pin}")
         elif self.address is not None:
             raise ValueError(f"'address' is only for I2C expanders, not kind {self.kind!r}")
-        elif "bus" in self.model_fields_set:
-            raise ValueError(f"'bus' is only for I2C expanders, not kind {self.kind!r}")
+        else:
+            for key in ("bus", "check_interval"):
+                if key in self.model_fields_set:
+                    raise ValueError(f"{key!r} is only for I2C expanders, not kind {self.kind!r}")
+        if 0 < self.check_interval < MIN_CHECK_INTERVAL:
+            raise ValueError(f"check_interval is 0 (off) or at least {MIN_CHECK_INTERVAL:g} s, "
+                             f"got {self.check_interval:g}")
         if self.name in self.interlock:
             raise ValueError(f"output {self.name!r} cannot be interlocked with itself")
         return self

@@ -8,7 +8,16 @@ How it works:
   /dev/i2c-N) is `offline` on `.../available` and commands to it are refused (reason
   `unavailable`); the rest starts normally. It is tried again after `retry_first` seconds, doubling
   up to `retry_max`; once it opens (at off) its state is published, and the power-on rule is applied
-  to it then, through the same safety checks (interlocks, min_off_seconds);
+  to it then, through the same safety checks (interlocks, min_off_seconds). A missing library or a
+  bad address is not absent hardware: `RelaySetupError` stops start-up (gateway.relays.hardware);
+* expanders lost while running — every `check_interval` seconds, and at once after an I/O error on
+  one of its outputs, each expander's registers are read back (gateway.relays.watch says when). A
+  chip that does not answer makes all its outputs `offline` (an `unavailable` event, reason
+  `device_lost`) and is tried again with the same backoff; the logic holds their state meanwhile
+  (`RelayLogic.lose`). When it answers — or answers with registers that are not what we wrote, a
+  reset behind our back (logged at WARNING) — it is set up again and its outputs are driven to the
+  state the logic holds (`RelayLogic.restore`), then read back and published `online`, each with a
+  `switched` event, reason `restored`;
 * a command — parse and admit it (commands.py), let the logic decide, write the output and read it
   back in the worker thread, publish the read-back state, store it, report on
   `<base>/relay/<name>/event`, and answer on the MQTT 5 response topic when the command had one;
@@ -36,9 +45,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drivers.gpio.outputs import GpioOutput, Output, PwmOutput
-from drivers.i2c.mcp23017 import MCP23017
-from drivers.i2c.pcf8574 import PCF8574
+from drivers.gpio.outputs import Output
 from gateway.logfields import fields
 from gateway.broker.local import LocalClient, Message
 from gateway.mqtt.properties import Properties
@@ -46,8 +53,10 @@ from gateway.relays.clock import SYSTEM_CLOCK, Clock
 from gateway.relays.commands import CommandError, admit, parse
 from gateway.relays.config import OutputConfig, check_outputs
 from gateway.relays.discovery import Topics, discovery_config
-from gateway.relays.logic import Reason, Refusal, RelayLogic, Switch
+from gateway.relays.hardware import ChipKey, RelayHardware, RelaySetupError, chip_key, where, why
+from gateway.relays.logic import Decision, Reason, Refusal, RelayLogic, Switch
 from gateway.relays.state_store import StateStore, StoredState
+from gateway.relays.watch import DeviceWatch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,22 +115,22 @@ class RelayService:
         self._topics = {c.name: Topics.of(base_topic, c.name) for c in self._configs}
         self._client, self._base, self._clock = client, base_topic, clock
         self._store = StateStore(state_dir)
-        self._factory = pin_factory
-        self._open_i2c = open_i2c or _open_bus
-        self._buses: dict[int, Any] = {}
+        self._hw = RelayHardware(pin_factory, open_i2c)
+        self._chip_of = {c.name: key for c in self._configs if (key := chip_key(c)) is not None}
         self.node_id = node_id or re.sub(r"[^A-Za-z0-9_-]", "_", base_topic)
         self._io_timeout = io_timeout
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="relays-io")
         self._io_started: dict[Future[Any], float] = {}
         self._outputs: dict[str, Output] = {}
         self._kept: list[Output] = []
-        self._chips: dict[tuple[str, int, int], Any] = {}
+        self._parked: dict[str, Output] = {}           # outputs whose expander is lost
         self._stored: dict[str, StoredState] = {}
         self._restored: dict[str, float] = {}          # what power_on = "restore" restores
         self._missing: dict[str, int] = {}             # outputs that did not open -> attempts
         self._retry_first, self._retry_max = retry_first, retry_max
         self._retry_at: float | None = None
         self._retry_round = 0
+        self._watch: DeviceWatch[ChipKey] = DeviceWatch(retry_first, retry_max)
         self._readback: dict[str, float] = {}
         self._logic = RelayLogic(self._configs, clock.monotonic())
         self._lock = asyncio.Lock()
@@ -146,7 +155,12 @@ class RelayService:
         self._logic = RelayLogic(self._configs, now)
         decisions = self._logic.power_on(self._restored, now)
         initial = {d.output: d.level for d in decisions if isinstance(d, Switch)}
-        await self._io(self._open_all, initial)
+        try:
+            await self._io(self._open_all, initial)
+        except RelaySetupError:
+            self._executor.shutdown(wait=False)
+            raise
+        self._track_chips(now)
         for name in self._missing:
             self._logic.observe(name, 0.0, now)  # it never opened, so it cannot be on
         if self._missing:
@@ -249,7 +263,9 @@ class RelayService:
 
     # -- timers ----------------------------------------------------------------------------------
     async def _timer_loop(self) -> None:
-        while True:
+        # Not `while True`: Python 3.11's wait_for (in _io) can swallow the cancel from stop() when
+        # the I/O finishes at that moment, so the loop also ends on `_running`.
+        while self._running:
             self._wake.clear()
             deadline = self._next_deadline()
             waits = [asyncio.ensure_future(self._wake.wait())]
@@ -268,11 +284,17 @@ class RelayService:
                 await (self._apply(d) if isinstance(d, Switch) else self._report_refusal(d))
             if self._retry_at is not None and self._retry_at <= self._clock.monotonic():
                 await self._retry_missing()
+            checks, retries = self._watch.due(self._clock.monotonic())
+            for key in retries:
+                await self._retry_chip(key)
+            for key in checks:
+                await self._check_chip(key)
         async with self._idle:
             self._idle.notify_all()
 
     def _next_deadline(self) -> float | None:
-        deadlines = [d for d in (self._logic.next_deadline(), self._retry_at) if d is not None]
+        deadlines = [d for d in (self._logic.next_deadline(), self._retry_at,
+                                 self._watch.next_deadline()) if d is not None]
         return min(deadlines, default=None)
 
     def _nothing_due(self) -> bool:
@@ -286,13 +308,18 @@ class RelayService:
             cfg = self._cfg[name]
             try:
                 await self._io(self._open_output, cfg, 0.0)
-            except Exception as exc:  # noqa: BLE001 - still absent: retried later
+            except OSError as exc:  # still absent: retried later
                 self._missing[name] += 1
-                log.debug("relay %s: still cannot open %s: %s (attempt %d)", name, _where(cfg),
-                          _why(exc), self._missing[name], extra=fields(relay=name))
+                log.debug("relay %s: still cannot open %s: %s (attempt %d)", name, where(cfg),
+                          why(exc), self._missing[name], extra=fields(relay=name))
                 continue
-            log.info("relay %s: %s opened after %d failed attempt(s)", name, _where(cfg),
+            except RelaySetupError as exc:  # not hardware: trying again will not help
+                del self._missing[name]
+                log.error("relays: %s; it stays unavailable", exc, extra=fields(relay=name))
+                continue
+            log.info("relay %s: %s opened after %d failed attempt(s)", name, where(cfg),
                      self._missing.pop(name), extra=fields(relay=name))
+            self._track_chips(self._clock.monotonic())
             await self._late_power_on(name)
         self._retry_round += 1
         delay = min(self._retry_max, self._retry_first * 2 ** min(self._retry_round, 20))
@@ -311,12 +338,122 @@ class RelayService:
         if not switched:
             await self._save()
 
+    # -- expanders lost while running ------------------------------------------------------------
+    def _track_chips(self, now: float) -> None:
+        """Watch every chip that answered, checked at the shortest check_interval of its outputs."""
+        for key in self._hw.chips():
+            intervals = [self._cfg[n].check_interval for n, k in self._chip_of.items()
+                         if k == key and self._cfg[n].check_interval > 0]
+            self._watch.track(key, min(intervals, default=None), now)
+
+    def _on_chip(self, key: ChipKey) -> list[str]:
+        """The outputs of chip `key` that were opened (usable or parked)."""
+        return [n for n, k in self._chip_of.items()
+                if k == key and (n in self._outputs or n in self._parked)]
+
+    def _suspect(self, name: str) -> None:
+        """An I/O error or an odd read-back on output `name`: check its expander at once."""
+        key = self._chip_of.get(name)
+        if key is not None:
+            self._watch.suspect(key, self._clock.monotonic())
+            self._wake.set()
+
+    async def _check_chip(self, key: ChipKey) -> None:
+        """The periodic read-back of an expander that answers."""
+        try:
+            difference = await self._io(self._hw.check, key)
+        except OSError as exc:
+            await self._lose_chip(key, why(exc))
+            return
+        self._watch.checked(key, self._clock.monotonic())
+        if difference is not None:
+            for name in self._on_chip(key):
+                log.warning("relay %s: %s does not hold what was written (%s): it reset; setting it "
+                            "up again", name, where(self._cfg[name]), difference, extra=fields(relay=name))
+            await self._restore_chip(key, reset=True, cause=f"the chip had reset ({difference})")
+            return
+        for name in self._on_chip(key):
+            if name not in self._readback and await self._refresh(name, Reason.READBACK) is None:
+                await self._lose_chip(key, "it answers, but its outputs cannot be read back")
+                return
+
+    async def _lose_chip(self, key: ChipKey, reason: str) -> None:
+        """The chip does not answer: its outputs are unavailable, the logic holds their state."""
+        now = self._clock.monotonic()
+        names = self._on_chip(key)
+        for name in names:
+            self._logic.lose(name)
+            self._readback.pop(name, None)
+            if name in self._outputs:
+                self._parked[name] = self._outputs.pop(name)
+        if self._watch.is_lost(key):  # a try to set it up again failed half-way
+            self._watch.still_lost(key, now)
+            return
+        self._watch.lose(key, now)
+        for name in names:
+            log.warning("relay %s: %s does not answer (%s); unavailable, retrying every %g s at most",
+                        name, where(self._cfg[name]), reason, self._retry_max, extra=fields(relay=name))
+            await self._client.publish(self._topics[name].available, "offline", qos=1, retain=True)
+            await self._event(name, {"event": "unavailable", "reason": Reason.DEVICE_LOST.value,
+                                     "detail": f"{where(self._cfg[name])} does not answer: {reason}"})
+
+    async def _retry_chip(self, key: ChipKey) -> None:
+        """A lost chip's next try: probe it, see whether it kept its registers, set it up again."""
+        try:
+            await self._io(self._hw.probe, key)
+            difference = await self._io(self._hw.check, key)
+        except OSError as exc:
+            failures = self._watch.still_lost(key, self._clock.monotonic())
+            log.debug("relays: %s still does not answer: %s (attempt %d)", _chip_name(key), why(exc),
+                      failures)
+            return
+        lost_for = self._clock.monotonic() - (self._watch.lost_since(key) or 0.0)
+        if difference is None:
+            cause = f"it answered again after {lost_for:.0f} s and had kept its outputs"
+        else:
+            cause = f"it answered again after {lost_for:.0f} s and had reset ({difference})"
+        for name in self._on_chip(key):
+            (log.warning if difference else log.info)(
+                "relay %s: %s: %s; setting it up again", name, where(self._cfg[name]), cause,
+                extra=fields(relay=name))
+        await self._restore_chip(key, reset=difference is not None, cause=cause)
+
+    async def _restore_chip(self, key: ChipKey, *, reset: bool, cause: str) -> None:
+        """Set the chip up again with its outputs at the state the logic holds; read back, publish."""
+        now = self._clock.monotonic()
+        names = self._on_chip(key)
+        built = {n: self._outputs.get(n) or self._parked[n] for n in names}
+        decisions: list[Decision] = [d for n in names for d in self._logic.restore(n, now, reset=reset)]
+        for refusal in (d for d in decisions if isinstance(d, Refusal)):
+            await self._report_refusal(refusal)
+        levels = {built[d.output]: d.level for d in decisions if isinstance(d, Switch)}
+        try:
+            await self._io(self._hw.reinit, key, levels)
+        except OSError as exc:
+            await self._lose_chip(key, f"setting it up again failed: {why(exc)}")
+            return
+        self._watch.answered(key, now)
+        self._outputs.update(built)
+        for name in names:
+            self._parked.pop(name, None)
+        for name in names:
+            level = await self._refresh(name, Reason.RESTORED)
+            if level is None:
+                await self._lose_chip(key, "its outputs cannot be read back")
+                return
+            await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
+                                     "reason": Reason.RESTORED.value,
+                                     "detail": f"restored after device loss: {cause}"})
+        await self._save()
+
     # -- applying and reporting ------------------------------------------------------------------
     async def _apply(self, switch: Switch) -> str | None:
         """Write, read back, record, publish. Returns the error text if the write failed."""
         name, output = switch.output, self._outputs.get(switch.output)
-        if output is None:  # its device is absent: it is not on, whatever was decided
+        if output is None:  # its device is absent or lost: it is not on, whatever was decided
             self._logic.observe(name, 0.0, self._clock.monotonic())
+            log.info("relay %s: %s (%s) not written: its device is unavailable", name,
+                     "ON" if switch.level > 0 else "OFF", switch.reason.value, extra=fields(relay=name))
             return "output unavailable"
         error = None
         try:
@@ -325,10 +462,15 @@ class RelayService:
             error = f"{type(exc).__name__}: {exc}"
             log.error("relay %s: writing %g failed: %s", name, switch.level, error,
                       extra=fields(relay=name))
+            if isinstance(exc, OSError):
+                self._suspect(name)
         level = await self._refresh(name, switch.reason)
+        if error is not None and level is None:  # neither written nor read: the switch is not current
+            self._logic.observe(name, 0.0, self._clock.monotonic())
         if error is None and level is not None and (level > 0) != (switch.level > 0):
             error = f"read back {'ON' if level > 0 else 'OFF'} after switching {'ON' if switch.level > 0 else 'OFF'}"
             log.error("relay %s: %s", name, error, extra=fields(relay=name))
+            self._suspect(name)
         if level is not None:
             log.info("relay %s: %s (%s)", name, "ON" if level > 0 else "OFF", switch.reason.value,
                      extra=fields(relay=name))
@@ -347,6 +489,8 @@ class RelayService:
                 level = await self._io(output.read)
             except Exception as exc:
                 log.error("relay %s: read-back failed: %s", name, exc, extra=fields(relay=name))
+                if isinstance(exc, OSError):
+                    self._suspect(name)
         topics = self._topics[name]
         if level is None:
             self._readback.pop(name, None)
@@ -392,46 +536,18 @@ class RelayService:
         for cfg in self._configs:
             try:
                 self._open_output(cfg, initial.get(cfg.name, 0.0))
-            except Exception as exc:  # one broken output must not keep the others from starting
+            except OSError as exc:  # absent hardware must not keep the others from starting
                 self._missing[cfg.name] = 1
                 log.warning("relay %s: cannot open %s: %s; unavailable, retrying every %g s at "
-                            "most", cfg.name, _where(cfg), _why(exc), self._retry_max,
+                            "most", cfg.name, where(cfg), why(exc), self._retry_max,
                             extra=fields(relay=cfg.name))
 
     def _open_output(self, cfg: OutputConfig, level: float) -> None:
-        self._outputs[cfg.name] = self._build(cfg, level)
-
-    def _build(self, cfg: OutputConfig, level: float) -> Output:
-        if cfg.kind == "gpio":
-            return GpioOutput(cfg.pin, active_low=cfg.active_low, initial=level,
-                              pin_factory=self._pin_factory())
-        if cfg.kind == "pwm":
-            return PwmOutput(cfg.pin, active_low=cfg.active_low, initial=level, frequency=cfg.frequency,
-                             pin_factory=self._pin_factory())
-        return self._chip(cfg).output(cfg.pin, active_low=cfg.active_low, initial=level)
-
-    def _chip(self, cfg: OutputConfig) -> Any:
-        assert cfg.address is not None  # the config model guarantees it for expanders
-        key = (cfg.kind, cfg.bus, cfg.address)
-        if key not in self._chips:
-            chip = _EXPANDERS[cfg.kind](self._i2c_bus(cfg.bus), cfg.address)
-            chip.open()  # DeviceNotFound while the chip does not answer: not cached, probed again
-            self._chips[key] = chip
-        return self._chips[key]
-
-    def _pin_factory(self) -> Any:
-        if self._factory is None:
-            from drivers.bus.gpio import default_factory
-
-            self._factory = default_factory()
-        return self._factory
-
-    def _i2c_bus(self, number: int) -> Any:
-        if number not in self._buses:  # a bus that will not open is not cached: opened again later
-            self._buses[number] = self._open_i2c(number)
-        return self._buses[number]
+        self._outputs[cfg.name] = self._hw.open(cfg, level)
 
     def _close_all(self) -> None:
+        self._outputs.update(self._parked)  # a lost chip's pins are released too (no I/O)
+        self._parked.clear()
         for name, output in self._outputs.items():
             if self._cfg[name].on_stop != "off":
                 self._kept.append(output)  # stays driven while the process lives; gpiozero would
@@ -443,20 +559,6 @@ class RelayService:
         self._outputs.clear()
 
 
-_EXPANDERS: dict[str, type[PCF8574] | type[MCP23017]] = {"pcf8574": PCF8574, "mcp23017": MCP23017}
-
-
-def _open_bus(number: int) -> Any:
-    from drivers.bus.i2c import open_bus
-
-    return open_bus(number)
-
-
-def _where(cfg: OutputConfig) -> str:
-    if cfg.kind in ("gpio", "pwm"):
-        return f"{cfg.kind} pin {cfg.pin}"
-    return f"{cfg.kind} 0x{cfg.address:02X} pin {cfg.pin} on /dev/i2c-{cfg.bus}"
-
-
-def _why(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+def _chip_name(key: ChipKey) -> str:
+    kind, bus, address = key
+    return f"{kind} 0x{address:02X} on /dev/i2c-{bus}"
