@@ -90,11 +90,28 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"{exc.path}: {problem}", file=sys.stderr)
         print(f"{exc.path}: {len(exc.problems)} error(s)", file=sys.stderr)
         return 1
+    problems = _driver_problems(config)
+    for problem in problems:
+        print(f"{args.path}: {problem}", file=sys.stderr)
     for warning in config.warnings():
         print(f"{args.path}: warning: {warning}", file=sys.stderr)
+    if problems:
+        print(f"{args.path}: {len(problems)} error(s)", file=sys.stderr)
+        return 1
     print(f"{args.path}: OK ({len(config.broker.listeners)} listener(s), "
           f"{len(config.sensors)} sensor(s), {len(config.relays)} relay(s))")
     return 0
+
+
+def _driver_problems(config) -> list[str]:  # noqa: ANN001 - GatewayConfig, imported lazily
+    """What only building the drivers finds (a serial URL scheme, an option a driver refuses, a
+    chip address, a missing library), as `sensors[name]: problem` lines. No device is opened:
+    buses and ports are created closed, expander chips are not probed, no GPIO pin is claimed."""
+    from gateway.relays.hardware import setup_problems as relay_problems
+    from gateway.sensors.registry import setup_problems as sensor_problems
+
+    return [f"sensors[{e.sensor}]: {e.problem}" for e in sensor_problems(config.sensors)] + \
+        [f"relays[{e.relay}]: {e.problem}" for e in relay_problems(config.relays)]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

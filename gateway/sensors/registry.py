@@ -13,7 +13,8 @@ start-up error naming the sensor. The fields of a sensor's config that are not c
 Sensors on the same I2C bus or serial port share one bus object and one lock (`resource`, a key of
 gateway.sensors.resources.Resources). The bus or port is only created here, closed: a bad option or
 a missing library is a SensorSetupError that stops start-up, but absent hardware is not: the
-scheduler opens the device in the sensor's attempts and retries while it is missing.
+scheduler opens the device in the sensor's attempts and retries while it is missing. The same
+building, with no pin factory, is how `check-config` finds those problems (`setup_problems`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,21 @@ from gateway.sensors.config import (NON_DRIVER_FIELDS, GPIOSensor, I2CSensor, Se
 from gateway.sensors.resources import Resources
 
 __all__ = ["BuiltSensor", "Resources", "SensorSetupError", "build_sensor", "build_sensors",
-           "load_driver_class"]
+           "load_driver_class", "setup_problems"]
 
 
 class SensorSetupError(GatewayError, ValueError):
-    """A configured sensor cannot be built; the message names it."""
+    """A configured sensor cannot be built; the message names it (`sensor`, when known), `problem`
+    is the reason alone."""
+
+    def __init__(self, message: str, problem: str | None = None, sensor: str | None = None) -> None:
+        super().__init__(message)
+        self.problem, self.sensor = problem or message, sensor
+
+
+def _setup_error(config: SensorBase, problem: str) -> SensorSetupError:
+    name, kind = config.name, config.type  # type: ignore[attr-defined]
+    return SensorSetupError(f"sensor {name!r} (type {kind}): {problem}", problem, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +59,7 @@ def load_driver_class(config: SensorBase) -> type[Driver]:
     try:
         return getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
-        raise SensorSetupError(f"sensor {config.name!r} (type {config.type}): cannot load the driver "  # type: ignore[attr-defined]
-                               f"{module_name}.{class_name}: {exc}") from exc
+        raise _setup_error(config, f"cannot load the driver {module_name}.{class_name}: {exc}") from exc
 
 
 def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
@@ -71,7 +81,7 @@ def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
     except SensorSetupError:
         raise
     except Exception as exc:  # bad option, unknown serial URL scheme, missing library
-        raise SensorSetupError(f"sensor {config.name!r} (type {config.type}): {exc}") from exc  # type: ignore[attr-defined]
+        raise _setup_error(config, str(exc)) from exc
     _check_quantity_options(config, driver)
     return BuiltSensor(config, driver, resource)
 
@@ -81,9 +91,27 @@ def _check_quantity_options(config: SensorBase, driver: Driver) -> None:
     for field in ("deadband", "decimals", "device_class"):
         unknown = sorted(set(getattr(config, field)) - set(known))
         if unknown:
-            raise SensorSetupError(f"sensor {config.name!r}: {field} names {unknown}, but the sensor "
-                                   f"reports only {known}")
+            raise _setup_error(config, f"{field} names {unknown}, but the sensor reports only {known}")
 
 
 def build_sensors(configs: Sequence[SensorBase], resources: Resources) -> list[BuiltSensor]:
     return [build_sensor(config, resources) for config in configs]
+
+
+class _NoPinFactory:
+    """What check-config hands GPIO drivers: they keep their factory for open(), never called there."""
+
+
+def setup_problems(configs: Sequence[SensorBase],
+                   resources: Resources | None = None) -> list[SensorSetupError]:
+    """Every sensor whose driver cannot be built, found without opening any device: buses and
+    ports are created closed, GPIO drivers get no real pin factory."""
+    resources = resources or Resources(pin_factory=_NoPinFactory())
+    problems = []
+    for config in configs:
+        try:
+            build_sensor(config, resources)
+        except SensorSetupError as exc:
+            problems.append(exc)
+    resources.close()
+    return problems

@@ -110,3 +110,26 @@ port = "nosuch://ttyUSB0"
     assert result.returncode == 2
     assert f"{config}: sensor 'gps' (type nmea): invalid URL, protocol 'nosuch' not known" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_relay_address_the_chip_cannot_have_stops_start_up_though_its_bus_is_absent(tmp_path):
+    """Not absent hardware, so not retried: the address is checked before /dev/i2c-250 is opened."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"""
+[gateway]
+state_dir = "{tmp_path / 'state'}"
+[[broker.listeners]]
+port = {free_port()}
+[[relays]]
+name = "valve"
+kind = "mcp23017"
+bus = 250
+address = 0x38
+pin = 0
+""")
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert (f"{config}: relay 'valve': mcp23017 0x38 pin 0 on /dev/i2c-250: MCP23017: address 0x38 "
+            "is not one of its addresses") in result.stderr
+    assert "Traceback" not in result.stderr
