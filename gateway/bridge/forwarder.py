@@ -8,7 +8,8 @@ arrives; then `session.on_puback` / `on_pubcomp` frees the slot and pumps the ne
 session's `send_quota` is the cloud in-flight window (set to 0 while the rate limit has no token).
 
 While the cloud link is down the session is detached, so deliveries queue in the session queue with
-the bridge's own limits (count, bytes, overflow policy; age is purged here). On reconnect paho
+the bridge's own limits (count, bytes, overflow policy; age is purged here, from memory and from
+disk: `purge_old`). On reconnect paho
 resends what it still holds, then `attach` resends the rest of the in-flight table (after a restart
 paho holds nothing, so those go out as new PUBLISHes) and pumps the queue at full speed.
 """
@@ -25,6 +26,7 @@ from gateway.bridge.health import LinkHealth
 from gateway.bridge.limits import ArrivalClock, TokenBucket
 from gateway.bridge.mapping import Mapper, Routed
 from gateway.broker.message import Delivery
+from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.session import OutState, Session
 from gateway.broker.settings import NEVER_EXPIRES, QueueOverflow
 from gateway.mqtt.enums import QoS, RetainHandling
@@ -97,7 +99,8 @@ class Forwarder:
         self.health = LinkHealth(cfg.ack_timeout)
         now = broker.clock()
         self.bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst, now)
-        self.arrivals = ArrivalClock(self.core._seq, now)
+        self.arrivals = ArrivalClock(self.core._seq, now)  # by broker sequence: memory only
+        self.stored_arrivals = ArrivalClock(self._store().last_queue_id(), now)  # by store row
         self._message_id = message_id if cfg.protocol == "5.0" and cfg.message_id_property \
             else None
         self._mid_pid: dict[int, int] = {}
@@ -319,15 +322,28 @@ class Forwarder:
         self.counters.limit("queue_refuse")
         return True
 
+    def _store(self) -> Persistence:
+        return getattr(self.core, "persistence", NULL_PERSISTENCE)
+
+    def _age(self, delivery: Delivery, now: float) -> float:
+        """How long a delivery has waited: by its store row when it has one (paged in from disk
+        or restored, it has no sequence number of this run), else by the broker's sequence."""
+        if delivery.qid:
+            return self.stored_arrivals.age(delivery.qid, now)
+        return self.arrivals.age(delivery.message.seq, now)
+
     def purge_old(self, now: float) -> int:
-        """Drop queued messages older than `queue.max_age` (those in memory: the oldest)."""
-        max_age = self.cfg.queue.max_age
-        session = self.session
+        """Drop queued messages older than `queue.max_age`: the oldest in memory, then, once all
+        of those are gone, the ones on disk only (older first: one range delete in the store,
+        counted when it answers). Returns the count dropped from memory."""
         self.arrivals.record(self.core._seq, now)
+        self.stored_arrivals.record(self._store().last_queue_id(), now)
+        max_age = self.cfg.queue.max_age
         if not max_age:
             return 0
+        session = self.session
         dropped = 0
-        while session.queue and self.arrivals.age(session.queue[0].message.seq, now) > max_age:
+        while session.queue and self._age(session.queue[0], now) > max_age:
             delivery = session.queue.popleft()
             session.queued_bytes -= len(delivery.message.payload)
             session._forget(delivery)
@@ -336,15 +352,27 @@ class Forwarder:
             self.counters.drop("max_age", dropped)
             log.warning("bridge %s: %d message(s) older than %g s dropped", self.cfg.name,
                         dropped, max_age)
+        if not session.queue and session.spilled:  # the rest of the queue is on disk, younger
+            upto = self.stored_arrivals.last_before(now - max_age)
+            if upto is not None:
+                session.purge_spilled_upto(upto, "max_age")
         return dropped
 
     def oldest_age(self, now: float) -> float:
+        """Age of the oldest message waiting: in flight, queued in memory or on disk only."""
         session = self.session
-        seqs = [f.delivery.message.seq for f in session.inflight.values()]
+        waiting = [f.delivery for f in session.inflight.values()]
         if session.queue:
-            seqs.append(session.queue[0].message.seq)
-        if not seqs:
-            return 0.0
-        oldest = min(seqs)
-        self.arrivals.prune(oldest)
-        return self.arrivals.age(oldest, now)
+            waiting.append(session.queue[0])
+        seqs = [d.message.seq for d in waiting if not d.qid]
+        qids = [d.qid for d in waiting if d.qid]
+        if session.spilled and not session.queue:
+            qids.append(session.tail_qid + 1)  # the first on disk came after the memory tail
+        ages = [0.0]
+        if seqs:
+            self.arrivals.prune(min(seqs))
+            ages.append(self.arrivals.age(min(seqs), now))
+        if qids:
+            self.stored_arrivals.prune(min(qids))
+            ages.append(self.stored_arrivals.age(min(qids), now))
+        return max(ages)

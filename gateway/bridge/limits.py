@@ -3,12 +3,14 @@
 `TokenBucket`: at most `rate` messages per second with a burst of `burst` (0 = unlimited); the glue
 asks `take(now)` before sending and `wait(now)` for how long to pause.
 
-`ArrivalClock`: when did a queued message arrive? Messages carry the broker's increasing sequence
-number; the clock records (sequence, time) checkpoints at most once per `resolution` seconds, and a
-message's arrival time is that of the first checkpoint at or after its sequence number (so its age
-is known to within `resolution`, never over-estimated). Messages older than the first checkpoint
-(restored from disk after a restart) count from the start of this run. The checkpoint list is
-bounded (`max_checkpoints`, the oldest thinned out first).
+`ArrivalClock`: when did a queued message arrive? Messages carry an increasing number (the broker's
+sequence number, or the store's queue row id); the clock records (number, time) checkpoints at most
+once per `resolution` seconds, and a message's arrival time is that of the first checkpoint at or
+after its number (so its age is known to within `resolution`, never over-estimated). Messages older
+than the first checkpoint (restored from disk after a restart) count from the start of this run.
+`last_before(t)` turns an age limit into a number: everything up to it arrived before `t`, so the
+store can drop those rows with one range query. The checkpoint list is bounded (`max_checkpoints`,
+the oldest thinned out first).
 """
 
 from __future__ import annotations
@@ -85,6 +87,12 @@ class ArrivalClock:
 
     def age(self, seq: int, now: float) -> float:
         return max(0.0, now - self.arrived(seq))
+
+    def last_before(self, t: float) -> int | None:
+        """The highest number that had certainly arrived before `t` (every number up to it is
+        older than `t`, every later one counts as arriving at `t` or after); None: none had."""
+        index = bisect.bisect_left(self._times, t)  # checkpoints before `t`: [0, index)
+        return self._seqs[index - 1] if index else None
 
     def prune(self, oldest_seq: int) -> None:
         """Forget checkpoints no queued message needs (all before the one covering `oldest_seq`)."""

@@ -84,6 +84,14 @@ class Persistence:
     def purge_spilled(self, session: Session, after_qid: int, now: float) -> None:
         """Delete expired deliveries that live only on disk; answered by `session.spill_purged`."""
 
+    def last_queue_id(self) -> int:
+        """Store id of the newest queued delivery (ids increase in queueing order; 0: none)."""
+        return 0
+
+    def purge_queued(self, session: Session, after_qid: int, upto_qid: int, reason: str) -> None:
+        """Delete the deliveries queued on disk with store ids in (`after_qid`, `upto_qid`], oldest
+        first, at most a bounded batch (an age limit); answered by `session.spill_purged`."""
+
     # -- retained ----------------------------------------------------------------------------
 
     def retained_changed(self, message: Message) -> None:

@@ -339,12 +339,29 @@ class Session:
         else:
             self._maybe_page()
 
-    def spill_purged(self, count: int, size: int) -> None:
-        """The store deleted `count` expired deliveries (`size` payload bytes) that were on disk."""
+    @property
+    def tail_qid(self) -> int:
+        """Store id of the last queued delivery in memory; those on disk only come after it."""
+        return self._tail_qid
+
+    def purge_spilled_upto(self, upto_qid: int, reason: str) -> bool:
+        """Drop the deliveries that live only on disk with store ids up to `upto_qid` (the oldest
+        on disk; their owner's age limit), counted under `reason` when the store answers
+        (`spill_purged`). False when none can be (none on disk, or a page is being read: ask
+        again later)."""
+        if not self.spilled or upto_qid <= self._tail_qid or self._paging or self._drop_debt:
+            return False
+        self.persistence.purge_queued(self, self._tail_qid, upto_qid, reason)
+        return True
+
+    def spill_purged(self, count: int, size: int, reason: str = "expired") -> None:
+        """The store deleted `count` deliveries (`size` payload bytes) that were on disk only."""
         self.spilled = max(0, self.spilled - count)
         self.queued_bytes = max(0, self.queued_bytes - size)
         if count:
-            self.stats.drop("expired", count)
+            self.stats.drop(reason, count)
+            log.warning("queue of %s: %d message(s) dropped from disk (%s)", self.client_id, count,
+                        reason, extra=log_fields(self.client_id))
 
     def _allocate_packet_id(self) -> int:
         pid = self._next_pid

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 50_000  # operations per transaction; more wait for the next commit
+PURGE_BATCH = 10_000  # queue rows one purge_queued deletes; the caller asks again for the rest
 THREAD_POLL = 1.0  # seconds: the store thread beats the watchdog at least this often when idle
 
 Durability = Literal["sync", "relaxed"]
@@ -274,6 +275,13 @@ class SqliteStore(Persistence):
     def purge_spilled(self, session: Session, after_qid: int, now: float) -> None:
         self._put(ops.purge_spilled, session.client_id, after_qid, now + self.wall_offset(),
                   lambda result: session.spill_purged(*result))
+
+    def last_queue_id(self) -> int:
+        return self._next_qid - 1
+
+    def purge_queued(self, session: Session, after_qid: int, upto_qid: int, reason: str) -> None:
+        self._put(ops.purge_queued, session.client_id, after_qid, upto_qid, PURGE_BATCH,
+                  lambda result: session.spill_purged(*result, reason=reason))
 
     def retained_changed(self, message: Message) -> None:
         if message.topic.startswith("$"):  # $SYS is regenerated, never written

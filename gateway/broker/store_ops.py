@@ -184,6 +184,23 @@ def purge_spilled(db: sqlite3.Connection, batch: Batch, client_id: str, after_qi
     batch.answers.append((callback, (len(rows), sum(r[1] for r in rows))))
 
 
+# queued (not in flight) rows of one session in a range of ids: a range of index queue_by_client
+PURGE_SELECT = ("SELECT qid, size, msg_id FROM queue WHERE client_id=? AND state=0 AND qid>? AND "
+                "qid<=? ORDER BY qid LIMIT ?")
+PURGE_DELETE = "DELETE FROM queue WHERE client_id=? AND state=0 AND qid>? AND qid<=?"
+
+
+def purge_queued(db: sqlite3.Connection, batch: Batch, client_id: str, after_qid: int,
+                 upto_qid: int, limit: int, callback: Any) -> None:
+    """Delete queued (not in flight) rows of `client_id` with `after_qid` < qid <= `upto_qid`, the
+    oldest `limit` of them, through the index `queue_by_client`; answers (count, bytes)."""
+    rows = db.execute(PURGE_SELECT, (client_id, after_qid, upto_qid, limit)).fetchall()
+    if rows:
+        db.execute(PURGE_DELETE, (client_id, after_qid, rows[-1][0]))
+        batch.garbage.update(r[2] for r in rows)
+    batch.answers.append((callback, (len(rows), sum(r[1] for r in rows))))
+
+
 def retained_set(db: sqlite3.Connection, batch: Batch, message: Message,
                  expires_wall: float | None) -> None:
     db.execute("INSERT OR REPLACE INTO retained VALUES (?,?,?,?,?,?)",

@@ -7,6 +7,8 @@ subscribes a paho client to them; counts are read on the broker's loop.
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gateway.bridge.config import BridgeConfig
@@ -15,6 +17,7 @@ from gateway.broker.settings import BrokerSettings
 from tests.support.broker_thread import BrokerThread
 from tests.support.clients import TestClient
 from tests.support.mosquitto import USERNAME, Mosquitto
+from tests.support.store_broker import StoreBroker
 
 
 def bridge_config(mosq: Mosquitto, *, port: int | None = None, auth: str = "mtls",
@@ -45,9 +48,19 @@ def bridge_config(mosq: Mosquitto, *, port: int | None = None, auth: str = "mtls
 
 
 class BridgeHarness:
-    def __init__(self, cfg: BridgeConfig, settings: BrokerSettings | None = None) -> None:
+    """With `store` (a path), the broker has a durable store (`StoreBroker`; `store_settings` go to
+    its StoreSettings) and `clock` can replace its monotonic clock."""
+
+    def __init__(self, cfg: BridgeConfig, settings: BrokerSettings | None = None, *,
+                 store: Path | None = None, clock: Callable[[], float] | None = None,
+                 **store_settings: Any) -> None:
         self.cfg = cfg
-        self.thread = BrokerThread(settings or BrokerSettings(sys_interval=0)).start()
+        settings = settings or BrokerSettings(sys_interval=0)
+        self.thread: BrokerThread | StoreBroker
+        if store is not None:
+            self.thread = StoreBroker(store, settings, clock, **store_settings).start()
+        else:
+            self.thread = BrokerThread(settings).start()
         self.service: BridgeService = self.thread.call(self._start())
         self.watcher = TestClient(self.thread.port, "bridge-watcher", version=5)
         self.states: queue.Queue[str] = queue.Queue()

@@ -133,6 +133,18 @@ def test_arrival_clock_never_overestimates_age():
     assert c.arrived(121) == 20.8 and c.arrived(50) == 20
 
 
+def test_arrival_clock_turns_an_age_limit_into_the_last_number_old_enough():
+    c = ArrivalClock(seq=100, now=0, resolution=1)
+    c.record(110, 5)
+    c.record(120, 20)
+    assert c.last_before(0) is None  # nothing had arrived before the run started
+    assert c.last_before(0.5) == 100 and c.last_before(5) == 100  # 101..110 arrived by t=5
+    assert c.last_before(5.5) == 110 and c.last_before(100) == 120
+    for cutoff in (0.5, 5, 5.5, 20, 21):  # the same line as arrived(): before the cutoff or not
+        last = c.last_before(cutoff)
+        assert all((n <= last) == (c.arrived(n) < cutoff) for n in range(90, 121))
+
+
 # -- Azure SAS -------------------------------------------------------------------------------
 
 
