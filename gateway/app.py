@@ -105,10 +105,14 @@ class Gateway:
             await asyncio.sleep(2)
 
     def status_line(self) -> str:
+        """STATUS= for systemctl status: clients, each component's own summary (sensors online,
+        relays available, each bridge's link state and backlog), messages queued for clients."""
         stats = self.broker.core.stats
         queued = sum(len(s.queue) for s in self.broker.core.sessions.values())
-        return (f"{stats.clients_connected} client(s), {len(self.services)} component(s), "
-                f"{queued} queued message(s)")
+        parts = [f"{stats.clients_connected} client(s)"]
+        parts += [service.summary() for service in self.services if hasattr(service, "summary")]
+        parts.append(f"{queued} queued message(s)")
+        return ", ".join(parts)
 
     def reload(self) -> None:
         self.notifier.reloading()

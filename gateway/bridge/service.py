@@ -271,6 +271,11 @@ class BridgeService:
         values.update({f"messages/dropped/{k}": v for k, v in c.dropped.items()})
         return values
 
+    def summary(self) -> str:
+        """For the service's STATUS= line: link state and backlog."""
+        queued = 0 if self.forwarder is None else self.forwarder.session.queued_count
+        return f"bridge {self.name} {self.state.value} ({queued} queued)"
+
     def publish_metrics(self, now: float) -> None:
         self._publish_values(self.metrics(now))
 

@@ -178,6 +178,10 @@ class RelayService:
         self._timer_task = asyncio.create_task(self._timer_loop(), name="relays-timers")
         log.info("relays: %d outputs started, commands on %s", len(self._outputs), self.command_filter)
 
+    def summary(self) -> str:
+        """For the service's STATUS= line."""
+        return f"{len(self._outputs)}/{len(self._configs)} relay(s) available"
+
     async def stop(self) -> None:
         """Ordered stop: no more commands, no more timers, on_stop states, offline, close."""
         if not self._running:

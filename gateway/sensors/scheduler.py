@@ -439,6 +439,11 @@ class SensorService:
         return ServiceStatus(bool(self._tasks), self.last_progress,
                              tuple(self._sensor_status(u) for u in self._units))
 
+    def summary(self) -> str:
+        """For the service's STATUS= line."""
+        online = sum(1 for u in self._units if u.availability.online)
+        return f"{online}/{len(self._units)} sensor(s) online"
+
     def overdue(self, now: float, grace: float = 5.0) -> tuple[str, ...]:
         """Sensors whose task missed its next attempt by more than timeout + grace (a stuck loop)."""
         return tuple(u.name for u in self._units

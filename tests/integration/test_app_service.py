@@ -32,8 +32,11 @@ class NotifySocket:
         seen = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.sock.settimeout(deadline - time.monotonic())
-            message = self.sock.recv(4096).decode()
+            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
+            try:
+                message = self.sock.recv(4096).decode()
+            except TimeoutError:
+                break
             seen.append(message)
             if any(line.startswith(prefix) for line in message.splitlines()):
                 return seen
@@ -76,6 +79,9 @@ def test_ready_only_once_serving_then_reload_and_clean_stop(gateway_process):
     client = TestClient(port, "probe")  # READY=1 means the listener is bound
     client.subscribe("edge/sensor/t", 1)
     assert client.expect_one(timeout=10).topic == "edge/sensor/t"
+    # STATUS= (refreshed every 2 s) says what the gateway is doing.
+    status = notify.wait_for("STATUS=1 client(s), 1/1 relay(s) available, 1/1 sensor(s) online, ")
+    assert status[-1].endswith("queued message(s)"), status[-1]
 
     proc.send_signal(signal.SIGHUP)
     reload = notify.wait_for("RELOADING=1")

@@ -92,7 +92,12 @@ def test_nothing_lost_through_cut_blackhole_and_cloud_restart(tmp_path, record_p
         harness.wait_state("backoff")
         _publish(harness.port, total, PER_PHASE, counters)
         total += PER_PHASE
-        assert harness.value(lambda s: s.forwarder.session.queued_count) > 0
+        # What systemctl status shows for the bridge (part of the gateway's STATUS= line); read
+        # in one go on the loop, as the link state may move on between two reads.
+        name, state, queued, summary = harness.value(lambda s: (
+            s.name, s.state.value, s.forwarder.session.queued_count, s.summary()))
+        assert queued > 0 and state != "connected"
+        assert summary == f"bridge {name} {state} ({queued} queued)"
         proxy.set_mode("pass")
         harness.wait_state("connected")
         report["drain_after_cut_s"] = observer.collect(total, 60)
