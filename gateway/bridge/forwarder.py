@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gateway.logfields import fields
 from gateway.bridge.config import BridgeConfig
 from gateway.bridge.health import LinkHealth
 from gateway.bridge.limits import ArrivalClock, TokenBucket
@@ -275,7 +276,7 @@ class Forwarder:
             self.counters.rejected += 1
             self.counters.drop("rejected_by_cloud")
             log.warning("bridge %s: the cloud refused a message (%s): dropped", self.cfg.name,
-                        error)
+                        error, extra=fields(bridge=self.cfg.name))
         session = self.session
         flight = session.inflight.get(packet_id)
         if flight is None:
@@ -351,7 +352,7 @@ class Forwarder:
         if dropped:
             self.counters.drop("max_age", dropped)
             log.warning("bridge %s: %d message(s) older than %g s dropped", self.cfg.name,
-                        dropped, max_age)
+                        dropped, max_age, extra=fields(bridge=self.cfg.name))
         if not session.queue and session.spilled:  # the rest of the queue is on disk, younger
             upto = self.stored_arrivals.last_before(now - max_age)
             if upto is not None:

@@ -25,6 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.logfields import fields
 from gateway.bridge.azure import SasRenewal, username as azure_username
 from gateway.bridge.backoff import Backoff
 from gateway.bridge.config import BridgeConfig
@@ -99,7 +100,7 @@ class BridgeService:
                        asyncio.create_task(self._timer(), name=f"bridge-{self.name}-timer")]
         log.info("bridge %s: to %s:%d as %s (profile %s, MQTT %s, %d mapping(s))", self.name,
                  cfg.host, cfg.port, settings.client_id, cfg.profile, cfg.protocol,
-                 len(cfg.topics))
+                 len(cfg.topics), extra=fields(bridge=self.name))
 
     async def stop(self) -> None:
         """Publish `offline`, DISCONNECT, stop; the session keeps queueing (and on disk)."""
@@ -119,7 +120,7 @@ class BridgeService:
         self._set_state(LinkState.STOPPED)
         log.info("bridge %s: stopped with %d message(s) queued", self.name,
                  forwarder.session.queued_count + len(forwarder.session.inflight)
-                 if forwarder else 0)
+                 if forwarder else 0, extra=fields(bridge=self.name))
 
     def alive(self) -> bool:
         """For the watchdog: the tasks run and the timer ticked recently."""
@@ -150,19 +151,21 @@ class BridgeService:
                 await self._connect_once()
             except ConnectFailed as exc:
                 self.last_error = str(exc)
-                log.error("bridge %s: %s:%d: %s", self.name, self.cfg.host, self.cfg.port, exc)
+                log.error("bridge %s: %s:%d: %s", self.name, self.cfg.host, self.cfg.port, exc,
+                          extra=fields(bridge=self.name))
             except OSError as exc:  # e.g. an unreadable password file
                 self.last_error = str(exc)
-                log.error("bridge %s: %s", self.name, exc)
+                log.error("bridge %s: %s", self.name, exc, extra=fields(bridge=self.name))
             except Exception as exc:  # a bug: make it loud, drop the link, keep the bridge alive
                 self.last_error = f"internal error: {exc!r}"
-                log.exception("bridge %s: connection attempt failed", self.name)
+                log.exception("bridge %s: connection attempt failed", self.name,
+                              extra=fields(bridge=self.name))
                 self.cloud.abort()
                 self.forwarder.down(self.broker.clock())
             delay = self.backoff.next_delay()
             self._set_state(LinkState.BACKOFF)
             log.info("bridge %s: next attempt in %.1f s (attempt %d)", self.name, delay,
-                     self.backoff.attempts)
+                     self.backoff.attempts, extra=fields(bridge=self.name))
             await asyncio.sleep(delay)
 
     async def _connect_once(self) -> None:
@@ -180,7 +183,7 @@ class BridgeService:
             cloud.publish(self.status_topic, b"online", 1, self.cfg.rules.retain)
         log.info("bridge %s: connected to %s:%d (session present %s); %d in flight, %d queued",
                  self.name, self.cfg.host, self.cfg.port, present, len(forwarder.session.inflight),
-                 forwarder.session.queued_count)
+                 forwarder.session.queued_count, extra=fields(bridge=self.name))
         self._set_state(LinkState.CONNECTED)
         forwarder.up(cloud, now)
         await self._lost.wait()
@@ -192,7 +195,7 @@ class BridgeService:
         self.counters.disconnects += 1
         self.last_error = f"connection lost: {reason}"
         log.warning("bridge %s: connection to %s:%d lost (%s); queueing", self.name,
-                    self.cfg.host, self.cfg.port, reason)
+                    self.cfg.host, self.cfg.port, reason, extra=fields(bridge=self.name))
         self.backoff.disconnected(now)
         if self.forwarder is not None:
             self.forwarder.down(now)
@@ -215,7 +218,7 @@ class BridgeService:
             try:
                 self._tick(self.broker.clock())
             except Exception:  # a bug: keep the bridge's timer alive and make it loud
-                log.exception("bridge %s: timer failed", self.name)
+                log.exception("bridge %s: timer failed", self.name, extra=fields(bridge=self.name))
             else:
                 self.last_tick = self.broker.clock()
             await asyncio.sleep(TICK)
@@ -227,12 +230,14 @@ class BridgeService:
         if self.state is LinkState.CONNECTED and forwarder.health.stuck(now):
             self.counters.stuck += 1
             log.error("bridge %s: no acknowledgement from %s:%d for %g s: link torn down",
-                      self.name, self.cfg.host, self.cfg.port, self.cfg.ack_timeout)
+                      self.name, self.cfg.host, self.cfg.port, self.cfg.ack_timeout,
+                      extra=fields(bridge=self.name))
             self.last_error = f"stuck: no acknowledgement for {self.cfg.ack_timeout:g} s"
             cloud.abort()
         if self._sas is not None and self.state is LinkState.CONNECTED and \
                 self._sas.due(self._wall()):
-            log.info("bridge %s: SAS token expires soon: reconnecting with a new one", self.name)
+            log.info("bridge %s: SAS token expires soon: reconnecting with a new one", self.name,
+                     extra=fields(bridge=self.name))
             cloud.abort()
         forwarder.refill(now)
         forwarder.purge_old(now)

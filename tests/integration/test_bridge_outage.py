@@ -73,7 +73,7 @@ def _publish(port: int, start: int, count: int, counters: list[int]) -> None:
 
 
 @pytest.mark.slow
-def test_nothing_lost_through_cut_blackhole_and_cloud_restart(tmp_path, record_property):
+def test_nothing_lost_through_cut_blackhole_and_cloud_restart(tmp_path, record_property, caplog):
     mosq = Mosquitto(tmp_path).start()
     proxy = TcpProxy(mosq.mtls_port)
     harness = BridgeHarness(bridge_config(mosq, port=proxy.port, keepalive=2, ack_timeout=3))
@@ -98,6 +98,10 @@ def test_nothing_lost_through_cut_blackhole_and_cloud_restart(tmp_path, record_p
             s.name, s.state.value, s.forwarder.session.queued_count, s.summary()))
         assert queued > 0 and state != "connected"
         assert summary == f"bridge {name} {state} ({queued} queued)"
+        # the log line says so, with the journal field (journalctl BRIDGE=<name>)
+        lost = [r for r in caplog.records if "connection to" in r.getMessage()
+                and "lost" in r.getMessage()]
+        assert lost and all(r.BRIDGE == name for r in lost), [r.getMessage() for r in lost]
         proxy.set_mode("pass")
         harness.wait_state("connected")
         report["drain_after_cut_s"] = observer.collect(total, 60)
