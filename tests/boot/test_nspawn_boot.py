@@ -143,7 +143,7 @@ def upgrade_deb(deb: Path) -> tuple[Path, str]:
 
 # What the package owns and what the device made; `apt-get remove` keeps the second kind.
 PROGRAM = ("/opt/edge-gateway/venv/bin/python", "/usr/lib/systemd/system/edge-gateway.service",
-           "/usr/lib/edge-gateway/provision")
+           "/usr/lib/edge-gateway/provision", "/usr/bin/edge-gateway")
 KEPT = ("/etc/edge-gateway/gateway.toml", "/etc/edge-gateway/gateway-id", "/etc/edge-gateway/passwd",
         "/etc/edge-gateway/secrets/admin.password", "/var/lib/edge-gateway/broker.db")
 
@@ -275,6 +275,14 @@ def test_first_boot_provisioning(booted: dict) -> None:
     assert modes["ca.key"] == ("-rw-------", "0", "0"), boot["etc"]
     assert modes["server.key"] == ("-rw-r-----", "0", gid), boot["etc"]
     assert modes["ca.crt"] == modes["server.crt"] == ("-rw-r--r--", "0", "0"), boot["etc"]
+
+
+def test_edge_gateway_command_on_path_accepts_the_installed_config(booted: dict) -> None:
+    check = section(booted, "check_config")
+    assert check["which"] == "/usr/bin/edge-gateway", dump(check)
+    assert check["rc"] == 0, dump(check)
+    # the one warning the package's config is meant to give: the plain listener
+    assert "passwords cross the network in clear text" in check["output"], dump(check)
 
 
 def test_publish_subscribe_through_the_broker(booted: dict) -> None:
