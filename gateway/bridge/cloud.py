@@ -135,7 +135,10 @@ class CloudClient:
             self._busy = False
         self._watch()
         try:
-            return await asyncio.wait_for(self._connack, max(0.01, deadline - loop.time()))
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel (stop()) that
+            # arrives as the CONNACK does, and the bridge task would then never end.
+            async with asyncio.timeout(max(0.01, deadline - loop.time())):
+                return await self._connack
         except TimeoutError:
             self.abort()
             raise ConnectFailed(f"no CONNACK within {self.settings.connect_timeout:g} s") from None
@@ -317,7 +320,8 @@ class CloudClient:
         self.events = _Waiter()  # type: ignore[assignment]
         self._client.disconnect()
         try:
-            await asyncio.wait_for(done, timeout)
+            async with asyncio.timeout(timeout):
+                await done
         except TimeoutError:
             self.abort()
         finally:
