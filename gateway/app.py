@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
+from drivers.bus.gpio import PinFactoryError
 from gateway import __version__
 from gateway.broker.auth import GatewayAuth, ListenerPolicy
 from gateway.broker.server import Broker, ListenerSpec
@@ -185,6 +186,10 @@ def run_from_path(path: str | Path, loop: str = "auto") -> int:
             asyncio.run(run(config))
     except (SensorSetupError, RelaySetupError) as exc:  # a config or library problem in a driver
         log.error("%s: %s", path, exc)
+        return 2
+    except PinFactoryError as exc:  # GPIO configured, no GPIO library that works here
+        log.error("%s: GPIO sensors or relays are configured, but %s (on a PC: demo = true, or "
+                  "GPIOZERO_PIN_FACTORY=mock)", path, exc)
         return 2
     except OSError as exc:
         log.error("cannot start: %s", exc)

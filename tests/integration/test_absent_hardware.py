@@ -133,3 +133,25 @@ pin = 0
     assert (f"{config}: relay 'valve': mcp23017 0x38 pin 0 on /dev/i2c-250: MCP23017: address 0x38 "
             "is not one of its addresses") in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_gpio_relays_without_a_working_pin_factory_stop_start_up_with_one_line(tmp_path):
+    """GPIO configured on a machine whose GPIO library cannot work (as here: no Pi): a clear error
+    naming the file and what to do, exit 2, no traceback. GPIOZERO_PIN_FACTORY names a factory
+    that cannot load here, so the outcome does not depend on what this machine has."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"""
+[gateway]
+state_dir = "{tmp_path / 'state'}"
+[[broker.listeners]]
+port = {free_port()}
+[[relays]]
+name = "lamp"
+pin = 17
+""")
+    env = dict(os.environ, GPIOZERO_PIN_FACTORY="pigpio")  # needs the pigpio daemon: absent
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"{config}: GPIO sensors or relays are configured, but " in result.stderr
+    assert "Traceback" not in result.stderr
