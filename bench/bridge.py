@@ -198,8 +198,8 @@ class Cloud:
             self.proc = None
 
 
-def start_ours(tmp: Path, cloud_port: int, inflight: int,
-               commit_ms: int | None) -> tuple[subprocess.Popen, int]:
+def start_ours(tmp: Path, cloud_port: int, inflight: int, commit_ms: int | None,
+               durability: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     commit = "" if commit_ms is None else f"commit_interval_ms = {commit_ms}\n"
     (tmp / "state").mkdir()
@@ -213,7 +213,7 @@ sys_interval = 0
 [[broker.listeners]]
 port = {port}
 [store]
-durability = "sync"
+durability = "{durability}"
 {commit}[[bridges]]
 name = "cloud"
 host = "127.0.0.1"
@@ -265,7 +265,8 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
         sub.start()
         sub.ready.wait(10)
         if kind == "ours":
-            edge, port = start_ours(tmp, cloud.port, args.inflight, args.commit_ms)
+            edge, port = start_ours(tmp, cloud.port, args.inflight, args.commit_ms,
+                                    args.durability)
         else:
             edge, port = start_mosquitto_edge(tmp, cloud.port, args.mosquitto_queue)
         result: dict = {"edge": kind}
@@ -317,6 +318,8 @@ def main() -> int:
     parser.add_argument("--inflight", type=int, default=100, help="our bridge's window")
     parser.add_argument("--window", type=int, default=100,
                         help="the publisher's window of unacknowledged QoS 1 messages")
+    parser.add_argument("--durability", choices=("sync", "relaxed"), default="sync",
+                        help="our store's durability (relaxed: acknowledged before the commit)")
     parser.add_argument("--commit-ms", type=int, default=None,
                         help="our store's commit_interval_ms (default: the store's own)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per edge (medians shown)")
