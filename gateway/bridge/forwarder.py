@@ -107,6 +107,7 @@ class Forwarder:
         self._mid_pid: dict[int, int] = {}
         self._pid_mid: dict[int, int] = {}
         self._routes: dict[tuple[str, QoS, bool], Routed | None] = {}
+        self._purge_asked: tuple[int | None, int] | None = None  # (up to, spilled) last asked
         self.session = self._adopt_session(now)
 
     # -- the session -------------------------------------------------------------------------
@@ -355,8 +356,10 @@ class Forwarder:
                         dropped, max_age, extra=fields(bridge=self.cfg.name))
         if not session.queue and session.spilled:  # the rest of the queue is on disk, younger
             upto = self.stored_arrivals.last_before(now - max_age)
-            if upto is not None:
-                session.purge_spilled_upto(upto, "max_age")
+            asked = (upto, session.spilled)
+            if upto is not None and asked != self._purge_asked and \
+                    session.purge_spilled_upto(upto, "max_age"):
+                self._purge_asked = asked  # not again while nothing has moved
         return dropped
 
     def oldest_age(self, now: float) -> float:

@@ -8,7 +8,8 @@ jitter, capped). `_tick` runs every `TICK` seconds while the bridge lives: paho'
 ack-timeout check (a stuck link is torn down, never reported as connected), the rate-limit refill,
 the age purge, SAS token renewal and the metrics.
 
-Metrics: `<base>/bridge/<name>/<key>` (local, retained) and `$SYS/broker/bridge/<name>/<key>`:
+Metrics: `<base>/bridge/<name>/<key>` (local, retained, published when they change) and
+`$SYS/broker/bridge/<name>/<key>`:
 state, connected, queue/messages, queue/bytes, queue/oldest_age, inflight, messages/sent,
 messages/acked, messages/resent, messages/received, messages/refused, messages/rejected,
 messages/dropped (and /<reason>), connects, disconnects, stuck, last_error.
@@ -77,6 +78,7 @@ class BridgeService:
         self._next_metrics = 0.0
         self._next_refill: float | None = None
         self._boot = f"{int(wall() * 1000):x}"
+        self._published: dict[str, bytes] = {}  # metric key -> the payload last published
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -285,11 +287,17 @@ class BridgeService:
         self._publish_values(self.metrics(now))
 
     def _publish_values(self, values: dict[str, object]) -> None:
+        """Retained, and only the values that changed: the local ones are retained messages the
+        store writes to disk, so an idle bridge republishing them wrote the SD card every interval."""
         core = self.broker.core
         now = self.broker.clock()
         origin = self.forwarder.client_id if self.forwarder else f"$bridge/{self.name}"
+        published = self._published
         for key, value in values.items():
             payload = str(value).encode()
+            if published.get(key) == payload:
+                continue
+            published[key] = payload
             for topic in (f"{self.metrics_prefix}/{key}", f"$SYS/broker/bridge/{self.name}/{key}"):
                 core.route_publish(Publish(topic, payload, QoS.AT_MOST_ONCE, True), topic,
                                    origin, now)

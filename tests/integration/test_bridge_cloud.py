@@ -147,3 +147,27 @@ def test_a_bug_during_connect_is_logged_and_the_bridge_tries_again(cloud, caplog
         assert _until(observer, b"after") == [b"after"]
     finally:
         harness.stop()
+
+
+def test_metrics_are_republished_only_when_they_change(cloud, tmp_path):
+    """They are retained, and retained messages are written to the store: an idle bridge used to
+    rewrite them on disk every metrics interval."""
+    mosq, proxy, _ = cloud
+    harness = BridgeHarness(bridge_config(mosq, port=proxy.port, status_topic=""),
+                            store=tmp_path / "broker.db")
+    try:
+        harness.wait_state("connected")
+        _publish(harness.port, "one", [b"1"])
+        _wait_acked(harness, 1)
+
+        def publish_metrics() -> int:
+            """Publish the metrics now; returns the store's operation count after it."""
+            return harness.value(lambda s: (s.publish_metrics(s.broker.clock()),
+                                            harness.thread.store.mark())[1])
+
+        idle = publish_metrics()
+        assert publish_metrics() == idle  # nothing changed: nothing published, nothing written
+        _publish(harness.port, "two", [b"2"])
+        _wait_acked(harness, 2)  # a value that changed is published (and retained)
+    finally:
+        harness.stop()
