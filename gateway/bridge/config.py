@@ -131,7 +131,7 @@ class BridgeConfig(_Model):
     # ("{gateway_id}/status"; none for azure-iot-hub, which has no retain), "" = none
     status_topic: str | None = None
     message_id_property: str | None = "gw-msg-id"  # 5.0 user property carrying a message id
-    metrics_interval: float = Field(10, gt=0)  # seconds between metrics on local topics
+    metrics_interval: float = Field(10, gt=0)  # seconds between metric updates (changed values)
 
     @model_validator(mode="after")
     def _profile_rules(self) -> BridgeConfig:
