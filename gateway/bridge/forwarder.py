@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gateway.logfields import fields
 from gateway.bridge.config import BridgeConfig
 from gateway.bridge.health import LinkHealth
 from gateway.bridge.limits import ArrivalClock, TokenBucket
@@ -30,6 +29,7 @@ from gateway.broker.message import Delivery
 from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.session import OutState, Session
 from gateway.broker.settings import NEVER_EXPIRES, QueueOverflow
+from gateway.logfields import fields
 from gateway.mqtt.enums import QoS, RetainHandling
 from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe
 from gateway.mqtt.properties import Properties

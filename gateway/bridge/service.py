@@ -26,12 +26,12 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.logfields import fields
 from gateway.bridge.azure import SasRenewal, username as azure_username
 from gateway.bridge.backoff import Backoff
 from gateway.bridge.config import BridgeConfig
 from gateway.bridge.forwarder import BridgeCounters, Forwarder
 from gateway.broker.message import Delivery
+from gateway.logfields import fields
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Publish
 from gateway.mqtt.properties import Properties

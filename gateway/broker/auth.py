@@ -15,13 +15,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.logfields import log_fields
 from gateway.broker.acl import AclFile
 from gateway.broker.core import Authenticator, Authorizer
 from gateway.broker.passwords import PasswordFile
 from gateway.broker.scram import METHOD as SCRAM_METHOD
 from gateway.broker.scram import ScramCredentialsFile, ScramServer
 from gateway.broker.tls import certificate_identity
+from gateway.logfields import log_fields
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Connect
 

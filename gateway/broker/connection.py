@@ -16,10 +16,10 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from gateway.logfields import log_fields
 from gateway.broker.message import Delivery
 from gateway.broker.persistence import AckGate
 from gateway.broker.session import Session
+from gateway.logfields import log_fields
 from gateway.mqtt.codec import StreamDecoder, UnsupportedProtocolVersion, encode
 from gateway.mqtt.enums import QoS, ReasonCode
 from gateway.mqtt.errors import ProtocolError

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.logfields import log_fields
 from gateway.broker import enhanced_auth
 from gateway.broker.message import Delivery, Message
 from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
@@ -26,6 +25,7 @@ from gateway.broker.session import Session, SubscriptionEntry
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings
 from gateway.broker.stats import BrokerStats
 from gateway.broker.trie import SubscriptionTrie
+from gateway.logfields import log_fields
 from gateway.mqtt.enums import QoS, ReasonCode, RetainHandling
 from gateway.mqtt.errors import ProtocolError
 from gateway.mqtt.packets import Auth, Connack, Connect, Disconnect, Publish, Suback, Subscribe, \

@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from gateway.logfields import log_fields
 from gateway.broker.scram import AuthenticationFailed
+from gateway.logfields import log_fields
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.errors import ProtocolError
 from gateway.mqtt.packets import Auth, Connect, Disconnect

@@ -15,9 +15,9 @@ import inspect
 import logging
 from typing import TYPE_CHECKING
 
-from gateway.logfields import log_fields
 from gateway.broker.local import Message, MessageHandler
 from gateway.broker.message import Delivery
+from gateway.logfields import log_fields
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe
 from gateway.mqtt.properties import NO_PROPERTIES, Properties

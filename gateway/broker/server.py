@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.logfields import log_fields
 from gateway.broker.core import Authenticator, Authorizer, BrokerCore
 from gateway.broker.local import LocalClient
 from gateway.broker.settings import BrokerSettings
+from gateway.logfields import log_fields
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Disconnect
 

@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drivers.gpio.outputs import Output
-from gateway.logfields import fields
 from gateway.broker.local import LocalClient, Message
+from gateway.logfields import fields
 from gateway.mqtt.properties import Properties
 from gateway.relays.clock import SYSTEM_CLOCK, Clock
 from gateway.relays.commands import CommandError, admit, parse

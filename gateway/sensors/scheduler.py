@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from drivers.base import DriverError, Reading
-from gateway.logfields import fields
 from gateway.broker.local import LocalClient
+from gateway.logfields import fields
 from gateway.sensors.clock import Clock, SystemClock
 from gateway.sensors.config import HomeAssistantConfig, SensorBase
 from gateway.sensors.counters import CounterStore
