@@ -155,7 +155,7 @@ def pub_sub(tag: str, password: str) -> dict:
 def step_boot() -> None:
     props = settled(90)
     # The command the config's comments and the README tell the operator to run, on PATH.
-    check = run("edge-gateway", "check-config", "/etc/edge-gateway/gateway.toml")
+    check = run("sh", "-c", "edge-gateway check-config /etc/edge-gateway/gateway.toml")
     results["check_config"] = {"rc": check.returncode, "output": check.stdout + check.stderr,
                                "which": run("sh", "-c", "command -v edge-gateway").stdout.strip()}
     results["boot"] = {"props": props, "provision": show("edge-gateway-provision.service"),
