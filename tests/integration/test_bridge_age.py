@@ -108,8 +108,9 @@ def test_max_age_purges_the_queue_on_disk_too(cloud, bridge, tmp_path):
     assert _queue(harness) == (WINDOW, 30 - WINDOW, 0)
     assert _rows(harness, tmp_path / "broker.db") == (30, 30)
 
-    clock.now = 10 + MAX_AGE + 1  # all 30 are too old; a fresh one arrives now
-    _publish(harness.port, [b"fresh"])
+    clock.now = 10 + MAX_AGE - 2  # a fresh one arrives; then all 30 become too old, it does not
+    _publish(harness.port, [b"fresh"])  # (before the clock moves on: the bridge's timer purges too)
+    clock.now = 10 + MAX_AGE + 1
     _purge(harness, clock.now)
     assert _queue(harness) == (0, 1, 30)
     assert _rows(harness, tmp_path / "broker.db") == (1, 1)  # rows and bodies gone
@@ -136,8 +137,10 @@ def test_messages_read_back_from_disk_are_aged_from_their_own_arrival(cloud, bri
     assert _queue(harness) == (memory, on_disk, 0)
     assert harness.value(lambda s: s.forwarder.oldest_age(clock.now)) == MAX_AGE - 1
 
-    clock.now = 10 + MAX_AGE + 1
+    # Published before the clock passes MAX_AGE: the bridge's own timer purges too, and a tick
+    # between moving the clock and this publish would have aged out all 25 first (seen once in CI).
     _publish(harness.port, [b"fresh"])  # the queue is full: "10" makes room
+    clock.now = 10 + MAX_AGE + 1
     _purge(harness, clock.now)
     assert _queue(harness) == (0, 1, 24)
     assert harness.value(lambda s: s.counters.dropped["queue_full_drop_oldest"]) == 11
