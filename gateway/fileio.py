@@ -12,9 +12,16 @@ parse aside with `quarantine()`.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SECRET_FILE_MODE = 0o600
 
@@ -40,6 +47,41 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *,
             os.unlink(tmp_name)
         raise
     fsync_directory(target.parent)
+
+
+class StateFile:
+    """A small JSON file in the state directory, ``{"version": N, "<key>": {name: entry}}``:
+    `save` replaces it atomically and durably; `load` gives {} when it is missing, and when it
+    cannot be read (bad JSON, another version, an entry `decode` refuses with ValueError) moves it
+    aside with `quarantine()` and logs at ERROR what the owner starts without."""
+
+    def __init__(self, path: str | os.PathLike[str], version: int, key: str, what: str,
+                 consequence: str, mode: int = 0o644) -> None:
+        self.path = Path(path)
+        self.version, self.key, self.what, self.consequence = version, key, what, consequence
+        self.mode = mode
+
+    def load(self, decode: Callable[[str, object], T]) -> dict[str, T]:
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or data.get("version") != self.version:
+                raise ValueError(f"not a version {self.version} {self.what}")
+            return {name: decode(name, entry) for name, entry in data[self.key].items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            target = quarantine(self.path)
+            log.error("%s %s is unreadable (%s); moved to %s, %s", self.what, self.path, exc,
+                      target, self.consequence)
+            return {}
+
+    def save(self, entries: dict[str, object]) -> None:
+        """Blocking (fsyncs): run it in a thread from the event loop."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"version": self.version, self.key: dict(sorted(entries.items()))}
+        atomic_write_text(self.path, json.dumps(data, indent=1), new_mode=self.mode)
 
 
 def quarantine(path: str | os.PathLike[str]) -> Path:

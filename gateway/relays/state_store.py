@@ -17,16 +17,12 @@ error; every output then starts as if nothing was stored (i.e. off), and the gat
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.fileio import atomic_write_text, quarantine
-
-log = logging.getLogger(__name__)
+from gateway.fileio import StateFile
 
 FILE_NAME = "relays.json"
 VERSION = 1
@@ -47,42 +43,21 @@ class StateStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self.path = self.directory / FILE_NAME
+        self._file = StateFile(self.path, VERSION, "outputs", "relay state file",
+                               "outputs start without restored state", STATE_FILE_MODE)
 
     def load(self) -> dict[str, StoredState]:
         """The stored states; {} when there is no file or it is corrupt (then quarantined)."""
-        try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        try:
-            return _decode(raw)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            self._quarantine(exc)
-            return {}
+        return self._file.load(_decode_state)
 
     def save(self, states: dict[str, StoredState]) -> None:
         """Replace the stored states atomically and durably (see the module docstring)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        data = {"version": VERSION,
-                "outputs": {n: {"level": s.level, "timed": s.timed} for n, s in sorted(states.items())}}
-        atomic_write_text(self.path, json.dumps(data, indent=1), new_mode=STATE_FILE_MODE)
-
-    def _quarantine(self, exc: Exception) -> None:
-        target = quarantine(self.path)
-        log.error("relay state file %s is unreadable (%s); moved to %s, outputs start without "
-                  "restored state", self.path, exc, target)
+        self._file.save({n: {"level": s.level, "timed": s.timed} for n, s in states.items()})
 
 
-def _decode(raw: str) -> dict[str, StoredState]:
-    data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("version") != VERSION:
-        raise ValueError(f"not a version {VERSION} relay state file")
-    out = {}
-    for name, entry in data["outputs"].items():
-        level, timed = entry["level"], entry.get("timed", False)
-        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1 \
-                or not math.isfinite(level) or not isinstance(timed, bool):
-            raise ValueError(f"bad stored state for {name!r}: {entry!r}")
-        out[name] = StoredState(float(level), timed)
-    return out
-
+def _decode_state(name: str, entry: object) -> StoredState:
+    level, timed = entry["level"], entry.get("timed", False)  # type: ignore[index, union-attr]
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1 \
+            or not math.isfinite(level) or not isinstance(timed, bool):
+        raise ValueError(f"bad stored state for {name!r}: {entry!r}")
+    return StoredState(float(level), timed)

@@ -21,53 +21,32 @@ then start from 0 and the gateway starts anyway.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 from pathlib import Path
 
-from gateway.fileio import atomic_write_text, quarantine
-
-log = logging.getLogger(__name__)
+from gateway.fileio import StateFile
 
 FILE_NAME = "counters.json"
 VERSION = 1
-STATE_FILE_MODE = 0o644
 
 
 class CounterStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self.path = self.directory / FILE_NAME
+        self._file = StateFile(self.path, VERSION, "counters", "pulse counter file",
+                               "counters start from 0")
 
     def load(self) -> dict[str, int]:
         """Sensor name -> saved pulse count; {} when there is no file or it is corrupt."""
-        try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        try:
-            return _decode(raw)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            target = quarantine(self.path)
-            log.error("pulse counter file %s is unreadable (%s); moved to %s, counters start from 0",
-                      self.path, exc, target)
-            return {}
+        return self._file.load(_decode_count)
 
     def save(self, counts: dict[str, int]) -> None:
         """Replace the saved counts atomically and durably (blocking: run it in a thread)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        data = {"version": VERSION, "counters": dict(sorted(counts.items()))}
-        atomic_write_text(self.path, json.dumps(data, indent=1), new_mode=STATE_FILE_MODE)
+        self._file.save(dict(counts))
 
 
-def _decode(raw: str) -> dict[str, int]:
-    data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("version") != VERSION:
-        raise ValueError(f"not a version {VERSION} pulse counter file")
-    out = {}
-    for name, count in data["counters"].items():
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"bad count for {name!r}: {count!r}")
-        out[name] = count
-    return out
+def _decode_count(name: str, count: object) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"bad count for {name!r}: {count!r}")
+    return count
