@@ -93,33 +93,37 @@ def test_absent_buses_and_ports_leave_the_gateway_running(gateway):
     assert "relay valve: cannot open pcf8574 0x20 pin 0 on /dev/i2c-250: " in output
 
 
-def test_a_bad_sensor_option_still_stops_start_up_with_file_and_problem(tmp_path):
+def start_up_error(tmp_path, devices: str, env: dict | None = None) -> tuple[str, str]:
+    """`run` with a config of `devices` (TOML tables) that must not start: (config path, stderr)
+    after checking for exit code 2 and no traceback."""
     config = tmp_path / "gateway.toml"
     config.write_text(f"""
 [gateway]
 state_dir = "{tmp_path / 'state'}"
 [[broker.listeners]]
 port = {free_port()}
+{devices}""")
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60,
+                            env=None if env is None else {**os.environ, **env})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    return str(config), result.stderr
+
+
+def test_a_bad_sensor_option_still_stops_start_up_with_file_and_problem(tmp_path):
+    config, stderr = start_up_error(tmp_path, """
 [[sensors]]
 type = "nmea"
 name = "gps"
 port = "nosuch://ttyUSB0"
 """)
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert f"{config}: sensor 'gps' (type nmea): invalid URL, protocol 'nosuch' not known" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert f"{config}: sensor 'gps' (type nmea): invalid URL, protocol 'nosuch' not known" in stderr
 
 
 def test_a_relay_address_the_chip_cannot_have_stops_start_up_though_its_bus_is_absent(tmp_path):
     """Not absent hardware, so not retried: the address is checked before /dev/i2c-250 is opened."""
-    config = tmp_path / "gateway.toml"
-    config.write_text(f"""
-[gateway]
-state_dir = "{tmp_path / 'state'}"
-[[broker.listeners]]
-port = {free_port()}
+    config, stderr = start_up_error(tmp_path, """
 [[relays]]
 name = "valve"
 kind = "mcp23017"
@@ -127,31 +131,17 @@ bus = 250
 address = 0x38
 pin = 0
 """)
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
     assert (f"{config}: relay 'valve': mcp23017 0x38 pin 0 on /dev/i2c-250: MCP23017: address 0x38 "
-            "is not one of its addresses") in result.stderr
-    assert "Traceback" not in result.stderr
+            "is not one of its addresses") in stderr
 
 
 def test_gpio_relays_without_a_working_pin_factory_stop_start_up_with_one_line(tmp_path):
     """GPIO configured on a machine whose GPIO library cannot work (as here: no Pi): a clear error
-    naming the file and what to do, exit 2, no traceback. GPIOZERO_PIN_FACTORY names a factory
-    that cannot load here, so the outcome does not depend on what this machine has."""
-    config = tmp_path / "gateway.toml"
-    config.write_text(f"""
-[gateway]
-state_dir = "{tmp_path / 'state'}"
-[[broker.listeners]]
-port = {free_port()}
+    naming the file and what to do. GPIOZERO_PIN_FACTORY names a factory that cannot load here
+    (pigpio needs its daemon), so the outcome does not depend on what this machine has."""
+    config, stderr = start_up_error(tmp_path, """
 [[relays]]
 name = "lamp"
 pin = 17
-""")
-    env = dict(os.environ, GPIOZERO_PIN_FACTORY="pigpio")  # needs the pigpio daemon: absent
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60, env=env)
-    assert result.returncode == 2, result.stderr
-    assert f"{config}: GPIO sensors or relays are configured, but " in result.stderr
-    assert "Traceback" not in result.stderr
+""", env={"GPIOZERO_PIN_FACTORY": "pigpio"})
+    assert f"{config}: GPIO sensors or relays are configured, but " in stderr
