@@ -14,10 +14,9 @@ import sqlite3
 import pytest
 
 from tests.fakes.fake_clock import FakeClock
-from tests.support.bridge import BridgeHarness, bridge_config
-from tests.support.clients import V5, TestClient
-from tests.support.mosquitto import Mosquitto, mosquitto_available
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.bridge import BridgeHarness, bridge_config, cloud_behind_proxy
+from tests.support.clients import TestClient
+from tests.support.mosquitto import mosquitto_available
 
 pytestmark = [pytest.mark.timeout(60),
               pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
@@ -28,14 +27,8 @@ WINDOW = 10  # deliveries per session in memory; the rest stay on disk
 
 @pytest.fixture
 def cloud(tmp_path):
-    mosq = Mosquitto(tmp_path).start()
-    proxy = TcpProxy(mosq.mtls_port)
-    observer = TestClient(mosq.plain_port, "age-observer", version=V5)
-    observer.subscribe("gw1/data/#", 1)
-    yield mosq, proxy, observer
-    observer.disconnect()
-    proxy.close()
-    mosq.stop()
+    with cloud_behind_proxy(tmp_path, "age-observer") as parts:
+        yield parts
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ import queue
 
 import pytest
 
-from tests.support.bridge import BridgeHarness, bridge_config
-from tests.support.clients import V5, TestClient
-from tests.support.mosquitto import Mosquitto, mosquitto_available
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.bridge import BridgeHarness, bridge_config, cloud_behind_proxy
+from tests.support.clients import TestClient
+from tests.support.mosquitto import mosquitto_available
 
 pytestmark = [pytest.mark.timeout(60),
               pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
@@ -20,14 +19,8 @@ pytestmark = [pytest.mark.timeout(60),
 
 @pytest.fixture
 def cloud(tmp_path):
-    mosq = Mosquitto(tmp_path).start()
-    proxy = TcpProxy(mosq.mtls_port)
-    observer = TestClient(mosq.plain_port, "cloud-observer", version=V5)
-    observer.subscribe("gw1/data/#", 1)
-    yield mosq, proxy, observer
-    observer.disconnect()
-    proxy.close()
-    mosq.stop()
+    with cloud_behind_proxy(tmp_path, "cloud-observer") as parts:
+        yield parts
 
 
 def _wait_acked(harness: BridgeHarness, count: int, timeout: float = 15) -> None:

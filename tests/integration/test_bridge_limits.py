@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from tests.support.bridge import BridgeHarness, bridge_config
+from tests.support.bridge import BridgeHarness, bridge_config, cloud_behind_proxy
 from tests.support.clients import V5, TestClient, v5_props
-from tests.support.mosquitto import Mosquitto, mosquitto_available
+from tests.support.mosquitto import mosquitto_available
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.timeout(60),
@@ -23,15 +23,8 @@ LIMIT = 10
 
 @pytest.fixture
 def cloud(tmp_path):
-    mosq = Mosquitto(tmp_path).start()
-    proxy = TcpProxy(mosq.mtls_port)
-    proxy.set_mode("cut")
-    observer = TestClient(mosq.plain_port, "limits-observer", version=V5)
-    observer.subscribe("gw1/data/#", 1)
-    yield mosq, proxy, observer
-    observer.disconnect()
-    proxy.close()
-    mosq.stop()
+    with cloud_behind_proxy(tmp_path, "limits-observer", cut=True) as parts:
+        yield parts
 
 
 def _harness(mosq, proxy, **queue_cfg) -> BridgeHarness:

@@ -6,8 +6,9 @@ subscribes a paho client to them; counts are read on the broker's loop.
 
 from __future__ import annotations
 
+import contextlib
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,30 @@ from gateway.bridge.config import BridgeConfig
 from gateway.bridge.service import BridgeService
 from gateway.broker.settings import BrokerSettings
 from tests.support.broker_thread import BrokerThread
-from tests.support.clients import TestClient
+from tests.support.clients import V5, TestClient
 from tests.support.mosquitto import USERNAME, Mosquitto
 from tests.support.store_broker import StoreBroker
+from tests.support.tcp_proxy import TcpProxy
+
+
+@contextlib.contextmanager
+def cloud_behind_proxy(tmp_path: Path, observer_id: str, *, cut: bool = False,
+                       ) -> Iterator[tuple[Mosquitto, TcpProxy, TestClient]]:
+    """The cloud for bridge tests: Mosquitto (mTLS listener behind a TCP proxy the test holds,
+    `cut` from the start if asked) and an observer subscribed to ``gw1/data/#`` on its plain
+    listener."""
+    mosq = Mosquitto(tmp_path).start()
+    proxy = TcpProxy(mosq.mtls_port)
+    if cut:
+        proxy.set_mode("cut")
+    observer = TestClient(mosq.plain_port, observer_id, version=V5)
+    observer.subscribe("gw1/data/#", 1)
+    try:
+        yield mosq, proxy, observer
+    finally:
+        observer.disconnect()
+        proxy.close()
+        mosq.stop()
 
 
 def bridge_config(mosq: Mosquitto, *, port: int | None = None, auth: str = "mtls",
