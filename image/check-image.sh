@@ -147,12 +147,19 @@ if step.get("received") != [[f"boot/{step.get('tag')}", step.get("sent")]]:
     problems.append(f"pub/sub: {step}")
 if step.get("anonymous_connack") != "Not authorized":
     problems.append(f"anonymous client: {step.get('anonymous_connack')}")
+tls = r.get("tls", {})
+if tls.get("connack") != "Success" or "IP Address:127.0.0.1" not in tls.get("san", ""):
+    problems.append(f"TLS listener with the device's CA: {tls}")
+check = r.get("check_config", {})
+if check.get("rc") != 0 or check.get("which") != "/usr/bin/edge-gateway":
+    problems.append(f"edge-gateway check-config on PATH: {check}")
 for p in problems:
     print("check-image: FAILED:", p, file=sys.stderr)
 if problems:
     sys.exit(1)
 print(f"check-image: OK: provisioned, edge-gateway active (running) via Type=notify, "
-      f"pub/sub as admin works, anonymous refused ({r.get('seconds')} s of checks)")
+      f"pub/sub as admin works, anonymous refused, TLS on 8883 verified with the device's CA, "
+      f"edge-gateway check-config on PATH ({r.get('seconds')} s of checks)")
 PY
 
 # ── the first-boot units, as systemd saw them ─────────────────────────────────────────────────
