@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from tests.integration.test_app_service import NotifySocket, free_port
 from tests.support.clients import TestClient
+from tests.support.gateway_process import free_port, run_gateway
 
 
 @pytest.fixture
@@ -46,14 +46,8 @@ bus = 250
 address = 0x20
 pin = 0
 """)
-    notify = NotifySocket(str(tmp_path / "notify.sock"))
-    env = dict(os.environ, NOTIFY_SOCKET=notify.path)
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    yield proc, notify, port, tmp_path
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
+    with run_gateway(config) as (proc, notify):
+        yield proc, notify, port, tmp_path
 
 
 def test_absent_buses_and_ports_leave_the_gateway_running(gateway):

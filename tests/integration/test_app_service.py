@@ -3,44 +3,14 @@ RELOADING=1 / READY=1 on SIGHUP, STOPPING=1 and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.support.clients import TestClient
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class NotifySocket:
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.path = path
-
-    def wait_for(self, prefix: str, timeout: float = 20) -> list[str]:
-        """Messages up to and including the first with a line starting with `prefix`."""
-        seen = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-            try:
-                message = self.sock.recv(4096).decode()
-            except TimeoutError:
-                break
-            seen.append(message)
-            if any(line.startswith(prefix) for line in message.splitlines()):
-                return seen
-        raise TimeoutError(f"no {prefix} within {timeout} s; saw {seen}")
+from tests.support.gateway_process import free_port, run_gateway
 
 
 @pytest.fixture
@@ -62,14 +32,8 @@ interval = 1
 name = "lamp"
 pin = 17
 """)
-    notify = NotifySocket(str(tmp_path / "notify.sock"))
-    env = dict(os.environ, NOTIFY_SOCKET=notify.path)
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    yield proc, notify, port
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
+    with run_gateway(config) as (proc, notify):
+        yield proc, notify, port
 
 
 def test_ready_only_once_serving_then_reload_and_clean_stop(gateway_process):

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.clients import TestClient
-from tests.support.mosquitto import Mosquitto, free_port, mosquitto_available
+from tests.support.gateway_process import free_port
+from tests.support.mosquitto import Mosquitto, mosquitto_available
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.timeout(120),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from gateway.broker.auth import GatewayAuth, ListenerPolicy
 from gateway.mqtt.enums import QoS, ReasonCode
 from gateway.mqtt.packets import Puback, Publish, Suback, Subscribe, Subscription
 from tests.support.clients import V5, V311, TestClient
+from tests.support.gateway_process import free_port
 from tests.support.raw import RawClient
 
 R = ReasonCode
@@ -169,12 +169,6 @@ def test_mosquitto_passwd_file_is_accepted_over_a_socket(acl_broker, version):
 # --- SIGHUP reload of a running gateway --------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class GatewayProcess:
     """`edge-gateway run` in a subprocess; its log lines are read with a deadline."""
 
@@ -207,7 +201,7 @@ class GatewayProcess:
 
 
 def test_sighup_reloads_files_keeps_connections_and_revokes_subscriptions(tmp_path):
-    port = _free_port()
+    port = free_port()
     mosquitto_passwd("-c", "-b", str(tmp_path / "pw"), "alice", "alice-pw")
     (tmp_path / "acl").write_text("user alice\ntopic read r/#\ntopic readwrite keep/#\n"
                                   "user admin\ntopic write #\n")

@@ -35,18 +35,13 @@ from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import (
     Connack, Disconnect, Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback, Subscribe, Subscription,
 )
+from tests.support.gateway_process import free_port
 from tests.support.raw import RawClient
 
 SOAK = os.environ.get("GATEWAY_SOAK") == "1"
 ROUNDS = 12 if SOAK else 4
 PER_ROUND = 20_000 if SOAK else 3_000  # per publisher; the kill usually comes first
 TOPIC = "crash/data"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Gateway:

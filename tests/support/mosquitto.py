@@ -20,14 +20,10 @@ from pathlib import Path
 
 import trustme
 
+from tests.support.gateway_process import free_port
+
 PASSWORD = "s3cret-pass"
 USERNAME = "gateway"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, timeout: float = 10.0) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import stat
 import subprocess
 
@@ -13,6 +12,7 @@ import pytest
 
 from gateway.broker.authfiles import AuthFileError
 from gateway.broker.passwords import HashScheme, PasswordFile, PasswordHash
+from tests.support.gateway_process import free_port
 
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
@@ -161,12 +161,6 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_bad_usernames_are_refused(username):
     with pytest.raises(ValueError, match="username"):
         PasswordFile().set(username, b"p")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
