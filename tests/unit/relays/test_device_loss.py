@@ -154,8 +154,9 @@ async def test_a_pcf8574_that_came_back_all_high_gets_its_latch_again(tmp_path: 
     await rig.service.stop()
 
 
-async def test_after_a_reset_min_off_time_is_kept_before_the_compressor_runs_again(
-        tmp_path: Path) -> None:
+async def running_compressor(tmp_path: Path):  # noqa: ANN201
+    """An MCP23017 compressor output with a 180 s min-off time, switched ON past it; (rig, chip,
+    its event watcher)."""
     rig = Rig(tmp_path, OutputConfig(name="compressor", kind="mcp23017", address=0x20, pin=4,
                                      min_off_seconds=180))
     chip = rig.i2c.attach(0x20, FakeMCP23017())
@@ -163,6 +164,12 @@ async def test_after_a_reset_min_off_time_is_kept_before_the_compressor_runs_aga
     await rig.advance(180)
     await rig.command("compressor", "ON")
     events = await rig.events("compressor")
+    return rig, chip, events
+
+
+async def test_after_a_reset_min_off_time_is_kept_before_the_compressor_runs_again(
+        tmp_path: Path) -> None:
+    rig, chip, events = await running_compressor(tmp_path)
     chip.brown_out()  # it dropped out: starting it again at once would short-cycle it
     await rig.advance(5)
     assert rig.state("compressor") == b"OFF" and not chip.level(4)
@@ -180,13 +187,7 @@ async def test_after_a_reset_min_off_time_is_kept_before_the_compressor_runs_aga
 
 
 async def test_a_chip_that_kept_its_outputs_resumes_without_a_min_off_pause(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, OutputConfig(name="compressor", kind="mcp23017", address=0x20, pin=4,
-                                     min_off_seconds=180))
-    chip = rig.i2c.attach(0x20, FakeMCP23017())
-    await rig.service.start()
-    await rig.advance(180)
-    await rig.command("compressor", "ON")
-    events = await rig.events("compressor")
+    rig, chip, events = await running_compressor(tmp_path)
     chip.powered = False  # SDA came loose: silent on the bus, but powered and still driving
     await rig.advance(5)
     assert rig.available("compressor") == b"offline"
