@@ -57,6 +57,7 @@ from gateway.relays.hardware import ChipKey, RelayHardware, RelaySetupError, chi
 from gateway.relays.logic import Decision, Reason, Refusal, RelayLogic, Switch
 from gateway.relays.state_store import StateStore, StoredState
 from gateway.relays.watch import DeviceWatch
+from gateway.retry import doubling_delay
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -326,7 +327,7 @@ class RelayService:
             self._track_chips(self._clock.monotonic())
             await self._late_power_on(name)
         self._retry_round += 1
-        delay = min(self._retry_max, self._retry_first * 2 ** min(self._retry_round, 20))
+        delay = doubling_delay(self._retry_first, self._retry_round, self._retry_max)
         self._retry_at = self._clock.monotonic() + delay if self._missing else None
 
     async def _late_power_on(self, name: str) -> None:

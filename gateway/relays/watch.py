@@ -14,6 +14,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from gateway.retry import doubling_delay
+
 K = TypeVar("K", bound=Hashable)
 
 
@@ -78,7 +80,7 @@ class DeviceWatch(Generic[K]):
         """A try failed: the next after a doubled wait (capped). Returns the failed tries so far."""
         chip = self._chips[key]
         chip.failures += 1
-        chip.retry_at = now + min(self._retry_max, self._retry_first * 2 ** min(chip.failures, 30))
+        chip.retry_at = now + doubling_delay(self._retry_first, chip.failures, self._retry_max)
         return chip.failures
 
     def answered(self, key: K, now: float) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from drivers.base import Reading
+from gateway.retry import doubling_delay
 from gateway.sensors.topics import OFFLINE, ONLINE
 
 
@@ -16,7 +17,7 @@ def backoff_delay(interval: float, failures: int, cap: float) -> float:
     doubling (2×, 4× ...), never more than `cap`."""
     if failures <= 0:
         return interval
-    return min(cap, interval * 2 ** min(failures - 1, 40))
+    return doubling_delay(interval, failures - 1, cap)
 
 
 def next_due(due: float, now: float, interval: float) -> float:
