@@ -64,7 +64,8 @@ class Gateway:
         self.auth = build_auth(config)
         self.broker = Broker(config.broker.settings(__version__), listener_specs(config),
                              authenticator=self.auth, authorizer=self.auth,
-                             max_connections=config.broker.max_connections)
+                             max_connections=config.broker.max_connections,
+                             max_connections_per_address=config.broker.max_connections_per_address)
         self.watchdog = Watchdog(self.notifier, watchdog_interval())
         self.services: list = []
         self.store = None  # gateway.broker.store.SqliteStore when [store] is enabled

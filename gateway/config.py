@@ -80,6 +80,7 @@ class ListenerConfig(_Model):
 class BrokerConfig(_Model):
     listeners: list[ListenerConfig] = Field(default_factory=lambda: [ListenerConfig()])
     max_connections: int = Field(1000, ge=1)
+    max_connections_per_address: int = Field(100, ge=0)  # 0 = no per-address limit
     max_packet_size: int = Field(1_048_576, ge=64, le=268_435_460)
     receive_maximum: int = Field(64, ge=1, le=65535)
     max_inflight: int = Field(32, ge=1, le=65535)
@@ -100,6 +101,7 @@ class BrokerConfig(_Model):
     allow_zero_length_client_id: bool = True
     sys_interval: float = Field(10.0, ge=0)
     connect_timeout: float = Field(10.0, gt=0)
+    tls_handshake_timeout: float = Field(10.0, gt=0)
     publish_rate_limit: float = Field(0.0, ge=0)
     publish_rate_burst: int = Field(100, ge=1)
     max_write_buffer: int = Field(4 * 1024 * 1024, ge=65536)

@@ -573,6 +573,7 @@ class BrokerCore:
             "messages/dropped": s.dropped_total,
             "connections/refused": s.connections_refused,
             "protocol/errors": s.protocol_errors,
+            "tls/handshakes/failed": s.tls_handshakes_failed,
         }
         values.update({f"messages/dropped/{k}": v for k, v in s.dropped.items()})
         values.update({f"limits/{k}": v for k, v in s.limits_hit.items()})

@@ -1,8 +1,11 @@
 """The asyncio glue around the broker core: listeners, transports, the timer, in-process clients.
 
-How this works: each accepted socket gets an `asyncio.Protocol` whose `data_received` hands the bytes
-to its sans-IO `Connection` with the current monotonic time, then `flush()` writes whatever the core
-queued for any connection in that step and closes the ones the core closed. One timer task calls
+How this works: each accepted socket gets an `asyncio.Protocol`. It first asks the broker's
+`Admission` (the connection limits) and closes the socket at once if a limit is reached; on a TLS
+listener it then runs the handshake itself (`tls.ServerTls`, small buffers, a timeout), and only
+then opens the broker `Connection`. `data_received` hands the bytes to that sans-IO `Connection`
+with the current monotonic time, then `flush()` writes whatever the core queued for any connection
+in that step and closes the ones the core closed (a half-close: see DRAIN_SECONDS). One timer task calls
 `core.tick()` at the core's next deadline (at most one second apart). Nothing here decides protocol
 behaviour; that is all in `gateway.broker.core` / `connection` / `session`.
 """
@@ -18,10 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.broker.admission import Admission, Slot
 from gateway.broker.core import Authenticator, Authorizer, BrokerCore
 from gateway.broker.local import LocalClient
 from gateway.broker.settings import BrokerSettings
+from gateway.broker.tls import ServerTls
 from gateway.logfields import log_fields
+from gateway.ratelog import RateLimitedLog
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Disconnect
 
@@ -40,39 +46,196 @@ class ListenerSpec:
     max_connections: int = 0  # 0 = no per-listener limit
 
 
+# After the broker closes a connection it shuts down its side for writing and reads (and drops)
+# what the client still sends, for at most this long and this many bytes, before closing the
+# socket: closing with unread input makes the kernel answer with RST, and a client still writing
+# then gets "connection reset" and may never read the DISCONNECT that says why.
+DRAIN_SECONDS = 2.0
+DRAIN_BYTES = 256 * 1024
+SHUTDOWN_DRAIN_SECONDS = 0.5  # the same when the broker stops, shorter: a stop must not wait
+
+
 class _MqttProtocol(asyncio.Protocol):
+    """One accepted socket: admission, the TLS handshake on TLS listeners, then the broker's
+    `Connection`. It is also that Connection's `io` (write, close, abort, is_closing,
+    get_write_buffer_size): another listener kind (WebSocket) gives its Connection an object with
+    the same five methods."""
+
     def __init__(self, broker: Broker, listener: ListenerSpec) -> None:
         self.broker = broker
         self.listener = listener
+        self.transport: asyncio.Transport | None = None
         self.conn = None
+        self.slot: Slot | None = None
+        self.tls: ServerTls | None = None
+        self.peer = ""
+        self.timer: asyncio.TimerHandle | None = None  # the handshake timeout, then the drain
+        self.drain_left = -1  # bytes still read and dropped after our half-close; -1: not closing
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
         broker = self.broker
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
-        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "unix")
-        if not broker.admit(self.listener):
-            log.warning("connection from %s refused: connection limit reached", peer_text)
-            transport.close()
+        inet = isinstance(peer, tuple)
+        self.peer = f"{peer[0]}:{peer[1]}" if inet else str(peer or "unix")
+        admitted = broker.admission.admit(self.listener.name, peer[0] if inet else None)
+        if isinstance(admitted, str):
+            broker.ratelog.log(logging.WARNING, admitted, "connection from %s refused: %s reached",
+                               self.peer, admitted)
+            transport.abort()  # nothing was read or written: no reason to linger
             return
-        self.conn = broker.core.open_connection(broker.clock(), peer_text, self.listener.name)
-        self.conn.io = transport
-        self.conn.peer_cert = transport.get_extra_info("peercert")
-        broker.listener_counts[self.listener.name] += 1
+        self.slot = admitted
+        broker._protocols.add(self)
+        if inet:
+            transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        context = self.listener.ssl_context
+        if context is None:
+            self._open_connection()
+            return
+        self.tls = ServerTls(context)
+        self.timer = asyncio.get_running_loop().call_later(
+            broker.settings.tls_handshake_timeout, self._handshake_timed_out)
+
+    def _open_connection(self) -> None:
+        broker = self.broker
+        self.conn = conn = broker.core.open_connection(broker.clock(), self.peer,
+                                                       self.listener.name)
+        conn.io = self
+        if self.tls is not None:
+            conn.peer_cert = self.tls.peer_certificate()
 
     def data_received(self, data: bytes) -> None:
-        if self.conn is not None:
-            self.conn.receive_data(data, self.broker.clock())
+        if self.drain_left >= 0:
+            self._drain(len(data))
+            return
+        if self.tls is not None:
+            data = self._decrypt(data)
+            if not data:
+                return
+        conn = self.conn
+        if conn is not None:
+            conn.receive_data(data, self.broker.clock())
             self.broker.flush()
 
+    def _decrypt(self, data: bytes) -> bytes:
+        tls = self.tls
+        assert tls is not None and self.transport is not None
+        try:
+            data = tls.receive_data(data)
+        except ssl.SSLError as exc:
+            self._tls_failed(exc)
+            return b""
+        out = tls.data_to_send()
+        if out:
+            self.transport.write(out)
+        if self.conn is None and tls.established:
+            self._handshake_done()
+        if tls.peer_closed:  # close_notify: as an end of stream once its data is handled
+            self.transport.close()
+        return data
+
+    def _handshake_done(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self._open_connection()
+
+    def _tls_failed(self, exc: ssl.SSLError) -> None:
+        """A TLS error: a failed handshake (counted, logged rate-limited) or a broken record."""
+        broker = self.broker
+        assert self.tls is not None and self.transport is not None
+        if self.conn is None:
+            broker.core.stats.tls_handshakes_failed += 1
+            broker.ratelog.log(logging.WARNING, "tls_handshake", "TLS handshake with %s on %s "
+                               "failed: %s", self.peer, self.listener.name,
+                               exc.reason or exc.__class__.__name__)
+            self.tls = None  # nothing more to decrypt; connection_lost sees a failed handshake
+        else:
+            log.warning("TLS error from %s (%s): %s: closed", self.conn.client_id or "-",
+                        self.peer, exc.reason or exc, extra=log_fields(self.conn.client_id,
+                                                                       self.conn))
+            self.conn.close()
+        self.transport.abort()
+
+    def _handshake_timed_out(self) -> None:
+        self.timer = None
+        broker = self.broker
+        broker.core.stats.tls_handshakes_failed += 1
+        broker.core.stats.limit("tls_handshake_timeout")
+        broker.ratelog.log(logging.WARNING, "tls_handshake_timeout", "TLS handshake with %s on %s "
+                           "not done in %g s: closed", self.peer, self.listener.name,
+                           broker.settings.tls_handshake_timeout)
+        self.tls = None
+        if self.transport is not None:
+            self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.conn is not None:
-            self.broker.listener_counts[self.listener.name] -= 1
-            self.conn.connection_lost(self.broker.clock())
-            self.conn.io = None
-            self.broker.flush()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        broker = self.broker
+        if self.slot is not None:
+            broker.admission.release(self.slot)
+            broker._protocols.discard(self)
+        conn = self.conn
+        if conn is not None:
+            conn.connection_lost(broker.clock())
+            conn.io = None
+            self.conn = None
+            broker.flush()
+        elif self.tls is not None:  # the client went away in the middle of the handshake
+            broker.core.stats.tls_handshakes_failed += 1
+            broker.ratelog.log(logging.INFO, "tls_handshake_closed", "TLS handshake with %s on "
+                               "%s: the client closed the connection", self.peer,
+                               self.listener.name)
+        self.tls = None
+
+    # -- the Connection's io -----------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        if self.tls is not None:
+            data = self.tls.encrypt(data)
+        self.transport.write(data)
+
+    def get_write_buffer_size(self) -> int:
+        assert self.transport is not None
+        return self.transport.get_write_buffer_size()
+
+    def is_closing(self) -> bool:
+        assert self.transport is not None
+        return self.drain_left >= 0 or self.transport.is_closing()
+
+    def abort(self) -> None:
+        assert self.transport is not None
+        self.transport.abort()
+
+    def close(self) -> None:
+        """Half-close: what was written goes out, then FIN; the client's input is drained for a
+        moment (DRAIN_SECONDS, DRAIN_BYTES) so that no RST overtakes a DISCONNECT."""
+        transport = self.transport
+        assert transport is not None
+        if self.drain_left >= 0 or transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        if self.tls is not None:
+            transport.write(self.tls.close())
+        try:
+            transport.write_eof()
+        except OSError:  # the peer is already gone (reset): nothing left to say
+            transport.abort()
+            return
+        self.drain_left = DRAIN_BYTES
+        self.timer = asyncio.get_running_loop().call_later(DRAIN_SECONDS, transport.close)
+
+    def _drain(self, size: int) -> None:
+        self.drain_left -= size
+        if self.drain_left < 0:
+            self.drain_left = 0
+            assert self.transport is not None
+            self.transport.close()
 
 
 class Broker:
@@ -81,13 +244,18 @@ class Broker:
                  authenticator: Authenticator | None = None,
                  authorizer: Authorizer | None = None,
                  max_connections: int = 0,
+                 max_connections_per_address: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings or BrokerSettings()
         self.listener_specs = listeners or [ListenerSpec()]
         self.clock = clock
         self.core = BrokerCore(self.settings, clock(), authenticator, authorizer)
-        self.max_connections = max_connections
-        self.listener_counts = {spec.name: 0 for spec in self.listener_specs}
+        # every listener kind asks this before it spends anything on a new socket
+        self.admission = Admission(self.core.stats, max_connections, max_connections_per_address)
+        for spec in self.listener_specs:
+            self.admission.add_listener(spec.name, spec.max_connections)
+        self.ratelog = RateLimitedLog(log, clock=clock)
+        self._protocols: set[_MqttProtocol] = set()  # admitted sockets, in any stage
         self._servers: list[asyncio.AbstractServer] = []
         self._timer: asyncio.Task | None = None
         self._local_links: list = []
@@ -103,10 +271,10 @@ class Broker:
             if spec.unix_path:
                 if os.path.exists(spec.unix_path):
                     os.unlink(spec.unix_path)
-                server = await loop.create_unix_server(factory, spec.unix_path, ssl=spec.ssl_context)
-            else:
+                server = await loop.create_unix_server(factory, spec.unix_path)
+            else:  # TLS is done by the protocol itself, after admission (see _MqttProtocol)
                 server = await loop.create_server(factory, spec.host, spec.port,
-                                                  ssl=spec.ssl_context, reuse_address=True)
+                                                  reuse_address=True)
             self._servers.append(server)
             log.info("listening on %s (%s)", self._describe(server, spec), spec.name)
         self._timer = asyncio.create_task(self._run_timers(), name="broker-timers")
@@ -136,6 +304,10 @@ class Broker:
             conn.clean_disconnect = False
             conn.close()
         self.flush()
+        for protocol in list(self._protocols):
+            if protocol.conn is None:  # still in its TLS handshake
+                protocol.abort()
+        await self._closed(SHUTDOWN_DRAIN_SECONDS)
         for link in self._local_links:
             await link.close_client()
         if self._timer is not None:
@@ -147,15 +319,14 @@ class Broker:
         for server in self._servers:
             await server.wait_closed()
 
-    def admit(self, spec: ListenerSpec) -> bool:
-        total = sum(self.listener_counts.values())
-        if self.max_connections and total >= self.max_connections:
-            self.core.stats.limit("max_connections")
-            return False
-        if spec.max_connections and self.listener_counts[spec.name] >= spec.max_connections:
-            self.core.stats.limit(f"max_connections_{spec.name}")
-            return False
-        return True
+    async def _closed(self, timeout: float) -> None:
+        """Wait (bounded) for the half-closed connections to finish, then cut the rest."""
+        deadline = self.clock() + timeout
+        while self._protocols and self.clock() < deadline:
+            await asyncio.sleep(0.02)
+        for protocol in list(self._protocols):
+            protocol.abort()
+        await asyncio.sleep(0)  # connection_lost runs on the next loop turn
 
     # -- the pump ----------------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ class BrokerSettings:
     allow_anonymous: bool = True
     sys_interval: float = 10.0  # seconds between $SYS updates; 0 disables them
     connect_timeout: float = 10.0  # seconds a new connection may take to send CONNECT
+    tls_handshake_timeout: float = 10.0  # seconds a TLS listener's client may take to finish the
+    # handshake (the connect timeout starts after it); the glue enforces it
     publish_rate_limit: float = 0.0  # publishes per second per client, 0 = unlimited
     publish_rate_burst: int = 100
     max_write_buffer: int = 4 * 1024 * 1024  # bytes queued for a client that does not read;

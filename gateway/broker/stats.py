@@ -21,6 +21,7 @@ class BrokerStats:
     connections_refused: int = 0
     protocol_errors: int = 0
     keepalive_timeouts: int = 0
+    tls_handshakes_failed: int = 0  # TLS errors, timeouts, clients gone during the handshake
     # every drop is counted by reason, and each reason is a $SYS topic of its own
     dropped: dict[str, int] = field(default_factory=dict)
     limits_hit: dict[str, int] = field(default_factory=dict)

@@ -24,7 +24,7 @@ def limits(thread) -> dict[str, int]:  # noqa: ANN001
 
 
 def open_connections(thread) -> int:  # noqa: ANN001
-    return thread.run(lambda: sum(thread.broker.listener_counts.values()))
+    return thread.run(lambda: thread.broker.admission.total)
 
 
 def well_behaved_pair_exchanges(port: int, count: int = 50, tag: str = "ok") -> None:
