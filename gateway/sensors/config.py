@@ -153,6 +153,85 @@ class INA219Config(I2CSensor):
     samples: Literal[1, 2, 4, 8, 16, 32, 64, 128] = 1
 
 
+class BMP180Config(I2CSensor):
+    driver = ("drivers.i2c.bmp180", "BMP180")
+    type: Literal["bmp180"]
+    address: I2CAddress = 0x77
+    oversampling: Literal[0, 1, 2, 3] = 1         # 1, 2, 4, 8 samples: 4.5 .. 25.5 ms
+
+
+class AHTConfig(I2CSensor):
+    address: I2CAddress = 0x38
+
+
+class AHT10Config(AHTConfig):
+    driver = ("drivers.i2c.aht", "AHT10")
+    type: Literal["aht10"]
+
+
+class AHT20Config(AHTConfig):
+    driver = ("drivers.i2c.aht", "AHT20")
+    type: Literal["aht20"]
+
+
+class AHT21Config(AHTConfig):
+    driver = ("drivers.i2c.aht", "AHT21")
+    type: Literal["aht21"]
+
+
+class HTU21DConfig(I2CSensor):
+    """HTU21D, SHT21 and Si7021: one command set at 0x40."""
+
+    driver = ("drivers.i2c.htu21d", "HTU21D")
+    type: Literal["htu21d"]
+    address: I2CAddress = 0x40
+
+
+class SHT21Config(HTU21DConfig):
+    driver = ("drivers.i2c.htu21d", "SHT21")
+    type: Literal["sht21"]  # type: ignore[assignment]
+
+
+class Si7021Config(HTU21DConfig):
+    driver = ("drivers.i2c.htu21d", "Si7021")
+    type: Literal["si7021"]  # type: ignore[assignment]
+
+
+class LM75Config(I2CSensor):
+    driver = ("drivers.i2c.lm75", "LM75")
+    type: Literal["lm75"]
+    address: I2CAddress = 0x48
+
+
+class LM75BConfig(LM75Config):
+    driver = ("drivers.i2c.lm75", "LM75B")
+    type: Literal["lm75b"]  # type: ignore[assignment]
+
+
+class TMP102Config(LM75Config):
+    driver = ("drivers.i2c.lm75", "TMP102")
+    type: Literal["tmp102"]  # type: ignore[assignment]
+
+
+class MCP9808Config(I2CSensor):
+    driver = ("drivers.i2c.mcp9808", "MCP9808")
+    type: Literal["mcp9808"]
+    address: I2CAddress = 0x18
+    resolution: Literal[0.5, 0.25, 0.125, 0.0625] = 0.0625   # °C; conversion 30 .. 250 ms
+
+
+class SCD4xConfig(I2CSensor):
+    """SCD40 / SCD41: a CO2 sample every 5 s in periodic mode."""
+
+    driver = ("drivers.i2c.scd4x", "SCD4x")
+    type: Literal["scd4x"]
+    address: I2CAddress = 0x62
+    self_calibration: bool = True                 # automatic self-calibration (needs fresh air weekly)
+    altitude: Annotated[int, Field(ge=0, le=3000)] = 0   # metres, for the pressure compensation
+    interval: Annotated[float, Field(ge=5, le=86_400)] = 30.0    # the sensor samples every 5 s
+    timeout: Annotated[float, Field(gt=0, le=600)] = 10.0        # the first sample takes 5 s
+
+
 class I2CRegisterConfig(I2CSensor):
     """Any chip whose measurement is a plain register: value = raw × scale + offset."""
 
@@ -290,6 +369,8 @@ class SimulatedConfig(SensorBase):
 
 SensorConfig = Annotated[
     Union[BME280Config, SHT3xConfig, SHT4xConfig, BH1750Config, ADS1115Config, INA219Config,
+          BMP180Config, AHT10Config, AHT20Config, AHT21Config, HTU21DConfig, SHT21Config,
+          Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),

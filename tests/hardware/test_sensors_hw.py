@@ -1,7 +1,6 @@
 """Opt-in hardware tests: read a real sensor. Skipped unless the environment names one.
 
-    GATEWAY_TEST_I2C_BUS=1 GATEWAY_TEST_I2C_CHIP=bme280@0x76     (bme280, sht3x, sht4x, bh1750,
-                                                                   ads1115, ina219)
+    GATEWAY_TEST_I2C_BUS=1 GATEWAY_TEST_I2C_CHIP=bme280@0x76     (any key of CHIPS below)
     GATEWAY_TEST_W1=28-0316a2792bff
     GATEWAY_TEST_SERIAL=/dev/ttyUSB0 GATEWAY_TEST_SERIAL_DEVICE=nmea|pms5003|modbus:<slave>:<reg>
         (GATEWAY_TEST_SERIAL_BAUD, default 9600)
@@ -24,6 +23,12 @@ CHIPS = {
     "bme280": ("drivers.i2c.bme280", "BME280"), "sht3x": ("drivers.i2c.sht3x", "SHT3x"),
     "sht4x": ("drivers.i2c.sht4x", "SHT4x"), "bh1750": ("drivers.i2c.bh1750", "BH1750"),
     "ads1115": ("drivers.i2c.ads1115", "ADS1115"), "ina219": ("drivers.i2c.ina219", "INA219"),
+    "bmp180": ("drivers.i2c.bmp180", "BMP180"), "aht10": ("drivers.i2c.aht", "AHT10"),
+    "aht20": ("drivers.i2c.aht", "AHT20"), "aht21": ("drivers.i2c.aht", "AHT21"),
+    "htu21d": ("drivers.i2c.htu21d", "HTU21D"), "sht21": ("drivers.i2c.htu21d", "SHT21"),
+    "si7021": ("drivers.i2c.htu21d", "Si7021"), "lm75": ("drivers.i2c.lm75", "LM75"),
+    "lm75b": ("drivers.i2c.lm75", "LM75B"), "tmp102": ("drivers.i2c.lm75", "TMP102"),
+    "mcp9808": ("drivers.i2c.mcp9808", "MCP9808"), "scd4x": ("drivers.i2c.scd4x", "SCD4x"),
 }
 
 
