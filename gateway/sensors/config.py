@@ -232,6 +232,26 @@ class SCD4xConfig(I2CSensor):
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0        # the first sample takes 5 s
 
 
+class INA226Config(I2CSensor):
+    driver = ("drivers.i2c.ina226", "INA226")
+    type: Literal["ina226"]
+    address: I2CAddress = 0x40
+    shunt_ohms: PositiveFloat = 0.1
+    max_current: PositiveFloat = 0.8              # amps, sets the calibration (<= 81.92 mV / shunt)
+    samples: Literal[1, 4, 16, 64, 128, 256, 512, 1024] = 16
+    conversion_time: Literal[0.00014, 0.000204, 0.000332, 0.000588, 0.0011, 0.002116, 0.004156,
+                             0.008244] = 0.0011
+
+
+class INA260Config(I2CSensor):
+    driver = ("drivers.i2c.ina226", "INA260")
+    type: Literal["ina260"]
+    address: I2CAddress = 0x40
+    samples: Literal[1, 4, 16, 64, 128, 256, 512, 1024] = 16
+    conversion_time: Literal[0.00014, 0.000204, 0.000332, 0.000588, 0.0011, 0.002116, 0.004156,
+                             0.008244] = 0.0011
+
+
 class I2CRegisterConfig(I2CSensor):
     """Any chip whose measurement is a plain register: value = raw × scale + offset."""
 
@@ -371,6 +391,7 @@ SensorConfig = Annotated[
     Union[BME280Config, SHT3xConfig, SHT4xConfig, BH1750Config, ADS1115Config, INA219Config,
           BMP180Config, AHT10Config, AHT20Config, AHT21Config, HTU21DConfig, SHT21Config,
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
+          INA226Config, INA260Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),

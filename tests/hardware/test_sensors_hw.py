@@ -29,6 +29,7 @@ CHIPS = {
     "si7021": ("drivers.i2c.htu21d", "Si7021"), "lm75": ("drivers.i2c.lm75", "LM75"),
     "lm75b": ("drivers.i2c.lm75", "LM75B"), "tmp102": ("drivers.i2c.lm75", "TMP102"),
     "mcp9808": ("drivers.i2c.mcp9808", "MCP9808"), "scd4x": ("drivers.i2c.scd4x", "SCD4x"),
+    "ina226": ("drivers.i2c.ina226", "INA226"), "ina260": ("drivers.i2c.ina226", "INA260"),
 }
 
 
