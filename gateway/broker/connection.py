@@ -21,6 +21,7 @@ from gateway.broker.persistence import AckGate
 from gateway.broker.session import Session
 from gateway.logfields import log_fields
 from gateway.mqtt.codec import StreamDecoder, UnsupportedProtocolVersion, encode
+from gateway.mqtt.enums import PacketType as P
 from gateway.mqtt.enums import QoS, ReasonCode
 from gateway.mqtt.errors import ProtocolError
 from gateway.mqtt.packets import (
@@ -41,6 +42,7 @@ from gateway.mqtt.packets import (
     Unsubscribe,
 )
 from gateway.mqtt.properties import Properties
+from gateway.mqtt.reason_codes import carried_code
 from gateway.mqtt.topics import validate_topic_name
 
 if TYPE_CHECKING:
@@ -91,11 +93,14 @@ class Connection:
             return
         self.last_rx = now
         self.core.stats.bytes_received += len(data)
+        decoder = self.decoder
         try:
-            for packet in self.decoder.feed(data):
+            for packet in decoder.feed(data):  # each handled before the next is looked at
                 _HANDLERS[type(packet)](self, packet, now)
                 if self.closed:
                     return
+            if decoder.error is not None:  # a bad packet after good ones in this chunk
+                raise decoder.error
         except UnsupportedProtocolVersion as exc:
             self.core.stats.connections_refused += 1
             # answered in the 3.1.1 format, which every client version understands [MQTT-3.1.2-2]
@@ -121,9 +126,10 @@ class Connection:
         log.warning("protocol error from %s (%s): %s", self.client_id or "-", self.peer, exc,
                     extra=log_fields(self.client_id, self))
         if self.connected and self.version == 5:
-            self.send(Disconnect(exc.reason_code, Properties(reason_string=exc.message[:200])))
+            self.send(Disconnect(carried_code(P.DISCONNECT, exc.reason_code),
+                                 Properties(reason_string=exc.message[:200])))
         elif not self.connected and self.decoder.version == 5:
-            self.send(Connack(False, exc.reason_code))
+            self.send(Connack(False, carried_code(P.CONNACK, exc.reason_code)))
         self.close()
 
     def close(self) -> None:
@@ -188,7 +194,7 @@ class Connection:
             self.version = version
         log.info("connection from %s refused: %s (%s)", self.peer, why, code.name,
                  extra=log_fields(self.client_id, self))
-        self.send(Connack(False, code))
+        self.send(Connack(False, carried_code(P.CONNACK, code)))
         self.close()
 
     # -- handlers ----------------------------------------------------------------------------

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 
 from gateway.broker.scram import AuthenticationFailed
 from gateway.logfields import log_fields
+from gateway.mqtt.enums import PacketType as P
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.errors import ProtocolError
 from gateway.mqtt.packets import Auth, Connect, Disconnect
 from gateway.mqtt.properties import Properties
+from gateway.mqtt.reason_codes import carried_code
 
 log = logging.getLogger(__name__)
 R = ReasonCode
@@ -116,7 +118,8 @@ def _failed(core, conn, exc: AuthenticationFailed) -> None:  # noqa: ANN001
     log.warning("enhanced authentication of %s from %s failed: %s", conn.client_id or "-",
                 conn.peer, exc.message, extra=log_fields(conn.client_id, conn))
     if conn.connected:  # [MQTT-4.12.1-2] a failed re-authentication ends the connection
-        conn.send(Disconnect(code if code != R.PROTOCOL_ERROR else R.NOT_AUTHORIZED))
+        conn.send(Disconnect(carried_code(
+            P.DISCONNECT, code if code != R.PROTOCOL_ERROR else R.NOT_AUTHORIZED)))
         conn.close()
         return
     core.stats.connections_refused += 1

@@ -8,8 +8,11 @@ slices: the payload is copied once, straight out of the received bytes). Chunks 
 partial packet are kept in a list and joined once the packet is complete, so a large packet arriving
 in small pieces costs O(n), not O(n^2).
 
-On a ProtocolError the decoder stays failed (every later feed raises the same error) and the packets
-decoded earlier in the same `feed` call are discarded: the connection is being closed.
+On a ProtocolError the decoder stays failed: every later feed raises the same error. The packets
+before the bad one are not lost: when a chunk holds good packets and then a bad one, `feed` returns
+the good ones and keeps the error in `error` (raised by the next feed), so that a receiver handles
+them in order, as if they had arrived one by one, and checks `error` afterwards — a CONNECT and a
+bad PUBLISH in one TCP segment get a CONNACK and then the DISCONNECT the PUBLISH deserves.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ class StreamDecoder:
     accepted [MQTT-3.1.0-1], and its protocol level becomes `version` for the packets after it.
     """
 
-    __slots__ = ("version", "max_packet_size", "_chunks", "_buffered", "_need", "_error")
+    __slots__ = ("version", "max_packet_size", "_chunks", "_buffered", "_need", "error")
 
     def __init__(self, *, max_packet_size: int = MAX_PACKET_SIZE, version: int | None = None) -> None:
         if version is not None and version not in VERSIONS:
@@ -103,12 +106,13 @@ class StreamDecoder:
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._need = 2  # bytes needed in the buffer before parsing can make progress
-        self._error: ProtocolError | None = None
+        self.error: ProtocolError | None = None  # set once the stream broke the protocol
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Packet]:
-        """All complete packets in the data received so far; raises ProtocolError."""
-        if self._error is not None:
-            raise self._error
+        """All complete packets in the data received so far; raises ProtocolError when the first
+        new packet is bad, and returns the good ones before a bad one (leaving `error` set)."""
+        if self.error is not None:
+            raise self.error
         if data:
             self._chunks.append(bytes(data) if type(data) is not bytes else data)
             self._buffered += len(data)
@@ -119,9 +123,13 @@ class StreamDecoder:
         try:
             packets, pos = self._parse(buf)
         except ProtocolError as exc:
-            self._error = exc
+            self.error = exc
             self._chunks = []
             raise
+        if self.error is not None:  # good packets, then a bad one: the rest is not read
+            self._chunks = []
+            self._buffered = 0
+            return packets
         rest = buf[pos:] if pos else buf
         self._chunks = [rest] if rest else []
         self._buffered = len(rest)
@@ -135,36 +143,42 @@ class StreamDecoder:
         pos = 0
         version = self.version
         limit = self.max_packet_size
-        while True:
-            if size - pos < 2:
-                self._need = pos + 2
-                return packets, pos
-            first = buf[pos]
-            length = buf[pos + 1]
-            if length < 0x80:
-                body_start = pos + 2
-            else:
-                header = decode_varint(buf, pos + 1, size)
-                if header is None:  # the remaining length continues past the data we have
-                    self._need = size + 1
+        try:
+            while True:
+                if size - pos < 2:
+                    self._need = pos + 2
                     return packets, pos
-                length, body_start = header
-            end = body_start + length
-            if end - pos > limit:  # 5.0 [MQTT-3.1.2-24]: checked before buffering the body
-                raise PacketTooLarge(f"packet of {end - pos} bytes exceeds the maximum "
-                                     f"packet size {limit} [MQTT-3.1.2-24]")
-            packet_type = _VALID_FIRST_BYTE[first]
-            if not packet_type or (version is None and packet_type != _CONNECT):
-                packet_type = _check_header(first, version)  # raises with the reason
-            if end > size:
-                self._need = end
-                return packets, pos
-            packet = _DECODER_BY_TYPE[packet_type](first & 0x0F, buf, body_start, end,
-                                                   version if version is not None else 0)
-            if packet_type == _CONNECT and version is None:
-                version = self.version = packet.protocol_version  # type: ignore[union-attr]
-            packets.append(packet)
-            pos = end
+                first = buf[pos]
+                length = buf[pos + 1]
+                if length < 0x80:
+                    body_start = pos + 2
+                else:
+                    header = decode_varint(buf, pos + 1, size)
+                    if header is None:  # the remaining length continues past the data we have
+                        self._need = size + 1
+                        return packets, pos
+                    length, body_start = header
+                end = body_start + length
+                if end - pos > limit:  # 5.0 [MQTT-3.1.2-24]: checked before buffering the body
+                    raise PacketTooLarge(f"packet of {end - pos} bytes exceeds the maximum "
+                                         f"packet size {limit} [MQTT-3.1.2-24]")
+                packet_type = _VALID_FIRST_BYTE[first]
+                if not packet_type or (version is None and packet_type != _CONNECT):
+                    packet_type = _check_header(first, version)  # raises with the reason
+                if end > size:
+                    self._need = end
+                    return packets, pos
+                packet = _DECODER_BY_TYPE[packet_type](first & 0x0F, buf, body_start, end,
+                                                       version if version is not None else 0)
+                if packet_type == _CONNECT and version is None:
+                    version = self.version = packet.protocol_version  # type: ignore[union-attr]
+                packets.append(packet)
+                pos = end
+        except ProtocolError as exc:
+            if not packets:
+                raise
+            self.error = exc  # raised by the next feed, after these packets are handled
+            return packets, pos
 
 
 __all__ = ["MAX_PACKET_SIZE", "StreamDecoder", "UnsupportedProtocolVersion", "decode_packet", "encode"]

@@ -60,6 +60,31 @@ ALLOWED_REASON_CODES: dict[P, frozenset[R]] = {
 }
 ALLOWED_REASON_CODES[P.PUBREC] = ALLOWED_REASON_CODES[P.PUBACK]
 
+# An error found where the packet that reports it cannot carry its code (a PUBLISH's bad topic
+# alias 0x94 before the CONNACK, a refused login after it) is reported with the nearest code that
+# packet can carry; anything without a nearer one is a Protocol Error (0x82), which both carry.
+SUBSTITUTE_REASON_CODES: dict[P, dict[R, R]] = {
+    P.CONNACK: {
+        R.SERVER_SHUTTING_DOWN: R.SERVER_UNAVAILABLE,
+        R.MESSAGE_RATE_TOO_HIGH: R.QUOTA_EXCEEDED,
+        R.ADMINISTRATIVE_ACTION: R.NOT_AUTHORIZED,
+    },
+    P.DISCONNECT: {
+        R.BAD_USER_NAME_OR_PASSWORD: R.NOT_AUTHORIZED,
+        R.BAD_AUTHENTICATION_METHOD: R.NOT_AUTHORIZED,
+        R.BANNED: R.NOT_AUTHORIZED,
+        R.SERVER_UNAVAILABLE: R.SERVER_BUSY,
+    },
+}
+
+
+def carried_code(packet_type: P, code: R) -> R:
+    """`code` if `packet_type` may carry it, else its substitute (see above)."""
+    if code in ALLOWED_REASON_CODES[packet_type]:
+        return code
+    return SUBSTITUTE_REASON_CODES.get(packet_type, {}).get(code, R.PROTOCOL_ERROR)
+
+
 # 3.1.1 section 3.2.2.3 table 3.1: CONNACK return codes 0..5. Codes not listed here map to 5.
 CONNACK_V311_RETURN_CODE: dict[R, int] = {
     R.SUCCESS: 0,

@@ -250,6 +250,16 @@ def test_server_learns_version_from_connect_and_decodes_the_rest_of_the_chunk_wi
     assert decoder.version == 5
 
 
+def test_good_packets_before_a_bad_one_in_the_same_chunk_are_returned_then_the_error() -> None:
+    decoder = StreamDecoder()
+    bad_publish = H("30 08 0001 74 03 23 0000 78")  # topic alias 0 [MQTT-3.3.2-8]
+    assert decoder.feed(encode(Connect("c", 5), 5) + bad_publish) == [Connect("c", 5)]
+    assert decoder.error is not None and decoder.error.reason_code == ReasonCode.TOPIC_ALIAS_INVALID
+    with pytest.raises(ProtocolError) as raised:
+        decoder.feed(b"")
+    assert raised.value is decoder.error
+
+
 def test_server_refuses_anything_but_connect_first_MQTT_3_1_0_1() -> None:
     with pytest.raises(ProtocolError, match="MQTT-3.1.0-1"):
         StreamDecoder().feed(H("C0 00"))
