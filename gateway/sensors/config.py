@@ -232,6 +232,25 @@ class SCD4xConfig(I2CSensor):
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0        # the first sample takes 5 s
 
 
+class SCD30Config(I2CSensor):
+    driver = ("drivers.i2c.scd30", "SCD30")
+    type: Literal["scd30"]
+    address: I2CAddress = 0x61
+    measurement_interval: Annotated[int, Field(ge=2, le=1800)] = 2   # s between its own samples
+    self_calibration: bool = False                # automatic self-calibration (off as shipped)
+    altitude: Annotated[int, Field(ge=0, le=3000)] = 0   # metres, for its pressure compensation
+    pressure: Annotated[int, Field(ge=0, le=1400)] = 0   # mbar, 0 = use altitude; else 700..1400
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> SCD30Config:
+        if self.timeout <= self.measurement_interval + 1:
+            raise ValueError(f"sensor {self.name!r}: timeout ({self.timeout:g} s) must be longer than "
+                             f"measurement_interval + 1 s: a read waits for the next sample")
+        if self.pressure and self.pressure < 700:
+            raise ValueError(f"sensor {self.name!r}: pressure must be 0 or 700..1400 mbar")
+        return self
+
+
 class INA226Config(I2CSensor):
     driver = ("drivers.i2c.ina226", "INA226")
     type: Literal["ina226"]
@@ -391,7 +410,7 @@ SensorConfig = Annotated[
     Union[BME280Config, SHT3xConfig, SHT4xConfig, BH1750Config, ADS1115Config, INA219Config,
           BMP180Config, AHT10Config, AHT20Config, AHT21Config, HTU21DConfig, SHT21Config,
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
-          INA226Config, INA260Config,
+          INA226Config, INA260Config, SCD30Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),
