@@ -322,6 +322,45 @@ class PMS5003Config(SerialSensor):
     listen_time: PositiveFloat = 3.0              # seconds to wait for a frame per read
 
 
+class MhZ19BConfig(SerialSensor):
+    driver = ("drivers.serial.mhz19", "MhZ19B")
+    option_names = {"response_timeout": "timeout"}
+    type: Literal["mhz19b"]
+    self_calibration: bool = True                 # ABC: needs fresh air (400 ppm) once a day
+    detection_range: Literal[2000, 5000, 10000] = 5000   # ppm
+    response_timeout: PositiveFloat = 1.0         # seconds to wait for the answer
+
+
+class Sds011Config(SerialSensor):
+    driver = ("drivers.serial.sds011", "Sds011")
+    option_names = {"response_timeout": "timeout"}
+    type: Literal["sds011"]
+    interval: Annotated[float, Field(ge=1, le=86_400)] = 60.0
+    sleep_between_reads: bool = False             # laser and fan off between reads (longer life)
+    warmup: Annotated[float, Field(ge=0, le=120)] = 30.0  # with sleep_between_reads: fan settling
+    response_timeout: PositiveFloat = 2.0
+
+    @model_validator(mode="after")
+    def _check_warmup(self) -> Sds011Config:
+        if self.sleep_between_reads and self.timeout <= self.warmup + 3 * self.response_timeout:
+            raise ValueError(f"sensor {self.name!r}: with sleep_between_reads a read takes warmup + "
+                             f"3 exchanges: timeout must exceed "
+                             f"{self.warmup + 3 * self.response_timeout:g} s")
+        if self.sleep_between_reads and self.interval < self.warmup * 2:
+            raise ValueError(f"sensor {self.name!r}: sleep_between_reads pays only when interval is "
+                             f"at least twice the warmup ({self.warmup * 2:g} s)")
+        return self
+
+
+class SenseairS8Config(SerialSensor):
+    driver = ("drivers.serial.senseair_s8", "SenseairS8")
+    option_names = {"response_timeout": "timeout"}
+    type: Literal["senseair_s8"]
+    slave: Annotated[int, Field(ge=1, le=254)] = 0xFE    # 0xFE: "any sensor", one per port
+    abc_period: Annotated[int, Field(ge=0, le=0xFFFF)] = 180  # hours, 0 = ABC off
+    response_timeout: PositiveFloat = 1.0
+
+
 class ModbusRegister(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -410,7 +449,7 @@ SensorConfig = Annotated[
     Union[BME280Config, SHT3xConfig, SHT4xConfig, BH1750Config, ADS1115Config, INA219Config,
           BMP180Config, AHT10Config, AHT20Config, AHT21Config, HTU21DConfig, SHT21Config,
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
-          INA226Config, INA260Config, SCD30Config,
+          INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),

@@ -17,7 +17,8 @@ SENSORS = TypeAdapter(SensorList)
 ALL_TYPES = {"bme280", "sht3x", "sht4x", "bh1750", "ads1115", "ina219", "i2c_register", "ds18b20",
              "nmea", "pms5003", "modbus_rtu", "serial_line", "gpio_input", "pulse_counter", "simulated",
              "bmp180", "aht10", "aht20", "aht21", "htu21d", "sht21", "si7021", "lm75", "lm75b",
-             "tmp102", "mcp9808", "scd4x", "ina226", "ina260", "scd30"}
+             "tmp102", "mcp9808", "scd4x", "ina226", "ina260", "scd30", "mhz19b", "sds011",
+             "senseair_s8"}
 
 
 def load(name):
