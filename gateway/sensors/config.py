@@ -290,6 +290,50 @@ class I2CRegisterConfig(I2CSensor):
     valid_range: tuple[float, float] | None = None
 
 
+# --- SPI -----------------------------------------------------------------------------------------
+
+class SPISensor(SensorBase):
+    bus: Annotated[int, Field(ge=0, le=6)] = 0            # /dev/spidev<bus>.<chip_select>
+    chip_select: Annotated[int, Field(ge=0, le=3)] = 0    # bus 0: CE0 = GPIO 8, CE1 = GPIO 7
+
+
+SPIChannel = Literal["0", "1", "2", "3", "4", "5", "6", "7", "0-1", "1-0", "2-3", "3-2", "4-5", "5-4",
+                     "6-7", "7-6"]
+
+
+class MCP3008Config(SPISensor):
+    driver = ("drivers.spi.mcp3008", "MCP3008")
+    type: Literal["mcp3008"]
+    channels: Annotated[list[SPIChannel], Field(min_length=1)] = ["0"]   # "0".."7" or pairs "0-1"
+    vref: Annotated[float, Field(gt=0, le=5.5)] = 3.3    # volts on VREF (3.3 V from the Pi)
+
+
+class MCP3208Config(MCP3008Config):
+    driver = ("drivers.spi.mcp3008", "MCP3208")
+    type: Literal["mcp3208"]  # type: ignore[assignment]
+
+
+class MAX31855Config(SPISensor):
+    driver = ("drivers.spi.max31855", "MAX31855")
+    type: Literal["max31855"]
+
+
+class MAX31865Config(SPISensor):
+    driver = ("drivers.spi.max31865", "MAX31865")
+    type: Literal["max31865"]
+    rtd_nominal: Literal[100.0, 1000.0] = 100.0    # PT100 or PT1000
+    reference: PositiveFloat = 430.0               # the board's reference resistor (PT1000: 4300)
+    wires: Literal[2, 3, 4] = 3
+    filter_hz: Literal[50, 60] = 50                # your mains frequency
+
+    @model_validator(mode="after")
+    def _check_reference(self) -> MAX31865Config:
+        if self.reference <= self.rtd_nominal:
+            raise ValueError(f"sensor {self.name!r}: reference ({self.reference:g} Ω) must be above "
+                             f"rtd_nominal ({self.rtd_nominal:g} Ω)")
+        return self
+
+
 # --- 1-Wire --------------------------------------------------------------------------------------
 
 class DS18B20Config(SensorBase):
@@ -450,6 +494,7 @@ SensorConfig = Annotated[
           BMP180Config, AHT10Config, AHT20Config, AHT21Config, HTU21DConfig, SHT21Config,
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
+          MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),
@@ -458,7 +503,7 @@ SensorConfig = Annotated[
 #: fields that are not driver options: the common ones, the bus seams the registry opens, and the
 #: pulse counters' persistence (done by the scheduler)
 NON_DRIVER_FIELDS = frozenset(SensorBase.model_fields) | {"type", "bus", "port", "baudrate", "persist",
-                                                          "persist_interval"}
+                                                          "persist_interval", "chip_select"}
 
 
 def check_sensor_list(sensors: Sequence[SensorBase]) -> Sequence[SensorBase]:

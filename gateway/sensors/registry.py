@@ -7,6 +7,7 @@ start-up error naming the sensor. The fields of a sensor's config that are not c
 
     I2C      Cls(<smbus2.SMBus for /dev/i2c-<bus>>, address=..., **options)
     serial   Cls(<pyserial port from serial.serial_for_url(port, baudrate=...)>, **options)
+    SPI      Cls(<spidev.SpiDev for /dev/spidev<bus>.<chip_select>>, **options)
     GPIO     Cls(pin=..., pin_factory=<one shared gpiozero factory>, **options)
     others   Cls(**options)
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from drivers.base import Driver
 from gateway.mqtt.errors import GatewayError
 from gateway.sensors.config import (NON_DRIVER_FIELDS, GPIOSensor, I2CSensor, SensorBase,
-                                    SerialSensor)
+                                    SerialSensor, SPISensor)
 from gateway.sensors.resources import Resources
 
 __all__ = ["BuiltSensor", "Resources", "SensorSetupError", "build_sensor", "build_sensors",
@@ -73,6 +74,9 @@ def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
             driver, resource = cls(device.handle, **options), device.key
         elif isinstance(config, SerialSensor):
             device = resources.serial(config.port, config.baudrate)
+            driver, resource = cls(device.handle, **options), device.key
+        elif isinstance(config, SPISensor):
+            device = resources.spi(config.bus, config.chip_select)
             driver, resource = cls(device.handle, **options), device.key
         elif isinstance(config, GPIOSensor):
             driver = cls(pin_factory=resources.pin_factory(), **options)

@@ -91,6 +91,12 @@ def _new_serial(port: str, baudrate: int) -> Any:
     return serial.serial_for_url(port, baudrate=baudrate, timeout=1.0, do_not_open=True)
 
 
+def _new_spi() -> Any:
+    import spidev
+
+    return spidev.SpiDev()  # closed until open(bus, device)
+
+
 def _gpio_factory() -> Any:
     from drivers.bus.gpio import default_factory
 
@@ -101,13 +107,15 @@ class Resources:
     """The shared buses and ports (created once, closed once) and the GPIO pin factory.
 
     `new_i2c()` returns a closed smbus2-like bus with `open(number)` and `close()`;
-    `new_serial(port, baudrate)` a closed pyserial-like port with `open()` and `close()`.
+    `new_serial(port, baudrate)` a closed pyserial-like port with `open()` and `close()`;
+    `new_spi()` a closed py-spidev-like device with `open(bus, device)` and `close()`.
     Tests inject fakes (tests.fakes.i2c.FakeSMBus) or real ports on a pty."""
 
     def __init__(self, *, pin_factory: Any = None, new_i2c: Callable[[], Any] = _new_i2c,
-                 new_serial: Callable[[str, int], Any] = _new_serial) -> None:
+                 new_serial: Callable[[str, int], Any] = _new_serial,
+                 new_spi: Callable[[], Any] = _new_spi) -> None:
         self._pin_factory = pin_factory
-        self._new_i2c, self._new_serial = new_i2c, new_serial
+        self._new_i2c, self._new_serial, self._new_spi = new_i2c, new_serial, new_spi
         self._devices: dict[str, SharedDevice] = {}
 
     def i2c(self, number: int) -> SharedDevice:
@@ -122,6 +130,14 @@ class Resources:
         if key not in self._devices:
             handle = self._new_serial(port, baudrate)
             self._devices[key] = SharedDevice(key, port, handle, handle.open)
+        return self._devices[key]
+
+    def spi(self, bus: int, chip_select: int) -> SharedDevice:
+        key = f"spi:{bus}.{chip_select}"
+        if key not in self._devices:
+            handle = self._new_spi()
+            self._devices[key] = SharedDevice(key, f"/dev/spidev{bus}.{chip_select}", handle,
+                                              lambda: handle.open(bus, chip_select))
         return self._devices[key]
 
     def device(self, key: str | None) -> SharedDevice | None:

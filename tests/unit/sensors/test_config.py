@@ -18,7 +18,7 @@ ALL_TYPES = {"bme280", "sht3x", "sht4x", "bh1750", "ads1115", "ina219", "i2c_reg
              "nmea", "pms5003", "modbus_rtu", "serial_line", "gpio_input", "pulse_counter", "simulated",
              "bmp180", "aht10", "aht20", "aht21", "htu21d", "sht21", "si7021", "lm75", "lm75b",
              "tmp102", "mcp9808", "scd4x", "ina226", "ina260", "scd30", "mhz19b", "sds011",
-             "senseair_s8"}
+             "senseair_s8", "mcp3008", "mcp3208", "max31855", "max31865"}
 
 
 def load(name):
@@ -41,7 +41,8 @@ def test_the_documented_snippet_loads_and_builds_every_driver_with_fake_buses():
     assert not any(resources.device(b.resource).is_open for b in built if b.resource)
     assert not resources.device("serial:/dev/ttyUSB0").handle.is_open
     assert {b.resource for b in built} == {"i2c:1", "serial:/dev/serial0", "serial:/dev/ttyAMA0",
-                                           "serial:/dev/ttyUSB0", "serial:/dev/ttyACM0", None}
+                                           "serial:/dev/ttyUSB0", "serial:/dev/ttyACM0", "spi:0.0",
+                                           "spi:0.1", "spi:1.0", "spi:1.1", None}
     by_name = {b.config.name: b.driver for b in built}
     assert by_name["gps"].timeout == 3.0 and by_name["fan-speed"].valid_range == (0, 20000)
     assert by_name["fan-speed"].register == 0x10
