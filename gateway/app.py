@@ -114,6 +114,8 @@ class Gateway:
         parts = [f"{stats.clients_connected} client(s)"]
         parts += [service.summary() for service in self.services if hasattr(service, "summary")]
         parts.append(f"{queued} queued message(s)")
+        if self.store is not None and self.store.state != "ok":  # full / failing: refusing QoS 1/2
+            parts.append(f"store {self.store.state} ({self.store.refusing})")
         return ", ".join(parts)
 
     def reload(self) -> None:

@@ -83,7 +83,7 @@ class Connection:
         self.peer_cert: dict | None = None  # the verified client certificate (TLS listeners)
         self.auth = None  # enhanced_auth.AuthState once CONNECT named an authentication method
         self.io: object = None  # owned by the glue (the transport)
-        self.acks = AckGate(core, self.send)  # acks held until the store commits (durability)
+        self.acks = AckGate(core, self.send, self._not_stored)  # held until the store commits
         self._out: list[bytes] = []
 
     # -- the sans-IO surface -----------------------------------------------------------------
@@ -251,13 +251,45 @@ class Connection:
                 len(session.incoming_qos2) >= core.settings.receive_maximum and self.version == 5:
             raise ProtocolError(R.RECEIVE_MAXIMUM_EXCEEDED, "more QoS 2 messages than receive "
                                 "maximum unreleased")  # [MQTT-3.3.4-9]
+        refused = core.persistence.refused
         code = core.accept_publish(self, packet, topic, now)
+        if packet.qos and core.persistence.refused != refused and not code.is_error:
+            code = core.persistence.refusal_code()  # a durable queue could not take it
+            if self.version != 5:  # 3.1.1 has no refusal code: no ack, so the client resends
+                self._close_not_stored(code, f"PUBLISH {packet.packet_id} not stored")
+                return
+            core.stats.limit("store_refused")
         if packet.qos == QoS.AT_LEAST_ONCE:
             self.acks.send(Puback(packet.packet_id, code), mark)  # type: ignore[arg-type]
         elif packet.qos == QoS.EXACTLY_ONCE:
             if not code.is_error:
                 session.store_incoming_qos2(packet.packet_id)  # type: ignore[arg-type]
             self.acks.send(Pubrec(packet.packet_id, code), mark)  # type: ignore[arg-type]
+
+    def _not_stored(self, ack: object, code: ReasonCode) -> None:
+        """An ack held for a commit that failed: 5.0 refuses the PUBLISH with `code`; otherwise
+        (3.1.1, or a PUBCOMP, which has no such code) no ack and the connection closes, so the
+        client keeps the message and sends it again [MQTT-4.4.0-1]."""
+        if isinstance(ack, Pubrec) and not ack.reason_code.is_error and self.session is not None:
+            self.session.release_incoming_qos2(ack.packet_id)  # its resend is a new message
+        if self.version == 5 and isinstance(ack, Puback | Pubrec):
+            self.core.stats.limit("store_refused")
+            self.send(type(ack)(ack.packet_id, ack.reason_code if ack.reason_code.is_error
+                                else code))
+            return
+        self._close_not_stored(code, f"{type(ack).__name__} {ack.packet_id} "  # type: ignore
+                                     "not stored")
+
+    def _close_not_stored(self, code: ReasonCode, what: str) -> None:
+        self.core.stats.limit("store_refused")
+        if self.closed:
+            return
+        log.warning("%s for %s (%s): the store is %s; connection closed without acknowledging",
+                    what, self.client_id, self.peer, self.core.persistence.refusing,
+                    extra=log_fields(self.client_id, self))
+        if self.version == 5:
+            self.send(Disconnect(code, Properties(reason_string="message not stored")))
+        self.close()
 
     def _on_puback(self, packet: Puback, now: float) -> None:
         self._require_connected()

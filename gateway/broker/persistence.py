@@ -13,12 +13,21 @@ durable was written, or the store is "relaxed"). A connection's `AckGate` holds 
 ack behind it so the order per connection is kept [MQTT-4.6.0-2], until the store reports the commit.
 A durable session is a gate too: it holds its QoS 2 PUBLISHes and PUBRELs (and what it sends after
 them) until the commit that records their packet id and state (see `gateway.broker.session`).
+
+A failed commit is not a commit: the store reports the batch as settled (`release(done)`) but moves
+`failed_upto` to its last operation. An ack held for operations of that batch (recorded after its
+`mark`, before `failed_upto`) is then refused instead of sent: the connection's refusal turns it into
+a 5.0 PUBACK / PUBREC with the store's `refusal_code()`, or closes the connection (3.1.1, and a
+PUBCOMP) so the client keeps the message and sends it again. A session sends what it held anyway:
+its in-flight state stays in the store's retry backlog.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
+
+from gateway.mqtt.enums import ReasonCode
 
 if TYPE_CHECKING:
     from gateway.broker.message import Delivery, Message
@@ -37,6 +46,9 @@ class Persistence:
 
     enabled = False
     memory_window = 1 << 62  # deliveries a session keeps in memory; the rest stay on disk only
+    refused = 0  # queued deliveries refused so far (a store that is full or failing counts them)
+    failed_upto = 0  # the last operation of the latest batch whose commit failed
+    refusing: str | None = None  # why the store refuses new queued deliveries now
 
     # -- acknowledgement after commit --------------------------------------------------------
 
@@ -49,6 +61,10 @@ class Persistence:
     def hold(self, gate: Gate) -> None:
         """`gate` holds packets waiting for a commit; call `gate.release(committed)` after each
         commit until it answers True."""
+
+    def refusal_code(self) -> ReasonCode:
+        """The 5.0 reason code of a PUBACK / PUBREC the store could not make durable."""
+        return ReasonCode.QUOTA_EXCEEDED
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -109,12 +125,13 @@ NULL_PERSISTENCE = Persistence()
 class AckGate:
     """A connection's outgoing PUBACK / PUBREC / PUBCOMP, held in order until their commit."""
 
-    __slots__ = ("_core", "_send", "_held")
+    __slots__ = ("_core", "_send", "_refuse", "_held")
 
-    def __init__(self, core: Any, send: Any) -> None:
+    def __init__(self, core: Any, send: Any, refuse: Any = None) -> None:
         self._core = core  # read `core.persistence` late: the store may be attached after us
         self._send = send
-        self._held: deque[tuple[int, object]] | None = None
+        self._refuse = refuse or (lambda packet, code: None)  # (packet, reason code): not stored
+        self._held: deque[tuple[int, int, object]] | None = None  # (mark, ticket, packet)
 
     def send(self, packet: object, mark: int) -> None:
         persistence = self._core.persistence
@@ -125,15 +142,26 @@ class AckGate:
         if self._held is None:
             self._held = deque()
         was_empty = not self._held
-        self._held.append((ticket or 0, packet))
+        self._held.append((mark, ticket or 0, packet))
         if was_empty:
             persistence.hold(self)
 
     def release(self, committed: int) -> bool:
-        """Send the acks whose commit is done (in order); True when nothing is held any more."""
+        """Send the acks whose commit is done, refuse those whose operations were in a failed
+        commit (in order); True when nothing is held any more."""
         held = self._held
-        while held and held[0][0] <= committed:
-            self._send(held.popleft()[1])
+        persistence = self._core.persistence
+        failed_upto = persistence.failed_upto
+        while held:
+            mark, ticket, packet = held[0]
+            if ticket and mark < failed_upto:  # something it wrote was in a failed batch
+                held.popleft()
+                self._refuse(packet, persistence.refusal_code())
+            elif ticket <= committed:
+                held.popleft()
+                self._send(packet)
+            else:
+                break
         return not held
 
     @property

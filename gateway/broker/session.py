@@ -339,6 +339,34 @@ class Session:
         else:
             self._maybe_page()
 
+    def drop_unstored(self, rows: list[tuple[int, int]], reason: str) -> None:
+        """A failed commit did not write these queued deliveries (store id, payload bytes): forget
+        them (counted under `reason`); their publishers were refused. One already sent stays in
+        flight, no longer durable."""
+        sizes = dict(rows)
+        kept: deque[Delivery] = deque()
+        for delivery in self.queue:
+            if delivery.qid in sizes:
+                del sizes[delivery.qid]
+                self.queued_bytes -= len(delivery.message.payload)
+                delivery.qid = 0
+            else:
+                kept.append(delivery)
+        dropped = len(self.queue) - len(kept)
+        self.queue = kept
+        for flight in self.inflight.values():
+            if flight.delivery.qid in sizes:
+                del sizes[flight.delivery.qid]
+                flight.delivery.qid = 0
+        on_disk = [qid for qid in sizes if qid > self._tail_qid]  # spilled: on disk only
+        self.spilled = max(0, self.spilled - len(on_disk))
+        self.queued_bytes = max(0, self.queued_bytes - sum(sizes[q] for q in on_disk))
+        dropped += len(on_disk)
+        if dropped:
+            self.stats.drop(reason, dropped)
+            log.warning("queue of %s: %d message(s) dropped, the store could not write them (%s)",
+                        self.client_id, dropped, reason, extra=log_fields(self.client_id))
+
     @property
     def tail_qid(self) -> int:
         """Store id of the last queued delivery in memory; those on disk only come after it."""

@@ -15,10 +15,24 @@ same id. "relaxed": acknowledgements go out at once; a kill -9 or power cut lose
 acknowledged in the last commit window (plus the commit in progress).
 
 Limits: the store as a whole has `max_bytes` (used pages of the database) and `min_free_bytes` (free
-space on its file system); when either bites, new deliveries for session queues are dropped
-("drop-new": counted as messages/dropped/store_max_bytes or store_min_free, logged, and in $SYS)
-until commits show room again. Sessions, subscriptions, in-flight state and retained messages are
-still written. The figures are refreshed at each commit, so a limit can be overshot by one window.
+space on its file system); when either bites, new deliveries for session queues are refused
+("drop-new": counted as messages/dropped/store_max_bytes or store_min_free, logged, and in $SYS) and
+so is the PUBLISH that brought them (5.0: PUBACK / PUBREC 0x97 Quota exceeded; 3.1.1: no ack and the
+connection is closed, so the client keeps the message and sends it again) until the figures show
+room again. Sessions, subscriptions, in-flight state and retained messages are still written. The
+figures are refreshed at each commit (and every second while the store refuses), so a limit can be
+overshot by one window.
+
+A failed commit is not a commit: the store thread rolls the transaction back and reports the
+operations of that batch as failed. Their queued deliveries are dropped (messages/dropped/store_full
+or store_io_error) and forgotten by their sessions; every acknowledgement held for them is refused
+instead of sent (`AckGate`); the other operations (sessions, subscriptions, in-flight state, retained
+messages, deletions: the state memory already holds) are kept as a backlog and retried with a
+capped doubling back-off. Until a retry commits, the store is in state "full" (SQLITE_FULL, or a
+limit above) or "failing" (an I/O error) and refuses new queued deliveries as above; it leaves that
+state by itself once a retry (or, with nothing to retry, a one-page probe write) commits and, after
+"full", the file system has `RESUME_FREE_BYTES` (or `min_free_bytes`, if larger) free again. QoS 0 and
+deliveries to connected clients go on throughout.
 """
 
 from __future__ import annotations
@@ -38,6 +52,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from gateway.broker import store_ops as ops
 from gateway.broker.persistence import Gate, Persistence
 from gateway.broker.store_schema import Quarantine, open_or_quarantine
+from gateway.mqtt.enums import ReasonCode
+from gateway.retry import doubling_delay
 
 if TYPE_CHECKING:
     from gateway.broker.core import BrokerCore
@@ -49,6 +65,18 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 50_000  # operations per transaction; more wait for the next commit
 PURGE_BATCH = 10_000  # queue rows one purge_queued deletes; the caller asks again for the rest
 THREAD_POLL = 1.0  # seconds: the store thread beats the watchdog at least this often when idle
+RETRY_FIRST, RETRY_CAP = 0.25, 5.0  # seconds: back-off of the retries after a failed commit
+RESUME_FREE_BYTES = 1024 * 1024  # after "full", free disk space needed before queueing resumes
+MAX_BACKLOG = MAX_BATCH  # operations kept for retry while commits fail; the oldest go beyond it
+
+# why the store refuses a queued delivery -> the reason code a 5.0 PUBACK / PUBREC carries
+REFUSAL_CODES = {
+    "store_full": ReasonCode.QUOTA_EXCEEDED,  # SQLITE_FULL: the file system is full
+    "store_io_error": ReasonCode.UNSPECIFIED_ERROR,  # SQLITE_IOERR and other disk errors
+    "store_max_bytes": ReasonCode.QUOTA_EXCEEDED,
+    "store_min_free": ReasonCode.QUOTA_EXCEEDED,
+}
+STATE_OF_REASON = {"store_io_error": "failing"}  # every other reason is "full"
 
 Durability = Literal["sync", "relaxed"]
 DEFAULT_COMMIT_INTERVAL = {"sync": 0.010, "relaxed": 1.0}
@@ -68,6 +96,15 @@ class StoreSettings:
         if self.commit_interval is not None:
             return self.commit_interval
         return DEFAULT_COMMIT_INTERVAL[self.durability]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A batch that did not commit: why, and the queued deliveries it did not write
+    (queue id, client id, payload bytes)."""
+
+    reason: str
+    dropped: list[tuple[int, str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +142,16 @@ class SqliteStore(Persistence):
         self.commits = 0
         self.errors = 0
         self.figures = _Figures(0, 0, 0)
-        self.full_reason: str | None = None
+        self.full_reason: str | None = None  # a limit bites (store_max_bytes / store_min_free)
+        self.trouble: str | None = None  # commits fail (store_full / store_io_error)
+        self.failed_upto = 0  # the last operation of the latest failed batch
+        self.refused = 0  # queued deliveries refused (the connection compares it around a PUBLISH)
+        # the store thread's own state (only that thread touches these)
+        self._backlog: list[tuple] = []  # operations of failed batches, retried
+        self._failing: str | None = None
+        self._retries = 0
+        self._retry_at = 0.0
+        self._watch = False  # the loop refuses on a limit: refresh the figures when idle
 
     # -- lifecycle (glue) --------------------------------------------------------------------
 
@@ -224,11 +270,26 @@ class SqliteStore(Persistence):
     def incoming_remove(self, session: Session, packet_id: int) -> None:
         self._put(ops.incoming_remove, session.client_id, packet_id)
 
+    @property
+    def refusing(self) -> str | None:
+        """Why new queued deliveries are refused now (None: they are not)."""
+        return self.trouble or self.full_reason
+
+    @property
+    def state(self) -> str:
+        """ok, full (no room: the disk, max_bytes or min_free_bytes) or failing (I/O errors)."""
+        reason = self.refusing
+        return "ok" if reason is None else STATE_OF_REASON.get(reason, "full")
+
+    def refusal_code(self) -> ReasonCode:
+        return REFUSAL_CODES.get(self.refusing or "", ReasonCode.QUOTA_EXCEEDED)
+
     def _room(self, count: bool = True) -> bool:
-        reason = self.full_reason
+        reason = self.refusing
         if reason is None:
             return True
         if count and self.core is not None:
+            self.refused += 1
             self.core.stats.drop(reason)
             self.core.stats.limit(reason)
         return False
@@ -294,11 +355,17 @@ class SqliteStore(Persistence):
 
     # -- commits reported back (event loop) ----------------------------------------------------
 
-    def _committed(self, done: int, answers: list, figures: _Figures, failed: bool) -> None:
+    def _committed(self, done: int, answers: list, figures: _Figures, failed: _Failure | None,
+                   trouble: str | None) -> None:
+        """The store thread settled every operation up to `done`: committed, or (`failed`) not
+        written, their queued deliveries dropped and the rest kept for a retry."""
         self.committed = done
         self.commits += 1
-        if failed:
+        self._set_trouble(trouble)
+        if failed is not None:
             self.errors += 1
+            self.failed_upto = done
+            self._forget_unstored(failed)
         self._set_figures(figures)
         for callback, result in answers:
             callback(result)
@@ -310,6 +377,32 @@ class SqliteStore(Persistence):
                     future.set_result(None)
             self._waiters = [w for w in self._waiters if not w[1].done()]
         self.after_commit()
+
+    def _forget_unstored(self, failed: _Failure) -> None:
+        """Sessions forget the queued deliveries the failed commit did not write (counted)."""
+        core = self.core
+        if core is None:
+            return
+        by_client: dict[str, list[tuple[int, int]]] = {}
+        for qid, client_id, size in failed.dropped:
+            by_client.setdefault(client_id, []).append((qid, size))
+        for client_id, rows in by_client.items():
+            session = core.sessions.get(client_id)
+            if session is not None:
+                session.drop_unstored(rows, failed.reason)
+
+    def _set_trouble(self, trouble: str | None) -> None:
+        if trouble == self.trouble:
+            return
+        if trouble is None:
+            log.warning("store commits again after %s: state ok, queueing resumes", self.trouble)
+        else:
+            log.error("store %s (%s): queued QoS 1/2 messages are refused (5.0: reason code "
+                      "0x%02X; 3.1.1: no acknowledgement, connection closed) until a retry "
+                      "commits", STATE_OF_REASON.get(trouble, "full"), trouble,
+                      REFUSAL_CODES[trouble])
+        self.trouble = trouble
+        self._watch = self.refusing is not None
 
     def _set_figures(self, figures: _Figures) -> None:
         self.figures = figures
@@ -329,6 +422,7 @@ class SqliteStore(Persistence):
                             reason, figures.used_bytes, settings.max_bytes, figures.free_bytes,
                             settings.min_free_bytes)
             self.full_reason = reason
+            self._watch = self.refusing is not None
 
     def sys_values(self) -> dict[str, object]:
         f = self.figures
@@ -340,9 +434,11 @@ class SqliteStore(Persistence):
             "store/bytes": f.used_bytes,
             "store/file bytes": f.file_bytes,
             "store/disk free bytes": f.free_bytes,
-            "store/full": 0 if self.full_reason is None else 1,
+            "store/state": self.state,
+            "store/full": 1 if self.state == "full" else 0,
             "store/commits": self.commits,
             "store/errors": self.errors,
+
             "store/pending operations": self._seq - self.committed,
             "store/messages/on disk only": spilled,
             "store/quarantined": 1 if self.quarantined else 0,
@@ -355,11 +451,18 @@ class SqliteStore(Persistence):
         while True:
             self.beat()
             try:
-                first = self._ops.get(timeout=THREAD_POLL)
+                first = self._ops.get(timeout=self._poll())
             except queue.Empty:
+                if self._failing is not None and time.monotonic() >= self._retry_at:
+                    self._execute([])  # retry the backlog, or probe the disk
+                elif self._watch:  # a limit bites: notice when room comes back
+                    self._report_to(self._set_figures, self._measure())
                 continue
-            if window and first[0] is not ops.stop and first[0] is not ops.page_in:
-                self._urgent.wait(window)  # the group-commit window: let more operations arrive
+            if first[0] is not ops.stop:
+                if self._failing is not None:  # back off: do not hammer a failing disk
+                    self._urgent.wait(max(0.0, self._retry_at - time.monotonic()))
+                elif window and first[0] is not ops.page_in:
+                    self._urgent.wait(window)  # the group-commit window: let more arrive
             self._urgent.clear()
             batch = [first]
             while len(batch) < MAX_BATCH:
@@ -372,45 +475,98 @@ class SqliteStore(Persistence):
                 self._finish()
                 return
 
+    def _poll(self) -> float:
+        if self._failing is None:
+            return THREAD_POLL
+        return min(THREAD_POLL, max(0.01, self._retry_at - time.monotonic()))
+
     def _execute(self, batch: list[tuple]) -> None:
         db = self.db
         assert db is not None
         work = ops.Batch()
-        cancelled = ops.cancelled_qids(batch)
-        failed = False
+        todo = self._backlog + batch if self._backlog else batch
+        cancelled = ops.cancelled_qids(todo)
         try:
+            if self._failing == "store_full" and not self._room_on_disk():
+                raise sqlite3.OperationalError("database or disk is full (waiting for free space)")
             db.execute("BEGIN")
-            for op in batch:
+            for op in todo:
                 if cancelled and op[0] in ops.QUEUE_OPS and op[1] in cancelled:
                     continue
                 op[0](db, work, *op[1:])
             ops.collect_garbage(db, work)
+            if self._failing is not None and not todo:
+                ops.probe(db)  # nothing to retry: prove that a page can be written and synced
             db.execute("COMMIT")
-        except (sqlite3.Error, ValueError, OSError):
-            failed = True
-            log.exception("store commit of %d operations failed; the state they describe is "
-                          "NOT on disk", len(batch))
-            try:
-                db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+        except (sqlite3.Error, ValueError, OSError) as exc:
+            self._failed(db, todo, len(batch), exc)
+            return
+        if self._failing is not None:
+            log.warning("store retry committed %d operation(s) after %d failed attempt(s)",
+                        len(todo), self._retries)
+        self._backlog = []
+        self._failing = None
+        self._retries = 0
         self._done += len(batch)
-        self._report(self._done, work.answers, self._measure(), failed)
+        self._report(self._done, work.answers, self._measure(), None, None)
+
+    def _failed(self, db: sqlite3.Connection, todo: list[tuple], new: int,
+                exc: BaseException) -> None:
+        """Roll back; drop the batch's queued deliveries, keep the rest for a retry, back off."""
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        reason = failure_reason(exc)
+        dropped = [(op[1], op[2], len(op[3].payload)) for op in todo if ops.is_new_queued(op)]
+        keep = [op for op in todo if not ops.is_new_queued(op) and op[0] is not ops.stop]
+        if reason is None:  # not the disk: a bug or bad data that a retry would meet again
+            log.exception("store commit of %d operations failed; the state they describe is "
+                          "NOT on disk and is not retried", len(todo))
+            keep, reason = [], "store_io_error"
+        elif self._failing is None:
+            log.error("store commit of %d operations failed (%s): %d queued message(s) dropped, "
+                      "%d state change(s) kept for a retry", len(todo), exc, len(dropped),
+                      len(keep))
+        if len(keep) > MAX_BACKLOG:
+            log.error("store retry backlog over %d operations: the oldest %d state change(s) "
+                      "are discarded", MAX_BACKLOG, len(keep) - MAX_BACKLOG)
+            keep = keep[-MAX_BACKLOG:]
+        self._backlog = keep
+        self._failing = reason
+        self._retry_at = time.monotonic() + doubling_delay(RETRY_FIRST, self._retries, RETRY_CAP)
+        self._retries += 1
+        self._done += new
+        self._report(self._done, [], self._measure(), _Failure(reason, dropped), reason)
+
+    def _room_on_disk(self) -> bool:
+        """After SQLITE_FULL: is there room again (so a retry can do more than fill the WAL)?"""
+        try:
+            vfs = os.statvfs(Path(self.settings.path).parent)
+        except OSError:
+            return True
+        return vfs.f_bavail * vfs.f_frsize >= max(RESUME_FREE_BYTES, self.settings.min_free_bytes)
 
     def _report(self, *args: Any) -> None:
+        self._report_to(self._committed, *args)
+
+    def _report_to(self, callback: Callable[..., object], *args: Any) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
-                loop.call_soon_threadsafe(self._committed, *args)
+                loop.call_soon_threadsafe(callback, *args)
             except RuntimeError:  # the loop closed while we committed
                 pass
 
     def _measure(self) -> _Figures:
         db = self.db
         assert db is not None
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-        free_pages = db.execute("PRAGMA freelist_count").fetchone()[0]
+        try:
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            free_pages = db.execute("PRAGMA freelist_count").fetchone()[0]
+        except sqlite3.Error:  # a failing disk: keep the last figures
+            return self.figures
         path = Path(self.settings.path)
         try:
             file_bytes = path.stat().st_size
@@ -423,12 +579,29 @@ class SqliteStore(Persistence):
     def _finish(self) -> None:
         db = self.db
         assert db is not None
+        if self._backlog:
+            log.error("store stopped with %d state change(s) it could not write (%s)",
+                      len(self._backlog), self._failing)
         try:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
             log.exception("store checkpoint at shutdown failed")
         db.close()
         self.db = None
+
+
+def failure_reason(exc: BaseException) -> str | None:
+    """store_full (SQLITE_FULL), store_io_error (any other error of the disk or the file), or
+    None for an error a retry would meet again (a bug, bad data)."""
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and \
+            not isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+            return "store_full"
+        return "store_io_error"
+    if isinstance(exc, OSError):
+        return "store_io_error"
+    return None
 
 
 async def open_store(broker: Any, settings: StoreSettings,

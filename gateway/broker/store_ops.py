@@ -134,6 +134,18 @@ def queue_delete(db: sqlite3.Connection, batch: Batch, qid: int, msg_id: int) ->
 QUEUE_OPS = (queue_add, queue_state, queue_delete)
 
 
+def is_new_queued(op: tuple) -> bool:
+    """A delivery written as queued (not yet sent): what a failed commit drops, not retries."""
+    return op[0] is queue_add and op[8] == QUEUED
+
+
+def probe(db: sqlite3.Connection) -> None:
+    """Rewrite the header page (the schema version, unchanged): one page written and synced at
+    COMMIT, which tells whether the disk takes writes again."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.execute(f"PRAGMA user_version={int(version)}")
+
+
 def cancelled_qids(ops: list[tuple]) -> set[int]:
     """Queue rows both added and deleted in this batch: neither needs to touch the disk."""
     added = {op[1] for op in ops if op[0] is queue_add}

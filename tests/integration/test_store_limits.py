@@ -1,5 +1,6 @@
 """Session queue limits with a store (drop-new, drop-oldest with deliveries on disk only), the
-store-wide limits (max_bytes, min_free_bytes: drop-new), the memory window and message expiry."""
+store-wide limits (max_bytes, min_free_bytes: drop-new, and the PUBLISH is refused), the memory
+window and message expiry."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def _offline_subscriber(b: StoreBroker, client_id: str = "away", topic: str = "t
     sub.disconnect()
 
 
-def _publish(b: StoreBroker, count: int, size: int = 10, topic: str = "t/x", **kwargs) -> None:
+def _publish(b: StoreBroker, count: int, size: int = 10, topic: str = "t/x",
+             **kwargs) -> list[int]:
+    """Publish QoS 1 and return each PUBACK's reason code (always 0 for 3.1.1)."""
     pub = TestClient(b.port, "pub", **kwargs)
     infos = [pub.publish(topic, str(i).encode().ljust(size, b"."), qos=1, wait=False)
              for i in range(count)]
@@ -43,6 +46,7 @@ def _publish(b: StoreBroker, count: int, size: int = 10, topic: str = "t/x", **k
         info.wait_for_publish(10)
         assert info.is_published()
     pub.disconnect()
+    return [pub.ack_codes[info.mid] for info in infos]
 
 
 def _numbers(messages) -> list[int]:
@@ -113,11 +117,15 @@ def test_store_max_bytes_drops_new_queued_messages_counted_and_logged(run, caplo
     with caplog.at_level(logging.WARNING, logger="gateway.broker.store"):
         b = run(max_bytes=used + 64 * 1024)
         _offline_subscriber(b)
-        _publish(b, 200, size=2000)  # ~400 KB wanted, ~64 KB allowed
+        codes = _publish(b, 200, size=2000, version=V5)  # ~400 KB wanted, ~64 KB allowed
     dropped = b.sys("messages/dropped/store_max_bytes")
     assert 0 < dropped < 200
     assert b.sys("limits/store_max_bytes") == dropped
+    # the publisher is told: 0x97 Quota exceeded for exactly the ones not stored
+    assert codes == [0] * (200 - dropped) + [0x97] * dropped
+    assert b.sys("limits/store_refused") == dropped
     assert b.sys("store/full") == 1
+    assert b.sys("store/state") == "full"
     assert any("store full (store_max_bytes" in r.getMessage() for r in caplog.records)
     back = TestClient(b.port, "away", clean=False)
     got = _numbers(back.expect(200 - dropped))
@@ -132,7 +140,7 @@ def test_store_min_free_bytes_floor_drops_new_queued_messages(run, caplog):
     assert b.sys("store/full") == 1
     assert any("store_min_free" in r.getMessage() for r in caplog.records)
     _offline_subscriber(b)
-    _publish(b, 5)
+    assert _publish(b, 5, version=V5) == [0x97] * 5
     assert b.sys("messages/dropped/store_min_free") == 5
     back = TestClient(b.port, "away", clean=False)
     back.sync()

@@ -59,6 +59,7 @@ class TestClient:
         self.published: dict[int, threading.Event] = {}
         self._published_lock = threading.Lock()
         self._published_done: set[int] = set()
+        self.ack_codes: dict[int, int] = {}  # message id -> PUBACK / PUBREC reason code (5.0)
         c = self.client
         c.on_connect = lambda cl, ud, flags, rc, props: self.connack.put((flags, rc, props))
         c.on_message = self._on_message
@@ -103,6 +104,7 @@ class TestClient:
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
         with self._published_lock:
+            self.ack_codes[mid] = int(getattr(rc, "value", rc))
             self._published_done.add(mid)
             event = self.published.get(mid)
         if event is not None:
