@@ -343,6 +343,16 @@ class DS18B20Config(SensorBase):
     base_path: str = "/sys/bus/w1/devices"
 
 
+class DHTConfig(SensorBase):
+    """DHT11 / DHT22 / AM2302 through the kernel's dht11 IIO driver (dtoverlay=dht11,gpiopin=N)."""
+
+    driver = ("drivers.gpio.dht", "DHT")
+    type: Literal["dht11", "dht22", "am2302"]
+    interval: Annotated[float, Field(ge=2, le=86_400)] = 30.0   # the sensor needs 2 s between reads
+    iio_device: Annotated[str, Field(pattern=r"^iio:device[0-9]+$")] | None = None  # default: the only dht11
+    base_path: str = "/sys/bus/iio/devices"
+
+
 # --- serial --------------------------------------------------------------------------------------
 
 class SerialSensor(SensorBase):
@@ -494,7 +504,7 @@ SensorConfig = Annotated[
           BMP180Config, AHT10Config, AHT20Config, AHT21Config, HTU21DConfig, SHT21Config,
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
-          MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config,
+          MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),
