@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.mqtt.enums import QoS
-from gateway.sensors.config import GPIOSensor
+from gateway.sensors.config import GPIOPinSensor
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -24,7 +24,7 @@ def pin_factory_for(gateway: Gateway) -> Any:
     """One gpiozero pin factory for the GPIO sensors and relays; None when nothing uses GPIO (so
     a gateway with only I2C and serial devices starts on a machine without a GPIO library)."""
     config = gateway.config
-    uses_gpio = any(isinstance(s, GPIOSensor) for s in config.sensors) or \
+    uses_gpio = any(isinstance(s, GPIOPinSensor) for s in config.sensors) or \
         any(r.kind in ("gpio", "pwm") for r in config.relays)
     if not uses_gpio:
         return None

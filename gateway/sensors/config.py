@@ -452,8 +452,13 @@ class SerialLineConfig(SerialSensor):
 
 # --- GPIO ----------------------------------------------------------------------------------------
 
-class GPIOSensor(SensorBase):
+class GPIOPinSensor(SensorBase):
+    """A sensor on GPIO pins: the registry hands its driver the gateway's pin factory."""
+
     pin: Pin                                      # BCM number
+
+
+class GPIOSensor(GPIOPinSensor):
     pull: Literal["up", "down", "none"] = "up"
     active_low: bool | None = None                # default: true with pull = "up"
     bounce_time: Annotated[float, Field(gt=0, le=10)] | None = None
@@ -486,6 +491,23 @@ class PulseCounterConfig(GPIOSensor):
         return self
 
 
+class HCSR04Config(GPIOPinSensor):
+    """HC-SR04 ultrasonic distance: `pin` is ECHO (through a 5 V -> 3.3 V divider), `trigger_pin` TRIG."""
+
+    driver = ("drivers.gpio.hcsr04", "HCSR04")
+    type: Literal["hcsr04"]
+    trigger_pin: Pin
+    samples: Annotated[int, Field(ge=1, le=15)] = 3              # pings per read, median
+    max_distance: Annotated[float, Field(gt=0.02, le=4.0)] = 4.0  # metres
+    temperature: Annotated[float, Field(ge=-40, le=60)] = 20.0   # °C of the air: speed of sound
+
+    @model_validator(mode="after")
+    def _check_pins(self) -> HCSR04Config:
+        if self.trigger_pin == self.pin:
+            raise ValueError(f"sensor {self.name!r}: pin (ECHO) and trigger_pin must differ")
+        return self
+
+
 # --- simulated -----------------------------------------------------------------------------------
 
 class SimulatedConfig(SensorBase):
@@ -505,6 +527,7 @@ SensorConfig = Annotated[
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
+          HCSR04Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),

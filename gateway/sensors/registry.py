@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from drivers.base import Driver
 from gateway.mqtt.errors import GatewayError
-from gateway.sensors.config import (NON_DRIVER_FIELDS, GPIOSensor, I2CSensor, SensorBase,
+from gateway.sensors.config import (NON_DRIVER_FIELDS, GPIOPinSensor, I2CSensor, SensorBase,
                                     SerialSensor, SPISensor)
 from gateway.sensors.resources import Resources
 
@@ -78,7 +78,7 @@ def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
         elif isinstance(config, SPISensor):
             device = resources.spi(config.bus, config.chip_select)
             driver, resource = cls(device.handle, **options), device.key
-        elif isinstance(config, GPIOSensor):
+        elif isinstance(config, GPIOPinSensor):
             driver = cls(pin_factory=resources.pin_factory(), **options)
         else:
             driver = cls(**options)
