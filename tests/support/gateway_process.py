@@ -57,3 +57,4 @@ def run_gateway(config: Path) -> Iterator[tuple[subprocess.Popen, NotifySocket]]
             proc.kill()
         proc.wait(10)
         notify.sock.close()
+        os.unlink(notify.path)  # so the same config can run again
