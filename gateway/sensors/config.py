@@ -472,7 +472,20 @@ class GPIOInputConfig(GPIOSensor):
     on_change: bool = True
 
 
-class PulseCounterConfig(GPIOSensor):
+class PersistedCount(SensorBase):
+    """A sensor whose driver keeps a count (`count`, `restore()`) the scheduler can save."""
+
+    persist: bool = False                         # keep the count across restarts (state_dir)
+    persist_interval: Annotated[float, Field(ge=10, le=86_400)] = 300.0  # save at most this often
+
+    @model_validator(mode="after")
+    def _check_persist(self) -> PersistedCount:
+        if "persist_interval" in self.model_fields_set and not self.persist:
+            raise ValueError(f"sensor {self.name!r}: persist_interval applies only with persist = true")
+        return self
+
+
+class PulseCounterConfig(GPIOSensor, PersistedCount):
     driver = ("drivers.gpio.pulse", "PulseCounter")
     type: Literal["pulse_counter"]
     factor: PositiveFloat = 1.0                   # units of total per pulse
@@ -481,13 +494,22 @@ class PulseCounterConfig(GPIOSensor):
     rate_quantity: str = "rate"
     rate_unit: str = "/s"
     rate_per: PositiveFloat = 1.0                 # seconds: 60 = per minute, 3600 = per hour
-    persist: bool = False                         # keep the count across restarts (state_dir)
-    persist_interval: Annotated[float, Field(ge=10, le=86_400)] = 300.0  # save at most this often
+
+
+class RotaryEncoderConfig(GPIOPinSensor, PersistedCount):
+    """A quadrature encoder: `pin` is contact A (CLK on a KY-040), `pin_b` contact B (DT)."""
+
+    driver = ("drivers.gpio.encoder", "RotaryEncoder")
+    type: Literal["rotary_encoder"]
+    pin_b: Pin
+    bounce_time: Annotated[float, Field(gt=0, le=0.1)] | None = None
+    interval: Annotated[float, Field(ge=0.1, le=86_400)] = 60.0  # the poll; each step is an event
+    on_change: bool = True
 
     @model_validator(mode="after")
-    def _check_persist(self) -> PulseCounterConfig:
-        if "persist_interval" in self.model_fields_set and not self.persist:
-            raise ValueError(f"sensor {self.name!r}: persist_interval applies only with persist = true")
+    def _check_pins(self) -> RotaryEncoderConfig:
+        if self.pin_b == self.pin:
+            raise ValueError(f"sensor {self.name!r}: pin (A) and pin_b must differ")
         return self
 
 
@@ -527,7 +549,7 @@ SensorConfig = Annotated[
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
-          HCSR04Config,
+          HCSR04Config, RotaryEncoderConfig,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),

@@ -19,7 +19,8 @@ ALL_TYPES = {"bme280", "sht3x", "sht4x", "bh1750", "ads1115", "ina219", "i2c_reg
              "bmp180", "aht10", "aht20", "aht21", "htu21d", "sht21", "si7021", "lm75", "lm75b",
              "tmp102", "mcp9808", "scd4x", "ina226", "ina260", "scd30", "mhz19b", "sds011",
              "senseair_s8", "mcp3008", "mcp3208", "max31855", "max31865",
-             "dht11", "dht22", "am2302", "hcsr04"}
+             "dht11", "dht22", "am2302", "hcsr04",
+             "rotary_encoder"}
 
 
 def load(name):
