@@ -85,6 +85,7 @@ class Forwarder:
     connected = True
     closed = False
     acks_immediately = False
+    in_process = True  # the gateway's own session: the core skips the ACL for it
 
     def __init__(self, cfg: BridgeConfig, broker: Broker, counters: BridgeCounters,
                  message_id: Callable[[Delivery], str] | None = None) -> None:
@@ -127,6 +128,7 @@ class Forwarder:
             queue_overflow=_OVERFLOW[q.overflow], queue_qos0_offline=False)
         session.stats = self.counters  # type: ignore[assignment]  # drops counted per bridge
         session.expiry_interval = NEVER_EXPIRES
+        session.in_process = True
         session.will = None
         if persistence is not None:
             persistence.session_changed(session, now)  # expiry never: the store makes it durable

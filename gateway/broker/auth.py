@@ -7,6 +7,10 @@ and the Mosquitto-format ACL file, and offers SCRAM-SHA-256 for MQTT 5 enhanced 
 all three files (SIGHUP); the caller then asks the core to drop subscriptions that are no longer
 allowed. Listeners that take the username from the client certificate do not offer SCRAM: the
 certificate is the identity there.
+
+No listener name means anything here: the in-process clients (sensors, relays, Home Assistant
+discovery, the bridge) never pass through `authenticate` at all, and the core skips the ACL for
+them by a marker only their link objects carry (`in_process`), never by a name a config can hold.
 """
 
 from __future__ import annotations
@@ -65,8 +69,6 @@ class GatewayAuth(Authenticator, Authorizer):
 
     def authenticate(self, connect: Connect, conn) -> ReasonCode:  # noqa: ANN001
         policy = self.policies.get(conn.listener, ListenerPolicy(allow_anonymous=False))
-        if conn.listener == "local":
-            return ReasonCode.SUCCESS
         if policy.identity_source != "none":
             identity = certificate_identity(conn.peer_cert, policy.identity_source)
             if identity is None:

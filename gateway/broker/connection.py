@@ -57,6 +57,7 @@ class Connection:
     """The broker's side of one client connection (also the session's `Link` while attached)."""
 
     acks_immediately = False
+    in_process = False  # a network client, always: only the gateway's own links say True
 
     def __init__(self, core: BrokerCore, now: float, peer: str = "", listener: str = "") -> None:
         self.core = core

@@ -123,7 +123,7 @@ class BrokerCore:
             client_id = f"auto-{uuid.uuid4()}"
         if len(client_id) > settings.max_client_id_length:
             return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "client id too long")
-        if client_id.startswith(RESERVED_CLIENT_ID_PREFIX):  # the gateway's own sessions
+        if client_id.startswith(RESERVED_CLIENT_ID_PREFIX) or self._in_process_id(client_id):
             return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, f"client id {client_id!r} reserved")
         if packet.will is not None:
             validate_topic_name(packet.will.topic)  # [MQTT-3.1.3-11]
@@ -136,6 +136,11 @@ class BrokerCore:
             self.stats.connections_refused += 1
             return conn._refuse(code, f"authentication of {packet.username!r} failed")
         self.complete_connect(conn, packet, now)
+
+    def _in_process_id(self, client_id: str) -> bool:
+        """Is this the client id of one of the gateway's own sessions (relays, sensors, ...)?"""
+        session = self.sessions.get(client_id)
+        return session is not None and session.in_process
 
     def complete_connect(self, conn, packet: Connect, now: float,
                          auth: Properties | None = None) -> None:
@@ -364,7 +369,7 @@ class BrokerCore:
             return None
         if self._check_receive:
             session = self.sessions[client_id]
-            if not self.authorizer.can_receive(session.username, client_id, message.topic):
+            if not session.in_process and not self.authorizer.can_receive(session.username, client_id, message.topic):
                 self.stats.drop("receive_not_authorized")
                 return None
         qos = message.qos if message.qos < opts.qos else opts.qos  # [MQTT-3.8.4-8]
@@ -418,7 +423,8 @@ class BrokerCore:
             return (R.TOPIC_FILTER_INVALID if conn.version == 5 else R.UNSPECIFIED_ERROR), False
         if group is not None and sub.no_local:  # [MQTT-3.8.3-4]
             raise ProtocolError(R.PROTOCOL_ERROR, "no local on a shared subscription")
-        if not self.authorizer.can_subscribe(conn.username, conn.client_id, sub.topic_filter):
+        if not conn.in_process and \
+                not self.authorizer.can_subscribe(conn.username, conn.client_id, sub.topic_filter):
             log.warning("subscribe by %s to %s denied", conn.client_id, sub.topic_filter,
                         extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
             self.stats.drop("subscribe_not_authorized")
@@ -453,7 +459,8 @@ class BrokerCore:
         for message in list(self.retained.matching(sub.topic_filter)):
             if message.expired(now):
                 continue
-            if not self.authorizer.can_receive(session.username, session.client_id, message.topic):
+            if not session.in_process and \
+                    not self.authorizer.can_receive(session.username, session.client_id, message.topic):
                 continue
             qos = QoS(min(message.qos, sub.qos))
             session.deliver(Delivery(message, qos, True, ids), now)  # [MQTT-3.3.1-9]

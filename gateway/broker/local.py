@@ -1,7 +1,7 @@
 """In-process clients of the broker: how sensors, relays and the bridge publish and subscribe.
 
 A `LocalClient` is a session of the router like any network client, minus the socket: its messages
-go through the same routing, retained store, ACL-free path and queues, so a LAN subscriber and the
+go through the same routing, retained store and queues (the ACL does not apply to them), so a LAN subscriber and the
 bridge see sensor readings exactly as they would see a LAN publisher's messages.
 """
 

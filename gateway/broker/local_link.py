@@ -6,6 +6,11 @@ in order and calls the handler of every subscribed filter that matches the topic
 acknowledged as soon as they are queued (the queue is in the same process), so a local client never
 holds a QoS 1/2 window open. Publishing goes through the core's normal routing, so subscribers cannot
 tell a sensor's message from a LAN client's.
+
+A LocalLink is the gateway itself, recognised by what it is: the `in_process` marker on this class
+and on its session, which no network connection, listener name or client id can carry. The core
+skips the ACL for it (the ACL file is about LAN clients; an empty anonymous block must not switch
+off the relays), and a network CONNECT may not take its client id over.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ LOCAL_QUEUE_LIMIT = 10_000
 
 class LocalLink:
     acks_immediately = True
+    in_process = True
     send_quota = 1 << 30
     version = 5
     connected = True
@@ -50,18 +56,27 @@ class LocalLink:
         self._task: asyncio.Task | None = None
         self._packet_id = 0
         core = broker.core
+        now = broker.clock()
         session = core.sessions.get(client_id)
+        if session is not None and session.link is not None and not session.in_process:
+            old = session.link  # a network client took the name before we started: ours now
+            log.warning("client %s disconnected: its client id is the gateway's own", client_id,
+                        extra=log_fields(client_id))
+            old.close()
+            core._link_gone(old, session, now)
+            session = core.sessions.get(client_id)
         if session is None or not persistent:
             from gateway.broker.session import Session
 
             if session is not None:
-                core._end_session(session, broker.clock())
+                core._end_session(session, now)
             session = Session(client_id, core.settings, core.stats, core.persistence)
             core.sessions[client_id] = session
         session.expiry_interval = 0xFFFFFFFF if persistent else 0
+        session.in_process = True
         self.session = session
-        session.attach(self, broker.clock())
-        core.persistence.session_changed(session, broker.clock())
+        session.attach(self, now)
+        core.persistence.session_changed(session, now)
 
     # -- Link (what the session calls) -------------------------------------------------------
 

@@ -114,6 +114,9 @@ class Session:
         self.will: Will | None = None
         self.will_due: float | None = None  # when a delayed will is to be published
         self.username: str | None = None
+        # the gateway's own session (local_link, the bridge): set by those links, never from a
+        # name or packet; it skips the ACL and no network client may take it over
+        self.in_process = False
         self._next_pid = 1
         self.persistence = persistence
         self.durable = False  # set by the store: this session's state is written to disk
