@@ -496,6 +496,31 @@ class PulseCounterConfig(GPIOSensor, PersistedCount):
     rate_per: PositiveFloat = 1.0                 # seconds: 60 = per minute, 3600 = per hour
 
 
+class HX711Config(GPIOPinSensor):
+    """HX711 load-cell ADC: `pin` is DOUT, `clock_pin` PD_SCK."""
+
+    driver = ("drivers.gpio.hx711", "HX711")
+    type: Literal["hx711"]
+    clock_pin: Pin
+    channel: Literal["A", "B"] = "A"
+    gain: Literal[128, 64, 32] = 128              # A: 128 or 64; B: 32
+    samples: Annotated[int, Field(ge=1, le=15)] = 3   # conversions per read, median
+    offset: float = 0.0                           # raw code with nothing on the scale (tare)
+    scale: float = 1.0                            # raw counts per unit (calibrate with a known weight)
+    unit: str = "g"
+
+    @model_validator(mode="after")
+    def _check(self) -> HX711Config:
+        if (self.channel, self.gain) not in (("A", 128), ("A", 64), ("B", 32)):
+            raise ValueError(f"sensor {self.name!r}: channel {self.channel} cannot have gain {self.gain} "
+                             f"(A: 128 or 64, B: 32)")
+        if self.clock_pin == self.pin:
+            raise ValueError(f"sensor {self.name!r}: pin (DOUT) and clock_pin must differ")
+        if self.scale == 0:
+            raise ValueError(f"sensor {self.name!r}: scale must not be 0")
+        return self
+
+
 class RotaryEncoderConfig(GPIOPinSensor, PersistedCount):
     """A quadrature encoder: `pin` is contact A (CLK on a KY-040), `pin_b` contact B (DT)."""
 
@@ -549,7 +574,7 @@ SensorConfig = Annotated[
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
-          HCSR04Config, RotaryEncoderConfig,
+          HCSR04Config, RotaryEncoderConfig, HX711Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),
