@@ -142,11 +142,13 @@ def _ack_decoder(cls: type, packet_type: PacketType) -> Decoder:
 
     def decode(flags: int, buf: bytes, start: int, end: int, version: int) -> Packet:
         size = end - start
-        if size == 2:  # 5.0 3.4.2.1: Remaining Length 2 means Success and no properties
-            return make((buf[start] << 8) | buf[start + 1])
-        if version != 5 or size < 2:
+        if size < 2 or (size > 2 and version != 5):
             raise MalformedPacket(f"{packet_type.name} must have remaining length 2, not {size}")
         packet_id = (buf[start] << 8) | buf[start + 1]
+        if not packet_id:  # it answers a packet that had one [MQTT-2.2.1-3] (Mosquitto: protocol error)
+            _nonzero_id(packet_id, packet_type.name)
+        if size == 2:  # 5.0 3.4.2.1: Remaining Length 2 means Success and no properties
+            return make(packet_id)
         code = reason_code(buf[start + 2], packet_type)
         if size == 3:  # 5.0 3.4.2.2.1: Remaining Length < 4 means no property length
             return cls(packet_id, code)

@@ -306,3 +306,12 @@ def test_decoder_stays_failed_after_a_protocol_error() -> None:
 def test_stream_decoder_refuses_bad_settings(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         StreamDecoder(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("first_byte", [0x40, 0x50, 0x62, 0x70])
+@pytest.mark.parametrize("version", [4, 5])
+def test_an_acknowledgement_of_packet_identifier_0_is_a_protocol_error_MQTT_2_2_1_3(
+        first_byte: int, version: int) -> None:
+    # found by the fuzz soak: the broker answered PUBREC 0 with a PUBREL 0 it could not encode
+    with pytest.raises(ProtocolError, match="packet identifier 0"):
+        StreamDecoder(version=version).feed(bytes([first_byte, 2, 0, 0]))
