@@ -1,8 +1,10 @@
-"""Build and start the in-process components the config asks for: relays, sensors, bridges.
+"""Build and start the in-process components the config asks for: relays, sensors, bridges, the
+gateway's diagnostics and Home Assistant discovery.
 
 Each component gets its own in-process client of the broker, so its messages are routed exactly like
 a LAN client's. The gateway's own availability is `<base>/status` (retained `online` / `offline`),
-which Home Assistant discovery payloads reference.
+which Home Assistant discovery payloads reference. Discovery starts last, once the sensors' drivers
+and the bridges exist, and announces them all as one device (gateway.discovery).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.diagnostics import DiagnosticsPublisher
+from gateway.discovery import (DeviceInfo, Discovery, Entity, diagnostic_entities, relay_entity,
+                               sensor_entities)
 from gateway.mqtt.enums import QoS
 from gateway.sensors.config import GPIOPinSensor
 
@@ -66,7 +71,7 @@ async def start_components(gateway: Gateway) -> list:
 
         state_dir = Path(config.gateway.state_dir)
         relays = RelayService(config.relays, broker.local_client("relays"), base, state_dir,
-                              pin_factory=factory, node_id=config.gateway.id)
+                              pin_factory=factory)
         await relays.start()
         started.append(relays)
         beat = gateway.watchdog.register("relays")
@@ -75,9 +80,7 @@ async def start_components(gateway: Gateway) -> list:
         from gateway.sensors.scheduler import SensorService
 
         sensors = SensorService.from_config(
-            config.sensors, broker.local_client("sensors"), base_topic=base,
-            homeassistant=config.homeassistant, node_id=config.gateway.id,
-            gateway_availability=f"{base}/status", pin_factory=factory,
+            config.sensors, broker.local_client("sensors"), base_topic=base, pin_factory=factory,
             state_dir=config.gateway.state_dir)
         await sensors.start()
         started.append(sensors)
@@ -88,5 +91,40 @@ async def start_components(gateway: Gateway) -> list:
         from gateway.bridge.service import start_bridges
 
         started += await start_bridges(gateway)
+    diagnostics = DiagnosticsPublisher(gateway, broker.local_client("diagnostics"),
+                                       f"{base}/gateway/diagnostics", services=started)
+    await diagnostics.start()
+    started.append(diagnostics)
+    if config.homeassistant.discovery:
+        discovery = home_assistant(gateway, started, diagnostics)
+        await discovery.start()
+        started.append(discovery)
     log.info("started %d component(s)", len(started))
     return started
+
+
+def home_assistant(gateway: Gateway, started: list, diagnostics: DiagnosticsPublisher) -> Discovery:
+    """One Home Assistant device for the gateway: its sensors, relays and diagnostics."""
+    from gateway.bridge.service import BridgeService
+    from gateway.relays.topics import Topics
+    from gateway.sensors.scheduler import SensorService
+
+    config, ha = gateway.config, gateway.config.homeassistant
+    base = config.gateway.base_topic
+    status = f"{base}/status"
+    node = ha.node_id or config.gateway.id
+    device = DeviceInfo(node, ha.device_name or f"Pi Edge Gateway {node}")
+    entities: list[Entity] = []
+    for service in started:
+        if isinstance(service, SensorService):
+            for sensor in service.discovered():
+                entities += sensor_entities(device, sensor, status)
+    for relay in config.relays:
+        entity = relay_entity(device, relay, Topics.of(base, relay.name), status)
+        if entity is not None:
+            entities.append(entity)
+    bridges = [s.name for s in started if isinstance(s, BridgeService)]
+    entities += diagnostic_entities(device, diagnostics.topic, bridges,
+                                    diagnostics.has_cpu_temperature(), status)
+    return Discovery(gateway.broker.local_client("discovery"), device, entities, prefix=ha.prefix,
+                     on_birth=diagnostics.publish)

@@ -3,9 +3,9 @@
 How it works:
 * start-up — load the stored states, ask `RelayLogic.power_on` for each output's start level, open
   every output *at* that level (no glitch), read each one back and publish the truth (retained) on
-  `<base>/relay/<name>`, announce it to Home Assistant, then subscribe `<base>/relay/+/set`;
+  `<base>/relay/<name>`, then subscribe `<base>/relay/+/set`;
 * absent hardware — an output that cannot be opened (an expander that does not answer, a missing
-  /dev/i2c-N) is `offline` on `.../available` and commands to it are refused (reason
+  /dev/i2c-N) is `offline` on `.../availability` and commands to it are refused (reason
   `unavailable`); the rest starts normally. It is tried again after `retry_first` seconds, doubling
   up to `retry_max`; once it opens (at off) its state is published, and the power-on rule is applied
   to it then, through the same safety checks (interlocks, min_off_seconds). A missing library or a
@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -52,10 +51,10 @@ from gateway.mqtt.properties import Properties
 from gateway.relays.clock import SYSTEM_CLOCK, Clock
 from gateway.relays.commands import CommandError, admit, parse
 from gateway.relays.config import OutputConfig, check_outputs
-from gateway.relays.discovery import Topics, discovery_config
 from gateway.relays.hardware import ChipKey, RelayHardware, RelaySetupError, chip_key, where, why
 from gateway.relays.logic import Decision, Reason, Refusal, RelayLogic, Switch
 from gateway.relays.state_store import StateStore, StoredState
+from gateway.relays.topics import Topics
 from gateway.relays.watch import DeviceWatch
 from gateway.retry import doubling_delay
 
@@ -107,7 +106,7 @@ class RelayService:
     def __init__(self, config: Sequence[OutputConfig], client: LocalClient, base_topic: str,
                  state_dir: str | Path, pin_factory: Any = None,
                  open_i2c: Callable[[int], Any] | None = None, clock: Clock = SYSTEM_CLOCK, *,
-                 node_id: str | None = None, io_timeout: float = 5.0,
+                 io_timeout: float = 5.0,
                  retry_first: float = RETRY_FIRST, retry_max: float = RETRY_MAX) -> None:
         if not base_topic or any(c in base_topic for c in "+#") or base_topic.endswith("/"):
             raise ValueError(f"base_topic must be a topic name without wildcards, got {base_topic!r}")
@@ -118,7 +117,6 @@ class RelayService:
         self._store = StateStore(state_dir)
         self._hw = RelayHardware(pin_factory, open_i2c)
         self._chip_of = {c.name: key for c in self._configs if (key := chip_key(c)) is not None}
-        self.node_id = node_id or re.sub(r"[^A-Za-z0-9_-]", "_", base_topic)
         self._io_timeout = io_timeout
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="relays-io")
         self._io_started: dict[Future[Any], float] = {}
@@ -171,7 +169,6 @@ class RelayService:
                 if isinstance(d, Refusal):
                     await self._report_refusal(d)
             for cfg in self._configs:
-                await self._announce(cfg)
                 await self._refresh(cfg.name, Reason.POWER_ON)
             await self._save()
         await self._client.subscribe(self.command_filter, self._on_message, qos=1)
@@ -197,7 +194,7 @@ class RelayService:
             for d in self._logic.stop(self._clock.monotonic()):
                 await (self._apply(d) if isinstance(d, Switch) else self._report_refusal(d))
             for cfg in self._configs:
-                await self._client.publish(self._topics[cfg.name].available, "offline", qos=1, retain=True)
+                await self._client.publish(self._topics[cfg.name].availability, "offline", qos=1, retain=True)
         await self._io(self._close_all)
         self._executor.shutdown(wait=False)
         log.info("relays: stopped")
@@ -398,7 +395,7 @@ class RelayService:
         for name in names:
             log.warning("relay %s: %s does not answer (%s); unavailable, retrying every %g s at most",
                         name, where(self._cfg[name]), reason, self._retry_max, extra=fields(relay=name))
-            await self._client.publish(self._topics[name].available, "offline", qos=1, retain=True)
+            await self._client.publish(self._topics[name].availability, "offline", qos=1, retain=True)
             await self._event(name, {"event": "unavailable", "reason": Reason.DEVICE_LOST.value,
                                      "detail": f"{where(self._cfg[name])} does not answer: {reason}"})
 
@@ -499,13 +496,13 @@ class RelayService:
         topics = self._topics[name]
         if level is None:
             self._readback.pop(name, None)
-            await self._client.publish(topics.available, "offline", qos=1, retain=True)
+            await self._client.publish(topics.availability, "offline", qos=1, retain=True)
             return None
         self._logic.observe(name, level, self._clock.monotonic())
         self._readback[name] = level
         self._stored[name] = StoredState(level, self._logic.is_timed(name))
         await self._client.publish(topics.state, state_payload(self._cfg[name], level), qos=1, retain=True)
-        await self._client.publish(topics.available, "online", qos=1, retain=True)
+        await self._client.publish(topics.availability, "online", qos=1, retain=True)
         return level
 
     async def _report_refusal(self, refusal: Refusal) -> None:
@@ -517,12 +514,6 @@ class RelayService:
 
     async def _event(self, name: str, body: dict[str, Any]) -> None:
         await self._client.publish(self._topics[name].event, json.dumps(body), qos=1)
-
-    async def _announce(self, cfg: OutputConfig) -> None:
-        found = discovery_config(cfg, self._topics[cfg.name], self.node_id)
-        if found is not None:
-            topic, payload = found
-            await self._client.publish(topic, json.dumps(payload), qos=1, retain=True)
 
     async def _save(self) -> None:
         try:

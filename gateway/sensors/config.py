@@ -607,11 +607,11 @@ SensorList = Annotated[tuple[SensorConfig, ...], AfterValidator(check_sensor_lis
 
 
 class HomeAssistantConfig(BaseModel):
-    """`[homeassistant]`: MQTT discovery of the sensors."""
+    """`[homeassistant]`: MQTT discovery of the sensors, relays and the gateway's diagnostics."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     discovery: bool = True
     prefix: Annotated[str, AfterValidator(_check_topic)] = "homeassistant"
-    node_id: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # default: the host name
+    node_id: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # default: [gateway] id
     device_name: str | None = None                # default: "Pi Edge Gateway <node_id>"

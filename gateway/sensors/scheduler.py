@@ -38,9 +38,9 @@ from drivers.base import DriverError, Reading
 from gateway.broker.local import LocalClient
 from gateway.logfields import fields
 from gateway.sensors.clock import Clock, SystemClock
-from gateway.sensors.config import HomeAssistantConfig, SensorBase
+from gateway.discovery import DiscoveredSensor, human
+from gateway.sensors.config import SensorBase
 from gateway.sensors.counters import CounterStore
-from gateway.sensors.discovery import DeviceInfo, DiscoveredSensor, Discovery
 from gateway.sensors.payloads import plain_payload, state_payload
 from gateway.sensors.policy import Availability, ChangeFilter, backoff_delay, next_due
 from gateway.sensors.registry import BuiltSensor, Resources, SensorSetupError, build_sensors
@@ -132,11 +132,10 @@ class _Unit:
 class SensorService:
     def __init__(self, sensors: Sequence[BuiltSensor], client: LocalClient, *, base_topic: str,
                  clock: Clock | None = None, resources: Resources | None = None,
-                 discovery: Discovery | None = None, counters: CounterStore | None = None) -> None:
+                 counters: CounterStore | None = None) -> None:
         self._client = client
         self._clock = clock or SystemClock()
         self._resources = resources
-        self._discovery = discovery
         self._units = [self._unit(s, base_topic) for s in sensors]
         self._counters = counters
         self._persisted = [u for u in self._units if u.persist_every is not None]
@@ -150,24 +149,16 @@ class SensorService:
 
     @classmethod
     def from_config(cls, configs: Sequence[SensorBase], client: LocalClient, *, base_topic: str,
-                    homeassistant: HomeAssistantConfig | None = None, node_id: str = "gateway",
-                    gateway_availability: str | None = None, pin_factory: Any = None,
+                    pin_factory: Any = None,
                     clock: Clock | None = None, resources: Resources | None = None,
                     state_dir: str | Path | None = None) -> SensorService:
-        """Build every driver (raises SensorSetupError naming the sensor) and the discovery.
+        """Build every driver (raises SensorSetupError naming the sensor).
         `state_dir` holds the saved counts of pulse counters with persist = true."""
         resources = resources or Resources(pin_factory=pin_factory)
         built = build_sensors(configs, resources)
-        discovery = None
-        if homeassistant is not None and homeassistant.discovery:
-            node = homeassistant.node_id or node_id
-            device = DeviceInfo(node, homeassistant.device_name or f"Pi Edge Gateway {node}")
-            described = [_describe(b, base_topic) for b in built]
-            discovery = Discovery(client, device, described, prefix=homeassistant.prefix,
-                                  gateway_availability=gateway_availability)
         counters = CounterStore(state_dir) if state_dir is not None else None
         return cls(built, client, base_topic=base_topic, clock=clock, resources=resources,
-                   discovery=discovery, counters=counters)
+                   counters=counters)
 
     def _unit(self, built: BuiltSensor, base_topic: str) -> _Unit:
         c = built.config
@@ -180,6 +171,12 @@ class SensorService:
                      ChangeFilter(c.on_change, dict(c.deadband), c.max_silence),
                      Availability(c.offline_after), device=device, persist_every=persist_every)
 
+    def discovered(self) -> list[DiscoveredSensor]:
+        """What Home Assistant discovery announces of each sensor (gateway.discovery)."""
+        return [DiscoveredSensor(u.name, u.built.config.label or human(u.name), u.topics,
+                                 tuple(u.built.driver.quantities), dict(u.built.config.device_class))
+                for u in self._units]
+
     @property
     def drivers(self) -> dict[str, Any]:
         """Sensor name -> its driver instance."""
@@ -190,8 +187,6 @@ class SensorService:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self._restore_counts()
-        if self._discovery is not None:
-            await self._discovery.start()
         for unit in self._units:
             if isinstance(unit.built.driver, EventSource):
                 unit.built.driver.set_listener(lambda reading, u=unit: self._from_thread(u, reading))
@@ -205,8 +200,6 @@ class SensorService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        if self._discovery is not None:
-            await self._discovery.stop()
         for unit in self._units:
             if isinstance(unit.built.driver, EventSource):
                 unit.built.driver.set_listener(None)
@@ -473,9 +466,3 @@ def _bus_stuck(unit: _Unit) -> bool:
     failures = unit.availability.consecutive_failures
     return unit.device is not None and unit.device.key.startswith("i2c:") \
         and failures % unit.availability.offline_after == 0
-
-
-def _describe(built: BuiltSensor, base_topic: str) -> DiscoveredSensor:
-    c = built.config
-    return DiscoveredSensor(c.name, c.label or c.name, topics_for(base_topic, c.name, c.topic),
-                            tuple(built.driver.quantities), dict(c.device_class))

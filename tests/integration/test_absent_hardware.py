@@ -54,11 +54,11 @@ def test_absent_buses_and_ports_leave_the_gateway_running(gateway):
     proc, notify, port, tmp_path = gateway
     notify.wait_for("READY=1")
     client = TestClient(port, "ha")
-    client.subscribe([("edge/sensor/+/availability", 1), ("edge/relay/valve/available", 1),
+    client.subscribe([("edge/sensor/+/availability", 1), ("edge/relay/valve/availability", 1),
                       ("edge/relay/valve/event", 1), ("edge/sensor/probe", 1)])
     wanted = {("edge/sensor/gps/availability", b"offline"),
               ("edge/sensor/attic/availability", b"offline"),
-              ("edge/relay/valve/available", b"offline")}
+              ("edge/relay/valve/availability", b"offline")}
     readings = 0
     for _ in range(50):
         message = client.expect_one(timeout=10)

@@ -11,7 +11,7 @@ from paho.mqtt.packettypes import PacketTypes
 
 from gateway.relays.config import OutputConfig
 from gateway.relays.controller import RelayService
-from gateway.sensors.config import HomeAssistantConfig, SimulatedConfig
+from gateway.sensors.config import SimulatedConfig
 from gateway.sensors.scheduler import SensorService
 from tests.support.clients import V5, V311, TestClient, v5_props
 
@@ -118,8 +118,7 @@ def sensors(broker):
 
     async def _start():
         service = SensorService.from_config(configs, broker.broker.local_client("sensors"),
-                                            base_topic="edge",
-                                            homeassistant=HomeAssistantConfig(), node_id="gw1")
+                                            base_topic="edge")
         await service.start()
         return service
 
@@ -154,15 +153,3 @@ def test_failing_sensor_goes_offline_while_the_other_keeps_publishing(broker, se
         if seen_offline and readings >= 3:
             break
     assert seen_offline and readings >= 3
-
-
-def test_discovery_republished_when_home_assistant_comes_online(broker, sensors):
-    ha = TestClient(broker.port, "ha")
-    ha.subscribe("homeassistant/sensor/gw1/room_temperature/config", 1)
-    retained = ha.expect_one()
-    assert retained.retain is True
-    config = json.loads(retained.payload)
-    assert config["unique_id"] and config["unit_of_measurement"] == "°C"
-    ha.publish("homeassistant/status", b"online", qos=1)
-    again = ha.expect_one()
-    assert json.loads(again.payload) == config

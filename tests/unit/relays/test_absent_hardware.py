@@ -41,7 +41,7 @@ class Buses:
 
 
 def available(mqtt: MemoryBus, name: str) -> bytes:
-    return mqtt.retained[f"{BASE}/relay/{name}/available"].payload
+    return mqtt.retained[f"{BASE}/relay/{name}/availability"].payload
 
 
 def state(mqtt: MemoryBus, name: str) -> bytes:

@@ -11,7 +11,6 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.relays.commands import CommandError, admit, parse
 from gateway.relays.config import OutputConfig, RelayList
-from gateway.relays.discovery import Topics, discovery_config
 from gateway.relays.logic import Action, Command, Reason
 
 RELAYS = TypeAdapter(RelayList)
@@ -113,13 +112,3 @@ def test_admission_rules() -> None:
     assert admit(env, cfg, retained=False, wall_now=issued + 61)[0] is Reason.EXPIRED  # type: ignore[index]
     assert admit(env, cfg, retained=True, wall_now=issued)[0] is Reason.RETAINED  # type: ignore[index]
     assert admit(env, cfg.model_copy(update={"max_command_age": None}), retained=False, wall_now=issued + 1e6) is None
-
-
-def test_discovery_for_a_pwm_fan_maps_percentage_to_brightness() -> None:
-    cfg = OutputConfig(name="fan", kind="pwm", pin=12, ha_component="fan", title="Attic fan")
-    topic, payload = discovery_config(cfg, Topics.of("site", "fan"), "gw1")  # type: ignore[misc]
-    assert topic == "homeassistant/fan/gw1/fan/config"
-    assert payload["name"] == "Attic fan" and payload["unique_id"] == "gw1_relay_fan"
-    assert payload["percentage_command_topic"] == "site/relay/fan/set"
-    assert payload["percentage_command_template"] == '{"brightness": {{ value }}}'
-    assert discovery_config(cfg.model_copy(update={"ha_component": "none"}), Topics.of("s", "f"), "g") is None

@@ -65,16 +65,13 @@ def state(bus: MemoryBus, name: str) -> str:
 PUMP = OutputConfig(name="pump", pin=17)
 
 
-async def test_start_publishes_readback_availability_and_discovery(make: Factory, bus: MemoryBus,
-                                                                   pins: MockFactory) -> None:
+async def test_start_publishes_readback_and_availability(make: Factory, bus: MemoryBus,
+                                                         pins: MockFactory) -> None:
     service = await make(PUMP, OutputConfig(name="lamp", pin=27, ha_component="light", active_low=True))
     assert state(bus, "pump") == "OFF" and state(bus, "lamp") == "OFF"
     assert pins.pin(27).state == 1  # active-low relay: off means the pin is high
-    assert bus.retained[f"{BASE}/relay/pump/available"].payload == b"online"
-    config = json.loads(bus.retained[f"homeassistant/switch/{service.node_id}/pump/config"].payload)
-    assert config["command_topic"] == f"{BASE}/relay/pump/set"
-    assert config["availability_topic"] == f"{BASE}/relay/pump/available"
-    assert f"homeassistant/light/{service.node_id}/lamp/config" in bus.retained
+    assert bus.retained[f"{BASE}/relay/pump/availability"].payload == b"online"
+    assert not [t for t in bus.retained if t.startswith("homeassistant/")]  # gateway.discovery's job
     assert service.alive()
 
 
@@ -229,7 +226,7 @@ async def test_readback_not_matching_is_reported_as_failed(make: Factory, bus: M
 async def test_missing_expander_makes_its_output_unavailable(make: Factory, bus: MemoryBus,
                                                              pins: MockFactory) -> None:
     await make(OutputConfig(name="gate", kind="mcp23017", address=0x21, pin=0), PUMP, i2c_bus=FakeSMBus())
-    assert bus.retained[f"{BASE}/relay/gate/available"].payload == b"offline"
+    assert bus.retained[f"{BASE}/relay/gate/availability"].payload == b"offline"
     replies = await Watcher.on(bus, "r")
     await send(bus, "gate", "ON", properties=Properties(response_topic="r"))
     assert (await replies.next_json())["reason"] == "unavailable"
@@ -251,7 +248,7 @@ async def test_stop_applies_on_stop_states_in_order(bus: MemoryBus, clock: FakeC
     states = [(m.topic, m.payload) for m in bus.log[start:] if m.topic.endswith(("/up", "/down"))]
     assert states == [(f"{BASE}/relay/up", b"OFF"), (f"{BASE}/relay/down", b"ON")]
     assert pins.pin(21).state == 1 and pins.pin(22).state == 1
-    assert bus.retained[f"{BASE}/relay/up/available"].payload == b"offline"
+    assert bus.retained[f"{BASE}/relay/up/availability"].payload == b"offline"
     assert not service.alive()
     await send(bus, "up", "ON")  # no longer subscribed
     assert state(bus, "up") == "OFF"

@@ -41,7 +41,7 @@ class Rig:
         return await Watcher.on(self.mqtt, f"{BASE}/relay/{name}/event")
 
     def available(self, name: str) -> bytes:
-        return self.mqtt.retained[f"{BASE}/relay/{name}/available"].payload
+        return self.mqtt.retained[f"{BASE}/relay/{name}/availability"].payload
 
     def state(self, name: str) -> bytes:
         return self.mqtt.retained[f"{BASE}/relay/{name}"].payload
@@ -131,7 +131,7 @@ async def test_a_brown_out_the_bus_never_saw_is_found_by_the_read_back(
     assert "the chip had reset (IODIR 0xFFFF, OLAT 0x0000" in restored["detail"]
     assert [r.levelno for r in caplog.records if "does not hold what was written" in r.getMessage()] \
         == [logging.WARNING]
-    availability = [m.payload for m in rig.mqtt.log[online:] if m.topic.endswith("/available")]
+    availability = [m.payload for m in rig.mqtt.log[online:] if m.topic.endswith("/availability")]
     assert availability == [b"online"]  # it answered throughout: never offline
     await rig.service.stop()
 
