@@ -232,6 +232,22 @@ class SCD4xConfig(I2CSensor):
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0        # the first sample takes 5 s
 
 
+class VEML7700Config(I2CSensor):
+    driver = ("drivers.i2c.veml7700", "VEML7700")
+    type: Literal["veml7700"]
+    address: I2CAddress = 0x10
+    gain: Literal[2.0, 1.0, 0.25, 0.125] | None = None            # None with integration_time: auto
+    integration_time: Literal[0.025, 0.05, 0.1, 0.2, 0.4, 0.8] | None = None   # seconds
+    resolution: PositiveFloat = 0.0036           # lx per count at gain 2, 800 ms (newer datasheets: 0.0042)
+
+    @model_validator(mode="after")
+    def _check_setting(self) -> VEML7700Config:
+        if (self.gain is None) != (self.integration_time is None):
+            raise ValueError(f"sensor {self.name!r}: set both gain and integration_time, or neither "
+                             f"(auto gain)")
+        return self
+
+
 class SCD30Config(I2CSensor):
     driver = ("drivers.i2c.scd30", "SCD30")
     type: Literal["scd30"]
@@ -574,7 +590,7 @@ SensorConfig = Annotated[
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
-          HCSR04Config, RotaryEncoderConfig, HX711Config,
+          HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),

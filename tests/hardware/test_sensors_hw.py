@@ -30,7 +30,7 @@ CHIPS = {
     "lm75b": ("drivers.i2c.lm75", "LM75B"), "tmp102": ("drivers.i2c.lm75", "TMP102"),
     "mcp9808": ("drivers.i2c.mcp9808", "MCP9808"), "scd4x": ("drivers.i2c.scd4x", "SCD4x"),
     "ina226": ("drivers.i2c.ina226", "INA226"), "ina260": ("drivers.i2c.ina226", "INA260"),
-    "scd30": ("drivers.i2c.scd30", "SCD30"),
+    "scd30": ("drivers.i2c.scd30", "SCD30"), "veml7700": ("drivers.i2c.veml7700", "VEML7700"),
 }
 
 
