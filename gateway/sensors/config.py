@@ -248,6 +248,14 @@ class VEML7700Config(I2CSensor):
         return self
 
 
+class TSL2561Config(I2CSensor):
+    driver = ("drivers.i2c.tsl2561", "TSL2561")
+    type: Literal["tsl2561"]
+    address: I2CAddress = 0x39
+    gain: Literal["auto", "1x", "16x"] = "auto"   # auto: 16x, or 1x when 16x saturates
+    integration_time: Literal[0.0137, 0.101, 0.402] = 0.402   # seconds
+
+
 class SCD30Config(I2CSensor):
     driver = ("drivers.i2c.scd30", "SCD30")
     type: Literal["scd30"]
@@ -590,7 +598,7 @@ SensorConfig = Annotated[
           Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
-          HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config,
+          HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config, TSL2561Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),
