@@ -122,8 +122,9 @@ class Gateway:
         self.notifier.reloading()
         try:
             self.auth.reload()
-            revoked = self.broker.core.revoke_forbidden_subscriptions()
-            log.info("reloaded password and ACL files; %d subscription(s) revoked", revoked)
+            unreadable = self.broker.core.unreadable_subscriptions()
+            log.info("reloaded password and ACL files; %d subscription(s) can deliver nothing "
+                     "now", unreadable)
         except Exception as exc:  # noqa: BLE001 - keep running with the old files
             log.error("reload failed, keeping the previous files: %s", exc)
         self.notifier.ready(self.status_line())

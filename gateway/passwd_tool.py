@@ -3,7 +3,9 @@
 The file is in Mosquitto's format (see gateway.broker.passwords), so mosquitto_passwd and this
 tool can edit the same file. With `--scram SCRAMFILE` the same password is also stored as
 SCRAM-SHA-256 credentials for MQTT 5 enhanced authentication; that file is created if missing.
-The two files are each replaced atomically, the password file first.
+The two files are each replaced atomically, the password file first. `-I N` sets the PBKDF2
+iteration count of the new hash, as newer mosquitto_passwd does (`$7$N$...`; Mosquitto 2.0 reads
+any count from the file).
 
 Exit status: 0 done, 1 refused (bad input, missing file or user; nothing written), 2 usage.
 """
@@ -15,7 +17,7 @@ import getpass
 import sys
 
 from gateway.broker.authfiles import AuthFileError
-from gateway.broker.passwords import PasswordFile
+from gateway.broker.passwords import PBKDF2_ITERATIONS, PasswordFile
 from gateway.broker.scram import ScramCredentialsFile
 
 PROG = "edge-gateway passwd"
@@ -36,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-D", dest="delete", action="store_true", help="delete USER")
     parser.add_argument("-b", dest="batch", action="store_true", help="take PASSWORD from the command line")
     parser.add_argument("--stdin", action="store_true", help="read the password from stdin's first line")
+    parser.add_argument("-I", dest="iterations", type=int, metavar="N", default=None,
+                        help=f"PBKDF2 iterations of the new hash (default {PBKDF2_ITERATIONS}, "
+                             "as mosquitto_passwd; each login costs N rounds of SHA-512)")
     parser.add_argument("--scram", metavar="SCRAMFILE", help="also write SCRAM-SHA-256 credentials to SCRAMFILE")
     return parser
 
@@ -62,6 +67,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ToolError("-b and --stdin cannot be used together")
     if args.delete and (args.batch or args.stdin or args.password is not None):
         raise ToolError("-D takes no password")
+    if args.delete and args.iterations is not None:
+        raise ToolError("-D and -I cannot be used together")
     if args.batch and args.password is None:
         raise ToolError("-b needs PASSWORD after USER")
     if not args.batch and args.password is not None:
@@ -77,7 +84,8 @@ def _run(args: argparse.Namespace) -> None:
             scram.delete(args.username)
     else:
         password = _read_password(args)
-        passwords.set(args.username, password)
+        iterations = PBKDF2_ITERATIONS if args.iterations is None else args.iterations
+        passwords.set(args.username, password, iterations=iterations)
         if scram is not None:
             scram.set(args.username, password)
     passwords.save(args.file)

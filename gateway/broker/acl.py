@@ -10,38 +10,50 @@ The format (mosquitto.conf(5), src/security_default.c `aclfile__parse`):
 
 Omitted access means readwrite. A filter may contain spaces ("topic read a b" is the filter "a b").
 
-How a check works (publish needs write access to the topic name, delivery needs read access):
-the rules that apply to the client are its `topic` rules (the anonymous block when it has no
-username, its `user` block otherwise, nothing when it has a username without a block) plus every
-`pattern` after substitution. A pattern using %u does not apply to a client without a username.
-If any applicable rule matching the topic is `deny`, access is refused; otherwise access is
-granted when a matching rule carries the access asked for. Nothing matches: refused.
+How a check works (publish needs write access to the topic name, delivery needs read access),
+in Mosquitto 2.0's order (src/security_default.c): the client's `topic` rules are those of the
+anonymous block when it has no username, of its `user` block otherwise, none when it has a
+username without a block.
+1. A `topic ... deny` rule of the client matching the topic: refused.
+2. A `topic` rule of the client matching the topic with the access asked for: granted.
+3. If any `pattern` exists and the username or client id contains `+` or `#`: refused.
+4. A `pattern ... deny` matching the topic after substitution: refused.
+5. A `pattern` matching with the access asked for: granted. 6. Otherwise: refused.
+So a user's own `topic` grant beats a `pattern deny`, as in Mosquitto. A pattern using %u does
+not apply to a client without a username. %u / %c are replaced by the username / client id.
 
-Where this differs from Mosquitto 2.0.11, on purpose and always towards refusing:
-- Mosquitto decides on the first matching `topic` rule before it looks at patterns, so a user's
-  grant beats a `pattern deny`; here a matching deny anywhere wins.
-- Mosquitto refuses all access (when patterns exist) to a client whose username or client id
-  contains `+` or `#`; here a pattern whose %u/%c value is empty or contains `+`, `#` or `/`
-  does not grant anything (a `pattern deny` with such a value refuses every topic), so "a/b"
-  cannot borrow user "a"'s `dev/%u/#` subtree.
+Where this differs from Mosquitto 2.0.11, on purpose and towards refusing: a pattern whose %u/%c
+value is empty or contains `/` grants nothing, and a `pattern deny` with such a value refuses
+every topic at step 4 (fail closed), so "a/b" cannot borrow user "a"'s `dev/%u/#` subtree.
 
-SUBSCRIBE is checked against the filter as a whole (issue 4: a denied SUBSCRIBE gets a failure
-code in SUBACK, 0x87 in 5.0 [MQTT-3.9.3-1], 0x80 in 3.1.1). Mosquitto 2.0.11 instead grants every
-subscription and only filters deliveries; we refuse earlier, and still check every delivery. For
-a shared subscription "$share/<group>/<filter>" the check is on <filter>. A subscription is
-granted when both hold:
-- some applicable rule with read access *covers* the filter: every topic the filter matches is
-  matched by the rule. Level by level: a rule's '#' covers anything below it; a rule's '+' covers a
-  literal level or a '+'; a literal covers only the same literal; a subscription's '#' is covered
-  only by a rule's '#'. So `topic read a/#` covers `a/+/b` and `a/#`; `topic read a/+` covers
-  `a/x` and `a/+` but not `a/#`; wildcards at a rule's first level do not cover `$` topics.
-- no applicable `deny` rule *overlaps* the filter: no topic is matched by both. So with
-  `topic read a/#` and `topic deny a/secret`, `a/+` and `a/#` are refused, `a/public` is granted.
-A `pattern deny` with an unsafe %u/%c value overlaps everything (fail closed, as for publish).
-`revoke_forbidden_subscriptions()` in the core applies the same check after a SIGHUP reload.
+SUBSCRIBE (Mosquitto 2.0.11 grants every SUBSCRIBE and filters each delivery; so do we, with one
+difference): a SUBSCRIBE is granted when its filter *can deliver something*, i.e. some topic name
+it matches passes the read check above, and every delivery is then checked on its own, retained
+ones included. `#`, `+/+` and `homeassistant/#` under `topic readwrite #` + `topic deny secret/#`
+are granted and never deliver `secret/...`. Only a filter that can deliver nothing is refused
+(SUBACK 0x87 in 5.0, 0x80 in 3.1.1 [MQTT-3.9.3-1]): one that no applicable read rule matches,
+or that lies wholly inside deny rules (`secret/x`, `secret/#`). Mosquitto grants those and then
+delivers nothing, which leaves the client guessing; refusing it says so at once and never refuses a
+filter that could deliver something. For a shared subscription "$share/<group>/<filter>" the check
+is on <filter>.
+
+How "can deliver something" is decided exactly (`_can_deliver`): a granted delivery is granted by
+some read rule G, so it is a topic of F ∩ G (`_intersect`: the intersection of two filters is a
+filter). Within F ∩ G, a topic whose wildcard levels hold a value no rule names ("\0") is matched
+by a subset of the rules that match any other topic of the same depth, so it is the easiest to
+grant; depths beyond the deepest rule behave alike. So it suffices to try, for each read rule, those
+few witness topics (one per depth up to the deepest rule + 1) with the ordinary read check: exact,
+and bounded by rules x depth per SUBSCRIBE.
+
+After a SIGHUP reload nothing is revoked: a subscription that is still partly readable keeps
+delivering what is readable, one that can no longer deliver anything stays in the session and
+delivers nothing (each delivery is checked against the new rules) and is named in a warning, so
+that a fixed ACL file makes it deliver again without the client having to know. This is what
+Mosquitto does; removing it would be silent to the client (MQTT has no server-side UNSUBSCRIBE).
 
 Independent of the file (Mosquitto's acl__check_dollar): no client may publish to `$SYS` or
 `$share` topics. `AclFile.allow_all()` is the policy without an ACL file; it keeps that rule.
+The in-process clients (gateway.broker.local_link) are not subject to the ACL at all.
 """
 
 from __future__ import annotations
@@ -130,19 +142,29 @@ class AclFile:
         return self._allowed(username, client_id, topic, Access.READ)
 
     def can_subscribe(self, username: str | None, client_id: str, topic_filter: str) -> bool:
-        """May this client hold a subscription to `topic_filter`? (see the module docstring)"""
+        """May this client hold a subscription to `topic_filter`? True when the filter can
+        deliver something (see the module docstring)."""
         if not self._enforcing:
             return True
-        inner = _share_inner(topic_filter)
-        granted = False
-        for rule, concrete in self._applicable(username, client_id):
-            if rule.is_deny:
-                if concrete is None or _filters_overlap(concrete, inner):
-                    return False
-            elif concrete is not None and rule.access & Access.READ and \
-                    _filter_covers(concrete, inner):
-                granted = True
-        return granted
+        return self._can_deliver(username, client_id, _share_inner(topic_filter))
+
+    def _can_deliver(self, username: str | None, client_id: str, topic_filter: str) -> bool:
+        grants = [c for r, c in self._applicable(username, client_id)
+                  if c is not None and r.access & Access.READ]
+        if not grants:
+            return False
+        depth = max(len(c.split("/")) for _, c in self._applicable(username, client_id)
+                    if c is not None)
+        tried: set[str] = set()
+        for grant in grants:
+            common = _intersect(topic_filter, grant)
+            if common is None or common in tried:
+                continue
+            tried.add(common)
+            if any(self._allowed(username, client_id, topic, Access.READ)
+                   for topic in _witnesses(common, depth)):
+                return True
+        return False
 
     def _applicable(self, username: str | None,
                     client_id: str) -> list[tuple[AclRule, str | None]]:
@@ -161,14 +183,17 @@ class AclFile:
         return out
 
     def _allowed(self, username: str | None, client_id: str, topic: str, access: Access) -> bool:
+        """Mosquitto's order: the client's topic rules (deny, then grant), then patterns."""
         if not self._enforcing:
             return True
-        matching = [
-            rule
-            for rule in self._rules_for(username)
-            if _topic_matches(rule.topic_filter, topic)
-        ]
-        matching += [rule for rule in self.patterns if _pattern_matches(rule, username, client_id, topic)]
+        own = [rule for rule in self._rules_for(username) if _topic_matches(rule.topic_filter, topic)]
+        if any(rule.is_deny for rule in own):
+            return False
+        if any(access & rule.access for rule in own):
+            return True
+        if not self.patterns or _dangerous(username) or _dangerous(client_id):
+            return False  # Mosquitto: a + or # in either name refuses what patterns would decide
+        matching = [rule for rule in self.patterns if _pattern_matches(rule, username, client_id, topic)]
         if any(rule.is_deny for rule in matching):
             return False
         return any(access & rule.access for rule in matching)
@@ -187,42 +212,44 @@ def _share_inner(topic_filter: str) -> str:
     return topic_filter
 
 
-def _filter_covers(rule: str, sub: str) -> bool:
-    """Is every topic matched by subscription filter `sub` also matched by rule filter `rule`?"""
-    if rule == "+/#":
-        rule = "#"  # the same set of topics: '#' never matches a zero-level topic at the top
-    rule_levels, sub_levels = rule.split("/"), sub.split("/")
-    dollar = sub_levels[0].startswith("$")
-    for index, level in enumerate(rule_levels):
-        if index == 0 and dollar and level in ("+", "#"):
-            return False  # [MQTT-4.7.2-1] a rule's leading wildcard never matches $ topics
-        if level == "#":
-            return True
-        if index >= len(sub_levels):
-            return False
-        wanted = sub_levels[index]
-        if wanted == "#" or (level != "+" and level != wanted):
-            return False  # '#' only under '#'; a literal covers only itself ('+' under '+'/'#')
-    return len(rule_levels) == len(sub_levels)
+_FRESH = "\x00"  # a topic level no rule can name (filters may not contain U+0000)
 
 
-def _filters_overlap(first: str, second: str) -> bool:
-    """Is there a topic name that both filters match?"""
+def _intersect(first: str, second: str) -> str | None:
+    """The filter matching exactly the topics both filters match, or None when there is none."""
     a_levels, b_levels = first.split("/"), second.split("/")
+    out: list[str] = []
     for index in range(max(len(a_levels), len(b_levels))):
-        if index >= len(a_levels):
-            return b_levels[index] == "#"  # "a" and "a/#" share the topic "a" (spec 4.7.1.2)
-        if index >= len(b_levels):
-            return a_levels[index] == "#"
-        a, b = a_levels[index], b_levels[index]
-        wild_a, wild_b = a in ("+", "#"), b in ("+", "#")
-        if index == 0 and ((wild_a and b.startswith("$")) or (wild_b and a.startswith("$"))):
-            return False  # [MQTT-4.7.2-1]
-        if a == "#" or b == "#":
-            return True
-        if not (wild_a or wild_b or a == b):
-            return False
-    return True
+        a = a_levels[index] if index < len(a_levels) else None
+        b = b_levels[index] if index < len(b_levels) else None
+        if index == 0 and ((a in ("+", "#") and b is not None and b.startswith("$")) or
+                           (b in ("+", "#") and a is not None and a.startswith("$"))):
+            return None  # [MQTT-4.7.2-1] a leading wildcard never matches a $ topic
+        if a == "#":
+            return "/".join(out + b_levels[index:])  # '#' also matches the parent level
+        if b == "#":
+            return "/".join(out + a_levels[index:])
+        if a is None or b is None:
+            return None
+        if a == "+":
+            out.append(b)
+        elif b == "+" or a == b:
+            out.append(a)
+        else:
+            return None
+    return "/".join(out)
+
+
+def _witnesses(topic_filter: str, depth: int) -> list[str]:
+    """Topic names of `topic_filter` that are matched by as few rules as any of its topics can
+    be: each wildcard level holds a value no rule names; a '#' is tried at every length up to
+    one past the deepest rule (`depth` levels), beyond which every length behaves alike."""
+    levels = [_FRESH if level == "+" else level for level in topic_filter.split("/")]
+    if levels[-1] != "#":
+        return ["/".join(levels)]
+    prefix = levels[:-1]
+    return ["/".join(prefix + [_FRESH] * extra)
+            for extra in range(0 if prefix else 1, max(depth - len(prefix), 0) + 2)]
 
 
 def _dollar_write_refused(topic: str) -> bool:
@@ -239,6 +266,10 @@ def _pattern_matches(rule: AclRule, username: str | None, client_id: str, topic:
         return rule.is_deny  # fail closed: the deny cannot be placed, so it covers everything
     concrete = _PLACEHOLDER.sub(lambda m: values[m.group(1)], rule.topic_filter)
     return _topic_matches(concrete, topic)
+
+
+def _dangerous(name: str | None) -> bool:
+    return name is not None and ("+" in name or "#" in name)
 
 
 def _unsafe(value: str | None) -> bool:

@@ -478,20 +478,22 @@ class BrokerCore:
         self.persistence.subscriptions_changed(session)
         return tuple(codes)
 
-    def revoke_forbidden_subscriptions(self) -> int:
-        """After an ACL reload: drop every subscription its client may no longer hold."""
-        revoked = 0
+    def unreadable_subscriptions(self) -> int:
+        """After an ACL reload: warn about every subscription that can no longer deliver
+        anything. It is kept (and delivers nothing, each delivery being checked), as Mosquitto
+        does: revoking would be silent to the client and outlive a corrected ACL file."""
+        unreadable = 0
         for session in self.sessions.values():
-            for key, entry in list(session.subscriptions.items()):
+            if session.in_process:
+                continue
+            for key in session.subscriptions:
                 if self.authorizer.can_subscribe(session.username, session.client_id, key):
                     continue
-                del session.subscriptions[key]
-                self.subs.remove(entry.topic_filter, session.client_id, entry.group)
-                log.warning("subscription of %s to %s revoked by the new ACL",
-                            session.client_id, key, extra=log_fields(session.client_id, topic=key))
-                self.persistence.subscriptions_changed(session)
-                revoked += 1
-        return revoked
+                log.warning("subscription of %s to %s can deliver nothing under the new ACL "
+                            "(kept; it delivers again when the ACL allows)", session.client_id,
+                            key, extra=log_fields(session.client_id, topic=key))
+                unreadable += 1
+        return unreadable
 
     def auth_packet(self, conn, packet: Auth, now: float) -> None:
         enhanced_auth.on_auth(self, conn, packet, now)

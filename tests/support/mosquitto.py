@@ -132,3 +132,48 @@ allow_anonymous true
 
 def mosquitto_available() -> bool:
     return shutil.which("mosquitto") is not None
+
+
+class AclMosquitto:
+    """A plain Mosquitto on one free loopback port with the given password and ACL files, for
+    comparing authorization with ours. Files are copied into a 0755 directory (Mosquitto drops
+    privileges when started as root; `user root` keeps it simple, as above); no persistence."""
+
+    def __init__(self, base: Path, password_file: Path, acl_file: Path) -> None:
+        self.dir = base / "mosquitto-acl"
+        self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        for name, source in (("passwd", password_file), ("acl", acl_file)):
+            (self.dir / name).write_bytes(source.read_bytes())
+            os.chmod(self.dir / name, 0o644)
+        self.port = free_port()
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(f"""user root
+persistence false
+log_dest stdout
+log_type error
+log_type warning
+listener {self.port} 127.0.0.1
+allow_anonymous true
+password_file {self.dir / 'passwd'}
+acl_file {self.dir / 'acl'}
+""")
+        self.log_path = self.dir / "stdout.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> AclMosquitto:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=log,
+                                         stderr=subprocess.STDOUT)
+        _wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None

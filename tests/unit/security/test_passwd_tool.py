@@ -137,6 +137,7 @@ def test_scram_file_is_written_alongside(tmp_path, stdin):
         (["-D", "-b", "F", "u", "p"], "-D takes no password"),
         (["-b", "F", "u"], "-b needs PASSWORD"),
         (["F", "u", "p"], "needs -b"),
+        (["-D", "-I", "1000", "F", "u"], "-D and -I cannot be used together"),
     ],
 )
 def test_conflicting_options_are_refused(argv, message, capsys):
@@ -166,3 +167,22 @@ def test_malformed_existing_file_names_the_line(tmp_path, capsys):
 def test_usage_error_returns_2(capsys):
     assert passwd_tool.main([]) == 2
     assert "usage: edge-gateway passwd" in capsys.readouterr().err
+
+
+def test_iterations_option_sets_the_pbkdf2_count(tmp_path):
+    path = tmp_path / "passwd"
+    assert passwd_tool.main(["-c", "-b", "-I", "2500", str(path), "u", "pw"]) == 0
+    line = path.read_text()
+    assert line.startswith("u:$7$2500$")  # the count is in the hash, as mosquitto_passwd writes it
+    loaded = PasswordFile.load(path)
+    assert loaded.get("u").iterations == 2500 and loaded.verify("u", b"pw")
+    assert passwd_tool.main(["-b", str(path), "v", "pw"]) == 0  # without -I: the default, 101
+    assert PasswordFile.load(path).get("v").iterations == 101
+
+
+@pytest.mark.parametrize("count", ["0", "-5", "10000001"])
+def test_out_of_range_iterations_are_refused_and_nothing_written(tmp_path, capsys, count):
+    path = tmp_path / "passwd"
+    assert passwd_tool.main(["-c", "-b", "-I", count, str(path), "u", "pw"]) == 1
+    assert "iterations must be between 1 and 10000000" in capsys.readouterr().err
+    assert not path.exists()
