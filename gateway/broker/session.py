@@ -319,9 +319,15 @@ class Session:
             limit = max(window - len(self.queue), self._drop_debt + 1)
             self.persistence.page_in(self, self._tail_qid, limit)
 
-    def paged_in(self, deliveries: list[Delivery], now: float) -> None:
-        """Deliveries read back from disk, oldest first (called by the store on the loop)."""
+    def paged_in(self, deliveries: list[Delivery], now: float,
+                 unreadable: list[tuple[int, int]] = ()) -> None:
+        """Deliveries read back from disk, oldest first (called by the store on the loop);
+        `unreadable` (store id, payload bytes) were on disk but did not decode: quarantined."""
         self._paging = False
+        if unreadable:
+            self.spilled = max(0, self.spilled - len(unreadable))
+            self.queued_bytes = max(0, self.queued_bytes - sum(size for _, size in unreadable))
+            self.stats.drop("store_unreadable", len(unreadable))
         for delivery in deliveries:
             self._tail_qid = delivery.qid
             if self._drop_debt:
@@ -331,7 +337,9 @@ class Session:
                 continue
             self.spilled -= 1
             self.queue.append(delivery)
-        if not deliveries and (self.spilled or self._drop_debt):
+        if unreadable:  # deleted from disk; the next page starts after them
+            self._tail_qid = max(self._tail_qid, max(qid for qid, _ in unreadable))
+        elif not deliveries and (self.spilled or self._drop_debt):
             log.error("store has no more queued messages for %s although %d were expected: "
                       "counts reset", self.client_id, self.spilled)
             self.stats.drop("store_missing", self.spilled)

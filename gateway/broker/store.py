@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.broker import store_ops as ops
 from gateway.broker.persistence import Gate, Persistence
+from gateway.broker.store_salvage import Damage
 from gateway.broker.store_schema import Quarantine, open_or_quarantine
 from gateway.mqtt.enums import ReasonCode
 from gateway.retry import doubling_delay
@@ -128,6 +129,7 @@ class SqliteStore(Persistence):
         self.core: BrokerCore | None = None
         self.db: sqlite3.Connection | None = None
         self.quarantined: Quarantine | None = None
+        self.damage = Damage()  # rows and sessions quarantined at start-up
         self._ops: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._seq = 0  # operations recorded (loop side)
         self.committed = 0  # operations committed (reported by the store thread)
@@ -157,10 +159,15 @@ class SqliteStore(Persistence):
 
     def open(self) -> None:
         """Open (quarantining an unusable file) and read the id counters; blocking, at start-up."""
-        self.db, self.quarantined = open_or_quarantine(Path(self.settings.path))
+        self.db, self.quarantined, self.damage = open_or_quarantine(Path(self.settings.path))
+        self.reset_ids()
+        self._set_figures(self._measure())
+
+    def reset_ids(self) -> None:
+        """Read the id counters again (after the file was salvaged or replaced)."""
+        assert self.db is not None
         self._next_qid = (self.db.execute("SELECT max(qid) FROM queue").fetchone()[0] or 0) + 1
         self._next_mid = (self.db.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
-        self._set_figures(self._measure())
 
     def attach(self, core: BrokerCore, now: float) -> int:
         """Restore the stored state into `core` and become its persistence; returns the sessions
@@ -330,7 +337,7 @@ class SqliteStore(Persistence):
 
     def page_in(self, session: Session, after_qid: int, limit: int) -> None:
         self._put(ops.page_in, session.client_id, after_qid, limit, self.wall_offset(),
-                  lambda deliveries: session.paged_in(deliveries, self.clock()))
+                  lambda result: session.paged_in(result[0], self.clock(), unreadable=result[1]))
         self._urgent.set()  # a client is waiting for these: do not sit out the commit window
 
     def purge_spilled(self, session: Session, after_qid: int, now: float) -> None:
@@ -442,6 +449,8 @@ class SqliteStore(Persistence):
             "store/pending operations": self._seq - self.committed,
             "store/messages/on disk only": spilled,
             "store/quarantined": 1 if self.quarantined else 0,
+            "store/quarantined/rows": self.damage.rows,
+            "store/quarantined/sessions": self.damage.sessions,
         }
 
     # -- the store thread --------------------------------------------------------------------

@@ -10,16 +10,20 @@ deleted in the batch are deleted at its end (`collect_garbage`).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.broker.message import Delivery, Message
 from gateway.mqtt.enums import PacketType, QoS
+from gateway.mqtt.errors import GatewayError
 from gateway.mqtt.packets import Will
 from gateway.mqtt.primitives import Reader
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
 from gateway.mqtt.property_codec import read_properties, write_properties
+
+log = logging.getLogger(__name__)
 
 QUEUED = 0  # queue.state values; 1..3 are OutState in flight
 STATE_CODES = {"puback": 1, "pubrec": 2, "pubcomp": 3}
@@ -161,27 +165,52 @@ def collect_garbage(db: sqlite3.Connection, batch: Batch) -> None:
                        [(mid, mid) for mid in batch.garbage])
 
 
-_PAGE_SQL = """SELECT q.qid, q.qos, q.retain, q.sub_ids, m.id, m.topic, m.payload, m.qos, m.retain,
-    m.props, m.expires_at, m.origin FROM queue q JOIN messages m ON m.id = q.msg_id
+_PAGE_SQL = """SELECT q.qid, q.qos, q.retain, q.sub_ids, q.size, m.id, m.topic, m.payload, m.qos,
+    m.retain, m.props, m.expires_at, m.origin FROM queue q JOIN messages m ON m.id = q.msg_id
     WHERE q.client_id=? AND q.state=0 AND q.qid>? ORDER BY q.qid LIMIT ?"""
+
+# a row that reads but does not decode (bad properties, an impossible enum value, a wrong type)
+ROW_ERRORS = (ValueError, TypeError, KeyError, IndexError, GatewayError)
 
 
 def read_queued(db: sqlite3.Connection, client_id: str, after_qid: int, limit: int,
-                offset: float, cache: dict[int, Message] | None = None) -> list[Delivery]:
-    """Queued (not in flight) deliveries of `client_id` after `after_qid`, oldest first."""
+                offset: float, cache: dict[int, Message] | None = None,
+                bad: list[tuple[int, int, str]] | None = None) -> list[Delivery]:
+    """Queued (not in flight) deliveries of `client_id` after `after_qid`, oldest first. A row that
+    does not decode is left out and, with `bad`, listed there as (queue id, size, why)."""
     cache = {} if cache is None else cache
     out = []
-    for qid, qos, retain, sub_ids, *m in db.execute(_PAGE_SQL, (client_id, after_qid, limit)):
-        message = cache.get(m[0])
-        if message is None:
-            message = cache[m[0]] = message_from_row(*m, offset)
-        out.append(Delivery(message, QoS(qos), bool(retain), sub_ids_tuple(sub_ids), qid))
+    for qid, qos, retain, sub_ids, size, *m in db.execute(_PAGE_SQL, (client_id, after_qid, limit)):
+        try:
+            message = cache.get(m[0])
+            if message is None:
+                message = cache[m[0]] = message_from_row(*m, offset)
+            out.append(Delivery(message, QoS(qos), bool(retain), sub_ids_tuple(sub_ids), qid))
+        except ROW_ERRORS as exc:
+            if bad is None:
+                raise
+            bad.append((qid, size, f"{type(exc).__name__}: {exc}"))
     return out
+
+
+def delete_queued(db: sqlite3.Connection, client_id: str, bad: list[tuple[int, int, str]]) -> None:
+    """Quarantine queued rows that do not decode: log each, delete it (and an orphaned body)."""
+    for qid, _size, why in bad:
+        log.error("STORE DAMAGED: queued message %d of %r does not decode (%s): quarantined", qid,
+                  client_id, why)
+        row = db.execute("SELECT msg_id FROM queue WHERE qid=?", (qid,)).fetchone()
+        db.execute("DELETE FROM queue WHERE qid=?", (qid,))
+        if row is not None:
+            db.execute("DELETE FROM messages WHERE id=? AND NOT EXISTS (SELECT 1 FROM queue WHERE "
+                       "msg_id=?)", (row[0], row[0]))
 
 
 def page_in(db: sqlite3.Connection, batch: Batch, client_id: str, after_qid: int, limit: int,
             offset: float, callback: Any) -> None:
-    batch.answers.append((callback, read_queued(db, client_id, after_qid, limit, offset)))
+    bad: list[tuple[int, int, str]] = []
+    deliveries = read_queued(db, client_id, after_qid, limit, offset, bad=bad)
+    delete_queued(db, client_id, bad)
+    batch.answers.append((callback, (deliveries, [(qid, size) for qid, size, _ in bad])))
 
 
 def purge_spilled(db: sqlite3.Connection, batch: Batch, client_id: str, after_qid: int,

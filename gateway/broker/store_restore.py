@@ -1,8 +1,11 @@
 """Load the durable store into a fresh broker core at start-up (before it listens).
 
 How this works: every row is read and turned into sessions, subscriptions, in-flight and queued
-deliveries, incoming QoS 2 packet ids and retained messages; only then is the core changed, so a
-store that fails half-way leaves the core empty (the caller quarantines the file and starts fresh).
+deliveries, incoming QoS 2 packet ids and retained messages; only then is the core changed. Damage is
+quarantined at the smallest unit: a row that reads but does not decode is left out (a session whose
+own row is bad is left out whole, with its queue and subscriptions), logged and counted, and after a
+copy of the file is kept as `<name>.corrupt-<UTC time>` it is deleted; a page that cannot be read at
+all makes the store salvage the file row by row (`gateway.broker.store_salvage`) and load again.
 Wall-clock times become times on the core's clock. A session that was connected when the gateway
 stopped is treated as disconnected now, without DISCONNECT: its will is due now (or after its delay)
 and its expiry counts from now. Each session keeps at most the memory window of queued deliveries
@@ -13,18 +16,21 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.broker.message import Delivery, Message
 from gateway.broker.settings import QueueOverflow
 from gateway.broker.session import OutFlight, OutState, Session, SubscriptionEntry
 from gateway.broker.store_ops import (
+    ROW_ERRORS,
     message_from_row,
     read_queued,
     sub_ids_tuple,
     will_from_row,
 )
-from gateway.broker.store_schema import StoreUnusable, open_store, quarantine
+from gateway.broker.store_salvage import salvage
+from gateway.broker.store_schema import StoreUnusable, open_store, quarantine, quarantine_copy
 from gateway.mqtt.enums import QoS, RetainHandling
 from gateway.mqtt.packets import Subscription
 from gateway.mqtt.topics import parse_shared
@@ -39,22 +45,19 @@ _STATES = {1: OutState.AWAIT_PUBACK, 2: OutState.AWAIT_PUBREC, 3: OutState.AWAIT
 
 
 def restore(store: SqliteStore, core: BrokerCore, now: float) -> int:
-    """Fill `core` from the store; an unreadable store is quarantined and replaced by a fresh one."""
+    """Fill `core` from the store, quarantining what is damaged and keeping everything else."""
     try:
-        sessions, retained = _load(store, core, now)
-    except (sqlite3.DatabaseError, ValueError) as exc:
-        assert store.db is not None
-        store.db.close()
-        moved = quarantine(store.settings.path, f"unreadable rows: {exc}")
-        log.error("STORE UNUSABLE: %s has unreadable rows (%s); moved aside to %s and a fresh "
-                  "store created", moved.original, exc, moved.moved_to)
-        store.quarantined = moved
+        sessions, retained, bad = _load(store, core, now)
+    except sqlite3.DatabaseError as exc:  # a damaged page the quick check did not see
+        log.error("STORE DAMAGED: %s: %s while loading; salvaging the readable rows",
+                  store.settings.path, exc)
         try:
-            store.db = open_store(store.settings.path)
-        except StoreUnusable as again:
-            raise RuntimeError(f"cannot create a fresh store: {again}") from again
-        store._next_qid = store._next_mid = 1
-        return 0
+            _salvage(store)
+            sessions, retained, bad = _load(store, core, now)
+        except (sqlite3.DatabaseError, StoreUnusable, OSError) as again:
+            return _start_fresh(store, again)
+    if bad:
+        _quarantine_rows(store, bad)
     for session in sessions:
         core.sessions[session.client_id] = session
         for entry in session.subscriptions.values():
@@ -69,33 +72,127 @@ def restore(store: SqliteStore, core: BrokerCore, now: float) -> int:
     return len(sessions)
 
 
-def _load(store: SqliteStore, core: BrokerCore, now: float) -> tuple[list[Session], list[Message]]:
+def _salvage(store: SqliteStore) -> None:
+    assert store.db is not None
+    store.db.close()
+    damage, moved = salvage(store.settings.path, open_store, quarantine)
+    store.db = open_store(store.settings.path)
+    store.quarantined = moved
+    store.damage.rows += damage.rows
+    store.damage.sessions += damage.sessions
+    store.damage.lines += damage.lines
+    store.reset_ids()
+
+
+def _start_fresh(store: SqliteStore, exc: BaseException) -> int:
+    """The last resort: nothing could be read. Move the file aside and start with an empty store."""
+    if store.db is not None:
+        store.db.close()
+    moved = quarantine(store.settings.path, f"unreadable: {exc}")
+    log.error("STORE UNUSABLE: %s could not be read (%s); moved aside to %s and a fresh store "
+              "created", moved.original, exc, moved.moved_to)
+    store.quarantined = moved
+    try:
+        store.db = open_store(store.settings.path)
+    except StoreUnusable as again:
+        raise RuntimeError(f"cannot create a fresh store: {again}") from again
+    store.reset_ids()
+    return 0
+
+
+@dataclass
+class _Bad:
+    """Rows that read but did not decode: (table, key, why), and whole sessions (client id, why)."""
+
+    rows: list[tuple[str, tuple, str]] = field(default_factory=list)
+    sessions: list[tuple[str, str]] = field(default_factory=list)
+
+    def row(self, table: str, key: tuple, exc: BaseException) -> None:
+        self.rows.append((table, key, f"{type(exc).__name__}: {exc}"))
+
+    def __bool__(self) -> bool:
+        return bool(self.rows or self.sessions)
+
+
+_DELETE = {
+    "subscriptions": "DELETE FROM subscriptions WHERE client_id=? AND filter=?",
+    "incoming_qos2": "DELETE FROM incoming_qos2 WHERE client_id=? AND packet_id=?",
+    "queue": "DELETE FROM queue WHERE qid=?",
+    "retained": "DELETE FROM retained WHERE topic=?",
+}
+
+
+def _quarantine_rows(store: SqliteStore, bad: _Bad) -> None:
+    """Keep a copy of the file for a post-mortem, then delete the rows that did not decode."""
+    db = store.db
+    assert db is not None
+    copy = quarantine_copy(db, store.settings.path)
+    damage = store.damage
+    db.execute("BEGIN")
+    for cid, why in bad.sessions:
+        rows = 1
+        for table in ("queue", "subscriptions", "incoming_qos2"):
+            rows += db.execute(f"DELETE FROM {table} WHERE client_id=?",  # noqa: S608
+                               (cid,)).rowcount
+        db.execute("DELETE FROM sessions WHERE client_id=?", (cid,))
+        damage.note(rows, f"session {cid!r} does not decode ({why}); the session with its "
+                    f"{rows - 1} queued message(s), subscription(s) and QoS 2 packet id(s)",
+                    session=True)
+    for table, key, why in bad.rows:
+        db.execute(_DELETE[table], key)
+        damage.note(1, f"{table} row {key!r} does not decode ({why})")
+    db.execute("DELETE FROM messages WHERE id NOT IN (SELECT msg_id FROM queue)")
+    db.execute("COMMIT")
+    log.error("STORE DAMAGED: %s: %d row(s) and %d session(s) quarantined, everything else "
+              "restored; a copy of the file before is kept as %s", store.settings.path,
+              damage.rows, damage.sessions, copy)
+
+
+def _load(store: SqliteStore, core: BrokerCore,
+          now: float) -> tuple[list[Session], list[Message], _Bad]:
     db = store.db
     assert db is not None
     offset = store.wall_offset()
+    bad = _Bad()
     sessions: dict[str, Session] = {}
     for row in db.execute("SELECT * FROM sessions"):
-        session = _session(store, core, row, now, offset)
+        try:
+            session = _session(store, core, row, now, offset)
+        except ROW_ERRORS as exc:
+            bad.sessions.append((row[0], f"{type(exc).__name__}: {exc}"))
+            continue
         sessions[session.client_id] = session
     for cid, key, qos, no_local, rap, rh, sub_id in db.execute("SELECT * FROM subscriptions"):
         session = sessions.get(cid)
         if session is None:
             continue
-        group, topic_filter = parse_shared(key)
-        options = Subscription(key, QoS(qos), bool(no_local), bool(rap), RetainHandling(rh))
+        try:
+            group, topic_filter = parse_shared(key)
+            options = Subscription(key, QoS(qos), bool(no_local), bool(rap), RetainHandling(rh))
+        except ROW_ERRORS as exc:
+            bad.row("subscriptions", (cid, key), exc)
+            continue
         session.subscriptions[key] = SubscriptionEntry(options, sub_id, group, topic_filter)
     for cid, packet_id in db.execute("SELECT * FROM incoming_qos2"):
         if cid in sessions:
-            sessions[cid].incoming_qos2.add(packet_id)
+            if isinstance(packet_id, int) and 0 < packet_id < 65536:
+                sessions[cid].incoming_qos2.add(packet_id)
+            else:
+                bad.row("incoming_qos2", (cid, packet_id), ValueError("bad packet id"))
     cache: dict[int, Message] = {}
     for session in sessions.values():
-        _load_queue(store, session, offset, now, cache)
+        _load_queue(store, session, offset, now, cache, bad)
     retained = []
     for topic, payload, qos, props, expires, origin in db.execute("SELECT * FROM retained"):
-        message = message_from_row(0, topic, payload, qos, True, props, expires, origin, offset)
+        try:
+            message = message_from_row(0, topic, payload, qos, True, props, expires, origin,
+                                       offset)
+        except ROW_ERRORS as exc:
+            bad.row("retained", (topic,), exc)
+            continue
         if not message.expired(now):
             retained.append(message)
-    return list(sessions.values()), retained
+    return list(sessions.values()), retained, bad
 
 
 def _session(store: SqliteStore, core: BrokerCore, row: tuple, now: float,
@@ -125,20 +222,28 @@ _INFLIGHT_SQL = """SELECT q.qid, q.qos, q.retain, q.sub_ids, q.state, q.packet_i
 
 
 def _load_queue(store: SqliteStore, session: Session, offset: float, now: float,
-                cache: dict[int, Message]) -> None:
+                cache: dict[int, Message], bad: _Bad) -> None:
     db = store.db
     assert db is not None
     for qid, qos, retain, sub_ids, state, packet_id, *m in db.execute(_INFLIGHT_SQL,
                                                                        (session.client_id,)):
-        message = cache.get(m[0]) or cache.setdefault(m[0], message_from_row(*m, offset))
-        delivery = Delivery(message, QoS(qos), bool(retain), sub_ids_tuple(sub_ids), qid)
-        session.inflight[packet_id] = OutFlight(delivery, _STATES[state])
+        try:
+            message = cache.get(m[0]) or cache.setdefault(m[0], message_from_row(*m, offset))
+            delivery = Delivery(message, QoS(qos), bool(retain), sub_ids_tuple(sub_ids), qid)
+            session.inflight[packet_id] = OutFlight(delivery, _STATES[state])
+        except ROW_ERRORS as exc:
+            bad.row("queue", (qid,), exc)
     _trim_oldest(store, session)
     window = store.memory_window
-    for delivery in read_queued(db, session.client_id, 0, window, offset, cache):
+    unreadable: list[tuple[int, int, str]] = []
+    for delivery in read_queued(db, session.client_id, 0, window, offset, cache, unreadable):
         session.queue.append(delivery)
         session.queued_bytes += len(delivery.message.payload)
         session._tail_qid = delivery.qid
+    for qid, _size, why in unreadable:
+        bad.rows.append(("queue", (qid,), why))
+    if unreadable:  # they are deleted before the session is used: the window starts after them
+        session._tail_qid = max(session._tail_qid, max(qid for qid, _, _ in unreadable))
     count, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM queue WHERE "
                              "client_id=? AND state=0 AND qid>?",
                              (session.client_id, session._tail_qid)).fetchone()

@@ -4,8 +4,10 @@ How this works: `open_store(path, ...)` opens (or creates) the database, refuses
 (not a database, zero-filled, truncated, failing `PRAGMA quick_check`, or a schema newer than this
 code knows) by raising `StoreUnusable`, and otherwise applies the migrations in `MIGRATIONS` in order,
 each in its own transaction with `PRAGMA user_version` (so a power cut mid-migration leaves the old
-version). `open_or_quarantine` moves an unusable file aside as `<name>.corrupt-<UTC time>` (with its
-`-wal` / `-shm` files) and creates a fresh store, so the gateway always starts.
+version). A file that is our store but has damaged pages (`StoreDamaged`) is salvaged row by row
+(`gateway.broker.store_salvage`): only the damaged rows are lost. `open_or_quarantine` moves any
+other unusable file aside as `<name>.corrupt-<UTC time>` (with its `-wal` / `-shm` files) and
+creates a fresh store, so the gateway always starts.
 
 Message bodies are stored once (`messages`); session queue rows reference them (`queue`), and a body
 is deleted when no queue row references it any more. Times are wall-clock seconds (UNIX time), so a
@@ -20,6 +22,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from gateway.broker.store_salvage import Damage, salvage
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,10 @@ class StoreUnusable(Exception):
     """The file cannot be used as our store; `reason` says why (logged, then quarantined)."""
 
 
+class StoreDamaged(StoreUnusable):
+    """Our store (a known schema version) with damaged pages: salvage its readable rows."""
+
+
 @dataclass(frozen=True, slots=True)
 class Quarantine:
     original: Path
@@ -101,17 +109,30 @@ def open_store(path: Path) -> sqlite3.Connection:
     try:
         db = connect(path)
     except sqlite3.DatabaseError as exc:
-        raise StoreUnusable(f"cannot open: {exc}") from exc
+        raise _damaged_or_unusable(path)(f"cannot open: {exc}") from exc
     try:
         _check(db)
         migrate(db)
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise StoreUnusable(f"damaged: {exc}") from exc
+        raise _damaged_or_unusable(path)(f"damaged: {exc}") from exc
     except StoreUnusable:
         db.close()
         raise
     return db
+
+
+def _damaged_or_unusable(path: Path) -> type[StoreUnusable]:
+    """StoreDamaged when the file's header says it is our store at our schema version (so its
+    readable rows are worth salvaging), StoreUnusable otherwise."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError:
+        return StoreUnusable
+    ours = header.startswith(b"SQLite format 3\0") and len(header) == 100 and \
+        int.from_bytes(header[60:64], "big") == SCHEMA_VERSION
+    return StoreDamaged if ours else StoreUnusable
 
 
 def _check(db: sqlite3.Connection) -> None:
@@ -119,9 +140,13 @@ def _check(db: sqlite3.Connection) -> None:
     if version > SCHEMA_VERSION:
         raise StoreUnusable(f"schema version {version} is newer than this gateway's "
                             f"{SCHEMA_VERSION}")
-    result = [row[0] for row in db.execute("PRAGMA quick_check")]
+    try:
+        result = [row[0] for row in db.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as exc:
+        result = [str(exc)]
     if result != ["ok"]:
-        raise StoreUnusable("integrity check failed: " + "; ".join(result[:3]))
+        damaged = StoreDamaged if version == SCHEMA_VERSION else StoreUnusable
+        raise damaged("integrity check failed: " + "; ".join(result[:3]))
     if version:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         missing = EXPECTED_TABLES - tables
@@ -156,14 +181,42 @@ def quarantine(path: Path, reason: str, now: float | None = None) -> Quarantine:
     return Quarantine(path, target, reason)
 
 
-def open_or_quarantine(path: Path) -> tuple[sqlite3.Connection, Quarantine | None]:
-    """Always returns a usable store: an unusable file is moved aside (logged at ERROR)."""
+def quarantine_copy(db: sqlite3.Connection, path: Path, now: float | None = None) -> Path:
+    """Keep a copy of the store as `<name>.corrupt-<UTC timestamp>` before rows are removed."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    db.execute("VACUUM INTO ?", (str(target),))
+    return target
+
+
+def open_or_quarantine(path: Path) -> tuple[sqlite3.Connection, Quarantine | None, Damage]:
+    """Always returns a usable store: a damaged one salvaged row by row, any other unusable file
+    moved aside (logged at ERROR)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return open_store(path), None
+        return open_store(path), None, Damage()
+    except StoreDamaged as exc:
+        try:
+            damage, moved = salvage(path, open_store, quarantine)
+        except (sqlite3.DatabaseError, StoreUnusable, OSError) as again:
+            log.error("store %s could not be salvaged (%s)", path, again)
+        else:
+            log.error("STORE DAMAGED: %s (%s): the readable rows were salvaged into a fresh store, "
+                      "%d row(s) and %d whole session(s) quarantined; the damaged file is kept as %s",
+                      path, exc, damage.rows, damage.sessions, moved.moved_to)
+            return open_store(path), moved, damage
+        return _replace(path, exc)
     except StoreUnusable as exc:
-        moved = quarantine(path, str(exc))
-        log.error("STORE UNUSABLE: %s is %s; moved aside to %s and a fresh store created. Queued "
-                  "messages, persistent sessions and retained messages in it are NOT restored.",
-                  path, exc, moved.moved_to)
-        return open_store(path), moved
+        return _replace(path, exc)
+
+
+def _replace(path: Path, exc: StoreUnusable) -> tuple[sqlite3.Connection, Quarantine, Damage]:
+    moved = quarantine(path, str(exc))
+    log.error("STORE UNUSABLE: %s is %s; moved aside to %s and a fresh store created. Queued "
+              "messages, persistent sessions and retained messages in it are NOT restored.",
+              path, exc, moved.moved_to)
+    return open_store(path), moved, Damage()
