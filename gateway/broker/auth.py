@@ -18,16 +18,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.broker.acl import AclFile
 from gateway.broker.core import Authenticator, Authorizer
-from gateway.broker.passwords import PasswordFile
-from gateway.broker.scram import METHOD as SCRAM_METHOD
-from gateway.broker.scram import ScramCredentialsFile, ScramServer
 from gateway.broker.tls import certificate_identity
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Connect
+
+if TYPE_CHECKING:  # imported when a password or SCRAM file is set: hashlib and hmac load OpenSSL's
+    # libcrypto (about 1 MB of RSS a gateway without passwords does not need)
+    from gateway.broker.passwords import PasswordFile
+    from gateway.broker.scram import ScramCredentialsFile, ScramServer
+
+SCRAM_METHOD = "SCRAM-SHA-256"  # gateway.broker.scram.METHOD (a test keeps the two equal)
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +60,13 @@ class GatewayAuth(Authenticator, Authorizer):
         """(Re)read the password, SCRAM and ACL files; if any fails to load, none changes."""
         passwords, scram, acl = self.passwords, self.scram, self.acl
         if self.password_path is not None:
+            from gateway.broker.passwords import PasswordFile
+
             passwords = PasswordFile.load(self.password_path)
             log.info("password file %s: %d user(s)", self.password_path, len(passwords))
         if self.scram_path is not None:
+            from gateway.broker.scram import ScramCredentialsFile
+
             scram = ScramCredentialsFile.load(self.scram_path)
             log.info("SCRAM file %s: %d user(s)", self.scram_path, len(scram.usernames))
         if self.acl_path is not None:
@@ -97,6 +106,8 @@ class GatewayAuth(Authenticator, Authorizer):
         policy = self.policies.get(conn.listener, ListenerPolicy(allow_anonymous=False))
         if method != SCRAM_METHOD or self.scram is None or policy.identity_source != "none":
             return None
+        from gateway.broker.scram import ScramServer
+
         return ScramServer(self.scram.lookup)
 
     # -- Authorizer -------------------------------------------------------------------------

@@ -103,3 +103,11 @@ def test_gateway_id_defaults_to_the_provisioned_id_then_the_host_name(tmp_path):
     fallback = default_gateway_id(id_file)
     assert fallback and all(c.isalnum() or c in "_-" for c in fallback)
     assert default_gateway_id(tmp_path / "missing") == fallback
+
+
+def test_auth_names_the_scram_method_without_importing_scram():
+    """gateway.broker.auth keeps its own copy of the method name so that hashlib (OpenSSL) is
+    loaded only when a SCRAM or password file is configured."""
+    from gateway.broker import auth, scram
+
+    assert auth.SCRAM_METHOD == scram.METHOD
