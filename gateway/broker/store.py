@@ -198,7 +198,8 @@ class SqliteStore(Persistence):
         self._thread = None
 
     async def wait_committed(self) -> None:
-        """Return once every operation recorded so far is committed."""
+        """Return once every operation recorded so far is settled: committed, or in a failed
+        commit (reported: its acks refused, the rest kept for a retry)."""
         target = self._seq
         if self.committed >= target:
             return

@@ -91,8 +91,9 @@ def received(conn) -> list:  # noqa: ANN001
     return list(StreamDecoder(version=conn.version).feed(conn.data_to_send()))
 
 
-def offline_subscriber(core: BrokerCore, store: SqliteStore, qos: int = 1) -> None:
-    sub = client(core, "away", 4, clean=False)
+def offline_subscriber(core: BrokerCore, store: SqliteStore, qos: int = 1,
+                       client_id: str = "away") -> None:
+    sub = client(core, client_id, 4, clean=False)
     sub.receive_data(encode(Subscribe(1, (Subscription("t/#", QoS(qos)),)), 4), 0.0)
     sub.receive_data(b"\xe0\x00", 0.0)  # DISCONNECT
     sub.connection_lost(0.0)
@@ -226,3 +227,18 @@ def test_an_ack_with_nothing_to_write_is_not_refused(broker):
     store.db.armed = True
     publish(pub, 1, 4)  # no subscriber: nothing durable, acknowledged at once
     assert received(pub) == [Puback(4, ReasonCode.NO_MATCHING_SUBSCRIBERS)]
+
+
+def test_an_ack_whose_writes_straddle_a_failed_and_a_good_commit_is_refused(broker):
+    core, store = broker
+    offline_subscriber(core, store)
+    offline_subscriber(core, store, client_id="other")  # two durable sessions: two queue rows
+    pub = client(core, "pub5", 5)
+    publish(pub, 1, 5)
+    assert store._ops.qsize() == 2
+    first = [store._ops.get_nowait()]  # the store thread took its batch mid-publish
+    store.db.armed = True
+    store._execute(first)
+    store.db.armed = False
+    retry(store)  # the rest commits
+    assert received(pub) == [Puback(5, ReasonCode.UNSPECIFIED_ERROR)]  # not "stored"
