@@ -232,6 +232,29 @@ class SCD4xConfig(I2CSensor):
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0        # the first sample takes 5 s
 
 
+class GasSensorConfig(I2CSensor):
+    """SGP30 / SGP40: a sample every second feeds their baseline algorithms."""
+
+    interval: Annotated[float, Field(ge=1, le=1)] = 1.0
+    on_change: bool = True                        # 1 Hz reads, published on change
+    max_silence: PositiveFloat | None = 60.0
+    compensation_sensor: str | None = None        # a sensor reporting temperature and humidity
+
+
+class SGP40Config(GasSensorConfig):
+    driver = ("drivers.i2c.sgp", "SGP40")
+    type: Literal["sgp40"]
+    address: I2CAddress = 0x59
+    deadband: dict[str, NonNegativeFloat] = {"voc_index": 5.0}
+
+
+class SGP30Config(GasSensorConfig):
+    driver = ("drivers.i2c.sgp", "SGP30")
+    type: Literal["sgp30"]
+    address: I2CAddress = 0x58
+    deadband: dict[str, NonNegativeFloat] = {"eco2": 20.0, "tvoc": 10.0}
+
+
 class VEML7700Config(I2CSensor):
     driver = ("drivers.i2c.veml7700", "VEML7700")
     type: Literal["veml7700"]
@@ -599,15 +622,17 @@ SensorConfig = Annotated[
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
           HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config, TSL2561Config,
+          SGP40Config, SGP30Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),
 ]
 
-#: fields that are not driver options: the common ones, the bus seams the registry opens, and the
-#: pulse counters' persistence (done by the scheduler)
+#: fields that are not driver options: the common ones, the bus seams the registry opens, and what
+#: the scheduler does itself (pulse counters' persistence, gas sensors' compensation)
 NON_DRIVER_FIELDS = frozenset(SensorBase.model_fields) | {"type", "bus", "port", "baudrate", "persist",
-                                                          "persist_interval", "chip_select"}
+                                                          "persist_interval", "chip_select",
+                                                          "compensation_sensor"}
 
 
 def check_sensor_list(sensors: Sequence[SensorBase]) -> Sequence[SensorBase]:

@@ -31,7 +31,7 @@ from gateway.sensors.config import (NON_DRIVER_FIELDS, GPIOPinSensor, I2CSensor,
 from gateway.sensors.resources import Resources
 
 __all__ = ["BuiltSensor", "Resources", "SensorSetupError", "build_sensor", "build_sensors",
-           "load_driver_class", "setup_problems"]
+           "compensation_problems", "load_driver_class", "setup_problems"]
 
 
 class SensorSetupError(GatewayError, ValueError):
@@ -102,6 +102,28 @@ def build_sensors(configs: Sequence[SensorBase], resources: Resources) -> list[B
     return [build_sensor(config, resources) for config in configs]
 
 
+def compensation_problems(built: Sequence[BuiltSensor]) -> list[SensorSetupError]:
+    """Each `compensation_sensor` must be another sensor reporting temperature and humidity, and
+    the sensor naming it must take compensation (a driver with `compensate(t, rh)`)."""
+    by_name = {b.config.name: b for b in built}
+    problems = []
+    for b in built:
+        source = getattr(b.config, "compensation_sensor", None)
+        if source is None:
+            continue
+        if source not in by_name or source == b.config.name:
+            problems.append(_setup_error(b.config, f"compensation_sensor {source!r} is not another "
+                                                   f"configured sensor"))
+            continue
+        quantities = {q for q, _ in by_name[source].driver.quantities}
+        if not {"temperature", "humidity"} <= quantities:
+            problems.append(_setup_error(b.config, f"compensation_sensor {source!r} reports "
+                                                   f"{sorted(quantities)}, not temperature and humidity"))
+        elif not callable(getattr(b.driver, "compensate", None)):
+            problems.append(_setup_error(b.config, "its driver takes no compensation"))
+    return problems
+
+
 class _NoPinFactory:
     """What check-config hands GPIO drivers: they keep their factory for open(), never called there."""
 
@@ -111,11 +133,11 @@ def setup_problems(configs: Sequence[SensorBase],
     """Every sensor whose driver cannot be built, found without opening any device: buses and
     ports are created closed, GPIO drivers get no real pin factory."""
     resources = resources or Resources(pin_factory=_NoPinFactory())
-    problems = []
+    problems, built = [], []
     for config in configs:
         try:
-            build_sensor(config, resources)
+            built.append(build_sensor(config, resources))
         except SensorSetupError as exc:
             problems.append(exc)
     resources.close()
-    return problems
+    return problems + compensation_problems(built)

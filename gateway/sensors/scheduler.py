@@ -43,7 +43,8 @@ from gateway.sensors.config import SensorBase
 from gateway.sensors.counters import CounterStore
 from gateway.sensors.payloads import plain_payload, state_payload
 from gateway.sensors.policy import Availability, ChangeFilter, backoff_delay, next_due
-from gateway.sensors.registry import BuiltSensor, Resources, SensorSetupError, build_sensors
+from gateway.sensors.registry import (BuiltSensor, Resources, SensorSetupError, build_sensors,
+                                     compensation_problems)
 from gateway.sensors.resources import DeviceUnavailable, SharedDevice
 from gateway.sensors.topics import OFFLINE, SensorTopics, topics_for
 from gateway.sensors.worker import SensorBusy, SensorTimeout, Worker, run_in_thread
@@ -143,9 +144,23 @@ class SensorService:
         if self._persisted and counters is None:
             raise SensorSetupError(f"sensor {self._persisted[0].name!r}: persist = true needs a "
                                    f"state directory")
+        self._compensated = self._compensation_targets()
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_progress = self._clock.monotonic()
+
+    def _compensation_targets(self) -> dict[str, list[_Unit]]:
+        """Source sensor name -> the sensors that take its temperature and humidity
+        (`compensation_sensor`, gas sensors)."""
+        problems = compensation_problems([u.built for u in self._units])
+        if problems:
+            raise problems[0]
+        targets: dict[str, list[_Unit]] = {}
+        for unit in self._units:
+            source = getattr(unit.config, "compensation_sensor", None)
+            if source is not None:
+                targets.setdefault(source, []).append(unit)
+        return targets
 
     @classmethod
     def from_config(cls, configs: Sequence[SensorBase], client: LocalClient, *, base_topic: str,
@@ -370,9 +385,19 @@ class SensorService:
             await self._publish(unit, unit.topics.availability, change, retain=True)
         if stale:  # a GPIO event arrived while this read ran: the event is newer
             return
+        if not readings:  # the device answered but has no value yet (a gas sensor warming up)
+            return
         unit.latest.update((r.quantity, r) for r in readings)
+        self._compensate(unit)
         if unit.change.should_publish(readings, unit.last_values, unit.last_publish, now):
             await self._publish_state(unit, readings, payload, now)
+
+    def _compensate(self, source: _Unit) -> None:
+        temperature, humidity = source.latest.get("temperature"), source.latest.get("humidity")
+        if temperature is None or humidity is None:
+            return
+        for target in self._compensated.get(source.name, ()):
+            target.built.driver.compensate(float(temperature.value), float(humidity.value))
 
     async def _publish_state(self, unit: _Unit, readings: list[Reading], payload: bytes, now: float) -> None:
         c = unit.config

@@ -31,7 +31,8 @@ CHIPS = {
     "mcp9808": ("drivers.i2c.mcp9808", "MCP9808"), "scd4x": ("drivers.i2c.scd4x", "SCD4x"),
     "ina226": ("drivers.i2c.ina226", "INA226"), "ina260": ("drivers.i2c.ina226", "INA260"),
     "scd30": ("drivers.i2c.scd30", "SCD30"), "veml7700": ("drivers.i2c.veml7700", "VEML7700"),
-    "tsl2561": ("drivers.i2c.tsl2561", "TSL2561"),
+    "tsl2561": ("drivers.i2c.tsl2561", "TSL2561"), "sgp40": ("drivers.i2c.sgp", "SGP40"),
+    "sgp30": ("drivers.i2c.sgp", "SGP30"),
 }
 
 
