@@ -51,6 +51,8 @@ def build_auth(config: GatewayConfig) -> GatewayAuth:
             require_certificate=bool(listener.tls and listener.tls.require_certificate))
         for listener in config.broker.listeners
     }
+    if config.web.enabled and config.web.mqtt:  # MQTT over WebSockets on the web listener
+        policies[config.web.name] = ListenerPolicy(allow_anonymous=config.web.anonymous_allowed)
     return GatewayAuth(policies, config.auth.password_file, config.auth.acl_file,
                        config.auth.scram_file)
 
@@ -81,6 +83,12 @@ class Gateway:
                 self.config.gateway.state_dir), self.watchdog.register("store"))
         await self.broker.start()
         self.services = await self._start_components()
+        if self.config.web.enabled:  # last: it reads the others; stopped first
+            from gateway.web.server import WebServer
+
+            web = WebServer(self, self.config.web)
+            await web.start()
+            self.services.append(web)
         loop_beat = self.watchdog.register("event-loop")
         broker_beat = self.watchdog.register("broker-timers")
         self._tasks = [

@@ -21,6 +21,7 @@ from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.mqtt.errors import GatewayError
 from gateway.relays.config import RelayList
 from gateway.sensors.config import HomeAssistantConfig, SensorList
+from gateway.web.config import WebConfig
 
 
 class ConfigError(GatewayError, ValueError):
@@ -176,10 +177,20 @@ class GatewayConfig(_Model):
     sensors: SensorList = ()
     relays: RelayList = ()
     bridges: BridgeList = ()  # cloud bridges (gateway.bridge.config)
+    web: WebConfig = WebConfig()  # status page, JSON API, /metrics, MQTT over WebSockets
+
+    @model_validator(mode="after")
+    def _web_name(self) -> GatewayConfig:
+        if self.web.enabled and self.web.name in {"local", *(l.name for l in self.broker.listeners)}:
+            raise ValueError(f"web.name {self.web.name!r} is already a broker listener's name")
+        return self
 
     def warnings(self) -> list[str]:
         """Things that are allowed but probably wrong (printed by check-config and at start-up)."""
         out = []
+        if self.web.enabled and not self.web.tls and not self.web.is_loopback:
+            out.append(f"web: listening on {self.web.host} without TLS: logins and MQTT "
+                       "passwords cross the network in clear text")
         for listener in self.broker.listeners:
             if listener.anonymous_allowed and not listener.is_loopback:
                 out.append(f"broker.listeners[{listener.name}]: anonymous clients allowed on "

@@ -131,6 +131,8 @@ class RelayService:
         self._retry_round = 0
         self._watch: DeviceWatch[ChipKey] = DeviceWatch(retry_first, retry_max)
         self._readback: dict[str, float] = {}
+        self._last: dict[str, dict[str, Any]] = {}     # output -> its last switch or refusal (web page)
+        self._switches: dict[str, int] = {}            # output -> switches read back (metrics)
         self._logic = RelayLogic(self._configs, clock.monotonic())
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -212,6 +214,27 @@ class RelayService:
             await self._idle.wait_for(self._nothing_due)
 
     # -- commands --------------------------------------------------------------------------------
+    async def command(self, name: str, payload: bytes) -> Outcome:
+        """A command that did not come over MQTT (the web API): the same parsing, admission and
+        safety rules as a message on `<base>/relay/<name>/set`; the caller checked the ACL."""
+        return await self._handle(name, Message(f"{self._base}/relay/{name}/set", payload))
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Each output's read-back state, availability, safety limits and last switch (web page)."""
+        out = []
+        for cfg in self._configs:
+            level = self._readback.get(cfg.name)
+            out.append({
+                "name": cfg.name, "title": cfg.title or cfg.name, "kind": cfg.kind,
+                "available": cfg.name in self._outputs and level is not None,
+                "state": None if level is None else ("ON" if level > 0 else "OFF"),
+                "level": level, "pwm": cfg.pwm,
+                "limits": {"max_on_seconds": cfg.max_on_seconds,
+                           "min_off_seconds": cfg.min_off_seconds,
+                           "interlock": list(cfg.interlock)},
+                "switches": self._switches.get(cfg.name, 0), "last": self._last.get(cfg.name)})
+        return out
+
     async def _on_message(self, message: Message) -> None:
         name = message.topic.rsplit("/", 2)[-2]
         outcome = await self._handle(name, message)
@@ -443,6 +466,9 @@ class RelayService:
             if level is None:
                 await self._lose_chip(key, "its outputs cannot be read back")
                 return
+            self._switches[name] = self._switches.get(name, 0) + 1
+            self._last[name] = {"event": "switched", "reason": switch.reason.value,
+                                "detail": error, "at": self._clock.time()}
             await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
                                      "reason": Reason.RESTORED.value,
                                      "detail": f"restored after device loss: {cause}"})
@@ -509,6 +535,8 @@ class RelayService:
         log.warning("relay %s: refused (%s): %s", refusal.output, refusal.reason.value, refusal.detail,
                     extra=fields(relay=refusal.output))
         if refusal.output in self._cfg:
+            self._last[refusal.output] = {"event": "refused", "reason": refusal.reason.value,
+                                          "detail": refusal.detail, "at": self._clock.time()}
             await self._event(refusal.output, {"event": "refused", "reason": refusal.reason.value,
                                                "detail": refusal.detail})
 

@@ -148,6 +148,9 @@ class SensorService:
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_progress = self._clock.monotonic()
+        # called with (sensor name, readings, monotonic time) after each good read or GPIO event;
+        # the web page's in-memory history is one (an observer must be quick and must not raise)
+        self.observers: list[Any] = []
 
     def _compensation_targets(self) -> dict[str, list[_Unit]]:
         """Source sensor name -> the sensors that take its temperature and humidity
@@ -389,6 +392,7 @@ class SensorService:
             return
         unit.latest.update((r.quantity, r) for r in readings)
         self._compensate(unit)
+        self._observe(unit, readings, now)
         if unit.change.should_publish(readings, unit.last_values, unit.last_publish, now):
             await self._publish_state(unit, readings, payload, now)
 
@@ -447,11 +451,35 @@ class SensorService:
             unit.latest[reading.quantity] = reading
             readings = list(unit.latest.values())
             now = self._clock.monotonic()
+            self._observe(unit, [reading], now)
             await self._publish_state(unit, readings, state_payload(readings, self._clock.time(),
                                                                     unit.config.decimals), now)
             self.last_progress = now
 
+    def _observe(self, unit: _Unit, readings: list[Reading], now: float) -> None:
+        for observer in self.observers:
+            try:
+                observer(unit.name, readings, now)
+            except Exception:  # an observer's bug must not stop the sensor
+                log.exception("sensor %s: observer failed", unit.name)
+
     # --- health -------------------------------------------------------------------------------------
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Each sensor's latest values with units, availability, counters, last error and the age
+        of its last good read in seconds (web page)."""
+        now = self._clock.monotonic()
+        out = []
+        for u in self._units:
+            out.append({
+                "name": u.name, "type": u.config.type, "interval": u.config.interval,
+                "online": u.availability.online,
+                "age": None if u.last_success is None else round(now - u.last_success, 1),
+                "last_error": u.last_error, "reads": u.counters["reads"],
+                "failures": u.counters["failures"], "state_topic": u.topics.state,
+                "values": {q: {"value": r.value, "unit": r.unit} for q, r in u.latest.items()}})
+        return out
+
 
     def status(self) -> ServiceStatus:
         return ServiceStatus(bool(self._tasks), self.last_progress,
