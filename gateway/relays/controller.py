@@ -466,9 +466,6 @@ class RelayService:
             if level is None:
                 await self._lose_chip(key, "its outputs cannot be read back")
                 return
-            self._switches[name] = self._switches.get(name, 0) + 1
-            self._last[name] = {"event": "switched", "reason": switch.reason.value,
-                                "detail": error, "at": self._clock.time()}
             await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
                                      "reason": Reason.RESTORED.value,
                                      "detail": f"restored after device loss: {cause}"})
@@ -502,6 +499,9 @@ class RelayService:
         if level is not None:
             log.info("relay %s: %s (%s)", name, "ON" if level > 0 else "OFF", switch.reason.value,
                      extra=fields(relay=name))
+            self._switches[name] = self._switches.get(name, 0) + 1
+            self._last[name] = {"event": "switched", "reason": switch.reason.value,
+                                "detail": error, "at": self._clock.time()}
             await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
                                      "reason": switch.reason.value, **({"detail": error} if error else {})})
         if switch.reason is not Reason.STOP:  # the stored state is what to restore, not the stop state

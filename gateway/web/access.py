@@ -9,9 +9,10 @@ The rules, in one place:
   client may publish there too, so the page adds no new power) and the ACL lets anonymous clients
   publish there.
 * Logging in: a user of the broker's password file. The PBKDF2 check runs in a worker thread (one
-  check costs ~0.1 s of CPU on a Pi; on the loop it would stall every client). Failed logins from
-  one address wait `backoff(failures)` before the answer, doubling to 30 s, and a failure while the
-  address is still backed off is refused at once with 429.
+  check costs ~0.1 s of CPU on a Pi; on the loop it would stall every client). The answer to the
+  n-th failed login in a row from one address waits `backoff(n)` (1 s, doubling to 30 s; the count
+  is forgotten after 10 minutes without a failure, or on a success), and one address has one
+  attempt at a time: another while one is checked or waiting is refused at once with 429.
 * A login is a random session id in a cookie (HttpOnly, SameSite=Strict, Secure over TLS), kept in
   RAM only (a restart logs everyone out); sessions are bounded (MAX_SESSIONS, oldest dropped).
 * Every state-changing request (POST) carries the session's CSRF token in `X-CSRF-Token` (or a
@@ -38,6 +39,7 @@ MAX_SESSIONS = 64  # overflow policy: the oldest session is dropped (that user l
 MAX_TRACKED_ADDRESSES = 256  # failed-login back-off table; overflow: the oldest entry is forgotten
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
+FAILURES_FORGOTTEN = 600.0  # seconds without a failure after which an address starts afresh
 
 
 @dataclass(slots=True)
@@ -61,8 +63,9 @@ class Access:
         self.session_seconds = session_seconds
         self.clock = clock
         self.sessions: OrderedDict[str, WebSession] = OrderedDict()
-        self.failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # ip -> (n, until)
+        self.failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # ip -> (n, last)
         self.anonymous_csrf = secrets.token_urlsafe(24)
+        self.pending: set[str] = set()  # addresses with a login being checked or answered
 
     # -- who is asking -------------------------------------------------------------------------
 
@@ -110,13 +113,20 @@ class Access:
 
     # -- logging in and out --------------------------------------------------------------------
 
-    def backed_off(self, address: str) -> float:
-        """Seconds this address must still wait before another login attempt is heard."""
-        entry = self.failures.get(address)
-        return 0.0 if entry is None else max(0.0, entry[1] - self.clock())
+    def busy(self, address: str) -> bool:
+        """One login attempt at a time per address: while one is checked or waits out its
+        back-off, others from the same address are refused (429) without a password check."""
+        return address in self.pending
 
     async def login(self, address: str, user: str, password: str) -> str | None:
         """A new session id, or None (after the address's back-off delay) when refused."""
+        self.pending.add(address)
+        try:
+            return await self._login(address, user, password)
+        finally:
+            self.pending.discard(address)
+
+    async def _login(self, address: str, user: str, password: str) -> str | None:
         passwords = self.auth.passwords
         ok = False
         if passwords is not None and user:
@@ -130,12 +140,14 @@ class Access:
             while len(self.sessions) > MAX_SESSIONS:
                 self.sessions.popitem(last=False)
             return sid
-        count = self.failures.pop(address, (0, 0.0))[0] + 1
-        delay = backoff(count)
-        self.failures[address] = (count, self.clock() + delay)
+        count, last = self.failures.pop(address, (0, 0.0))
+        if self.clock() - last > FAILURES_FORGOTTEN:
+            count = 0
+        count += 1
+        self.failures[address] = (count, self.clock())
         while len(self.failures) > MAX_TRACKED_ADDRESSES:
             self.failures.popitem(last=False)
-        await asyncio.sleep(delay)
+        await asyncio.sleep(backoff(count))
         return None
 
     def logout(self, request: Request) -> None:

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import exposition as _exposition
 
 if TYPE_CHECKING:
     from gateway.web.server import WebServer
     from gateway.web.state import GatewayState
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The 0.0.4 text format, which every Prometheus parses (Debian 12 ships 2.42); our names are plain
+# ASCII, so its body is the same as the newer 1.0.0's. Older clients only have CONTENT_TYPE_LATEST.
+CONTENT_TYPE = getattr(_exposition, "CONTENT_TYPE_PLAIN_0_0_4", _exposition.CONTENT_TYPE_LATEST)
 
 # $SYS name -> (metric name, help, counter?)
 BROKER = {

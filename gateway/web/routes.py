@@ -149,11 +149,10 @@ class Routes:
     async def login(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
         address = request.protocol.peer_ip
-        wait = self.access.backed_off(address)
-        if wait > 0:
-            self.server.count("logins_failed")
-            return Response(429, f"too many failed logins: wait {wait:.0f} s\n".encode(),
-                            headers=[("Retry-After", str(int(wait) + 1))])
+        if self.access.busy(address):
+            self.server.count("logins_refused")
+            return Response(429, b"a login from this address is still being answered\n",
+                            headers=[("Retry-After", "1")])
         sid = await self.access.login(address, form.get("user", ""), form.get("password", ""))
         if sid is None:
             self.server.count("logins_failed")

@@ -183,6 +183,13 @@ class HttpProtocol(asyncio.Protocol):
         self.request = Request(event.method.decode("latin-1"), path, query, headers, b"",
                                self.peer, _is_loopback(self.peer_ip), self.tls is not None, self)
         self.body, self.body_size = [], 0
+        # h11 bounds a head that arrives in pieces (max_incomplete_event_size); one that arrives
+        # in one read is measured here
+        head = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
+        if head > self.config.max_request_bytes:
+            self.server.count("too_large")
+            self.respond(Response(431, b"request header fields too large\n", close=True))
+            return
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.config.max_request_bytes:
             self.server.count("too_large")
@@ -235,14 +242,15 @@ class HttpProtocol(asyncio.Protocol):
         headers = self._headers(response)
         headers.append(("Content-Length", str(len(response.body))))
         try:
-            self.write(self.h11.send(h11.Response(status_code=response.status, headers=headers,
-                                                  reason=_reason(response.status))))
-            if response.body and self.request is not None and self.request.method != "HEAD":
-                self.write(self.h11.send(h11.Data(data=response.body)))
-            self.write(self.h11.send(h11.EndOfMessage()))
+            out = [self.h11.send(h11.Response(status_code=response.status, headers=headers,
+                                              reason=_reason(response.status)))]
+            if response.body and (self.request is None or self.request.method != "HEAD"):
+                out.append(self.h11.send(h11.Data(data=response.body)))
+            out.append(self.h11.send(h11.EndOfMessage()))
         except h11.LocalProtocolError:  # e.g. the request was never whole: just close
             self.close()
             return
+        self.write(b"".join(x for x in out if x))  # one write: one segment, one TLS record
         self.busy = False
         if response.close or self.h11.our_state is h11.MUST_CLOSE:
             self.close()

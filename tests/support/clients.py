@@ -39,7 +39,8 @@ class TestClient:
                  will: tuple | None = None, username: str | None = None,
                  password: str | None = None, connect_properties: Properties | None = None,
                  host: str = "127.0.0.1", tls: dict | None = None, connect: bool = True,
-                 receive_maximum: int | None = None, manual_ack: bool = False) -> None:
+                 receive_maximum: int | None = None, manual_ack: bool = False,
+                 websocket: str | None = None) -> None:
         self.port = port
         self.host = host
         self.version = version
@@ -48,7 +49,11 @@ class TestClient:
                                   "manual_ack": manual_ack}
         if version != V5:
             kwargs["clean_session"] = clean
+        if websocket is not None:  # MQTT over WebSockets at this path
+            kwargs["transport"] = "websockets"
         self.client = mqtt.Client(**kwargs)
+        if websocket is not None:
+            self.client.ws_set_options(path=websocket)
         self.clean = clean
         self.keepalive = keepalive
         self.messages: queue.Queue[Received] = queue.Queue()
