@@ -40,6 +40,14 @@ def test_package_config_names_only_files_provisioning_writes():
     assert config.gateway.state_dir == Path("/var/lib/edge-gateway")
 
 
+def test_package_config_serves_the_web_surface_over_tls_on_the_lan():
+    web = load(PACKAGE_CONFIG).web
+    assert web.enabled and (web.host, web.port) == ("0.0.0.0", 8443)
+    assert (web.certfile, web.keyfile) == (Path("/etc/edge-gateway/server.crt"),
+                                           Path("/etc/edge-gateway/secrets/server.key"))
+    assert not web.anonymous_allowed
+
+
 def test_debian_rules_installs_the_package_config_as_the_conffile():
     rules = (ROOT / "debian" / "rules").read_text()
     assert re.search(r"config/gateway\.package\.toml\s+debian/edge-gateway/etc/edge-gateway/"
