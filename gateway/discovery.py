@@ -74,6 +74,11 @@ QUANTITY_CLASSES: dict[str, HAClass] = {
     "pm2_5_standard": HAClass(device_class="pm25"),
     "pm10_standard": HAClass(device_class="pm10"),
     "co2": HAClass(device_class="carbon_dioxide"),
+    "eco2": HAClass(device_class="carbon_dioxide"),
+    "tvoc": HAClass(device_class="volatile_organic_compounds_parts"),
+    "internal_temperature": HAClass(device_class="temperature"),
+    "distance": HAClass(device_class="distance"),
+    "weight": HAClass(device_class="weight"),
     "speed": HAClass(device_class="speed"),
     "altitude": HAClass(device_class="distance"),
     "latitude": HAClass(state_class=None),
@@ -107,6 +112,8 @@ DEVICE_CLASS_UNITS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "pm25": ("µg/m³",),
     "pm10": ("µg/m³",),
     "carbon_dioxide": ("ppm",),
+    "volatile_organic_compounds_parts": ("ppm", "ppb"),
+    "weight": ("kg", "g", "mg", "µg", "oz", "lb", "st"),
     "speed": ("ft/s", "in/d", "in/h", "km/h", "kn", "m/s", "mph", "mm/d", "mm/s"),
     "distance": ("km", "m", "cm", "mm", "mi", "yd", "in", "ft"),
     "duration": ("d", "h", "min", "s", "ms"),
@@ -117,6 +124,7 @@ QUANTITY_NAMES = {
     "co2": "CO2", "pm1": "PM1", "pm1_0": "PM1.0", "pm2_5": "PM2.5", "pm10": "PM10",
     "pm1_0_standard": "PM1.0 (standard)", "pm2_5_standard": "PM2.5 (standard)",
     "pm10_standard": "PM10 (standard)", "tvoc": "TVOC", "eco2": "eCO2", "hdop": "HDOP",
+    "voc_index": "VOC index",
 }
 
 
@@ -183,7 +191,9 @@ def _entity(device: DeviceInfo, component: str, object_id: str, name: str,
     config: dict[str, Any] = {
         "name": name,
         "unique_id": unique_id,
-        "default_entity_id": f"{component}.{unique_id}",
+        # HA entity ids are lower-case slugs: a sensor named "tank-levels" or a node "Pi-1" would
+        # otherwise be refused
+        "default_entity_id": f"{component}.{re.sub(r'[^a-z0-9_]+', '_', unique_id.lower())}",
         "availability": available,
         "availability_mode": "all",
         "device": device.block(),

@@ -73,6 +73,8 @@ UNITS = {
     "volume": {"L", "mL", "m³", "ft³", "gal", "CCF", "fl. oz."},
     "volume_flow_rate": {"m³/h", "ft³/min", "L/min", "gal/min", "mL/s"},
     "pm1": {"µg/m³"}, "pm25": {"µg/m³"}, "pm10": {"µg/m³"}, "carbon_dioxide": {"ppm"},
+    "volatile_organic_compounds_parts": {"ppm", "ppb"},
+    "weight": {"kg", "g", "mg", "µg", "oz", "lb", "st"},
     "speed": {"ft/s", "in/d", "in/h", "km/h", "kn", "m/s", "mph", "mm/d", "mm/s"},
     "distance": {"km", "m", "cm", "mm", "mi", "yd", "in", "ft"},
     "duration": {"d", "h", "min", "s", "ms"}, "enum": set(), "timestamp": set(),

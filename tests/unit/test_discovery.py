@@ -120,6 +120,31 @@ def test_every_driver_quantity_is_valid():
         valid(entity)
 
 
+def test_every_configured_driver_type_is_valid_in_home_assistant():
+    """Every driver the documented sensor list builds: each quantity's entity passes the schema."""
+    import tomllib
+
+    from pydantic import TypeAdapter
+
+    from gateway.sensors.config import SensorList
+    from gateway.sensors.registry import Resources, build_sensors
+    from tests.fakes.ticked_gpio import TickedMockFactory
+
+    data = Path(__file__).parent / "sensors" / "data" / "gateway_sensors.toml"
+    configs = TypeAdapter(SensorList).validate_python(tomllib.loads(data.read_text())["sensors"])
+    resources = Resources(pin_factory=TickedMockFactory())
+    classes = {}
+    for built in build_sensors(configs, resources):
+        for entity in sensor_entities(DEVICE, sensor(built.config.name, built.driver.quantities), STATUS):
+            valid(entity)
+            classes[entity.object_id] = entity.config.get("device_class")
+    resources.close()
+    assert classes["eco2_eco2"] == "carbon_dioxide"
+    assert classes["eco2_tvoc"] == "volatile_organic_compounds_parts"
+    assert classes["scale_weight"] == "weight" and classes["level_distance"] == "distance"
+    assert classes["kiln_internal_temperature"] == "temperature"
+
+
 def relay(**kw):
     cfg = OutputConfig(**kw)
     return cfg, relay_entity(DEVICE, cfg, Topics.of("edge", cfg.name), STATUS)
