@@ -185,17 +185,8 @@ def run_from_path(path: str | Path, loop: str = "auto") -> int:
     for warning in config.warnings():
         log.warning("%s: %s", path, warning)
     try:
-        if loop in ("auto", "uvloop"):
-            try:
-                import uvloop
-            except ImportError:
-                if loop == "uvloop":
-                    raise
-                asyncio.run(run(config))
-            else:
-                uvloop.run(run(config))
-        else:
-            asyncio.run(run(config))
+        runner = _event_loop_runner(loop)
+        runner(run(config))  # outside any `except`: its tracebacks carry no ImportError chain
     except (SensorSetupError, RelaySetupError) as exc:  # a config or library problem in a driver
         log.error("%s: %s", path, exc)
         return 2
@@ -207,6 +198,20 @@ def run_from_path(path: str | Path, loop: str = "auto") -> int:
         log.error("cannot start: %s", exc)
         return 1
     return 0
+
+
+def _event_loop_runner(loop: str):  # noqa: ANN202
+    """uvloop.run when asked for or ("auto") installed, else asyncio.run. ImportError when
+    "uvloop" is asked for and missing."""
+    if loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                raise
+        else:
+            return uvloop.run
+    return asyncio.run
 
 
 if __name__ == "__main__":

@@ -16,16 +16,20 @@ them by a marker only their link objects carry (`in_process`), never by a name a
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.broker.acl import AclFile
 from gateway.broker.core import Authenticator, Authorizer
+from gateway.broker.login_backoff import LoginBackoff, peer_address
 from gateway.broker.tls import certificate_identity
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Connect
+from gateway.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:  # imported when a password or SCRAM file is set: hashlib and hmac load OpenSSL's
     # libcrypto (about 1 MB of RSS a gateway without passwords does not need)
@@ -46,8 +50,14 @@ class ListenerPolicy:
 
 class GatewayAuth(Authenticator, Authorizer):
     def __init__(self, policies: dict[str, ListenerPolicy], password_file: Path | None = None,
-                 acl_file: Path | None = None, scram_file: Path | None = None) -> None:
+                 acl_file: Path | None = None, scram_file: Path | None = None, *,
+                 backoff: LoginBackoff | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.policies = policies
+        # per address, after failed password logins
+        self.backoff = LoginBackoff() if backoff is None else backoff
+        self.clock = clock
+        self.ratelog = RateLimitedLog(log, clock=clock)  # a guessing flood: one line per 10 s
         self.password_path = password_file
         self.acl_path = acl_file
         self.scram_path = scram_file
@@ -81,23 +91,43 @@ class GatewayAuth(Authenticator, Authorizer):
         if policy.identity_source != "none":
             identity = certificate_identity(conn.peer_cert, policy.identity_source)
             if identity is None:
-                log.warning("client %s from %s has no certificate identity", connect.client_id,
-                            conn.peer, extra=log_fields(connect.client_id, conn))
+                self.ratelog.log(logging.WARNING, "no_identity",
+                                 "client %s from %s has no certificate identity",
+                                 connect.client_id, conn.peer,
+                                 extra=log_fields(connect.client_id, conn))
                 return ReasonCode.NOT_AUTHORIZED
             conn.username = identity
             return ReasonCode.SUCCESS
         if connect.username is None:
             if policy.allow_anonymous:
                 return ReasonCode.SUCCESS
-            log.warning("anonymous client %s refused on listener %s", connect.client_id,
-                        conn.listener, extra=log_fields(connect.client_id, conn))
+            self.ratelog.log(logging.WARNING, "anonymous_refused",
+                             "anonymous client %s refused on listener %s", connect.client_id,
+                             conn.listener, extra=log_fields(connect.client_id, conn))
             return ReasonCode.NOT_AUTHORIZED
         if self.passwords is None:
             return ReasonCode.SUCCESS if policy.allow_anonymous else ReasonCode.NOT_AUTHORIZED
+        return self._check_password(connect, conn)
+
+    def _check_password(self, connect: Connect, conn) -> ReasonCode:  # noqa: ANN001
+        address, now = peer_address(conn.peer), self.clock()
+        wait = self.backoff.blocked_for(address, now)
+        fields = log_fields(connect.client_id, conn, username=connect.username)
+        if wait > 0:  # not even looked at: neither parallel guesses nor a lucky one get through
+            _count_limit(conn, "login_backoff")
+            self.ratelog.log(logging.WARNING, "login_backoff", "login of %r from %s refused: "
+                             "%.0f s more of back-off after failed logins", connect.username,
+                             address, wait, extra=fields)
+            return ReasonCode.CONNECTION_RATE_EXCEEDED
         if self.passwords.verify(connect.username, connect.password or b""):
             return ReasonCode.SUCCESS
-        log.warning("bad username or password for %r from %s", connect.username, conn.peer,
-                    extra=log_fields(connect.client_id, conn, username=connect.username))
+        evicted = self.backoff.evicted
+        window = self.backoff.failed(address, now)
+        if self.backoff.evicted > evicted:
+            _count_limit(conn, "login_backoff_addresses")
+        self.ratelog.log(logging.WARNING, "bad_password", "bad username or password for %r from "
+                         "%s (back-off %.0f s)", connect.username, conn.peer, window,
+                         extra=fields)
         return ReasonCode.BAD_USER_NAME_OR_PASSWORD
 
     def start_enhanced(self, method: str, conn) -> ScramServer | None:  # noqa: ANN001
@@ -120,3 +150,9 @@ class GatewayAuth(Authenticator, Authorizer):
 
     def can_receive(self, username: str | None, client_id: str, topic: str) -> bool:
         return self.acl.can_receive(username, client_id, topic)
+
+
+def _count_limit(conn, name: str) -> None:  # noqa: ANN001
+    core = getattr(conn, "core", None)
+    if core is not None:
+        core.stats.limit(name)  # $SYS/broker/limits/<name>

@@ -167,9 +167,10 @@ class Connection:
             data = encode(publish, self.version)
         if self.client_max_packet is not None and len(data) > self.client_max_packet:
             self.core.stats.drop("too_large_for_client")  # [MQTT-3.1.2-24]
-            log.info("message on %s too large for %s (%d > %d bytes): dropped", msg.topic,
-                     self.client_id, len(data), self.client_max_packet,
-                     extra=log_fields(self.client_id, self, topic=msg.topic))
+            self.core.ratelog.log(logging.INFO, "dropped_too_large",
+                                  "message on %s too large for %s (%d > %d bytes): dropped",
+                                  msg.topic, self.client_id, len(data), self.client_max_packet,
+                                  logger=log, extra=log_fields(self.client_id, self, topic=msg.topic))
             return False
         self.write(data)
         self.core.stats.publish_sent += 1
@@ -193,8 +194,9 @@ class Connection:
     def _refuse(self, code: ReasonCode, why: str, version: int | None = None) -> None:
         if version is not None:
             self.version = version
-        log.info("connection from %s refused: %s (%s)", self.peer, why, code.name,
-                 extra=log_fields(self.client_id, self))
+        self.core.ratelog.log(logging.INFO, "connect_refused", "connection from %s refused: %s (%s)",
+                              self.peer, why, code.name, logger=log,
+                              extra=log_fields(self.client_id, self))
         self.send(Connack(False, carried_code(P.CONNACK, code)))
         self.close()
 

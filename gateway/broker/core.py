@@ -26,6 +26,7 @@ from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings
 from gateway.broker.stats import BrokerStats
 from gateway.broker.trie import SubscriptionTrie
 from gateway.logfields import log_fields
+from gateway.ratelog import RateLimitedLog
 from gateway.mqtt.enums import QoS, ReasonCode, RetainHandling
 from gateway.mqtt.errors import ProtocolError
 from gateway.mqtt.packets import Auth, Connack, Connect, Disconnect, Publish, Suback, Subscribe, \
@@ -83,6 +84,8 @@ class BrokerCore:
         self.authenticator = authenticator or Authenticator()
         self.authorizer = authorizer or Authorizer()
         self._check_receive = type(self.authorizer) is not Authorizer  # ACLs apply per delivery
+        # lines about events a client can repeat at will: one per cause per 10 s, the rest counted
+        self.ratelog = RateLimitedLog(log)
         self.sessions: dict[str, Session] = {}
         self.connections: set = set()
         self.subs: SubscriptionTrie[SubscriptionEntry] = SubscriptionTrie()
@@ -299,8 +302,8 @@ class BrokerCore:
         if topic.startswith("$SYS") or not self.authorizer.can_publish(conn.username,
                                                                          conn.client_id, topic):
             self.stats.drop("not_authorized")
-            log.warning("publish by %s to %s denied", conn.client_id, topic,
-                        extra=log_fields(conn.client_id, conn, topic=topic))
+            self.ratelog.log(logging.WARNING, "publish_denied", "publish by %s to %s denied",
+                             conn.client_id, topic, extra=log_fields(conn.client_id, conn, topic=topic))
             return R.NOT_AUTHORIZED if conn.version == 5 else R.SUCCESS
         if packet.properties.payload_format_indicator == 1 and not _is_utf8(packet.payload):
             self.stats.drop("payload_format_invalid")  # [MQTT-3.3.2-4]
@@ -418,15 +421,17 @@ class BrokerCore:
         limit = self._filter_over_limit(topic_filter)
         if limit is not None:  # refused, not a protocol error: the other filters still count
             self.stats.limit(limit)
-            log.warning("subscribe by %s to %s refused: %s", conn.client_id, sub.topic_filter,
-                        limit, extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
+            self.ratelog.log(logging.WARNING, "subscribe_refused", "subscribe by %s to %s refused: %s",
+                             conn.client_id, sub.topic_filter, limit,
+                             extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
             return (R.TOPIC_FILTER_INVALID if conn.version == 5 else R.UNSPECIFIED_ERROR), False
         if group is not None and sub.no_local:  # [MQTT-3.8.3-4]
             raise ProtocolError(R.PROTOCOL_ERROR, "no local on a shared subscription")
         if not conn.in_process and \
                 not self.authorizer.can_subscribe(conn.username, conn.client_id, sub.topic_filter):
-            log.warning("subscribe by %s to %s denied", conn.client_id, sub.topic_filter,
-                        extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
+            self.ratelog.log(logging.WARNING, "subscribe_denied", "subscribe by %s to %s denied",
+                             conn.client_id, sub.topic_filter,
+                             extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
             self.stats.drop("subscribe_not_authorized")
             return R.NOT_AUTHORIZED, False
         if sub.topic_filter not in session.subscriptions and \

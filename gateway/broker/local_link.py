@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from gateway.broker.local import Message, MessageHandler
 from gateway.broker.message import Delivery
 from gateway.logfields import log_fields
+from gateway.ratelog import RateLimitedLog
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from gateway.broker.server import Broker
 
 log = logging.getLogger(__name__)
+_drops = RateLimitedLog(log)  # a flood of drops: one line per cause per 10 s, the rest counted
 
 LOCAL_QUEUE_LIMIT = 10_000
 
@@ -89,9 +91,10 @@ class LocalLink:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
             self.broker.core.stats.drop("local_queue_full")
-            log.warning("local client %s is not keeping up: message on %s dropped",
-                        self.client_id, publish.topic,
-                        extra=log_fields(self.client_id, topic=publish.topic))
+            _drops.log(logging.WARNING, "dropped_local_queue_full",
+                       "local client %s is not keeping up: message on %s dropped",
+                       self.client_id, publish.topic,
+                       extra=log_fields(self.client_id, topic=publish.topic))
             return False
         self.broker.core.stats.publish_sent += 1
         return True

@@ -27,7 +27,7 @@ from gateway.broker.local import LocalClient
 from gateway.broker.settings import BrokerSettings
 from gateway.broker.tls import ServerTls
 from gateway.logfields import log_fields
-from gateway.ratelog import RateLimitedLog
+from gateway.ratelog import RateLimitedLog, flush_all
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Disconnect
 
@@ -255,6 +255,7 @@ class Broker:
         for spec in self.listener_specs:
             self.admission.add_listener(spec.name, spec.max_connections)
         self.ratelog = RateLimitedLog(log, clock=clock)
+        self.core.ratelog.clock = clock
         self._protocols: set[_MqttProtocol] = set()  # admitted sockets, in any stage
         self._servers: list[asyncio.AbstractServer] = []
         self._timer: asyncio.Task | None = None
@@ -357,6 +358,7 @@ class Broker:
                 log.exception("broker timer tick failed")
             else:
                 self.last_tick = now  # the watchdog sees a tick that keeps failing as stale
+            flush_all()  # sum up log floods that stopped
             self.flush()
             deadline = self.core.next_deadline()
             delay = 1.0 if deadline is None else min(1.0, max(0.01, deadline - self.clock()))

@@ -45,10 +45,12 @@ from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.broker.stats import BrokerStats
 from gateway.logfields import log_fields
+from gateway.ratelog import RateLimitedLog
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Subscription, Will
 
 log = logging.getLogger(__name__)
+_drops = RateLimitedLog(log)  # a flood of drops: one line per cause per 10 s, the rest counted
 
 
 class Link(Protocol):
@@ -286,8 +288,8 @@ class Session:
     def _count_drop(self, reason: str) -> None:
         self.stats.drop(reason)
         self.stats.limit("max_queued_messages")
-        log.warning("queue of %s full: message dropped (%s)", self.client_id, reason,
-                    extra=log_fields(self.client_id))
+        _drops.log(logging.WARNING, "dropped_queue_full", "queue of %s full: message dropped (%s)",
+                   self.client_id, reason, extra=log_fields(self.client_id))
 
     def pump(self, now: float) -> None:
         """Send queued deliveries while the client's window has room."""
