@@ -4,9 +4,10 @@ It combines the per-listener anonymous rule (anonymous only on loopback unless t
 otherwise, as Mosquitto 2 does), client-certificate identities, the Mosquitto-format password file
 and the Mosquitto-format ACL file, and offers SCRAM-SHA-256 for MQTT 5 enhanced authentication
 (gateway.broker.enhanced_auth) when a SCRAM credentials file is configured. `reload()` re-reads
-all three files (SIGHUP); the caller then asks the core to drop subscriptions that are no longer
-allowed. Listeners that take the username from the client certificate do not offer SCRAM: the
-certificate is the identity there.
+all three files (SIGHUP); the caller then has the core name the subscriptions that can deliver
+nothing under the new ACL (they are kept: see gateway.broker.acl). Listeners that take the username from the client certificate do not offer SCRAM: the
+certificate is the identity there. Failed password logins slow their source address down
+(gateway.broker.login_backoff); the lines about refusals are rate-limited (gateway.ratelog).
 
 No listener name means anything here: the in-process clients (sensors, relays, Home Assistant
 discovery, the bridge) never pass through `authenticate` at all, and the core skips the ACL for
