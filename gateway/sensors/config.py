@@ -18,6 +18,9 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat,
                       PositiveFloat, model_validator)
 
+from gateway.sensors.filters import FilterError
+from gateway.sensors.filters import parse as parse_filter
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 QUANTITY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TOPIC_FORBIDDEN = ("+", "#", "\x00")
@@ -77,11 +80,18 @@ class SensorBase(BaseModel):
     device_class: dict[str, str] = {}             # Home Assistant override; "none" removes it
     backoff_max: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     offline_after: Annotated[int, Field(ge=1, le=100)] = 3  # consecutive failures -> offline
+    filters: dict[str, list[dict[str, Any]]] = {}  # quantity -> chain (gateway.sensors.filters)
 
     @model_validator(mode="after")
     def _check_common(self) -> SensorBase:
-        for field in ("deadband", "decimals", "device_class"):
+        for field in ("deadband", "decimals", "device_class", "filters"):
             _check_quantity_keys(getattr(self, field))
+        for quantity, specs in self.filters.items():
+            for i, spec in enumerate(specs):
+                try:
+                    parse_filter(spec)
+                except FilterError as exc:
+                    raise ValueError(f"sensor {self.name!r}: filters.{quantity}[{i}]: {exc}") from None
         if not self.on_change and (self.deadband or self.max_silence is not None):
             raise ValueError(f"sensor {self.name!r}: deadband and max_silence apply only with "
                              f"on_change = true")

@@ -28,6 +28,7 @@ from drivers.base import Driver
 from gateway.mqtt.errors import GatewayError
 from gateway.sensors.config import (NON_DRIVER_FIELDS, GPIOPinSensor, I2CSensor, SensorBase,
                                     SerialSensor, SPISensor)
+from gateway.sensors.filters import FilterError, SensorFilters
 from gateway.sensors.resources import Resources
 
 __all__ = ["BuiltSensor", "Resources", "SensorSetupError", "build_sensor", "build_sensors",
@@ -53,6 +54,7 @@ class BuiltSensor:
     config: SensorBase
     driver: Driver
     resource: str | None = None  # sensors with the same resource never read at the same time
+    filters: SensorFilters | None = None  # the config's filter chains, with their state
 
 
 def load_driver_class(config: SensorBase) -> type[Driver]:
@@ -87,7 +89,11 @@ def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
     except Exception as exc:  # bad option, unknown serial URL scheme, missing library
         raise _setup_error(config, str(exc)) from exc
     _check_quantity_options(config, driver)
-    return BuiltSensor(config, driver, resource)
+    try:
+        filters = SensorFilters(config.filters, driver.quantities) if config.filters else None
+    except FilterError as exc:
+        raise _setup_error(config, str(exc)) from exc
+    return BuiltSensor(config, driver, resource, filters)
 
 
 def _check_quantity_options(config: SensorBase, driver: Driver) -> None:

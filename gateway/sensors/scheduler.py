@@ -192,8 +192,14 @@ class SensorService:
     def discovered(self) -> list[DiscoveredSensor]:
         """What Home Assistant discovery announces of each sensor (gateway.discovery)."""
         return [DiscoveredSensor(u.name, u.built.config.label or human(u.name), u.topics,
-                                 tuple(u.built.driver.quantities), dict(u.built.config.device_class))
+                                 self._quantities(u.built), dict(u.built.config.device_class))
                 for u in self._units]
+
+    @staticmethod
+    def _quantities(built: BuiltSensor) -> tuple[tuple[str, str], ...]:
+        """The driver's quantities with the units its filters convert to."""
+        quantities = tuple(built.driver.quantities)
+        return built.filters.output_quantities(quantities) if built.filters else quantities
 
     @property
     def drivers(self) -> dict[str, Any]:
@@ -263,6 +269,8 @@ class SensorService:
             if self._needs_open(unit):
                 await self._open_driver(unit)
             readings = await unit.worker.call(unit.built.driver.read, unit.config.timeout)
+            if unit.built.filters is not None:
+                readings = unit.built.filters.apply(readings, self._clock.monotonic())
             payload = state_payload(readings, self._clock.time(), unit.config.decimals)
         except asyncio.CancelledError:
             raise
