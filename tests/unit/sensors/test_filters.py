@@ -110,7 +110,8 @@ async def test_the_scheduler_publishes_filtered_values_and_fails_implausible_one
     await service.start()
     await clock.advance_to(20, settled_for(clock, {"t": driver}))
     payloads = [json.loads(p) for p in bus.published("edge/sensor/t")]
-    assert [p["temperature"] for p in payloads] == [{"value": 68.0, "unit": "°F"}, {"value": 86.0, "unit": "°F"}]
+    assert [p["temperature"] for p in payloads] == [{"value": 68.0, "unit": "°F"},
+                                                    {"value": 86.0, "unit": "°F"}]
     status = {s.name: s for s in service.status().sensors}
     assert status["t"].failures == 1 and "plausible" in status["t"].last_error
     await service.stop()
