@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -173,6 +174,21 @@ async def run(config: GatewayConfig) -> None:
         await gateway.stop()
 
 
+FD_RESERVE = 200  # open files besides client sockets; systemd/edge-gateway.service's LimitNOFILE=
+
+
+def open_file_limit_warning(max_connections: int) -> str | None:
+    """A warning when this process may not open max_connections sockets plus what the gateway
+    itself holds (past the limit, accept() fails and listeners stall)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + FD_RESERVE
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    return (f"the open-file limit is {soft}, below broker.max_connections {max_connections} + "
+            f"{FD_RESERVE}: raise LimitNOFILE= (systemctl edit edge-gateway) or lower "
+            "max_connections")
+
+
 def run_from_path(path: str | Path, loop: str = "auto") -> int:
     try:
         config = load(path)
@@ -184,6 +200,9 @@ def run_from_path(path: str | Path, loop: str = "auto") -> int:
     setup_logging(config.gateway.log_level)
     for warning in config.warnings():
         log.warning("%s: %s", path, warning)
+    limit_warning = open_file_limit_warning(config.broker.max_connections)
+    if limit_warning is not None:
+        log.warning("%s", limit_warning)
     try:
         runner = _event_loop_runner(loop)
         runner(run(config))  # outside any `except`: its tracebacks carry no ImportError chain

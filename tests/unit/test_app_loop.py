@@ -1,4 +1,5 @@
-"""The event loop choice: a crash's traceback must not carry a "No module named 'uvloop'" chain."""
+"""Start-up checks of gateway.app: the event loop choice (a crash's traceback must not carry a
+"No module named 'uvloop'" chain) and the open-file limit against max_connections."""
 
 from __future__ import annotations
 
@@ -35,3 +36,23 @@ def test_loop_choices(monkeypatch):
     assert app._event_loop_runner("asyncio") is asyncio.run
     with pytest.raises(ImportError):
         app._event_loop_runner("uvloop")
+
+
+def test_open_file_limit_warning(monkeypatch):
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 4096))
+    warning = app.open_file_limit_warning(1000)
+    assert warning is not None and "open-file limit is 1024" in warning
+    assert app.open_file_limit_warning(800) is None  # 800 + 200 fit in 1024
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY,) * 2)
+    assert app.open_file_limit_warning(10**6) is None
+
+
+def test_the_unit_allows_the_default_max_connections_and_the_reserve():
+    from gateway.config import BrokerConfig
+
+    unit = (Path(__file__).parents[2] / "systemd" / "edge-gateway.service").read_text()
+    limit = int(next(line.split("=", 1)[1] for line in unit.splitlines()
+                     if line.startswith("LimitNOFILE=")))
+    assert limit >= BrokerConfig().max_connections + app.FD_RESERVE

@@ -28,6 +28,7 @@ PROVISION_UNIT = SYSTEMD_DIR / "edge-gateway-provision.service"
 SYSUSERS = SYSTEMD_DIR / "edge-gateway.sysusers"
 TMPFILES = SYSTEMD_DIR / "edge-gateway.tmpfiles"
 MAX_EXPOSURE = 2.0
+MAX_PROVISION_EXPOSURE = 3.0  # it runs as root, with CAP_CHOWN and CAP_DAC_OVERRIDE
 
 
 def tool(name: str) -> str:
@@ -139,6 +140,12 @@ def test_exposure_score_is_at_most_2() -> None:
     assert score <= MAX_EXPOSURE, f"exposure {score} > {MAX_EXPOSURE}: a hardening setting was lost"
 
 
+def test_provisioning_exposure_score_is_at_most_3() -> None:
+    score = exposure(PROVISION_UNIT)
+    assert score <= MAX_PROVISION_EXPOSURE, \
+        f"provisioning exposure {score} > {MAX_PROVISION_EXPOSURE}: a hardening setting was lost"
+
+
 def test_exposure_parser_sees_an_unhardened_unit(tmp_path: Path) -> None:
     bare = tmp_path / "bare.service"
     bare.write_text("[Service]\nExecStart=/bin/true\n")
@@ -159,6 +166,15 @@ def test_start_up_watchdog_and_restart_contract() -> None:
     ]
     assert values("User") == ["edge-gateway"]
     assert values("StateDirectory") == ["edge-gateway"]
+
+
+def test_resource_limits() -> None:
+    # sizes and reasons are in the unit's comments; LimitNOFILE= against max_connections is
+    # checked in tests/unit/test_app_loop.py
+    assert values("MemoryMax") == ["128M"] and values("MemoryHigh") == ["96M"]
+    assert values("TasksMax") == ["64"]
+    assert values("UMask") == ["0077"]
+    assert int(values("LimitNOFILE")[0]) >= 1200
 
 
 def test_hardware_devices_are_the_only_devices() -> None:
