@@ -159,13 +159,17 @@ class StoreConfig(_Model):
     max_bytes: int = Field(0, ge=0)  # 0 = no limit
     min_free_bytes: int = Field(64 * 1024 * 1024, ge=0)
     memory_window: int = Field(1000, ge=2)  # queued messages per session kept in memory
+    # seconds the gateway's own readings bound for a bridge wait in memory for the cloud's ack
+    # before they are written to its queue (0 = at once); a power cut loses at most this much
+    own_grace: float = Field(120.0, ge=0, le=3600)
 
     def settings(self, state_dir: Path):  # noqa: ANN201 - StoreSettings, imported late
         from gateway.broker.store import StoreSettings
 
         interval = None if self.commit_interval_ms is None else self.commit_interval_ms / 1000
         return StoreSettings(self.path or Path(state_dir) / "broker.db", self.durability, interval,
-                             self.max_bytes, self.min_free_bytes, self.memory_window)
+                             self.max_bytes, self.min_free_bytes, self.memory_window,
+                             self.own_grace)
 
 
 class GatewayConfig(_Model):

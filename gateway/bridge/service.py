@@ -287,8 +287,9 @@ class BridgeService:
         self._publish_values(self.metrics(now))
 
     def _publish_values(self, values: dict[str, object]) -> None:
-        """Retained, and only the values that changed: the local ones are retained messages the
-        store writes to disk, so an idle bridge republishing them wrote the SD card every interval."""
+        """Retained, and only the values that changed; published as the gateway's own state, so the
+        store keeps them in memory only (an idle bridge republishing them wrote the SD card every
+        interval, and every changed counter did)."""
         core = self.broker.core
         now = self.broker.clock()
         origin = self.forwarder.client_id if self.forwarder else f"$bridge/{self.name}"
@@ -300,7 +301,7 @@ class BridgeService:
             published[key] = payload
             for topic in (f"{self.metrics_prefix}/{key}", f"$SYS/broker/bridge/{self.name}/{key}"):
                 core.route_publish(Publish(topic, payload, QoS.AT_MOST_ONCE, True), topic,
-                                   origin, now)
+                                   origin, now, own=True)
         self.broker.flush()
 
     def _message_id(self, delivery: Delivery) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -123,6 +122,8 @@ class BrokerCore:
             if (not v5 and not packet.clean_start) or packet.protocol_version == 3 or \
                     not settings.allow_zero_length_client_id:  # [MQTT-3.1.3-8]
                 return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "empty client id")
+            import uuid  # here: only clients without an id need it
+
             client_id = f"auto-{uuid.uuid4()}"
         if len(client_id) > settings.max_client_id_length:
             return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "client id too long")
@@ -319,9 +320,11 @@ class BrokerCore:
             return R.SUCCESS
         return R.NO_MATCHING_SUBSCRIBERS
 
-    def route_publish(self, packet: Publish, topic: str, origin: str, now: float) -> int:
+    def route_publish(self, packet: Publish, topic: str, origin: str, now: float,
+                      own: bool = False) -> int:
+        """`own`: the gateway's own regenerated state (see `Message.own`)."""
         self._seq += 1
-        message = Message.from_publish(packet, topic, origin, now, self._seq)
+        message = Message.from_publish(packet, topic, origin, now, self._seq, own)
         self.stats.messages_received += 1
         if packet.retain:
             self._store_retained(message)

@@ -116,7 +116,9 @@ class LocalLink:
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         packet = Publish(topic, data, QoS(qos), retain, False, None, properties)
         broker = self.broker
-        broker.core.route_publish(packet, topic, self.client_id, broker.clock())
+        # the components that publish through a local client (sensors, relays, availability) publish
+        # what the gateway regenerates at start-up: `own` keeps it off the SD card (Message.own)
+        broker.core.route_publish(packet, topic, self.client_id, broker.clock(), own=True)
         broker.flush()
 
     async def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1) -> None:

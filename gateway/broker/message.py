@@ -28,6 +28,10 @@ class Message:
     seq: int = 0  # broker-wide sequence number, increasing
     encoded: dict[tuple, bytes] = field(default_factory=dict)  # fan-out cache of QoS 0 packets
     store_id: int = 0  # row of its body in the durable store (0 = not written)
+    # published by the gateway itself (sensor readings, relay state, availability, metrics): state
+    # it regenerates, so the store keeps it retained in memory only and holds it back from disk
+    # queues for a grace period (gateway.broker.store); a LAN client's or the cloud's never is
+    own: bool = False
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -38,7 +42,8 @@ class Message:
         return max(0, int(self.expires_at - now + 0.999))  # round up, as Mosquitto does
 
     @classmethod
-    def from_publish(cls, packet: Publish, topic: str, origin: str, now: float, seq: int) -> Message:
+    def from_publish(cls, packet: Publish, topic: str, origin: str, now: float, seq: int,
+                     own: bool = False) -> Message:
         props = packet.properties
         expires_at = None
         if props.message_expiry_interval is not None:
@@ -47,7 +52,8 @@ class Message:
                 props.message_expiry_interval is not None:
             props = dataclasses.replace(props, topic_alias=None, subscription_identifiers=(),
                                         message_expiry_interval=None)
-        return cls(topic, packet.payload, packet.qos, packet.retain, props, expires_at, origin, seq)
+        return cls(topic, packet.payload, packet.qos, packet.retain, props, expires_at, origin, seq,
+                   own=own)
 
 
 @dataclass(slots=True)

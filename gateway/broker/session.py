@@ -263,7 +263,7 @@ class Session:
         if self.durable and delivery.qos != QoS.AT_MOST_ONCE:
             if not self.persistence.queue_add(self, delivery):
                 return  # the store is full: counted and logged by the store
-            if self.spilled or self._paging or len(self.queue) >= self.persistence.memory_window:
+            if not self.keeps_next_in_memory():
                 self.spilled += 1  # on disk only, paged in when the memory part drains
                 self.queued_bytes += size
                 return
@@ -273,6 +273,11 @@ class Session:
             return
         self.queue.append(delivery)
         self.queued_bytes += size
+
+    def keeps_next_in_memory(self) -> bool:
+        """Whether a delivery queued now stays in memory (False: it lives on disk only)."""
+        return not (self.spilled or self._paging or
+                    len(self.queue) >= self.persistence.memory_window)
 
     def _drop_oldest(self) -> None:
         if self.queue:

@@ -65,6 +65,7 @@ def restore(store: SqliteStore, core: BrokerCore, now: float) -> int:
         core.stats.clients_disconnected += 1
     for message in retained:
         core.retained.set(message)
+    store.durable_retained = {message.topic for message in retained}
     queued = sum(s.queued_count for s in sessions)
     log.info("store %s: restored %d session(s), %d queued and %d in-flight message(s), %d retained "
              "message(s)", store.settings.path, len(sessions), queued,
