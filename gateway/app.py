@@ -190,8 +190,13 @@ def open_file_limit_warning(max_connections: int) -> str | None:
 
 
 def run_from_path(path: str | Path, loop: str = "auto") -> int:
+    """Load `path` and run until stopped. Under `edge-gateway run` the models are plain records
+    (gateway.modelbase): the config is validated in a child process and pydantic never loads here."""
+    from gateway import modelbase
+    from gateway.config import load_in_child
+
     try:
-        config = load(path)
+        config = load_in_child(path) if modelbase.plain() else load(path)
     except ConfigError as exc:
         setup_logging("INFO")
         for problem in exc.problems:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from gateway.modelbase import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.bridge.config import BridgeList
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
@@ -220,14 +219,59 @@ def parse(data: dict, path: str = "<config>") -> GatewayConfig:
         raise ConfigError(path, [_format_error(e) for e in exc.errors()]) from None
 
 
+def load_in_child(path: str | Path) -> GatewayConfig:
+    """Validate in a child process (pydantic) and load its result into this process's models:
+    plain records once `gateway.modelbase.use_plain()` was called, so this process never imports
+    pydantic (see gateway.modelbase). Raises ConfigError with the child's problems."""
+    import pickle
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-m", "gateway.config", "--pickle", str(path)],
+                           capture_output=True, check=False)
+    if child.returncode == 0:
+        return pickle.loads(child.stdout)  # noqa: S301 - our own child's output
+    problems = child.stderr.decode("utf-8", "replace").splitlines()
+    if child.returncode != 2 or not problems:
+        problems = [f"config validation failed (exit {child.returncode})"] + problems[-5:]
+    raise ConfigError(str(path), problems)
+
+
+def _child(argv: list[str]) -> int:
+    """`python -m gateway.config --pickle PATH`: the validated config pickled on stdout, or each
+    problem as one line on stderr and exit 2."""
+    import pickle
+    import sys
+
+    try:
+        config = load(argv[1])
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    sys.stdout.buffer.write(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
+    return 0
+
+
 def load(path: str | Path) -> GatewayConfig:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    import tomllib  # here: the service process validates in a child and never needs it
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
     return parse(data, str(path))
+
+
+if __name__ == "__main__":
+    import sys
+
+    # through the module's own name, so the pickle names gateway.config's classes, not __main__'s
+    from gateway.config import _child as child
+
+    sys.exit(child(sys.argv[1:]))

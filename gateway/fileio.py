@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -31,6 +30,8 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *,
     """Replace `path` atomically and durably; keep an existing file's mode and owner."""
     target = Path(path)
     mode, owner = _existing_mode_and_owner(target, new_mode)
+    import tempfile  # here: it loads shutil, random, bz2 and lzma, which only this needs
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as tmp:

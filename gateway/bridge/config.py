@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from gateway.modelbase import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gateway.bridge.mapping import Direction, TopicMap
 from gateway.mqtt.enums import QoS

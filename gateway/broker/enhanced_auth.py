@@ -22,17 +22,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from gateway.broker.scram import AuthenticationFailed
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import PacketType as P
 from gateway.mqtt.enums import ReasonCode
-from gateway.mqtt.errors import ProtocolError
+from gateway.mqtt.errors import GatewayError, ProtocolError
 from gateway.mqtt.packets import Auth, Connect, Disconnect
 from gateway.mqtt.properties import Properties
 from gateway.mqtt.reason_codes import carried_code
 
 log = logging.getLogger(__name__)
 R = ReasonCode
+
+
+class AuthenticationFailed(GatewayError):
+    """The exchange failed; the broker answers with CONNACK `reason_code`. (Here rather than in
+    gateway.broker.scram, so the broker core does not load hashlib and OpenSSL without SCRAM.)"""
+
+    def __init__(self, message: str, reason_code: ReasonCode = ReasonCode.NOT_AUTHORIZED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason_code = reason_code
 
 
 @dataclass(slots=True)

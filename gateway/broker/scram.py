@@ -30,6 +30,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
+from gateway.broker.enhanced_auth import AuthenticationFailed
 from gateway.broker.authfiles import (
     AuthFileError,
     atomic_write_text,
@@ -46,15 +47,6 @@ MAX_ITERATIONS = 10_000_000
 SALT_BYTES = 16
 KEY_BYTES = 32  # SHA-256 output
 _MOCK_SECRET = secrets.token_bytes(32)  # per process: unknown users get stable made-up salts
-
-
-class AuthenticationFailed(GatewayError):
-    """The SCRAM exchange failed; the broker answers with CONNACK `reason_code`."""
-
-    def __init__(self, message: str, reason_code: ReasonCode = ReasonCode.NOT_AUTHORIZED) -> None:
-        super().__init__(message)
-        self.message = message
-        self.reason_code = reason_code
 
 
 def _h(data: bytes) -> bytes:

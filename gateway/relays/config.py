@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from gateway.modelbase import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # one topic level: no '/', '+', '#', no spaces
 EXPANDERS = {"pcf8574": 8, "mcp23017": 16}  # kind -> number of pins

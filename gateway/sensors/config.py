@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat,
-                      PositiveFloat, model_validator)
+from gateway.modelbase import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat,
+                              PositiveFloat, model_validator)
 
 from gateway.sensors.filters import FilterError
 from gateway.sensors.filters import parse as parse_filter
