@@ -139,7 +139,20 @@ class GatewayAuth(Authenticator, Authorizer):
             return None
         from gateway.broker.scram import ScramServer
 
+        address = peer_address(conn.peer)
+        wait = self.backoff.blocked_for(address, self.clock())
+        if wait > 0:  # the same back-off as for passwords: the exchange fails at its first step
+            _count_limit(conn, "login_backoff")
+            self.ratelog.log(logging.WARNING, "login_backoff", "SCRAM login from %s refused: "
+                             "%.0f s more of back-off after failed logins", address, wait,
+                             extra=log_fields(conn.client_id, conn))
+            return _ShutOut()
         return ScramServer(self.scram.lookup)
+
+    def enhanced_failed(self, conn, exc) -> None:  # noqa: ANN001
+        """A failed SCRAM exchange (not one refused by the back-off) is a failed login."""
+        if exc.reason_code != ReasonCode.CONNECTION_RATE_EXCEEDED:
+            self.backoff.failed(peer_address(conn.peer), self.clock())
 
     # -- Authorizer -------------------------------------------------------------------------
 
@@ -151,6 +164,20 @@ class GatewayAuth(Authenticator, Authorizer):
 
     def can_receive(self, username: str | None, client_id: str, topic: str) -> bool:
         return self.acl.can_receive(username, client_id, topic)
+
+
+class _ShutOut:
+    """The exchange offered to an address inside its back-off window: fails at once, 0x9F."""
+
+    username = None
+
+    def start(self, data: bytes) -> bytes:
+        from gateway.broker.scram import AuthenticationFailed
+
+        raise AuthenticationFailed("back-off after failed logins",
+                                   ReasonCode.CONNECTION_RATE_EXCEEDED)
+
+    finish = start
 
 
 def _count_limit(conn, name: str) -> None:  # noqa: ANN001

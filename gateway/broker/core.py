@@ -49,6 +49,9 @@ class Authenticator:
         `finish(data)` -> bytes, `username`), or None: not offered [MQTT-4.12.0-1]."""
         return None
 
+    def enhanced_failed(self, conn, exc) -> None:  # noqa: ANN001
+        """An enhanced-authentication exchange failed with AuthenticationFailed `exc`."""
+
 
 class Authorizer:
     """Topic access per client; the default allows everything (the ACL file replaces it)."""

@@ -124,8 +124,10 @@ def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
 
 def _failed(core, conn, exc: AuthenticationFailed) -> None:  # noqa: ANN001
     code = exc.reason_code if exc.reason_code.is_error else R.NOT_AUTHORIZED
-    log.warning("enhanced authentication of %s from %s failed: %s", conn.client_id or "-",
-                conn.peer, exc.message, extra=log_fields(conn.client_id, conn))
+    core.authenticator.enhanced_failed(conn, exc)  # counts towards the login back-off
+    core.ratelog.log(logging.WARNING, "enhanced_auth_failed",
+                     "enhanced authentication of %s from %s failed: %s", conn.client_id or "-",
+                     conn.peer, exc.message, logger=log, extra=log_fields(conn.client_id, conn))
     if conn.connected:  # [MQTT-4.12.1-2] a failed re-authentication ends the connection
         conn.send(Disconnect(carried_code(
             P.DISCONNECT, code if code != R.PROTOCOL_ERROR else R.NOT_AUTHORIZED)))

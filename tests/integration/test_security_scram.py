@@ -210,3 +210,16 @@ def test_scram_and_passwords_coexist_on_one_listener(make_broker, auth_files):
     assert connack.reason_code == R.SUCCESS
     raw.close()
 
+
+
+def test_scram_guesses_share_the_login_back_off(scram_broker):
+    for _ in range(4):  # 3 free failures, then a 1 s window
+        raw, _, _, connack = scram_connect(scram_broker.port, "alice", "guess")
+        assert connack.reason_code == R.NOT_AUTHORIZED
+        raw.close()
+    raw, _, challenge, connack = scram_connect(scram_broker.port, "alice", "wonderland")
+    assert challenge is None  # refused at the first step, the proof is never looked at
+    assert isinstance(connack, Connack) and connack.reason_code == R.CONNECTION_RATE_EXCEEDED
+    raw.close()
+    limits = scram_broker.run(lambda: scram_broker.broker.core.stats.limits_hit)
+    assert limits["login_backoff"] == 1
