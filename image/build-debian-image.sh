@@ -333,6 +333,8 @@ if step_needed configure "$configure_inputs" "$rootfs"; then
         [ -x "$rootfs/$tool" ] || die "/$tool missing from the image (first-boot growth or Wi-Fi)"
     done
     [ -e "$rootfs/boot/firmware/config.txt" ] || die "raspi-firmware wrote no /boot/firmware/config.txt"
+    grep -qx 'dtparam=i2c_arm=on' "$rootfs/boot/firmware/config.txt" \
+        || die "config.txt lacks the overlay's etc/default/raspi-firmware-custom (I2C on)"
     grep -q "root=$rootpart" "$rootfs/boot/firmware/cmdline.txt" \
         || die "cmdline.txt does not boot $rootpart: $(cat "$rootfs/boot/firmware/cmdline.txt")"
     ls "$rootfs"/boot/firmware/initrd.img-* "$rootfs"/boot/firmware/vmlinuz-* \

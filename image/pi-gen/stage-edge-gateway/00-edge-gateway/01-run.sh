@@ -22,6 +22,14 @@ install -D -m 0644 files/10-edge-gateway-sdcard.conf \
 install -D -m 0644 files/10-edge-gateway-watchdog.conf \
 	"${ROOTFS_DIR}/etc/systemd/system.conf.d/10-edge-gateway-watchdog.conf"
 
+# I2C bus 1 on the header, as raspi-config's "I2C" option does it: the dtparam in config.txt (stage2
+# ships it commented out) and the i2c-dev module. 1-Wire, SPI and the UART stay as Raspberry Pi OS
+# has them (docs/operator-guide.md says why and how to turn them on).
+config_txt="${ROOTFS_DIR}/boot/firmware/config.txt"
+sed -i 's/^#\?dtparam=i2c_arm=.*/dtparam=i2c_arm=on/' "${config_txt}"
+grep -qx 'dtparam=i2c_arm=on' "${config_txt}" || echo 'dtparam=i2c_arm=on' >> "${config_txt}"
+install -D -m 0644 files/edge-gateway-modules.conf "${ROOTFS_DIR}/etc/modules-load.d/edge-gateway.conf"
+
 # The first-boot provisioning must run on the device, never here.
 for secret in etc/edge-gateway/passwd etc/edge-gateway/gateway-id var/lib/edge-gateway/.provisioned; do
 	if [ -e "${ROOTFS_DIR}/${secret}" ]; then
