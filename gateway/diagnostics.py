@@ -29,7 +29,7 @@ CHECK = 5.0        # seconds between looks at the state
 HEARTBEAT = 60.0   # publish at least this often (Home Assistant's expire_after is 3x this)
 
 #: the store's states, for Home Assistant's enum sensor
-STORE_STATES = ("off", "ok", "full", "quarantined")
+STORE_STATES = ("off", "ok", "full", "failing", "quarantined")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +69,12 @@ def read_cpu_temperature(path: Path = CPU_THERMAL) -> float | None:
 
 
 def store_state(store: Any) -> str:
+    """The store's own state (ok, full, failing: what it refuses and why), "quarantined" while it
+    is ok but started on a fresh file after setting a corrupt one aside, "off" without [store]."""
     if store is None:
         return "off"
-    if store.full_reason is not None:
-        return "full"
-    if store.quarantined:
-        return "quarantined"
-    return "ok"
+    state = store.state
+    return "quarantined" if state == "ok" and store.quarantined else state
 
 
 def bridge_links(services: list[Any]) -> dict[str, BridgeLink]:
