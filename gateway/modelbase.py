@@ -1,8 +1,7 @@
 """What the config models are built on: pydantic where a config is validated, plain records in the
 running service.
 
-How this works: the config modules (gateway.config, gateway.sensors.config, gateway.relays.config,
-gateway.bridge.config) take BaseModel, Field, ConfigDict, the validator decorators and the
+How this works: the config modules (CONFIG_MODULES) take BaseModel, Field, ConfigDict, the validator decorators and the
 constrained types from here, not from pydantic. By default these are pydantic's, and
 `load(path)` validates. `edge-gateway run` calls `use_plain()` before any config module is
 imported: the same classes are then defined on `PlainModel`, a frozen record that does no
@@ -23,13 +22,16 @@ import sys
 from typing import Any
 
 _plain = False
+#: every module that defines config models (each takes its pydantic names from here, never from
+#: pydantic: tests/unit/test_modelbase.py checks that no gateway module imports pydantic itself)
+CONFIG_MODULES = ("gateway.config", "gateway.sensors.config", "gateway.relays.config",
+                  "gateway.bridge.config", "gateway.web.config")
 
 
 def use_plain() -> None:
     """Build the config models as plain records from now on (before any config module loads)."""
     global _plain
-    loaded = [name for name in ("gateway.config", "gateway.sensors.config", "gateway.relays.config",
-                                "gateway.bridge.config") if name in sys.modules]
+    loaded = [name for name in CONFIG_MODULES if name in sys.modules]
     if loaded:
         raise RuntimeError(f"use_plain() after {', '.join(loaded)} was imported")
     _plain = True

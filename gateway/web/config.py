@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from gateway.modelbase import BaseModel, ConfigDict, Field, model_validator
 
 
 class WebConfig(BaseModel):

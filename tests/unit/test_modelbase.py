@@ -79,3 +79,21 @@ def test_a_bad_config_reports_the_same_problems_from_the_child(tmp_path):
 def test_an_unreadable_config_is_one_problem(tmp_path):
     got = plain_load(tmp_path / "missing.toml")
     assert len(got["problems"]) == 1 and "cannot read" in got["problems"][0]
+
+
+def test_no_gateway_module_imports_pydantic_itself():
+    """A config module that imported pydantic directly would bring it (about 12 MB) back into the
+    service; its models must come from gateway.modelbase (and be listed in CONFIG_MODULES)."""
+    from gateway import modelbase
+
+    offenders = []
+    for path in sorted((REPO / "gateway").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        if module == "gateway.modelbase":
+            continue
+        if any(line.startswith(("from pydantic", "import pydantic")) for line in text.splitlines()):
+            offenders.append(module)
+        if "from gateway.modelbase import" in text and "BaseModel" in text:
+            assert module in modelbase.CONFIG_MODULES, module
+    assert offenders == []
