@@ -125,6 +125,7 @@ QUANTITY_NAMES = {
     "pm1_0_standard": "PM1.0 (standard)", "pm2_5_standard": "PM2.5 (standard)",
     "pm10_standard": "PM10 (standard)", "tvoc": "TVOC", "eco2": "eCO2", "hdop": "HDOP",
     "voc_index": "VOC index",
+    "voc_index": "VOC index",
 }
 
 
