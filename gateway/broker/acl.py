@@ -103,7 +103,7 @@ class AclRule:
 class AclFile:
     """The parsed rules of one ACL file; checks are pure functions of (username, client id, topic)."""
 
-    __slots__ = ("anonymous", "users", "patterns", "_enforcing")
+    __slots__ = ("anonymous", "users", "patterns", "_enforcing", "_cache")
 
     def __init__(
         self,
@@ -117,6 +117,7 @@ class AclFile:
         self.users = MappingProxyType(dict(users or {}))
         self.patterns = tuple(patterns)
         self._enforcing = enforcing
+        self._cache: dict[tuple[str | None, str], _ClientRules] = {}
 
     @classmethod
     def allow_all(cls) -> AclFile:
@@ -149,59 +150,89 @@ class AclFile:
         return self._can_deliver(username, client_id, _share_inner(topic_filter))
 
     def _can_deliver(self, username: str | None, client_id: str, topic_filter: str) -> bool:
-        grants = [c for r, c in self._applicable(username, client_id)
-                  if c is not None and r.access & Access.READ]
-        if not grants:
+        rules = self._client_rules(username, client_id)
+        if not rules.grants:
             return False
-        depth = max(len(c.split("/")) for _, c in self._applicable(username, client_id)
-                    if c is not None)
         tried: set[str] = set()
-        for grant in grants:
+        for grant in rules.grants:
             common = _intersect(topic_filter, grant)
             if common is None or common in tried:
                 continue
             tried.add(common)
-            if any(self._allowed(username, client_id, topic, Access.READ)
-                   for topic in _witnesses(common, depth)):
+            if any(rules.allowed(topic, Access.READ) for topic in _witnesses(common, rules.depth)):
                 return True
         return False
 
-    def _applicable(self, username: str | None,
-                    client_id: str) -> list[tuple[AclRule, str | None]]:
-        """(rule, concrete filter) for every rule that applies to this client; None = the rule
-        cannot be placed (unsafe %u/%c value): a deny then covers everything, a grant nothing."""
-        out: list[tuple[AclRule, str | None]] = [(r, r.topic_filter) for r in self._rules_for(username)]
-        values = {"u": username, "c": client_id}
-        for rule in self.patterns:
-            used = set(_PLACEHOLDER.findall(rule.topic_filter))
-            if "u" in used and username is None:
-                continue
-            if any(_unsafe(values[name]) for name in used):
-                out.append((rule, None))
-                continue
-            out.append((rule, _PLACEHOLDER.sub(lambda m: values[m.group(1)], rule.topic_filter)))
-        return out
-
     def _allowed(self, username: str | None, client_id: str, topic: str, access: Access) -> bool:
-        """Mosquitto's order: the client's topic rules (deny, then grant), then patterns."""
         if not self._enforcing:
             return True
-        own = [rule for rule in self._rules_for(username) if _topic_matches(rule.topic_filter, topic)]
-        if any(rule.is_deny for rule in own):
-            return False
-        if any(access & rule.access for rule in own):
-            return True
-        if not self.patterns or _dangerous(username) or _dangerous(client_id):
-            return False  # Mosquitto: a + or # in either name refuses what patterns would decide
-        matching = [rule for rule in self.patterns if _pattern_matches(rule, username, client_id, topic)]
-        if any(rule.is_deny for rule in matching):
-            return False
-        return any(access & rule.access for rule in matching)
+        return self._client_rules(username, client_id).allowed(topic, access)
+
+    def _client_rules(self, username: str | None, client_id: str) -> _ClientRules:
+        """The rules that apply to this client, %u/%c substituted; cached (the file is
+        immutable: a reload makes a new AclFile), at most _CACHE_LIMIT clients."""
+        key = (username, client_id)
+        rules = self._cache.get(key)
+        if rules is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            rules = self._cache[key] = _ClientRules.build(self, username, client_id)
+        return rules
 
     def _rules_for(self, username: str | None) -> tuple[AclRule, ...]:
         if username is None:
             return self.anonymous
         return self.users.get(username, ())
+
+
+_CACHE_LIMIT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _ClientRules:
+    """One client's view of the file: its own `topic` rules and the patterns placed for it."""
+
+    own: tuple[AclRule, ...]
+    patterns: tuple[tuple[AclRule, str | None], ...]  # None: unsafe %u/%c value, cannot be placed
+    patterns_refused: bool  # patterns exist and a name holds + or #: they refuse everything
+    grants: tuple[str, ...]  # the concrete filters of every rule with read access
+    depth: int  # levels of the deepest rule
+
+    @classmethod
+    def build(cls, acl: AclFile, username: str | None, client_id: str) -> _ClientRules:
+        own = acl._rules_for(username)
+        values = {"u": username, "c": client_id}
+        patterns: list[tuple[AclRule, str | None]] = []
+        for rule in acl.patterns:
+            used = set(_PLACEHOLDER.findall(rule.topic_filter))
+            if "u" in used and username is None:
+                continue  # Mosquitto: a %u pattern does not apply to anonymous clients
+            if any(_unsafe(values[name]) for name in used):
+                patterns.append((rule, None))
+                continue
+            patterns.append((rule, _PLACEHOLDER.sub(lambda m: values[m.group(1)], rule.topic_filter)))
+        concrete = [r.topic_filter for r in own] + [c for _, c in patterns if c is not None]
+        grants = [r.topic_filter for r in own if r.access & Access.READ]
+        grants += [c for r, c in patterns if c is not None and r.access & Access.READ]
+        refused = bool(acl.patterns) and (_dangerous(username) or _dangerous(client_id))
+        return cls(own, tuple(patterns), refused, tuple(grants),
+                   max((len(c.split("/")) for c in concrete), default=0))
+
+    def allowed(self, topic: str, access: Access) -> bool:
+        """Mosquitto's order: the client's topic rules (deny, then grant), then patterns."""
+        own = [rule for rule in self.own if _topic_matches(rule.topic_filter, topic)]
+        if any(rule.is_deny for rule in own):
+            return False
+        if any(access & rule.access for rule in own):
+            return True
+        if not self.patterns or self.patterns_refused:
+            return False  # Mosquitto: a + or # in either name refuses what patterns would decide
+        # a deny that cannot be placed matches everything (fail closed), a grant nothing
+        matching = [rule for rule, concrete in self.patterns
+                    if (rule.is_deny if concrete is None else _topic_matches(concrete, topic))]
+        if any(rule.is_deny for rule in matching):
+            return False
+        return any(access & rule.access for rule in matching)
 
 
 def _share_inner(topic_filter: str) -> str:
@@ -255,17 +286,6 @@ def _witnesses(topic_filter: str, depth: int) -> list[str]:
 def _dollar_write_refused(topic: str) -> bool:
     first_level = topic.split("/", 1)[0]
     return first_level in ("$SYS", "$share")
-
-
-def _pattern_matches(rule: AclRule, username: str | None, client_id: str, topic: str) -> bool:
-    used = set(_PLACEHOLDER.findall(rule.topic_filter))
-    values = {"u": username, "c": client_id}
-    if "u" in used and username is None:
-        return False  # Mosquitto: a %u pattern does not apply to anonymous clients
-    if any(_unsafe(values[name]) for name in used):
-        return rule.is_deny  # fail closed: the deny cannot be placed, so it covers everything
-    concrete = _PLACEHOLDER.sub(lambda m: values[m.group(1)], rule.topic_filter)
-    return _topic_matches(concrete, topic)
 
 
 def _dangerous(name: str | None) -> bool:

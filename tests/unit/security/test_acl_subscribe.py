@@ -58,7 +58,7 @@ def acl_texts(draw):
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(text=acl_texts(), sub=filters(max_levels=3))
 def test_subscribe_granted_exactly_when_some_topic_is_readable(text, sub):
     # the client id "b" lets %c patterns name a level of the universe
