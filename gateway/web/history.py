@@ -2,11 +2,13 @@
 
 How this works: every numeric quantity of every sensor has one `Series`, a ring of `points` slots
 (two `array`s: float32 values and uint32 seconds since the ring was made). A reading lands in the
-slot of its time step (step = span / points, at least the sensor's interval): a second reading in
-the same step replaces the first, so a 5 s sensor and a 10 min one both cover `span` seconds with
-at most `points` points. When the ring is full the oldest point is overwritten (overflow policy:
-oldest first, counted in `overwritten`). The cost is fixed when the ring is made: 8 bytes a point,
-so 720 points are 5.6 KiB a quantity (30 quantities: 170 KiB), whatever the read interval.
+slot of its time step: a second reading in the same step replaces the first. The step starts at
+the sensor's read interval, so a fresh gateway plots every reading; when the ring is full and covers
+less than `span`, every other point is dropped and the step doubles (the ring now covers twice the
+time at half the resolution), until step x points >= span (24 h at 720 points: a 2-minute step).
+From then on a full ring overwrites its oldest point (overflow policy: oldest first, counted in
+`overwritten`). The cost is fixed when the ring is made: 8 bytes a point, so 720 points are 5.6 KiB
+a quantity (30 quantities: 170 KiB), whatever the read interval.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ POINT_BYTES = 8  # float32 value + uint32 time
 
 
 class Series:
-    __slots__ = ("step", "origin", "times", "values", "start", "count", "overwritten")
+    __slots__ = ("step", "span", "origin", "times", "values", "start", "count", "overwritten")
 
-    def __init__(self, points: int, step: float, origin: float) -> None:
-        self.step = step
+    def __init__(self, points: int, step: float, origin: float, span: float = 0.0) -> None:
+        self.step = max(1.0, step)
+        self.span = span
         self.origin = origin
         self.times = array("I", bytes(4 * points))
         self.values = array("f", bytes(4 * points))
@@ -41,6 +44,8 @@ class Series:
             if offset // self.step == self.times[last] // self.step:  # same step: newest wins
                 self.times[last], self.values[last] = offset, value
                 return
+        if self.count == capacity and self.step * capacity < self.span and capacity > 1:
+            self._halve()
         if self.count == capacity:
             self.start = (self.start + 1) % capacity
             self.count -= 1
@@ -48,6 +53,18 @@ class Series:
         index = (self.start + self.count) % capacity
         self.times[index], self.values[index] = offset, value
         self.count += 1
+
+    def _halve(self) -> None:
+        """Keep the newer point of each pair, oldest first; the step doubles."""
+        capacity = len(self.values)
+        order = [(self.start + i) % capacity for i in range(self.count)]
+        kept = order[1::2] if self.count % 2 == 0 else order[0::2]  # the newest always stays
+        times = [self.times[i] for i in kept]
+        values = [self.values[i] for i in kept]
+        for i, (t, v) in enumerate(zip(times, values, strict=True)):
+            self.times[i], self.values[i] = t, v
+        self.start, self.count = 0, len(kept)
+        self.step *= 2
 
     def points(self, now: float, span: float) -> list[tuple[float, float]]:
         """(age in seconds, value) of the points within `span`, oldest first."""
@@ -81,8 +98,8 @@ class History:
             key = (sensor, reading.quantity)
             series = self.series.get(key)
             if series is None:
-                step = max(self.span / self.points, self.intervals.get(sensor, 0.0))
-                series = self.series[key] = Series(self.points, step, self.origin)
+                step = min(self.span / self.points, self.intervals.get(sensor, 1.0))
+                series = self.series[key] = Series(self.points, step, self.origin, self.span)
             series.add(float(value), now)
 
     def of(self, sensor: str, now: float) -> dict[str, list[tuple[float, float]]]:

@@ -26,7 +26,8 @@ td{padding:.1em .3em;vertical-align:top;overflow-wrap:anywhere}td:first-child{co
 .val{font-size:1.1em;font-weight:600}button{font:inherit;padding:.35em .9em;margin:.2em .2em 0 0;border:1px solid #99a;border-radius:4px;background:#fff;cursor:pointer}
 button:hover{background:#eef}svg{width:100%;height:60px;background:#fafbfc;border:1px solid #e3e6ea;border-radius:3px}
 polyline{fill:none;stroke:#2f6fde;stroke-width:1.5;vector-effect:non-scaling-stroke}.pill{display:inline-block;padding:0 .5em;border-radius:1em;background:#e3e6ea;font-size:.85em}
-#live.ok{background:#c9f0d3}#live.lost{background:#f6d0cc}
+#live{background:#556;color:#fff}#live.ok{background:#1f8a3c}#live.lost{background:#b3261e}
+.range{display:flex;justify-content:space-between;color:#778;font-size:.75em;margin-top:-.2em}
 """
 
 
@@ -60,19 +61,37 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
+def plot_window(points: list[tuple[float, float]], span: float) -> float:
+    """The seconds the x axis covers: the data's own age while it is younger than `span` (a plot of
+    the last minute is readable; the same minute squeezed into 24 h is a dot), at least 60 s."""
+    oldest = max((age for age, _ in points), default=0.0)
+    return max(60.0, min(span, oldest))
+
+
 def polyline(points: list[tuple[float, float]], span: float) -> str:
-    """SVG points of (age, value) pairs: time left to right over `span`, value scaled to fit."""
+    """SVG points of (age, value) pairs: time left to right over the plot window, value scaled."""
     if not points:
         return ""
+    window = plot_window(points, span)
     values = [v for _, v in points]
     low, high = min(values), max(values)
     rng = (high - low) or 1.0
     out = []
     for age, value in points:
-        x = (span - age) / span * PLOT_W
+        x = (window - age) / window * PLOT_W
         y = PLOT_H - 4 - (value - low) / rng * (PLOT_H - 8)
         out.append(f"{x:.1f},{y:.1f}")
     return " ".join(out)
+
+
+def plot_caption(points: list[tuple[float, float]], span: float) -> str:
+    if not points:
+        return "<span>no history yet</span><span></span>"
+    values = [v for _, v in points]
+    window = plot_window(points, span)
+    period = f"{window / 3600:.1f} h" if window >= 5400 else f"{window / 60:.0f} min"
+    return (f"<span>last {esc(period)}</span>"
+            f"<span>{esc(fmt_value(min(values)))} … {esc(fmt_value(max(values)))}</span>")
 
 
 def _rows(rows: list[tuple[str, str, str]]) -> str:
@@ -111,9 +130,11 @@ def _sensor(s: dict[str, Any], history: dict[str, list], span: float) -> str:
         f'<div><span class="muted">{esc(q)}</span> <span class="val" id="s-{esc(name)}-{esc(q)}">'
         f'{esc(fmt_value(r["value"]))}</span> {esc(r["unit"])}'
         f'<svg viewBox="0 0 {PLOT_W} {PLOT_H}" preserveAspectRatio="none" '
-        f'aria-label="{esc(q)} over the last {span / 3600:g} h">'
+        f'aria-label="{esc(q)} history">'
         f'<polyline id="p-{esc(name)}-{esc(q)}" points="{polyline(history.get(q, []), span)}"/>'
-        f'</svg></div>' for q, r in s["values"].items())
+        f'</svg><div class="range" id="c-{esc(name)}-{esc(q)}">'
+        f'{plot_caption(history.get(q, []), span)}</div></div>'
+        for q, r in s["values"].items())
     error = s.get("last_error")
     return (f'<div class="card sensor" data-sensor="{esc(name)}"><h3>{esc(name)} '
             f'<span class="muted">{esc(s["type"])}, every {s["interval"]:g} s</span></h3>'
@@ -142,7 +163,8 @@ def _relay(r: dict[str, Any]) -> str:
                       (("ON", "On"), ("OFF", "Off"), ("TOGGLE", "Toggle")))
     return (f'<div class="card relay" data-relay-card="{esc(name)}"><h3>{esc(r["title"])}</h3>'
             f'<div>State: <span id="r-{esc(name)}-state" class="{"on" if state == "ON" else "off"}">'
-            f'{esc(state)}</span> <span class="muted">switched {esc(r["switches"])} time(s)</span></div>'
+            f'{esc(state)}</span> <span class="muted">switched <span id="r-{esc(name)}-count">'
+            f'{esc(r["switches"])}</span> time(s)</span></div>'
             f'<div class="muted">Last: <span id="r-{esc(name)}-last">{esc(last_text or "—")}</span></div>'
             f'<div class="muted">{esc("; ".join(bits) or "no safety limits configured")}</div>'
             f'<div>{buttons}</div><div id="r-{esc(name)}-msg" class="bad" role="status"></div></div>')
@@ -264,6 +286,7 @@ SCRIPT = r"""'use strict';
     });
     snap.relays.forEach(function (r) {
       set('r-' + r.name + '-state', r.state || 'unavailable', r.state === 'ON' ? 'on' : 'off');
+      set('r-' + r.name + '-count', String(r.switches));
       if (r.last) set('r-' + r.name + '-last', r.last.event + ' (' + r.last.reason +
                       (r.last.detail ? ': ' + r.last.detail : '') + ')');
     });
@@ -282,13 +305,25 @@ SCRIPT = r"""'use strict';
     });
     document.body.dataset.updated = String(Date.now());
   }
+  function windowOf(points) {
+    var oldest = Math.max.apply(null, points.map(function (p) { return p[0]; }).concat([0]));
+    return Math.max(60, Math.min(span, oldest));
+  }
   function plot(points) {
     if (!points.length) return '';
+    var win = windowOf(points);
     var vs = points.map(function (p) { return p[1]; });
     var lo = Math.min.apply(null, vs), hi = Math.max.apply(null, vs), rng = (hi - lo) || 1;
     return points.map(function (p) {
-      return ((span - p[0]) / span * W).toFixed(1) + ',' + (H - 4 - (p[1] - lo) / rng * (H - 8)).toFixed(1);
+      return ((win - p[0]) / win * W).toFixed(1) + ',' + (H - 4 - (p[1] - lo) / rng * (H - 8)).toFixed(1);
     }).join(' ');
+  }
+  function caption(el, points) {
+    if (!el || !points.length) return;
+    var win = windowOf(points), vs = points.map(function (p) { return p[1]; });
+    var period = win >= 5400 ? (win / 3600).toFixed(1) + ' h' : Math.round(win / 60) + ' min';
+    el.children[0].textContent = 'last ' + period;
+    el.children[1].textContent = fmt(Math.min.apply(null, vs)) + ' … ' + fmt(Math.max.apply(null, vs));
   }
   function replot() {
     document.querySelectorAll('[data-sensor]').forEach(function (card) {
@@ -299,6 +334,7 @@ SCRIPT = r"""'use strict';
           Object.keys(h.series).forEach(function (q) {
             var el = document.getElementById('p-' + name + '-' + q);
             if (el) el.setAttribute('points', plot(h.series[q]));
+            caption(document.getElementById('c-' + name + '-' + q), h.series[q]);
           });
         }).catch(function () {});
     });
@@ -315,6 +351,8 @@ SCRIPT = r"""'use strict';
       if (o.state) set('r-' + name + '-state', o.state, o.state === 'ON' ? 'on' : 'off');
       set(msg, o.result === 'done' ? '' : (o.error || (o.result + ': ' + (o.reason || '') +
           (o.detail ? ' — ' + o.detail : ''))));
+      return fetch('/api/all', {credentials: 'same-origin'}).then(function (r) { return r.json(); })
+        .then(apply);
     }).catch(function (e) { set(msg, 'request failed: ' + e); });
   });
   var live = document.getElementById('live');

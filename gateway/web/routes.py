@@ -61,6 +61,7 @@ class Routes:
         self.table = {
             ("GET", "/"): self.page,
             ("GET", "/app.js"): self.script,
+            ("GET", "/favicon.ico"): lambda request: Response(204, content_type=""),
             ("GET", "/login"): self.login_form,
             ("POST", "/login"): self.login,
             ("POST", "/logout"): self.logout,
