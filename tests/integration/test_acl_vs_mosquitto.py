@@ -41,13 +41,18 @@ topic read dev/alice/locked/override
 user writer
 topic write #
 
+user admin
+topic read #
+
 pattern read sync/%c
+pattern write home_%c/state
 pattern read dev/%u/#
 pattern deny dev/%u/locked/#
 pattern read cl/%c/+
 """
 
-USERS = {"home": "home-pw", "alice": "alice-pw", "writer": "writer-pw", "carol": "carol-pw"}
+USERS = {"home": "home-pw", "alice": "alice-pw", "writer": "writer-pw", "carol": "carol-pw",
+         "admin": "admin-pw"}
 
 RETAINED = ["secret/kept", "other/kept", "a/kept", "a/secret"]
 LIVE = ["secret/x", "secret/a/b", "homeassistant/sensor/n/t/config", "homeassistant/light/n/config",
@@ -164,3 +169,42 @@ def test_acl_table_matches_mosquitto(brokers, version, user, client_id, topic_fi
     else:
         assert ours_code == 1
         assert ours == sorted(expected)
+
+
+# (publisher, client id, topic, delivered to an observer that may read everything)
+PUBLISH_CASES = [
+    ("alice", "p1", "w/x", True),            # topic write
+    ("alice", "p2", "a/public", False),      # read only
+    ("alice", "p3", "dev/alice/x", False),   # pattern read only
+    ("home", "p4", "other/y", True),         # readwrite #
+    ("home", "p5", "secret/y", False),       # topic deny
+    ("carol", "k1", "home_k1/state", True),  # %c inside a level is substituted too
+    ("carol", "k2", "home_k1/state", False),
+    (None, "p6", "public/news", False),      # anonymous: read only
+    (None, "k3", "home_k3/state", True),     # %c patterns apply to anonymous clients
+]
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+@pytest.mark.parametrize(("user", "client_id", "topic", "delivered"), PUBLISH_CASES,
+                         ids=[f"{c[0]}-{c[2]}" for c in PUBLISH_CASES])
+def test_publish_acl_matches_mosquitto(brokers, version, user, client_id, topic, delivered):
+    for name, port in brokers.items():
+        observer = TestClient(port, f"obs-{client_id}-{version}", username="admin",
+                              password=USERS["admin"])
+        publisher = TestClient(port, client_id, version=version, username=user,
+                               password=USERS.get(user or ""))
+        writer = TestClient(port, f"w-{client_id}-{version}", username="writer",
+                            password=USERS["writer"])
+        try:
+            assert observer.subscribe(topic, 1) == [1]
+            assert observer.subscribe(f"sync/{client_id}", 1) == [1]
+            publisher.publish(topic, b"p", qos=1)  # acknowledged (5.0: 0x87 when denied)
+            writer.publish(f"sync/{client_id}", b"s", qos=1)  # routed after the publish above
+            got = [observer.expect_one().topic]
+            if got[0] != f"sync/{client_id}":
+                got.append(observer.expect_one().topic)
+            assert got == ([topic] if delivered else []) + [f"sync/{client_id}"], name
+        finally:
+            for client in (observer, publisher, writer):
+                client.disconnect()
