@@ -267,8 +267,9 @@ def _switch(cfg: OutputConfig, topics: RelayTopics) -> dict[str, Any]:
 def _light(cfg: OutputConfig, topics: RelayTopics) -> dict[str, Any]:
     if not cfg.pwm:
         return {"payload_on": "ON", "payload_off": "OFF"}
-    return {"schema": "json", "supported_color_modes": ["brightness"], "brightness": True,
-            "brightness_scale": 100}
+    # supported_color_modes ["brightness"] alone: HA's `brightness` flag is meant for RGB lights only
+    # (HA 2025.3), and the `color_mode` flag is gone (2024.4: not used; 2025.3: refused)
+    return {"schema": "json", "supported_color_modes": ["brightness"], "brightness_scale": 100}
 
 
 def _fan(cfg: OutputConfig, topics: RelayTopics) -> dict[str, Any]:
