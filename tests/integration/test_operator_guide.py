@@ -117,6 +117,15 @@ def test_every_sensor_type_has_a_wiring_row():
     assert missing == [], f"add a wiring row to docs/operator-guide.md for: {missing}"
 
 
+def test_the_guide_names_every_library_of_the_pi_extra():
+    import tomllib
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["pi"]
+    names = {re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0] for requirement in extra}
+    missing = sorted(n for n in names if n not in GUIDE.read_text())
+    assert missing == [], f"docs/operator-guide.md's pip section does not name {missing}"
+
+
 def test_what_the_guide_says_the_image_turns_on_is_what_it_does():
     overlay = REPO / "image" / "debian" / "overlay" / "etc"
     active = [line for line in (overlay / "default" / "raspi-firmware-custom").read_text().splitlines()
