@@ -303,7 +303,14 @@ def count_syncs(pid: int, seconds: float) -> int | None:
 
 # ---------------------------------------------------------------- measurements
 
-def measure_broker_only(work: Path, settle: float) -> float:
+def mapped_libraries(pid: int) -> set[str]:
+    """File names of the shared objects mapped into `pid` (libssl.so.3, _hashlib...so, ...)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return {line.split()[-1].rsplit("/", 1)[-1] for line in maps.splitlines() if ".so" in line}
+
+
+def measure_broker_only(work: Path, settle: float, libraries: set[str] | None = None) -> float:
+    """Idle RSS in MB; `libraries`, when given, gets the shared objects the process mapped."""
     port = free_port()
     state = work / "broker-only"
     state.mkdir()
@@ -312,6 +319,8 @@ def measure_broker_only(work: Path, settle: float) -> float:
     with gateway(config) as gw:
         gw.wait_line(r" ready: ", 60)
         time.sleep(settle)
+        if libraries is not None:
+            libraries.update(mapped_libraries(gw.pid))
         return rss_mb(gw.pid)
 
 

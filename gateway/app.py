@@ -189,14 +189,14 @@ def open_file_limit_warning(max_connections: int) -> str | None:
             "max_connections")
 
 
-def run_from_path(path: str | Path, loop: str = "auto") -> int:
-    """Load `path` and run until stopped. Under `edge-gateway run` the models are plain records
-    (gateway.modelbase): the config is validated in a child process and pydantic never loads here."""
-    from gateway import modelbase
-    from gateway.config import load_in_child
-
+def run_from_path(path: str | Path, loop: str = "auto",
+                  loaded: GatewayConfig | ConfigError | None = None) -> int:
+    """Load `path` (or take what `edge-gateway run` loaded: plain records validated in a child
+    process, see gateway.modelbase) and run until stopped."""
     try:
-        config = load_in_child(path) if modelbase.plain() else load(path)
+        if isinstance(loaded, ConfigError):
+            raise loaded
+        config = loaded if loaded is not None else load(path)
     except ConfigError as exc:
         setup_logging("INFO")
         for problem in exc.problems:

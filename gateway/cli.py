@@ -120,9 +120,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # before any config module loads: the service validates its config in a child process and
     # holds plain records, never pydantic (about 12 MB of RSS; see gateway.modelbase)
     modelbase.use_plain()
+    from gateway.config import ConfigError, load_in_child
+
+    try:
+        config = load_in_child(args.config)
+    except ConfigError as exc:
+        config = exc
+    else:
+        if not config.uses_tls():
+            # asyncio imports ssl (libssl and OpenSSL's libcrypto, about 4.5 MB of RSS) whether a
+            # TLS socket is ever made or not; asyncio, paho and gateway.broker.tls all run without
+            # it (they import it in a try), so a gateway with no TLS anywhere does not load it
+            sys.modules["ssl"] = None  # type: ignore[assignment]
     from gateway.app import run_from_path
 
-    return run_from_path(args.config, loop=args.loop)
+    return run_from_path(args.config, loop=args.loop, loaded=config)
 
 
 # -- pub / sub / status: paho clients --------------------------------------------------------------

@@ -188,6 +188,12 @@ class GatewayConfig(_Model):
             raise ValueError(f"web.name {self.web.name!r} is already a broker listener's name")
         return self
 
+    def uses_tls(self) -> bool:
+        """Whether anything here needs Python's ssl module: a TLS listener, a TLS bridge, or the
+        web listener (its module imports ssl)."""
+        return any(listener.tls is not None for listener in self.broker.listeners) or \
+            any(bridge.tls.enabled for bridge in self.bridges) or self.web.enabled
+
     def warnings(self) -> list[str]:
         """Things that are allowed but probably wrong (printed by check-config and at start-up)."""
         out = []

@@ -27,11 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -39,6 +38,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties as PahoProperties
 
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
+from gateway.broker.tls import SSLError
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,7 @@ class CloudClient:
         self._busy = True
         try:
             await loop.run_in_executor(None, self._blocking_connect)
-        except ssl.SSLError as exc:
+        except SSLError as exc:
             from gateway.bridge.tls import describe_tls_error
 
             raise ConnectFailed(f"TLS handshake failed: {describe_tls_error(exc)}") from None

@@ -26,7 +26,6 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.bridge.azure import SasRenewal, username as azure_username
 from gateway.bridge.backoff import Backoff
 from gateway.bridge.config import BridgeConfig
 from gateway.bridge.forwarder import BridgeCounters, Forwarder
@@ -71,6 +70,8 @@ class BridgeService:
         self.cloud: CloudClient | None = None
         self.last_tick = broker.clock()
         self._wall = wall
+        if cfg.azure is not None:  # imported here: hashlib and hmac load OpenSSL's libcrypto
+            from gateway.bridge.azure import SasRenewal
         self._sas = None if cfg.azure is None else SasRenewal(
             cfg.host, cfg.azure.device_id, "", cfg.azure.token_ttl, cfg.azure.renew_before)
         self._lost: asyncio.Event | None = None
@@ -84,9 +85,13 @@ class BridgeService:
 
     async def start(self) -> None:
         from gateway.bridge.cloud import CloudClient, CloudSettings
-        from gateway.bridge.tls import client_context
 
         cfg = self.cfg
+        context = None
+        if cfg.tls.enabled:  # gateway.bridge.tls needs ssl, which a gateway without TLS never loads
+            from gateway.bridge.tls import client_context
+
+            context = client_context(cfg)
         self.forwarder = Forwarder(cfg, self.broker, self.counters, self._message_id)
         if cfg.queue.overflow == "refuse":
             self.broker.core.hooks.publish_guards.append(self.forwarder.refuse_guard)
@@ -95,7 +100,7 @@ class BridgeService:
             will = (self.status_topic, b"offline", 1, cfg.rules.retain)
         settings = CloudSettings(
             cfg.host, cfg.port, cfg.effective_client_id(self.gateway_id), cfg.protocol == "5.0",
-            cfg.keepalive, cfg.clean_start, cfg.session_expiry, client_context(cfg),
+            cfg.keepalive, cfg.clean_start, cfg.session_expiry, context,
             cfg.connect_timeout, will)
         self.cloud = CloudClient(settings, self, self._credentials)
         self._tasks = [asyncio.create_task(self._run(), name=f"bridge-{self.name}"),
@@ -137,6 +142,8 @@ class BridgeService:
         if cfg.azure is not None and self._sas is not None:
             self._sas.device_key_b64 = Path(cfg.azure.device_key_file).read_text().strip()
             token = self._sas.issue(self._wall())
+            from gateway.bridge.azure import username as azure_username
+
             return azure_username(cfg.host, cfg.azure.device_id), token
         password = None
         if cfg.password_file is not None:

@@ -16,20 +16,23 @@ import asyncio
 import logging
 import os
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.broker.admission import Admission, Slot
 from gateway.broker.core import Authenticator, Authorizer, BrokerCore
 from gateway.broker.local import LocalClient
 from gateway.broker.settings import BrokerSettings
-from gateway.broker.tls import ServerTls
+from gateway.broker.tls import ServerTls, SSLError
 from gateway.logfields import log_fields
 from gateway.ratelog import RateLimitedLog, flush_all
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Disconnect
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ class _MqttProtocol(asyncio.Protocol):
         assert tls is not None and self.transport is not None
         try:
             data = tls.receive_data(data)
-        except ssl.SSLError as exc:
+        except SSLError as exc:
             self._tls_failed(exc)
             return b""
         out = tls.data_to_send()
@@ -140,7 +143,7 @@ class _MqttProtocol(asyncio.Protocol):
             self.timer = None
         self._open_connection()
 
-    def _tls_failed(self, exc: ssl.SSLError) -> None:
+    def _tls_failed(self, exc: SSLError) -> None:
         """A TLS error: a failed handshake (counted, logged rate-limited) or a broken record."""
         broker = self.broker
         assert self.tls is not None and self.transport is not None

@@ -4,8 +4,15 @@ identity a client certificate carries."""
 from __future__ import annotations
 
 import os
-import ssl
 from typing import Any
+
+try:
+    import ssl
+except ImportError:  # `edge-gateway run` without any TLS keeps ssl out (gateway.cli): nothing here
+    ssl = None  # type: ignore[assignment]  # is called then, and no SSLError can be raised
+    SSLError: Any = ()  # `except SSLError` matches nothing
+else:
+    SSLError = ssl.SSLError
 
 
 def server_context(certfile: str, keyfile: str, cafile: str | None = None, *,
