@@ -132,10 +132,14 @@ class DiagnosticsPublisher:
         self._last_at = self.gateway.broker.clock()
         await self.client.publish(self.topic, self.last.payload(), qos=QoS.AT_MOST_ONCE)
 
+    def due(self, current: Diagnostics, now: float) -> bool:
+        """Publish `current` now: something but the uptime and temperature changed, or the
+        heartbeat is due."""
+        return not current.same_apart_from_time(self.last) or now - self._last_at >= self.heartbeat
+
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.check)
-            now = self.gateway.broker.clock()
             current = self.collect()
-            if not current.same_apart_from_time(self.last) or now - self._last_at >= self.heartbeat:
+            if self.due(current, self.gateway.broker.clock()):
                 await self.publish(current)

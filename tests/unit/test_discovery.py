@@ -251,3 +251,30 @@ async def test_discovery_publishes_retained_at_start_and_again_when_home_assista
     await discovery.stop()
     await bus.client("ha").publish("ha/status", "online")
     assert all(len(bus.published(t)) == 2 for t in topics)  # unsubscribed at stop
+
+
+async def test_diagnostics_are_published_on_a_change_and_on_the_heartbeat_only():
+    from types import SimpleNamespace
+
+    from gateway.diagnostics import DiagnosticsPublisher
+
+    now = [100.0]
+    stats = SimpleNamespace(clients_connected=1, started_at=0.0)
+    gateway = SimpleNamespace(broker=SimpleNamespace(core=SimpleNamespace(stats=stats, sessions={}),
+                                                     clock=lambda: now[0]),
+                              store=None, services=[])
+    bus = MemoryBus()
+    publisher = DiagnosticsPublisher(gateway, bus.client("diagnostics"), "edge/gateway/diagnostics",
+                                     thermal=None, heartbeat=60)
+    await publisher.publish()
+    assert json.loads(bus.published("edge/gateway/diagnostics")[-1]) == \
+        {"clients": 1, "queued": 0, "uptime": 100, "store": "off", "bridges": {}}
+    now[0] = 130.0  # only the uptime moved: not yet
+    assert not publisher.due(publisher.collect(), now[0])
+    stats.clients_connected = 2  # a client came: at once
+    assert publisher.due(publisher.collect(), now[0])
+    await publisher.publish(publisher.collect())
+    now[0] = 189.0
+    assert not publisher.due(publisher.collect(), now[0])
+    now[0] = 190.0  # the heartbeat
+    assert publisher.due(publisher.collect(), now[0])
