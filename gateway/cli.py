@@ -107,11 +107,15 @@ def _driver_problems(config) -> list[str]:  # noqa: ANN001 - GatewayConfig, impo
     """What only building the drivers finds (a serial URL scheme, an option a driver refuses, a
     chip address, a missing library), as `sensors[name]: problem` lines. No device is opened:
     buses and ports are created closed, expander chips are not probed, no GPIO pin is claimed."""
+    from gateway.automation.config import quantity_problems
     from gateway.relays.hardware import setup_problems as relay_problems
     from gateway.sensors.registry import setup_problems as sensor_problems
 
-    return [f"sensors[{e.sensor}]: {e.problem}" for e in sensor_problems(config.sensors)] + \
-        [f"relays[{e.relay}]: {e.problem}" for e in relay_problems(config.relays)]
+    quantities: dict = {}
+    return [f"sensors[{e.sensor}]: {e.problem}"
+            for e in sensor_problems(config.sensors, quantities=quantities)] + \
+        [f"relays[{e.relay}]: {e.problem}" for e in relay_problems(config.relays)] + \
+        quantity_problems(config.rules, quantities)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -87,6 +87,22 @@ async def start_components(gateway: Gateway) -> list:
         beat = gateway.watchdog.register("sensors", max_age=120)
         gateway.heartbeat_checks.append(
             lambda: sensors.last_progress > broker.clock() - 120 and beat.beat())
+    if config.rules:  # after the sensors and relays it watches and commands
+        from gateway.automation.config import quantity_problems
+        from gateway.automation.service import RuleService
+        from gateway.sensors.registry import SensorSetupError
+        from gateway.sensors.scheduler import SensorService
+
+        published = {d.name: d.quantities for s in started if isinstance(s, SensorService)
+                     for d in s.discovered()}
+        problems = quantity_problems(config.rules, published)
+        if problems:
+            raise SensorSetupError(problems[0])
+
+        rules = RuleService(config.rules, broker.local_client("rules"), base_topic=base,
+                            sensor_topics={s.name: s.topic for s in config.sensors})
+        await rules.start()
+        started.append(rules)
     if config.bridges:  # after relays and sensors; stopped before them (reverse order)
         from gateway.bridge.service import start_bridges
 

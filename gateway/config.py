@@ -15,6 +15,7 @@ from typing import Literal
 
 from gateway.modelbase import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.automation.config import RuleList, check_rules
 from gateway.bridge.config import BridgeList
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.mqtt.errors import GatewayError
@@ -181,6 +182,7 @@ class GatewayConfig(_Model):
     relays: RelayList = ()
     bridges: BridgeList = ()  # cloud bridges (gateway.bridge.config)
     web: WebConfig = WebConfig()  # status page, JSON API, /metrics, MQTT over WebSockets
+    rules: RuleList = ()  # local automation (gateway.automation.config)
 
     @model_validator(mode="after")
     def _web_name(self) -> GatewayConfig:
@@ -193,6 +195,11 @@ class GatewayConfig(_Model):
         web listener (its module imports ssl)."""
         return any(listener.tls is not None for listener in self.broker.listeners) or \
             any(bridge.tls.enabled for bridge in self.bridges) or self.web.enabled
+
+    @model_validator(mode="after")
+    def _rules_name_what_exists(self) -> GatewayConfig:
+        check_rules(self.rules, {s.name for s in self.sensors}, {r.name for r in self.relays})
+        return self
 
     def warnings(self) -> list[str]:
         """Things that are allowed but probably wrong (printed by check-config and at start-up)."""

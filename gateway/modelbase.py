@@ -25,7 +25,7 @@ _plain = False
 #: every module that defines config models (each takes its pydantic names from here, never from
 #: pydantic: tests/unit/test_modelbase.py checks that no gateway module imports pydantic itself)
 CONFIG_MODULES = ("gateway.config", "gateway.sensors.config", "gateway.relays.config",
-                  "gateway.bridge.config", "gateway.web.config")
+                  "gateway.bridge.config", "gateway.web.config", "gateway.automation.config")
 
 
 def use_plain() -> None:

@@ -32,7 +32,7 @@ from gateway.sensors.filters import FilterError, SensorFilters
 from gateway.sensors.resources import Resources
 
 __all__ = ["BuiltSensor", "Resources", "SensorSetupError", "build_sensor", "build_sensors",
-           "compensation_problems", "load_driver_class", "setup_problems"]
+           "compensation_problems", "load_driver_class", "published_quantities", "setup_problems"]
 
 
 class SensorSetupError(GatewayError, ValueError):
@@ -134,10 +134,12 @@ class _NoPinFactory:
     """What check-config hands GPIO drivers: they keep their factory for open(), never called there."""
 
 
-def setup_problems(configs: Sequence[SensorBase],
-                   resources: Resources | None = None) -> list[SensorSetupError]:
+def setup_problems(configs: Sequence[SensorBase], resources: Resources | None = None,
+                   quantities: dict[str, tuple[tuple[str, str], ...]] | None = None,
+                   ) -> list[SensorSetupError]:
     """Every sensor whose driver cannot be built, found without opening any device: buses and
-    ports are created closed, GPIO drivers get no real pin factory."""
+    ports are created closed, GPIO drivers get no real pin factory. `quantities`, when given,
+    receives each built sensor's published quantities (after its filters' unit changes)."""
     resources = resources or Resources(pin_factory=_NoPinFactory())
     problems, built = [], []
     for config in configs:
@@ -146,4 +148,12 @@ def setup_problems(configs: Sequence[SensorBase],
         except SensorSetupError as exc:
             problems.append(exc)
     resources.close()
+    if quantities is not None:
+        quantities.update((b.config.name, published_quantities(b)) for b in built)
     return problems + compensation_problems(built)
+
+
+def published_quantities(built: BuiltSensor) -> tuple[tuple[str, str], ...]:
+    """The driver's quantities with the units its filters convert to."""
+    quantities = tuple(built.driver.quantities)
+    return built.filters.output_quantities(quantities) if built.filters else quantities

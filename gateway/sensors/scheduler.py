@@ -44,7 +44,7 @@ from gateway.sensors.counters import CounterStore
 from gateway.sensors.payloads import plain_payload, state_payload
 from gateway.sensors.policy import Availability, ChangeFilter, backoff_delay, next_due
 from gateway.sensors.registry import (BuiltSensor, Resources, SensorSetupError, build_sensors,
-                                     compensation_problems)
+                                     compensation_problems, published_quantities)
 from gateway.sensors.resources import DeviceUnavailable, SharedDevice
 from gateway.sensors.topics import OFFLINE, SensorTopics, topics_for
 from gateway.sensors.worker import SensorBusy, SensorTimeout, Worker, run_in_thread
@@ -192,14 +192,8 @@ class SensorService:
     def discovered(self) -> list[DiscoveredSensor]:
         """What Home Assistant discovery announces of each sensor (gateway.discovery)."""
         return [DiscoveredSensor(u.name, u.built.config.label or human(u.name), u.topics,
-                                 self._quantities(u.built), dict(u.built.config.device_class))
+                                 published_quantities(u.built), dict(u.built.config.device_class))
                 for u in self._units]
-
-    @staticmethod
-    def _quantities(built: BuiltSensor) -> tuple[tuple[str, str], ...]:
-        """The driver's quantities with the units its filters convert to."""
-        quantities = tuple(built.driver.quantities)
-        return built.filters.output_quantities(quantities) if built.filters else quantities
 
     @property
     def drivers(self) -> dict[str, Any]:
