@@ -309,14 +309,15 @@ def mapped_libraries(pid: int) -> set[str]:
     return {line.split()[-1].rsplit("/", 1)[-1] for line in maps.splitlines() if ".so" in line}
 
 
-def measure_broker_only(work: Path, settle: float, libraries: set[str] | None = None) -> float:
+def measure_broker_only(work: Path, settle: float, libraries: set[str] | None = None,
+                        loop: str = "asyncio") -> float:
     """Idle RSS in MB; `libraries`, when given, gets the shared objects the process mapped."""
     port = free_port()
-    state = work / "broker-only"
+    state = work / f"broker-only-{loop}"
     state.mkdir()
-    config = work / "broker-only.toml"
+    config = work / f"broker-only-{loop}.toml"
     config.write_text(broker_only_config(state, port))
-    with gateway(config) as gw:
+    with gateway(config, loop) as gw:
         gw.wait_line(r" ready: ", 60)
         time.sleep(settle)
         if libraries is not None:

@@ -118,6 +118,14 @@ def _driver_problems(config) -> list[str]:  # noqa: ANN001 - GatewayConfig, impo
         quantity_problems(config.rules, quantities)
 
 
+def _may_use_uvloop(loop: str) -> bool:
+    if loop != "auto":
+        return loop == "uvloop"
+    from importlib.util import find_spec
+
+    return find_spec("uvloop") is not None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from gateway import modelbase
 
@@ -131,10 +139,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         config = exc
     else:
-        if not config.uses_tls():
+        if not config.uses_tls() and not _may_use_uvloop(args.loop):
             # asyncio imports ssl (libssl and OpenSSL's libcrypto, about 4.5 MB of RSS) whether a
             # TLS socket is ever made or not; asyncio, paho and gateway.broker.tls all run without
             # it (they import it in a try), so a gateway with no TLS anywhere does not load it
+            # (uvloop imports ssl unconditionally: not when it may be picked)
             sys.modules["ssl"] = None  # type: ignore[assignment]
     from gateway.app import run_from_path
 

@@ -81,6 +81,14 @@ def test_disk_writes_with_the_link_down(gateway_figures):
     assert gateway_figures["exit"] == 0
 
 
+def test_uvloop_still_starts_without_tls(work):
+    """uvloop imports ssl unconditionally: the run command keeps ssl when uvloop may be picked."""
+    pytest.importorskip("uvloop")
+    libraries: set[str] = set()
+    budget.measure_broker_only(work, settle=0.5, libraries=libraries, loop="uvloop")
+    assert any(name.startswith("loop.cpython") for name in libraries)  # uvloop's own extension
+
+
 @pytest.mark.xfail(strict=True, reason="issue 14: 25.9 / 32.6 MB measured")
 def test_rss_goals(gateway_figures, work):
     assert gateway_figures["rss"] <= budget.GOALS["gateway_rss"]
