@@ -308,24 +308,22 @@ class SCD30Config(I2CSensor):
         return self
 
 
-class INA226Config(I2CSensor):
-    driver = ("drivers.i2c.ina226", "INA226")
-    type: Literal["ina226"]
-    address: I2CAddress = 0x40
-    shunt_ohms: PositiveFloat = 0.1
-    max_current: PositiveFloat = 0.8              # amps, sets the calibration (<= 81.92 mV / shunt)
-    samples: Literal[1, 4, 16, 64, 128, 256, 512, 1024] = 16
-    conversion_time: Literal[0.00014, 0.000204, 0.000332, 0.000588, 0.0011, 0.002116, 0.004156,
-                             0.008244] = 0.0011
-
-
 class INA260Config(I2CSensor):
+    """INA260 (2 mΩ inside); INA226Config adds the external shunt."""
+
     driver = ("drivers.i2c.ina226", "INA260")
     type: Literal["ina260"]
     address: I2CAddress = 0x40
-    samples: Literal[1, 4, 16, 64, 128, 256, 512, 1024] = 16
+    samples: Literal[1, 4, 16, 64, 128, 256, 512, 1024] = 16          # averaged per conversion
     conversion_time: Literal[0.00014, 0.000204, 0.000332, 0.000588, 0.0011, 0.002116, 0.004156,
-                             0.008244] = 0.0011
+                             0.008244] = 0.0011                       # seconds, bus and shunt each
+
+
+class INA226Config(INA260Config):
+    driver = ("drivers.i2c.ina226", "INA226")
+    type: Literal["ina226"]  # type: ignore[assignment]
+    shunt_ohms: PositiveFloat = 0.1
+    max_current: PositiveFloat = 0.8              # amps, sets the calibration (<= 81.92 mV / shunt)
 
 
 class I2CRegisterConfig(I2CSensor):
