@@ -132,16 +132,7 @@ port = {port}
 
 def realistic_config(state_dir: Path, port: int, cloud_port: int, sensors: int = SENSORS,
                      interval: float = INTERVAL) -> str:
-    parts = [f"""\
-[gateway]
-id = "bench"
-state_dir = "{state_dir}"
-
-[[broker.listeners]]
-name = "local"
-host = "127.0.0.1"
-port = {port}
-
+    parts = [broker_only_config(state_dir, port), f"""
 [store]
 durability = "sync"
 

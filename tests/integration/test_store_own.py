@@ -11,30 +11,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
-import pytest
-
 from tests.support.clients import V5, TestClient
-from tests.support.store_broker import StoreBroker
-
-
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "broker.db"
-
-
-@pytest.fixture
-def brokers():
-    started: list[StoreBroker] = []
-
-    def _start(path, **kwargs) -> StoreBroker:
-        b = StoreBroker(path, **kwargs).start()
-        started.append(b)
-        return b
-
-    yield _start
-    for b in started:
-        if b.broker is not None and not b.loop.is_closed():
-            b.stop()
+from tests.support.store_broker import StoreBroker, brokers, db  # noqa: F401 - fixtures
 
 
 def own_publish(b: StoreBroker, topic: str, payload: bytes, qos: int = 1, retain: bool = False):

@@ -16,28 +16,8 @@ from gateway.mqtt.enums import QoS
 from gateway.mqtt.properties import Properties
 from tests.support.clients import V5, V311, TestClient, v5_props
 from tests.support.raw import RawClient
-from tests.support.store_broker import StoreBroker
+from tests.support.store_broker import StoreBroker, brokers, db  # noqa: F401 - fixtures
 from paho.mqtt.packettypes import PacketTypes
-
-
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "broker.db"
-
-
-@pytest.fixture
-def brokers():
-    started: list[StoreBroker] = []
-
-    def _start(path, **kwargs) -> StoreBroker:
-        b = StoreBroker(path, **kwargs).start()
-        started.append(b)
-        return b
-
-    yield _start
-    for b in started:
-        if b.broker is not None and not b.loop.is_closed():
-            b.stop()
 
 
 def restart(old: StoreBroker, start, path, **kwargs) -> StoreBroker:

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gateway.broker.server import Broker, ListenerSpec
 from gateway.broker.settings import BrokerSettings
 from gateway.broker.store import SqliteStore, StoreSettings, open_store
@@ -82,3 +84,26 @@ class StoreBroker:
 
 def replace(settings: BrokerSettings, **changes: Any) -> BrokerSettings:
     return dataclasses.replace(settings, **changes)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """The store file of a test's brokers."""
+    return tmp_path / "broker.db"
+
+
+@pytest.fixture
+def brokers():  # noqa: ANN201 - a factory
+    """`brokers(path, **store_settings)` starts a StoreBroker; every one started is stopped after
+    the test."""
+    started: list[StoreBroker] = []
+
+    def _start(path: Path, **kwargs: Any) -> StoreBroker:
+        b = StoreBroker(path, **kwargs).start()
+        started.append(b)
+        return b
+
+    yield _start
+    for b in started:
+        if b.broker is not None and not b.loop.is_closed():
+            b.stop()
