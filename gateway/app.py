@@ -21,6 +21,7 @@ from gateway.broker.auth import GatewayAuth, ListenerPolicy
 from gateway.broker.server import Broker, ListenerSpec
 from gateway.broker.tls import server_context
 from gateway.config import ConfigError, GatewayConfig, load
+from gateway.exitcodes import ExitCode
 from gateway.relays.hardware import RelaySetupError
 from gateway.sensors.registry import SensorSetupError
 from gateway.systemd import Notifier, Watchdog, setup_logging, watchdog_interval
@@ -190,38 +191,75 @@ def open_file_limit_warning(max_connections: int) -> str | None:
 
 
 def run_from_path(path: str | Path, loop: str = "auto",
-                  loaded: GatewayConfig | ConfigError | None = None) -> int:
-    """Load `path` (or take what `edge-gateway run` loaded: plain records validated in a child
-    process, see gateway.modelbase) and run until stopped."""
+                  loaded: tuple[GatewayConfig, list[str]] | ConfigError | None = None) -> int:
+    """`edge-gateway run`: an ExitCode. A config or file problem is one line naming the file and
+    the key, never a traceback; only a bug prints one (ExitCode.INTERNAL). `loaded` is what
+    `edge-gateway run` loaded: plain records validated, and checked as `check-config` checks them
+    (gateway.preflight), in a child process (gateway.modelbase), with the warnings; without it the
+    file is loaded and checked here."""
     try:
         if isinstance(loaded, ConfigError):
             raise loaded
-        config = loaded if loaded is not None else load(path)
+        config, warnings = loaded if loaded is not None else _load_and_check(path)
     except ConfigError as exc:
         setup_logging("INFO")
         for problem in exc.problems:
             log.error("%s: %s", exc.path, problem)
-        return 2
+        return ExitCode.CONFIG
     setup_logging(config.gateway.log_level)
-    for warning in config.warnings():
-        log.warning("%s: %s", path, warning)
+    for warning in warnings:
+        log.warning("%s: warning: %s", path, warning)
     limit_warning = open_file_limit_warning(config.broker.max_connections)
     if limit_warning is not None:
         log.warning("%s", limit_warning)
     try:
         runner = _event_loop_runner(loop)
+    except ImportError:
+        log.error("--loop uvloop: uvloop is not installed (pip install 'pi-edge-gateway[fast]')")
+        return ExitCode.ENVIRONMENT
+    return _run_until_stopped(runner, config, str(path))
+
+
+def _load_and_check(path: str | Path) -> tuple[GatewayConfig, list[str]]:
+    """In this process (pydantic models): what the child does under `edge-gateway run`."""
+    from gateway.preflight import check
+
+    config = load(path)
+    found = check(config)
+    if found.errors:
+        raise ConfigError(str(path), found.errors)
+    return config, found.warnings
+
+
+def _run_until_stopped(runner, config: GatewayConfig, path: str) -> int:  # noqa: ANN001
+    try:
         runner(run(config))  # outside any `except`: its tracebacks carry no ImportError chain
     except (SensorSetupError, RelaySetupError) as exc:  # a config or library problem in a driver
         log.error("%s: %s", path, exc)
-        return 2
+        return ExitCode.CONFIG
     except PinFactoryError as exc:  # GPIO configured, no GPIO library that works here
         log.error("%s: GPIO sensors or relays are configured, but %s (on a PC: demo = true, or "
                   "GPIOZERO_PIN_FACTORY=mock)", path, exc)
-        return 2
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
-        return 1
-    return 0
+        return ExitCode.ENVIRONMENT
+    except Exception as exc:  # noqa: BLE001 - the machine refused, or a bug
+        if _environment_error(exc):  # a port in use, a state directory it cannot write
+            log.error("%s: cannot start: %s", path, _describe(exc))
+            return ExitCode.ENVIRONMENT
+        log.exception("%s: internal error (a bug; please report it with this traceback)", path)
+        return ExitCode.INTERNAL
+    return ExitCode.OK
+
+
+def _environment_error(exc: BaseException) -> bool:
+    """An OSError, or SQLite's (imported only with [store] enabled) failing to open the store."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return isinstance(exc, OSError) or (sqlite3 is not None and isinstance(exc, sqlite3.Error))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__
 
 
 def _event_loop_runner(loop: str):  # noqa: ANN202

@@ -41,6 +41,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path")
+    check.add_argument("--root", metavar="DIR",
+                       help="look for the absolute paths the config names under DIR (an image's "
+                            "root file system, a copy of /etc)")
 
     passwd = sub.add_parser("passwd", help="add, change or delete a user in a password file",
                             add_help=False)
@@ -81,7 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    """Exit codes as `run` (gateway.exitcodes): 0 when `run` would start, 1 with every problem."""
+    from pathlib import Path
+
     from gateway.config import ConfigError, load
+    from gateway.exitcodes import ExitCode
+    from gateway.preflight import check
 
     try:
         config = load(args.path)
@@ -89,33 +97,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"{exc.path}: {problem}", file=sys.stderr)
         print(f"{exc.path}: {len(exc.problems)} error(s)", file=sys.stderr)
-        return 1
-    problems = _driver_problems(config)
-    for problem in problems:
+        return ExitCode.CONFIG
+    found = check(config, root=Path(args.root) if args.root else None)
+    for problem in found.errors:
         print(f"{args.path}: {problem}", file=sys.stderr)
-    for warning in config.warnings():
+    for warning in found.warnings:
         print(f"{args.path}: warning: {warning}", file=sys.stderr)
-    if problems:
-        print(f"{args.path}: {len(problems)} error(s)", file=sys.stderr)
-        return 1
+    if found.errors:
+        print(f"{args.path}: {len(found.errors)} error(s)", file=sys.stderr)
+        return ExitCode.CONFIG
     print(f"{args.path}: OK ({len(config.broker.listeners)} listener(s), "
           f"{len(config.sensors)} sensor(s), {len(config.relays)} relay(s))")
-    return 0
-
-
-def _driver_problems(config) -> list[str]:  # noqa: ANN001 - GatewayConfig, imported lazily
-    """What only building the drivers finds (a serial URL scheme, an option a driver refuses, a
-    chip address, a missing library), as `sensors[name]: problem` lines. No device is opened:
-    buses and ports are created closed, expander chips are not probed, no GPIO pin is claimed."""
-    from gateway.automation.config import quantity_problems
-    from gateway.relays.hardware import setup_problems as relay_problems
-    from gateway.sensors.registry import setup_problems as sensor_problems
-
-    quantities: dict = {}
-    return [f"sensors[{e.sensor}]: {e.problem}"
-            for e in sensor_problems(config.sensors, quantities=quantities)] + \
-        [f"relays[{e.relay}]: {e.problem}" for e in relay_problems(config.relays)] + \
-        quantity_problems(config.rules, quantities)
+    return ExitCode.OK
 
 
 def _may_use_uvloop(loop: str) -> bool:
@@ -135,10 +128,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from gateway.config import ConfigError, load_in_child
 
     try:
-        config = load_in_child(args.config)
+        config, warnings = load_in_child(args.config)
     except ConfigError as exc:
-        config = exc
+        loaded: tuple | ConfigError = exc
     else:
+        loaded = (config, warnings)
         if not config.uses_tls() and not _may_use_uvloop(args.loop):
             # asyncio imports ssl (libssl and OpenSSL's libcrypto, about 4.5 MB of RSS) whether a
             # TLS socket is ever made or not; asyncio, paho and gateway.broker.tls all run without
@@ -147,7 +141,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             sys.modules["ssl"] = None  # type: ignore[assignment]
     from gateway.app import run_from_path
 
-    return run_from_path(args.config, loop=args.loop, loaded=config)
+    return run_from_path(args.config, loop=args.loop, loaded=loaded)
 
 
 # -- pub / sub / status: paho clients --------------------------------------------------------------

@@ -218,49 +218,111 @@ class GatewayConfig(_Model):
         return out
 
 
-def _format_error(err: dict) -> str:
-    key = ""
-    for part in err["loc"]:
-        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    return f"{key or '(top level)'}: {err['msg']}"
+#: errors whose message does not show the value it refused: " (got VALUE)" is added
+_SHOW_INPUT = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of",
+               "literal_error", "enum", "string_pattern_mismatch", "string_too_short",
+               "string_too_long", "int_parsing", "float_parsing", "bool_parsing", "int_from_float",
+               "int_type", "float_type", "bool_type", "string_type", "finite_number"}
+#: keys whose numbers are written in hex in the config and the datasheets (I2C addresses, registers)
+_HEX_KEYS = ("address", "register")
+
+
+def _format_error(err: dict, data: object) -> str:
+    key = _key(err["loc"], data)
+    return f"{key or '(top level)'}: {_message(err, key)}"
+
+
+def _key(loc: tuple, data: object) -> str:
+    """`sensors[attic].address` for pydantic's ('sensors', 0, 'bme280', 'address'): list items by
+    their name when it is unique in the list (else by index), and no discriminator tag."""
+    key, node, after_index = "", data, False
+    for part in loc:
+        if after_index and isinstance(node, dict) and part == node.get("type"):
+            after_index = False
+            continue  # the tagged union's tag (the sensor type), not a key of the file
+        after_index = isinstance(part, int)
+        if isinstance(part, int):
+            items = node if isinstance(node, list | tuple) else []
+            node = items[part] if part < len(items) else None
+            name = node.get("name") if isinstance(node, dict) else None
+            unique = isinstance(name, str) and name and \
+                sum(isinstance(i, dict) and i.get("name") == name for i in items) == 1
+            key += f"[{name}]" if unique else f"[{part}]"
+        else:
+            key += f".{part}" if key else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return key
+
+
+def _message(err: dict, key: str) -> str:
+    """pydantic's message without its "Value error, " prefix, with the refused value as written."""
+    error = (err.get("ctx") or {}).get("error")
+    if err["type"] in ("value_error", "assertion_error") and error is not None:
+        return str(error)
+    message = err["msg"]
+    hexed = key.rsplit(".", 1)[-1] in _HEX_KEYS
+    if hexed:
+        for limit in (err.get("ctx") or {}).values():
+            if isinstance(limit, int) and not isinstance(limit, bool):
+                message = message.replace(f" {limit}", f" {limit:#04x}")
+    value = err.get("input")
+    if err["type"] in _SHOW_INPUT and isinstance(value, int | float | str) and \
+            str(value) not in message:
+        shown = f"{value:#04x}" if hexed and isinstance(value, int) and \
+            not isinstance(value, bool) else repr(value)
+        message += f" (got {shown})"
+    return message
 
 
 def parse(data: dict, path: str = "<config>") -> GatewayConfig:
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(path, [_format_error(e) for e in exc.errors()]) from None
+        raise ConfigError(path, [_format_error(e, data) for e in exc.errors()]) from None
 
 
-def load_in_child(path: str | Path) -> GatewayConfig:
+def load_in_child(path: str | Path, check: bool = True) -> tuple[GatewayConfig, list[str]]:
     """Validate in a child process (pydantic) and load its result into this process's models:
     plain records once `gateway.modelbase.use_plain()` was called, so this process never imports
-    pydantic (see gateway.modelbase). Raises ConfigError with the child's problems."""
+    pydantic (see gateway.modelbase). The child also makes every check `check-config` makes
+    (gateway.preflight) unless `check` is false: (config, warnings), or ConfigError with the
+    child's problems."""
     import pickle
     import subprocess
     import sys
 
-    child = subprocess.run([sys.executable, "-m", "gateway.config", "--pickle", str(path)],
+    mode = "--pickle" if check else "--pickle-unchecked"
+    child = subprocess.run([sys.executable, "-m", "gateway.config", mode, str(path)],
                            capture_output=True, check=False)
+    lines = child.stderr.decode("utf-8", "replace").splitlines()
     if child.returncode == 0:
-        return pickle.loads(child.stdout)  # noqa: S301 - our own child's output
-    problems = child.stderr.decode("utf-8", "replace").splitlines()
-    if child.returncode != 2 or not problems:
-        problems = [f"config validation failed (exit {child.returncode})"] + problems[-5:]
-    raise ConfigError(str(path), problems)
+        warnings = [line.removeprefix("warning: ") for line in lines
+                    if line.startswith("warning: ")]
+        return pickle.loads(child.stdout), warnings  # noqa: S301 - our own child's output
+    if child.returncode != 2 or not lines:
+        lines = [f"config validation failed (exit {child.returncode})"] + lines[-5:]
+    raise ConfigError(str(path), lines)
 
 
 def _child(argv: list[str]) -> int:
-    """`python -m gateway.config --pickle PATH`: the validated config pickled on stdout, or each
-    problem as one line on stderr and exit 2."""
+    """`python -m gateway.config --pickle PATH`: the validated config pickled on stdout and each
+    warning as `warning: ...` on stderr, or each problem as one line on stderr and exit 2.
+    `--pickle-unchecked` validates only (no files, pins or drivers checked)."""
     import pickle
     import sys
+
+    from gateway.preflight import Findings, check
 
     try:
         config = load(argv[1])
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return 2
+    found = check(config) if argv[0] == "--pickle" else Findings()
+    for line in found.errors or [f"warning: {warning}" for warning in found.warnings]:
+        print(line, file=sys.stderr)
+    if found.errors:
         return 2
     sys.stdout.buffer.write(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
     return 0

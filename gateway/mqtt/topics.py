@@ -94,3 +94,19 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
         if level != "+" and level != topic_levels[index]:
             return False
     return len(filter_levels) == len(topic_levels)
+
+
+def filters_overlap(first: str, second: str) -> bool:
+    """Whether some topic name matches both filters (neither is validated)."""
+    a_levels, b_levels = first.split("/"), second.split("/")
+    for index in range(max(len(a_levels), len(b_levels))):
+        a = a_levels[index] if index < len(a_levels) else None
+        b = b_levels[index] if index < len(b_levels) else None
+        if index == 0 and any(x in ("+", "#") and y is not None and y.startswith("$")
+                              for x, y in ((a, b), (b, a))):
+            return False  # [MQTT-4.7.2-1]
+        if a == "#" or b == "#":
+            return True  # '#' also matches the parent level (4.7.1.2)
+        if a is None or b is None or not (a == b or "+" in (a, b)):
+            return False
+    return True

@@ -396,6 +396,7 @@ class DS18B20Config(SensorBase):
     type: Literal["ds18b20"]
     device_id: Annotated[str, Field(pattern=r"^(28|22|42)-[0-9a-f]{12}$")]  # DS18B20, DS1822, DS28EA00
     base_path: str = "/sys/bus/w1/devices"
+    gpiopin: Pin = 4  # the bus's pin: dtoverlay=w1-gpio,gpiopin=N (default 4); check-config checks it
 
 
 class DHTConfig(SensorBase):
@@ -406,6 +407,7 @@ class DHTConfig(SensorBase):
     interval: Annotated[float, Field(ge=2, le=86_400)] = 30.0   # the sensor needs 2 s between reads
     iio_device: Annotated[str, Field(pattern=r"^iio:device[0-9]+$")] | None = None  # default: the only dht11
     base_path: str = "/sys/bus/iio/devices"
+    gpiopin: Pin = 4  # the data pin: dtoverlay=dht11,gpiopin=N (default 4); check-config checks it
 
 
 # --- serial --------------------------------------------------------------------------------------
@@ -640,7 +642,7 @@ SensorConfig = Annotated[
 #: the scheduler does itself (pulse counters' persistence, gas sensors' compensation)
 NON_DRIVER_FIELDS = frozenset(SensorBase.model_fields) | {"type", "bus", "port", "baudrate", "persist",
                                                           "persist_interval", "chip_select",
-                                                          "compensation_sensor"}
+                                                          "compensation_sensor", "gpiopin"}
 
 
 def check_sensor_list(sensors: Sequence[SensorBase]) -> Sequence[SensorBase]:

@@ -87,9 +87,10 @@ def test_absent_buses_and_ports_leave_the_gateway_running(gateway):
     assert "relay valve: cannot open pcf8574 0x20 pin 0 on /dev/i2c-250: " in output
 
 
-def start_up_error(tmp_path, devices: str, env: dict | None = None) -> tuple[str, str]:
+def start_up_error(tmp_path, devices: str, env: dict | None = None,
+                   code: int = 1) -> tuple[str, str]:
     """`run` with a config of `devices` (TOML tables) that must not start: (config path, stderr)
-    after checking for exit code 2 and no traceback."""
+    after checking for exit code `code` (1: the config, 3: this machine) and no traceback."""
     config = tmp_path / "gateway.toml"
     config.write_text(f"""
 [gateway]
@@ -100,7 +101,7 @@ port = {free_port()}
     result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
                             capture_output=True, text=True, timeout=60,
                             env=None if env is None else {**os.environ, **env})
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     return str(config), result.stderr
 
@@ -112,7 +113,7 @@ type = "nmea"
 name = "gps"
 port = "nosuch://ttyUSB0"
 """)
-    assert f"{config}: sensor 'gps' (type nmea): invalid URL, protocol 'nosuch' not known" in stderr
+    assert f"{config}: sensors[gps]: invalid URL, protocol 'nosuch' not known" in stderr
 
 
 def test_a_relay_address_the_chip_cannot_have_stops_start_up_though_its_bus_is_absent(tmp_path):
@@ -125,7 +126,7 @@ bus = 250
 address = 0x38
 pin = 0
 """)
-    assert (f"{config}: relay 'valve': mcp23017 0x38 pin 0 on /dev/i2c-250: MCP23017: address 0x38 "
+    assert (f"{config}: relays[valve]: mcp23017 0x38 pin 0 on /dev/i2c-250: MCP23017: address 0x38 "
             "is not one of its addresses") in stderr
 
 
@@ -137,5 +138,5 @@ def test_gpio_relays_without_a_working_pin_factory_stop_start_up_with_one_line(t
 [[relays]]
 name = "lamp"
 pin = 17
-""", env={"GPIOZERO_PIN_FACTORY": "pigpio"})
+""", env={"GPIOZERO_PIN_FACTORY": "pigpio"}, code=3)
     assert f"{config}: GPIO sensors or relays are configured, but " in stderr

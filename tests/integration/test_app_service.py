@@ -66,5 +66,5 @@ def test_bad_config_stops_start_up_with_file_and_key(tmp_path):
     config.write_text("[broker]\nmax_inflight = -1\n")
     result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
+    assert result.returncode == 1  # ExitCode.CONFIG
     assert f"{config}: broker.max_inflight:" in result.stderr

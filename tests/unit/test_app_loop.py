@@ -15,7 +15,8 @@ from gateway import app
 DEMO = Path(__file__).parents[2] / "config" / "demo.toml"
 
 
-def test_a_crash_without_uvloop_carries_no_import_error_chain(monkeypatch):
+def test_a_crash_without_uvloop_carries_no_import_error_chain(monkeypatch, caplog):
+    """A bug is the one case that prints a traceback (exit code 70, gateway.exitcodes)."""
     monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError
 
     async def crash(config):  # noqa: ANN001
@@ -23,10 +24,14 @@ def test_a_crash_without_uvloop_carries_no_import_error_chain(monkeypatch):
 
     monkeypatch.setattr(app, "run", crash)
     monkeypatch.setattr(app, "setup_logging", lambda level: None)
-    with pytest.raises(RuntimeError) as info:
-        app.run_from_path(DEMO, loop="auto")
-    assert info.value.__context__ is None and info.value.__cause__ is None
-    text = "".join(traceback.format_exception(info.value))
+    monkeypatch.chdir(DEMO.parents[1])
+    assert app.run_from_path(DEMO, loop="auto") == 70
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert "internal error" in record.getMessage()
+    error = record.exc_info[1]
+    assert isinstance(error, RuntimeError)
+    assert error.__context__ is None and error.__cause__ is None
+    text = "".join(traceback.format_exception(error))
     assert "No module named" not in text and "During handling" not in text
 
 

@@ -24,7 +24,7 @@ from gateway import modelbase
 modelbase.use_plain()
 from gateway.config import ConfigError, load_in_child
 try:
-    config = load_in_child(sys.argv[1])
+    config, _warnings = load_in_child(sys.argv[1], check=False)
 except ConfigError as exc:
     print(json.dumps({"problems": exc.problems}))
     sys.exit(0)
