@@ -64,6 +64,9 @@ class _MqttProtocol(asyncio.Protocol):
     get_write_buffer_size): another listener kind (WebSocket) gives its Connection an object with
     the same five methods."""
 
+    __slots__ = ("broker", "listener", "transport", "conn", "slot", "tls", "peer", "timer",
+                 "drain_left")
+
     def __init__(self, broker: Broker, listener: ListenerSpec) -> None:
         self.broker = broker
         self.listener = listener
