@@ -163,6 +163,21 @@ class INA219Config(I2CSensor):
     samples: Literal[1, 2, 4, 8, 16, 32, 64, 128] = 1
 
 
+class BME680Config(I2CSensor):
+    """BME680 / BME688 (told apart by the chip): gas_resistance is the heater plate's ohms."""
+
+    driver = ("drivers.i2c.bme680", "BME680")
+    type: Literal["bme680", "bme688"]
+    address: I2CAddress = 0x77
+    oversampling_temperature: Literal[0, 1, 2, 4, 8, 16] = 2
+    oversampling_pressure: Literal[0, 1, 2, 4, 8, 16] = 4
+    oversampling_humidity: Literal[0, 1, 2, 4, 8, 16] = 1
+    iir_filter: Literal[0, 1, 3, 7, 15, 31, 63, 127] = 3
+    gas: bool = True                              # heat the plate and report gas_resistance
+    heater_temperature: Annotated[int, Field(ge=200, le=400)] = 320   # °C
+    heater_duration: Annotated[int, Field(ge=1, le=4032)] = 150       # ms per measurement
+
+
 class BMP180Config(I2CSensor):
     driver = ("drivers.i2c.bmp180", "BMP180")
     type: Literal["bmp180"]
@@ -632,7 +647,7 @@ SensorConfig = Annotated[
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
           HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config, TSL2561Config,
-          SGP40Config, SGP30Config,
+          SGP40Config, SGP30Config, BME680Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),
