@@ -3,7 +3,8 @@
 Half-open TLS sockets (a TCP connection that never sends a ClientHello) take a connection slot
 from the moment they are accepted; past `max_connections` they are closed at once; the admitted
 ones are closed by the handshake timeout; failed handshakes are counted in `$SYS` and logged
-rate-limited. The broker is built from a config dict as the gateway builds it.
+rate-limited; a DISCONNECT over TLS is followed by close_notify and a FIN, not a reset. The broker
+is built from a config dict as the gateway builds it.
 """
 
 from __future__ import annotations
@@ -180,3 +181,23 @@ def test_failed_handshakes_are_counted_and_logged_rate_limited(tls_broker, pki, 
     assert len(lines) == 1 and "failed" in lines[0]
     assert mqtt_over_tls(thread.port, pki[1], "good") == b"\x20\x02\x00\x00"
     assert sys_counters(thread)[0] == 21
+
+
+def test_over_tls_the_disconnect_is_followed_by_close_notify_not_a_reset(tls_broker, pki):
+    thread = tls_broker()
+    connect_then_bad_publish = bytes.fromhex("100f00044d5154540502003c0000026336"
+                                             "30080001740323000078")  # topic alias 0: 0x94
+    with socket.create_connection(("127.0.0.1", thread.port), TIMEOUT) as raw:
+        with pki[1].wrap_socket(raw, server_hostname="127.0.0.1",
+                                suppress_ragged_eofs=False) as tls:  # a bare EOF raises
+            tls.sendall(connect_then_bad_publish)
+            got = b""
+            while True:
+                data = tls.recv(4096)  # b"" only after the broker's close_notify [RFC 8446 6.1]
+                if not data:
+                    break
+                got += data
+    # CONNACK 0x00 (with properties), then DISCONNECT 0x94 with a reason string
+    assert got[0] == 0x20 and got[3] == 0x00
+    disconnect = got[2 + got[1]:]
+    assert disconnect[0] == 0xE0 and disconnect[2] == 0x94
