@@ -178,6 +178,15 @@ class BME680Config(I2CSensor):
     heater_duration: Annotated[int, Field(ge=1, le=4032)] = 150       # ms per measurement
 
 
+class BMP388Config(I2CSensor):
+    driver = ("drivers.i2c.bmp388", "BMP388")
+    type: Literal["bmp388", "bmp390"]
+    address: I2CAddress = 0x77
+    oversampling_pressure: Literal[1, 2, 4, 8, 16, 32] = 8
+    oversampling_temperature: Literal[1, 2, 4, 8, 16, 32] = 1
+    iir_filter: Literal[0, 1, 3, 7, 15, 31, 63, 127] = 3
+
+
 class BMP180Config(I2CSensor):
     driver = ("drivers.i2c.bmp180", "BMP180")
     type: Literal["bmp180"]
@@ -647,7 +656,7 @@ SensorConfig = Annotated[
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
           HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config, TSL2561Config,
-          SGP40Config, SGP30Config, BME680Config,
+          SGP40Config, SGP30Config, BME680Config, BMP388Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),
