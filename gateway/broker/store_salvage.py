@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +128,8 @@ def salvage(path: Path, open_fresh, quarantine) -> tuple[Damage, object]:  # noq
         if side.exists():
             side.unlink()
     work = path.with_name(path.name + ".salvage-src")  # a copy: the damaged file stays as it was
+    import shutil  # here: it loads bz2 and lzma, which only a salvage needs
+
     shutil.copyfile(path, work)
     _pad(work)
     old = sqlite3.connect(str(work), isolation_level=None)

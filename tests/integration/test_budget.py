@@ -22,12 +22,12 @@ import budget  # noqa: E402
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs mosquitto")
 
 SPEED = 20  # the short form runs the gateway's own traffic this many times faster
-# Where the resident memory is now (issue 14 wants 25 / 30 MB; measured 25.9 / 32.6): the
-# interpreter, asyncio, sqlite3, libsystemd and, with a bridge, paho with OpenSSL. These ceilings
-# catch a regression (pydantic back in the service is about +12 MB, ssl about +4.5); the goals are
-# the strict xfail test below, which starts failing (and must be flipped) once they are met.
-BROKER_RSS_CEILING = 27.5
-GATEWAY_RSS_CEILING = 34.0
+# The realistic gateway is not within its 30 MB yet (measured 32.1: paho-mqtt imports
+# urllib.request and hashlib, about 4 MB, which a bridge never uses). This ceiling catches a
+# regression (pydantic back in the service is about +12 MB, ssl about +4.5); the goal is the strict
+# xfail test below, which starts failing (and must be flipped) once it is met. The broker-only
+# gateway is within its 25 MB (measured 24.6) and asserted so.
+GATEWAY_RSS_CEILING = 33.5
 # Link down the goal is 2 MB/hour; measured 1.9-2.2 (whether 2 or 3 commits fall in the short
 # window): each commit of the held readings costs about 46 KB whatever its size (mostly the WAL
 # index, -shm), one per own_grace. This ceiling catches a regression (a commit per reading is about
@@ -56,7 +56,7 @@ def gateway_figures(work):
 def test_broker_only_rss(work):
     libraries: set[str] = set()
     rss = budget.measure_broker_only(work, settle=2, libraries=libraries)
-    assert rss <= BROKER_RSS_CEILING, f"broker-only gateway: {rss:.1f} MB"
+    assert rss <= budget.GOALS["broker_rss"], f"broker-only gateway: {rss:.1f} MB"
     # no TLS and no passwords configured: neither libssl nor OpenSSL's libcrypto is loaded
     openssl = sorted(name for name in libraries if name.startswith(("libssl", "libcrypto", "_ssl",
                                                                      "_hashlib")))
@@ -89,7 +89,6 @@ def test_uvloop_still_starts_without_tls(work):
     assert any(name.startswith("loop.cpython") for name in libraries)  # uvloop's own extension
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: 25.9 / 32.6 MB measured")
-def test_rss_goals(gateway_figures, work):
+@pytest.mark.xfail(strict=True, reason="issue 14: 32.1 MB measured")
+def test_realistic_gateway_rss_goal(gateway_figures):
     assert gateway_figures["rss"] <= budget.GOALS["gateway_rss"]
-    assert budget.measure_broker_only(work, settle=2) <= budget.GOALS["broker_rss"]
