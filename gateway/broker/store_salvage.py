@@ -175,9 +175,8 @@ def remove_orphans(db: sqlite3.Connection, damage: Damage) -> None:
     for table in ("queue", "subscriptions", "incoming_qos2"):
         db.execute(f"DELETE FROM {table} WHERE client_id NOT IN "  # noqa: S608
                    "(SELECT client_id FROM sessions)")
-    rows = db.execute("SELECT qid, client_id FROM queue WHERE msg_id NOT IN "
-                      "(SELECT id FROM messages)").fetchall()
-    for qid, cid in rows:
-        damage.note(1, f"queued message {qid} of {cid!r}: its body is unreadable")
-    db.executemany("DELETE FROM queue WHERE qid=?", [(r[0],) for r in rows])
+    for cid, count in db.execute("SELECT client_id, count(*) FROM queue WHERE msg_id NOT IN "
+                                 "(SELECT id FROM messages) GROUP BY client_id").fetchall():
+        damage.note(count, f"session {cid!r}: {count} queued message(s) whose body is unreadable")
+    db.execute("DELETE FROM queue WHERE msg_id NOT IN (SELECT id FROM messages)")
     db.execute("DELETE FROM messages WHERE id NOT IN (SELECT msg_id FROM queue)")  # garbage
