@@ -77,6 +77,7 @@ class Publisher:
         self.mids: dict[int, str] = {}
         self.acked: set[str] = set()  # payload ids acknowledged with success
         self.refused: dict[str, int] = {}  # payload id -> 5.0 reason code
+        self.early: dict[int, int] = {}  # mid -> code of an ack that came before publish() returned
         self.disconnects = 0
         self.lock = threading.Lock()
         self.client.on_publish = self._on_publish
@@ -85,15 +86,19 @@ class Publisher:
         self.client.loop_start()
 
     def _on_publish(self, client, userdata, mid, rc, props) -> None:  # noqa: ANN001
+        code = int(getattr(rc, "value", rc))
         with self.lock:
             name = self.mids.get(mid)
-            code = int(getattr(rc, "value", rc))
-            if name is None:
-                return
-            if code == 0:
-                self.acked.add(name)
+            if name is None:  # acknowledged before publish() returned its mid to us
+                self.early[mid] = code
             else:
-                self.refused[name] = code
+                self._settle(name, code)
+
+    def _settle(self, name: str, code: int) -> None:
+        if code == 0:
+            self.acked.add(name)
+        else:
+            self.refused[name] = code
 
     def _on_disconnect(self, *args) -> None:  # noqa: ANN002
         self.disconnects += 1
@@ -101,9 +106,15 @@ class Publisher:
     def publish(self, count: int, start: int = 0) -> None:
         for i in range(start, start + count):
             name = f"{self.name}-{i}"
+            # not under self.lock: paho calls on_publish holding its own lock, which publish()
+            # takes too (holding ours around it deadlocks)
+            info = self.client.publish("d/x", name.encode().ljust(SIZE, b"."), 1)
             with self.lock:
-                info = self.client.publish("d/x", name.encode().ljust(SIZE, b"."), 1)
-                self.mids[info.mid] = name
+                code = self.early.pop(info.mid, None)
+                if code is None:
+                    self.mids[info.mid] = name
+                else:
+                    self._settle(name, code)
 
     def settled(self) -> int:
         with self.lock:
