@@ -25,20 +25,54 @@ deliveries itself, so each goes out once.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import socket
+import sys
 import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties as PahoProperties
 
-from gateway.mqtt.properties import NO_PROPERTIES, Properties
-from gateway.broker.tls import SSLError
+class _OnFirstUse(types.ModuleType):
+    """Stands in for a module while paho-mqtt is imported; the real one is imported at the first
+    attribute read. paho imports urllib.request (read only for proxy settings, and only when
+    PySocks is installed) and hashlib (WebSocket handshakes) at load: http.client, email and
+    OpenSSL's libcrypto, about 3.5 MB of RSS that a bridge over TCP or TLS never uses."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def _import_paho() -> types.ModuleType:
+    standins: dict[str, _OnFirstUse] = {}
+    for name in ("urllib.request", "hashlib"):
+        if name not in sys.modules:
+            standins[name] = sys.modules[name] = _OnFirstUse(name)
+    import urllib
+
+    if "urllib.request" in standins and not hasattr(urllib, "request"):
+        urllib.request = standins["urllib.request"]  # type: ignore[attr-defined]  # what paho reads
+    try:
+        import paho.mqtt.client as client
+    finally:  # anyone importing them later gets the real modules
+        for name, standin in standins.items():
+            if sys.modules.get(name) is standin:
+                del sys.modules[name]
+    return client
+
+
+mqtt = _import_paho()
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode  # noqa: E402 - after paho's import
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties as PahoProperties  # noqa: E402
+
+from gateway.broker.tls import SSLError  # noqa: E402
+from gateway.mqtt.properties import NO_PROPERTIES, Properties  # noqa: E402
 
 if TYPE_CHECKING:
     import ssl

@@ -22,12 +22,8 @@ import budget  # noqa: E402
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs mosquitto")
 
 SPEED = 20  # the short form runs the gateway's own traffic this many times faster
-# The realistic gateway is not within its 30 MB yet (measured 32.1: paho-mqtt imports
-# urllib.request and hashlib, about 4 MB, which a bridge never uses). This ceiling catches a
-# regression (pydantic back in the service is about +12 MB, ssl about +4.5); the goal is the strict
-# xfail test below, which starts failing (and must be flipped) once it is met. The broker-only
-# gateway is within its 25 MB (measured 24.6) and asserted so.
-GATEWAY_RSS_CEILING = 33.5
+# Both memory budgets are met and asserted (measured 24.6 MB broker-only, 26.8-27.4 MB realistic);
+# pydantic back in the service would be about +12 MB, ssl about +4.5, paho's unused imports +5.
 # Link down the goal is 2 MB/hour; measured 1.9-2.2 (whether 2 or 3 commits fall in the short
 # window): each commit of the held readings costs about 46 KB whatever its size (mostly the WAL
 # index, -shm), one per own_grace. This ceiling catches a regression (a commit per reading is about
@@ -65,7 +61,7 @@ def test_broker_only_rss(work):
 
 
 def test_realistic_gateway_rss(gateway_figures):
-    assert gateway_figures["rss"] <= GATEWAY_RSS_CEILING, f"{gateway_figures['rss']:.1f} MB"
+    assert gateway_figures["rss"] <= budget.GOALS["gateway_rss"], f"{gateway_figures['rss']:.1f} MB"
 
 
 def test_disk_writes_with_the_link_up(gateway_figures):
@@ -87,8 +83,3 @@ def test_uvloop_still_starts_without_tls(work):
     libraries: set[str] = set()
     budget.measure_broker_only(work, settle=0.5, libraries=libraries, loop="uvloop")
     assert any(name.startswith("loop.cpython") for name in libraries)  # uvloop's own extension
-
-
-@pytest.mark.xfail(strict=True, reason="issue 14: 32.1 MB measured")
-def test_realistic_gateway_rss_goal(gateway_figures):
-    assert gateway_figures["rss"] <= budget.GOALS["gateway_rss"]
