@@ -2,8 +2,10 @@
 
 How this works: `upgrade()` checks the handshake (RFC 6455 section 4.2.1: GET, `Upgrade: websocket`,
 version 13, a key) and the subprotocol (`mqtt`, or the older `mqttv3.1`; [MQTT-6.0.0-3]) and answers
-101. From then on the socket's bytes go to a `wsproto` frame `Connection`; the payload of binary
-frames goes, in order and without waiting for whole messages, to a broker `Connection` opened on the
+101. From then on the socket's bytes are cut into whole frames (at most the broker's maximum packet
+size plus 1 KiB each: larger closes with 1009); plain binary frames are unmasked by
+`gateway.web.frames`, every other frame goes to a `wsproto` frame `Connection`. The payload of
+binary frames goes, in order and without waiting for whole messages, to a broker `Connection` on the
 web listener's name, so the broker applies the same packet size limit, keep-alive, authentication
 (the web listener's anonymous policy, the password file, SCRAM), ACLs and $SYS counts as on TCP. The
 broker writes through `WsIO`, which wraps each write in one binary frame [MQTT-6.0.0-2: a packet may
@@ -24,6 +26,7 @@ from wsproto.frame_protocol import CloseReason, ParseFailed
 from wsproto.utilities import LocalProtocolError, generate_accept_token
 
 from gateway.mqtt.enums import ReasonCode
+from gateway.web import frames
 from gateway.mqtt.packets import Disconnect
 from gateway.web.server import Request, Response
 
@@ -75,6 +78,11 @@ class MqttOverWebSocket:
         self.server = server
         self.protocol = protocol
         self.ws = WsConnection(ConnectionType.SERVER)
+        self.pending = bytearray()  # received bytes not yet taken apart into frames
+        self.fragmented = False  # wsproto holds the first frames of a message
+        # a frame is buffered whole before it is parsed: one may carry a packet of the broker's
+        # maximum size plus a little framing, no more (larger: close 1009)
+        self.max_frame = server.gateway.broker.settings.max_packet_size + 1024
         broker = server.gateway.broker
         self.broker = broker
         self.conn = broker.core.open_connection(broker.clock(), protocol.peer, server.config.name)
@@ -86,16 +94,43 @@ class MqttOverWebSocket:
     # -- bytes from the socket -----------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        ws = self.ws
-        if ws.state is ConnectionState.CLOSED:
+        """Plain binary frames through `frames.split`; any other frame, whole, through wsproto
+        (and every frame while a fragmented message is open there)."""
+        if self.ws.state is ConnectionState.CLOSED:
             return
+        pending = self.pending
+        pending += data
+        while pending and not self.conn.closed and self.ws.state is ConnectionState.OPEN:
+            if not self.fragmented:
+                payloads, used = frames.split(pending)
+                if used:
+                    del pending[:used]
+                    self._deliver(payloads)
+                    continue
+            size = frames.frame_length(pending)
+            if size is not None and size > self.max_frame:
+                self._fail(CloseReason.MESSAGE_TOO_BIG, f"frame of {size} bytes")
+                return
+            if size is None or size > len(pending):
+                return  # wait for the rest of this frame (at most max_frame bytes)
+            one = bytes(pending[:size])
+            del pending[:size]
+            opcode, fin = one[0] & 0x0F, one[0] & 0x80
+            if opcode in (0, 1, 2):
+                self.fragmented = not fin
+            self._wsproto(one)
+
+    def _wsproto(self, data: bytes) -> None:
+        ws = self.ws
         ws.receive_data(data)
+        payload: list[bytes] = []  # the binary data of this frame, handed on in one piece
         try:
             for event in ws.events():
                 if isinstance(event, BytesMessage):
-                    self.conn.receive_data(bytes(event.data), self.broker.clock())
-                    self.broker.flush()
-                elif isinstance(event, TextMessage):
+                    payload.append(event.data)
+                    continue
+                self._deliver(payload)
+                if isinstance(event, TextMessage):
                     self._fail(CloseReason.UNSUPPORTED_DATA, "text frame (MQTT needs binary)")
                     return
                 elif isinstance(event, Ping):
@@ -111,7 +146,21 @@ class MqttOverWebSocket:
                 if self.conn.closed:
                     return
         except ParseFailed as exc:
+            self._deliver(payload)
             self._fail(exc.code, str(exc))
+            return
+        self._deliver(payload)
+
+    def _deliver(self, payload: list[bytes]) -> None:
+        """Frames carry a byte stream [MQTT-6.0.0-2]: what arrived in one read goes to the broker
+        at once, and the broker's answers go out in one frame (one flush), not one per frame."""
+        if not payload or self.conn.closed:
+            payload.clear()
+            return
+        data = payload[0] if len(payload) == 1 else b"".join(payload)
+        payload.clear()
+        self.conn.receive_data(bytes(data), self.broker.clock())
+        self.broker.flush()
 
     def _fail(self, code: int, why: str) -> None:
         self.server.count("bad_frames")
