@@ -8,26 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from collections.abc import Sequence
 
 from gateway import __version__
-
-
-def _add_connection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-H", "--host", default="127.0.0.1", help="broker host (default 127.0.0.1)")
-    parser.add_argument("-p", "--port", type=int, default=None, help="1883, or 8883 with TLS")
-    parser.add_argument("-i", "--id", default="", help="client id (default: assigned)")
-    parser.add_argument("-V", "--protocol", choices=("311", "5"), default="5")
-    parser.add_argument("-u", "--username")
-    parser.add_argument("-P", "--password")
-    parser.add_argument("--password-file", help="read the password from this file")
-    parser.add_argument("--cafile", help="CA certificate: use TLS and verify the broker with it")
-    parser.add_argument("--cert", help="client certificate (mTLS)")
-    parser.add_argument("--key", help="client key (mTLS)")
-    parser.add_argument("--insecure", action="store_true", help="do not check the broker's name")
-    parser.add_argument("-k", "--keepalive", type=int, default=60)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -49,37 +33,33 @@ def _build_parser() -> argparse.ArgumentParser:
                             add_help=False)
     passwd.add_argument("args", nargs=argparse.REMAINDER)
 
-    pub = sub.add_parser("pub", help="publish one message (like mosquitto_pub)")
-    _add_connection_args(pub)
-    pub.add_argument("-t", "--topic", required=True)
-    pub.add_argument("-m", "--message", default=None, help="payload (default: read stdin)")
-    pub.add_argument("-n", "--null-message", action="store_true", help="empty payload")
-    pub.add_argument("-q", "--qos", type=int, choices=(0, 1, 2), default=0)
-    pub.add_argument("-r", "--retain", action="store_true")
-
-    sub_ = sub.add_parser("sub", help="subscribe and print messages (like mosquitto_sub)")
-    _add_connection_args(sub_)
-    sub_.add_argument("-t", "--topic", action="append", required=True)
-    sub_.add_argument("-q", "--qos", type=int, choices=(0, 1, 2), default=0)
-    sub_.add_argument("-v", "--verbose", action="store_true", help="print topic and payload")
-    sub_.add_argument("-C", "--count", type=int, default=0, help="exit after this many messages")
-    sub_.add_argument("-W", "--timeout", type=float, default=0, help="exit after this many seconds")
-    sub_.add_argument("-R", "--no-retained", action="store_true", help="skip retained messages")
-
-    status = sub.add_parser("status", help="print the broker's $SYS counters")
-    _add_connection_args(status)
+    for name, text in (("pub", "publish a message (mosquitto_pub's flags; --help for them)"),
+                       ("sub", "subscribe and print (mosquitto_sub's flags; --help for them)"),
+                       ("status", "print the broker's $SYS counters (connection flags as sub)")):
+        tool = sub.add_parser(name, help=text, add_help=False)
+        tool.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # these parse their own command lines: Mosquitto's (`-h` is the host there, not help)
     if argv[:1] == ["passwd"]:
         from gateway.passwd_tool import main as passwd_main
 
         return passwd_main(argv[1:])
+    if argv[:1] == ["pub"]:
+        from gateway.mqtt_tools.pub import main as pub_main
+
+        return pub_main(argv[1:])
+    if argv[:1] == ["sub"]:
+        from gateway.mqtt_tools.sub import main as sub_main
+
+        return sub_main(argv[1:])
+    if argv[:1] == ["status"]:
+        return _cmd_status(argv[1:])
     args = _build_parser().parse_args(argv)
-    handler = {"run": _cmd_run, "check-config": _cmd_check, "pub": _cmd_pub, "sub": _cmd_sub,
-               "status": _cmd_status}[args.command]
+    handler = {"run": _cmd_run, "check-config": _cmd_check}[args.command]
     return handler(args)
 
 
@@ -144,101 +124,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_from_path(args.config, loop=args.loop, loaded=loaded)
 
 
-# -- pub / sub / status: paho clients --------------------------------------------------------------
+# -- status: the $SYS counters, with sub's connection flags -------------------------------------
 
-def _client(args: argparse.Namespace):  # noqa: ANN202 - paho type
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+def _cmd_status(argv: list[str]) -> int:
+    from gateway.mqtt_tools import link
+    from gateway.mqtt_tools.options import (HelpRequested, UsageError, VersionRequested,
+                                            parse)
 
-    version = mqtt.MQTTv5 if args.protocol == "5" else mqtt.MQTTv311
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=args.id, protocol=version)
-    password = args.password
-    if args.password_file:
-        with open(args.password_file, encoding="utf-8") as handle:
-            password = handle.read().strip()
-    if args.username:
-        client.username_pw_set(args.username, password)
-    if args.cafile:
-        client.tls_set(ca_certs=args.cafile, certfile=args.cert, keyfile=args.key)
-        client.tls_insecure_set(args.insecure)
-    port = args.port or (8883 if args.cafile else 1883)
-    return client, port
-
-
-def _connect(client, args: argparse.Namespace, port: int) -> bool:  # noqa: ANN001
-    connected = threading.Event()
-    result: list = []
-
-    def on_connect(cl, userdata, flags, rc, props):  # noqa: ANN001, ARG001
-        result.append(rc)
-        connected.set()
-
-    client.on_connect = on_connect
     try:
-        client.connect(args.host, port, args.keepalive)
-    except OSError as exc:
-        print(f"cannot connect to {args.host}:{port}: {exc}", file=sys.stderr)
-        return False
-    client.loop_start()
-    if not connected.wait(10):
-        print(f"no CONNACK from {args.host}:{port} within 10 s", file=sys.stderr)
-        return False
-    if result[0] != 0:
-        print(f"connection refused: {result[0]}", file=sys.stderr)
-        return False
-    return True
-
-
-def _cmd_pub(args: argparse.Namespace) -> int:
-    client, port = _client(args)
-    if not _connect(client, args, port):
+        opts = parse("sub", [*argv, "-t", "$SYS/broker/#"])
+    except (HelpRequested, VersionRequested):
+        print("edge-gateway status [-h host] [-p port] [-u user] [-P password] [--cafile file] "
+              "...: the broker's $SYS counters (connection flags as edge-gateway sub)")
         return 1
-    if args.null_message:
-        payload = b""
-    elif args.message is not None:
-        payload = args.message.encode()
-    else:
-        payload = sys.stdin.buffer.read()
-    info = client.publish(args.topic, payload, args.qos, args.retain)
-    info.wait_for_publish(10)
-    ok = info.is_published()
-    client.disconnect()
-    client.loop_stop()
-    if not ok:
-        print("the broker did not acknowledge the message within 10 s", file=sys.stderr)
-    return 0 if ok else 1
-
-
-def _cmd_sub(args: argparse.Namespace) -> int:
-    client, port = _client(args)
-    done = threading.Event()
-    count = [0]
-
-    def on_message(cl, userdata, msg):  # noqa: ANN001, ARG001
-        if done.is_set() or (args.no_retained and msg.retain):
-            return
-        text = msg.payload.decode("utf-8", "replace")
-        print(f"{msg.topic} {text}" if args.verbose else text, flush=True)
-        count[0] += 1
-        if args.count and count[0] >= args.count:
-            done.set()
-
-    client.on_message = on_message
-    if not _connect(client, args, port):
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
         return 1
-    for topic in args.topic:
-        client.subscribe(topic, args.qos)
-    try:
-        done.wait(args.timeout or None)
-    except KeyboardInterrupt:
-        pass
-    client.disconnect()
-    client.loop_stop()
-    return 0 if not args.timeout or done.is_set() or not args.count else 27
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    client, port = _client(args)
     values: dict[str, str] = {}
     last = [time.monotonic()]
 
@@ -246,15 +147,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
         values[msg.topic.removeprefix("$SYS/broker/")] = msg.payload.decode("utf-8", "replace")
         last[0] = time.monotonic()
 
-    client.on_message = on_message
-    if not _connect(client, args, port):
-        return 1
-    client.subscribe("$SYS/broker/#", 0)
+    try:
+        client = link.build(opts)
+        client.on_message = on_message
+        conn = link.Connection(client, opts)
+        conn.on_connected = lambda cl: cl.subscribe("$SYS/broker/#", 0)
+        conn.open()
+    except link.ToolFailure as failure:
+        return link.fail(opts, failure)
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and (not values or time.monotonic() - last[0] < 0.3):
         time.sleep(0.05)  # the retained $SYS values arrive as one burst after SUBACK
-    client.disconnect()
-    client.loop_stop()
+    conn.close()
     width = max((len(k) for k in values), default=0)
     for key in sorted(values):
         print(f"{key:<{width}}  {values[key]}")

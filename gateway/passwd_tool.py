@@ -53,6 +53,9 @@ def main(argv: list[str]) -> int:
     try:
         _check_options(args)
         _run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted, nothing written", file=sys.stderr)
+        return 1
     except (ToolError, AuthFileError, ValueError, KeyError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else exc
         print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -137,7 +140,22 @@ def _password_from_stdin() -> str:
 
 
 def _prompt_twice() -> str:
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Reenter password: ") != first:
-        raise ToolError("passwords do not match")
+    """Asks twice on the terminal; with no terminal (a pipe, a service, `setsid`) reads the two
+    answers from stdin's first two lines, as mosquitto_passwd does, instead of getpass's echoing
+    fallback (which ends in EOFError when stdin is empty)."""
+    if not sys.stdin.isatty():
+        first = _password_from_stdin()
+        second = sys.stdin.readline()
+        if not second:
+            raise ToolError("no terminal: give the password twice on stdin (two lines), or use "
+                            "--stdin (one line) or -b")
+        if second.removesuffix("\n").removesuffix("\r") != first:
+            raise ToolError("passwords do not match")
+        return first
+    try:
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Reenter password: ") != first:
+            raise ToolError("passwords do not match")
+    except EOFError:
+        raise ToolError("no password entered") from None
     return first

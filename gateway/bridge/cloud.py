@@ -111,6 +111,8 @@ class CloudSettings:
     ssl_context: ssl.SSLContext | None = None
     connect_timeout: float = 10.0
     will: tuple[str, bytes, int, bool] | None = None  # topic, payload, qos, retain
+    tls_name: str | None = None  # the name the server's certificate must carry (SNI)
+    client_cert: bool = False  # a client certificate is configured (for naming TLS failures)
 
 
 class CloudClient:
@@ -129,6 +131,7 @@ class CloudClient:
         self._unacked: set[int] = set()  # QoS 1/2 mids handed to paho, not yet acknowledged
         self._acks: list[Ack] = []
         self._reading = False  # inside `_on_readable`: acknowledgements are batched
+        self._read_error = ""  # paho's last "failed to receive" while connecting
         client = mqtt.Client(CallbackAPIVersion.VERSION2, settings.client_id,
                              clean_session=None if settings.mqtt5 else settings.clean_start,
                              protocol=mqtt.MQTTv5 if settings.mqtt5 else mqtt.MQTTv311,
@@ -160,12 +163,18 @@ class CloudClient:
         self._connack = loop.create_future()
         deadline = loop.time() + self.settings.connect_timeout
         self._busy = True
+        # paho reports a read error only through its log: listened to until CONNACK (not after,
+        # where it would format a line for every packet)
+        self._read_error = ""
+        self._client.on_log = self._on_log
         try:
             await loop.run_in_executor(None, self._blocking_connect)
         except SSLError as exc:
-            from gateway.bridge.tls import describe_tls_error
+            from gateway.tls_errors import describe
 
-            raise ConnectFailed(f"TLS handshake failed: {describe_tls_error(exc)}") from None
+            s = self.settings
+            raise ConnectFailed("TLS handshake failed: " + describe(
+                exc, s.tls_name or s.host, client_cert=s.client_cert)) from None
         except (OSError, ValueError) as exc:
             raise ConnectFailed(f"cannot connect: {exc}") from None
         finally:
@@ -271,7 +280,23 @@ class CloudClient:
 
     # -- paho's MQTT callbacks ---------------------------------------------------------------
 
+    def _on_log(self, client: Any, userdata: Any, level: int, text: str) -> None:
+        if level == mqtt.MQTT_LOG_ERR and text.startswith("failed to receive on socket"):
+            self._read_error = text.partition(": ")[2]
+
+    def _closed_before_connack(self, reason: Any) -> str:
+        """Why a connection ended before CONNACK; over TLS 1.3 this is how a server refuses our
+        client certificate (it checks it after our side of the handshake has finished)."""
+        detail = self._read_error or str(reason)
+        if self.settings.ssl_context is None:
+            return f"connection closed before CONNACK: {detail}"
+        from gateway.tls_errors import describe_closed_after_handshake
+
+        return "TLS: " + describe_closed_after_handshake(
+            detail, client_cert=self.settings.client_cert)
+
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        client.on_log = None
         future = self._connack
         if reason.is_failure:
             if future is not None and not future.done():
@@ -292,7 +317,7 @@ class CloudClient:
         self._deliver_acks()  # what was read before the connection went: acknowledged
         future = self._connack
         if future is not None and not future.done():
-            future.set_exception(ConnectFailed(f"connection closed before CONNACK: {reason}"))
+            future.set_exception(ConnectFailed(self._closed_before_connack(reason)))
         if was_connected:
             self._in_loop(lambda: self.events.cloud_disconnected(str(reason)))
 

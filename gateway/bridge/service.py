@@ -101,7 +101,8 @@ class BridgeService:
         settings = CloudSettings(
             cfg.host, cfg.port, cfg.effective_client_id(self.gateway_id), cfg.protocol == "5.0",
             cfg.keepalive, cfg.clean_start, cfg.session_expiry, context,
-            cfg.connect_timeout, will)
+            cfg.connect_timeout, will, cfg.tls.server_name or cfg.host,
+            cfg.tls.enabled and cfg.tls.cert_file is not None)
         self.cloud = CloudClient(settings, self, self._credentials)
         self._tasks = [asyncio.create_task(self._run(), name=f"bridge-{self.name}"),
                        asyncio.create_task(self._timer(), name=f"bridge-{self.name}-timer")]

@@ -39,12 +39,3 @@ def client_context(cfg: BridgeConfig) -> ssl.SSLContext | None:
         ctx.set_alpn_protocols(list(alpn))
     ctx.sni_name = tls.server_name
     return ctx
-
-
-def describe_tls_error(exc: BaseException) -> str:
-    """One line an operator can act on ("certificate has expired", "unable to get local issuer")."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {exc.verify_message} (verify code {exc.verify_code})"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    return str(exc) or type(exc).__name__

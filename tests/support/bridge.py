@@ -75,8 +75,9 @@ class BridgeHarness:
 
     def __init__(self, cfg: BridgeConfig, settings: BrokerSettings | None = None, *,
                  store: Path | None = None, clock: Callable[[], float] | None = None,
-                 **store_settings: Any) -> None:
+                 wall: Callable[[], float] | None = None, **store_settings: Any) -> None:
         self.cfg = cfg
+        self._service_kwargs = {} if wall is None else {"wall": wall}
         settings = settings or BrokerSettings(sys_interval=0)
         self.thread: BrokerThread | StoreBroker
         if store is not None:
@@ -92,7 +93,8 @@ class BridgeHarness:
 
     async def _start(self) -> BridgeService:
         assert self.thread.broker is not None
-        service = BridgeService(self.cfg, self.thread.broker, "gw1", "edge")
+        service = BridgeService(self.cfg, self.thread.broker, "gw1", "edge",
+                                **self._service_kwargs)
         await service.start()
         return service
 

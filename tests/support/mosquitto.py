@@ -38,7 +38,8 @@ def _wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 class Mosquitto:
-    def __init__(self, base: Path, *, expired_server_cert: bool = False) -> None:
+    def __init__(self, base: Path, *, expired_server_cert: bool = False,
+                 server_names: tuple[str, ...] = ("localhost", "127.0.0.1")) -> None:
         self.dir = base / "mosquitto"
         self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
@@ -46,10 +47,10 @@ class Mosquitto:
         self.other_ca = trustme.CA()  # a CA that did not sign the server: "wrong CA"
         if expired_server_cert:
             past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
-            server = self.ca.issue_cert("localhost", "127.0.0.1", not_before=past,
+            server = self.ca.issue_cert(*server_names, not_before=past,
                                         not_after=past + datetime.timedelta(days=1))
         else:
-            server = self.ca.issue_cert("localhost", "127.0.0.1")
+            server = self.ca.issue_cert(*server_names)
         client = self.ca.issue_cert("gateway-client")
         self.ca_file = self._write("ca.pem", self.ca.cert_pem.bytes())
         self.other_ca_file = self._write("other-ca.pem", self.other_ca.cert_pem.bytes())
@@ -58,7 +59,7 @@ class Mosquitto:
         self.client_cert = self._write("client.pem", client.cert_chain_pems[0].bytes())
         self.client_key = self._write("client.key", client.private_key_pem.bytes())
         self.password_file = self._write("password.txt", PASSWORD.encode() + b"\n")
-        passwd = self.dir / "passwd"
+        passwd = self.passwd = self.dir / "passwd"
         subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), USERNAME, PASSWORD],
                        check=True, capture_output=True, timeout=10)
         os.chmod(passwd, 0o644)
@@ -66,6 +67,11 @@ class Mosquitto:
         self.conf = self._write("mosquitto.conf", self._config(passwd).encode())
         self.proc: subprocess.Popen | None = None
         self.log_path = self.dir / "stdout.log"
+
+    def add_user(self, username: str, password: str) -> None:
+        """Before start(): one more user in the password listener's file."""
+        subprocess.run(["mosquitto_passwd", "-b", str(self.passwd), username, password],
+                       check=True, capture_output=True, timeout=10)
 
     def _write(self, name: str, data: bytes) -> Path:
         path = self.dir / name
