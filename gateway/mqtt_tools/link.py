@@ -232,9 +232,9 @@ class Connection:
 
     def _closed_before_connack(self, reason: Any) -> ToolFailure:
         detail = self.read_error or str(reason)
-        if self.opts.tls:
+        if self.opts.tls:  # how TLS 1.3 servers refuse a client certificate
             return ToolFailure("Error: TLS: " + describe_closed_after_handshake(
-                detail, client_cert=self.opts.cert is not None))
+                detail, client_cert=self.opts.cert is not None), EXIT_CONN_LOST)
         return ToolFailure(f"Error: The connection was lost before CONNACK ({detail}).",
                            EXIT_CONN_LOST)
 

@@ -12,11 +12,13 @@ to print without timing races.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +125,7 @@ def gateway(files, tmp_path_factory):
     config.write_text(f"""
 [gateway]
 id = "cli-gw"
+log_level = "WARNING"
 state_dir = "{state / 'state'}"
 [broker]
 sys_interval = 0
@@ -149,9 +152,22 @@ require_certificate = true
 """)
     with run_gateway(config) as (proc, notify):
         notify.wait_for("READY=1")
+        # its log and its sd_notify messages (STATUS= every 2 s) must be read all along: a full
+        # pipe or datagram queue would block the gateway mid-test
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        threading.Thread(target=_drain, args=(notify.sock,), daemon=True).start()
         _seed(broker.plain)
         yield broker
         proc.terminate()
+
+
+def _drain(sock) -> None:
+    sock.settimeout(None)
+    try:
+        while sock.recv(4096):
+            pass
+    except OSError:  # closed at the end of the test module
+        pass
 
 
 @pytest.fixture(params=["mosquitto", "gateway"])
@@ -305,6 +321,11 @@ def test_sub_matches_mosquitto_sub(broker, args):
             b"All subscription requests were denied."
         return
     theirs, ours = both("sub", "-p", str(broker.plain), *args)
+    if "%j" in args and "-V" in args:
+        # paho does not keep the order MQTT 5 properties came in: compare them as a JSON object
+        assert [json.loads(o.stdout) | {"tst": 0} for o in (theirs, ours)][0] == \
+            json.loads(ours.stdout) | {"tst": 0}, (theirs, ours)
+        theirs.stdout = ours.stdout = b""
     assert_same(theirs, ours, mask=_TIME if any("%I" in a or "%j" in a or "%J" in a
                                                for a in args) else None)
 
@@ -358,8 +379,11 @@ def test_tls_and_client_certificates(broker, files):
     }
     for cause, args in failing.items():
         theirs, ours = both("pub", *args)
-        assert theirs.returncode != 0 and ours.returncode == 1, (theirs, ours)
-        assert_same(theirs, ours, same_error=False)
+        # Mosquitto ends with 1, 7 ("The connection was lost") or 8 ("A TLS error occurred")
+        # here, depending on when the refusal arrives; ours with 7 when it arrives after the
+        # handshake (TLS 1.3), 1 when during it
+        assert theirs.returncode in (1, 7, 8) and ours.returncode in (1, 7), (theirs, ours)
+        assert ours.stderr.count(b"\n") == 1 and b"Traceback" not in ours.stderr, ours
         assert cause.encode() in ours.stderr, ours.stderr
 
 
@@ -375,11 +399,10 @@ def test_plain_port_with_tls_names_the_cause(broker, files):
 def test_live_message_reaches_both_subscribers(broker):
     """mosquitto_sub and our sub both subscribed (each says so with -d), our pub publishes once."""
     p = str(broker.plain)
-    procs = [subprocess.Popen([*command, "sub", "-p", p, "-t", "live/#", "-C", "1", "-v", "-d",
-                               "-W", "20"] if command == OURS else
-                              ["mosquitto_sub", "-p", p, "-t", "live/#", "-C", "1", "-v", "-d",
-                               "-W", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for command in (OURS, ["mosquitto"])]
+    args = ["-p", p, "-t", "live/#", "-C", "1", "-v", "-d", "-W", "20"]
+    # stdbuf: mosquitto_sub's "Subscribed" debug line is not flushed into a pipe otherwise
+    procs = [subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for command in ([*OURS, "sub"], ["stdbuf", "-oL", "mosquitto_sub"])]
     try:
         for proc in procs:
             while True:
