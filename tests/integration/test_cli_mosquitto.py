@@ -443,3 +443,33 @@ def test_live_message_reaches_both_subscribers(broker):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(5)
+
+
+def test_will_is_published_when_our_client_dies(broker):
+    """--will-topic/--will-payload/--will-qos/--will-retain reach the broker: killing our sub
+    (no DISCONNECT) makes the broker publish the will, retained, as for mosquitto_sub."""
+    p = str(broker.plain)
+    watcher = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-p", p, "-t", "will/ours",
+                                "-v", "-d", "-C", "1", "-W", "30"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ours = subprocess.Popen([*OURS, "sub", "-p", p, "-t", "nothing/here", "-d", "-k", "5",
+                             "--will-topic", "will/ours", "--will-payload", "gone",
+                             "--will-qos", "1", "--will-retain"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for proc in (watcher, ours):  # both subscribed
+            while not (line := proc.stdout.readline()).startswith(b"Subscribed"):
+                assert line, proc.stderr.read()
+        ours.kill()
+        out, err = watcher.communicate(timeout=30)
+        assert watcher.returncode == 0, err
+        assert [line for line in out.splitlines() if not line.startswith(b"Client ")] == \
+            [b"will/ours gone"]
+        retained = run(["mosquitto_sub"], "-p", p, "-t", "will/ours", "-C", "1", "-F", "%r %p",
+                       "-W", "10")
+        assert retained.stdout == b"1 gone\n", retained
+    finally:
+        for proc in (watcher, ours):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(5)
