@@ -63,6 +63,7 @@ T = TypeVar("T")
 
 RETRY_FIRST = 5.0   # seconds before an output that did not open is tried again
 RETRY_MAX = 60.0    # the retry interval doubles up to this
+COMPACT = (",", ":")  # JSON without spaces, as sensor readings are published
 
 
 class Result(StrEnum):
@@ -91,14 +92,14 @@ class Outcome:
         if self.level is not None:
             body["state"] = json.loads(state_payload(cfg, self.level)) if cfg and cfg.pwm \
                 else ("ON" if self.level > 0 else "OFF")
-        return json.dumps(body)
+        return json.dumps(body, separators=COMPACT)
 
 
 def state_payload(cfg: OutputConfig | None, level: float) -> str:
     """ON/OFF for a binary output; {"state": ..., "brightness": percent} for a PWM output."""
     state = "ON" if level > 0 else "OFF"
     if cfg is not None and cfg.pwm:
-        return json.dumps({"state": state, "brightness": round(level * 100, 1)})
+        return json.dumps({"state": state, "brightness": round(level * 100, 1)}, separators=COMPACT)
     return state
 
 
@@ -541,7 +542,8 @@ class RelayService:
                                                "detail": refusal.detail})
 
     async def _event(self, name: str, body: dict[str, Any]) -> None:
-        await self._client.publish(self._topics[name].event, json.dumps(body), qos=1)
+        await self._client.publish(self._topics[name].event, json.dumps(body, separators=COMPACT),
+                                   qos=1)
 
     async def _save(self) -> None:
         try:

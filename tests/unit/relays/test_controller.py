@@ -252,3 +252,18 @@ async def test_stop_applies_on_stop_states_in_order(bus: MemoryBus, clock: FakeC
     assert not service.alive()
     await send(bus, "up", "ON")  # no longer subscribed
     assert state(bus, "up") == "OFF"
+
+
+async def test_events_and_pwm_states_are_compact_json_as_readings_are(make: Factory, bus: MemoryBus,
+                                                                      clock: FakeClock) -> None:
+    """Sensor readings are JSON without spaces; relay events and PWM states are too."""
+    from gateway.relays.controller import state_payload
+
+    await make(PUMP)
+    events = await Watcher.on(bus, f"{BASE}/relay/pump/event")
+    await send(bus, "pump", "ON")
+    payload = bytes((await events.next()).payload)
+    assert json.loads(payload)["state"] == "ON"
+    assert payload == json.dumps(json.loads(payload), separators=(",", ":")).encode()
+    fan = OutputConfig(name="fan", kind="pwm", pin=18)
+    assert state_payload(fan, 0.4) == '{"state":"ON","brightness":40.0}'
