@@ -55,6 +55,7 @@ REASONS = {
 }
 EXIT_CONN_LOST = 7  # MOSQ_ERR_CONN_LOST
 EXIT_TIMEOUT = 27  # MOSQ_ERR_TIMEOUT: sub -W
+EXIT_NO_CONNACK_BEFORE_TIMEOUT = 255  # mosquitto_sub's exit(-1) when -W ends before CONNACK
 EXIT_TLS = 8  # MOSQ_ERR_TLS: what mosquitto_pub ends with when the server drops the handshake
 _HANDSHAKE_CLOSED = ("Error: TLS: the server closed the connection during the TLS handshake "
                      "(does this port speak TLS?)")
@@ -238,8 +239,9 @@ class Connection:
         return ToolFailure(f"Error: The connection was lost before CONNACK ({detail}).",
                            EXIT_CONN_LOST)
 
-    def open(self) -> None:
-        """Raises ToolFailure; on return the CONNACK accepted us and paho's thread runs."""
+    def open(self, timeout: float | None = None) -> None:
+        """Raises ToolFailure; on return the CONNACK accepted us and paho's thread runs.
+        `timeout` (sub -W): as mosquitto_sub, running out before CONNACK ends with 255."""
         opts, client = self.opts, self.client
         host = opts.unix_path or opts.host
         try:
@@ -273,8 +275,11 @@ class Connection:
         client.loop_start()
         # a broker that accepts the connection but never answers: keepalive x 1.5, as a peer
         # would give up on us
-        if not self.connacked.wait(opts.keepalive * 1.5):
-            raise ToolFailure(f"Error: no CONNACK within {opts.keepalive * 1.5:g} s.")
+        wait = opts.keepalive * 1.5 if timeout is None else min(timeout, opts.keepalive * 1.5)
+        if not self.connacked.wait(wait):
+            if timeout is not None and wait == timeout:
+                raise ToolFailure("Timed out (no CONNACK)", EXIT_NO_CONNACK_BEFORE_TIMEOUT)
+            raise ToolFailure(f"Error: no CONNACK within {wait:g} s.")
         if self.failure is not None:
             raise self.failure
 

@@ -168,7 +168,7 @@ class _Subscriber:
         started = time.monotonic()
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            conn.open()
+            conn.open(opts.timeout or None)
             client.reconnect_delay_set(1, 30)
             client._reconnect_on_failure = True  # noqa: SLF001 - mosquitto_sub reconnects too
             left = opts.timeout - (time.monotonic() - started) if opts.timeout else None

@@ -473,3 +473,51 @@ def test_will_is_published_when_our_client_dies(broker):
             if proc.poll() is None:
                 proc.kill()
             proc.wait(5)
+
+
+def test_timeout_before_connack_ends_like_mosquitto_sub():
+    """A listener that accepts and never answers: -W runs out before CONNACK, and mosquitto_sub
+    exits 255 (its exit(-1)); ours too, with one line saying why (Mosquitto prints nothing)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = str(silent.getsockname()[1])
+        theirs, ours = both("sub", "-p", port, "-t", "x", "-W", "1")
+    assert theirs.returncode == ours.returncode == 255, (theirs, ours)
+    assert ours.stderr == b"Timed out (no CONNACK)\n"
+
+
+def test_sub_reconnects_and_subscribes_again_like_mosquitto_sub(broker):
+    """The connection is cut under both subscribers; each reconnects (mosquitto_sub after about
+    a second) and subscribes again, so a message published after the cut still arrives."""
+    from tests.support.tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(broker.plain)
+    args = ["-p", str(proxy.port), "-t", "again/#", "-v", "-d", "-C", "1", "-W", "30"]
+    procs = [subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for command in ([*OURS, "sub"], ["stdbuf", "-oL", "mosquitto_sub"])]
+    try:
+        def subscribed(proc: subprocess.Popen) -> None:
+            while not (line := proc.stdout.readline()).startswith(b"Subscribed"):
+                assert line, proc.stderr.read()
+
+        for proc in procs:
+            subscribed(proc)
+        proxy.set_mode("cut")  # drops both connections
+        proxy.set_mode("pass")
+        for proc in procs:
+            subscribed(proc)  # again, on the new connection
+        published = run(OURS, "pub", "-p", str(broker.plain), "-t", "again/x", "-m", "back",
+                        "-q", "1")
+        assert published.returncode == 0, published
+        for proc in procs:
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err
+            assert [line for line in out.splitlines() if not line.startswith(b"Client ")] == \
+                [b"again/x back"]
+    finally:
+        proxy.close()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(5)
