@@ -44,6 +44,8 @@ def check(config: GatewayConfig, *, root: Path | None = None, drivers: bool = Tr
     files = file_findings(config, FileCheck(root))
     found.errors += files.errors
     found.errors += pin_problems(config)
+    found.errors += port_problems(config)
+    found.errors += state_dir_problems(config, root)
     if drivers:
         found.errors += driver_problems(config)
     found.warnings += config.warnings()
@@ -67,6 +69,38 @@ def driver_problems(config: GatewayConfig) -> list[str]:
             for e in sensor_problems(config.sensors, quantities=quantities)] + \
         [f"relays[{e.relay}]: {e.problem}" for e in relay_problems(config.relays)] + \
         quantity_problems(config.rules, quantities)
+
+
+def port_problems(config: GatewayConfig) -> list[str]:
+    """Two listeners of the config on one TCP port of one address (0.0.0.0 and :: take the port
+    on every address): the second could never bind."""
+    wildcard = ("0.0.0.0", "::", "")
+    taken: list[tuple[str, str, int]] = []  # (key, host, port)
+    out = []
+    ports = [(f"broker.listeners[{lis.name}]", lis.host, lis.port) for lis in config.broker.listeners
+             if lis.unix_path is None and lis.port != 0]
+    if config.web.enabled and config.web.port != 0:
+        ports.append(("web", config.web.host, config.web.port))
+    for key, host, port in ports:
+        clash = next((k for k, h, p in taken if p == port and
+                      (h == host or h in wildcard or host in wildcard)), None)
+        if clash is not None:
+            out.append(f"{key}: port {port} on {host} is also {clash}'s")
+        taken.append((key, host, port))
+    return out
+
+
+def state_dir_problems(config: GatewayConfig, root: Path | None = None) -> list[str]:
+    """A state_dir (or store path) under a file: it can never be made."""
+    paths = [("gateway.state_dir", Path(config.gateway.state_dir))]
+    if config.store.enabled and config.store.path is not None:
+        paths.append(("store.path", Path(config.store.path).parent))
+    out = []
+    for key, path in paths:
+        where = _existing_ancestor(FileCheck(root).resolve(path))
+        if not where.is_dir():
+            out.append(f"{key}: {path} cannot be made: {where} is a file")
+    return out
 
 
 def disk_warnings(config: GatewayConfig, root: Path | None = None) -> list[str]:

@@ -16,7 +16,7 @@ from gateway.sensors.topics import topics_for
 def own_topics(config: GatewayConfig) -> list[str]:
     """Filters covering every topic the gateway publishes itself."""
     base = config.gateway.base_topic.strip("/")
-    out = [f"{base}/status", f"{base}/gateway/#", f"{base}/bridge/#"]
+    out = [f"{base}/status", f"{base}/gateway/#", f"{base}/bridge/#", f"{base}/rule/#"]
     for sensor in config.sensors:
         state = topics_for(base, sensor.name, sensor.topic).state
         out += [state, f"{state}/+"]

@@ -184,15 +184,17 @@ def test_a_port_in_use_is_an_environment_problem(tmp_path):
     assert f"{config}: cannot start: " in ran.stderr and "Traceback" not in ran.stderr
 
 
-def test_a_state_directory_that_cannot_be_made_is_an_environment_problem(tmp_path):
+def test_a_state_directory_under_a_file_is_refused_by_both(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     config = tmp_path / "gateway.toml"
     config.write_text(f'[gateway]\nstate_dir = "{blocker / "state"}"\n'
                       f'[[broker.listeners]]\nport = {free_port()}\n')
+    line = f"{config}: gateway.state_dir: {blocker / 'state'} cannot be made: {blocker} is a file"
+    code, err = check_config(capsys, str(config))
+    assert code == 1 and line in err, err
     ran = edge_gateway("run", "--config", str(config))
-    assert ran.returncode == 3, ran.stderr
-    assert f"{config}: cannot start: " in ran.stderr and "Traceback" not in ran.stderr
+    assert ran.returncode == 1 and line in ran.stderr and "Traceback" not in ran.stderr, ran.stderr
 
 
 def test_a_config_naming_every_kind_of_file_passes_and_runs(tmp_path, files, capsys):

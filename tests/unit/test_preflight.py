@@ -132,3 +132,16 @@ def test_a_systemd_credential_outside_the_service_is_a_warning_not_an_error():
                               "nope: not checked: a systemd credential is readable only inside the "
                               "service (LoadCredential=); check-config sees it when run as the "
                               "service's ExecStartPre="]
+
+
+def test_two_listeners_on_one_port_and_a_state_dir_under_a_file_are_errors(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    config = parse({"gateway": {"state_dir": str(blocker / "state")},
+                    "broker": {"listeners": [{"name": "lo", "port": 1883},
+                                             {"name": "lan", "host": "0.0.0.0", "port": 1883},
+                                             {"name": "tools", "port": 0}]},
+                    "web": {"enabled": True, "port": 1884}})
+    assert check(config, drivers=False).errors == [
+        "broker.listeners[lan]: port 1883 on 0.0.0.0 is also broker.listeners[lo]'s",
+        f"gateway.state_dir: {blocker / 'state'} cannot be made: {blocker} is a file"]
