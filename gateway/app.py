@@ -24,6 +24,7 @@ from gateway.config import ConfigError, GatewayConfig, load
 from gateway.exitcodes import ExitCode
 from gateway.relays.hardware import RelaySetupError
 from gateway.sensors.registry import SensorSetupError
+from gateway.timesync import ClockStatus
 from gateway.systemd import Notifier, Watchdog, setup_logging, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class Gateway:
         self.services: list = []
         self.store = None  # gateway.broker.store.SqliteStore when [store] is enabled
         self.heartbeat_checks: list = []  # callables that beat their heartbeat when healthy
+        # whether the wall clock is right (gateway.timesync; kept current by its ClockWatch)
+        self.clock_status = ClockStatus(False, "not checked yet")
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 

@@ -18,6 +18,7 @@ from gateway.discovery import (DeviceInfo, Discovery, Entity, diagnostic_entitie
                                sensor_entities)
 from gateway.mqtt.enums import QoS
 from gateway.sensors.config import GPIOPinSensor
+from gateway.timesync import ClockWatch
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -65,6 +66,9 @@ async def start_components(gateway: Gateway) -> list:
     availability = _Availability(broker.local_client("gateway"), f"{base}/status")
     await availability.start()
     started.append(availability)
+    clock = ClockWatch(gateway.clock_status, broker, mode=config.gateway.clock_check)
+    await clock.start()  # first: payload stamps, timed commands and schedules depend on it
+    started.append(clock)
     factory = pin_factory_for(gateway)
     if config.relays:
         from gateway.relays.controller import RelayService
@@ -103,6 +107,14 @@ async def start_components(gateway: Gateway) -> list:
                             sensor_topics={s.name: s.topic for s in config.sensors})
         await rules.start()
         started.append(rules)
+    if config.schedules:  # after the relays it commands
+        from gateway.automation.schedule_service import ScheduleService
+
+        schedules = ScheduleService(config.schedules, broker.local_client("schedules"),
+                                    base_topic=base, location=config.location,
+                                    clock_status=gateway.clock_status)
+        await schedules.start()
+        started.append(schedules)
     if config.bridges:  # after relays and sensors; stopped before them (reverse order)
         from gateway.bridge.service import start_bridges
 

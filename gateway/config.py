@@ -15,7 +15,8 @@ from typing import Literal
 
 from gateway.modelbase import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.automation.config import RuleList, check_rules
+from gateway.automation.config import (LocationConfig, RuleList, ScheduleList, check_rules,
+                                       check_schedules)
 from gateway.bridge.config import BridgeList
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.mqtt.errors import GatewayError
@@ -147,6 +148,9 @@ class GatewaySection(_Model):
     state_dir: Path = Path("/var/lib/edge-gateway")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: bool = False  # simulated hardware: mock GPIO pins, no real buses
+    # "auto": the clock counts as right once systemd-timesyncd (or timedatectl) says it is
+    # synchronised, and at once where neither exists; "trust": always (a board with an RTC)
+    clock_check: Literal["auto", "trust"] = "auto"
 
 
 class StoreConfig(_Model):
@@ -183,6 +187,8 @@ class GatewayConfig(_Model):
     bridges: BridgeList = ()  # cloud bridges (gateway.bridge.config)
     web: WebConfig = WebConfig()  # status page, JSON API, /metrics, MQTT over WebSockets
     rules: RuleList = ()  # local automation (gateway.automation.config)
+    location: LocationConfig = LocationConfig()  # sunrise/sunset, time zone, clock check
+    schedules: ScheduleList = ()  # cron, daily times and windows (gateway.automation.config)
 
     @model_validator(mode="after")
     def _web_name(self) -> GatewayConfig:
@@ -199,6 +205,7 @@ class GatewayConfig(_Model):
     @model_validator(mode="after")
     def _rules_name_what_exists(self) -> GatewayConfig:
         check_rules(self.rules, {s.name for s in self.sensors}, {r.name for r in self.relays})
+        check_schedules(self.schedules, {r.name for r in self.relays}, self.location)
         return self
 
     def warnings(self) -> list[str]:

@@ -19,8 +19,26 @@
     trigger = "message"
     on_active = [{ relay = "lamp", state = "TOGGLE" }]
 
-Cross-checks against sensors and relays are made by the gateway config (`check_rules`); that a
-sensor reports the quantity is checked with its driver (`gateway.automation.service`).
+    [location]                     # for sunrise/sunset, and the zone schedules are read in
+    latitude = 52.52
+    longitude = 13.40
+    timezone = "Europe/Berlin"     # default: the system's (/etc/localtime)
+
+    [[schedules]]
+    name = "pump-morning"
+    cron = "0 6 * * *"             # or at = "07:30" / "sunset-00:30" (daily)
+    relay = "pump"                 # the action, as a rule's: relay (state, for) or publish (payload)
+    state = "ON"
+
+    [[schedules]]
+    name = "porch-light"
+    on = "sunset-00:30"            # a window: ON at on, OFF at off (or payload_on / payload_off)
+    off = "23:00"
+    relay = "porch"
+
+Cross-checks against sensors and relays are made by the gateway config (`check_rules`,
+`check_schedules`); that a sensor reports the quantity is checked with its driver
+(`gateway.automation.service`).
 """
 
 from __future__ import annotations
@@ -128,16 +146,133 @@ class RuleConfig(_Model):
         return {a.relay for a in (*self.on_active, *self.on_inactive) if a.relay is not None}
 
 
-def _unique(rules: tuple[RuleConfig, ...]) -> tuple[RuleConfig, ...]:
+def _unique(items: tuple[RuleConfig, ...] | tuple[ScheduleConfig, ...]) -> tuple:
     seen: set[str] = set()
-    for rule in rules:
-        if rule.name in seen:
-            raise ValueError(f"rule name {rule.name!r} is used twice")
-        seen.add(rule.name)
-    return rules
+    for item in items:
+        if item.name in seen:
+            kind = "rule" if isinstance(item, RuleConfig) else "schedule"
+            raise ValueError(f"{kind} name {item.name!r} is used twice")
+        seen.add(item.name)
+    return items
 
 
 RuleList = Annotated[tuple[RuleConfig, ...], AfterValidator(_unique)]
+
+
+def _zone(value: str) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {value!r} is not a known zone name (e.g. 'Europe/Berlin')") \
+            from None
+    return value
+
+
+class LocationConfig(_Model):
+    """Where the gateway is: sunrise and sunset, and the zone schedules are read in."""
+
+    latitude: float | None = Field(None, ge=-90, le=90)      # degrees north
+    longitude: float | None = Field(None, ge=-180, le=180)   # degrees east
+    timezone: Annotated[str, AfterValidator(_zone)] | None = None  # None: /etc/localtime
+
+    @model_validator(mode="after")
+    def _both(self) -> LocationConfig:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude go together")
+        return self
+
+
+def _time(value: str) -> str:
+    from gateway.automation.schedules import parse_time
+
+    parse_time(value)
+    return value
+
+
+def _cron(value: str) -> str:
+    from gateway.automation.schedules import check_cron
+
+    return check_cron(value)
+
+
+TimeText = Annotated[str, AfterValidator(_time)]
+
+
+class ScheduleConfig(_Model):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    cron: Annotated[str, AfterValidator(_cron)] | None = None   # five fields, local time
+    at: TimeText | None = None                                 # daily: HH:MM or sunrise/sunset+-HH:MM
+    on: TimeText | None = None                                 # a window: from on ...
+    off: TimeText | None = None                                # ... to off
+    # the action (a rule's Action, inline): a relay ...
+    relay: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
+    state: Literal["ON", "OFF", "TOGGLE"] | None = None        # point events; default ON
+    duration: float | None = Field(None, gt=0, le=86_400, alias="for")
+    # ... or a message
+    publish: Annotated[str, AfterValidator(_topic)] | None = None
+    payload: str | None = None                                 # point events; default ""
+    payload_on: str = "ON"                                     # windows
+    payload_off: str = "OFF"
+    qos: Literal[0, 1, 2] = 1
+    retain: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> ScheduleConfig:
+        name = f"schedule {self.name!r}"
+        kinds = [k for k in ("cron", "at", "on") if getattr(self, k) is not None]
+        if len(kinds) != 1 or (self.on is None) != (self.off is None):
+            raise ValueError(f"{name}: give cron = \"...\", at = \"HH:MM\", or on and off (a window)")
+        if self.on is not None and self.on.strip() == (self.off or "").strip():
+            raise ValueError(f"{name}: on and off are the same time")
+        if (self.relay is None) == (self.publish is None):
+            raise ValueError(f"{name}: the action is either relay = NAME or publish = TOPIC")
+        window = self.on is not None
+        if window and (self.state is not None or self.duration is not None or
+                       self.payload is not None):
+            raise ValueError(f"{name}: a window switches ON at on and OFF at off (no state, for "
+                             f"or payload; a publish window sends payload_on / payload_off)")
+        if not window and self.model_fields_set & {"payload_on", "payload_off"}:
+            raise ValueError(f"{name}: payload_on and payload_off belong to windows")
+        set_ = self.model_fields_set
+        if self.publish is not None and (self.state is not None or self.duration is not None):
+            raise ValueError(f"{name}: state and for belong to relay actions")
+        if self.relay is not None and (self.payload is not None or
+                                       set_ & {"payload_on", "payload_off", "qos", "retain"}):
+            raise ValueError(f"{name}: payload, qos and retain belong to publish actions")
+        if self.state == "OFF" and self.duration is not None:
+            raise ValueError(f"{name}: for goes with ON or TOGGLE")
+        return self
+
+    @property
+    def needs_sun(self) -> bool:
+        return any(t is not None and t.startswith("sun") for t in (self.at, self.on, self.off))
+
+    def action(self, edge: str) -> dict[str, Any]:
+        """The action for a point event (`edge` 'fire') or a window's 'on' / 'off' edge, as the
+        keyword arguments of `gateway.automation.service.perform`."""
+        if self.relay is not None:
+            state = (self.state or "ON") if edge == "fire" else edge.upper()
+            return {"relay": self.relay, "state": state,
+                    "duration": self.duration if edge == "fire" else None}
+        payload = (self.payload or "") if edge == "fire" else \
+            self.payload_on if edge == "on" else self.payload_off
+        return {"publish": self.publish, "payload": payload, "qos": self.qos, "retain": self.retain}
+
+
+ScheduleList = Annotated[tuple[ScheduleConfig, ...], AfterValidator(_unique)]
+
+
+def check_schedules(schedules: tuple[ScheduleConfig, ...], relays: set[str],
+                    location: LocationConfig) -> None:
+    """Schedules name relays that exist, and sun times have a location (ValueError naming it)."""
+    for schedule in schedules:
+        if schedule.relay is not None and schedule.relay not in relays:
+            raise ValueError(f"schedule {schedule.name!r}: relay {schedule.relay!r} is not configured")
+        if schedule.needs_sun and location.latitude is None:
+            raise ValueError(f"schedule {schedule.name!r}: sunrise/sunset needs [location] "
+                             f"latitude and longitude")
 
 
 def check_rules(rules: tuple[RuleConfig, ...], sensors: set[str], relays: set[str]) -> None:

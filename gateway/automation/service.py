@@ -152,14 +152,23 @@ class RuleService:
                                        json.dumps(event, separators=(",", ":")), qos=0)
 
     async def _act(self, action: Action) -> str:
-        if action.relay is not None:
-            command: dict[str, Any] = {"state": action.state}
-            if action.duration is not None:
-                command["for"] = action.duration
-            await self._client.publish(f"{self._base}/relay/{action.relay}/set",
-                                       json.dumps(command, separators=(",", ":")), qos=1)
-            return f"relay {action.relay} {action.state}" + (
-                f" for {action.duration:g} s" if action.duration is not None else "")
-        assert action.publish is not None
-        await self._client.publish(action.publish, action.payload, qos=action.qos, retain=action.retain)
-        return f"published {action.publish}"
+        return await perform(self._client, self._base, relay=action.relay, state=action.state,
+                             duration=action.duration, publish=action.publish,
+                             payload=action.payload, qos=action.qos, retain=action.retain)
+
+
+async def perform(client: LocalClient, base: str, *, relay: str | None = None, state: str = "ON",
+                  duration: float | None = None, publish: str | None = None, payload: str = "",
+                  qos: int = 1, retain: bool = False) -> str:
+    """Carry out one action (a rule's or a schedule's); returns what was done, for the event.
+    A relay action is a command on the relay's set topic (its safety rules win)."""
+    if relay is not None:
+        command: dict[str, Any] = {"state": state}
+        if duration is not None:
+            command["for"] = duration
+        await client.publish(f"{base}/relay/{relay}/set", json.dumps(command, separators=(",", ":")),
+                             qos=1)
+        return f"relay {relay} {state}" + (f" for {duration:g} s" if duration is not None else "")
+    assert publish is not None
+    await client.publish(publish, payload, qos=qos, retain=retain)
+    return f"published {publish}"

@@ -36,6 +36,11 @@ class FakeClock:
         heapq.heappush(self._heap, (self.now + max(0.0, seconds), next(self._seq), future, name))
         await future
 
+    def jump(self, seconds: float) -> None:
+        """Move the wall clock (`time()`) by `seconds` without the monotonic clock: NTP correcting
+        a Pi that booted with a wrong clock, or someone setting the date."""
+        self.epoch += seconds
+
     def sleeping(self, prefix: str = "") -> int:
         return sum(1 for _, _, f, name in self._heap if not f.done() and name.startswith(prefix))
 
