@@ -313,6 +313,15 @@ class TSL2561Config(I2CSensor):
     integration_time: Literal[0.0137, 0.101, 0.402] = 0.402   # seconds
 
 
+class TSL2591Config(I2CSensor):
+    driver = ("drivers.i2c.tsl2591", "TSL2591")
+    type: Literal["tsl2591"]
+    address: I2CAddress = 0x29
+    gain: Literal["auto", "low", "medium", "high", "max"] = "auto"
+    integration_time: Literal[100, 200, 300, 400, 500, 600] = 200   # ms
+    lux_factor: PositiveFloat = 1.0               # scales the lux (a window or diffuser over it)
+
+
 class SCD30Config(I2CSensor):
     driver = ("drivers.i2c.scd30", "SCD30")
     type: Literal["scd30"]
@@ -657,6 +666,7 @@ SensorConfig = Annotated[
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
           HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config, TSL2561Config,
           SGP40Config, SGP30Config, BME680Config, BMP388Config,
+          TSL2591Config,
           I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
           SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
     Field(discriminator="type"),

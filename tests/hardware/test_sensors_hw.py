@@ -33,7 +33,7 @@ CHIPS = {
     "scd30": ("drivers.i2c.scd30", "SCD30"), "veml7700": ("drivers.i2c.veml7700", "VEML7700"),
     "tsl2561": ("drivers.i2c.tsl2561", "TSL2561"), "sgp40": ("drivers.i2c.sgp", "SGP40"),
     "sgp30": ("drivers.i2c.sgp", "SGP30"), "bme680": ("drivers.i2c.bme680", "BME680"),
-    "bmp388": ("drivers.i2c.bmp388", "BMP388"),
+    "bmp388": ("drivers.i2c.bmp388", "BMP388"), "tsl2591": ("drivers.i2c.tsl2591", "TSL2591"),
 }
 
 

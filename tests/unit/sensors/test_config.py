@@ -21,7 +21,8 @@ ALL_TYPES = {"bme280", "sht3x", "sht4x", "bh1750", "ads1115", "ina219", "i2c_reg
              "senseair_s8", "mcp3008", "mcp3208", "max31855", "max31865",
              "dht11", "dht22", "am2302", "hcsr04",
              "rotary_encoder", "hx711", "veml7700", "tsl2561", "sgp40",
-             "sgp30", "bme680", "bme688", "bmp388", "bmp390"}
+             "sgp30", "bme680", "bme688", "bmp388", "bmp390",
+             "tsl2591"}
 
 
 def load(name):
