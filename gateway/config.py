@@ -263,9 +263,15 @@ def _key(loc: tuple, data: object) -> str:
 
 def _message(err: dict, key: str) -> str:
     """pydantic's message without its "Value error, " prefix, with the refused value as written."""
-    error = (err.get("ctx") or {}).get("error")
+    ctx = err.get("ctx") or {}
+    error = ctx.get("error")
     if err["type"] in ("value_error", "assertion_error") and error is not None:
         return str(error)
+    if err["type"] == "union_tag_not_found":
+        return f"the key {ctx.get('discriminator', 'type')} is missing"
+    if err["type"] == "union_tag_invalid":
+        key = str(ctx.get("discriminator", "type")).strip("'")
+        return f"{key} = {ctx.get('tag')!r} is not known; expected one of {ctx.get('expected_tags')}"
     message = err["msg"]
     hexed = key.rsplit(".", 1)[-1] in _HEX_KEYS
     if hexed:

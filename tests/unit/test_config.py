@@ -111,3 +111,22 @@ def test_auth_names_the_scram_method_without_importing_scram():
     from gateway.broker import auth, scram
 
     assert auth.SCRAM_METHOD == scram.METHOD
+
+
+def test_problems_name_list_items_and_show_values_as_written():
+    """Items by name (by index when names repeat), no pydantic tag or "Value error," prefix, the
+    refused value shown (an I2C address in hex)."""
+    with pytest.raises(ConfigError) as info:
+        parse({"sensors": [{"type": "bme281", "name": "x"}, {"name": "y"},
+                           {"type": "bme280", "name": "attic", "address": 0x80}],
+               "relays": [{"name": "p", "pin": 1, "min_off_seconds": -1}],
+               "bridges": [{"name": "c", "host": "h", "profile": "aws-iot",
+                            "topics": [{"pattern": "a/#"}]}]})
+    problems = info.value.problems
+    assert problems[0].startswith("sensors[x]: type = 'bme281' is not known; expected one of "
+                                  "'bme280', ")
+    assert problems[1:] == [
+        "sensors[y]: the key 'type' is missing",
+        "sensors[attic].address: Input should be less than or equal to 0x77 (got 0x80)",
+        "relays[p].min_off_seconds: Input should be greater than 0 (got -1)",
+        "bridges[c]: profile aws-iot requires a client certificate (tls.cert_file)"]
