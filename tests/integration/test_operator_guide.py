@@ -50,7 +50,7 @@ NOT_RUN = {
     "env": "raspi-firmware's kernel hook, on the image only",
     "apt-get": "installs packages on the Pi",
     "apt": "installs the .deb on the Pi",
-    "install": "the package's edge-gateway group (the mode and group it sets are install(1)'s)",
+    "install": "writes into /etc/edge-gateway/secrets as root (run by hand with a scratch path)",
     "image/build-deb.sh": "builds the .deb (tests/boot builds and installs it)",
     "python3": "makes a virtualenv on the Pi",
     "~/edge-gateway/bin/pip": "installs the [pi] extra, compiling spidev and systemd-python",
