@@ -13,7 +13,6 @@ refused with a line saying so, never silently ignored.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Literal
@@ -620,7 +619,3 @@ def _session_rules(opts: Options) -> None:
                              "session expiry interval.")
     elif not opts.clean_session and needs_id:
         raise UsageError("Error: You must provide a client id if you are using the -c option.")
-
-
-def replace(opts: Options, **changes: object) -> Options:
-    return dataclasses.replace(opts, **changes)
