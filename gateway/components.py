@@ -76,6 +76,7 @@ async def start_components(gateway: Gateway) -> list:
         state_dir = Path(config.gateway.state_dir)
         relays = RelayService(config.relays, broker.local_client("relays"), base, state_dir,
                               pin_factory=factory)
+        relays.clock_status = gateway.clock_status
         await relays.start()
         started.append(relays)
         beat = gateway.watchdog.register("relays")
@@ -86,6 +87,7 @@ async def start_components(gateway: Gateway) -> list:
         sensors = SensorService.from_config(
             config.sensors, broker.local_client("sensors"), base_topic=base, pin_factory=factory,
             state_dir=config.gateway.state_dir)
+        sensors.clock_status = gateway.clock_status
         await sensors.start()
         started.append(sensors)
         beat = gateway.watchdog.register("sensors", max_age=120)

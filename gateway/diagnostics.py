@@ -1,5 +1,6 @@
 """The gateway's own state in one small record: clients, queued messages, store, uptime, the CPU
-temperature where the board has a thermal sensor, and each cloud bridge's link.
+temperature where the board has a thermal sensor, each cloud bridge's link, and whether the clock
+is synchronised (gateway.timesync).
 
 `collect(gateway)` reads it from the running objects (the same in-process state `$SYS` and the
 STATUS= line come from). `DiagnosticsPublisher` publishes it as compact JSON on
@@ -46,6 +47,7 @@ class Diagnostics:
     store: str                # one of STORE_STATES
     cpu_temperature: float | None = None   # °C; None where the board has no thermal zone
     bridges: dict[str, BridgeLink] = field(default_factory=dict)
+    clock_synchronized: bool = True        # gateway.timesync: is the wall clock known to be right
 
     def payload(self) -> bytes:
         body = asdict(self)
@@ -55,8 +57,9 @@ class Diagnostics:
 
     def same_apart_from_time(self, other: Diagnostics | None) -> bool:
         """Equal but for uptime and temperature, which change all the time."""
-        return other is not None and (self.clients, self.queued, self.store, self.bridges) == \
-            (other.clients, other.queued, other.store, other.bridges)
+        return other is not None and \
+            (self.clients, self.queued, self.store, self.bridges, self.clock_synchronized) == \
+            (other.clients, other.queued, other.store, other.bridges, other.clock_synchronized)
 
 
 def read_cpu_temperature(path: Path = CPU_THERMAL) -> float | None:
@@ -96,7 +99,8 @@ def collect(gateway: Any, services: list[Any] | None = None,
         uptime=max(0, int(gateway.broker.clock() - core.stats.started_at)),
         store=store_state(gateway.store),
         cpu_temperature=read_cpu_temperature(thermal) if thermal is not None else None,
-        bridges=bridge_links(gateway.services if services is None else services))
+        bridges=bridge_links(gateway.services if services is None else services),
+        clock_synchronized=getattr(getattr(gateway, "clock_status", None), "synchronized", True))
 
 
 class DiagnosticsPublisher:

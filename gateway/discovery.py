@@ -312,6 +312,10 @@ def diagnostic_entities(device: DeviceInfo, state_topic: str, bridges: Sequence[
              icon="mdi:database"),
         make("sensor", "gateway_uptime", "Uptime", value_template="{{ value_json.uptime }}",
              device_class="duration", unit_of_measurement="s", state_class="total_increasing"),
+        # gateway.timesync: off while the Pi's clock is not synchronised (no RTC, no NTP yet)
+        make("binary_sensor", "gateway_clock_synchronized", "Clock synchronised",
+             value_template="{{ 'ON' if value_json.clock_synchronized else 'OFF' }}",
+             payload_on="ON", payload_off="OFF", icon="mdi:clock-check-outline"),
     ]
     if cpu_temperature:
         entities.append(make("sensor", "gateway_cpu_temperature", "CPU temperature",

@@ -15,7 +15,8 @@ Accepted payloads on `<base>/relay/<name>/set`:
 
 Admission (`admit`): a command that arrived with the retain flag is ignored unless the output has
 ``accept_retained = true``; a command past its ``expires`` time, or older than ``max_command_age``
-by its ``ts``, is ignored. A command without ``ts`` passes the age check (Home Assistant and most
+by its ``ts``, is ignored; while the gateway's clock is not synchronised, a command with
+``expires`` or ``ts`` is ignored with reason ``clock_unsynced``. A command without ``ts`` passes the age check (Home Assistant and most
 tools send none). MQTT 5 message expiry needs nothing here: the broker drops an expired message and
 delivers only the remaining interval, so a command queued past its expiry never arrives.
 """
@@ -57,10 +58,16 @@ def parse(output: str, payload: bytes) -> Envelope:
 
 
 def admit(envelope: Envelope, cfg: OutputConfig, *, retained: bool,
-          wall_now: float) -> tuple[Reason, str] | None:
-    """Why the command must be ignored (reason, detail), or None to carry it out."""
+          wall_now: float, clock_synced: bool = True) -> tuple[Reason, str] | None:
+    """Why the command must be ignored (reason, detail), or None to carry it out. While the
+    gateway's clock is not synchronised (`clock_synced` False) a command with `expires` or `ts`
+    cannot be judged and is refused (`clock_unsynced`): a wrong clock could run a stale command
+    or drop a fresh one. Commands without them still work."""
     if retained and not cfg.accept_retained:
         return Reason.RETAINED, "retained command ignored (accept_retained = false)"
+    if not clock_synced and (envelope.expires is not None or envelope.issued is not None):
+        return Reason.CLOCK_UNSYNCED, ("the gateway's clock is not synchronised: a command with "
+                                       "expires or ts cannot be checked")
     if envelope.expires is not None and wall_now >= envelope.expires:
         return Reason.EXPIRED, f"command expired {wall_now - envelope.expires:.0f} s ago"
     if envelope.issued is not None and cfg.max_command_age is not None:

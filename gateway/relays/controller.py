@@ -57,6 +57,7 @@ from gateway.relays.state_store import StateStore, StoredState
 from gateway.relays.topics import Topics
 from gateway.relays.watch import DeviceWatch
 from gateway.retry import doubling_delay
+from gateway.timesync import trusted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,6 +113,7 @@ class RelayService:
         if not base_topic or any(c in base_topic for c in "+#") or base_topic.endswith("/"):
             raise ValueError(f"base_topic must be a topic name without wildcards, got {base_topic!r}")
         self._configs = tuple(check_outputs(tuple(config)))
+        self.clock_status = trusted()  # the gateway's (gateway.timesync), set by the components
         self._cfg = {c.name: c for c in self._configs}
         self._topics = {c.name: Topics.of(base_topic, c.name) for c in self._configs}
         self._client, self._base, self._clock = client, base_topic, clock
@@ -250,7 +252,8 @@ class RelayService:
             envelope = parse(name, message.payload)
         except CommandError as exc:
             return await self._refused(Refusal(name, Reason.INVALID, str(exc)))
-        if ignored := admit(envelope, cfg, retained=message.retain, wall_now=self._clock.time()):
+        if ignored := admit(envelope, cfg, retained=message.retain, wall_now=self._clock.time(),
+                            clock_synced=self.clock_status.synchronized):
             return await self._ignored(name, *ignored)
         if name not in self._outputs:
             return await self._refused(Refusal(name, Reason.UNAVAILABLE,

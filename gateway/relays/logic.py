@@ -62,6 +62,7 @@ class Reason(StrEnum):
     READBACK = "readback"
     RETAINED = "retained"
     EXPIRED = "expired"
+    CLOCK_UNSYNCED = "clock_unsynced"
     UNAVAILABLE = "unavailable"
     INTERLOCK = "interlock"
     MIN_OFF_TIME = "min_off_time"

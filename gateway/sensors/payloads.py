@@ -7,7 +7,10 @@
 * one key per quantity, in the driver's order, each {"value": <number|bool|string>, "unit": <str>};
   "unit" is always present ("" for states and dimensionless values);
 * floats are rounded to the sensor's `decimals` for that quantity, or else to 6 significant digits;
-* "ts" is the time of the read, ISO-8601 UTC with milliseconds and a "Z";
+* "ts" is the time of the read, ISO-8601 UTC with milliseconds and a "Z"; while the wall clock is
+  not known to be right (gateway.timesync: a Pi without an RTC before NTP) "ts" is left out and
+  `"clock": "unsynced"` says why: a consumer then uses its own time of arrival, never a 1970 or
+  last-shutdown time;
 * UTF-8, compact separators, no NaN or Infinity (a driver value that is not finite is an error).
 
 A plain-value topic carries the bare JSON value of one quantity: `21.4`, `true`, `"3D fix"`.
@@ -23,6 +26,7 @@ from datetime import datetime, timezone
 from drivers.base import Reading
 
 TS_KEY = "ts"
+CLOCK_KEY = "clock"
 
 
 class PayloadError(ValueError):
@@ -45,15 +49,18 @@ def format_value(value: float | int | bool | str, decimals: int | None = None) -
 
 
 def state_payload(readings: Sequence[Reading], wall_time: float,
-                  decimals: Mapping[str, int] | None = None) -> bytes:
+                  decimals: Mapping[str, int] | None = None, synced: bool = True) -> bytes:
     decimals = decimals or {}
     body: dict[str, object] = {}
     for reading in readings:
-        if reading.quantity == TS_KEY or reading.quantity in body:
+        if reading.quantity in (TS_KEY, CLOCK_KEY) or reading.quantity in body:
             raise PayloadError(f"quantity name {reading.quantity!r} is reserved or repeated")
         body[reading.quantity] = {"value": format_value(reading.value, decimals.get(reading.quantity)),
                                   "unit": reading.unit}
-    body[TS_KEY] = iso_utc(wall_time)
+    if synced:
+        body[TS_KEY] = iso_utc(wall_time)
+    else:
+        body[CLOCK_KEY] = "unsynced"
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 

@@ -48,6 +48,7 @@ from gateway.sensors.registry import (BuiltSensor, Resources, SensorSetupError, 
 from gateway.sensors.resources import DeviceUnavailable, SharedDevice
 from gateway.sensors.topics import OFFLINE, SensorTopics, topics_for
 from gateway.sensors.worker import SensorBusy, SensorTimeout, Worker, run_in_thread
+from gateway.timesync import trusted
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class SensorService:
         self._client = client
         self._clock = clock or SystemClock()
         self._resources = resources
+        self.clock_status = trusted()  # the gateway's (gateway.timesync): no "ts" until synced
         self._units = [self._unit(s, base_topic) for s in sensors]
         self._counters = counters
         self._persisted = [u for u in self._units if u.persist_every is not None]
@@ -265,7 +267,8 @@ class SensorService:
             readings = await unit.worker.call(unit.built.driver.read, unit.config.timeout)
             if unit.built.filters is not None:
                 readings = unit.built.filters.apply(readings, self._clock.monotonic())
-            payload = state_payload(readings, self._clock.time(), unit.config.decimals)
+            payload = state_payload(readings, self._clock.time(), unit.config.decimals,
+                                    self.clock_status.synchronized)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any driver failure is counted, logged, retried
@@ -454,8 +457,9 @@ class SensorService:
             readings = list(unit.latest.values())
             now = self._clock.monotonic()
             self._observe(unit, [reading], now)
-            await self._publish_state(unit, readings, state_payload(readings, self._clock.time(),
-                                                                    unit.config.decimals), now)
+            await self._publish_state(unit, readings, state_payload(
+                readings, self._clock.time(), unit.config.decimals,
+                self.clock_status.synchronized), now)
             self.last_progress = now
 
     def _observe(self, unit: _Unit, readings: list[Reading], now: float) -> None:

@@ -84,6 +84,11 @@ class GatewayState:
                 return service
         return None
 
+    def clock_synced(self) -> bool:
+        """The gateway's own judgement (gateway.timesync: timesyncd, timedatectl or trusted)."""
+        status = getattr(self.gateway, "clock_status", None)
+        return clock_synced() is not False if status is None else status.synchronized
+
     @property
     def sensors_service(self) -> Any:
         return self._service("SensorService")
@@ -101,7 +106,7 @@ class GatewayState:
         return {
             "id": config.gateway.id, "version": __version__,
             "uptime": round(now - stats.started_at, 1),
-            "time": time.time(), "clock_synced": clock_synced(),
+            "time": time.time(), "clock_synced": self.clock_synced(),
             "cpu_temperature": cpu_temperature(), "throttling": throttling(),
             "disk_free": disk_free(Path(config.gateway.state_dir)),
             "store": {k.removeprefix("store/"): v for k, v in sys_values.items()

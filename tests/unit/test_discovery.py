@@ -188,10 +188,12 @@ def test_diagnostic_entities_read_the_diagnostics_payload():
     entities = by_id(diagnostic_entities(DEVICE, "edge/gateway/diagnostics", ["cloud"],
                                          cpu_temperature=True, gateway_availability=STATUS))
     payload = Diagnostics(clients=3, queued=12, uptime=4000, store="ok", cpu_temperature=48.3,
-                          bridges={"cloud": BridgeLink(False, 12)}).payload()
+                          bridges={"cloud": BridgeLink(False, 12)},
+                          clock_synchronized=False).payload()
     expected = {"gateway_clients": "3", "gateway_queued": "12", "gateway_store": "ok",
                 "gateway_uptime": "4000", "gateway_cpu_temperature": "48.3",
-                "bridge_cloud_connected": "OFF", "bridge_cloud_queued": "12"}
+                "bridge_cloud_connected": "OFF", "bridge_cloud_queued": "12",
+                "gateway_clock_synchronized": "OFF"}
     assert set(entities) == set(expected)
     for object_id, value in expected.items():
         config = valid(entities[object_id])
@@ -268,7 +270,8 @@ async def test_diagnostics_are_published_on_a_change_and_on_the_heartbeat_only()
                                      thermal=None, heartbeat=60)
     await publisher.publish()
     assert json.loads(bus.published("edge/gateway/diagnostics")[-1]) == \
-        {"clients": 1, "queued": 0, "uptime": 100, "store": "off", "bridges": {}}
+        {"clients": 1, "queued": 0, "uptime": 100, "store": "off", "bridges": {},
+             "clock_synchronized": True}
     now[0] = 130.0  # only the uptime moved: not yet
     assert not publisher.due(publisher.collect(), now[0])
     stats.clients_connected = 2  # a client came: at once
