@@ -82,7 +82,10 @@ def describe_closed_after_handshake(detail: str, *, client_cert: bool) -> str:
     if named:
         return named
     if client_cert:
-        return ("closed by the server right after the TLS handshake, before CONNACK: it most "
-                f"likely refused our client certificate ({detail})")
-    return ("closed by the server right after the TLS handshake, before CONNACK: it most likely "
-            f"requires a client certificate, and none was given ({detail})")
+        # AWS IoT Core also closes without CONNACK when its policy denies iot:Connect
+        return ("client certificate refused (most likely): the server closed the connection right "
+                "after the TLS handshake, before CONNACK; if the certificate is right, check the "
+                f"cloud's policy for this client id ({detail})")
+    return ("client certificate refused (most likely): the server closed the connection right "
+            "after the TLS handshake, before CONNACK; it may require a client certificate, and "
+            f"none was given ({detail})")
