@@ -107,6 +107,7 @@ async def start_components(gateway: Gateway) -> list:
 
         rules = RuleService(config.rules, broker.local_client("rules"), base_topic=base,
                             sensor_topics={s.name: s.topic for s in config.sensors})
+        rules.clock_status = gateway.clock_status
         await rules.start()
         started.append(rules)
     if config.schedules:  # after the relays it commands

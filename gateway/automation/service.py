@@ -23,8 +23,9 @@ from gateway.automation.config import Action, RuleConfig, field_value
 from gateway.automation.rules import Condition, RuleMachine, State, Transition
 from gateway.broker.local import LocalClient, Message
 from gateway.sensors.clock import Clock, SystemClock
-from gateway.sensors.payloads import iso_utc
+from gateway.sensors.payloads import stamp
 from gateway.sensors.topics import topics_for
+from gateway.timesync import trusted
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class RuleService:
                            if r.sensor is not None else None) for r in rules]
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self.clock_status = trusted()  # the gateway's (gateway.timesync): no "ts" until synced
         self.idle = False   # the timer task waits for a deadline or a value (tests settle on it)
 
     async def start(self) -> None:
@@ -144,7 +146,8 @@ class RuleService:
             done = [await self._act(action) for action in actions]
             rule.firings += 1
             event = {"rule": rule.config.name, "state": transition.state.value, "cause": transition.cause,
-                     "value": transition.value, "actions": done, "ts": iso_utc(self._clock.time())}
+                     "value": transition.value, "actions": done,
+                     **stamp(self._clock.time(), self.clock_status.synchronized)}
             rule.last = event
             log.info("rule %s: %s (%s, value %s): %s", rule.config.name, transition.state.value,
                      transition.cause, transition.value, "; ".join(done) or "no action")

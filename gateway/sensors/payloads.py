@@ -38,6 +38,12 @@ def iso_utc(wall_time: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def stamp(wall_time: float, synced: bool = True) -> dict[str, str]:
+    """{"ts": ...} for a payload, or {"clock": "unsynced"} while the wall clock is not known to
+    be right (gateway.timesync)."""
+    return {TS_KEY: iso_utc(wall_time)} if synced else {CLOCK_KEY: "unsynced"}
+
+
 def format_value(value: float | int | bool | str, decimals: int | None = None) -> float | int | bool | str:
     if isinstance(value, bool) or isinstance(value, (int, str)):
         return value
@@ -57,10 +63,7 @@ def state_payload(readings: Sequence[Reading], wall_time: float,
             raise PayloadError(f"quantity name {reading.quantity!r} is reserved or repeated")
         body[reading.quantity] = {"value": format_value(reading.value, decimals.get(reading.quantity)),
                                   "unit": reading.unit}
-    if synced:
-        body[TS_KEY] = iso_utc(wall_time)
-    else:
-        body[CLOCK_KEY] = "unsynced"
+    body.update(stamp(wall_time, synced))
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 

@@ -116,3 +116,17 @@ async def test_message_trigger_fires_on_every_matching_message():
         await lan.publish("demo/button", payload)
     assert commands(bus, "fan") == [{"state": "TOGGLE"}] * 3
     await rules.stop()
+
+
+async def test_rule_events_say_unsynced_instead_of_a_timestamp_while_the_clock_is_wrong():
+    from gateway.timesync import ClockStatus
+
+    clock, bus = FakeClock(), MemoryBus()
+    rules = service([{**FAN, "for": 0}], clock, bus)
+    rules.clock_status = ClockStatus(False, "timesyncd")
+    await rules.start()
+    await bus.client("sensors").publish("edge/sensor/greenhouse", reading(30.0))
+    event = json.loads(bus.published("edge/rule/greenhouse-fan/event")[-1])
+    assert "ts" not in event and event["clock"] == "unsynced"
+    assert commands(bus, "fan") == [{"state": "ON"}]      # rules act on values, not on the clock
+    await rules.stop()
