@@ -6,7 +6,8 @@ that a key belongs to its certificate and that a CA file holds a certificate; a 
 Azure device key is read as the bridge reads it at each connect. A private key or secret that any
 user of the machine can read is a warning (Mosquitto warns about world-readable password files
 too). A path under /run/credentials/ is a systemd credential (`LoadCredential=`), visible only
-inside the service: when it is missing outside the service it is a warning, not an error.
+inside the service: when it is missing outside a systemd service it is a warning, not an error
+(inside one, `run` included, a missing credential is an error like any missing file).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def file_findings(config: GatewayConfig, where: FileCheck) -> FileFindings:
     found = FileFindings()
     for key, path, loader, secret in _named_files(config):
         real = where.resolve(path)
-        if _is_credential(path) and not real.exists():
+        if _is_credential(path) and not real.exists() and not _in_a_service():
             found.warnings.append(f"{key}: {path}: not checked: a systemd credential is readable "
                                   "only inside the service (LoadCredential=); check-config sees "
                                   "it when run as the service's ExecStartPre=")
@@ -232,6 +233,11 @@ def _world_readable(path: Path) -> bool:
         return bool(path.stat().st_mode & stat.S_IROTH)
     except OSError:
         return False
+
+
+def _in_a_service() -> bool:
+    """Started by systemd (as the service, or its ExecStartPre=): credentials would be there."""
+    return "INVOCATION_ID" in os.environ or "CREDENTIALS_DIRECTORY" in os.environ
 
 
 def _is_credential(path: Path) -> bool:

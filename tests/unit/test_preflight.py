@@ -121,7 +121,9 @@ def test_min_free_bytes_larger_than_the_file_system_is_warned(tmp_path):
     assert check(fits, drivers=False).warnings == []
 
 
-def test_a_systemd_credential_outside_the_service_is_a_warning_not_an_error():
+def test_a_systemd_credential_outside_the_service_is_a_warning_not_an_error(monkeypatch):
+    monkeypatch.delenv("INVOCATION_ID", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     config = parse({"gateway": {"state_dir": "/tmp"}, "bridges": [{
         "name": "cloud", "host": "example.com", "username": "gw",
         "password_file": "/run/credentials/edge-gateway.service/nope",
@@ -132,6 +134,10 @@ def test_a_systemd_credential_outside_the_service_is_a_warning_not_an_error():
                               "nope: not checked: a systemd credential is readable only inside the "
                               "service (LoadCredential=); check-config sees it when run as the "
                               "service's ExecStartPre="]
+    monkeypatch.setenv("INVOCATION_ID", "0123")  # under systemd: missing is missing
+    assert check(config, drivers=False).errors == [
+        "bridges[cloud].password_file: /run/credentials/edge-gateway.service/nope: file does not "
+        "exist"]
 
 
 def test_two_listeners_on_one_port_and_a_state_dir_under_a_file_are_errors(tmp_path):
