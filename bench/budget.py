@@ -47,6 +47,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from run import free_port  # noqa: E402 - bench/run.py, beside this file
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 MB = 1024 * 1024
@@ -64,12 +66,6 @@ MQTT_IO_RSS_MEASURED = 34.8
 
 SENSORS = 10
 INTERVAL = 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 20.0) -> None:
