@@ -124,8 +124,10 @@ class Connection:
         self.core.stats.protocol_errors += 1
         if exc.reason_code in _LIMIT_CODES:  # a limit that bites as a protocol error
             self.core.stats.limit(_LIMIT_CODES[exc.reason_code])
-        log.warning("protocol error from %s (%s): %s", self.client_id or "-", self.peer, exc,
-                    extra=log_fields(self.client_id, self))
+        # any client can repeat this at will: one line per reason code per 10 s, the rest counted
+        self.core.ratelog.log(logging.WARNING, f"protocol_error_{int(exc.reason_code):02x}",
+                              "protocol error from %s (%s): %s", self.client_id or "-", self.peer,
+                              exc, extra=log_fields(self.client_id, self))
         if self.connected and self.version == 5:
             self.send(Disconnect(carried_code(P.DISCONNECT, exc.reason_code),
                                  Properties(reason_string=exc.message[:200])))

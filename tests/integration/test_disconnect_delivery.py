@@ -80,3 +80,15 @@ def test_a_client_still_writing_after_its_offence_reads_the_disconnect(make_brok
     while thread.run(lambda: thread.broker.admission.total):
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def test_protocol_errors_are_logged_one_line_per_reason_code_per_interval(broker, caplog):
+    with caplog.at_level(logging.INFO):
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", broker.port), 5) as sock:
+                sock.sendall(CONNECT_THEN_BAD_PUBLISH)
+                packets, _ = read_to_close(sock, 5)
+                assert packets[-1].reason_code == R.TOPIC_ALIAS_INVALID  # every one answered
+    lines = [r.getMessage() for r in caplog.records if "protocol error" in r.getMessage()]
+    assert len(lines) == 1  # not 30: a client repeating a mistake cannot flood the journal
+    assert broker.run(lambda: broker.broker.core.stats.protocol_errors) == 30  # all counted
