@@ -95,7 +95,7 @@ def use_it(web: int, stop: threading.Event, control: bool = False) -> None:
     client.loop_stop()
 
 
-def measure(kind: str, settle: float, window: float) -> tuple[float, int]:
+def measure(kind: str, settle: float, window: float, loop: str) -> tuple[float, int]:
     out = ROOT / "bench" / "out"  # on the disk (a /tmp on tmpfs has no write_bytes to see)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
@@ -107,7 +107,7 @@ def measure(kind: str, settle: float, window: float) -> tuple[float, int]:
                           f"{SENSORS}{web_section}")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
-                                 str(config)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                 str(config), "--loop", loop], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         stop = threading.Event()
         try:
@@ -134,13 +134,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settle", type=float, default=15.0)
     parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop", "auto"], default="asyncio",
+                        help="the event loop (asyncio: as the .deb runs it)")
     parser.add_argument("--control", action="store_true", help="a fourth run, 'used' plus a "
                         "retained QoS 1 publish a second: shows that writes are seen")
     args = parser.parse_args()
     compileall.compile_dir(ROOT / "gateway", quiet=1)
     compileall.compile_dir(ROOT / "drivers", quiet=1)
     kinds = ("off", "idle", "used", *(("control",) if args.control else ()))
-    results = {kind: measure(kind, args.settle, args.window) for kind in kinds}
+    results = {kind: measure(kind, args.settle, args.window, args.loop) for kind in kinds}
     base_rss, base_written = results["off"]
     for kind, (rss, written) in results.items():
         print(f"web {kind:7}: RSS {rss:5.1f} MB ({rss - base_rss:+.1f}), disk writes "

@@ -197,10 +197,10 @@ class GatewayConfig(_Model):
         return self
 
     def uses_tls(self) -> bool:
-        """Whether anything here needs Python's ssl module: a TLS listener, a TLS bridge, or the
-        web listener (its module imports ssl)."""
+        """Whether anything here needs Python's ssl module: a TLS listener, a TLS bridge, or an
+        HTTPS web listener (prometheus-client's import of ssl is deferred: gateway.web.metrics)."""
         return any(listener.tls is not None for listener in self.broker.listeners) or \
-            any(bridge.tls.enabled for bridge in self.bridges) or self.web.enabled
+            any(bridge.tls.enabled for bridge in self.bridges) or self.web.tls
 
     @model_validator(mode="after")
     def _rules_name_what_exists(self) -> GatewayConfig:

@@ -9,9 +9,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client import exposition as _exposition
+import sys
+import types
+from typing import Any as _Any
+
+
+def _import_without_ssl() -> None:
+    """prometheus-client imports ssl at load (for its own HTTPS server and push client, which we
+    never use), and ssl is OpenSSL: about 4.5 MB of RSS. When `edge-gateway run` keeps ssl out (no
+    TLS anywhere, gateway.cli), it is imported here against a stand-in whose every attribute is an
+    inert class, so the exposition functions we call load without it."""
+    if "ssl" not in sys.modules or sys.modules["ssl"] is not None or \
+            "prometheus_client" in sys.modules:
+        return
+
+    class _NoSsl(types.ModuleType):
+        def __getattr__(self, name: str) -> _Any:
+            value = type(name, (), {})
+            setattr(self, name, value)
+            return value
+
+    sys.modules["ssl"] = _NoSsl("ssl")
+    try:
+        import prometheus_client  # noqa: F401
+    finally:
+        sys.modules["ssl"] = None  # type: ignore[assignment]
+
+
+_import_without_ssl()
+
+from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
+from prometheus_client import exposition as _exposition  # noqa: E402
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily  # noqa: E402
 
 if TYPE_CHECKING:
     from gateway.web.server import WebServer

@@ -456,3 +456,33 @@ def test_mqtt_over_websockets_uses_the_password_file(secured):
     anonymous.subscribe("edge/relay/lamp", 1)
     anonymous.expect_none()  # no ACL rule for anonymous clients: nothing is delivered
     anonymous.disconnect()
+
+
+def test_without_tls_the_web_surface_keeps_openssl_out(tmp_path):
+    # asyncio as the .deb runs it: no TLS anywhere means no ssl module and no OpenSSL (4.5 MB);
+    # prometheus-client imports ssl at load, and /metrics must work without it
+    import os
+    import sys
+
+    config, _, web_port = _config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config),
+                             "--loop", "asyncio"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _answers(web_port), timeout=30)
+        status, _, body = request(web_port, "GET", "/metrics")
+        assert status == 200 and b"# TYPE edge_broker_clients_connected gauge" in body
+        assert request(web_port, "GET", "/")[0] == 200
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert "libssl" not in maps and "_ssl" not in maps
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return request(port, "GET", "/api/status")[0] == 200
+    except OSError:
+        return False
