@@ -178,6 +178,7 @@ def _bridge(b: dict[str, Any]) -> str:
             ("Oldest queued", esc(f"{b.get('queue/oldest_age', 0)} s"), f"b-{esc(name)}-oldest"),
             ("Sent / acked", esc(f"{b.get('messages/sent')} / {b.get('messages/acked')}"),
              f"b-{esc(name)}-sent"),
+            ("Send / drain rate", "—", f"b-{esc(name)}-rate"),  # from two snapshots (JS)
             ("Dropped", esc(b.get("messages/dropped")), f"b-{esc(name)}-dropped"),
             ("Last error", esc(b.get("last_error") or "—"), f"b-{esc(name)}-error")]
     return f'<div class="card"><h3>{esc(name)}</h3>{_rows(rows)}</div>'
@@ -193,6 +194,7 @@ def _broker(values: dict[str, Any]) -> str:
             ("Protocol errors", "protocol/errors")]
     rows = [(label, esc(values.get(key, 0)), "k-" + key.replace("/", "-").replace(" ", "-"))
             for label, key in keys]
+    rows += [("Publishes in / out per s", "—", "k-rates")]
     drops = ", ".join(f"{k.removeprefix('messages/dropped/')} {v}" for k, v in values.items()
                       if k.startswith("messages/dropped/")) or "none"
     limits = ", ".join(f"{k.removeprefix('limits/')} {v}" for k, v in values.items()
@@ -269,7 +271,28 @@ SCRIPT = r"""'use strict';
     while (n >= 1024 && i < 3) { n /= 1024; i++; }
     return i ? n.toFixed(1) + ' ' + u[i] : n + ' B';
   }
+  var last = null;  // the previous snapshot and when it came: rates are differences over time
+  function rate(now, before, seconds) {
+    var r = (now - before) / seconds;
+    return isFinite(r) && r >= 0 ? (r < 10 ? r.toFixed(1) : Math.round(r)) + '/s' : '—';
+  }
+  function rates(snap) {
+    var t = snap.status.time;
+    if (last && t > last.status.time) {
+      var dt = t - last.status.time, b = snap.broker, a = last.broker;
+      set('k-rates', rate(b['publish/messages/received'], a['publish/messages/received'], dt) +
+          ' / ' + rate(b['publish/messages/sent'], a['publish/messages/sent'], dt));
+      snap.bridges.forEach(function (br) {
+        var old = last.bridges.filter(function (x) { return x.name === br.name; })[0];
+        if (!old) return;
+        set('b-' + br.name + '-rate', rate(br['messages/sent'], old['messages/sent'], dt) +
+            ' sent, ' + rate(br['messages/acked'], old['messages/acked'], dt) + ' acked');
+      });
+    }
+    last = snap;
+  }
   function apply(snap) {
+    rates(snap);
     var st = snap.status;
     set('g-uptime', age(st.uptime).replace(' ago', ''));
     set('g-status', st.status_line);
