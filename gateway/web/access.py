@@ -23,8 +23,8 @@ The rules, in one place:
 from __future__ import annotations
 
 import asyncio
-import hmac
-import secrets
+import base64
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -49,6 +49,12 @@ class WebSession:
     expires: float
 
 
+def token(size: int = 24) -> str:
+    """A random URL-safe token. Not `secrets`: it imports hmac, hence hashlib and OpenSSL's
+    libcrypto (about 3 MB of RSS), which the gateway otherwise loads only for password files."""
+    return base64.urlsafe_b64encode(os.urandom(size)).rstrip(b"=").decode()
+
+
 def backoff(failures: int) -> float:
     """Seconds a client waits after its `failures`-th failed login in a row (0 for none)."""
     if failures <= 0:
@@ -64,7 +70,7 @@ class Access:
         self.clock = clock
         self.sessions: OrderedDict[str, WebSession] = OrderedDict()
         self.failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # ip -> (n, last)
-        self.anonymous_csrf = secrets.token_urlsafe(24)
+        self.anonymous_csrf = token(24)
         self.pending: set[str] = set()  # addresses with a login being checked or answered
 
     # -- who is asking -------------------------------------------------------------------------
@@ -97,7 +103,11 @@ class Access:
     def csrf_ok(self, request: Request, form: dict[str, str] | None = None) -> bool:
         expected = self.csrf_token(request)
         given = request.headers.get("x-csrf-token") or (form or {}).get("csrf", "")
-        return expected is not None and hmac.compare_digest(expected.encode(), given.encode())
+        if expected is None:
+            return False
+        import hmac  # here, not at import: see token()
+
+        return hmac.compare_digest(expected.encode(), given.encode())
 
     def can_write(self, request: Request, topic: str) -> bool:
         found = self.session(request)
@@ -134,8 +144,8 @@ class Access:
             ok = await loop.run_in_executor(None, passwords.verify, user, password.encode())
         if ok:
             self.failures.pop(address, None)
-            sid = secrets.token_urlsafe(32)
-            self.sessions[sid] = WebSession(user, secrets.token_urlsafe(24),
+            sid = token(32)
+            self.sessions[sid] = WebSession(user, token(24),
                                             self.clock() + self.session_seconds)
             while len(self.sessions) > MAX_SESSIONS:
                 self.sessions.popitem(last=False)
