@@ -92,7 +92,8 @@ EXPECTED = {  # (component, object_id) announced for CONFIG
     ("sensor", "air_pm2_5"), ("sensor", "air_co2"), ("binary_sensor", "door_contact"),
     ("switch", "relay_pump"), ("fan", "relay_fan"), ("light", "relay_lamp"),
     ("sensor", "gateway_clients"), ("sensor", "gateway_queued"), ("sensor", "gateway_store"),
-    ("sensor", "gateway_uptime"), ("binary_sensor", "bridge_cloud_connected"),
+    ("sensor", "gateway_uptime"), ("binary_sensor", "gateway_clock_synchronized"),
+    ("binary_sensor", "bridge_cloud_connected"),
     ("sensor", "bridge_cloud_queued"),
 } | ({("sensor", "gateway_cpu_temperature")} if read_cpu_temperature(CPU_THERMAL) is not None else set())
 
