@@ -16,8 +16,10 @@ Anything else is 404; a known path with another method is 405.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -38,6 +40,27 @@ JSON = "application/json"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
+
+
+def host_allowed(host: str) -> bool:
+    """Whether a loopback request's Host header names this machine. Loopback visitors get read
+    access (and, without a password file, may switch relays): a web page that points a name of
+    its own at 127.0.0.1 (DNS rebinding) must not get the same through the visitor's browser, and
+    its requests carry that name in Host."""
+    name = host.strip().lower()
+    if name.startswith("["):  # [v6]:port
+        name = name[1:name.find("]")] if "]" in name else name
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    if not name:
+        return True  # HTTP/1.0 without Host: not a browser
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    own = socket.gethostname().lower()
+    return name in ("localhost", own, f"{own}.local") or name.endswith(".localhost")
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -94,6 +117,13 @@ class Routes:
     # -- dispatch ------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Any:
+        # (not /mqtt: MQTT clients send any Host, and a browser may open a WebSocket to any
+        # origin anyway; MQTT's own authentication and ACLs apply there)
+        if request.loopback and request.path != "/mqtt" and \
+                not host_allowed(request.headers.get("host", "")):
+            self.server.count("bad_host")
+            return error(421, "a loopback request must name this machine in Host (an IP address, "
+                         "localhost or the host name)")
         method = "GET" if request.method == "HEAD" else request.method
         handler = self.table.get((method, request.path))
         if handler is not None:

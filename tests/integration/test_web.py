@@ -182,6 +182,16 @@ def test_state_changes_need_the_csrf_token(gateway):
     assert {r["name"]: r for r in get_json(port, "/api/relays")}["lamp"]["switches"] == before
 
 
+def test_a_rebound_host_name_gets_nothing_from_loopback(gateway):
+    # a page on evil.example whose name now resolves to 127.0.0.1 (DNS rebinding) sends its own
+    # name in Host: no read, no CSRF token, no switch
+    port = gateway["web"]
+    for method, path in (("GET", "/"), ("GET", "/api/status"), ("POST", "/api/relays/lamp")):
+        status, _, _ = request(port, method, path, "ON", {"Host": "evil.example:8080"})
+        assert status == 421, (method, path)
+    assert request(port, "GET", "/api/status", headers={"Host": f"localhost:{port}"})[0] == 200
+
+
 # -- /metrics --------------------------------------------------------------------------------------
 
 def test_metrics_have_help_and_type_and_pass_promtool(gateway):
@@ -234,7 +244,7 @@ def test_websocket_needs_the_mqtt_subprotocol(gateway):
     with socket.create_connection(("127.0.0.1", gateway["web"]), timeout=5) as sock:
         lines = [f"{k}: {v}" for k, v in {**headers, "Sec-WebSocket-Protocol":
                                           "mqttv3.1"}.items()]
-        sock.sendall(("GET /mqtt HTTP/1.1\r\nHost: x\r\n" + "\r\n".join(lines) +
+        sock.sendall(("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "\r\n".join(lines) +
                       "\r\n\r\n").encode())
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 101 ")
@@ -256,14 +266,14 @@ def _raw(port: int, data: bytes, timeout: float = 5) -> bytes:
 def test_malformed_and_oversized_requests_close_that_connection_only(gateway):
     port = gateway["web"]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as bystander:
-        bystander.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        bystander.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert _response(bystander).startswith(b"HTTP/1.1 200")
         assert _raw(port, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400")
-        assert _raw(port, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 40_000 + b"\r\n\r\n") \
+        assert _raw(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: " + b"a" * 40_000 + b"\r\n\r\n") \
             .startswith(b"HTTP/1.1 431")
-        big = b"POST /api/relays/lamp HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n"
+        big = b"POST /api/relays/lamp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999\r\n\r\n"
         assert _raw(port, big).startswith(b"HTTP/1.1 413")
-        bystander.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")  # still served
+        bystander.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # still served
         assert _response(bystander).startswith(b"HTTP/1.1 200")
     counters = _metric_values(port, "edge_web_events_total")
     assert counters['kind="bad_requests"'] >= 1 and counters['kind="too_large"'] >= 2
@@ -301,7 +311,7 @@ def test_slow_clients_are_cut_off(gateway):
     assert 1.0 < time.monotonic() - started < 8
     # an idle keep-alive connection is closed after idle_timeout (3 s)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         started = time.monotonic()
         received = b""
         while chunk := sock.recv(65536):  # the response, then the end: the server closed it
@@ -328,7 +338,7 @@ def test_web_connections_count_toward_the_limits(gateway):
 def _probe_refused(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             return sock.recv(100) == b""
     except (ConnectionResetError, BrokenPipeError):
         return True
@@ -433,7 +443,7 @@ def test_failed_logins_back_off(secured):
     assert timings[0] >= 0.9 and timings[1] >= 1.9, timings
     body = b"user=alice&password=wrong"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:  # answered in 4 s
-        slow.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+        slow.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/"
                      b"x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         # meanwhile even the right password is refused: one attempt at a time per address
         assert login(port, "alice", "alice-pw")[0] == 429

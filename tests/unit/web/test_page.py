@@ -40,3 +40,15 @@ def test_every_part_of_the_snapshot_is_on_the_page_and_escaped():
                  "alice", "Log out"):
         assert text in html, text
     assert html.count('data-relay="pump"') == 3  # On, Off, Toggle
+
+
+def test_loopback_requests_must_name_this_machine():
+    import socket
+
+    from gateway.web.routes import host_allowed
+
+    for good in ("127.0.0.1:8080", "localhost", "LOCALHOST:80", "[::1]:8080", "::1", "",
+                 f"{socket.gethostname()}.local:8443", "10.0.0.5"):
+        assert host_allowed(good), good
+    for bad in ("evil.example:8080", "attacker.com", "127.0.0.1.nip.io"):
+        assert not host_allowed(bad), bad
