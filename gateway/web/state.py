@@ -21,8 +21,6 @@ THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 # under-voltage now, 1: frequency capped now, 2: throttled now, 3: soft temperature limit now;
 # bits 16-19: the same "has occurred since boot".
 THROTTLED = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
-# systemd-timesyncd creates this file once the clock is synchronised (timedatectl's NTPSynchronized)
-TIMESYNC = Path("/run/systemd/timesync/synchronized")
 
 THROTTLE_BITS = {0: "under-voltage", 1: "frequency capped", 2: "throttled",
                  3: "soft temperature limit"}
@@ -56,13 +54,6 @@ def throttling() -> dict[str, Any] | None:
             "since_boot": [name for bit, name in THROTTLE_BITS.items() if flags >> (bit + 16) & 1]}
 
 
-def clock_synced() -> bool | None:
-    """True when timesyncd says the clock is synchronised; None when no timesyncd runs here."""
-    if TIMESYNC.exists():
-        return True
-    return False if Path("/run/systemd/timesync").is_dir() else None
-
-
 def disk_free(path: Path) -> int | None:
     try:
         st = os.statvfs(path)
@@ -85,9 +76,9 @@ class GatewayState:
         return None
 
     def clock_synced(self) -> bool:
-        """The gateway's own judgement (gateway.timesync: timesyncd, timedatectl or trusted)."""
-        status = getattr(self.gateway, "clock_status", None)
-        return clock_synced() is not False if status is None else status.synchronized
+        """The gateway's own judgement (gateway.timesync: timesyncd, timedatectl or trusted), the
+        one schedules wait for and relay commands with a time are checked against."""
+        return self.gateway.clock_status.synchronized
 
     @property
     def sensors_service(self) -> Any:
