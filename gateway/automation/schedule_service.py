@@ -105,7 +105,12 @@ class ScheduleService:
             await self._wait_for_clock()
             wall, mono = self._clock.time(), self._clock.monotonic()
             for schedule in self.schedules:
-                for firing in schedule.machine.step(wall, mono):
+                try:
+                    firings = schedule.machine.step(wall, mono)
+                except ValueError as exc:   # a time that cannot be computed: the others go on
+                    log.error("schedule %s: %s", schedule.config.name, exc)
+                    continue
+                for firing in firings:
                     await self._fire(schedule, firing, wall)
             dues = [d for s in self.schedules if (d := s.machine.next_due()) is not None]
             delay = min(self._max_sleep, max(0.0, min(dues) - wall)) if dues else self._max_sleep

@@ -78,9 +78,13 @@ def check_cron(expr: str) -> str:
     if len(expr.split()) != 5:
         raise ValueError(f"cron {expr!r}: five fields (minute hour day month weekday)")
     try:
-        croniter(expr, datetime(2026, 1, 1))
+        it = croniter(expr, datetime(2026, 1, 1))
     except (ValueError, KeyError) as exc:   # croniter's errors are ValueErrors
         raise ValueError(f"cron {expr!r}: {exc}") from None
+    try:
+        it.get_next(datetime)
+    except ValueError:                      # e.g. "0 0 31 2 *": 31 February
+        raise ValueError(f"cron {expr!r} never fires") from None
     return expr
 
 

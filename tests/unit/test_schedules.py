@@ -51,7 +51,8 @@ def test_parse_time():
 
 def test_check_cron():
     assert check_cron("0 6 * * *") == "0 6 * * *"
-    for bad in ("61 * * * *", "0 6 * *", "* * * * * *", "0 6 * * mon-xyz", "every day"):
+    for bad in ("61 * * * *", "0 6 * *", "* * * * * *", "0 6 * * mon-xyz", "every day",
+                "0 0 31 2 *"):
         with pytest.raises(ValueError, match="cron"):
             check_cron(bad)
 
