@@ -22,6 +22,11 @@ def stdin(monkeypatch):
     return feed
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 @pytest.fixture
 def prompts(monkeypatch):
     """Answers for getpass, in order; records the prompts shown."""
@@ -35,6 +40,8 @@ def prompts(monkeypatch):
             return next(replies)
 
         monkeypatch.setattr("getpass.getpass", fake_getpass)
+        # a terminal: without one the tool reads stdin instead (CI runs with stdin /dev/null)
+        monkeypatch.setattr("sys.stdin", _Terminal())
         return shown
 
     return answer
