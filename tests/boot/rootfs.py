@@ -98,6 +98,10 @@ def work_copy(base: Path, name: str) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(work)], check=True, timeout=300)
     (work / ".complete").unlink(missing_ok=True)
+    hosts = work / "etc" / "hosts"
+    if not hosts.exists():  # debootstrap makes none; an installed system (and our image) has it,
+        # and mosquitto_pub-style tools default to the host name "localhost"
+        hosts.write_text("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
     return work
 
 
