@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 from pathlib import Path
@@ -22,7 +21,7 @@ from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.mqtt.errors import GatewayError
 from gateway.relays.config import RelayList
 from gateway.sensors.config import HomeAssistantConfig, SensorList
-from gateway.web.config import WebConfig
+from gateway.web.config import WebConfig, loopback_host
 
 
 class ConfigError(GatewayError, ValueError):
@@ -65,14 +64,7 @@ class ListenerConfig(_Model):
 
     @property
     def is_loopback(self) -> bool:
-        if self.unix_path is not None:
-            return True
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return self.unix_path is not None or loopback_host(self.host)
 
     @property
     def anonymous_allowed(self) -> bool:

@@ -9,6 +9,16 @@ from pathlib import Path
 from gateway.modelbase import BaseModel, ConfigDict, Field, model_validator
 
 
+
+def loopback_host(host: str) -> bool:
+    """Whether `host` names this machine's loopback ("localhost", 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 class WebConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,12 +51,7 @@ class WebConfig(BaseModel):
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return loopback_host(self.host)
 
     @property
     def anonymous_allowed(self) -> bool:
