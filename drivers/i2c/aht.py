@@ -82,16 +82,3 @@ class AHT(Driver):
             raise ChecksumError(f"{self.chip}: CRC 0x{frame[6]:02X} != 0x{crc8(frame[:6]):02X}")
         temp, rh = convert(frame)
         return [Reading("temperature", temp, "°C"), Reading("humidity", rh, "%")]
-
-
-def _variant(chip: str) -> type[AHT]:
-    class Variant(AHT):
-        def __init__(self, bus: SMBusLike, address: int = ADDRESS, *,
-                     sleep: Callable[[float], None] = time.sleep) -> None:
-            super().__init__(bus, address, chip=chip, sleep=sleep)
-
-    Variant.__name__ = Variant.__qualname__ = chip.upper()
-    return Variant
-
-
-AHT10, AHT20, AHT21 = _variant("aht10"), _variant("aht20"), _variant("aht21")

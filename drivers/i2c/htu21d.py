@@ -96,16 +96,3 @@ class HTU21D(Driver):
         t = temperature(decode(self._measure(CMD_T, self.wait_t), humidity=False))
         rh = humidity(decode(self._measure(CMD_RH, self.wait_rh), humidity=True))
         return [Reading("temperature", t, "°C"), Reading("humidity", rh, "%")]
-
-
-def _variant(chip: str, name: str) -> type[HTU21D]:
-    class Variant(HTU21D):
-        def __init__(self, bus: SMBusLike, address: int = ADDRESS, *,
-                     sleep: Callable[[float], None] = time.sleep) -> None:
-            super().__init__(bus, address, chip=chip, sleep=sleep)
-
-    Variant.__name__ = Variant.__qualname__ = name
-    return Variant
-
-
-SHT21, Si7021 = _variant("sht21", "SHT21"), _variant("si7021", "Si7021")

@@ -62,15 +62,3 @@ class LM75(Driver):
             raise InvalidReading(f"{self.chip.upper()}: temperature {value:g} °C outside "
                                  f"{low:g}..{high:g} °C")
         return [Reading("temperature", value, "°C")]
-
-
-def _variant(chip: str, default_address: int) -> type[LM75]:
-    class Variant(LM75):
-        def __init__(self, bus: SMBusLike, address: int = default_address) -> None:
-            super().__init__(bus, address, chip=chip)
-
-    Variant.__name__ = Variant.__qualname__ = chip.upper()
-    return Variant
-
-
-LM75B, TMP102 = _variant("lm75b", 0x48), _variant("tmp102", 0x48)

@@ -64,6 +64,8 @@ class SensorBase(BaseModel):
     driver: ClassVar[tuple[str, str]] = ("", "")
     #: config field -> driver keyword, where the driver's name would clash with a common option
     option_names: ClassVar[dict[str, str]] = {}
+    #: the driver keyword that gets `type`, for one driver serving several chips (chip = "aht10")
+    type_option: ClassVar[str | None] = None
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     label: str | None = None                      # Home Assistant entity name prefix; default: name
@@ -195,56 +197,26 @@ class BMP180Config(I2CSensor):
 
 
 class AHTConfig(I2CSensor):
+    driver = ("drivers.i2c.aht", "AHT")
+    type_option = "chip"
+    type: Literal["aht10", "aht20", "aht21"]
     address: I2CAddress = 0x38
-
-
-class AHT10Config(AHTConfig):
-    driver = ("drivers.i2c.aht", "AHT10")
-    type: Literal["aht10"]
-
-
-class AHT20Config(AHTConfig):
-    driver = ("drivers.i2c.aht", "AHT20")
-    type: Literal["aht20"]
-
-
-class AHT21Config(AHTConfig):
-    driver = ("drivers.i2c.aht", "AHT21")
-    type: Literal["aht21"]
 
 
 class HTU21DConfig(I2CSensor):
     """HTU21D, SHT21 and Si7021: one command set at 0x40."""
 
     driver = ("drivers.i2c.htu21d", "HTU21D")
-    type: Literal["htu21d"]
+    type_option = "chip"
+    type: Literal["htu21d", "sht21", "si7021"]
     address: I2CAddress = 0x40
-
-
-class SHT21Config(HTU21DConfig):
-    driver = ("drivers.i2c.htu21d", "SHT21")
-    type: Literal["sht21"]  # type: ignore[assignment]
-
-
-class Si7021Config(HTU21DConfig):
-    driver = ("drivers.i2c.htu21d", "Si7021")
-    type: Literal["si7021"]  # type: ignore[assignment]
 
 
 class LM75Config(I2CSensor):
     driver = ("drivers.i2c.lm75", "LM75")
-    type: Literal["lm75"]
+    type_option = "chip"
+    type: Literal["lm75", "lm75b", "tmp102"]
     address: I2CAddress = 0x48
-
-
-class LM75BConfig(LM75Config):
-    driver = ("drivers.i2c.lm75", "LM75B")
-    type: Literal["lm75b"]  # type: ignore[assignment]
-
-
-class TMP102Config(LM75Config):
-    driver = ("drivers.i2c.lm75", "TMP102")
-    type: Literal["tmp102"]  # type: ignore[assignment]
 
 
 class MCP9808Config(I2CSensor):
@@ -660,8 +632,7 @@ class SimulatedConfig(SensorBase):
 
 SensorConfig = Annotated[
     Union[BME280Config, SHT3xConfig, SHT4xConfig, BH1750Config, ADS1115Config, INA219Config,
-          BMP180Config, AHT10Config, AHT20Config, AHT21Config, HTU21DConfig, SHT21Config,
-          Si7021Config, LM75Config, LM75BConfig, TMP102Config, MCP9808Config, SCD4xConfig,
+          BMP180Config, AHTConfig, HTU21DConfig, LM75Config, MCP9808Config, SCD4xConfig,
           INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
           MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
           HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config, TSL2561Config,

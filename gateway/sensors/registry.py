@@ -69,6 +69,8 @@ def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
     cls = load_driver_class(config)
     options = {config.option_names.get(k, k): v
                for k, v in config.model_dump(exclude=set(NON_DRIVER_FIELDS)).items()}
+    if config.type_option is not None:
+        options[config.type_option] = config.type  # type: ignore[attr-defined]
     resource = None
     try:
         if isinstance(config, I2CSensor):

@@ -23,11 +23,7 @@ CHIPS = {
     "bme280": ("drivers.i2c.bme280", "BME280"), "sht3x": ("drivers.i2c.sht3x", "SHT3x"),
     "sht4x": ("drivers.i2c.sht4x", "SHT4x"), "bh1750": ("drivers.i2c.bh1750", "BH1750"),
     "ads1115": ("drivers.i2c.ads1115", "ADS1115"), "ina219": ("drivers.i2c.ina219", "INA219"),
-    "bmp180": ("drivers.i2c.bmp180", "BMP180"), "aht10": ("drivers.i2c.aht", "AHT10"),
-    "aht20": ("drivers.i2c.aht", "AHT20"), "aht21": ("drivers.i2c.aht", "AHT21"),
-    "htu21d": ("drivers.i2c.htu21d", "HTU21D"), "sht21": ("drivers.i2c.htu21d", "SHT21"),
-    "si7021": ("drivers.i2c.htu21d", "Si7021"), "lm75": ("drivers.i2c.lm75", "LM75"),
-    "lm75b": ("drivers.i2c.lm75", "LM75B"), "tmp102": ("drivers.i2c.lm75", "TMP102"),
+    "bmp180": ("drivers.i2c.bmp180", "BMP180"),
     "mcp9808": ("drivers.i2c.mcp9808", "MCP9808"), "scd4x": ("drivers.i2c.scd4x", "SCD4x"),
     "ina226": ("drivers.i2c.ina226", "INA226"), "ina260": ("drivers.i2c.ina226", "INA260"),
     "scd30": ("drivers.i2c.scd30", "SCD30"), "veml7700": ("drivers.i2c.veml7700", "VEML7700"),
@@ -35,6 +31,12 @@ CHIPS = {
     "sgp30": ("drivers.i2c.sgp", "SGP30"), "bme680": ("drivers.i2c.bme680", "BME680"),
     "bmp388": ("drivers.i2c.bmp388", "BMP388"), "tsl2591": ("drivers.i2c.tsl2591", "TSL2591"),
 }
+
+
+#: chips one driver serves, told apart by its `chip` option (as the config's type_option does)
+CHIP_FAMILIES = {**{c: ("drivers.i2c.aht", "AHT") for c in ("aht10", "aht20", "aht21")},
+                 **{c: ("drivers.i2c.htu21d", "HTU21D") for c in ("htu21d", "sht21", "si7021")},
+                 **{c: ("drivers.i2c.lm75", "LM75") for c in ("lm75", "lm75b", "tmp102")}}
 
 
 def plausible(readings: list[Reading]) -> None:
@@ -51,12 +53,13 @@ def test_i2c_chip_reads_twice():
 
     from drivers.bus.i2c import open_bus, recover_bus
     chip, _, addr = os.environ.get("GATEWAY_TEST_I2C_CHIP", "bme280@0x76").partition("@")
-    module, name = CHIPS[chip]
+    module, name = CHIPS.get(chip) or CHIP_FAMILIES[chip]
+    options = {"chip": chip} if chip in CHIP_FAMILIES else {}
     cls = getattr(importlib.import_module(module), name)
     number = int(os.environ["GATEWAY_TEST_I2C_BUS"])
     bus = open_bus(number)
     try:
-        with cls(bus, int(addr, 0)) as drv:
+        with cls(bus, int(addr, 0), **options) as drv:
             plausible(drv.read())
             bus = recover_bus(bus, number)
             drv.bus = bus

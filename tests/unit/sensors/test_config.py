@@ -50,6 +50,10 @@ def test_the_documented_snippet_loads_and_builds_every_driver_with_fake_buses():
     by_name = {b.config.name: b.driver for b in built}
     assert by_name["gps"].timeout == 3.0 and by_name["fan-speed"].valid_range == (0, 20000)
     assert by_name["fan-speed"].register == 0x10
+    # one driver for several chips gets the chip from `type` (type_option)
+    assert (by_name["aht-a"].chip, by_name["sht21"].chip, by_name["tmp102"].chip) == \
+        ("aht10", "sht21", "tmp102")
+    assert by_name["aht-a"].length == 6 and by_name["tmp102"].bits == 12
     assert by_name["weather-station"].quantities == (("temperature", "°C"), ("humidity", "%"))
     water = next(s for s in sensors if s.name == "water")
     assert water.persist is True and water.persist_interval == 300  # not driver options
