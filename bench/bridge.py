@@ -46,8 +46,7 @@ sys.path.insert(0, str(REPO_DIR))
 
 from gateway.mqtt.codec import StreamDecoder, encode  # noqa: E402
 from gateway.mqtt.enums import QoS  # noqa: E402
-from gateway.mqtt.packets import Connack, Connect, Puback, Publish, Subscribe, \
-    Subscription  # noqa: E402
+from gateway.mqtt.packets import Connack, Connect, Puback, Publish, Subscribe, Subscription  # noqa: E402
 
 EDGE_GATEWAY = Path(sys.executable).with_name("edge-gateway")
 
@@ -69,8 +68,9 @@ def wait_port(port: int, timeout: float = 20) -> float:
     raise TimeoutError(f"nothing listens on {port}")
 
 
-def mqtt_connect(port: int, client_id: str, clean: bool = True) -> tuple[socket.socket,
-                                                                          StreamDecoder]:
+def mqtt_connect(
+    port: int, client_id: str, clean: bool = True
+) -> tuple[socket.socket, StreamDecoder]:
     sock = socket.create_connection(("127.0.0.1", port), 5)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(encode(Connect(client_id, 4, clean, 600), 4))
@@ -136,8 +136,9 @@ class Subscriber(multiprocessing.Process):
     def last_new(self) -> float:
         return self._last_new.value
 
-    def wait_for(self, n: int, stall: float = 15.0,
-                 probe: Callable[[], float] = lambda: 0.0) -> tuple[int, float, float]:
+    def wait_for(
+        self, n: int, stall: float = 15.0, probe: Callable[[], float] = lambda: 0.0
+    ) -> tuple[int, float, float]:
         """Until n distinct messages arrived or none arrived for `stall` s: (count, last time,
         `probe()` when the count last changed, within 10 ms)."""
         last_count, last_change, probed = -1, time.monotonic(), probe()
@@ -160,15 +161,27 @@ def cpu_seconds(pid: int) -> float:
 
 def publish(port: int, start: int, n: int, window: int = 100) -> float:
     """n QoS 1 messages `edge/data/t<i%4>` with unique payloads; returns the first-send time."""
-    packets = [encode(Publish(f"edge/data/t{(start + k) % 4}", b"%012d" % (start + k) + b"x" * 52,
-                              QoS(1), False, False, k % 65535 + 1), 4) for k in range(n)]
+    packets = [
+        encode(
+            Publish(
+                f"edge/data/t{(start + k) % 4}",
+                b"%012d" % (start + k) + b"x" * 52,
+                QoS(1),
+                False,
+                False,
+                k % 65535 + 1,
+            ),
+            4,
+        )
+        for k in range(n)
+    ]
     sock, decoder = mqtt_connect(port, f"bench-pub-{start}")
     first = time.monotonic()
     sent = acked = 0
     while acked < n:
         if sent < n and sent - acked < window:
             burst = min(window - (sent - acked), n - sent)
-            sock.sendall(b"".join(packets[sent:sent + burst]))
+            sock.sendall(b"".join(packets[sent : sent + burst]))
             sent += burst
         acked += sum(isinstance(p, Puback) for p in decoder.feed(sock.recv(65536)))
     sock.close()
@@ -183,12 +196,14 @@ class Cloud:
         (self.dir / "m.conf").write_text(
             f"user root\nlistener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.dir}/\nmax_queued_messages 0\nmax_inflight_messages 100\n"
-            "log_dest none\n")
+            "log_dest none\n"
+        )
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> float:
-        self.proc = subprocess.Popen(["taskset", "-c", "1", "mosquitto", "-c",
-                                      str(self.dir / "m.conf")])
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "1", "mosquitto", "-c", str(self.dir / "m.conf")]
+        )
         return wait_port(self.port)
 
     def stop(self) -> None:
@@ -198,15 +213,16 @@ class Cloud:
             self.proc = None
 
 
-def start_ours(tmp: Path, cloud_port: int, inflight: int, commit_ms: int | None,
-               durability: str) -> tuple[subprocess.Popen, int]:
+def start_ours(
+    tmp: Path, cloud_port: int, inflight: int, commit_ms: int | None, durability: str
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
     commit = "" if commit_ms is None else f"commit_interval_ms = {commit_ms}\n"
     (tmp / "state").mkdir()
     conf = tmp / "gateway.toml"
     conf.write_text(f"""[gateway]
 id = "gw1"
-state_dir = "{tmp / 'state'}"
+state_dir = "{tmp / "state"}"
 log_level = "WARNING"
 [broker]
 sys_interval = 0
@@ -232,14 +248,14 @@ pattern = "data/#"
 local_prefix = "edge/"
 remote_prefix = "gw1/"
 """)
-    proc = subprocess.Popen(["taskset", "-c", "0", str(EDGE_GATEWAY), "run", "--config",
-                             str(conf)])
+    proc = subprocess.Popen(["taskset", "-c", "0", str(EDGE_GATEWAY), "run", "--config", str(conf)])
     wait_port(port)
     return proc, port
 
 
-def start_mosquitto_edge(tmp: Path, cloud_port: int, queue: int | None) -> tuple[subprocess.Popen,
-                                                                                 int]:
+def start_mosquitto_edge(
+    tmp: Path, cloud_port: int, queue: int | None
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
     d = tmp / "edge"
     d.mkdir(mode=0o755)
@@ -249,7 +265,8 @@ def start_mosquitto_edge(tmp: Path, cloud_port: int, queue: int | None) -> tuple
         f"persistence_location {d}/\nlog_dest none\n{extra}"
         f"connection cloud\naddress 127.0.0.1:{cloud_port}\nclientid gw1-cloud\n"
         "cleansession false\nrestart_timeout 1\nbridge_protocol_version mqttv311\n"
-        "topic data/# out 1 edge/ gw1/\n")
+        "topic data/# out 1 edge/ gw1/\n"
+    )
     proc = subprocess.Popen(["taskset", "-c", "0", "mosquitto", "-c", str(d / "m.conf")])
     wait_port(port)
     return proc, port
@@ -265,8 +282,7 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
         sub.start()
         sub.ready.wait(10)
         if kind == "ours":
-            edge, port = start_ours(tmp, cloud.port, args.inflight, args.commit_ms,
-                                    args.durability)
+            edge, port = start_ours(tmp, cloud.port, args.inflight, args.commit_ms, args.durability)
         else:
             edge, port = start_mosquitto_edge(tmp, cloud.port, args.mosquitto_queue)
         result: dict = {"edge": kind}
@@ -279,9 +295,13 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
             first = publish(port, 0, n_live, args.window)
             got, last, cpu1 = sub.wait_for(1 + n_live, args.stall, lambda: cpu_seconds(edge.pid))
             cpu = (cpu1 - cpu0) / max(1e-9, last - first)
-            result["live"] = {"messages": n_live, "received": got - 1, "lost": n_live - got + 1,
-                              "rate": round((got - 1) / max(1e-9, last - first)),
-                              "cpu": round(cpu, 2)}
+            result["live"] = {
+                "messages": n_live,
+                "received": got - 1,
+                "lost": n_live - got + 1,
+                "rate": round((got - 1) / max(1e-9, last - first)),
+                "cpu": round(cpu, 2),
+            }
             before = sub.count()
             # backlog drain
             cloud.stop()
@@ -292,11 +312,14 @@ def run_edge(kind: str, n_backlog: int, n_live: int, args: argparse.Namespace) -
             up = cloud.start()
             got, last, _ = sub.wait_for(before + n_backlog, stall=args.stall)
             received = got - before
-            result["backlog"] = {"messages": n_backlog, "received": received,
-                                 "lost": n_backlog - received,
-                                 "publish_s": round(publish_s, 2),
-                                 "drain_s": round(last - up, 2),
-                                 "rate": round(received / max(1e-9, last - up))}
+            result["backlog"] = {
+                "messages": n_backlog,
+                "received": received,
+                "lost": n_backlog - received,
+                "publish_s": round(publish_s, 2),
+                "drain_s": round(last - up, 2),
+                "rate": round(received / max(1e-9, last - up)),
+            }
         finally:
             sub.halt.set()
             edge.terminate()
@@ -316,17 +339,37 @@ def main() -> int:
     parser.add_argument("--live", type=int, default=50_000, help="live messages")
     parser.add_argument("--only", choices=("ours", "mosquitto"))
     parser.add_argument("--inflight", type=int, default=100, help="our bridge's window")
-    parser.add_argument("--window", type=int, default=100,
-                        help="the publisher's window of unacknowledged QoS 1 messages")
-    parser.add_argument("--durability", choices=("sync", "relaxed"), default="sync",
-                        help="our store's durability (relaxed: acknowledged before the commit)")
-    parser.add_argument("--commit-ms", type=int, default=None,
-                        help="our store's commit_interval_ms (default: the store's own)")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=100,
+        help="the publisher's window of unacknowledged QoS 1 messages",
+    )
+    parser.add_argument(
+        "--durability",
+        choices=("sync", "relaxed"),
+        default="sync",
+        help="our store's durability (relaxed: acknowledged before the commit)",
+    )
+    parser.add_argument(
+        "--commit-ms",
+        type=int,
+        default=None,
+        help="our store's commit_interval_ms (default: the store's own)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per edge (medians shown)")
-    parser.add_argument("--mosquitto-queue", type=int, default=None,
-                        help="max_queued_messages of the Mosquitto edge (default: its own 1000)")
-    parser.add_argument("--stall", type=float, default=20.0,
-                        help="seconds without a new message before the rest count as lost")
+    parser.add_argument(
+        "--mosquitto-queue",
+        type=int,
+        default=None,
+        help="max_queued_messages of the Mosquitto edge (default: its own 1000)",
+    )
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=20.0,
+        help="seconds without a new message before the rest count as lost",
+    )
     args = parser.parse_args()
     if not shutil.which("mosquitto"):
         print("mosquitto is not installed", file=sys.stderr)
@@ -340,15 +383,20 @@ def main() -> int:
     out = BENCH_DIR / "out"
     out.mkdir(exist_ok=True)
     (out / f"bridge-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
-        json.dumps({"args": vars(args), "runs": runs}, indent=1))
+        json.dumps({"args": vars(args), "runs": runs}, indent=1)
+    )
     print(f"median of {args.repeat} run(s); publisher window {args.window}")
-    print(f"{'edge':<10} {'live msg/s':>11} {'live cpu':>9} {'live lost':>10} {'drain msg/s':>12} "
-          f"{'drain s':>8} {'backlog lost':>13}")
+    print(
+        f"{'edge':<10} {'live msg/s':>11} {'live cpu':>9} {'live lost':>10} {'drain msg/s':>12} "
+        f"{'drain s':>8} {'backlog lost':>13}"
+    )
     for kind, rs in runs.items():
-        print(f"{kind:<10} {median_of(rs, 'live', 'rate'):>11.0f} "
-              f"{median_of(rs, 'live', 'cpu'):>9.2f} {median_of(rs, 'live', 'lost'):>10.0f} "
-              f"{median_of(rs, 'backlog', 'rate'):>12.0f} {median_of(rs, 'backlog', 'drain_s'):>8} "
-              f"{median_of(rs, 'backlog', 'lost'):>13.0f}")
+        print(
+            f"{kind:<10} {median_of(rs, 'live', 'rate'):>11.0f} "
+            f"{median_of(rs, 'live', 'cpu'):>9.2f} {median_of(rs, 'live', 'lost'):>10.0f} "
+            f"{median_of(rs, 'backlog', 'rate'):>12.0f} {median_of(rs, 'backlog', 'drain_s'):>8} "
+            f"{median_of(rs, 'backlog', 'lost'):>13.0f}"
+        )
     return 0
 
 

@@ -98,7 +98,11 @@ def compile_bytecode() -> None:
     compiled once, so the measured process reads .pyc files instead of compiling in memory."""
     import sysconfig
 
-    for directory in (REPO_DIR / "gateway", REPO_DIR / "drivers", Path(sysconfig.get_path("purelib"))):
+    for directory in (
+        REPO_DIR / "gateway",
+        REPO_DIR / "drivers",
+        Path(sysconfig.get_path("purelib")),
+    ):
         compileall.compile_dir(str(directory), quiet=1, workers=1)
 
 
@@ -113,6 +117,7 @@ def clean_env() -> dict[str, str]:
 
 # ---------------------------------------------------------------- configs
 
+
 def broker_only_config(state_dir: Path, port: int) -> str:
     return f"""\
 [gateway]
@@ -126,9 +131,12 @@ port = {port}
 """
 
 
-def realistic_config(state_dir: Path, port: int, cloud_port: int, sensors: int = SENSORS,
-                     interval: float = INTERVAL) -> str:
-    parts = [broker_only_config(state_dir, port), f"""
+def realistic_config(
+    state_dir: Path, port: int, cloud_port: int, sensors: int = SENSORS, interval: float = INTERVAL
+) -> str:
+    parts = [
+        broker_only_config(state_dir, port),
+        f"""
 [store]
 durability = "sync"
 
@@ -153,7 +161,8 @@ local_prefix = "edge/"
 remote_prefix = "gw/bench/"
 local_qos = 1
 remote_qos = 1
-"""]
+""",
+    ]
     for i in range(sensors):
         parts.append(f"""
 [[sensors]]
@@ -167,6 +176,7 @@ seed = {i}
 
 
 # ---------------------------------------------------------------- processes
+
 
 @dataclass
 class Proc:
@@ -187,16 +197,20 @@ class Proc:
                     return line
             seen = len(self.lines)
             if self.popen.poll() is not None:
-                raise RuntimeError(f"exited with {self.popen.returncode}:\n" + "".join(self.lines[-20:]))
+                raise RuntimeError(
+                    f"exited with {self.popen.returncode}:\n" + "".join(self.lines[-20:])
+                )
             time.sleep(0.05)
-        raise TimeoutError(f"no line matching {pattern!r} after {timeout:g} s:\n"
-                           + "".join(self.lines[-20:]))
+        raise TimeoutError(
+            f"no line matching {pattern!r} after {timeout:g} s:\n" + "".join(self.lines[-20:])
+        )
 
 
 @contextmanager
 def started(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None):
-    popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=env, cwd=cwd)
+    popen = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd
+    )
     proc = Proc(popen)
 
     def reader() -> None:
@@ -223,9 +237,11 @@ def mosquitto(directory: Path, port: int, persistence: bool = False):
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o777)  # Mosquitto started as root drops to its own user
     conf = directory / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                    f"persistence {'true' if persistence else 'false'}\n"
-                    f"persistence_location {directory}/\nlog_dest stdout\nlog_type error\n")
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+        f"persistence {'true' if persistence else 'false'}\n"
+        f"persistence_location {directory}/\nlog_dest stdout\nlog_type error\n"
+    )
     os.chmod(conf, 0o644)
     return started(["mosquitto", "-c", str(conf)])
 
@@ -233,8 +249,9 @@ def mosquitto(directory: Path, port: int, persistence: bool = False):
 def gateway(config: Path, loop: str = "asyncio"):
     exe = Path(sys.executable).with_name("edge-gateway")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gateway.cli"]
-    return started(cmd + ["run", "--config", str(config), "--loop", loop], env=clean_env(),
-                   cwd=config.parent)
+    return started(
+        cmd + ["run", "--config", str(config), "--loop", loop], env=clean_env(), cwd=config.parent
+    )
 
 
 class SysWatcher:
@@ -275,8 +292,12 @@ def count_syncs(pid: int, seconds: float) -> int | None:
     """fsync + fdatasync calls of every thread of `pid` during `seconds` (None: no strace)."""
     if shutil.which("strace") is None:
         return None
-    trace = subprocess.Popen(["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-p", str(pid)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    trace = subprocess.Popen(
+        ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(seconds)
     trace.send_signal(signal.SIGINT)
     _, err = trace.communicate(timeout=20)
@@ -290,14 +311,16 @@ def count_syncs(pid: int, seconds: float) -> int | None:
 
 # ---------------------------------------------------------------- measurements
 
+
 def mapped_libraries(pid: int) -> set[str]:
     """File names of the shared objects mapped into `pid` (libssl.so.3, _hashlib...so, ...)."""
     maps = Path(f"/proc/{pid}/maps").read_text()
     return {line.split()[-1].rsplit("/", 1)[-1] for line in maps.splitlines() if ".so" in line}
 
 
-def measure_broker_only(work: Path, settle: float, libraries: set[str] | None = None,
-                        loop: str = "asyncio") -> float:
+def measure_broker_only(
+    work: Path, settle: float, libraries: set[str] | None = None, loop: str = "asyncio"
+) -> float:
     """Idle RSS in MB; `libraries`, when given, gets the shared objects the process mapped."""
     port = free_port()
     state = work / f"broker-only-{loop}"
@@ -312,9 +335,15 @@ def measure_broker_only(work: Path, settle: float, libraries: set[str] | None = 
         return rss_mb(gw.pid)
 
 
-def measure_gateway(work: Path, settle: float, window: float, down_window: float,
-                    strace: bool = True, loop: str = "asyncio",
-                    make_config=None) -> dict[str, float | int | None]:  # noqa: ANN001
+def measure_gateway(
+    work: Path,
+    settle: float,
+    window: float,
+    down_window: float,
+    strace: bool = True,
+    loop: str = "asyncio",
+    make_config=None,
+) -> dict[str, float | int | None]:  # noqa: ANN001
     """`make_config(state_dir, port, cloud_port)`: the config text (default: realistic_config)."""
     port, cloud_port = free_port(), free_port()
     state = work / "gateway"
@@ -340,8 +369,9 @@ def measure_gateway(work: Path, settle: float, window: float, down_window: float
             time.sleep(window)
         elapsed = time.monotonic() - start
         out["writes_up"] = (write_bytes(gw.pid) - before) * 3600 / elapsed / MB
-        out["fsyncs_up_hour"] = (None if out["fsyncs_up"] is None
-                                 else round(out["fsyncs_up"] * 3600 / elapsed))
+        out["fsyncs_up_hour"] = (
+            None if out["fsyncs_up"] is None else round(out["fsyncs_up"] * 3600 / elapsed)
+        )
         out["rss_after"] = rss_mb(gw.pid)
 
         # link down: the cloud goes away; readings queue on the gateway
@@ -359,8 +389,9 @@ def measure_gateway(work: Path, settle: float, window: float, down_window: float
         queued = int(watch.values.get("queue/messages", "0")) - queued0
         out["queued_down_hour"] = round(queued * 3600 / elapsed)
         out["queue_growth_hour"] = (store_bytes(state) - size0) * 3600 / elapsed / MB
-        out["bytes_per_queued"] = (None if queued <= 0
-                                   else round((write_bytes(gw.pid) - before) / queued))
+        out["bytes_per_queued"] = (
+            None if queued <= 0 else round((write_bytes(gw.pid) - before) / queued)
+        )
         gw.popen.send_signal(signal.SIGTERM)
         out["exit"] = gw.popen.wait(30)
     return out
@@ -389,12 +420,15 @@ def measure_anchor(work: Path, settle: float, mqtt_io_python: str | None) -> dic
         wait_port(port)
         if mqtt_io_python:
             modules = "".join(f"  - name: m{i}\n    module: mock\n" for i in range(SENSORS))
-            inputs = "".join(f"  - name: s{i}\n    module: m{i}\n    interval: {INTERVAL}\n"
-                             for i in range(SENSORS))
+            inputs = "".join(
+                f"  - name: s{i}\n    module: m{i}\n    interval: {INTERVAL}\n"
+                for i in range(SENSORS)
+            )
             conf = work / "mqtt-io.yml"
             conf.write_text(MQTT_IO_CONFIG.format(port=port, modules=modules, inputs=inputs))
-            io = stack.enter_context(started([mqtt_io_python, "-m", "mqtt_io", str(conf)],
-                                             env=clean_env()))
+            io = stack.enter_context(
+                started([mqtt_io_python, "-m", "mqtt_io", str(conf)], env=clean_env())
+            )
             time.sleep(settle + 5)
             if io.popen.poll() is not None:
                 raise RuntimeError("mqtt-io exited:\n" + "".join(io.lines[-20:]))
@@ -409,20 +443,44 @@ def measure_anchor(work: Path, settle: float, mqtt_io_python: str | None) -> dic
 def table(results: dict[str, float | int | None]) -> str:
     anchor = results["mosquitto"] + results["mqtt_io"]
     rows = [
-        ("broker-only gateway, idle RSS", f"{results['broker_rss']:.1f} MB", "≤ 25 MB",
-         results["broker_rss"] <= GOALS["broker_rss"]),
-        ("realistic gateway RSS", f"{results['rss']:.1f} MB", "≤ 30 MB",
-         results["rss"] <= GOALS["gateway_rss"]),
-        ("disk writes, link up", f"{results['writes_up']:.2f} MB/hour"
-         + ("" if results["fsyncs_up_hour"] is None else f", {results['fsyncs_up_hour']} fsyncs/hour"),
-         "≤ 1 MB/hour", results["writes_up"] <= GOALS["writes_up"]),
-        ("disk writes, link down", f"{results['writes_down']:.2f} MB/hour; "
-         f"{results['queued_down_hour']} msg/hour queued, store +{results['queue_growth_hour']:.2f}"
-         f" MB/hour, {results['bytes_per_queued']} B written per queued message",
-         "≤ 2 MB/hour", results["writes_down"] <= GOALS["writes_down"]),
-        ("anchor: Mosquitto + mqtt-io", f"{results['mosquitto']:.1f} + {results['mqtt_io']:.1f} = "
-         f"{anchor:.1f} MB; ours {results['rss'] / anchor:.2f}×", "ours ≤ 0.67×",
-         results["rss"] <= anchor * 2 / 3),
+        (
+            "broker-only gateway, idle RSS",
+            f"{results['broker_rss']:.1f} MB",
+            "≤ 25 MB",
+            results["broker_rss"] <= GOALS["broker_rss"],
+        ),
+        (
+            "realistic gateway RSS",
+            f"{results['rss']:.1f} MB",
+            "≤ 30 MB",
+            results["rss"] <= GOALS["gateway_rss"],
+        ),
+        (
+            "disk writes, link up",
+            f"{results['writes_up']:.2f} MB/hour"
+            + (
+                ""
+                if results["fsyncs_up_hour"] is None
+                else f", {results['fsyncs_up_hour']} fsyncs/hour"
+            ),
+            "≤ 1 MB/hour",
+            results["writes_up"] <= GOALS["writes_up"],
+        ),
+        (
+            "disk writes, link down",
+            f"{results['writes_down']:.2f} MB/hour; "
+            f"{results['queued_down_hour']} msg/hour queued, store +{results['queue_growth_hour']:.2f}"
+            f" MB/hour, {results['bytes_per_queued']} B written per queued message",
+            "≤ 2 MB/hour",
+            results["writes_down"] <= GOALS["writes_down"],
+        ),
+        (
+            "anchor: Mosquitto + mqtt-io",
+            f"{results['mosquitto']:.1f} + {results['mqtt_io']:.1f} = "
+            f"{anchor:.1f} MB; ours {results['rss'] / anchor:.2f}×",
+            "ours ≤ 0.67×",
+            results["rss"] <= anchor * 2 / 3,
+        ),
     ]
     lines = ["| | measured | goal | |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {'ok' if ok else 'OVER'} |" for a, b, c, ok in rows]
@@ -433,9 +491,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settle", type=float, default=15.0, help="s after ready before measuring")
     parser.add_argument("--window", type=float, default=120.0, help="s of the link-up window")
-    parser.add_argument("--down-window", type=float, default=300.0,
-                        help="s of the link-down window (at least twice [store] own_grace, 120 s, "
-                             "so the held readings are written in it)")
+    parser.add_argument(
+        "--down-window",
+        type=float,
+        default=300.0,
+        help="s of the link-down window (at least twice [store] own_grace, 120 s, "
+        "so the held readings are written in it)",
+    )
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--mqtt-io", help="python of a virtualenv with mqtt-io installed")
     parser.add_argument("--no-strace", action="store_true")
@@ -446,8 +508,11 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         os.chmod(work, 0o755)
         results: dict = {"broker_rss": measure_broker_only(work, args.settle)}
-        results.update(measure_gateway(work, args.settle, args.window, args.down_window,
-                                       not args.no_strace, args.loop))
+        results.update(
+            measure_gateway(
+                work, args.settle, args.window, args.down_window, not args.no_strace, args.loop
+            )
+        )
         results.update(measure_anchor(work, args.settle, args.mqtt_io))
     print(table(results))
     if args.json:

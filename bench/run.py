@@ -35,8 +35,9 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 OUT_DIR = BENCH_DIR / "out"
-DEFAULT_OURS_CMD = (f"{sys.executable} -m gateway.broker --host 127.0.0.1 --port {{port}}"
-                    " --loop {loop}")
+DEFAULT_OURS_CMD = (
+    f"{sys.executable} -m gateway.broker --host 127.0.0.1 --port {{port}} --loop {{loop}}"
+)
 
 # Settings the issue asks for: Mosquitto's stock limits drop QoS 1 messages at these rates.
 MOSQUITTO_CONF = """\
@@ -53,6 +54,7 @@ log_type warning
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -109,7 +111,7 @@ def rss_kb(pid: int) -> int:
 
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])        # utime + stime
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def pinned(cpu: int | None, argv: list[str]) -> list[str]:
@@ -118,11 +120,13 @@ def pinned(cpu: int | None, argv: list[str]) -> list[str]:
 
 # ---------------------------------------------------------------- brokers
 
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """One broker under test: a label and a command template."""
-    label: str            # "mosquitto", "ours/asyncio", "ours/uvloop"
-    cmd: str              # placeholders: {port} {loop} {conf}
+
+    label: str  # "mosquitto", "ours/asyncio", "ours/uvloop"
+    cmd: str  # placeholders: {port} {loop} {conf}
     loop: str = ""
 
 
@@ -134,19 +138,26 @@ class BrokerProcess:
         argv = shlex.split(target.cmd.format(port=self.port, loop=target.loop, conf=conf))
         self.log_path = workdir / f"{target.label.replace('/', '-')}-{self.port}.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(pinned(cpu, argv), stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=REPO_DIR, start_new_session=True)
+        self.proc = subprocess.Popen(
+            pinned(cpu, argv),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO_DIR,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
-        return self.proc.pid    # taskset execs the broker, so this is the broker's own pid
+        return self.proc.pid  # taskset execs the broker, so this is the broker's own pid
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.target.label} exited with {self.proc.returncode}: "
-                                   f"{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.target.label} exited with {self.proc.returncode}: {self.log_tail()}"
+                )
             if mqtt_ping(self.port):
                 return
             time.sleep(0.05)
@@ -172,13 +183,14 @@ def running(target: Target, cpu: int | None, workdir: Path) -> Iterator[BrokerPr
     broker = BrokerProcess(target, cpu, workdir)
     try:
         broker.wait_ready()
-        time.sleep(0.3)       # let start-up allocations settle before anything is measured
+        time.sleep(0.3)  # let start-up allocations settle before anything is measured
         yield broker
     finally:
         broker.stop()
 
 
 # ---------------------------------------------------------------- load generator
+
 
 @dataclasses.dataclass
 class Bench:
@@ -190,8 +202,18 @@ class Bench:
     verbose: bool
 
     def loadgen_run(self, broker: BrokerProcess, mode: str, *args: str) -> dict:
-        argv = pinned(self.loadgen_cpu, [str(self.loadgen), mode, "--port", str(broker.port),
-                                         "--timeout", str(self.timeout), *args])
+        argv = pinned(
+            self.loadgen_cpu,
+            [
+                str(self.loadgen),
+                mode,
+                "--port",
+                str(broker.port),
+                "--timeout",
+                str(self.timeout),
+                *args,
+            ],
+        )
         ticks0, t0 = cpu_ticks(broker.pid), time.monotonic()
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout + 30)
         wall = time.monotonic() - t0
@@ -201,15 +223,28 @@ class Bench:
         if proc.stderr.strip():
             result["stderr"] = proc.stderr.strip()[-400:]
         if self.verbose:
-            print(f"    {broker.target.label} {mode} {' '.join(args)}: {json.dumps(result)}",
-                  file=sys.stderr)
+            print(
+                f"    {broker.target.label} {mode} {' '.join(args)}: {json.dumps(result)}",
+                file=sys.stderr,
+            )
         return result
 
     def idle_rss(self, broker: BrokerProcess, conns: int, settle: float = 1.0) -> dict:
         """RSS of the broker at idle, then holding `conns` idle connections."""
         idle = rss_kb(broker.pid)
-        argv = pinned(self.loadgen_cpu, [str(self.loadgen), "idle", "--port", str(broker.port),
-                                         "--conns", str(conns), "--timeout", str(self.timeout)])
+        argv = pinned(
+            self.loadgen_cpu,
+            [
+                str(self.loadgen),
+                "idle",
+                "--port",
+                str(broker.port),
+                "--conns",
+                str(conns),
+                "--timeout",
+                str(self.timeout),
+            ],
+        )
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             ready, _, _ = select.select([proc.stdout], [], [], self.timeout + 10)
@@ -218,7 +253,7 @@ class Bench:
                 time.sleep(settle)
                 result["rss_kb"] = rss_kb(broker.pid)
         finally:
-            proc.stdin.close()                       # the loadgen disconnects and exits
+            proc.stdin.close()  # the loadgen disconnects and exits
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -240,12 +275,14 @@ def parse_json_line(text: str) -> dict:
 
 # ---------------------------------------------------------------- scenarios
 
+
 @dataclasses.dataclass(frozen=True)
 class Row:
     """One line of the table."""
+
     name: str
     unit: str
-    better: str                      # "higher" or "lower"
+    better: str  # "higher" or "lower"
     pick: Callable[[dict], float | None]
 
 
@@ -267,9 +304,23 @@ def _rate(r: dict) -> float | None:
 def fanin(qos: int) -> Scenario:
     def run(bench: Bench, broker: BrokerProcess, args: argparse.Namespace) -> dict:
         per_pub = max(1, messages(args, f"fanin_qos{qos}") // 4)
-        return bench.loadgen_run(broker, "fanin", "--pubs", "4", "--qos", str(qos),
-                                 "--messages", str(per_pub), "--size", str(args.size),
-                                 "--window", "64", "--drain", "5")
+        return bench.loadgen_run(
+            broker,
+            "fanin",
+            "--pubs",
+            "4",
+            "--qos",
+            str(qos),
+            "--messages",
+            str(per_pub),
+            "--size",
+            str(args.size),
+            "--window",
+            "64",
+            "--drain",
+            "5",
+        )
+
     name = f"fanin_qos{qos}"
     return Scenario(name, (Row(f"fan-in 4->1 QoS {qos}", "msg/s", "higher", _rate),), run)
 
@@ -277,25 +328,53 @@ def fanin(qos: int) -> Scenario:
 def fanout() -> Scenario:
     def run(bench: Bench, broker: BrokerProcess, args: argparse.Namespace) -> dict:
         per_pub = max(1, messages(args, "fanout_qos0") // 50)
-        return bench.loadgen_run(broker, "fanout", "--subs", "50", "--qos", "0",
-                                 "--messages", str(per_pub), "--size", str(args.size),
-                                 "--drain", "5")
-    return Scenario("fanout_qos0", (Row("fan-out 1->50 QoS 0", "deliveries/s", "higher", _rate),),
-                    run)
+        return bench.loadgen_run(
+            broker,
+            "fanout",
+            "--subs",
+            "50",
+            "--qos",
+            "0",
+            "--messages",
+            str(per_pub),
+            "--size",
+            str(args.size),
+            "--drain",
+            "5",
+        )
+
+    return Scenario(
+        "fanout_qos0", (Row("fan-out 1->50 QoS 0", "deliveries/s", "higher", _rate),), run
+    )
 
 
 def latency() -> Scenario:
     def run(bench: Bench, broker: BrokerProcess, args: argparse.Namespace) -> dict:
         n = int(args.rate * args.latency_seconds)
-        return bench.loadgen_run(broker, "latency", "--rate", str(args.rate), "--qos", "0",
-                                 "--messages", str(n), "--size", str(args.size))
+        return bench.loadgen_run(
+            broker,
+            "latency",
+            "--rate",
+            str(args.rate),
+            "--qos",
+            "0",
+            "--messages",
+            str(n),
+            "--size",
+            str(args.size),
+        )
 
     def pick(key: str) -> Callable[[dict], float | None]:
         return lambda r: r.get(key) if _ok(r) and r.get("lost") == 0 else None
-    return Scenario("latency", (
-        Row("latency p50 @1000 msg/s", "us", "lower", pick("p50_us")),
-        Row("latency p99 @1000 msg/s", "us", "lower", pick("p99_us")),
-    ), run)
+
+    return Scenario(
+        "latency",
+        (
+            Row("latency p50 @1000 msg/s", "us", "lower", pick("p50_us")),
+            Row("latency p99 @1000 msg/s", "us", "lower", pick("p99_us")),
+        ),
+        run,
+    )
 
 
 def memory() -> Scenario:
@@ -307,19 +386,28 @@ def memory() -> Scenario:
 
     def delta(r: dict) -> float | None:
         return (r["rss_kb"] - r["rss_idle_kb"]) / 1024 if r.get("rss_kb") else None
-    return Scenario("memory", (
-        Row("RSS idle", "MB", "lower", mb("rss_idle_kb")),
-        Row("RSS with 2,000 idle conns", "MB", "lower", mb("rss_kb")),
-        Row("  of which the 2,000 conns", "MB", "lower", delta),
-    ), run)
+
+    return Scenario(
+        "memory",
+        (
+            Row("RSS idle", "MB", "lower", mb("rss_idle_kb")),
+            Row("RSS with 2,000 idle conns", "MB", "lower", mb("rss_kb")),
+            Row("  of which the 2,000 conns", "MB", "lower", delta),
+        ),
+        run,
+    )
 
 
 SCENARIOS = [fanin(0), fanin(1), fanin(2), fanout(), latency(), memory()]
 # Messages delivered per throughput run. QoS 2 is shorter: Mosquitto completes the publishers'
 # QoS 2 handshakes faster than it can deliver to the one subscriber, its queue grows and it slows
 # down as the queue grows, so longer runs give lower figures for it.
-DEFAULT_MESSAGES = {"fanin_qos0": 200_000, "fanin_qos1": 100_000, "fanin_qos2": 40_000,
-                    "fanout_qos0": 200_000}
+DEFAULT_MESSAGES = {
+    "fanin_qos0": 200_000,
+    "fanin_qos1": 100_000,
+    "fanin_qos2": 40_000,
+    "fanout_qos0": 200_000,
+}
 
 
 def messages(args: argparse.Namespace, scenario: str) -> int:
@@ -327,6 +415,7 @@ def messages(args: argparse.Namespace, scenario: str) -> int:
 
 
 # ---------------------------------------------------------------- main
+
 
 def targets(args: argparse.Namespace) -> list[Target]:
     loops = ["asyncio", "uvloop"] if args.loop == "both" else [args.loop]
@@ -392,12 +481,16 @@ def print_table(results: dict, rows: list[tuple[Scenario, Row]], labels: list[st
             mine = figure(row, measured)
             ratio = f"{mine / theirs:.2f}" if mine is not None and theirs else "-"
             note = "" if mine is not None else f"  ({failure(measured)})"
-            print(f"{row.name:30} {row.unit:>12} {label.split('/')[-1]:>8} {fmt(mine, row.unit):>11}"
-                  f" {fmt(theirs, row.unit):>11} {ratio:>7}{note}")
+            print(
+                f"{row.name:30} {row.unit:>12} {label.split('/')[-1]:>8} {fmt(mine, row.unit):>11}"
+                f" {fmt(theirs, row.unit):>11} {ratio:>7}{note}"
+            )
         if theirs is None:
             print(f"{'':30} mosquitto failed: {failure(results[scenario.name]['mosquitto'])}")
-    print("ratio = ours / mosquitto; throughput: higher is better; latency and memory: lower is"
-          " better")
+    print(
+        "ratio = ours / mosquitto; throughput: higher is better; latency and memory: lower is"
+        " better"
+    )
 
 
 def warn_bottlenecks(results: dict) -> None:
@@ -405,21 +498,33 @@ def warn_bottlenecks(results: dict) -> None:
         for label, measured in by_target.items():
             for r in measured["runs"]:
                 if r.get("loadgen_cpu", 0) > 0.9:
-                    print(f"warning: loadgen used {r['loadgen_cpu']:.0%} of its core in {scenario}"
-                          f" against {label}; it may have been the bottleneck", file=sys.stderr)
+                    print(
+                        f"warning: loadgen used {r['loadgen_cpu']:.0%} of its core in {scenario}"
+                        f" against {label}; it may have been the bottleneck",
+                        file=sys.stderr,
+                    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--only", help="comma-separated scenarios: " + ", ".join(
-        s.name for s in SCENARIOS))
+    p.add_argument(
+        "--only", help="comma-separated scenarios: " + ", ".join(s.name for s in SCENARIOS)
+    )
     p.add_argument("--loop", choices=("asyncio", "uvloop", "both"), default="both")
-    p.add_argument("--messages", type=int, default=0,
-                   help="messages delivered per throughput run (default per scenario: "
-                        + ", ".join(f"{k} {v}" for k, v in DEFAULT_MESSAGES.items()) + ")")
-    p.add_argument("--ours-cmd", default=DEFAULT_OURS_CMD,
-                   help="how to start our broker; placeholders {port}, {loop}, and {conf} (a "
-                        "Mosquitto config for that port, to benchmark Mosquitto against itself)")
+    p.add_argument(
+        "--messages",
+        type=int,
+        default=0,
+        help="messages delivered per throughput run (default per scenario: "
+        + ", ".join(f"{k} {v}" for k, v in DEFAULT_MESSAGES.items())
+        + ")",
+    )
+    p.add_argument(
+        "--ours-cmd",
+        default=DEFAULT_OURS_CMD,
+        help="how to start our broker; placeholders {port}, {loop}, and {conf} (a "
+        "Mosquitto config for that port, to benchmark Mosquitto against itself)",
+    )
     p.add_argument("--mosquitto", default=shutil.which("mosquitto") or "/usr/sbin/mosquitto")
     p.add_argument("--size", type=int, default=64, help="payload bytes (>= 24)")
     p.add_argument("--rate", type=int, default=1000, help="latency scenario rate, msg/s")
@@ -446,18 +551,27 @@ def main(argv: list[str] | None = None) -> int:
     ncpu = os.cpu_count() or 1
     pin = ncpu >= 2 and shutil.which("taskset") is not None
     if not pin:
-        print("warning: fewer than 2 CPUs or no taskset: broker and loadgen are not pinned",
-              file=sys.stderr)
+        print(
+            "warning: fewer than 2 CPUs or no taskset: broker and loadgen are not pinned",
+            file=sys.stderr,
+        )
     nofile = raise_nofile_limit()
     if nofile < args.conns + 100:
-        print(f"warning: RLIMIT_NOFILE is {nofile}, below {args.conns} connections",
-              file=sys.stderr)
+        print(
+            f"warning: RLIMIT_NOFILE is {nofile}, below {args.conns} connections", file=sys.stderr
+        )
     loadgen = compile_loadgen(OUT_DIR)
     all_targets = targets(args)
     results: dict[str, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
-        bench = Bench(loadgen, args.loadgen_cpu if pin else None,
-                      args.broker_cpu if pin else None, args.timeout, Path(tmp), args.verbose)
+        bench = Bench(
+            loadgen,
+            args.loadgen_cpu if pin else None,
+            args.broker_cpu if pin else None,
+            args.timeout,
+            Path(tmp),
+            args.verbose,
+        )
         for scenario in chosen:
             results[scenario.name] = {}
             for target in all_targets:
@@ -468,11 +582,20 @@ def main(argv: list[str] | None = None) -> int:
     warn_bottlenecks(results)
     out = args.json_out or OUT_DIR / time.strftime("results-%Y%m%d-%H%M%S.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": " ".join(os.uname()),
-        "cpus": ncpu, "pinned": pin, "args": {k: str(v) for k, v in vars(args).items()},
-        "targets": [dataclasses.asdict(t) for t in all_targets], "results": results,
-    }, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "machine": " ".join(os.uname()),
+                "cpus": ncpu,
+                "pinned": pin,
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "targets": [dataclasses.asdict(t) for t in all_targets],
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     print(f"raw results: {out}", file=sys.stderr)
     return 0
 

@@ -35,7 +35,12 @@ sys.path.insert(0, str(REPO))
 
 from gateway.mqtt.codec import StreamDecoder, encode  # noqa: E402
 from gateway.mqtt.packets import (  # noqa: E402
-    Connect, Disconnect, Puback, Publish, Subscribe, Subscription,
+    Connect,
+    Disconnect,
+    Puback,
+    Publish,
+    Subscribe,
+    Subscription,
 )
 
 MOSQUITTO_CONF = """\
@@ -129,14 +134,15 @@ def publish(port: int, count: int, payload: int, window: int) -> float:
     raw.send(Connect("bench-pub", clean_start=True))
     raw.recv()
     body = b"x" * payload
-    packets = [encode(Publish("bench/data", body, 1, packet_id=i % 65535 + 1), 4)
-               for i in range(count)]
+    packets = [
+        encode(Publish("bench/data", body, 1, packet_id=i % 65535 + 1), 4) for i in range(count)
+    ]
     start = time.perf_counter()
     sent = acked = 0
     while acked < count:
         if sent < count and sent - acked < window:
             n = min(window - (sent - acked), count - sent)
-            raw.sock.sendall(b"".join(packets[sent:sent + n]))
+            raw.sock.sendall(b"".join(packets[sent : sent + n]))
             sent += n
         packet = raw.recv()
         if isinstance(packet, Puback):
@@ -202,8 +208,11 @@ def run_one(kind: str, args: argparse.Namespace, root: Path) -> dict:
         except subprocess.TimeoutExpired:
             proc.kill()
     return {
-        "broker": kind, "messages": args.messages, "payload": args.payload,
-        "publish_msgs_per_s": round(rate), "drain_msgs_per_s": round(drain_rate),
+        "broker": kind,
+        "messages": args.messages,
+        "payload": args.payload,
+        "publish_msgs_per_s": round(rate),
+        "drain_msgs_per_s": round(drain_rate),
         "disk_bytes_per_msg": round((after - before) / args.messages, 1),
         "idle_bytes_per_hour": round(idle * 3600 / args.idle) if args.idle else None,
         "state_dir_bytes_at_exit": dir_bytes(state),
@@ -224,11 +233,15 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="store-bench-", dir=REPO / "bench" / "out"))
     results = [run_one(kind, args, root) for kind in kinds]
     shutil.rmtree(root, ignore_errors=True)
-    print(f"{'broker':10} {'pub msg/s':>10} {'drain msg/s':>12} {'disk B/msg':>11} "
-          f"{'idle B/hour':>12}")
+    print(
+        f"{'broker':10} {'pub msg/s':>10} {'drain msg/s':>12} {'disk B/msg':>11} "
+        f"{'idle B/hour':>12}"
+    )
     for r in results:
-        print(f"{r['broker']:10} {r['publish_msgs_per_s']:>10} {r['drain_msgs_per_s']:>12} "
-              f"{r['disk_bytes_per_msg']:>11} {r['idle_bytes_per_hour']!s:>12}")
+        print(
+            f"{r['broker']:10} {r['publish_msgs_per_s']:>10} {r['drain_msgs_per_s']:>12} "
+            f"{r['disk_bytes_per_msg']:>11} {r['idle_bytes_per_hour']!s:>12}"
+        )
     print(json.dumps(results))
 
 

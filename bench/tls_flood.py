@@ -101,8 +101,9 @@ def wait_ready(port: int, pki: Pki, timeout: float = 30) -> None:
             time.sleep(0.05)
 
 
-def start_ours(tmp: Path, pki: Pki, tls_port: int, plain_port: int, max_connections: int,
-               loop: str) -> subprocess.Popen:
+def start_ours(
+    tmp: Path, pki: Pki, tls_port: int, plain_port: int, max_connections: int, loop: str
+) -> subprocess.Popen:
     state = tmp / "state"
     state.mkdir(exist_ok=True)
     conf = tmp / "gateway.toml"
@@ -129,12 +130,14 @@ keyfile = "{pki.key}"
 enabled = false
 """)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return subprocess.Popen([str(EDGE_GATEWAY), "run", "--config", str(conf), "--loop", loop],
-                            env=env)
+    return subprocess.Popen(
+        [str(EDGE_GATEWAY), "run", "--config", str(conf), "--loop", loop], env=env
+    )
 
 
-def start_mosquitto(tmp: Path, pki: Pki, tls_port: int, plain_port: int,
-                    max_connections: int) -> subprocess.Popen:
+def start_mosquitto(
+    tmp: Path, pki: Pki, tls_port: int, plain_port: int, max_connections: int
+) -> subprocess.Popen:
     d = tmp / "mosquitto"
     d.mkdir(mode=0o755, exist_ok=True)
     conf = d / "m.conf"
@@ -142,7 +145,8 @@ def start_mosquitto(tmp: Path, pki: Pki, tls_port: int, plain_port: int,
         f"user root\nlog_dest none\npersistence false\n"
         f"listener {plain_port} 127.0.0.1\nallow_anonymous true\nmax_connections {max_connections}\n"
         f"listener {tls_port} 127.0.0.1\nmax_connections {max_connections}\n"
-        f"certfile {pki.cert}\nkeyfile {pki.key}\n")
+        f"certfile {pki.cert}\nkeyfile {pki.key}\n"
+    )
     return subprocess.Popen(["mosquitto", "-c", str(conf)])
 
 
@@ -196,10 +200,17 @@ def flood(pid: int, port: int, count: int, hold: float) -> dict:
     after = rss_kb(pid)
     for s in socks:
         s.close()
-    return {"flood": count, "hold_s": hold, "rss_before_mb": before / 1024,
-            "rss_peak_mb": peak / 1024, "rss_after_mb": after / 1024,
-            "grew_mb": (peak - before) / 1024, "closed_at_once": closed_at_once,
-            "still_open": still_open, "held_at_end": held}
+    return {
+        "flood": count,
+        "hold_s": hold,
+        "rss_before_mb": before / 1024,
+        "rss_peak_mb": peak / 1024,
+        "rss_after_mb": after / 1024,
+        "grew_mb": (peak - before) / 1024,
+        "closed_at_once": closed_at_once,
+        "still_open": still_open,
+        "held_at_end": held,
+    }
 
 
 def mqtt_connect(sock: socket.socket, client_id: str) -> None:
@@ -279,14 +290,18 @@ def main() -> int:
             r = run(kind, args, pki, tmp)
             results.append(r)
             f = r["flood"]
-            print(f"{kind:9s} flood of {f['flood']} half-open TLS sockets, max_connections "
-                  f"{args.max_connections}: RSS {f['rss_before_mb']:.1f} -> peak "
-                  f"{f['rss_peak_mb']:.1f} MB (+{f['grew_mb']:.1f}), closed within 1 s "
-                  f"{f['closed_at_once']}; after {args.hold:g} s {f['still_open']} still "
-                  f"established, {f['held_at_end']} held by the broker")
-            print(f"{kind:9s} idle RSS {r['rss_idle_mb']:.1f} MB; per idle connection: TLS "
-                  f"{r['tls_per_conn_kb']:.1f} KB, plain TCP {r['plain_per_conn_kb']:.1f} KB "
-                  f"({args.idle} clients each)")
+            print(
+                f"{kind:9s} flood of {f['flood']} half-open TLS sockets, max_connections "
+                f"{args.max_connections}: RSS {f['rss_before_mb']:.1f} -> peak "
+                f"{f['rss_peak_mb']:.1f} MB (+{f['grew_mb']:.1f}), closed within 1 s "
+                f"{f['closed_at_once']}; after {args.hold:g} s {f['still_open']} still "
+                f"established, {f['held_at_end']} held by the broker"
+            )
+            print(
+                f"{kind:9s} idle RSS {r['rss_idle_mb']:.1f} MB; per idle connection: TLS "
+                f"{r['tls_per_conn_kb']:.1f} KB, plain TCP {r['plain_per_conn_kb']:.1f} KB "
+                f"({args.idle} clients each)"
+            )
     out = BENCH_DIR / "out"
     out.mkdir(exist_ok=True)
     path = out / f"tls-{time.strftime('%Y%m%d-%H%M%S')}.json"

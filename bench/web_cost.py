@@ -73,6 +73,7 @@ def use_it(web: int, stop: threading.Event, control: bool = False) -> None:
                 raise
             time.sleep(0.2)
     stream = urllib.request.urlopen(f"http://127.0.0.1:{web}/api/events", timeout=10)
+
     def drain() -> None:
         try:
             while stream.read(4096):
@@ -102,19 +103,26 @@ def measure(kind: str, settle: float, window: float, loop: str) -> tuple[float, 
         web = free_port()
         config = Path(tmp) / "gw.toml"
         web_section = f"[web]\nenabled = true\nport = {web}\n" if kind != "off" else ""
-        config.write_text(f'[gateway]\nid = "cost"\nstate_dir = "{tmp}/state"\ndemo = true\n'
-                          f'[[broker.listeners]]\nname = "local"\nport = {free_port()}\n'
-                          f"{SENSORS}{web_section}")
+        config.write_text(
+            f'[gateway]\nid = "cost"\nstate_dir = "{tmp}/state"\ndemo = true\n'
+            f'[[broker.listeners]]\nname = "local"\nport = {free_port()}\n'
+            f"{SENSORS}{web_section}"
+        )
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
-                                 str(config), "--loop", loop], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--config", str(config), "--loop", loop],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         stop = threading.Event()
         try:
             time.sleep(3)
             if kind != "off" and kind != "idle":
-                user = threading.Thread(target=use_it, args=(web, stop, kind == "control"),
-                                        daemon=True)
+                user = threading.Thread(
+                    target=use_it, args=(web, stop, kind == "control"), daemon=True
+                )
                 user.start()
             time.sleep(settle)
             rss = field(proc.pid, "status", "VmRSS:") / 1024
@@ -134,10 +142,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settle", type=float, default=15.0)
     parser.add_argument("--window", type=float, default=30.0)
-    parser.add_argument("--loop", choices=["asyncio", "uvloop", "auto"], default="asyncio",
-                        help="the event loop (asyncio: as the .deb runs it)")
-    parser.add_argument("--control", action="store_true", help="a fourth run, 'used' plus a "
-                        "retained QoS 1 publish a second: shows that writes are seen")
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop", "auto"],
+        default="asyncio",
+        help="the event loop (asyncio: as the .deb runs it)",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="a fourth run, 'used' plus a "
+        "retained QoS 1 publish a second: shows that writes are seen",
+    )
     args = parser.parse_args()
     compileall.compile_dir(ROOT / "gateway", quiet=1)
     compileall.compile_dir(ROOT / "drivers", quiet=1)
@@ -145,8 +161,10 @@ def main() -> None:
     results = {kind: measure(kind, args.settle, args.window, args.loop) for kind in kinds}
     base_rss, base_written = results["off"]
     for kind, (rss, written) in results.items():
-        print(f"web {kind:7}: RSS {rss:5.1f} MB ({rss - base_rss:+.1f}), disk writes "
-              f"{written / 1024:7.1f} KiB in {args.window:g} s ({(written - base_written) / 1024:+.1f})")
+        print(
+            f"web {kind:7}: RSS {rss:5.1f} MB ({rss - base_rss:+.1f}), disk writes "
+            f"{written / 1024:7.1f} KiB in {args.window:g} s ({(written - base_written) / 1024:+.1f})"
+        )
 
 
 if __name__ == "__main__":

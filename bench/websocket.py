@@ -92,8 +92,8 @@ class Reader:
                 n, pos = struct.unpack_from("!Q", raw, 2)[0], 10
             if len(raw) < pos + n:
                 break
-            self.mqtt += raw[pos:pos + n]
-            del raw[:pos + n]
+            self.mqtt += raw[pos : pos + n]
+            del raw[: pos + n]
 
     def packets(self) -> int:
         """Read once; return how many whole MQTT packets were taken off the stream."""
@@ -124,9 +124,12 @@ def open_client(port: int, ws: bool, client_id: bytes) -> tuple[socket.socket, R
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if ws:
-        sock.sendall(b"GET /mqtt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + KEY +
-                     b"\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n")
+        sock.sendall(
+            b"GET /mqtt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+            + KEY
+            + b"\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+        )
         head = b""
         while b"\r\n\r\n" not in head:
             head += sock.recv(1)
@@ -183,8 +186,12 @@ def one_run(port: int, ws: bool, count: int) -> dict:
     ended, got = out_sub.get(timeout=120)
     sub.join(10)
     pub.join(10)
-    result = {"transport": "ws" if ws else "tcp", "sent": count, "received": got,
-              "seconds": round(ended - started, 3)}
+    result = {
+        "transport": "ws" if ws else "tcp",
+        "sent": count,
+        "received": got,
+        "seconds": round(ended - started, 3),
+    }
     result["rate"] = round(got / (ended - started)) if got == count else None
     return result
 
@@ -195,7 +202,7 @@ def start_gateway(tmp: Path, loop: str) -> tuple[subprocess.Popen, int, int]:
     config.write_text(f"""
 [gateway]
 id = "bench"
-state_dir = "{tmp / 'state'}"
+state_dir = "{tmp / "state"}"
 log_level = "WARNING"
 [broker]
 max_queued_messages = 1000000
@@ -243,13 +250,17 @@ def main() -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
-    rates = {t: [r["rate"] for r in runs if r["transport"] == t and r["rate"]] for t in ("tcp", "ws")}
+    rates = {
+        t: [r["rate"] for r in runs if r["transport"] == t and r["rate"]] for t in ("tcp", "ws")
+    }
     summary = {t: statistics.median(v) if v else None for t, v in rates.items()}
     ratio = round(summary["ws"] / summary["tcp"], 2) if summary["tcp"] and summary["ws"] else None
     for run in runs:
         print(json.dumps(run))
-    print(f"QoS 0, {args.messages} x 64 B, loop {args.loop}: TCP {summary['tcp']} msg/s, "
-          f"WebSocket {summary['ws']} msg/s, ratio WS/TCP {ratio}")
+    print(
+        f"QoS 0, {args.messages} x 64 B, loop {args.loop}: TCP {summary['tcp']} msg/s, "
+        f"WebSocket {summary['ws']} msg/s, ratio WS/TCP {ratio}"
+    )
 
 
 if __name__ == "__main__":

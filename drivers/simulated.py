@@ -27,14 +27,14 @@ from drivers.base import Driver, DriverError, Reading
 @dataclass(frozen=True, slots=True)
 class Profile:
     unit: str
-    low: float                   # physical limits: values never leave [low, high]
+    low: float  # physical limits: values never leave [low, high]
     high: float
     mean: float = 0.0
-    amplitude: float = 0.0       # of the daily curve; negative puts the trough at peak_hour
+    amplitude: float = 0.0  # of the daily curve; negative puts the trough at peak_hour
     peak_hour: float = 15.0
-    volatility: float = 0.0      # random-walk spread per sqrt(hour)
-    reversion: float = 1.0       # per hour
-    decimals: int | None = 2     # None: an integer quantity
+    volatility: float = 0.0  # random-walk spread per sqrt(hour)
+    reversion: float = 1.0  # per hour
+    decimals: int | None = 2  # None: an integer quantity
     flips_per_hour: float = 0.0  # > 0 marks a boolean state
 
 
@@ -60,9 +60,17 @@ class SimulatedFailure(DriverError, OSError):
 
 
 class Simulated(Driver):
-    def __init__(self, quantities: Sequence[str] = ("temperature",), *, seed: int | None = None,
-                 clock: Callable[[], float] = time.time, error_rate: float = 0.0,
-                 hang_rate: float = 0.0, hang_seconds: float = 60.0, fail_first: int = 0) -> None:
+    def __init__(
+        self,
+        quantities: Sequence[str] = ("temperature",),
+        *,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.time,
+        error_rate: float = 0.0,
+        hang_rate: float = 0.0,
+        hang_seconds: float = 60.0,
+        fail_first: int = 0,
+    ) -> None:
         _check(quantities, error_rate, hang_rate, hang_seconds, fail_first)
         self.quantities = tuple((q, PROFILES[q].unit) for q in quantities)
         self.error_rate, self.hang_rate, self.hang_seconds = error_rate, hang_rate, hang_seconds
@@ -112,10 +120,14 @@ class Simulated(Driver):
         hours = 0.0 if self._last_time is None else max(0.0, now - self._last_time) / 3600
         self._last_time = now
         hour_of_day = (now % 86400) / 3600
-        return [Reading(q, self._value(q, PROFILES[q], hours, hour_of_day), unit)
-                for q, unit in self.quantities]
+        return [
+            Reading(q, self._value(q, PROFILES[q], hours, hour_of_day), unit)
+            for q, unit in self.quantities
+        ]
 
-    def _value(self, quantity: str, p: Profile, hours: float, hour_of_day: float) -> float | int | bool:
+    def _value(
+        self, quantity: str, p: Profile, hours: float, hour_of_day: float
+    ) -> float | int | bool:
         if p.flips_per_hour:
             state = bool(self._walk.get(quantity, 0.0))
             if self._rng.random() < 1 - math.exp(-p.flips_per_hour * hours):
@@ -136,14 +148,21 @@ class Simulated(Driver):
         return walk * decay + self._rng.gauss(0.0, spread * math.sqrt(1 - decay * decay))
 
 
-def _check(quantities: Sequence[str], error_rate: float, hang_rate: float, hang_seconds: float,
-           fail_first: int) -> None:
+def _check(
+    quantities: Sequence[str],
+    error_rate: float,
+    hang_rate: float,
+    hang_seconds: float,
+    fail_first: int,
+) -> None:
     if isinstance(quantities, str) or not quantities:
         raise ValueError("quantities must be a non-empty list of quantity names")
     unknown = [q for q in quantities if q not in PROFILES]
     if unknown or len(set(quantities)) != len(quantities):
-        raise ValueError(f"unknown or repeated simulated quantities {unknown or list(quantities)}; "
-                         f"known: {', '.join(PROFILES)}")
+        raise ValueError(
+            f"unknown or repeated simulated quantities {unknown or list(quantities)}; "
+            f"known: {', '.join(PROFILES)}"
+        )
     for label, rate in (("error_rate", error_rate), ("hang_rate", hang_rate)):
         if not 0 <= rate <= 1:
             raise ValueError(f"{label} must be between 0 and 1, not {rate!r}")

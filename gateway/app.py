@@ -36,13 +36,24 @@ def listener_specs(config: GatewayConfig) -> list[ListenerSpec]:
         context = None
         if listener.tls is not None:
             tls = listener.tls
-            context = server_context(str(tls.certfile), str(tls.keyfile),
-                                     str(tls.cafile) if tls.cafile else None,
-                                     require_certificate=tls.require_certificate,
-                                     min_version=tls.min_version, ciphers=tls.ciphers)
-        specs.append(ListenerSpec(listener.name, listener.host, listener.port, context,
-                                  str(listener.unix_path) if listener.unix_path else None,
-                                  listener.max_connections))
+            context = server_context(
+                str(tls.certfile),
+                str(tls.keyfile),
+                str(tls.cafile) if tls.cafile else None,
+                require_certificate=tls.require_certificate,
+                min_version=tls.min_version,
+                ciphers=tls.ciphers,
+            )
+        specs.append(
+            ListenerSpec(
+                listener.name,
+                listener.host,
+                listener.port,
+                context,
+                str(listener.unix_path) if listener.unix_path else None,
+                listener.max_connections,
+            )
+        )
     return specs
 
 
@@ -51,13 +62,15 @@ def build_auth(config: GatewayConfig) -> GatewayAuth:
         listener.name: ListenerPolicy(
             allow_anonymous=listener.anonymous_allowed,
             identity_source=listener.tls.use_identity_as_username if listener.tls else "none",
-            require_certificate=bool(listener.tls and listener.tls.require_certificate))
+            require_certificate=bool(listener.tls and listener.tls.require_certificate),
+        )
         for listener in config.broker.listeners
     }
     if config.web.enabled and config.web.mqtt:  # MQTT over WebSockets on the web listener
         policies[config.web.name] = ListenerPolicy(allow_anonymous=config.web.anonymous_allowed)
-    return GatewayAuth(policies, config.auth.password_file, config.auth.acl_file,
-                       config.auth.scram_file)
+    return GatewayAuth(
+        policies, config.auth.password_file, config.auth.acl_file, config.auth.scram_file
+    )
 
 
 class Gateway:
@@ -67,10 +80,14 @@ class Gateway:
         self.config = config
         self.notifier = notifier or Notifier()
         self.auth = build_auth(config)
-        self.broker = Broker(config.broker.settings(__version__), listener_specs(config),
-                             authenticator=self.auth, authorizer=self.auth,
-                             max_connections=config.broker.max_connections,
-                             max_connections_per_address=config.broker.max_connections_per_address)
+        self.broker = Broker(
+            config.broker.settings(__version__),
+            listener_specs(config),
+            authenticator=self.auth,
+            authorizer=self.auth,
+            max_connections=config.broker.max_connections,
+            max_connections_per_address=config.broker.max_connections_per_address,
+        )
         self.watchdog = Watchdog(self.notifier, watchdog_interval())
         self.services: list = []
         self.store = None  # gateway.broker.store.SqliteStore when [store] is enabled
@@ -84,8 +101,11 @@ class Gateway:
         if self.config.store.enabled:  # restored before the first client can connect
             from gateway.broker.store import open_store
 
-            self.store = await open_store(self.broker, self.config.store.settings(
-                self.config.gateway.state_dir), self.watchdog.register("store"))
+            self.store = await open_store(
+                self.broker,
+                self.config.store.settings(self.config.gateway.state_dir),
+                self.watchdog.register("store"),
+            )
         await self.broker.start()
         self.services = await self._start_components()
         if self.config.web.enabled:  # last: it reads the others; stopped first
@@ -136,8 +156,10 @@ class Gateway:
         try:
             self.auth.reload()
             unreadable = self.broker.core.unreadable_subscriptions()
-            log.info("reloaded password and ACL files; %d subscription(s) can deliver nothing "
-                     "now", unreadable)
+            log.info(
+                "reloaded password and ACL files; %d subscription(s) can deliver nothing now",
+                unreadable,
+            )
         except Exception as exc:  # noqa: BLE001 - keep running with the old files
             log.error("reload failed, keeping the previous files: %s", exc)
         self.notifier.ready(self.status_line())
@@ -188,13 +210,18 @@ def open_file_limit_warning(max_connections: int) -> str | None:
     needed = max_connections + FD_RESERVE
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return None
-    return (f"the open-file limit is {soft}, below broker.max_connections {max_connections} + "
-            f"{FD_RESERVE}: raise LimitNOFILE= (systemctl edit edge-gateway) or lower "
-            "max_connections")
+    return (
+        f"the open-file limit is {soft}, below broker.max_connections {max_connections} + "
+        f"{FD_RESERVE}: raise LimitNOFILE= (systemctl edit edge-gateway) or lower "
+        "max_connections"
+    )
 
 
-def run_from_path(path: str | Path, loop: str = "auto",
-                  loaded: tuple[GatewayConfig, list[str]] | ConfigError | None = None) -> int:
+def run_from_path(
+    path: str | Path,
+    loop: str = "auto",
+    loaded: tuple[GatewayConfig, list[str]] | ConfigError | None = None,
+) -> int:
     """`edge-gateway run`: an ExitCode. A config or file problem is one line naming the file and
     the key, never a traceback; only a bug prints one (ExitCode.INTERNAL). `loaded` is what
     `edge-gateway run` loaded: plain records validated, and checked as `check-config` checks them
@@ -241,8 +268,12 @@ def _run_until_stopped(runner, config: GatewayConfig, path: str) -> int:  # noqa
         log.error("%s: %s", path, exc)
         return ExitCode.CONFIG
     except PinFactoryError as exc:  # GPIO configured, no GPIO library that works here
-        log.error("%s: GPIO sensors or relays are configured, but %s (on a PC: demo = true, or "
-                  "GPIOZERO_PIN_FACTORY=mock)", path, exc)
+        log.error(
+            "%s: GPIO sensors or relays are configured, but %s (on a PC: demo = true, or "
+            "GPIOZERO_PIN_FACTORY=mock)",
+            path,
+            exc,
+        )
         return ExitCode.ENVIRONMENT
     except Exception as exc:  # noqa: BLE001 - the machine refused, or a bug
         if _environment_error(exc):  # a port in use, a state directory it cannot write

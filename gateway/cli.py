@@ -25,17 +25,23 @@ def _build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("path")
-    check.add_argument("--root", metavar="DIR",
-                       help="look for the absolute paths the config names under DIR (an image's "
-                            "root file system, a copy of /etc)")
+    check.add_argument(
+        "--root",
+        metavar="DIR",
+        help="look for the absolute paths the config names under DIR (an image's "
+        "root file system, a copy of /etc)",
+    )
 
-    passwd = sub.add_parser("passwd", help="add, change or delete a user in a password file",
-                            add_help=False)
+    passwd = sub.add_parser(
+        "passwd", help="add, change or delete a user in a password file", add_help=False
+    )
     passwd.add_argument("args", nargs=argparse.REMAINDER)
 
-    for name, text in (("pub", "publish a message (mosquitto_pub's flags; --help for them)"),
-                       ("sub", "subscribe and print (mosquitto_sub's flags; --help for them)"),
-                       ("status", "print the broker's $SYS counters (connection flags as sub)")):
+    for name, text in (
+        ("pub", "publish a message (mosquitto_pub's flags; --help for them)"),
+        ("sub", "subscribe and print (mosquitto_sub's flags; --help for them)"),
+        ("status", "print the broker's $SYS counters (connection flags as sub)"),
+    ):
         tool = sub.add_parser(name, help=text, add_help=False)
         tool.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -86,8 +92,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if found.errors:
         print(f"{args.path}: {len(found.errors)} error(s)", file=sys.stderr)
         return ExitCode.CONFIG
-    print(f"{args.path}: OK ({len(config.broker.listeners)} listener(s), "
-          f"{len(config.sensors)} sensor(s), {len(config.relays)} relay(s))")
+    print(
+        f"{args.path}: OK ({len(config.broker.listeners)} listener(s), "
+        f"{len(config.sensors)} sensor(s), {len(config.relays)} relay(s))"
+    )
     return ExitCode.OK
 
 
@@ -126,16 +134,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 # -- status: the $SYS counters, with sub's connection flags -------------------------------------
 
+
 def _cmd_status(argv: list[str]) -> int:
     from gateway.mqtt_tools import link
-    from gateway.mqtt_tools.options import (HelpRequested, UsageError, VersionRequested,
-                                            parse)
+    from gateway.mqtt_tools.options import HelpRequested, UsageError, VersionRequested, parse
 
     try:
         opts = parse("sub", [*argv, "-t", "$SYS/broker/#"])
     except (HelpRequested, VersionRequested):
-        print("edge-gateway status [-h host] [-p port] [-u user] [-P password] [--cafile file] "
-              "...: the broker's $SYS counters (connection flags as edge-gateway sub)")
+        print(
+            "edge-gateway status [-h host] [-p port] [-u user] [-P password] [--cafile file] "
+            "...: the broker's $SYS counters (connection flags as edge-gateway sub)"
+        )
         return 1
     except UsageError as exc:
         print(exc, file=sys.stderr)

@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.diagnostics import DiagnosticsPublisher
-from gateway.discovery import (DeviceInfo, Discovery, Entity, diagnostic_entities, relay_entity,
-                               sensor_entities)
+from gateway.discovery import (
+    DeviceInfo,
+    Discovery,
+    Entity,
+    diagnostic_entities,
+    relay_entity,
+    sensor_entities,
+)
 from gateway.mqtt.enums import QoS
 from gateway.sensors.config import GPIOPinSensor
 from gateway.timesync import ClockWatch
@@ -30,8 +36,9 @@ def pin_factory_for(gateway: Gateway) -> Any:
     """One gpiozero pin factory for the GPIO sensors and relays; None when nothing uses GPIO (so
     a gateway with only I2C and serial devices starts on a machine without a GPIO library)."""
     config = gateway.config
-    uses_gpio = any(isinstance(s, GPIOPinSensor) for s in config.sensors) or \
-        any(r.kind in ("gpio", "pwm") for r in config.relays)
+    uses_gpio = any(isinstance(s, GPIOPinSensor) for s in config.sensors) or any(
+        r.kind in ("gpio", "pwm") for r in config.relays
+    )
     if not uses_gpio:
         return None
     if gateway.config.gateway.demo:
@@ -74,8 +81,9 @@ async def start_components(gateway: Gateway) -> list:
         from gateway.relays.controller import RelayService
 
         state_dir = Path(config.gateway.state_dir)
-        relays = RelayService(config.relays, broker.local_client("relays"), base, state_dir,
-                              pin_factory=factory)
+        relays = RelayService(
+            config.relays, broker.local_client("relays"), base, state_dir, pin_factory=factory
+        )
         relays.clock_status = gateway.clock_status
         await relays.start()
         started.append(relays)
@@ -85,45 +93,63 @@ async def start_components(gateway: Gateway) -> list:
         from gateway.sensors.scheduler import SensorService
 
         sensors = SensorService.from_config(
-            config.sensors, broker.local_client("sensors"), base_topic=base, pin_factory=factory,
-            state_dir=config.gateway.state_dir)
+            config.sensors,
+            broker.local_client("sensors"),
+            base_topic=base,
+            pin_factory=factory,
+            state_dir=config.gateway.state_dir,
+        )
         sensors.clock_status = gateway.clock_status
         await sensors.start()
         started.append(sensors)
         beat = gateway.watchdog.register("sensors", max_age=120)
         gateway.heartbeat_checks.append(
-            lambda: sensors.last_progress > broker.clock() - 120 and beat.beat())
+            lambda: sensors.last_progress > broker.clock() - 120 and beat.beat()
+        )
     if config.rules:  # after the sensors and relays it watches and commands
         from gateway.automation.config import quantity_problems
         from gateway.automation.service import RuleService
         from gateway.sensors.registry import SensorSetupError
         from gateway.sensors.scheduler import SensorService
 
-        published = {d.name: d.quantities for s in started if isinstance(s, SensorService)
-                     for d in s.discovered()}
+        published = {
+            d.name: d.quantities
+            for s in started
+            if isinstance(s, SensorService)
+            for d in s.discovered()
+        }
         problems = quantity_problems(config.rules, published)
         if problems:
             raise SensorSetupError(problems[0])
 
-        rules = RuleService(config.rules, broker.local_client("rules"), base_topic=base,
-                            sensor_topics={s.name: s.topic for s in config.sensors})
+        rules = RuleService(
+            config.rules,
+            broker.local_client("rules"),
+            base_topic=base,
+            sensor_topics={s.name: s.topic for s in config.sensors},
+        )
         rules.clock_status = gateway.clock_status
         await rules.start()
         started.append(rules)
     if config.schedules:  # after the relays it commands
         from gateway.automation.schedule_service import ScheduleService
 
-        schedules = ScheduleService(config.schedules, broker.local_client("schedules"),
-                                    base_topic=base, location=config.location,
-                                    clock_status=gateway.clock_status)
+        schedules = ScheduleService(
+            config.schedules,
+            broker.local_client("schedules"),
+            base_topic=base,
+            location=config.location,
+            clock_status=gateway.clock_status,
+        )
         await schedules.start()
         started.append(schedules)
     if config.bridges:  # after relays and sensors; stopped before them (reverse order)
         from gateway.bridge.service import start_bridges
 
         started += await start_bridges(gateway)
-    diagnostics = DiagnosticsPublisher(gateway, broker.local_client("diagnostics"),
-                                       f"{base}/gateway/diagnostics", services=started)
+    diagnostics = DiagnosticsPublisher(
+        gateway, broker.local_client("diagnostics"), f"{base}/gateway/diagnostics", services=started
+    )
     await diagnostics.start()
     started.append(diagnostics)
     if config.homeassistant.discovery:
@@ -155,7 +181,13 @@ def home_assistant(gateway: Gateway, started: list, diagnostics: DiagnosticsPubl
         if entity is not None:
             entities.append(entity)
     bridges = [s.name for s in started if isinstance(s, BridgeService)]
-    entities += diagnostic_entities(device, diagnostics.topic, bridges,
-                                    diagnostics.has_cpu_temperature(), status)
-    return Discovery(gateway.broker.local_client("discovery"), device, entities, prefix=ha.prefix,
-                     on_birth=diagnostics.publish)
+    entities += diagnostic_entities(
+        device, diagnostics.topic, bridges, diagnostics.has_cpu_temperature(), status
+    )
+    return Discovery(
+        gateway.broker.local_client("discovery"),
+        device,
+        entities,
+        prefix=ha.prefix,
+        on_birth=diagnostics.publish,
+    )

@@ -14,8 +14,13 @@ from typing import Literal
 
 from gateway.modelbase import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.automation.config import (LocationConfig, RuleList, ScheduleList, check_rules,
-                                       check_schedules)
+from gateway.automation.config import (
+    LocationConfig,
+    RuleList,
+    ScheduleList,
+    check_rules,
+    check_schedules,
+)
 from gateway.bridge.config import BridgeList
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.mqtt.errors import GatewayError
@@ -108,8 +113,11 @@ class BrokerConfig(_Model):
         return self
 
     def settings(self, version: str) -> BrokerSettings:
-        fields = {name: getattr(self, name) for name in BrokerSettings.__dataclass_fields__
-                  if name in type(self).model_fields}
+        fields = {
+            name: getattr(self, name)
+            for name in BrokerSettings.__dataclass_fields__
+            if name in type(self).model_fields
+        }
         return BrokerSettings(**fields, version=version)
 
 
@@ -151,7 +159,9 @@ class StoreConfig(_Model):
     enabled: bool = True
     path: Path | None = None  # default: <gateway.state_dir>/broker.db
     durability: Literal["sync", "relaxed"] = "sync"
-    commit_interval_ms: int | None = Field(None, ge=0, le=60_000)  # None: 10 (sync) / 1000 (relaxed)
+    commit_interval_ms: int | None = Field(
+        None, ge=0, le=60_000
+    )  # None: 10 (sync) / 1000 (relaxed)
     max_bytes: int = Field(0, ge=0)  # 0 = no limit
     min_free_bytes: int = Field(64 * 1024 * 1024, ge=0)
     memory_window: int = Field(1000, ge=2)  # queued messages per session kept in memory
@@ -163,9 +173,15 @@ class StoreConfig(_Model):
         from gateway.broker.store import StoreSettings
 
         interval = None if self.commit_interval_ms is None else self.commit_interval_ms / 1000
-        return StoreSettings(self.path or Path(state_dir) / "broker.db", self.durability, interval,
-                             self.max_bytes, self.min_free_bytes, self.memory_window,
-                             self.own_grace)
+        return StoreSettings(
+            self.path or Path(state_dir) / "broker.db",
+            self.durability,
+            interval,
+            self.max_bytes,
+            self.min_free_bytes,
+            self.memory_window,
+            self.own_grace,
+        )
 
 
 class GatewayConfig(_Model):
@@ -184,15 +200,21 @@ class GatewayConfig(_Model):
 
     @model_validator(mode="after")
     def _web_name(self) -> GatewayConfig:
-        if self.web.enabled and self.web.name in {"local", *(l.name for l in self.broker.listeners)}:
+        if self.web.enabled and self.web.name in {
+            "local",
+            *(l.name for l in self.broker.listeners),
+        }:
             raise ValueError(f"web.name {self.web.name!r} is already a broker listener's name")
         return self
 
     def uses_tls(self) -> bool:
         """Whether anything here needs Python's ssl module: a TLS listener, a TLS bridge, or an
         HTTPS web listener (prometheus-client's import of ssl is deferred: gateway.web.metrics)."""
-        return any(listener.tls is not None for listener in self.broker.listeners) or \
-            any(bridge.tls.enabled for bridge in self.bridges) or self.web.tls
+        return (
+            any(listener.tls is not None for listener in self.broker.listeners)
+            or any(bridge.tls.enabled for bridge in self.bridges)
+            or self.web.tls
+        )
 
     @model_validator(mode="after")
     def _rules_name_what_exists(self) -> GatewayConfig:
@@ -204,24 +226,50 @@ class GatewayConfig(_Model):
         """Things that are allowed but probably wrong (printed by check-config and at start-up)."""
         out = []
         if self.web.enabled and not self.web.tls and not self.web.is_loopback:
-            out.append(f"web: listening on {self.web.host} without TLS: logins and MQTT "
-                       "passwords cross the network in clear text")
+            out.append(
+                f"web: listening on {self.web.host} without TLS: logins and MQTT "
+                "passwords cross the network in clear text"
+            )
         for listener in self.broker.listeners:
             if listener.anonymous_allowed and not listener.is_loopback:
-                out.append(f"broker.listeners[{listener.name}]: anonymous clients allowed on "
-                           f"non-loopback address {listener.host}")
-            if listener.tls is None and not listener.is_loopback and \
-                    self.auth.password_file is not None:
-                out.append(f"broker.listeners[{listener.name}]: passwords cross the network in "
-                           "clear text (no tls)")
+                out.append(
+                    f"broker.listeners[{listener.name}]: anonymous clients allowed on "
+                    f"non-loopback address {listener.host}"
+                )
+            if (
+                listener.tls is None
+                and not listener.is_loopback
+                and self.auth.password_file is not None
+            ):
+                out.append(
+                    f"broker.listeners[{listener.name}]: passwords cross the network in "
+                    "clear text (no tls)"
+                )
         return out
 
 
 #: errors whose message does not show the value it refused: " (got VALUE)" is added
-_SHOW_INPUT = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of",
-               "literal_error", "enum", "string_pattern_mismatch", "string_too_short",
-               "string_too_long", "int_parsing", "float_parsing", "bool_parsing", "int_from_float",
-               "int_type", "float_type", "bool_type", "string_type", "finite_number"}
+_SHOW_INPUT = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "multiple_of",
+    "literal_error",
+    "enum",
+    "string_pattern_mismatch",
+    "string_too_short",
+    "string_too_long",
+    "int_parsing",
+    "float_parsing",
+    "bool_parsing",
+    "int_from_float",
+    "int_type",
+    "float_type",
+    "bool_type",
+    "string_type",
+    "finite_number",
+}
 #: keys whose numbers are written in hex in the config and the datasheets (I2C addresses, registers)
 _HEX_KEYS = ("address", "register")
 
@@ -244,8 +292,11 @@ def _key(loc: tuple, data: object) -> str:
             items = node if isinstance(node, list | tuple) else []
             node = items[part] if part < len(items) else None
             name = node.get("name") if isinstance(node, dict) else None
-            unique = isinstance(name, str) and name and \
-                sum(isinstance(i, dict) and i.get("name") == name for i in items) == 1
+            unique = (
+                isinstance(name, str)
+                and name
+                and sum(isinstance(i, dict) and i.get("name") == name for i in items) == 1
+            )
             key += f"[{name}]" if unique else f"[{part}]"
         else:
             key += f".{part}" if key else str(part)
@@ -263,7 +314,9 @@ def _message(err: dict, key: str) -> str:
         return f"the key {ctx.get('discriminator', 'type')} is missing"
     if err["type"] == "union_tag_invalid":
         key = str(ctx.get("discriminator", "type")).strip("'")
-        return f"{key} = {ctx.get('tag')!r} is not known; expected one of {ctx.get('expected_tags')}"
+        return (
+            f"{key} = {ctx.get('tag')!r} is not known; expected one of {ctx.get('expected_tags')}"
+        )
     message = err["msg"]
     hexed = key.rsplit(".", 1)[-1] in _HEX_KEYS
     if hexed:
@@ -271,10 +324,16 @@ def _message(err: dict, key: str) -> str:
             if isinstance(limit, int) and not isinstance(limit, bool):
                 message = message.replace(f" {limit}", f" {limit:#04x}")
     value = err.get("input")
-    if err["type"] in _SHOW_INPUT and isinstance(value, int | float | str) and \
-            str(value) not in message:
-        shown = f"{value:#04x}" if hexed and isinstance(value, int) and \
-            not isinstance(value, bool) else repr(value)
+    if (
+        err["type"] in _SHOW_INPUT
+        and isinstance(value, int | float | str)
+        and str(value) not in message
+    ):
+        shown = (
+            f"{value:#04x}"
+            if hexed and isinstance(value, int) and not isinstance(value, bool)
+            else repr(value)
+        )
         message += f" (got {shown})"
     return message
 
@@ -297,12 +356,14 @@ def load_in_child(path: str | Path, check: bool = True) -> tuple[GatewayConfig, 
     import sys
 
     mode = "--pickle" if check else "--pickle-unchecked"
-    child = subprocess.run([sys.executable, "-m", "gateway.config", mode, str(path)],
-                           capture_output=True, check=False)
+    child = subprocess.run(
+        [sys.executable, "-m", "gateway.config", mode, str(path)], capture_output=True, check=False
+    )
     lines = child.stderr.decode("utf-8", "replace").splitlines()
     if child.returncode == 0:
-        warnings = [line.removeprefix("warning: ") for line in lines
-                    if line.startswith("warning: ")]
+        warnings = [
+            line.removeprefix("warning: ") for line in lines if line.startswith("warning: ")
+        ]
         return pickle.loads(child.stdout), warnings  # noqa: S301 - our own child's output
     if child.returncode != 2 or not lines:
         lines = [f"config validation failed (exit {child.returncode})"] + lines[-5:]

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 #: the Linux thermal zone of the SoC (on a Raspberry Pi: the BCM283x/BCM2711/BCM2712 sensor)
 CPU_THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
-CHECK = 5.0        # seconds between looks at the state
-HEARTBEAT = 60.0   # publish at least this often (Home Assistant's expire_after is 3x this)
+CHECK = 5.0  # seconds between looks at the state
+HEARTBEAT = 60.0  # publish at least this often (Home Assistant's expire_after is 3x this)
 
 #: the store's states, for Home Assistant's enum sensor
 STORE_STATES = ("off", "ok", "full", "failing", "quarantined")
@@ -42,12 +42,12 @@ class BridgeLink:
 @dataclass(frozen=True, slots=True)
 class Diagnostics:
     clients: int
-    queued: int               # messages queued for clients and bridges, all sessions
-    uptime: int               # seconds since the broker started
-    store: str                # one of STORE_STATES
-    cpu_temperature: float | None = None   # °C; None where the board has no thermal zone
+    queued: int  # messages queued for clients and bridges, all sessions
+    uptime: int  # seconds since the broker started
+    store: str  # one of STORE_STATES
+    cpu_temperature: float | None = None  # °C; None where the board has no thermal zone
     bridges: dict[str, BridgeLink] = field(default_factory=dict)
-    clock_synchronized: bool = True        # gateway.timesync: is the wall clock known to be right
+    clock_synchronized: bool = True  # gateway.timesync: is the wall clock known to be right
 
     def payload(self) -> bytes:
         body = asdict(self)
@@ -57,9 +57,13 @@ class Diagnostics:
 
     def same_apart_from_time(self, other: Diagnostics | None) -> bool:
         """Equal but for uptime and temperature, which change all the time."""
-        return other is not None and \
-            (self.clients, self.queued, self.store, self.bridges, self.clock_synchronized) == \
-            (other.clients, other.queued, other.store, other.bridges, other.clock_synchronized)
+        return other is not None and (
+            self.clients,
+            self.queued,
+            self.store,
+            self.bridges,
+            self.clock_synchronized,
+        ) == (other.clients, other.queued, other.store, other.bridges, other.clock_synchronized)
 
 
 def read_cpu_temperature(path: Path = CPU_THERMAL) -> float | None:
@@ -83,13 +87,19 @@ def store_state(store: Any) -> str:
 def bridge_links(services: list[Any]) -> dict[str, BridgeLink]:
     from gateway.bridge.service import BridgeService, LinkState
 
-    return {s.name: BridgeLink(s.state is LinkState.CONNECTED,
-                               0 if s.forwarder is None else s.forwarder.session.queued_count)
-            for s in services if isinstance(s, BridgeService)}
+    return {
+        s.name: BridgeLink(
+            s.state is LinkState.CONNECTED,
+            0 if s.forwarder is None else s.forwarder.session.queued_count,
+        )
+        for s in services
+        if isinstance(s, BridgeService)
+    }
 
 
-def collect(gateway: Any, services: list[Any] | None = None,
-            thermal: Path | None = CPU_THERMAL) -> Diagnostics:
+def collect(
+    gateway: Any, services: list[Any] | None = None, thermal: Path | None = CPU_THERMAL
+) -> Diagnostics:
     """The state of a running `gateway.app.Gateway` (`services`: its components, by default
     `gateway.services`; given while they are still starting)."""
     core = gateway.broker.core
@@ -100,15 +110,24 @@ def collect(gateway: Any, services: list[Any] | None = None,
         store=store_state(gateway.store),
         cpu_temperature=read_cpu_temperature(thermal) if thermal is not None else None,
         bridges=bridge_links(gateway.services if services is None else services),
-        clock_synchronized=getattr(getattr(gateway, "clock_status", None), "synchronized", True))
+        clock_synchronized=getattr(getattr(gateway, "clock_status", None), "synchronized", True),
+    )
 
 
 class DiagnosticsPublisher:
     """Publishes `collect(gateway)` on `topic`; a component of the gateway (started last)."""
 
-    def __init__(self, gateway: Any, client: Any, topic: str, *, services: list[Any] | None = None,
-                 thermal: Path | None = CPU_THERMAL, check: float = CHECK,
-                 heartbeat: float = HEARTBEAT) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        client: Any,
+        topic: str,
+        *,
+        services: list[Any] | None = None,
+        thermal: Path | None = CPU_THERMAL,
+        check: float = CHECK,
+        heartbeat: float = HEARTBEAT,
+    ) -> None:
         self.gateway, self.client, self.topic, self.services = gateway, client, topic, services
         self.thermal, self.check, self.heartbeat = thermal, check, heartbeat
         self.last: Diagnostics | None = None

@@ -95,35 +95,46 @@ QUANTITY_CLASSES: dict[str, HAClass] = {
 #: the units Home Assistant accepts with each sensor device class we set (its
 #: sensor.const.DEVICE_CLASS_UNITS; a config with another unit is refused by HA). A quantity
 #: whose unit is not listed is published without the class, so its entity still appears.
-DEVICE_CLASS_UNITS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
-    "temperature": ("°C", "°F", "K"),
-    "humidity": ("%",),
-    "atmospheric_pressure": ("cbar", "bar", "hPa", "mmHg", "inHg", "kPa", "mbar", "Pa", "psi"),
-    "illuminance": ("lx",),
-    "voltage": ("V", "mV", "µV", "kV", "MV"),
-    "current": ("A", "mA"),
-    "power": ("mW", "W", "kW", "MW", "GW", "TW"),
-    "energy": ("Wh", "kWh", "MWh", "GWh", "TWh", "MJ", "GJ"),
-    "water": ("L", "m³", "ft³", "gal", "CCF"),
-    "gas": ("m³", "ft³", "CCF"),
-    "volume": ("L", "mL", "m³", "ft³", "gal", "CCF", "fl. oz."),
-    "volume_flow_rate": ("m³/h", "ft³/min", "L/min", "gal/min", "mL/s"),
-    "pm1": ("µg/m³",),
-    "pm25": ("µg/m³",),
-    "pm10": ("µg/m³",),
-    "carbon_dioxide": ("ppm",),
-    "volatile_organic_compounds_parts": ("ppm", "ppb"),
-    "weight": ("kg", "g", "mg", "µg", "oz", "lb", "st"),
-    "speed": ("ft/s", "in/d", "in/h", "km/h", "kn", "m/s", "mph", "mm/d", "mm/s"),
-    "distance": ("km", "m", "cm", "mm", "mi", "yd", "in", "ft"),
-    "duration": ("d", "h", "min", "s", "ms"),
-}.items()}
+DEVICE_CLASS_UNITS: dict[str, frozenset[str]] = {
+    k: frozenset(v)
+    for k, v in {
+        "temperature": ("°C", "°F", "K"),
+        "humidity": ("%",),
+        "atmospheric_pressure": ("cbar", "bar", "hPa", "mmHg", "inHg", "kPa", "mbar", "Pa", "psi"),
+        "illuminance": ("lx",),
+        "voltage": ("V", "mV", "µV", "kV", "MV"),
+        "current": ("A", "mA"),
+        "power": ("mW", "W", "kW", "MW", "GW", "TW"),
+        "energy": ("Wh", "kWh", "MWh", "GWh", "TWh", "MJ", "GJ"),
+        "water": ("L", "m³", "ft³", "gal", "CCF"),
+        "gas": ("m³", "ft³", "CCF"),
+        "volume": ("L", "mL", "m³", "ft³", "gal", "CCF", "fl. oz."),
+        "volume_flow_rate": ("m³/h", "ft³/min", "L/min", "gal/min", "mL/s"),
+        "pm1": ("µg/m³",),
+        "pm25": ("µg/m³",),
+        "pm10": ("µg/m³",),
+        "carbon_dioxide": ("ppm",),
+        "volatile_organic_compounds_parts": ("ppm", "ppb"),
+        "weight": ("kg", "g", "mg", "µg", "oz", "lb", "st"),
+        "speed": ("ft/s", "in/d", "in/h", "km/h", "kn", "m/s", "mph", "mm/d", "mm/s"),
+        "distance": ("km", "m", "cm", "mm", "mi", "yd", "in", "ft"),
+        "duration": ("d", "h", "min", "s", "ms"),
+    }.items()
+}
 
 #: quantity -> its name in Home Assistant where capitalising the first letter reads badly
 QUANTITY_NAMES = {
-    "co2": "CO2", "pm1": "PM1", "pm1_0": "PM1.0", "pm2_5": "PM2.5", "pm10": "PM10",
-    "pm1_0_standard": "PM1.0 (standard)", "pm2_5_standard": "PM2.5 (standard)",
-    "pm10_standard": "PM10 (standard)", "tvoc": "TVOC", "eco2": "eCO2", "hdop": "HDOP",
+    "co2": "CO2",
+    "pm1": "PM1",
+    "pm1_0": "PM1.0",
+    "pm2_5": "PM2.5",
+    "pm10": "PM10",
+    "pm1_0_standard": "PM1.0 (standard)",
+    "pm2_5_standard": "PM2.5 (standard)",
+    "pm10_standard": "PM10 (standard)",
+    "tvoc": "TVOC",
+    "eco2": "eCO2",
+    "hdop": "HDOP",
     "voc_index": "VOC index",
     "voc_index": "VOC index",
 }
@@ -133,7 +144,9 @@ def human(name: str) -> str:
     """`shunt_voltage` -> "Shunt voltage", `voltage_a0_a1` -> "Voltage A0 A1", `pm2_5` -> "PM2.5"."""
     if name in QUANTITY_NAMES:
         return QUANTITY_NAMES[name]
-    words = [w.upper() if re.fullmatch(r"[a-z]\d+", w) else w for w in re.split(r"[_\-\s]+", name) if w]
+    words = [
+        w.upper() if re.fullmatch(r"[a-z]\d+", w) else w for w in re.split(r"[_\-\s]+", name) if w
+    ]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
 
@@ -153,8 +166,13 @@ class DeviceInfo:
         return f"pi-edge-gateway_{self.node_id}"
 
     def block(self) -> dict[str, object]:
-        return {"identifiers": [self.identifier], "name": self.name, "model": self.model,
-                "manufacturer": self.manufacturer, "sw_version": self.sw_version}
+        return {
+            "identifiers": [self.identifier],
+            "name": self.name,
+            "model": self.model,
+            "manufacturer": self.manufacturer,
+            "sw_version": self.sw_version,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +189,7 @@ class DiscoveredSensor:
 @dataclass(frozen=True, slots=True)
 class Entity:
     component: str
-    object_id: str          # unique within the device; also the last topic level
+    object_id: str  # unique within the device; also the last topic level
     config: dict[str, Any]
 
     def topic(self, prefix: str, node_id: str) -> str:
@@ -182,12 +200,25 @@ class Entity:
 
 
 def availability(*topics: str | None) -> list[dict[str, str]]:
-    return [{"topic": t, "payload_available": ONLINE.decode(), "payload_not_available": OFFLINE.decode()}
-            for t in topics if t]
+    return [
+        {
+            "topic": t,
+            "payload_available": ONLINE.decode(),
+            "payload_not_available": OFFLINE.decode(),
+        }
+        for t in topics
+        if t
+    ]
 
 
-def _entity(device: DeviceInfo, component: str, object_id: str, name: str,
-            available: list[dict[str, str]], body: dict[str, Any]) -> Entity:
+def _entity(
+    device: DeviceInfo,
+    component: str,
+    object_id: str,
+    name: str,
+    available: list[dict[str, str]],
+    body: dict[str, Any],
+) -> Entity:
     unique_id = f"{device.node_id}_{object_id}"
     config: dict[str, Any] = {
         "name": name,
@@ -206,15 +237,24 @@ def _entity(device: DeviceInfo, component: str, object_id: str, name: str,
 
 # -- sensors --------------------------------------------------------------------------------------
 
-def sensor_entities(device: DeviceInfo, sensor: DiscoveredSensor,
-                    gateway_availability: str | None = None) -> list[Entity]:
+
+def sensor_entities(
+    device: DeviceInfo, sensor: DiscoveredSensor, gateway_availability: str | None = None
+) -> list[Entity]:
     """One entity per quantity of `sensor`."""
-    return [_quantity(device, sensor, quantity, unit, gateway_availability)
-            for quantity, unit in sensor.quantities]
+    return [
+        _quantity(device, sensor, quantity, unit, gateway_availability)
+        for quantity, unit in sensor.quantities
+    ]
 
 
-def _quantity(device: DeviceInfo, sensor: DiscoveredSensor, quantity: str, unit: str,
-              gateway_availability: str | None) -> Entity:
+def _quantity(
+    device: DeviceInfo,
+    sensor: DiscoveredSensor,
+    quantity: str,
+    unit: str,
+    gateway_availability: str | None,
+) -> Entity:
     ha = QUANTITY_CLASSES.get(quantity, HAClass(state_class="measurement" if unit else None))
     device_class = sensor.device_class.get(quantity)
     if device_class is None:  # ours only where HA accepts the unit with it; an override is kept
@@ -234,14 +274,25 @@ def _quantity(device: DeviceInfo, sensor: DiscoveredSensor, quantity: str, unit:
             body["unit_of_measurement"] = unit
         if ha.state_class:
             body["state_class"] = ha.state_class
-    return _entity(device, ha.component, f"{sensor.name}_{quantity}", f"{sensor.label} {human(quantity)}",
-                   availability(sensor.topics.availability, gateway_availability), body)
+    return _entity(
+        device,
+        ha.component,
+        f"{sensor.name}_{quantity}",
+        f"{sensor.label} {human(quantity)}",
+        availability(sensor.topics.availability, gateway_availability),
+        body,
+    )
 
 
 # -- relays ---------------------------------------------------------------------------------------
 
-def relay_entity(device: DeviceInfo, cfg: OutputConfig, topics: RelayTopics,
-                 gateway_availability: str | None = None) -> Entity | None:
+
+def relay_entity(
+    device: DeviceInfo,
+    cfg: OutputConfig,
+    topics: RelayTopics,
+    gateway_availability: str | None = None,
+) -> Entity | None:
     """The switch, light or fan of one output; None with ha_component = "none".
 
     The payloads match what the relay controller publishes and accepts: binary outputs have state
@@ -253,12 +304,23 @@ def relay_entity(device: DeviceInfo, cfg: OutputConfig, topics: RelayTopics,
         return None
     body: dict[str, Any] = {"command_topic": topics.command, "state_topic": topics.state, "qos": 1}
     body.update(_RELAY_COMPONENT[cfg.ha_component](cfg, topics))
-    return _entity(device, cfg.ha_component, f"relay_{cfg.name}", cfg.title or human(cfg.name),
-                   availability(topics.availability, gateway_availability), body)
+    return _entity(
+        device,
+        cfg.ha_component,
+        f"relay_{cfg.name}",
+        cfg.title or human(cfg.name),
+        availability(topics.availability, gateway_availability),
+        body,
+    )
 
 
 def _switch(cfg: OutputConfig, topics: RelayTopics) -> dict[str, Any]:
-    extra: dict[str, Any] = {"payload_on": "ON", "payload_off": "OFF", "state_on": "ON", "state_off": "OFF"}
+    extra: dict[str, Any] = {
+        "payload_on": "ON",
+        "payload_off": "OFF",
+        "state_on": "ON",
+        "state_off": "OFF",
+    }
     if cfg.pwm:
         extra["value_template"] = "{{ value_json.state }}"
     return extra
@@ -275,13 +337,15 @@ def _light(cfg: OutputConfig, topics: RelayTopics) -> dict[str, Any]:
 def _fan(cfg: OutputConfig, topics: RelayTopics) -> dict[str, Any]:
     extra: dict[str, Any] = {"payload_on": "ON", "payload_off": "OFF"}
     if cfg.pwm:
-        extra.update({
-            "state_value_template": "{{ value_json.state }}",
-            "percentage_command_topic": topics.command,
-            "percentage_command_template": '{"brightness": {{ value }}}',
-            "percentage_state_topic": topics.state,
-            "percentage_value_template": "{{ value_json.brightness | round(0) | int }}",
-        })
+        extra.update(
+            {
+                "state_value_template": "{{ value_json.state }}",
+                "percentage_command_topic": topics.command,
+                "percentage_command_template": '{"brightness": {{ value }}}',
+                "percentage_state_topic": topics.state,
+                "percentage_value_template": "{{ value_json.brightness | round(0) | int }}",
+            }
+        )
     return extra
 
 
@@ -290,51 +354,110 @@ _RELAY_COMPONENT = {"switch": _switch, "light": _light, "fan": _fan}
 
 # -- the gateway's own diagnostics ----------------------------------------------------------------
 
-def diagnostic_entities(device: DeviceInfo, state_topic: str, bridges: Sequence[str] = (),
-                        cpu_temperature: bool = False,
-                        gateway_availability: str | None = None) -> list[Entity]:
+
+def diagnostic_entities(
+    device: DeviceInfo,
+    state_topic: str,
+    bridges: Sequence[str] = (),
+    cpu_temperature: bool = False,
+    gateway_availability: str | None = None,
+) -> list[Entity]:
     """Entities reading gateway.diagnostics' JSON on `state_topic`."""
     available = availability(gateway_availability)
-    common = {"state_topic": state_topic, "entity_category": "diagnostic",
-              "expire_after": DIAGNOSTICS_EXPIRE}
+    common = {
+        "state_topic": state_topic,
+        "entity_category": "diagnostic",
+        "expire_after": DIAGNOSTICS_EXPIRE,
+    }
 
     def make(component: str, object_id: str, name: str, **body: Any) -> Entity:
         return _entity(device, component, object_id, name, available, {**common, **body})
 
     entities = [
-        make("sensor", "gateway_clients", "Clients", value_template="{{ value_json.clients }}",
-             state_class="measurement", icon="mdi:lan-connect"),
-        make("sensor", "gateway_queued", "Queued messages", value_template="{{ value_json.queued }}",
-             state_class="measurement", icon="mdi:tray-full"),
+        make(
+            "sensor",
+            "gateway_clients",
+            "Clients",
+            value_template="{{ value_json.clients }}",
+            state_class="measurement",
+            icon="mdi:lan-connect",
+        ),
+        make(
+            "sensor",
+            "gateway_queued",
+            "Queued messages",
+            value_template="{{ value_json.queued }}",
+            state_class="measurement",
+            icon="mdi:tray-full",
+        ),
         # a text sensor, not device_class "enum": HA 2024.3 (the last for Python 3.11) drops the
         # `options` an enum sensor needs
-        make("sensor", "gateway_store", "Store", value_template="{{ value_json.store }}",
-             icon="mdi:database"),
-        make("sensor", "gateway_uptime", "Uptime", value_template="{{ value_json.uptime }}",
-             device_class="duration", unit_of_measurement="s", state_class="total_increasing"),
+        make(
+            "sensor",
+            "gateway_store",
+            "Store",
+            value_template="{{ value_json.store }}",
+            icon="mdi:database",
+        ),
+        make(
+            "sensor",
+            "gateway_uptime",
+            "Uptime",
+            value_template="{{ value_json.uptime }}",
+            device_class="duration",
+            unit_of_measurement="s",
+            state_class="total_increasing",
+        ),
         # gateway.timesync: off while the Pi's clock is not synchronised (no RTC, no NTP yet)
-        make("binary_sensor", "gateway_clock_synchronized", "Clock synchronised",
-             value_template="{{ 'ON' if value_json.clock_synchronized else 'OFF' }}",
-             payload_on="ON", payload_off="OFF", icon="mdi:clock-check-outline"),
+        make(
+            "binary_sensor",
+            "gateway_clock_synchronized",
+            "Clock synchronised",
+            value_template="{{ 'ON' if value_json.clock_synchronized else 'OFF' }}",
+            payload_on="ON",
+            payload_off="OFF",
+            icon="mdi:clock-check-outline",
+        ),
     ]
     if cpu_temperature:
-        entities.append(make("sensor", "gateway_cpu_temperature", "CPU temperature",
-                             value_template="{{ value_json.cpu_temperature }}",
-                             device_class="temperature", unit_of_measurement="°C",
-                             state_class="measurement"))
+        entities.append(
+            make(
+                "sensor",
+                "gateway_cpu_temperature",
+                "CPU temperature",
+                value_template="{{ value_json.cpu_temperature }}",
+                device_class="temperature",
+                unit_of_measurement="°C",
+                state_class="measurement",
+            )
+        )
     for name in bridges:
-        entities.append(make(
-            "binary_sensor", f"bridge_{name}_connected", f"Bridge {name}", device_class="connectivity",
-            value_template=f"{{{{ 'ON' if value_json.bridges['{name}'].connected else 'OFF' }}}}",
-            payload_on="ON", payload_off="OFF"))
-        entities.append(make(
-            "sensor", f"bridge_{name}_queued", f"Bridge {name} queue",
-            value_template=f"{{{{ value_json.bridges['{name}'].queued }}}}",
-            state_class="measurement", icon="mdi:cloud-upload"))
+        entities.append(
+            make(
+                "binary_sensor",
+                f"bridge_{name}_connected",
+                f"Bridge {name}",
+                device_class="connectivity",
+                value_template=f"{{{{ 'ON' if value_json.bridges['{name}'].connected else 'OFF' }}}}",
+                payload_on="ON",
+                payload_off="OFF",
+            )
+        )
+        entities.append(
+            make(
+                "sensor",
+                f"bridge_{name}_queued",
+                f"Bridge {name} queue",
+                value_template=f"{{{{ value_json.bridges['{name}'].queued }}}}",
+                state_class="measurement",
+                icon="mdi:cloud-upload",
+            )
+        )
     return entities
 
 
 # -- publishing ----------------------------------------------------------------------------------
+
 
 class Discovery:
     """Publishes the entities' configs now and whenever Home Assistant comes online.
@@ -342,9 +465,15 @@ class Discovery:
     `on_birth` runs after the configs were republished (the diagnostics publish their state then,
     so the new entities do not wait for the next heartbeat)."""
 
-    def __init__(self, client: LocalClient, device: DeviceInfo, entities: Sequence[Entity], *,
-                 prefix: str = "homeassistant",
-                 on_birth: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        client: LocalClient,
+        device: DeviceInfo,
+        entities: Sequence[Entity],
+        *,
+        prefix: str = "homeassistant",
+        on_birth: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._client, self._device, self.entities = client, device, tuple(entities)
         self._prefix, self._on_birth = prefix, on_birth
         self.published = 0
@@ -374,8 +503,13 @@ class Discovery:
             await self._client.publish(topic, payload, qos=1, retain=True)
             self.published += 1
         counts = ", ".join(f"{n} {c}" for c, n in sorted(self.summary_counts().items()))
-        log.info("home assistant discovery: published %d config(s) (%s) under %s/+/%s",
-                 len(self.entities), counts or "none", self._prefix, self._device.node_id)
+        log.info(
+            "home assistant discovery: published %d config(s) (%s) under %s/+/%s",
+            len(self.entities),
+            counts or "none",
+            self._prefix,
+            self._device.node_id,
+        )
 
     async def _on_status(self, message: Message) -> None:
         if message.payload.strip().lower() == ONLINE:

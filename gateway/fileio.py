@@ -25,8 +25,9 @@ T = TypeVar("T")
 SECRET_FILE_MODE = 0o600
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, *,
-                      new_mode: int = SECRET_FILE_MODE) -> None:
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, new_mode: int = SECRET_FILE_MODE
+) -> None:
     """Replace `path` atomically and durably; keep an existing file's mode and owner."""
     target = Path(path)
     mode, owner = _existing_mode_and_owner(target, new_mode)
@@ -56,8 +57,15 @@ class StateFile:
     cannot be read (bad JSON, another version, an entry `decode` refuses with ValueError) moves it
     aside with `quarantine()` and logs at ERROR what the owner starts without."""
 
-    def __init__(self, path: str | os.PathLike[str], version: int, key: str, what: str,
-                 consequence: str, mode: int = 0o644) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        version: int,
+        key: str,
+        what: str,
+        consequence: str,
+        mode: int = 0o644,
+    ) -> None:
         self.path = Path(path)
         self.version, self.key, self.what, self.consequence = version, key, what, consequence
         self.mode = mode
@@ -74,8 +82,14 @@ class StateFile:
             return {name: decode(name, entry) for name, entry in data[self.key].items()}
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             target = quarantine(self.path)
-            log.error("%s %s is unreadable (%s); moved to %s, %s", self.what, self.path, exc,
-                      target, self.consequence)
+            log.error(
+                "%s %s is unreadable (%s); moved to %s, %s",
+                self.what,
+                self.path,
+                exc,
+                target,
+                self.consequence,
+            )
             return {}
 
     def save(self, entries: dict[str, object]) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 
 def fields(**values: object) -> dict[str, object]:
     """``extra=`` with each keyword upper-cased; None and "" are left out."""
-    return {key.upper(): value for key, value in values.items() if value is not None and value != ""}
+    return {
+        key.upper(): value for key, value in values.items() if value is not None and value != ""
+    }
 
 
 def log_fields(client_id: str | None = None, conn: Any = None, **more: object) -> dict[str, object]:

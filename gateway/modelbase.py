@@ -24,8 +24,14 @@ from typing import Any
 _plain = False
 #: every module that defines config models (each takes its pydantic names from here, never from
 #: pydantic: tests/unit/test_modelbase.py checks that no gateway module imports pydantic itself)
-CONFIG_MODULES = ("gateway.config", "gateway.sensors.config", "gateway.relays.config",
-                  "gateway.bridge.config", "gateway.web.config", "gateway.automation.config")
+CONFIG_MODULES = (
+    "gateway.config",
+    "gateway.sensors.config",
+    "gateway.relays.config",
+    "gateway.bridge.config",
+    "gateway.web.config",
+    "gateway.automation.config",
+)
 
 
 def use_plain() -> None:
@@ -53,8 +59,11 @@ class PlainModel:
             if klass is PlainModel or not issubclass(klass, PlainModel):
                 continue
             for name, annotation in vars(klass).get("__annotations__", {}).items():
-                if not str(annotation).startswith(("ClassVar", "typing.ClassVar")) and \
-                        not name.startswith("_") and name != "model_config":
+                if (
+                    not str(annotation).startswith(("ClassVar", "typing.ClassVar"))
+                    and not name.startswith("_")
+                    and name != "model_config"
+                ):
                     fields[name] = None
         cls.model_fields = fields
 
@@ -74,8 +83,11 @@ class PlainModel:
         return self._fields_set  # type: ignore[attr-defined]
 
     def model_dump(self, *, exclude: set[str] | frozenset[str] | None = None) -> dict[str, Any]:
-        return {name: _dump(getattr(self, name)) for name in self.model_fields
-                if not exclude or name not in exclude}
+        return {
+            name: _dump(getattr(self, name))
+            for name in self.model_fields
+            if not exclude or name not in exclude
+        }
 
     def _values(self) -> tuple:
         return tuple(getattr(self, name) for name in self.model_fields)

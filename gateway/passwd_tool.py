@@ -34,14 +34,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("file", metavar="FILE", help="password file")
     parser.add_argument("username", metavar="USER")
     parser.add_argument("password", metavar="PASSWORD", nargs="?", help="with -b only")
-    parser.add_argument("-c", dest="create", action="store_true", help="create a new file (replaces one)")
+    parser.add_argument(
+        "-c", dest="create", action="store_true", help="create a new file (replaces one)"
+    )
     parser.add_argument("-D", dest="delete", action="store_true", help="delete USER")
-    parser.add_argument("-b", dest="batch", action="store_true", help="take PASSWORD from the command line")
-    parser.add_argument("--stdin", action="store_true", help="read the password from stdin's first line")
-    parser.add_argument("-I", dest="iterations", type=int, metavar="N", default=None,
-                        help=f"PBKDF2 iterations of the new hash (default {PBKDF2_ITERATIONS}, "
-                             "as mosquitto_passwd; each login costs N rounds of SHA-512)")
-    parser.add_argument("--scram", metavar="SCRAMFILE", help="also write SCRAM-SHA-256 credentials to SCRAMFILE")
+    parser.add_argument(
+        "-b", dest="batch", action="store_true", help="take PASSWORD from the command line"
+    )
+    parser.add_argument(
+        "--stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    parser.add_argument(
+        "-I",
+        dest="iterations",
+        type=int,
+        metavar="N",
+        default=None,
+        help=f"PBKDF2 iterations of the new hash (default {PBKDF2_ITERATIONS}, "
+        "as mosquitto_passwd; each login costs N rounds of SHA-512)",
+    )
+    parser.add_argument(
+        "--scram", metavar="SCRAMFILE", help="also write SCRAM-SHA-256 credentials to SCRAMFILE"
+    )
     return parser
 
 
@@ -147,8 +161,10 @@ def _prompt_twice() -> str:
         first = _password_from_stdin()
         second = sys.stdin.readline()
         if not second:
-            raise ToolError("no terminal: give the password twice on stdin (two lines), or use "
-                            "--stdin (one line) or -b")
+            raise ToolError(
+                "no terminal: give the password twice on stdin (two lines), or use "
+                "--stdin (one line) or -b"
+            )
         if second.removesuffix("\n").removesuffix("\r") != first:
             raise ToolError("passwords do not match")
         return first

@@ -26,8 +26,12 @@ def flush_all() -> None:
 
 
 class RateLimitedLog:
-    def __init__(self, logger: logging.Logger, interval: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger = logger
         self.interval = interval
         self.clock = clock
@@ -36,8 +40,15 @@ class RateLimitedLog:
         self._last: dict[str, tuple] = {}  # cause -> the last held-back event, for flush()
         _ALL.add(self)
 
-    def log(self, level: int, cause: str, msg: str, *args: object,
-            logger: logging.Logger | None = None, **kwargs: object) -> bool:
+    def log(
+        self,
+        level: int,
+        cause: str,
+        msg: str,
+        *args: object,
+        logger: logging.Logger | None = None,
+        **kwargs: object,
+    ) -> bool:
         """Write the line now (to `logger`, default this one's), or count it as held back;
         True when it was written."""
         now = self.clock()
@@ -63,8 +74,17 @@ class RateLimitedLog:
             self._write(logger, level, msg, args, kwargs, self._held.pop(cause) - 1, since, now)
             self._since[cause] = now
 
-    def _write(self, logger: logging.Logger | None, level: int, msg: str, args: tuple,
-               kwargs: dict, held: int, since: float | None, now: float) -> None:
+    def _write(
+        self,
+        logger: logging.Logger | None,
+        level: int,
+        msg: str,
+        args: tuple,
+        kwargs: dict,
+        held: int,
+        since: float | None,
+        now: float,
+    ) -> None:
         if held and since is not None:
             msg += " (and %s more in the last %.0f s)"
             args = (*args, f"{held:,}", now - since)

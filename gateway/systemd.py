@@ -226,7 +226,9 @@ class Watchdog:
 
     DEFAULT_MAX_AGE = 30.0
 
-    def __init__(self, notifier: Notifier, timeout: float | None, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, notifier: Notifier, timeout: float | None, clock: Clock = time.monotonic
+    ) -> None:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"watchdog timeout must be positive, not {timeout!r}")
         self._notifier = notifier
@@ -267,7 +269,9 @@ class Watchdog:
         with self._lock:
             items = sorted(self._beats.items())
         return [
-            Stale(name, now - hb.last, hb.max_age) for name, hb in items if now - hb.last > hb.max_age
+            Stale(name, now - hb.last, hb.max_age)
+            for name, hb in items
+            if now - hb.last > hb.max_age
         ]
 
     def check(self, now: float) -> bool:
@@ -280,7 +284,9 @@ class Watchdog:
         if stale:
             log.error(
                 "watchdog: withholding WATCHDOG=1, stale heartbeats: %s",
-                ", ".join("%s (%.1f s old, limit %.1f s)" % (s.name, s.age, s.max_age) for s in stale),
+                ", ".join(
+                    "%s (%.1f s old, limit %.1f s)" % (s.name, s.age, s.max_age) for s in stale
+                ),
             )
             return False
         self._notifier.watchdog()
@@ -411,8 +417,6 @@ def _level(level: int | str) -> int:
         return logging.getLevelNamesMapping()[level.upper()]
     except KeyError:
         raise ValueError(f"unknown log level {level!r}") from None
-
-
 
 
 __all__ = [

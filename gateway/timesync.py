@@ -30,26 +30,27 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-TIMESYNC_DIR = Path("/run/systemd/timesync")   # systemd-timesyncd's runtime directory
+TIMESYNC_DIR = Path("/run/systemd/timesync")  # systemd-timesyncd's runtime directory
 TIMEDATECTL = ("timedatectl", "show", "-p", "NTPSynchronized", "--value")
-CHECK = 5.0          # seconds between looks at timesyncd's file (a stat)
-SLOW_CHECK = 60.0    # seconds between timedatectl runs
-JUMP = 120.0         # a wall-clock move against the monotonic clock beyond this is a jump
+CHECK = 5.0  # seconds between looks at timesyncd's file (a stat)
+SLOW_CHECK = 60.0  # seconds between timedatectl runs
+JUMP = 120.0  # a wall-clock move against the monotonic clock beyond this is a jump
 
 
-def probe(timesync_dir: Path = TIMESYNC_DIR,
-          timedatectl: tuple[str, ...] | None = TIMEDATECTL) -> tuple[bool, str]:
+def probe(
+    timesync_dir: Path = TIMESYNC_DIR, timedatectl: tuple[str, ...] | None = TIMEDATECTL
+) -> tuple[bool, str]:
     """(synchronised, how we know): 'timesyncd', 'timedatectl', or 'no time service' (trusted)."""
     if timesync_dir.is_dir():
         return (timesync_dir / "synchronized").exists(), "timesyncd"
     if timedatectl is not None:
         try:
-            answer = subprocess.run(timedatectl, capture_output=True, text=True, timeout=5,
-                                    check=False)
+            answer = subprocess.run(
+                timedatectl, capture_output=True, text=True, timeout=5, check=False
+            )
         except (OSError, subprocess.TimeoutExpired):
             answer = None
-        if answer is not None and answer.returncode == 0 and \
-                answer.stdout.strip() in ("yes", "no"):
+        if answer is not None and answer.returncode == 0 and answer.stdout.strip() in ("yes", "no"):
             return answer.stdout.strip() == "yes", "timedatectl"
     return True, "no time service"
 
@@ -61,8 +62,8 @@ class ClockStatus:
         self.synchronized = synchronized
         self.source = source
         self.jumps = 0
-        self.since: float | None = None          # monotonic time of the last change
-        self._synced: asyncio.Event | None = None   # made on the first wait (inside the loop)
+        self.since: float | None = None  # monotonic time of the last change
+        self._synced: asyncio.Event | None = None  # made on the first wait (inside the loop)
         self.listeners: list[Callable[[ClockStatus], Any]] = []
 
     def set(self, synchronized: bool, source: str, mono: float) -> bool:
@@ -83,8 +84,10 @@ class ClockStatus:
         await self._synced.wait()
 
     def sys_values(self) -> dict[str, str]:
-        return {"clock/synchronized": "true" if self.synchronized else "false",
-                "clock/jumps": str(self.jumps)}
+        return {
+            "clock/synchronized": "true" if self.synchronized else "false",
+            "clock/jumps": str(self.jumps),
+        }
 
 
 def trusted() -> ClockStatus:
@@ -95,11 +98,18 @@ def trusted() -> ClockStatus:
 class ClockWatch:
     """Keeps a `ClockStatus` current and publishes it under $SYS (a component of the gateway)."""
 
-    def __init__(self, status: ClockStatus, broker: Any, *, mode: str = "auto",
-                 timesync_dir: Path = TIMESYNC_DIR,
-                 timedatectl: tuple[str, ...] | None = TIMEDATECTL,
-                 wall: Callable[[], float] = time.time, mono: Callable[[], float] = time.monotonic,
-                 check: float = CHECK) -> None:
+    def __init__(
+        self,
+        status: ClockStatus,
+        broker: Any,
+        *,
+        mode: str = "auto",
+        timesync_dir: Path = TIMESYNC_DIR,
+        timedatectl: tuple[str, ...] | None = TIMEDATECTL,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+        check: float = CHECK,
+    ) -> None:
         self.status, self.broker, self.mode = status, broker, mode
         self.timesync_dir, self.timedatectl = timesync_dir, timedatectl
         self.wall, self.mono, self.check = wall, mono, check
@@ -142,20 +152,28 @@ class ClockWatch:
         moved, self._offset = offset - self._offset, offset
         if abs(moved) > JUMP:
             self.status.jumps += 1
-            log.warning("clock: the wall clock jumped %+.0f s (against the monotonic clock); "
-                        "schedules recompute their next times from the new time", moved)
+            log.warning(
+                "clock: the wall clock jumped %+.0f s (against the monotonic clock); "
+                "schedules recompute their next times from the new time",
+                moved,
+            )
 
     def _log(self) -> None:
         s = self.status
         if s.source == "no time service":
-            log.warning("clock: neither systemd-timesyncd nor timedatectl can say whether the clock "
-                        "is synchronised here: it is trusted as it is (clock_check = \"trust\" "
-                        "says so explicitly)")
+            log.warning(
+                "clock: neither systemd-timesyncd nor timedatectl can say whether the clock "
+                'is synchronised here: it is trusted as it is (clock_check = "trust" '
+                "says so explicitly)"
+            )
         elif s.synchronized:
             log.info("clock: synchronised (%s)", s.source)
         else:
-            log.warning("clock: not synchronised yet (%s): sensor payloads carry no \"ts\", "
-                        "timed relay commands are refused, schedules wait", s.source)
+            log.warning(
+                'clock: not synchronised yet (%s): sensor payloads carry no "ts", '
+                "timed relay commands are refused, schedules wait",
+                s.source,
+            )
 
     def _publish(self) -> None:
         from gateway.mqtt.enums import QoS
@@ -167,8 +185,9 @@ class ClockWatch:
                 continue
             self._published[key] = value
             topic = f"$SYS/broker/{key}"
-            core.route_publish(Publish(topic, value.encode(), QoS.AT_MOST_ONCE, True), topic,
-                               "$SYS", now, own=True)
+            core.route_publish(
+                Publish(topic, value.encode(), QoS.AT_MOST_ONCE, True), topic, "$SYS", now, own=True
+            )
         self.broker.flush()
 
     async def _loop(self) -> None:

@@ -31,16 +31,22 @@ _CLIENT_CERT_ALERTS = {
 def describe_verify_error(exc: ssl.SSLCertVerificationError, host: str) -> str:
     code, message = exc.verify_code, exc.verify_message
     if code in _UNKNOWN_CA:
-        return (f"unknown CA: the server's certificate is not signed by a CA we trust ({message}); "
-                "check the CA file")
+        return (
+            f"unknown CA: the server's certificate is not signed by a CA we trust ({message}); "
+            "check the CA file"
+        )
     if code == _EXPIRED:
         return f"expired certificate: the server's certificate has expired ({message})"
     if code == _NOT_YET_VALID:
-        return (f"certificate not yet valid: the server's certificate starts later ({message}); "
-                "check this machine's clock")
+        return (
+            f"certificate not yet valid: the server's certificate starts later ({message}); "
+            "check this machine's clock"
+        )
     if code in _NAME_MISMATCH:
-        return (f"name mismatch: the server's certificate is not for {host!r} ({message}); "
-                "connect by the name in the certificate or set the name to check (server_name)")
+        return (
+            f"name mismatch: the server's certificate is not for {host!r} ({message}); "
+            "connect by the name in the certificate or set the name to check (server_name)"
+        )
     return f"certificate verify failed: {message} (verify code {code})"
 
 
@@ -50,13 +56,17 @@ def describe_text(text: str, *, client_cert: bool) -> str | None:
     for reason, cause in _CLIENT_CERT_ALERTS.items():
         if reason in upper:
             if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or not client_cert:
-                return ("client certificate refused: the server requires a client certificate "
-                        "and none was given")
+                return (
+                    "client certificate refused: the server requires a client certificate "
+                    "and none was given"
+                )
             return f"client certificate refused: {cause} ({reason.lower()})"
     if "SSLV3_ALERT_HANDSHAKE_FAILURE" in upper:
         if not client_cert:
-            return ("handshake failure: the server refused the handshake; it may require a "
-                    "client certificate (none was given), or share no TLS version or cipher")
+            return (
+                "handshake failure: the server refused the handshake; it may require a "
+                "client certificate (none was given), or share no TLS version or cipher"
+            )
         return "handshake failure: the server refused the handshake (TLS version, cipher or certificate)"
     if "WRONG_VERSION_NUMBER" in upper or "RECORD_LAYER_FAILURE" in upper:
         return "the server does not speak TLS on this port (a plain MQTT port?)"
@@ -83,9 +93,13 @@ def describe_closed_after_handshake(detail: str, *, client_cert: bool) -> str:
         return named
     if client_cert:
         # AWS IoT Core also closes without CONNACK when its policy denies iot:Connect
-        return ("client certificate refused (most likely): the server closed the connection right "
-                "after the TLS handshake, before CONNACK; if the certificate is right, check the "
-                f"cloud's policy for this client id ({detail})")
-    return ("client certificate refused (most likely): the server closed the connection right "
-            "after the TLS handshake, before CONNACK; it may require a client certificate, and "
-            f"none was given ({detail})")
+        return (
+            "client certificate refused (most likely): the server closed the connection right "
+            "after the TLS handshake, before CONNACK; if the certificate is right, check the "
+            f"cloud's policy for this client id ({detail})"
+        )
+    return (
+        "client certificate refused (most likely): the server closed the connection right "
+        "after the TLS handshake, before CONNACK; it may require a client certificate, and "
+        f"none was given ({detail})"
+    )

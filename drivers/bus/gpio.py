@@ -34,7 +34,9 @@ def needs_lgpio(model: str, os_release: str) -> bool:
     if "Raspberry Pi 5" in model:
         return True
     fields = dict(line.split("=", 1) for line in os_release.splitlines() if "=" in line)
-    return fields.get("VERSION_CODENAME", "").strip().strip('"') == "bookworm" and "Raspberry" in model
+    return (
+        fields.get("VERSION_CODENAME", "").strip().strip('"') == "bookworm" and "Raspberry" in model
+    )
 
 
 def _read(path: Path) -> str:
@@ -47,15 +49,21 @@ def _read(path: Path) -> str:
 def make_factory(name: str = "auto") -> Any:
     """A gpiozero pin factory by name (see FACTORY_NAMES)."""
     if name not in FACTORY_NAMES:
-        raise PinFactoryError(f"unknown GPIO pin factory {name!r}; expected one of {', '.join(FACTORY_NAMES)}")
+        raise PinFactoryError(
+            f"unknown GPIO pin factory {name!r}; expected one of {', '.join(FACTORY_NAMES)}"
+        )
     if name == "auto":
         return default_factory()
     # imported here: importlib.metadata costs about 1.5 MB of RSS that only this look-up needs
     from importlib.metadata import entry_points
 
-    entry = next((ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == name), None)
+    entry = next(
+        (ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == name), None
+    )
     if entry is None:
-        raise PinFactoryError(f"gpiozero has no pin factory named {name!r} (is gpiozero installed?)")
+        raise PinFactoryError(
+            f"gpiozero has no pin factory named {name!r} (is gpiozero installed?)"
+        )
     try:
         return entry.load()()
     except Exception as exc:  # gpiozero raises many kinds; the operator needs one clear line

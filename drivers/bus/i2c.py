@@ -95,8 +95,9 @@ def missing_as_not_found(address: int, chip: str) -> Iterator[None]:
         raise
 
 
-def recover_bus(bus: SMBusLike | None, number: int,
-                opener: Callable[[int], SMBusLike] = open_bus) -> SMBusLike:
+def recover_bus(
+    bus: SMBusLike | None, number: int, opener: Callable[[int], SMBusLike] = open_bus
+) -> SMBusLike:
     """Close the bus file descriptor and open a fresh one; return the new bus.
 
     What it can do: clear a wedged file descriptor and a stale slave address / PEC / 10-bit

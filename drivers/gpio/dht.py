@@ -36,8 +36,13 @@ def _read_file(path: str) -> str:
 class DHT(Driver):
     quantities = (("temperature", "°C"), ("humidity", "%"))
 
-    def __init__(self, *, iio_device: str | None = None, base_path: str = IIO_BASE,
-                 read_file: Callable[[str], str] = _read_file) -> None:
+    def __init__(
+        self,
+        *,
+        iio_device: str | None = None,
+        base_path: str = IIO_BASE,
+        read_file: Callable[[str], str] = _read_file,
+    ) -> None:
         if iio_device is not None and not iio_device.startswith("iio:device"):
             raise ValueError(f"DHT: iio_device {iio_device!r} must look like 'iio:device0'")
         self.iio_device, self.base_path, self.read_file = iio_device, base_path, read_file
@@ -49,7 +54,9 @@ class DHT(Driver):
             candidates = [self.iio_device]
         else:
             try:
-                candidates = sorted(d for d in os.listdir(self.base_path) if d.startswith("iio:device"))
+                candidates = sorted(
+                    d for d in os.listdir(self.base_path) if d.startswith("iio:device")
+                )
             except FileNotFoundError:
                 candidates = []
         found = []
@@ -60,11 +67,16 @@ class DHT(Driver):
             except FileNotFoundError:
                 continue
         if not found:
-            raise DeviceNotFound(errno.ENOENT, f"DHT: no {self.iio_device or 'iio device'} named "
-                                 f"dht11 under {self.base_path} (is dtoverlay=dht11,gpiopin=N in "
-                                 f"config.txt?)")
+            raise DeviceNotFound(
+                errno.ENOENT,
+                f"DHT: no {self.iio_device or 'iio device'} named "
+                f"dht11 under {self.base_path} (is dtoverlay=dht11,gpiopin=N in "
+                f"config.txt?)",
+            )
         if len(found) > 1:
-            raise DriverError(f"DHT: several dht11 iio devices ({', '.join(found)}): set iio_device")
+            raise DriverError(
+                f"DHT: several dht11 iio devices ({', '.join(found)}): set iio_device"
+            )
         return os.path.join(self.base_path, found[0])
 
     def open(self) -> None:
@@ -75,13 +87,15 @@ class DHT(Driver):
         try:
             return int(self.read_file(os.path.join(self.path, attribute)).strip()) / 1000
         except FileNotFoundError as exc:
-            self.path = None                      # the overlay went away: find it again
+            self.path = None  # the overlay went away: find it again
             raise DeviceNotFound(errno.ENOENT, f"DHT: {attribute} vanished") from exc
         except OSError as exc:
             if exc.errno == errno.EIO:
                 raise InvalidReading("DHT: checksum or timing error (kernel dht11: EIO)") from exc
             if exc.errno == errno.ETIMEDOUT:
-                raise DriverError("DHT: the sensor did not answer the start pulse (ETIMEDOUT)") from exc
+                raise DriverError(
+                    "DHT: the sensor did not answer the start pulse (ETIMEDOUT)"
+                ) from exc
             raise
 
     def read(self) -> list[Reading]:

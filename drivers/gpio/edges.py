@@ -37,8 +37,12 @@ def open_input(pin: int | str, pull: str, pin_factory: Any) -> Any:
 
         pin_factory = default_factory()
     pull_up = PULLS[pull]
-    device = InputDevice(pin, pull_up=pull_up, active_state=True if pull_up is None else None,
-                         pin_factory=pin_factory)
+    device = InputDevice(
+        pin,
+        pull_up=pull_up,
+        active_state=True if pull_up is None else None,
+        pin_factory=pin_factory,
+    )
     device.pin.edges = "both"
     return device
 
@@ -55,7 +59,11 @@ class Debouncer:
 
     def accept(self, ticks: Any) -> bool:
         with self._lock:
-            if self._bounce and self._last is not None and self._ticks_diff(ticks, self._last) < self._bounce:
+            if (
+                self._bounce
+                and self._last is not None
+                and self._ticks_diff(ticks, self._last) < self._bounce
+            ):
                 self.ignored += 1
                 return False
             self._last = ticks

@@ -22,8 +22,14 @@ Listener = Callable[[Reading], None]
 class RotaryEncoder(Driver):
     quantities = (("steps", ""),)
 
-    def __init__(self, *, pin: int | str, pin_b: int | str, bounce_time: float | None = None,
-                 pin_factory: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        pin: int | str,
+        pin_b: int | str,
+        bounce_time: float | None = None,
+        pin_factory: Any = None,
+    ) -> None:
         if pin == pin_b:
             raise ValueError("rotary encoder: pin (A) and pin_b must differ")
         if bounce_time is not None and not 0 < bounce_time <= 0.1:
@@ -53,10 +59,16 @@ class RotaryEncoder(Driver):
         factory = self._factory
         if factory is None:
             from drivers.bus.gpio import default_factory
+
             factory = default_factory()
         with self._lock:
-            self._device = Decoder(self.pin_a, self.pin_b, bounce_time=self.bounce_time,
-                                   max_steps=0, pin_factory=factory)
+            self._device = Decoder(
+                self.pin_a,
+                self.pin_b,
+                bounce_time=self.bounce_time,
+                max_steps=0,
+                pin_factory=factory,
+            )
         self._device.when_rotated = self._on_step
 
     def close(self) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 from drivers.base import Driver, DriverError, InvalidReading, Reading
 
 TRIGGER_S = 10e-6
-CYCLE_S = 0.060                      # between pings (user guide)
-NO_ECHO_S = 0.038                    # ECHO high this long means nothing came back
+CYCLE_S = 0.060  # between pings (user guide)
+NO_ECHO_S = 0.038  # ECHO high this long means nothing came back
 MIN_M, MAX_M = 0.02, 4.0
 
 
@@ -37,9 +37,17 @@ def speed_of_sound(celsius: float) -> float:
 class HCSR04(Driver):
     quantities = (("distance", "m"),)
 
-    def __init__(self, *, pin: int | str, trigger_pin: int | str, samples: int = 3,
-                 max_distance: float = MAX_M, temperature: float = 20.0, pin_factory: Any = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        pin: int | str,
+        trigger_pin: int | str,
+        samples: int = 3,
+        max_distance: float = MAX_M,
+        temperature: float = 20.0,
+        pin_factory: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if not 1 <= samples <= 15:
             raise ValueError("HC-SR04: samples must be 1..15")
         if not MIN_M < max_distance <= MAX_M:
@@ -60,8 +68,11 @@ class HCSR04(Driver):
         factory = self._factory
         if factory is None:
             from drivers.bus.gpio import default_factory
+
             factory = default_factory()
-        self._trigger = DigitalOutputDevice(self.trigger_pin, initial_value=False, pin_factory=factory)
+        self._trigger = DigitalOutputDevice(
+            self.trigger_pin, initial_value=False, pin_factory=factory
+        )
         self._echo = InputDevice(self.echo_pin, pull_up=False, pin_factory=factory)
         self._echo.pin.edges = "both"
         self._echo.pin.when_changed = self._on_edge
@@ -96,7 +107,9 @@ class HCSR04(Driver):
             raise InvalidReading(f"HC-SR04: no echo (nothing within {self.max_distance:g} m)")
         distance = high * self.c / 2
         if not MIN_M <= distance <= self.max_distance:
-            raise InvalidReading(f"HC-SR04: {distance:.3f} m outside {MIN_M}..{self.max_distance:g} m")
+            raise InvalidReading(
+                f"HC-SR04: {distance:.3f} m outside {MIN_M}..{self.max_distance:g} m"
+            )
         return distance
 
     def read(self) -> list[Reading]:
@@ -108,6 +121,6 @@ class HCSR04(Driver):
                 values.append(self.ping())
             except InvalidReading as exc:
                 errors.append(exc)
-        if len(values) * 2 <= self.samples:     # most pings failed: no trustworthy median
+        if len(values) * 2 <= self.samples:  # most pings failed: no trustworthy median
             raise errors[-1]
         return [Reading("distance", statistics.median(values), "m")]

@@ -25,8 +25,8 @@ from typing import Any
 from drivers.base import Driver, DriverError, InvalidReading, Reading
 
 GAIN_PULSES = {("A", 128): 1, ("B", 32): 2, ("A", 64): 3}
-POWER_DOWN_S = 0.0001                 # > 60 µs
-READY_TIMEOUT_S = 0.5                 # 10 SPS: a conversion every 100 ms
+POWER_DOWN_S = 0.0001  # > 60 µs
+READY_TIMEOUT_S = 0.5  # 10 SPS: a conversion every 100 ms
 READY_POLL_S = 0.005
 SATURATED = (0x7FFFFF, -0x800000)
 
@@ -36,10 +36,21 @@ def to_signed(raw: int) -> int:
 
 
 class HX711(Driver):
-    def __init__(self, *, pin: int | str, clock_pin: int | str, channel: str = "A", gain: int = 128,
-                 samples: int = 3, offset: float = 0.0, scale: float = 1.0, unit: str = "g",
-                 pin_factory: Any = None, sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        pin: int | str,
+        clock_pin: int | str,
+        channel: str = "A",
+        gain: int = 128,
+        samples: int = 3,
+        offset: float = 0.0,
+        scale: float = 1.0,
+        unit: str = "g",
+        pin_factory: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if (channel, gain) not in GAIN_PULSES:
             raise ValueError("HX711: channel/gain must be A/128, A/64 or B/32")
         if not 1 <= samples <= 15:
@@ -62,13 +73,15 @@ class HX711(Driver):
         factory = self._factory
         if factory is None:
             from drivers.bus.gpio import default_factory
+
             factory = default_factory()
         self._sck = DigitalOutputDevice(self.sck_pin, initial_value=True, pin_factory=factory)
-        self._dout = DigitalInputDevice(self.dout_pin, pull_up=None, active_state=True,
-                                        pin_factory=factory)
-        self.sleep(POWER_DOWN_S)           # held high: powered down, i.e. reset
+        self._dout = DigitalInputDevice(
+            self.dout_pin, pull_up=None, active_state=True, pin_factory=factory
+        )
+        self.sleep(POWER_DOWN_S)  # held high: powered down, i.e. reset
         self._sck.off()
-        self._conversion()                 # sets the gain; the settling conversion is discarded
+        self._conversion()  # sets the gain; the settling conversion is discarded
 
     def close(self) -> None:
         for device in (self._dout, self._sck):
@@ -80,8 +93,10 @@ class HX711(Driver):
         deadline = self.monotonic() + READY_TIMEOUT_S
         while self._dout.value:
             if self.monotonic() >= deadline:
-                raise DriverError(f"HX711: DOUT (GPIO {self.dout_pin}) stayed high for "
-                                  f"{READY_TIMEOUT_S} s: no conversion (wiring or power)")
+                raise DriverError(
+                    f"HX711: DOUT (GPIO {self.dout_pin}) stayed high for "
+                    f"{READY_TIMEOUT_S} s: no conversion (wiring or power)"
+                )
             self.sleep(READY_POLL_S)
 
     def _conversion(self) -> int:
@@ -104,9 +119,10 @@ class HX711(Driver):
         for _ in range(self.samples):
             raw = self._conversion()
             if raw in SATURATED:
-                raise InvalidReading(f"HX711: code 0x{raw & 0xFFFFFF:06X} is saturated (load cell "
-                                     f"wiring, or a load beyond the range at this gain)")
+                raise InvalidReading(
+                    f"HX711: code 0x{raw & 0xFFFFFF:06X} is saturated (load cell "
+                    f"wiring, or a load beyond the range at this gain)"
+                )
             values.append(raw)
         raw = statistics.median(values)
-        return [Reading("weight", (raw - self.offset) / self.scale, self.unit),
-                Reading("raw", raw)]
+        return [Reading("weight", (raw - self.offset) / self.scale, self.unit), Reading("raw", raw)]

@@ -20,15 +20,27 @@ from drivers.base import Driver, DriverError, Reading
 from drivers.gpio.edges import Debouncer, check_input_options, open_input
 
 #: kind -> quantity name. contact/reed: True = closed; button: True = pressed; pir: True = motion.
-KINDS: dict[str, str] = {"contact": "contact", "reed": "contact", "button": "pressed", "pir": "motion"}
+KINDS: dict[str, str] = {
+    "contact": "contact",
+    "reed": "contact",
+    "button": "pressed",
+    "pir": "motion",
+}
 
 Listener = Callable[[Reading], None]
 
 
 class DigitalInput(Driver):
-    def __init__(self, pin: int | str, *, kind: str = "contact", pull: str = "up",
-                 active_low: bool | None = None, bounce_time: float | None = None,
-                 pin_factory: Any = None) -> None:
+    def __init__(
+        self,
+        pin: int | str,
+        *,
+        kind: str = "contact",
+        pull: str = "up",
+        active_low: bool | None = None,
+        bounce_time: float | None = None,
+        pin_factory: Any = None,
+    ) -> None:
         check_input_options(pin, pull, bounce_time)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")

@@ -55,13 +55,20 @@ class Output(abc.ABC):
 class GpioOutput(Output):
     """A relay on a GPIO pin (gpiozero DigitalOutputDevice)."""
 
-    def __init__(self, pin: int | str, *, active_low: bool = False, initial: float = 0.0,
-                 pin_factory: Any = None) -> None:
+    def __init__(
+        self,
+        pin: int | str,
+        *,
+        active_low: bool = False,
+        initial: float = 0.0,
+        pin_factory: Any = None,
+    ) -> None:
         from gpiozero import DigitalOutputDevice
 
         initial = self.check(initial)
-        self._device = DigitalOutputDevice(pin, active_high=not active_low,
-                                           initial_value=bool(initial), pin_factory=pin_factory)
+        self._device = DigitalOutputDevice(
+            pin, active_high=not active_low, initial_value=bool(initial), pin_factory=pin_factory
+        )
 
     def set(self, value: float) -> None:
         self._device.value = int(self.check(value))
@@ -78,14 +85,26 @@ class PwmOutput(Output):
 
     pwm = True
 
-    def __init__(self, pin: int | str, *, active_low: bool = False, initial: float = 0.0,
-                 frequency: float = 100.0, pin_factory: Any = None) -> None:
+    def __init__(
+        self,
+        pin: int | str,
+        *,
+        active_low: bool = False,
+        initial: float = 0.0,
+        frequency: float = 100.0,
+        pin_factory: Any = None,
+    ) -> None:
         from gpiozero import PWMOutputDevice
 
         if not frequency > 0:
             raise OutputValueError(f"PWM frequency must be > 0 Hz, got {frequency!r}")
-        self._device = PWMOutputDevice(pin, active_high=not active_low, initial_value=self.check(initial),
-                                       frequency=frequency, pin_factory=pin_factory)
+        self._device = PWMOutputDevice(
+            pin,
+            active_high=not active_low,
+            initial_value=self.check(initial),
+            frequency=frequency,
+            pin_factory=pin_factory,
+        )
 
     def set(self, value: float) -> None:
         self._device.value = self.check(value)

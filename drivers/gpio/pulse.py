@@ -26,11 +26,22 @@ from drivers.gpio.edges import Debouncer, check_input_options, open_input
 
 
 class PulseCounter(Driver):
-    def __init__(self, pin: int | str, *, pull: str = "up", active_low: bool | None = None,
-                 bounce_time: float | None = None, factor: float = 1.0,
-                 total_quantity: str = "total", total_unit: str = "",
-                 rate_quantity: str = "rate", rate_unit: str = "/s", rate_per: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, pin_factory: Any = None) -> None:
+    def __init__(
+        self,
+        pin: int | str,
+        *,
+        pull: str = "up",
+        active_low: bool | None = None,
+        bounce_time: float | None = None,
+        factor: float = 1.0,
+        total_quantity: str = "total",
+        total_unit: str = "",
+        rate_quantity: str = "rate",
+        rate_unit: str = "/s",
+        rate_per: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        pin_factory: Any = None,
+    ) -> None:
         check_input_options(pin, pull, bounce_time)
         for label, value in (("factor", factor), ("rate_per", rate_per)):
             if not (math.isfinite(value) and value > 0):
@@ -84,9 +95,11 @@ class PulseCounter(Driver):
             self._rate = (count - previous) * self.factor * self.rate_per / (now - then)
             self._mark = (now, count)
         units = dict(self.quantities)
-        return [Reading("count", count),
-                Reading(self.total_quantity, count * self.factor, units[self.total_quantity]),
-                Reading(self.rate_quantity, self._rate, units[self.rate_quantity])]
+        return [
+            Reading("count", count),
+            Reading(self.total_quantity, count * self.factor, units[self.total_quantity]),
+            Reading(self.rate_quantity, self._rate, units[self.rate_quantity]),
+        ]
 
     def close(self) -> None:
         if self._device is not None:

@@ -44,8 +44,14 @@ def convert(frame: bytes) -> tuple[float, float]:
 class AHT(Driver):
     quantities = (("temperature", "°C"), ("humidity", "%"))
 
-    def __init__(self, bus: SMBusLike, address: int = ADDRESS, *, chip: str = "aht20",
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = ADDRESS,
+        *,
+        chip: str = "aht20",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if chip not in CMD_INIT:
             raise ValueError(f"AHT: chip must be one of {sorted(CMD_INIT)}")
         if address != ADDRESS:
@@ -76,8 +82,10 @@ class AHT(Driver):
                 break
             self.sleep(BUSY_POLL_S)
         else:
-            raise DriverError(f"{self.chip}: still busy {MEASURE_S + BUSY_POLLS * BUSY_POLL_S:.2f} s "
-                              f"after the trigger")
+            raise DriverError(
+                f"{self.chip}: still busy {MEASURE_S + BUSY_POLLS * BUSY_POLL_S:.2f} s "
+                f"after the trigger"
+            )
         if self.length == 7 and crc8(frame[:6]) != frame[6]:
             raise ChecksumError(f"{self.chip}: CRC 0x{frame[6]:02X} != 0x{crc8(frame[:6]):02X}")
         temp, rh = convert(frame)

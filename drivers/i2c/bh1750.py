@@ -15,7 +15,7 @@ from collections.abc import Callable
 from drivers.base import Driver, InvalidReading, Reading
 from drivers.bus.i2c import SMBusLike, check_address, missing_as_not_found, read_raw, write_raw
 
-ADDRESSES = (0x23, 0x5C)             # ADDR low / high (p.10)
+ADDRESSES = (0x23, 0x5C)  # ADDR low / high (p.10)
 POWER_DOWN, POWER_ON, RESET = 0x00, 0x01, 0x07
 #: mode -> (one-time opcode, max measurement time at MTreg=69 in s, resolution divisor) (p.2, p.5)
 MODES = {"high": (0x20, 0.180, 1), "high2": (0x21, 0.180, 2), "low": (0x23, 0.024, 1)}
@@ -38,8 +38,15 @@ def lux(count: int, mode: str, mtreg: int = MTREG_DEFAULT) -> float:
 class BH1750(Driver):
     quantities = (("illuminance", "lx"),)
 
-    def __init__(self, bus: SMBusLike, address: int = 0x23, *, mode: str = "high",
-                 mtreg: int = MTREG_DEFAULT, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x23,
+        *,
+        mode: str = "high",
+        mtreg: int = MTREG_DEFAULT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"BH1750: mode must be one of {sorted(MODES)}, got {mode!r}")
         if not MTREG_RANGE[0] <= mtreg <= MTREG_RANGE[1]:
@@ -57,7 +64,7 @@ class BH1750(Driver):
     def open(self) -> None:
         with missing_as_not_found(self.address, "BH1750"):
             self._send(POWER_ON)
-        self._send(RESET)            # clears the data register; accepted only when powered on
+        self._send(RESET)  # clears the data register; accepted only when powered on
         self._send(POWER_DOWN)
 
     def read(self) -> list[Reading]:

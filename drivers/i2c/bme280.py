@@ -18,28 +18,28 @@ from drivers.base import DeviceNotFound, Driver, InvalidReading, Reading
 from drivers.bus.i2c import SMBusLike, check_address, missing_as_not_found
 
 # Register map (§5.3 memory map)
-REG_CALIB_00 = 0x88   # 0x88..0xA1: dig_T1..dig_P9, (0xA0 unused), dig_H1
+REG_CALIB_00 = 0x88  # 0x88..0xA1: dig_T1..dig_P9, (0xA0 unused), dig_H1
 REG_CHIP_ID = 0xD0
 REG_RESET = 0xE0
-REG_CALIB_26 = 0xE1   # 0xE1..0xE7: dig_H2..dig_H6
+REG_CALIB_26 = 0xE1  # 0xE1..0xE7: dig_H2..dig_H6
 REG_CTRL_HUM = 0xF2
 REG_STATUS = 0xF3
 REG_CTRL_MEAS = 0xF4
 REG_CONFIG = 0xF5
-REG_DATA = 0xF7       # press_msb .. hum_lsb, 8 bytes
-CHIP_ID = 0x60        # §5.4.1
-RESET_WORD = 0xB6     # §5.4.2
-STATUS_MEASURING = 0x08   # §5.4.4 bit 3
-STATUS_IM_UPDATE = 0x01   # §5.4.4 bit 0
-MODE_FORCED = 0b01        # §5.4.5
+REG_DATA = 0xF7  # press_msb .. hum_lsb, 8 bytes
+CHIP_ID = 0x60  # §5.4.1
+RESET_WORD = 0xB6  # §5.4.2
+STATUS_MEASURING = 0x08  # §5.4.4 bit 3
+STATUS_IM_UPDATE = 0x01  # §5.4.4 bit 0
+MODE_FORCED = 0b01  # §5.4.5
 ADDRESSES = (0x76, 0x77)  # SDO to GND / VDDIO (§6.2)
 #: oversampling factor -> osrs_x field (§5.4.3, §5.4.5); 0 = measurement skipped
 OVERSAMPLING = {0: 0b000, 1: 0b001, 2: 0b010, 4: 0b011, 8: 0b100, 16: 0b101}
 #: IIR filter coefficient -> filter field (§5.4.6)
 FILTER = {0: 0b000, 2: 0b001, 4: 0b010, 8: 0b011, 16: 0b100}
-SKIPPED_20BIT = 0x80000   # output of a skipped temperature / pressure measurement (§4.1)
-SKIPPED_16BIT = 0x8000    # output of a skipped humidity measurement
-STARTUP_S = 0.002         # start-up time after power-on / soft reset, max 2 ms (§1 table 1)
+SKIPPED_20BIT = 0x80000  # output of a skipped temperature / pressure measurement (§4.1)
+SKIPPED_16BIT = 0x8000  # output of a skipped humidity measurement
+STARTUP_S = 0.002  # start-up time after power-on / soft reset, max 2 ms (§1 table 1)
 #: operating range (§1 table 1 and 2): outside it the value is not a measurement
 T_RANGE_C = (-40.0, 85.0)
 P_RANGE_HPA = (300.0, 1100.0)
@@ -85,11 +85,23 @@ def parse_calibration(tp: bytes, h: bytes) -> Calibration:
     u16 = [tp[i] | tp[i + 1] << 8 for i in range(0, 24, 2)]
     s16 = [_s16(tp[i], tp[i + 1]) for i in range(0, 24, 2)]
     return Calibration(
-        T1=u16[0], T2=s16[1], T3=s16[2], P1=u16[3], P2=s16[4], P3=s16[5], P4=s16[6],
-        P5=s16[7], P6=s16[8], P7=s16[9], P8=s16[10], P9=s16[11], H1=tp[25],
-        H2=_s16(h[0], h[1]), H3=h[2],
-        H4=_s12(h[3] << 4 | h[4] & 0x0F),          # 0xE4[7:0] / 0xE5[3:0]
-        H5=_s12(h[5] << 4 | h[4] >> 4),            # 0xE6[7:0] / 0xE5[7:4]
+        T1=u16[0],
+        T2=s16[1],
+        T3=s16[2],
+        P1=u16[3],
+        P2=s16[4],
+        P3=s16[5],
+        P4=s16[6],
+        P5=s16[7],
+        P6=s16[8],
+        P7=s16[9],
+        P8=s16[10],
+        P9=s16[11],
+        H1=tp[25],
+        H2=_s16(h[0], h[1]),
+        H3=h[2],
+        H4=_s12(h[3] << 4 | h[4] & 0x0F),  # 0xE4[7:0] / 0xE5[3:0]
+        H5=_s12(h[5] << 4 | h[4] >> 4),  # 0xE6[7:0] / 0xE5[7:4]
         H6=h[6] - 0x100 if h[6] & 0x80 else h[6],  # signed char
     )
 
@@ -136,8 +148,9 @@ def compensate_humidity(adc_h: int, tf: int, c: Calibration) -> int:
     """
     v = tf - 76800
     v = ((((adc_h << 14) - (c.H4 << 20) - (c.H5 * v)) + 16384) >> 15) * (
-        ((((((v * c.H6) >> 10) * (((v * c.H3) >> 11) + 32768)) >> 10) + 2097152) * c.H2
-         + 8192) >> 14)
+        ((((((v * c.H6) >> 10) * (((v * c.H3) >> 11) + 32768)) >> 10) + 2097152) * c.H2 + 8192)
+        >> 14
+    )
     v = v - (((((v >> 15) * (v >> 15)) >> 7) * c.H1) >> 4)
     if not 0 <= v <= 419430400:
         raise InvalidReading(f"BME280: humidity {v / 4194304:.2f} %RH is outside 0..100 %")
@@ -194,9 +207,17 @@ class BME280(Driver):
     quantities = (("temperature", "°C"), ("humidity", "%"), ("pressure", "hPa"))
     MAX_POLLS = 10
 
-    def __init__(self, bus: SMBusLike, address: int = 0x76, *, oversampling_temperature: int = 1,
-                 oversampling_pressure: int = 1, oversampling_humidity: int = 1,
-                 iir_filter: int = 0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x76,
+        *,
+        oversampling_temperature: int = 1,
+        oversampling_pressure: int = 1,
+        oversampling_humidity: int = 1,
+        iir_filter: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.bus = bus
         self.address = check_address(address, ADDRESSES, "BME280")
         if oversampling_temperature == 0:
@@ -211,8 +232,10 @@ class BME280(Driver):
         with missing_as_not_found(self.address, "BME280"):
             chip_id = self.bus.read_byte_data(self.address, REG_CHIP_ID)
         if chip_id != CHIP_ID:
-            raise DeviceNotFound(f"BME280: chip id at 0x{self.address:02X} is 0x{chip_id:02X}, "
-                                 f"expected 0x{CHIP_ID:02X} (0x58 is a BMP280)")
+            raise DeviceNotFound(
+                f"BME280: chip id at 0x{self.address:02X} is 0x{chip_id:02X}, "
+                f"expected 0x{CHIP_ID:02X} (0x58 is a BMP280)"
+            )
         self.bus.write_byte_data(self.address, REG_RESET, RESET_WORD)
         self.sleep(STARTUP_S)
         self._poll_status(STATUS_IM_UPDATE, "NVM copy")

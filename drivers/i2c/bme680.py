@@ -36,11 +36,42 @@ FILTER = {0: 0, 1: 1, 3: 2, 7: 3, 15: 4, 31: 5, 63: 6, 127: 7}
 NEW_DATA, MEASURING = 0x80, 0x60
 GAS_VALID, HEAT_STAB = 0x20, 0x10
 #: BME680 gas ranges (§3.3.5, integer form): lookup tables 1 and 2
-LOOKUP1 = (2147483647, 2147483647, 2147483647, 2147483647, 2147483647, 2126008810, 2147483647,
-           2130303777, 2147483647, 2147483647, 2143188679, 2136746228, 2147483647, 2126008810,
-           2147483647, 2147483647)
-LOOKUP2 = (4096000000, 2048000000, 1024000000, 512000000, 255744255, 127110228, 64000000, 32258064,
-           16016016, 8000000, 4000000, 2000000, 1000000, 500000, 250000, 125000)
+LOOKUP1 = (
+    2147483647,
+    2147483647,
+    2147483647,
+    2147483647,
+    2147483647,
+    2126008810,
+    2147483647,
+    2130303777,
+    2147483647,
+    2147483647,
+    2143188679,
+    2136746228,
+    2147483647,
+    2126008810,
+    2147483647,
+    2147483647,
+)
+LOOKUP2 = (
+    4096000000,
+    2048000000,
+    1024000000,
+    512000000,
+    255744255,
+    127110228,
+    64000000,
+    32258064,
+    16016016,
+    8000000,
+    4000000,
+    2000000,
+    1000000,
+    500000,
+    250000,
+    125000,
+)
 T_RANGE_C, P_RANGE_HPA = (-40.0, 85.0), (300.0, 1100.0)
 
 
@@ -87,21 +118,40 @@ class Calibration:
     range_switching_error: int = 0
 
     @classmethod
-    def from_registers(cls, c1: bytes, c2: bytes, heat_range: int, heat_val: int,
-                       sw_err: int) -> Calibration:
+    def from_registers(
+        cls, c1: bytes, c2: bytes, heat_range: int, heat_val: int, sw_err: int
+    ) -> Calibration:
         """c1 = 0x89..0xA1 (25 bytes), c2 = 0xE1..0xF0 (16 bytes), per §5.2 table 14."""
         a = lambda reg: c1[reg - 0x89]  # noqa: E731 - register -> byte of block 1
         b = lambda reg: c2[reg - 0xE1]  # noqa: E731
         return cls(
-            t1=_u16(b(0xE9), b(0xEA)), t2=_s16(a(0x8A), a(0x8B)), t3=_s8(a(0x8C)),
-            p1=_u16(a(0x8E), a(0x8F)), p2=_s16(a(0x90), a(0x91)), p3=_s8(a(0x92)),
-            p4=_s16(a(0x94), a(0x95)), p5=_s16(a(0x96), a(0x97)), p6=_s8(a(0x99)), p7=_s8(a(0x98)),
-            p8=_s16(a(0x9C), a(0x9D)), p9=_s16(a(0x9E), a(0x9F)), p10=a(0xA0),
-            h1=b(0xE3) << 4 | b(0xE2) & 0x0F, h2=b(0xE1) << 4 | b(0xE2) >> 4, h3=_s8(b(0xE4)),
-            h4=_s8(b(0xE5)), h5=_s8(b(0xE6)), h6=b(0xE7), h7=_s8(b(0xE8)),
-            g1=_s8(b(0xED)), g2=_s16(b(0xEB), b(0xEC)), g3=_s8(b(0xEE)),
-            res_heat_range=heat_range >> 4 & 0x03, res_heat_val=_s8(heat_val),
-            range_switching_error=_s8(sw_err & 0xF0) // 16)
+            t1=_u16(b(0xE9), b(0xEA)),
+            t2=_s16(a(0x8A), a(0x8B)),
+            t3=_s8(a(0x8C)),
+            p1=_u16(a(0x8E), a(0x8F)),
+            p2=_s16(a(0x90), a(0x91)),
+            p3=_s8(a(0x92)),
+            p4=_s16(a(0x94), a(0x95)),
+            p5=_s16(a(0x96), a(0x97)),
+            p6=_s8(a(0x99)),
+            p7=_s8(a(0x98)),
+            p8=_s16(a(0x9C), a(0x9D)),
+            p9=_s16(a(0x9E), a(0x9F)),
+            p10=a(0xA0),
+            h1=b(0xE3) << 4 | b(0xE2) & 0x0F,
+            h2=b(0xE1) << 4 | b(0xE2) >> 4,
+            h3=_s8(b(0xE4)),
+            h4=_s8(b(0xE5)),
+            h5=_s8(b(0xE6)),
+            h6=b(0xE7),
+            h7=_s8(b(0xE8)),
+            g1=_s8(b(0xED)),
+            g2=_s16(b(0xEB), b(0xEC)),
+            g3=_s8(b(0xEE)),
+            res_heat_range=heat_range >> 4 & 0x03,
+            res_heat_val=_s8(heat_val),
+            range_switching_error=_s8(sw_err & 0xF0) // 16,
+        )
 
 
 def temperature(c: Calibration, adc: int) -> tuple[float, float]:
@@ -133,8 +183,9 @@ def pressure(c: Calibration, adc: int, t_fine: float) -> float:
 def humidity(c: Calibration, adc: int, celsius: float) -> float:
     """§3.3.3 -> %RH."""
     var1 = adc - (c.h1 * 16.0 + c.h3 / 2.0 * celsius)
-    var2 = var1 * (c.h2 / 262144.0 * (1.0 + c.h4 / 16384.0 * celsius
-                                       + c.h5 / 1048576.0 * celsius * celsius))
+    var2 = var1 * (
+        c.h2 / 262144.0 * (1.0 + c.h4 / 16384.0 * celsius + c.h5 / 1048576.0 * celsius * celsius)
+    )
     var3, var4 = c.h6 / 16384.0, c.h7 / 2097152.0
     return var2 + (var3 + var4 * celsius) * var2 * var2
 
@@ -158,8 +209,10 @@ def heater_code(c: Calibration, target_c: float, ambient_c: float) -> int:
     var3 = c.g3 / 1024.0
     var4 = var1 * (1.0 + var2 * target_c)
     var5 = var4 + var3 * ambient_c
-    code = int(3.4 * (var5 * (4.0 / (4.0 + c.res_heat_range))
-                      * (1.0 / (1.0 + c.res_heat_val * 0.002)) - 25))
+    code = int(
+        3.4
+        * (var5 * (4.0 / (4.0 + c.res_heat_range)) * (1.0 / (1.0 + c.res_heat_val * 0.002)) - 25)
+    )
     return max(0, min(255, code))
 
 
@@ -175,16 +228,32 @@ def wait_code(ms: int) -> int:
 
 
 class BME680(Driver):
-    quantities = (("temperature", "°C"), ("humidity", "%"), ("pressure", "hPa"),
-                  ("gas_resistance", "Ω"))
+    quantities = (
+        ("temperature", "°C"),
+        ("humidity", "%"),
+        ("pressure", "hPa"),
+        ("gas_resistance", "Ω"),
+    )
 
-    def __init__(self, bus: SMBusLike, address: int = 0x77, *, oversampling_temperature: int = 2,
-                 oversampling_pressure: int = 4, oversampling_humidity: int = 1, iir_filter: int = 3,
-                 gas: bool = True, heater_temperature: int = 320, heater_duration: int = 150,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        for name, value in (("oversampling_temperature", oversampling_temperature),
-                            ("oversampling_pressure", oversampling_pressure),
-                            ("oversampling_humidity", oversampling_humidity)):
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x77,
+        *,
+        oversampling_temperature: int = 2,
+        oversampling_pressure: int = 4,
+        oversampling_humidity: int = 1,
+        iir_filter: int = 3,
+        gas: bool = True,
+        heater_temperature: int = 320,
+        heater_duration: int = 150,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        for name, value in (
+            ("oversampling_temperature", oversampling_temperature),
+            ("oversampling_pressure", oversampling_pressure),
+            ("oversampling_humidity", oversampling_humidity),
+        ):
             if value not in OVERSAMPLING:
                 raise ValueError(f"BME680: {name} must be one of {sorted(OVERSAMPLING)}")
         if iir_filter not in FILTER:
@@ -194,8 +263,11 @@ class BME680(Driver):
         if not 1 <= heater_duration <= 4032:
             raise ValueError("BME680: heater_duration must be 1..4032 ms")
         self.bus, self.address = bus, check_address(address, ADDRESSES, "BME680")
-        self.osrs = (OVERSAMPLING[oversampling_temperature], OVERSAMPLING[oversampling_pressure],
-                     OVERSAMPLING[oversampling_humidity])
+        self.osrs = (
+            OVERSAMPLING[oversampling_temperature],
+            OVERSAMPLING[oversampling_pressure],
+            OVERSAMPLING[oversampling_humidity],
+        )
         self.cycles = oversampling_temperature + oversampling_pressure + oversampling_humidity
         self.filter, self.gas = FILTER[iir_filter], gas
         self.heater_temperature, self.heater_duration = heater_temperature, heater_duration
@@ -216,14 +288,20 @@ class BME680(Driver):
         with missing_as_not_found(self.address, "BME680"):
             chip = self.bus.read_byte_data(self.address, REG_CHIP_ID)
         if chip != CHIP_ID:
-            raise DeviceNotFound(f"BME680: chip id 0x{chip:02X} at 0x{self.address:02X}, expected "
-                                 f"0x61 (a BME280 reads 0x60)")
+            raise DeviceNotFound(
+                f"BME680: chip id 0x{chip:02X} at 0x{self.address:02X}, expected "
+                f"0x61 (a BME280 reads 0x60)"
+            )
         self._write(REG_RESET, 0xB6)
         self.sleep(0.010)
         self.variant = self.bus.read_byte_data(self.address, REG_VARIANT)
         self.calibration = Calibration.from_registers(
-            self._read(0x89, 25), self._read(0xE1, 16), self.bus.read_byte_data(self.address, 0x02),
-            self.bus.read_byte_data(self.address, 0x00), self.bus.read_byte_data(self.address, 0x04))
+            self._read(0x89, 25),
+            self._read(0xE1, 16),
+            self.bus.read_byte_data(self.address, 0x02),
+            self.bus.read_byte_data(self.address, 0x00),
+            self.bus.read_byte_data(self.address, 0x04),
+        )
         self._write(REG_CTRL_HUM, self.osrs[2])
         self._write(REG_CONFIG, self.filter << 2)
         self._write(REG_GAS_WAIT_0, wait_code(self.heater_duration))
@@ -264,13 +342,19 @@ class BME680(Driver):
         if not 0 <= rh <= 100:
             raise InvalidReading(f"BME680: humidity {rh:.2f} % outside 0..100 %")
         self.ambient = celsius
-        readings = [Reading("temperature", celsius, "°C"), Reading("humidity", rh, "%"),
-                    Reading("pressure", hpa, "hPa")]
+        readings = [
+            Reading("temperature", celsius, "°C"),
+            Reading("humidity", rh, "%"),
+            Reading("pressure", hpa, "hPa"),
+        ]
         if self.gas:
             gas = self._read(0x2C if self.variant else 0x2A, 2)
             adc, flags = gas[0] << 2 | gas[1] >> 6, gas[1]
             if flags & GAS_VALID and flags & HEAT_STAB:
-                ohms = gas_resistance_bme688(adc, flags & 0x0F) if self.variant else \
-                    gas_resistance_bme680(c, adc, flags & 0x0F)
+                ohms = (
+                    gas_resistance_bme688(adc, flags & 0x0F)
+                    if self.variant
+                    else gas_resistance_bme680(c, adc, flags & 0x0F)
+                )
                 readings.append(Reading("gas_resistance", ohms, "Ω"))
         return readings

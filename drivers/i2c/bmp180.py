@@ -26,15 +26,25 @@ REG_CHIP_ID, CHIP_ID = 0xD0, 0x55
 REG_RESET, RESET = 0xE0, 0xB6
 REG_CTRL, REG_OUT, REG_CALIB = 0xF4, 0xF6, 0xAA
 CMD_TEMPERATURE, CMD_PRESSURE = 0x2E, 0x34
-SCO = 0x20                                      # start of conversion: 1 while converting
+SCO = 0x20  # start of conversion: 1 while converting
 T_WAIT_S = 0.0045
-P_WAIT_S = (0.0045, 0.0075, 0.0135, 0.0255)     # table 8, max, by oversampling
-RESET_WAIT_S = 0.010                            # start-up time after reset (table 1)
+P_WAIT_S = (0.0045, 0.0075, 0.0135, 0.0255)  # table 8, max, by oversampling
+RESET_WAIT_S = 0.010  # start-up time after reset (table 1)
 #: (name, signed) of the calibration words in EEPROM order (table 5)
-CALIB_WORDS = (("ac1", True), ("ac2", True), ("ac3", True), ("ac4", False), ("ac5", False),
-               ("ac6", False), ("b1", True), ("b2", True), ("mb", True), ("mc", True),
-               ("md", True))
-P_RANGE_PA = (30_000, 110_000)                  # operating range 300..1100 hPa (table 1)
+CALIB_WORDS = (
+    ("ac1", True),
+    ("ac2", True),
+    ("ac3", True),
+    ("ac4", False),
+    ("ac5", False),
+    ("ac6", False),
+    ("b1", True),
+    ("b2", True),
+    ("mb", True),
+    ("mc", True),
+    ("md", True),
+)
+P_RANGE_PA = (30_000, 110_000)  # operating range 300..1100 hPa (table 1)
 T_RANGE_C = (-40.0, 85.0)
 
 
@@ -58,10 +68,12 @@ class Calibration:
             raise ValueError("BMP180: calibration is 22 bytes")
         words = {}
         for i, (name, signed) in enumerate(CALIB_WORDS):
-            raw = data[2 * i:2 * i + 2]
+            raw = data[2 * i : 2 * i + 2]
             if raw in (b"\x00\x00", b"\xff\xff"):
-                raise DriverError(f"BMP180: calibration word {name} reads 0x{raw.hex().upper()} "
-                                  f"(§3.4: the EEPROM was not read correctly)")
+                raise DriverError(
+                    f"BMP180: calibration word {name} reads 0x{raw.hex().upper()} "
+                    f"(§3.4: the EEPROM was not read correctly)"
+                )
             words[name] = int.from_bytes(raw, "big", signed=signed)
         return cls(**words)
 
@@ -80,7 +92,7 @@ def compensate(cal: Calibration, ut: int, up: int, oss: int) -> tuple[float, int
     x1 = cal.ac3 * b6 >> 13
     x2 = cal.b1 * (b6 * b6 >> 12) >> 16
     x3 = (x1 + x2 + 2) >> 2
-    b4 = cal.ac4 * ((x3 + 32768) & 0xFFFFFFFF) >> 15   # unsigned long in the datasheet
+    b4 = cal.ac4 * ((x3 + 32768) & 0xFFFFFFFF) >> 15  # unsigned long in the datasheet
     b7 = ((up - b3) & 0xFFFFFFFF) * (50000 >> oss)
     if b4 == 0:
         raise InvalidReading("BMP180: B4 is 0 (calibration or raw values are not a measurement)")
@@ -102,8 +114,14 @@ def check_ranges(temperature: float, pressure: int) -> None:
 class BMP180(Driver):
     quantities = (("temperature", "°C"), ("pressure", "hPa"))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x77, *, oversampling: int = 1,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x77,
+        *,
+        oversampling: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if oversampling not in (0, 1, 2, 3):
             raise ValueError("BMP180: oversampling must be 0, 1, 2 or 3")
         self.bus, self.address = bus, check_address(address, ADDRESSES, "BMP180")
@@ -114,12 +132,15 @@ class BMP180(Driver):
         with missing_as_not_found(self.address, "BMP180"):
             chip_id = self.bus.read_byte_data(self.address, REG_CHIP_ID)
         if chip_id != CHIP_ID:
-            raise DeviceNotFound(f"BMP180: chip id 0x{chip_id:02X} at 0x{self.address:02X}, "
-                                 f"expected 0x{CHIP_ID:02X} (a BMP280/BME280 reads 0x58/0x60)")
+            raise DeviceNotFound(
+                f"BMP180: chip id 0x{chip_id:02X} at 0x{self.address:02X}, "
+                f"expected 0x{CHIP_ID:02X} (a BMP280/BME280 reads 0x58/0x60)"
+            )
         self.bus.write_byte_data(self.address, REG_RESET, RESET)
         self.sleep(RESET_WAIT_S)
         self.calibration = Calibration.from_eeprom(
-            bytes(self.bus.read_i2c_block_data(self.address, REG_CALIB, 22)))
+            bytes(self.bus.read_i2c_block_data(self.address, REG_CALIB, 22))
+        )
 
     def _convert(self, command: int, wait: float, length: int) -> bytes:
         self.bus.write_byte_data(self.address, REG_CTRL, command)
@@ -137,4 +158,7 @@ class BMP180(Driver):
         up = int.from_bytes(raw, "big") >> (8 - self.oss)
         temperature, pressure = compensate(self.calibration, ut, up, self.oss)
         check_ranges(temperature, pressure)
-        return [Reading("temperature", temperature, "°C"), Reading("pressure", pressure / 100, "hPa")]
+        return [
+            Reading("temperature", temperature, "°C"),
+            Reading("pressure", pressure / 100, "hPa"),
+        ]

@@ -27,7 +27,7 @@ ADDRESSES = (0x76, 0x77)
 CHIP_IDS = {0x50: "BMP388", 0x60: "BMP390"}
 REG_CHIP_ID, REG_ERR, REG_STATUS, REG_DATA = 0x00, 0x02, 0x03, 0x04
 REG_PWR_CTRL, REG_OSR, REG_CONFIG, REG_CMD, REG_CALIB = 0x1B, 0x1C, 0x1F, 0x7E, 0x31
-DRDY = 0x60                              # drdy_press | drdy_temp
+DRDY = 0x60  # drdy_press | drdy_temp
 OVERSAMPLING = {1: 0, 2: 1, 4: 2, 8: 3, 16: 4, 32: 5}
 FILTER = {0: 0, 1: 1, 3: 2, 7: 3, 15: 4, 31: 5, 63: 6, 127: 7}
 T_RANGE_C, P_RANGE_HPA = (-40.0, 85.0), (300.0, 1250.0)
@@ -56,29 +56,54 @@ class Calibration:
     def from_nvm(cls, data: bytes) -> Calibration:
         if len(data) != 21:
             raise ValueError("BMP388: calibration is 21 bytes")
-        t1, t2, t3, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11 = struct.unpack("<HHbhhbbHHbbhbb", data)
-        return cls(t1 / 2 ** -8, t2 / 2 ** 30, t3 / 2 ** 48, (p1 - 2 ** 14) / 2 ** 20,
-                   (p2 - 2 ** 14) / 2 ** 29, p3 / 2 ** 32, p4 / 2 ** 37, p5 / 2 ** -3, p6 / 2 ** 6,
-                   p7 / 2 ** 8, p8 / 2 ** 15, p9 / 2 ** 48, p10 / 2 ** 48, p11 / 2 ** 65)
+        t1, t2, t3, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11 = struct.unpack(
+            "<HHbhhbbHHbbhbb", data
+        )
+        return cls(
+            t1 / 2**-8,
+            t2 / 2**30,
+            t3 / 2**48,
+            (p1 - 2**14) / 2**20,
+            (p2 - 2**14) / 2**29,
+            p3 / 2**32,
+            p4 / 2**37,
+            p5 / 2**-3,
+            p6 / 2**6,
+            p7 / 2**8,
+            p8 / 2**15,
+            p9 / 2**48,
+            p10 / 2**48,
+            p11 / 2**65,
+        )
 
 
 def compensate(c: Calibration, up: int, ut: int) -> tuple[float, float]:
     """Raw pressure and temperature -> (°C, Pa), §9.2 and §9.3."""
     partial = ut - c.t1
     t = partial * c.t2 + partial * partial * c.t3
-    out1 = c.p5 + c.p6 * t + c.p7 * t * t + c.p8 * t ** 3
-    out2 = up * (c.p1 + c.p2 * t + c.p3 * t * t + c.p4 * t ** 3)
-    out3 = up * up * (c.p9 + c.p10 * t) + up ** 3 * c.p11
+    out1 = c.p5 + c.p6 * t + c.p7 * t * t + c.p8 * t**3
+    out2 = up * (c.p1 + c.p2 * t + c.p3 * t * t + c.p4 * t**3)
+    out3 = up * up * (c.p9 + c.p10 * t) + up**3 * c.p11
     return t, out1 + out2 + out3
 
 
 class BMP388(Driver):
     quantities = (("temperature", "°C"), ("pressure", "hPa"))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x77, *, oversampling_pressure: int = 8,
-                 oversampling_temperature: int = 1, iir_filter: int = 3,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        if oversampling_pressure not in OVERSAMPLING or oversampling_temperature not in OVERSAMPLING:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x77,
+        *,
+        oversampling_pressure: int = 8,
+        oversampling_temperature: int = 1,
+        iir_filter: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if (
+            oversampling_pressure not in OVERSAMPLING
+            or oversampling_temperature not in OVERSAMPLING
+        ):
             raise ValueError(f"BMP388: oversampling must be one of {sorted(OVERSAMPLING)}")
         if iir_filter not in FILTER:
             raise ValueError(f"BMP388: iir_filter must be one of {sorted(FILTER)}")
@@ -95,15 +120,19 @@ class BMP388(Driver):
         with missing_as_not_found(self.address, "BMP388"):
             chip = self.bus.read_byte_data(self.address, REG_CHIP_ID)
         if chip not in CHIP_IDS:
-            raise DeviceNotFound(f"BMP388: chip id 0x{chip:02X} at 0x{self.address:02X}, expected "
-                                 f"0x50 (BMP388) or 0x60 (BMP390)")
+            raise DeviceNotFound(
+                f"BMP388: chip id 0x{chip:02X} at 0x{self.address:02X}, expected "
+                f"0x50 (BMP388) or 0x60 (BMP390)"
+            )
         self.chip = CHIP_IDS[chip]
         self.bus.write_byte_data(self.address, REG_CMD, 0xB6)
-        self.sleep(0.002)                                   # start-up after soft reset
+        self.sleep(0.002)  # start-up after soft reset
         self.calibration = Calibration.from_nvm(
-            bytes(self.bus.read_i2c_block_data(self.address, REG_CALIB, 21)))
-        self.bus.write_byte_data(self.address, REG_OSR,
-                                 OVERSAMPLING[self.osr_t] << 3 | OVERSAMPLING[self.osr_p])
+            bytes(self.bus.read_i2c_block_data(self.address, REG_CALIB, 21))
+        )
+        self.bus.write_byte_data(
+            self.address, REG_OSR, OVERSAMPLING[self.osr_t] << 3 | OVERSAMPLING[self.osr_p]
+        )
         self.bus.write_byte_data(self.address, REG_CONFIG, self.filter << 1)
         if self.bus.read_byte_data(self.address, REG_ERR) & 0x04:
             raise DriverError(f"{self.chip}: conf_err: the oversampling does not fit the data rate")
@@ -112,7 +141,7 @@ class BMP388(Driver):
         if self.calibration is None:
             self.open()
         assert self.calibration is not None
-        self.bus.write_byte_data(self.address, REG_PWR_CTRL, 0b01 << 4 | 0b11)   # forced, T and P
+        self.bus.write_byte_data(self.address, REG_PWR_CTRL, 0b01 << 4 | 0b11)  # forced, T and P
         self.sleep(self.conversion_time())
         for _ in range(10):
             if self.bus.read_byte_data(self.address, REG_STATUS) & DRDY == DRDY:
@@ -128,5 +157,7 @@ class BMP388(Driver):
         if not T_RANGE_C[0] <= celsius <= T_RANGE_C[1]:
             raise InvalidReading(f"{self.chip}: temperature {celsius:.2f} °C outside -40..85 °C")
         if not P_RANGE_HPA[0] <= pascal / 100 <= P_RANGE_HPA[1]:
-            raise InvalidReading(f"{self.chip}: pressure {pascal / 100:.2f} hPa outside 300..1250 hPa")
+            raise InvalidReading(
+                f"{self.chip}: pressure {pascal / 100:.2f} hPa outside 300..1250 hPa"
+            )
         return [Reading("temperature", celsius, "°C"), Reading("pressure", pascal / 100, "hPa")]

@@ -23,7 +23,7 @@ CMD_T, CMD_RH, CMD_RESET = 0xF3, 0xF5, 0xFE
 RESET_S = 0.015
 #: chip -> (temperature 14 bit, humidity 12 bit) maximum conversion time in s
 WAIT_S = {"htu21d": (0.050, 0.016), "sht21": (0.085, 0.029), "si7021": (0.0108, 0.012)}
-POLL_S, POLLS = 0.005, 10            # NAK while measuring: poll a little beyond the maximum
+POLL_S, POLLS = 0.005, 10  # NAK while measuring: poll a little beyond the maximum
 T_RANGE_C = (-40.0, 125.0)
 
 
@@ -41,8 +41,9 @@ def decode(frame: bytes, humidity: bool) -> int:
     if len(frame) != 3:
         raise DriverError(f"HTU21D: response of {len(frame)} bytes, expected 3")
     if crc8(frame[:2]) != frame[2]:
-        raise ChecksumError(f"HTU21D: CRC 0x{frame[2]:02X} != 0x{crc8(frame[:2]):02X} "
-                            f"for {frame[:2].hex()}")
+        raise ChecksumError(
+            f"HTU21D: CRC 0x{frame[2]:02X} != 0x{crc8(frame[:2]):02X} for {frame[:2].hex()}"
+        )
     raw = int.from_bytes(frame[:2], "big")
     if bool(raw & 0x02) != humidity:
         raise DriverError("HTU21D: the status bit says the response is of the other measurement")
@@ -66,8 +67,14 @@ def humidity(raw: int) -> float:
 class HTU21D(Driver):
     quantities = (("temperature", "°C"), ("humidity", "%"))
 
-    def __init__(self, bus: SMBusLike, address: int = ADDRESS, *, chip: str = "htu21d",
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = ADDRESS,
+        *,
+        chip: str = "htu21d",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if address != ADDRESS:
             raise ValueError(f"{chip}: address 0x{address:02X} is not its address (0x40)")
         if chip not in WAIT_S:

@@ -33,8 +33,16 @@ SHUNT_FULL_SCALE = 32767
 #: samples averaged -> AVG field (§7.6.1 table 6)
 AVERAGES = {1: 0, 4: 1, 16: 2, 64: 3, 128: 4, 256: 5, 512: 6, 1024: 7}
 #: conversion time s -> CT field (table 7/8, for both VBUSCT and VSHCT)
-CONVERSION_TIMES = {0.000140: 0, 0.000204: 1, 0.000332: 2, 0.000588: 3, 0.001100: 4,
-                    0.002116: 5, 0.004156: 6, 0.008244: 7}
+CONVERSION_TIMES = {
+    0.000140: 0,
+    0.000204: 1,
+    0.000332: 2,
+    0.000588: 3,
+    0.001100: 4,
+    0.002116: 5,
+    0.004156: 6,
+    0.008244: 7,
+}
 MAX_POLLS = 10
 INA260_CURRENT_LSB, INA260_POWER_LSB = 1.25e-3, 10e-3
 
@@ -44,8 +52,10 @@ def calibrate(shunt_ohms: float, max_current: float) -> tuple[int, float]:
     if shunt_ohms <= 0 or max_current <= 0:
         raise ValueError("INA226: shunt_ohms and max_current must be positive")
     if max_current * shunt_ohms > SHUNT_FULL_SCALE * SHUNT_LSB_V:
-        raise ValueError(f"INA226: {max_current * shunt_ohms * 1000:.1f} mV across the shunt "
-                         f"exceeds its ±81.92 mV range")
+        raise ValueError(
+            f"INA226: {max_current * shunt_ohms * 1000:.1f} mV across the shunt "
+            f"exceeds its ±81.92 mV range"
+        )
     cal = int(0.00512 / (max_current / 32768 * shunt_ohms))
     if not 1 <= cal <= 0x7FFF:
         raise ValueError(f"INA226: calibration {cal} out of range; choose another max_current")
@@ -60,14 +70,23 @@ class INA226(Driver):
     chip = "ina226"
     quantities = (("voltage", "V"), ("current", "A"), ("power", "W"), ("shunt_voltage", "V"))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x40, *, shunt_ohms: float = 0.1,
-                 max_current: float = 0.8, samples: int = 16, conversion_time: float = 0.0011,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x40,
+        *,
+        shunt_ohms: float = 0.1,
+        max_current: float = 0.8,
+        samples: int = 16,
+        conversion_time: float = 0.0011,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if samples not in AVERAGES:
             raise ValueError(f"{self.chip.upper()}: samples must be one of {sorted(AVERAGES)}")
         if conversion_time not in CONVERSION_TIMES:
-            raise ValueError(f"{self.chip.upper()}: conversion_time must be one of "
-                             f"{sorted(CONVERSION_TIMES)} s")
+            raise ValueError(
+                f"{self.chip.upper()}: conversion_time must be one of {sorted(CONVERSION_TIMES)} s"
+            )
         self.bus, self.sleep = bus, sleep
         self.address = check_address(address, ADDRESSES, self.chip.upper())
         self.samples, self.conversion_time = samples, conversion_time
@@ -92,17 +111,21 @@ class INA226(Driver):
             manufacturer = self._read_reg(REG_MANUFACTURER)
         die = self._read_reg(REG_DIE)
         if manufacturer != MANUFACTURER_ID or die != DIE_ID[self.chip]:
-            raise DeviceNotFound(f"{self.chip.upper()}: at 0x{self.address:02X} manufacturer "
-                                 f"0x{manufacturer:04X} die 0x{die:04X}, expected 0x5449 / "
-                                 f"0x{DIE_ID[self.chip]:04X}: another chip")
+            raise DeviceNotFound(
+                f"{self.chip.upper()}: at 0x{self.address:02X} manufacturer "
+                f"0x{manufacturer:04X} die 0x{die:04X}, expected 0x5449 / "
+                f"0x{DIE_ID[self.chip]:04X}: another chip"
+            )
 
     def _wait_conversion(self) -> None:
         self.sleep(self.samples * 2 * self.conversion_time)
         for _ in range(MAX_POLLS):
-            mask = self._read_reg(REG_MASK)           # reading it clears CVRF
+            mask = self._read_reg(REG_MASK)  # reading it clears CVRF
             if mask & OVF:
-                raise InvalidReading(f"{self.chip.upper()}: math overflow (OVF): current or power "
-                                     f"beyond the calibrated range")
+                raise InvalidReading(
+                    f"{self.chip.upper()}: math overflow (OVF): current or power "
+                    f"beyond the calibrated range"
+                )
             if mask & CVRF:
                 return
             self.sleep(self.conversion_time)
@@ -110,7 +133,7 @@ class INA226(Driver):
 
     def read(self) -> list[Reading]:
         if self.cal is not None:
-            self._write_reg(REG_CALIBRATION, self.cal)   # lost on a brown-out: write each time
+            self._write_reg(REG_CALIBRATION, self.cal)  # lost on a brown-out: write each time
         self._write_reg(REG_CONFIG, self.config_word())
         self._wait_conversion()
         shunt = _signed(self._read_reg(REG_SHUNT))
@@ -119,8 +142,12 @@ class INA226(Driver):
         volts = self._read_reg(REG_BUS) * BUS_LSB_V
         current = _signed(self._read_reg(REG_CURRENT)) * self.current_lsb
         power = self._read_reg(REG_POWER) * self.power_lsb
-        return [Reading("voltage", volts, "V"), Reading("current", current, "A"),
-                Reading("power", power, "W"), Reading("shunt_voltage", shunt * SHUNT_LSB_V, "V")]
+        return [
+            Reading("voltage", volts, "V"),
+            Reading("current", current, "A"),
+            Reading("power", power, "W"),
+            Reading("shunt_voltage", shunt * SHUNT_LSB_V, "V"),
+        ]
 
 
 class INA260(INA226):
@@ -128,11 +155,24 @@ class INA260(INA226):
 
     chip = "ina260"
 
-    def __init__(self, bus: SMBusLike, address: int = 0x40, *, samples: int = 16,
-                 conversion_time: float = 0.0011,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        super().__init__(bus, address, shunt_ohms=0.002, max_current=15.0, samples=samples,
-                         conversion_time=conversion_time, sleep=sleep)
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x40,
+        *,
+        samples: int = 16,
+        conversion_time: float = 0.0011,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(
+            bus,
+            address,
+            shunt_ohms=0.002,
+            max_current=15.0,
+            samples=samples,
+            conversion_time=conversion_time,
+            sleep=sleep,
+        )
         self.power_lsb = INA260_POWER_LSB
 
     def _calibration(self, shunt_ohms: float, max_current: float) -> tuple[int | None, float]:

@@ -22,9 +22,12 @@ from drivers.bus.i2c import SMBusLike, check_address, missing_as_not_found
 REG_TEMP, REG_CONFIG = 0x00, 0x01
 LM75_ADDRESSES = tuple(range(0x48, 0x50))
 #: chip -> (bits, °C per LSB, allowed addresses)
-CHIPS = {"lm75": (9, 0.5, LM75_ADDRESSES), "lm75b": (11, 0.125, LM75_ADDRESSES),
-         "tmp102": (12, 0.0625, (0x48, 0x49, 0x4A, 0x4B))}
-TMP102_EM = 0x10                     # extended mode, in the second configuration byte
+CHIPS = {
+    "lm75": (9, 0.5, LM75_ADDRESSES),
+    "lm75b": (11, 0.125, LM75_ADDRESSES),
+    "tmp102": (12, 0.0625, (0x48, 0x49, 0x4A, 0x4B)),
+}
+TMP102_EM = 0x10  # extended mode, in the second configuration byte
 RANGE_C = {"lm75": (-55.0, 125.0), "lm75b": (-55.0, 125.0), "tmp102": (-55.0, 150.0)}
 
 
@@ -59,6 +62,7 @@ class LM75(Driver):
         value = decode(self._word(REG_TEMP), self.bits, self.lsb)
         low, high = RANGE_C[self.chip]
         if not low <= value <= high:
-            raise InvalidReading(f"{self.chip.upper()}: temperature {value:g} °C outside "
-                                 f"{low:g}..{high:g} °C")
+            raise InvalidReading(
+                f"{self.chip.upper()}: temperature {value:g} °C outside {low:g}..{high:g} °C"
+            )
         return [Reading("temperature", value, "°C")]

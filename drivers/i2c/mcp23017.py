@@ -85,8 +85,10 @@ class MCP23017:
         olat = _word(self._bus.read_i2c_block_data(self.address, OLAT[0], 2))
         mask = sum(1 << p for p in self._claimed)
         if iodir & mask or (olat ^ self._latch) & mask:
-            return (f"IODIR 0x{iodir:04X}, OLAT 0x{olat:04X}; expected outputs 0x{mask:04X} "
-                    f"latched at 0x{self._latch & mask:04X}")
+            return (
+                f"IODIR 0x{iodir:04X}, OLAT 0x{olat:04X}; expected outputs 0x{mask:04X} "
+                f"latched at 0x{self._latch & mask:04X}"
+            )
         return None
 
     def reinit(self, levels: Mapping[int, bool]) -> None:

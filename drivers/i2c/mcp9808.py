@@ -45,8 +45,10 @@ class MCP9808(Driver):
             manufacturer = self._word(REG_MANUFACTURER)
         device = self._word(REG_DEVICE) >> 8
         if manufacturer != MANUFACTURER_ID or device != DEVICE_ID:
-            raise DeviceNotFound(f"MCP9808: at 0x{self.address:02X} manufacturer 0x{manufacturer:04X} "
-                                 f"device 0x{device:02X}, expected 0x0054 / 0x04: another chip")
+            raise DeviceNotFound(
+                f"MCP9808: at 0x{self.address:02X} manufacturer 0x{manufacturer:04X} "
+                f"device 0x{device:02X}, expected 0x0054 / 0x04: another chip"
+            )
         self.bus.write_byte_data(self.address, REG_RESOLUTION, RESOLUTIONS[self.resolution])
 
     def read(self) -> list[Reading]:

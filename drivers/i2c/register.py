@@ -17,10 +17,21 @@ QUANTITY = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class RegisterSensor(Driver):
-    def __init__(self, bus: SMBusLike, address: int, *, register: int, quantity: str,
-                 unit: str = "", length: int = 2, byte_order: str = "big", signed: bool = False,
-                 scale: float = 1.0, offset: float = 0.0,
-                 valid_range: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int,
+        *,
+        register: int,
+        quantity: str,
+        unit: str = "",
+        length: int = 2,
+        byte_order: str = "big",
+        signed: bool = False,
+        scale: float = 1.0,
+        offset: float = 0.0,
+        valid_range: tuple[float, float] | None = None,
+    ) -> None:
         if not 0x03 <= address <= 0x77:
             raise ValueError(f"register: I2C address 0x{address:02X} is not a 7-bit device address")
         if not 0 <= register <= 0xFF:
@@ -42,8 +53,10 @@ class RegisterSensor(Driver):
     def decode(self, data: bytes) -> float:
         value = int.from_bytes(data, self.byte_order, signed=self.signed) * self.scale + self.offset
         if self.valid_range and not self.valid_range[0] <= value <= self.valid_range[1]:
-            raise InvalidReading(f"register 0x{self.register:02X}@0x{self.address:02X}: "
-                                 f"{value} outside {self.valid_range[0]}..{self.valid_range[1]}")
+            raise InvalidReading(
+                f"register 0x{self.register:02X}@0x{self.address:02X}: "
+                f"{value} outside {self.valid_range[0]}..{self.valid_range[1]}"
+            )
         return value
 
     def open(self) -> None:

@@ -26,15 +26,17 @@ from drivers.i2c.sensirion import split_words
 ADDRESSES = (0x61,)
 START, STOP, SET_INTERVAL, DATA_READY, READ = 0x0010, 0x0104, 0x4600, 0x0202, 0x0300
 SET_ASC, SET_FRC, SET_ALTITUDE, FIRMWARE = 0x5306, 0x5204, 0x5102, 0xD100
-RESPONSE_DELAY_S = 0.003                  # §1.1: at least 3 ms between command and read
+RESPONSE_DELAY_S = 0.003  # §1.1: at least 3 ms between command and read
 READY_POLL_S = 0.1
-CO2_MAX_PPM = 40_000                      # measurement range (datasheet table 1)
+CO2_MAX_PPM = 40_000  # measurement range (datasheet table 1)
 
 
 def floats(words: Sequence[int]) -> list[float]:
     """Pairs of 16-bit words -> big-endian IEEE 754 floats."""
-    return [struct.unpack(">f", (words[i] << 16 | words[i + 1]).to_bytes(4, "big"))[0]
-            for i in range(0, len(words), 2)]
+    return [
+        struct.unpack(">f", (words[i] << 16 | words[i + 1]).to_bytes(4, "big"))[0]
+        for i in range(0, len(words), 2)
+    ]
 
 
 def check(co2: float, temp: float, rh: float) -> tuple[float, float, float]:
@@ -52,9 +54,17 @@ def check(co2: float, temp: float, rh: float) -> tuple[float, float, float]:
 class SCD30(Driver):
     quantities = (("co2", "ppm"), ("temperature", "°C"), ("humidity", "%"))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x61, *, measurement_interval: int = 2,
-                 self_calibration: bool = False, altitude: int = 0, pressure: int = 0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x61,
+        *,
+        measurement_interval: int = 2,
+        self_calibration: bool = False,
+        altitude: int = 0,
+        pressure: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if not 2 <= measurement_interval <= 1800:
             raise ValueError("SCD30: measurement_interval must be 2..1800 s")
         if pressure and not 700 <= pressure <= 1400:
@@ -78,7 +88,7 @@ class SCD30(Driver):
         self.firmware = (version >> 8, version & 0xFF)
         self._send(SET_INTERVAL, [self.measurement_interval])
         self._send(SET_ASC, [int(self.self_calibration)])
-        if self.altitude and not self.pressure:      # pressure, when given, overrides altitude
+        if self.altitude and not self.pressure:  # pressure, when given, overrides altitude
             self._send(SET_ALTITUDE, [self.altitude])
         self._send(START, [self.pressure])
 
@@ -86,7 +96,7 @@ class SCD30(Driver):
         try:
             self._send(STOP)
         except OSError:
-            pass                                       # gone already: nothing to stop
+            pass  # gone already: nothing to stop
 
     def read(self) -> list[Reading]:
         for _ in range(round((self.measurement_interval + 1) / READY_POLL_S)):
@@ -94,11 +104,15 @@ class SCD30(Driver):
                 break
             self.sleep(READY_POLL_S)
         else:
-            raise DriverError(f"SCD30: no measurement within its {self.measurement_interval} s "
-                              f"interval + 1 s")
+            raise DriverError(
+                f"SCD30: no measurement within its {self.measurement_interval} s interval + 1 s"
+            )
         co2, temp, rh = check(*floats(self._ask(READ, 6)))
-        return [Reading("co2", co2, "ppm"), Reading("temperature", temp, "°C"),
-                Reading("humidity", rh, "%")]
+        return [
+            Reading("co2", co2, "ppm"),
+            Reading("temperature", temp, "°C"),
+            Reading("humidity", rh, "%"),
+        ]
 
     def forced_recalibration(self, target_ppm: int) -> None:
         """Tell the module the CO2 it sees now (§1.4.6; after 2 minutes of steady measuring)."""

@@ -31,9 +31,9 @@ SET_ASC, SET_ALTITUDE, FORCED_RECALIBRATION = 0x2416, 0x2427, 0x362F
 CMD_S, STOP_S, FRC_S = 0.001, 0.500, 0.400
 SAMPLE_PERIOD_S = 5.0
 READY_POLL_S = 0.1
-READY_WAIT_S = 1.2                        # a later read: up to 1.2 s past a late sample
-FIRST_WAIT_S = 6.0                        # the first sample comes 5 s after the start
-CO2_MAX_PPM = 40_000                      # output range (§1.1)
+READY_WAIT_S = 1.2  # a later read: up to 1.2 s past a late sample
+FIRST_WAIT_S = 6.0  # the first sample comes 5 s after the start
+CO2_MAX_PPM = 40_000  # output range (§1.1)
 
 
 def with_crcs(words: Sequence[int]) -> list[int]:
@@ -54,28 +54,36 @@ def convert(co2: int, raw_t: int, raw_rh: int) -> tuple[int, float, float]:
 class SCD4x(Driver):
     quantities = (("co2", "ppm"), ("temperature", "°C"), ("humidity", "%"))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x62, *, self_calibration: bool = True,
-                 altitude: int = 0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x62,
+        *,
+        self_calibration: bool = True,
+        altitude: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if not 0 <= altitude <= 3000:
             raise ValueError("SCD4x: altitude must be 0..3000 m (the compensation's range)")
         self.bus, self.address = bus, check_address(address, ADDRESSES, "SCD4x")
         self.self_calibration, self.altitude, self.sleep = self_calibration, altitude, sleep
         self.serial_number: int | None = None
         self.running = False
-        self.fresh_start = False               # no sample read since the last start
+        self.fresh_start = False  # no sample read since the last start
 
     def _send(self, command: int, args: Sequence[int] = (), wait: float = CMD_S) -> None:
         write_raw(self.bus, self.address, [command >> 8, command & 0xFF, *with_crcs(args)])
         self.sleep(wait)
 
-    def _ask(self, command: int, words: int, args: Sequence[int] = (),
-             wait: float = CMD_S) -> list[int]:
+    def _ask(
+        self, command: int, words: int, args: Sequence[int] = (), wait: float = CMD_S
+    ) -> list[int]:
         self._send(command, args, wait)
         return split_words(read_when_ready(self.bus, self.address, 3 * words, self.sleep), "SCD4x")
 
     def open(self) -> None:
         with missing_as_not_found(self.address, "SCD4x"):
-            self._send(STOP_PERIODIC, wait=STOP_S)   # it may still be measuring from before
+            self._send(STOP_PERIODIC, wait=STOP_S)  # it may still be measuring from before
         self.running = False
         a, b, c = self._ask(SERIAL_NUMBER, 3)
         self.serial_number = a << 32 | b << 16 | c
@@ -106,8 +114,11 @@ class SCD4x(Driver):
             self.open()
         self._wait_ready()
         co2, temp, rh = convert(*self._ask(READ_MEASUREMENT, 3))
-        return [Reading("co2", co2, "ppm"), Reading("temperature", temp, "°C"),
-                Reading("humidity", rh, "%")]
+        return [
+            Reading("co2", co2, "ppm"),
+            Reading("temperature", temp, "°C"),
+            Reading("humidity", rh, "%"),
+        ]
 
     def forced_recalibration(self, target_ppm: int) -> int:
         """Tell the sensor the CO2 it sees now is `target_ppm` (after 3 minutes in that air, §3.8.1);
@@ -119,6 +130,7 @@ class SCD4x(Driver):
         (result,) = self._ask(FORCED_RECALIBRATION, 1, [target_ppm], wait=FRC_S)
         self._start()
         if result == 0xFFFF:
-            raise DriverError("SCD4x: forced recalibration failed (was it measuring for 3 minutes "
-                              "before?)")
+            raise DriverError(
+                "SCD4x: forced recalibration failed (was it measuring for 3 minutes before?)"
+            )
         return result - 0x8000

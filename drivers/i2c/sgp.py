@@ -49,8 +49,9 @@ def temperature_ticks(celsius: float) -> int:
 
 def absolute_humidity(celsius: float, rh: float) -> float:
     """g/m³ from °C and %RH (SGP30 datasheet §3.16)."""
-    return 216.7 * (rh / 100 * 6.112 * math.exp(17.62 * celsius / (243.12 + celsius))
-                    / (273.15 + celsius))
+    return 216.7 * (
+        rh / 100 * 6.112 * math.exp(17.62 * celsius / (243.12 + celsius)) / (273.15 + celsius)
+    )
 
 
 def fixed_8_8(grams: float) -> int:
@@ -60,8 +61,13 @@ def fixed_8_8(grams: float) -> int:
 class _Sensirion(Driver):
     chip = ""
 
-    def __init__(self, bus: SMBusLike, address: int, addresses: tuple[int, ...],
-                 sleep: Callable[[float], None]) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int,
+        addresses: tuple[int, ...],
+        sleep: Callable[[float], None],
+    ) -> None:
         self.bus, self.sleep = bus, sleep
         self.address = check_address(address, addresses, self.chip)
         self.temperature: float | None = None
@@ -76,9 +82,13 @@ class _Sensirion(Driver):
         write_raw(self.bus, self.address, [command >> 8, command & 0xFF, *with_crcs(args)])
         self.sleep(wait)
 
-    def _ask(self, command: int, words: int, args: Sequence[int] = (), wait: float = 0.001) -> list[int]:
+    def _ask(
+        self, command: int, words: int, args: Sequence[int] = (), wait: float = 0.001
+    ) -> list[int]:
         self._send(command, args, wait)
-        return split_words(read_when_ready(self.bus, self.address, 3 * words, self.sleep), self.chip)
+        return split_words(
+            read_when_ready(self.bus, self.address, 3 * words, self.sleep), self.chip
+        )
 
     def _read_serial(self) -> None:
         with missing_as_not_found(self.address, self.chip):
@@ -90,8 +100,14 @@ class SGP40(_Sensirion):
     chip = "SGP40"
     quantities = (("voc_index", ""),)
 
-    def __init__(self, bus: SMBusLike, address: int = 0x59, *, sampling_interval: int = 1,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x59,
+        *,
+        sampling_interval: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         super().__init__(bus, address, (0x59,), sleep)
         self.sampling_interval = sampling_interval
         self.algorithm = None
@@ -103,7 +119,7 @@ class SGP40(_Sensirion):
         (result,) = self._ask(SGP40_SELF_TEST, 1, wait=0.320)
         if result != SGP40_SELF_TEST_OK:
             raise DriverError(f"SGP40: self-test failed (0x{result:04X}, expected 0xD400)")
-        if self.algorithm is None:               # a reopen keeps what the algorithm learnt
+        if self.algorithm is None:  # a reopen keeps what the algorithm learnt
             self.algorithm = VocAlgorithm(sampling_interval=self.sampling_interval)
 
     def close(self) -> None:
@@ -115,11 +131,14 @@ class SGP40(_Sensirion):
     def read(self) -> list[Reading]:
         if self.algorithm is None:
             self.open()
-        args = ([humidity_ticks(self.humidity), temperature_ticks(self.temperature)]
-                if self.temperature is not None and self.humidity is not None else [0x8000, 0x6666])
+        args = (
+            [humidity_ticks(self.humidity), temperature_ticks(self.temperature)]
+            if self.temperature is not None and self.humidity is not None
+            else [0x8000, 0x6666]
+        )
         (sraw,) = self._ask(SGP40_MEASURE, 1, args, wait=0.030)
         index = self.algorithm.process(sraw)
-        if index <= 0:                           # 0: the algorithm's first 45 samples
+        if index <= 0:  # 0: the algorithm's first 45 samples
             return []
         return [Reading("voc_index", index)]
 
@@ -128,9 +147,14 @@ class SGP30(_Sensirion):
     chip = "SGP30"
     quantities = (("eco2", "ppm"), ("tvoc", "ppb"))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x58, *,
-                 sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x58,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(bus, address, (0x58,), sleep)
         self.monotonic = monotonic
         self.started: float | None = None
@@ -140,7 +164,9 @@ class SGP30(_Sensirion):
         self._read_serial()
         (features,) = self._ask(SGP30_FEATURES, 1, wait=0.010)
         if features >> 12 != 0:
-            raise DriverError(f"SGP30: feature set 0x{features:04X} is not an SGP30's (product type 0)")
+            raise DriverError(
+                f"SGP30: feature set 0x{features:04X} is not an SGP30's (product type 0)"
+            )
         self._send(SGP30_INIT, wait=0.010)
         self.started, self.sent_humidity = self.monotonic(), None
 
@@ -154,5 +180,5 @@ class SGP30(_Sensirion):
                 self.sent_humidity = value
         eco2, tvoc = self._ask(SGP30_MEASURE, 2, wait=0.012)
         if self.monotonic() - self.started < SGP30_WARMUP_S:
-            return []                            # the fixed 400 ppm / 0 ppb of the first 15 s
+            return []  # the fixed 400 ppm / 0 ppb of the first 15 s
         return [Reading("eco2", eco2, "ppm"), Reading("tvoc", tvoc, "ppb")]

@@ -15,13 +15,13 @@ from drivers.base import Driver, InvalidReading, Reading
 from drivers.bus.i2c import SMBusLike, check_address, missing_as_not_found, write_raw
 from drivers.i2c.sensirion import read_when_ready, split_words
 
-ADDRESSES = (0x44, 0x45)                 # ADDR pin low / high (§3.1)
+ADDRESSES = (0x44, 0x45)  # ADDR pin low / high (§3.1)
 #: repeatability -> (single-shot command without clock stretching, max duration s) (§4.3, §2.2)
 SINGLE_SHOT = {"high": (0x2400, 0.0155), "medium": (0x240B, 0.0065), "low": (0x2416, 0.0045)}
-CMD_SOFT_RESET = 0x30A2                  # §4.9, then max 1.5 ms until idle (table 4)
-CMD_READ_STATUS = 0xF32D                 # §4.11
+CMD_SOFT_RESET = 0x30A2  # §4.9, then max 1.5 ms until idle (table 4)
+CMD_READ_STATUS = 0xF32D  # §4.11
 RESET_TIME_S = 0.0015
-T_RANGE_C = (-40.0, 125.0)               # specified range (§1)
+T_RANGE_C = (-40.0, 125.0)  # specified range (§1)
 
 
 def convert(raw_t: int, raw_rh: int) -> tuple[float, float]:
@@ -32,8 +32,14 @@ def convert(raw_t: int, raw_rh: int) -> tuple[float, float]:
 class SHT3x(Driver):
     quantities = (("temperature", "°C"), ("humidity", "%"))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x44, *, repeatability: str = "high",
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x44,
+        *,
+        repeatability: str = "high",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if repeatability not in SINGLE_SHOT:
             raise ValueError(f"SHT3x: repeatability must be one of {sorted(SINGLE_SHOT)}")
         self.bus = bus

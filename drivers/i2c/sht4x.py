@@ -16,7 +16,7 @@ from drivers.base import Driver, InvalidReading, Reading
 from drivers.bus.i2c import SMBusLike, check_address, missing_as_not_found, write_raw
 from drivers.i2c.sensirion import read_when_ready, split_words
 
-ADDRESSES = (0x44, 0x45, 0x46)           # SHT4x-A / -B / -C variants (§4.1)
+ADDRESSES = (0x44, 0x45, 0x46)  # SHT4x-A / -B / -C variants (§4.1)
 #: precision -> (command, max duration in s) (§4.5 table 7, §3.1 table 4)
 MEASURE = {"high": (0xFD, 0.0083), "medium": (0xF6, 0.0045), "low": (0xE0, 0.0016)}
 CMD_SERIAL = 0x89
@@ -38,8 +38,14 @@ def convert(raw_t: int, raw_rh: int) -> tuple[float, float]:
 class SHT4x(Driver):
     quantities = (("temperature", "°C"), ("humidity", "%"))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x44, *, precision: str = "high",
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x44,
+        *,
+        precision: str = "high",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if precision not in MEASURE:
             raise ValueError(f"SHT4x: precision must be one of {sorted(MEASURE)}")
         self.bus = bus

@@ -34,10 +34,18 @@ INTEG = {0.0137: (0b00, 5047, 322 / 11), 0.101: (0b01, 37177, 322 / 81), 0.402: 
 PACKAGES = {0x0: "cs", 0x1: "cs", 0x4: "t", 0x5: "t"}
 #: package -> [(upper bound of r, a, b, uses r^1.4)]: lux = a·CH0 - b·(CH0·r^1.4 or CH1)
 COEFFICIENTS = {
-    "t": [(0.50, 0.0304, 0.062, True), (0.61, 0.0224, 0.031, False), (0.80, 0.0128, 0.0153, False),
-          (1.30, 0.00146, 0.00112, False)],
-    "cs": [(0.52, 0.0315, 0.0593, True), (0.65, 0.0229, 0.0291, False), (0.80, 0.0157, 0.0180, False),
-           (1.30, 0.00338, 0.00260, False)],
+    "t": [
+        (0.50, 0.0304, 0.062, True),
+        (0.61, 0.0224, 0.031, False),
+        (0.80, 0.0128, 0.0153, False),
+        (1.30, 0.00146, 0.00112, False),
+    ],
+    "cs": [
+        (0.52, 0.0315, 0.0593, True),
+        (0.65, 0.0229, 0.0291, False),
+        (0.80, 0.0157, 0.0180, False),
+        (1.30, 0.00338, 0.00260, False),
+    ],
 }
 
 
@@ -48,7 +56,7 @@ def lux(ch0: float, ch1: float, package: str = "t") -> float:
     r = ch1 / ch0
     for bound, a, b, power in COEFFICIENTS[package]:
         if r <= bound:
-            return max(0.0, a * ch0 - b * (ch0 * r ** 1.4 if power else ch1))
+            return max(0.0, a * ch0 - b * (ch0 * r**1.4 if power else ch1))
     return 0.0
 
 
@@ -59,9 +67,15 @@ def normalise(count: int, gain16: bool, integration: float) -> float:
 class TSL2561(Driver):
     quantities = (("illuminance", "lx"), ("infrared", ""), ("broadband", ""))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x39, *, gain: str = "auto",
-                 integration_time: float = 0.402,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x39,
+        *,
+        gain: str = "auto",
+        integration_time: float = 0.402,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if gain not in ("auto", "1x", "16x"):
             raise ValueError("TSL2561: gain must be 'auto', '1x' or '16x'")
         if integration_time not in INTEG:
@@ -80,7 +94,9 @@ class TSL2561(Driver):
         with missing_as_not_found(self.address, "TSL2561"):
             self._write(REG_CONTROL, POWER_ON)
         if self.bus.read_byte_data(self.address, CMD | REG_CONTROL) & 0x03 != POWER_ON:
-            raise DeviceNotFound(f"TSL2561: CONTROL does not read back 0x03 at 0x{self.address:02X}")
+            raise DeviceNotFound(
+                f"TSL2561: CONTROL does not read back 0x03 at 0x{self.address:02X}"
+            )
         part = self.bus.read_byte_data(self.address, CMD | REG_ID) >> 4
         if part not in PACKAGES:
             raise DeviceNotFound(f"TSL2561: ID part number 0x{part:X} is not a TSL2560/TSL2561")
@@ -89,7 +105,7 @@ class TSL2561(Driver):
     def _measure(self, gain16: bool) -> tuple[int, int]:
         bits = INTEG[self.integration][0]
         self._write(REG_TIMING, (GAIN_16X if gain16 else 0) | bits)
-        self.sleep(self.integration * 1.1 + 0.002)         # one full integration at the new timing
+        self.sleep(self.integration * 1.1 + 0.002)  # one full integration at the new timing
         return self._word(REG_DATA0), self._word(REG_DATA1)
 
     def read(self) -> list[Reading]:
@@ -100,8 +116,17 @@ class TSL2561(Driver):
             gain16 = False
             ch0, ch1 = self._measure(gain16)
         if max(ch0, ch1) >= maximum:
-            raise InvalidReading(f"TSL2561: saturated ({ch0}/{ch1} counts at "
-                                 f"{'16x' if gain16 else '1x'}, {self.integration * 1000:g} ms)")
-        value = lux(normalise(ch0, gain16, self.integration), normalise(ch1, gain16, self.integration),
-                    self.package)
-        return [Reading("illuminance", value, "lx"), Reading("infrared", ch1), Reading("broadband", ch0)]
+            raise InvalidReading(
+                f"TSL2561: saturated ({ch0}/{ch1} counts at "
+                f"{'16x' if gain16 else '1x'}, {self.integration * 1000:g} ms)"
+            )
+        value = lux(
+            normalise(ch0, gain16, self.integration),
+            normalise(ch1, gain16, self.integration),
+            self.package,
+        )
+        return [
+            Reading("illuminance", value, "lx"),
+            Reading("infrared", ch1),
+            Reading("broadband", ch0),
+        ]

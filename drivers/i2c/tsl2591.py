@@ -47,9 +47,16 @@ def lux(ch0: int, ch1: int, gain: float, atime_ms: int, factor: float = 1.0) -> 
 class TSL2591(Driver):
     quantities = (("illuminance", "lx"), ("infrared", ""), ("full_spectrum", ""))
 
-    def __init__(self, bus: SMBusLike, address: int = 0x29, *, gain: str = "auto",
-                 integration_time: int = 200, lux_factor: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x29,
+        *,
+        gain: str = "auto",
+        integration_time: int = 200,
+        lux_factor: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if gain != "auto" and gain not in GAINS:
             raise ValueError(f"TSL2591: gain must be 'auto' or one of {list(GAINS)}")
         if integration_time not in TIMES_MS:
@@ -69,12 +76,14 @@ class TSL2591(Driver):
         with missing_as_not_found(self.address, "TSL2591"):
             ident = self._byte(REG_ID)
         if ident != DEVICE_ID:
-            raise DeviceNotFound(f"TSL2591: ID 0x{ident:02X} at 0x{self.address:02X}, expected 0x50")
-        self._write(REG_ENABLE, 0x03)                      # PON | AEN
+            raise DeviceNotFound(
+                f"TSL2591: ID 0x{ident:02X} at 0x{self.address:02X}, expected 0x50"
+            )
+        self._write(REG_ENABLE, 0x03)  # PON | AEN
 
     def _measure(self) -> tuple[int, int]:
         self._write(REG_CONFIG, GAINS[self.gain][0] << 4 | TIMES_MS.index(self.atime))
-        self.sleep(self.atime / 1000 * 2 + 0.005)          # the running cycle, then one at the setting
+        self.sleep(self.atime / 1000 * 2 + 0.005)  # the running cycle, then one at the setting
         for _ in range(10):
             if self._byte(REG_STATUS) & 0x01:
                 break
@@ -90,15 +99,19 @@ class TSL2591(Driver):
         for _ in range(len(LADDER) if self.auto else 0):
             step = LADDER.index(self.gain)
             if max(ch0, ch1) >= limit and step < len(LADDER) - 1:
-                self.gain = LADDER[step + 1]              # saturated: less gain
+                self.gain = LADDER[step + 1]  # saturated: less gain
             elif ch0 < 100 and step > 0:
-                self.gain = LADDER[step - 1]              # dim: more gain (the gains are >= 17x
-            else:                                          # apart, so this cannot oscillate)
+                self.gain = LADDER[step - 1]  # dim: more gain (the gains are >= 17x
+            else:  # apart, so this cannot oscillate)
                 break
             ch0, ch1 = self._measure()
         if max(ch0, ch1) >= limit:
-            raise InvalidReading(f"TSL2591: saturated ({ch0}/{ch1}) at gain {self.gain}, "
-                                 f"{self.atime} ms")
+            raise InvalidReading(
+                f"TSL2591: saturated ({ch0}/{ch1}) at gain {self.gain}, {self.atime} ms"
+            )
         value = lux(ch0, ch1, GAINS[self.gain][1], self.atime, self.factor)
-        return [Reading("illuminance", value, "lx"), Reading("infrared", ch1),
-                Reading("full_spectrum", ch0)]
+        return [
+            Reading("illuminance", value, "lx"),
+            Reading("infrared", ch1),
+            Reading("full_spectrum", ch0),
+        ]

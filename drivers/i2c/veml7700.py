@@ -30,11 +30,19 @@ ADDRESSES = (0x10,)
 REG_CONF, REG_ALS, REG_ID = 0x00, 0x04, 0x07
 DEVICE_ID = 0x81
 GAIN_BITS = {2.0: 0b01, 1.0: 0b00, 0.25: 0b11, 0.125: 0b10}
-IT_BITS = {0.025: 0b1100, 0.050: 0b1000, 0.100: 0b0000, 0.200: 0b0001, 0.400: 0b0010,
-           0.800: 0b0011}
+IT_BITS = {0.025: 0b1100, 0.050: 0b1000, 0.100: 0b0000, 0.200: 0b0001, 0.400: 0b0010, 0.800: 0b0011}
 #: auto gain's ladder, least to most sensitive (app note flow chart)
-LADDER = [(0.125, 0.025), (0.125, 0.050), (0.125, 0.100), (0.25, 0.100), (1.0, 0.100), (2.0, 0.100),
-          (2.0, 0.200), (2.0, 0.400), (2.0, 0.800)]
+LADDER = [
+    (0.125, 0.025),
+    (0.125, 0.050),
+    (0.125, 0.100),
+    (0.25, 0.100),
+    (1.0, 0.100),
+    (2.0, 0.100),
+    (2.0, 0.200),
+    (2.0, 0.400),
+    (2.0, 0.800),
+]
 START = LADDER.index((0.125, 0.100))
 LOW, HIGH, FULL = 100, 10_000, 0xFFFF
 MAX_STEPS = len(LADDER)
@@ -46,7 +54,7 @@ def lux_per_count(gain: float, it: float, resolution: float = 0.0036) -> float:
 
 def correct(lux: float) -> float:
     """The app note's non-linearity correction, for gains 1/8 and 1/4."""
-    return 6.0135e-13 * lux ** 4 - 9.3924e-9 * lux ** 3 + 8.1488e-5 * lux ** 2 + 1.0023 * lux
+    return 6.0135e-13 * lux**4 - 9.3924e-9 * lux**3 + 8.1488e-5 * lux**2 + 1.0023 * lux
 
 
 def conf_word(gain: float, it: float) -> int:
@@ -56,14 +64,23 @@ def conf_word(gain: float, it: float) -> int:
 class VEML7700(Driver):
     quantities = (("illuminance", "lx"),)
 
-    def __init__(self, bus: SMBusLike, address: int = 0x10, *, gain: float | None = None,
-                 integration_time: float | None = None, resolution: float = 0.0036,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        bus: SMBusLike,
+        address: int = 0x10,
+        *,
+        gain: float | None = None,
+        integration_time: float | None = None,
+        resolution: float = 0.0036,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if (gain is None) != (integration_time is None):
             raise ValueError("VEML7700: give both gain and integration_time, or neither (auto)")
         if gain is not None and (gain not in GAIN_BITS or integration_time not in IT_BITS):
-            raise ValueError(f"VEML7700: gain one of {sorted(GAIN_BITS)}, integration_time one "
-                             f"of {sorted(IT_BITS)} s")
+            raise ValueError(
+                f"VEML7700: gain one of {sorted(GAIN_BITS)}, integration_time one "
+                f"of {sorted(IT_BITS)} s"
+            )
         self.bus, self.address = bus, check_address(address, ADDRESSES, "VEML7700")
         self.auto = gain is None
         self.setting = (gain, integration_time) if gain is not None else LADDER[START]
@@ -73,16 +90,20 @@ class VEML7700(Driver):
         word = conf_word(gain, it)
         self.bus.write_i2c_block_data(self.address, REG_CONF, [word & 0xFF, word >> 8])
         self.setting = (gain, it)
-        self.sleep(2 * it + 0.005)           # the running integration, then one at the new setting
+        self.sleep(2 * it + 0.005)  # the running integration, then one at the new setting
 
     def _count(self) -> int:
-        return int.from_bytes(bytes(self.bus.read_i2c_block_data(self.address, REG_ALS, 2)), "little")
+        return int.from_bytes(
+            bytes(self.bus.read_i2c_block_data(self.address, REG_ALS, 2)), "little"
+        )
 
     def open(self) -> None:
         with missing_as_not_found(self.address, "VEML7700"):
             ident = self.bus.read_i2c_block_data(self.address, REG_ID, 2)[0]
         if ident != DEVICE_ID:
-            raise DeviceNotFound(f"VEML7700: ID 0x{ident:02X} at 0x{self.address:02X}, expected 0x81")
+            raise DeviceNotFound(
+                f"VEML7700: ID 0x{ident:02X} at 0x{self.address:02X}, expected 0x81"
+            )
         self._write(*(self.setting if not self.auto else LADDER[START]))
 
     def _auto_count(self) -> int:
@@ -90,7 +111,7 @@ class VEML7700(Driver):
         for _ in range(MAX_STEPS):
             count = self._count()
             if count >= FULL and step > START:
-                step = START                 # saturated: back to the app note's starting point
+                step = START  # saturated: back to the app note's starting point
             elif count > HIGH and step > 0:
                 step -= 1
             elif count <= LOW and step < len(LADDER) - 1:

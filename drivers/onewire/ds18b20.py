@@ -24,8 +24,8 @@ from drivers.base import ChecksumError, DeviceNotFound, Driver, InvalidReading, 
 #: family codes with the DS18B20's scratchpad layout: 0x28 DS18B20, 0x22 DS1822, 0x42 DS28EA00.
 #: (0x10 DS18S20 has a 9-bit register with COUNT_REMAIN and is not supported.)
 DEVICE_ID = re.compile(r"^(28|22|42)-[0-9a-f]{12}$")
-POWER_ON_RAW = 0x0550                             # +85 °C
-RANGE_MC = (-55000, 125000)                       # -55..+125 °C (datasheet p.1)
+POWER_ON_RAW = 0x0550  # +85 °C
+RANGE_MC = (-55000, 125000)  # -55..+125 °C (datasheet p.1)
 LINE1 = re.compile(r"^((?:[0-9a-f]{2} ){9}): crc=([0-9a-f]{2}) (YES|NO)$")
 LINE2 = re.compile(r"^((?:[0-9a-f]{2} ){9})t=(-?\d+)$")
 
@@ -80,8 +80,10 @@ class DS18B20(Driver):
 
     def __init__(self, device_id: str, base_path: str = "/sys/bus/w1/devices") -> None:
         if not DEVICE_ID.match(device_id):
-            raise ValueError(f"DS18B20: device id {device_id!r} is not 28-/22-/42- + 12 hex "
-                             f"digits (DS18S20, family 10, is not supported)")
+            raise ValueError(
+                f"DS18B20: device id {device_id!r} is not 28-/22-/42- + 12 hex "
+                f"digits (DS18S20, family 10, is not supported)"
+            )
         self.device_id = device_id
         self.path = os.path.join(base_path, device_id, "w1_slave")
 
@@ -90,8 +92,11 @@ class DS18B20(Driver):
             with open(self.path, encoding="ascii") as f:
                 return f.read()
         except FileNotFoundError as exc:
-            raise DeviceNotFound(errno.ENOENT, f"DS18B20 {self.device_id} not on the bus "
-                                 f"({self.path} missing; is dtoverlay=w1-gpio set?)") from exc
+            raise DeviceNotFound(
+                errno.ENOENT,
+                f"DS18B20 {self.device_id} not on the bus "
+                f"({self.path} missing; is dtoverlay=w1-gpio set?)",
+            ) from exc
 
     def open(self) -> None:
         if not os.path.exists(self.path):

@@ -29,8 +29,14 @@ def parse_number(name: str, text: str) -> int | float:
 
 
 class LineDecoder:
-    def __init__(self, pattern: str, units: Mapping[str, str], *, encoding: str = "ascii",
-                 max_line: int = 256) -> None:
+    def __init__(
+        self,
+        pattern: str,
+        units: Mapping[str, str],
+        *,
+        encoding: str = "ascii",
+        max_line: int = 256,
+    ) -> None:
         try:
             self.regex = re.compile(pattern)
         except re.error as exc:
@@ -40,7 +46,7 @@ class LineDecoder:
             raise ValueError("line: the pattern needs at least one named group (?P<name>...)")
         if groups != declared:
             raise ValueError(f"line: groups {sorted(groups)} and units {sorted(declared)} differ")
-        "".encode(encoding)                                  # LookupError for a bad encoding
+        "".encode(encoding)  # LookupError for a bad encoding
         self.units, self.encoding, self.max_line = dict(units), encoding, max_line
         self._buf = bytearray()
         self.errors: list[DriverError] = []
@@ -50,7 +56,7 @@ class LineDecoder:
         out = []
         while (end := self._buf.find(b"\n")) >= 0:
             line = bytes(self._buf[:end]).rstrip(b"\r")
-            del self._buf[:end + 1]
+            del self._buf[: end + 1]
             self._take(line, out)
         if len(self._buf) > self.max_line:
             record(self.errors, InvalidReading(f"line: over {self.max_line} bytes, dropped"))
@@ -72,14 +78,25 @@ class LineDecoder:
         match = self.regex.search(text)
         if match is None:
             raise InvalidReading(f"line: {text[:60]!r} does not match the pattern")
-        return [Reading(name, parse_number(name, value), self.units[name])
-                for name, value in match.groupdict().items() if value is not None]
+        return [
+            Reading(name, parse_number(name, value), self.units[name])
+            for name, value in match.groupdict().items()
+            if value is not None
+        ]
 
 
 class LineDevice(Driver):
-    def __init__(self, port: SerialPort, *, pattern: str, units: Mapping[str, str],
-                 command: str | None = None, encoding: str = "ascii", timeout: float = 2.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        port: SerialPort,
+        *,
+        pattern: str,
+        units: Mapping[str, str],
+        command: str | None = None,
+        encoding: str = "ascii",
+        timeout: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if timeout <= 0:
             raise ValueError("line: timeout must be positive")
         self.decoder = LineDecoder(pattern, units, encoding=encoding)
@@ -91,8 +108,14 @@ class LineDevice(Driver):
         if self.command is not None:
             self.port.reset_input_buffer()
             self.port.write(self.command)
-        lines = collect(self.port, self.decoder, lambda f: latest(f, self.port),
-                        timeout=self.timeout, what="line device", monotonic=self.monotonic)
+        lines = collect(
+            self.port,
+            self.decoder,
+            lambda f: latest(f, self.port),
+            timeout=self.timeout,
+            what="line device",
+            monotonic=self.monotonic,
+        )
         return lines[-1]
 
 

@@ -45,15 +45,20 @@ class MhZ19Decoder:
         while True:
             start = self._buf.find(bytes([0xFF, self.cmd]))
             if start < 0:
-                del self._buf[:-1 if self._buf.endswith(b"\xff") else len(self._buf)]
+                del self._buf[: -1 if self._buf.endswith(b"\xff") else len(self._buf)]
                 return out
             del self._buf[:start]
             if len(self._buf) < FRAME:
                 return out
             frame = bytes(self._buf[:FRAME])
             if checksum(frame) != frame[8]:
-                record(self.errors, ChecksumError(f"MH-Z19B: checksum 0x{frame[8]:02X} != "
-                                                  f"0x{checksum(frame):02X} in {frame.hex()}"))
+                record(
+                    self.errors,
+                    ChecksumError(
+                        f"MH-Z19B: checksum 0x{frame[8]:02X} != "
+                        f"0x{checksum(frame):02X} in {frame.hex()}"
+                    ),
+                )
                 del self._buf[:1]
                 continue
             del self._buf[:FRAME]
@@ -70,9 +75,15 @@ def parse_co2(frame: bytes, detection_range: int) -> int:
 class MhZ19B(Driver):
     quantities = (("co2", "ppm"),)
 
-    def __init__(self, port: SerialPort, *, self_calibration: bool = True,
-                 detection_range: int = 5000, timeout: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        port: SerialPort,
+        *,
+        self_calibration: bool = True,
+        detection_range: int = 5000,
+        timeout: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if detection_range not in RANGES:
             raise ValueError(f"MH-Z19B: detection_range must be one of {RANGES}")
         self.port, self.timeout, self.monotonic = port, timeout, monotonic
@@ -82,13 +93,16 @@ class MhZ19B(Driver):
         self.port.reset_input_buffer()
         self.port.write(frame)
         decoder = MhZ19Decoder(cmd)
-        return collect(self.port, decoder, bool, timeout=self.timeout, what="MH-Z19B",
-                       monotonic=self.monotonic)[0]
+        return collect(
+            self.port, decoder, bool, timeout=self.timeout, what="MH-Z19B", monotonic=self.monotonic
+        )[0]
 
     def open(self) -> None:
         # ABC and range have no response on the B model (manual: "no return value"): just send
         self.port.write(command(CMD_ABC, bytes([0xA0 if self.self_calibration else 0x00])))
-        self.port.write(command(CMD_RANGE, b"\x00\x00\x00" + self.detection_range.to_bytes(2, "big")))
+        self.port.write(
+            command(CMD_RANGE, b"\x00\x00\x00" + self.detection_range.to_bytes(2, "big"))
+        )
 
     def read(self) -> list[Reading]:
         frame = self._request(command(CMD_READ), CMD_READ)

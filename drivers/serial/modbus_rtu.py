@@ -22,13 +22,25 @@ from drivers.base import ChecksumError, Driver, DriverError, InvalidReading, Rea
 from drivers.serial.stream import SerialPort, collect
 
 FUNCTIONS = {"holding": 0x03, "input": 0x04}
-TYPES = {"int16": (1, ">h"), "uint16": (1, ">H"), "int32": (2, ">i"), "uint32": (2, ">I"),
-         "float32": (2, ">f")}
-EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
-              4: "server device failure", 5: "acknowledge", 6: "server device busy",
-              8: "memory parity error", 10: "gateway path unavailable",
-              11: "gateway target device failed to respond"}
-MAX_REGISTERS = 125                       # §6.3: quantity 1..125
+TYPES = {
+    "int16": (1, ">h"),
+    "uint16": (1, ">H"),
+    "int32": (2, ">i"),
+    "uint32": (2, ">I"),
+    "float32": (2, ">f"),
+}
+EXCEPTIONS = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+MAX_REGISTERS = 125  # §6.3: quantity 1..125
 
 
 class ModbusException(DriverError):
@@ -36,8 +48,10 @@ class ModbusException(DriverError):
 
     def __init__(self, slave: int, function: int, code: int) -> None:
         self.code = code
-        super().__init__(f"Modbus slave {slave} function 0x{function:02X}: exception {code} "
-                         f"({EXCEPTIONS.get(code, 'unknown')})")
+        super().__init__(
+            f"Modbus slave {slave} function 0x{function:02X}: exception {code} "
+            f"({EXCEPTIONS.get(code, 'unknown')})"
+        )
 
 
 def crc16(data: bytes) -> int:
@@ -59,11 +73,11 @@ def read_request(slave: int, function: int, address: int, count: int) -> bytes:
         raise ValueError(f"Modbus: slave address {slave} not in 1..247")
     if function not in FUNCTIONS.values():
         raise ValueError(f"Modbus: function 0x{function:02X} is not 0x03 or 0x04")
-    if not 0 <= address <= 0xFFFF or not 1 <= count <= MAX_REGISTERS \
-            or address + count > 0x10000:
+    if not 0 <= address <= 0xFFFF or not 1 <= count <= MAX_REGISTERS or address + count > 0x10000:
         raise ValueError(f"Modbus: address {address} / count {count} out of range")
-    return with_crc(bytes([slave, function]) + address.to_bytes(2, "big")
-                    + count.to_bytes(2, "big"))
+    return with_crc(
+        bytes([slave, function]) + address.to_bytes(2, "big") + count.to_bytes(2, "big")
+    )
 
 
 class ResponseDecoder:
@@ -99,13 +113,15 @@ class ResponseDecoder:
         if crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
             raise ChecksumError(f"Modbus: CRC error in response {frame.hex()}")
         if frame[0] != self.slave or frame[1] & 0x7F != self.function:
-            raise InvalidReading(f"Modbus: response from slave {frame[0]} function "
-                                 f"0x{frame[1]:02X}, expected {self.slave}/0x{self.function:02X}")
+            raise InvalidReading(
+                f"Modbus: response from slave {frame[0]} function "
+                f"0x{frame[1]:02X}, expected {self.slave}/0x{self.function:02X}"
+            )
         if frame[1] & 0x80:
             raise ModbusException(self.slave, self.function, frame[2])
         if frame[2] != 2 * self.count:
             raise InvalidReading(f"Modbus: byte count {frame[2]}, expected {2 * self.count}")
-        return tuple(int.from_bytes(frame[i:i + 2], "big") for i in range(3, 3 + frame[2], 2))
+        return tuple(int.from_bytes(frame[i : i + 2], "big") for i in range(3, 3 + frame[2], 2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +163,23 @@ class RegisterSpec:
 class ModbusRtu(Driver):
     """Reads each configured register with one request (function 0x03 or 0x04)."""
 
-    def __init__(self, port: SerialPort, *, slave: int,
-                 registers: Sequence[RegisterSpec | Mapping[str, object]],
-                 timeout: float = 1.0, sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        port: SerialPort,
+        *,
+        slave: int,
+        registers: Sequence[RegisterSpec | Mapping[str, object]],
+        timeout: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not 1 <= slave <= 247:
             raise ValueError(f"Modbus: slave address {slave} not in 1..247")
         if not registers:
             raise ValueError("Modbus: at least one register")
-        self.registers = tuple(r if isinstance(r, RegisterSpec) else RegisterSpec(**r)
-                               for r in registers)
+        self.registers = tuple(
+            r if isinstance(r, RegisterSpec) else RegisterSpec(**r) for r in registers
+        )
         self.port, self.slave, self.timeout = port, slave, timeout
         self.sleep, self.monotonic = sleep, monotonic
         self.quantities = tuple((r.name, r.unit) for r in self.registers)
@@ -164,20 +187,25 @@ class ModbusRtu(Driver):
     def frame_gap_s(self) -> float:
         """3.5 character times of silence between frames (serial line spec §2.5.1.1)."""
         baud = getattr(self.port, "baudrate", 9600) or 9600
-        return max(3.5 * 11 / baud, 0.00175)     # fixed 1.75 ms above 19200 baud
+        return max(3.5 * 11 / baud, 0.00175)  # fixed 1.75 ms above 19200 baud
 
     def read_registers(self, function: int, address: int, count: int) -> tuple[int, ...]:
         self.port.reset_input_buffer()
         self.port.write(read_request(self.slave, function, address, count))
         decoder = ResponseDecoder(self.slave, function, count)
         try:
-            frames = collect(self.port, decoder, lambda f: bool(f or decoder.errors),
-                             timeout=self.timeout, what=f"Modbus slave {self.slave}",
-                             monotonic=self.monotonic)
+            frames = collect(
+                self.port,
+                decoder,
+                lambda f: bool(f or decoder.errors),
+                timeout=self.timeout,
+                what=f"Modbus slave {self.slave}",
+                monotonic=self.monotonic,
+            )
         finally:
             self.sleep(self.frame_gap_s())
         if decoder.errors:
-            raise decoder.errors[-1]       # exception response or CRC error: no need to wait
+            raise decoder.errors[-1]  # exception response or CRC error: no need to wait
         return frames[0]
 
     def read(self) -> list[Reading]:

@@ -41,7 +41,7 @@ class PmsFrame:
     pm1_0_standard: int
     pm2_5_standard: int
     pm10_standard: int
-    pm1_0: int               # atmospheric environment
+    pm1_0: int  # atmospheric environment
     pm2_5: int
     pm10: int
     counts: tuple[int, ...]  # particles > 0.3, 0.5, 1.0, 2.5, 5.0, 10 µm per 0.1 L
@@ -52,7 +52,7 @@ def parse_frame(frame: bytes) -> PmsFrame:
     given = int.from_bytes(frame[30:32], "big")
     if sum(frame[:30]) & 0xFFFF != given:
         raise ChecksumError(f"PMS5003: check code {given:04X} != {sum(frame[:30]):04X}")
-    words = [int.from_bytes(frame[i:i + 2], "big") for i in range(4, 30, 2)]
+    words = [int.from_bytes(frame[i : i + 2], "big") for i in range(4, 30, 2)]
     return PmsFrame(*words[:6], counts=tuple(words[6:12]))
 
 
@@ -72,7 +72,7 @@ class Pms5003Decoder:
         """Consume one frame (or one bad byte); False when more data is needed."""
         start = self._buf.find(START)
         if start < 0:
-            del self._buf[:-1 if self._buf.endswith(START[:1]) else len(self._buf)]
+            del self._buf[: -1 if self._buf.endswith(START[:1]) else len(self._buf)]
             return False
         del self._buf[:start]
         if len(self._buf) < 4:
@@ -87,23 +87,35 @@ class Pms5003Decoder:
             return False
         frame = bytes(self._buf[:size])
         if size == REPLY_LEN:
-            del self._buf[:size]             # a command reply: not data
+            del self._buf[:size]  # a command reply: not data
             return True
         try:
             out.append(parse_frame(frame))
             del self._buf[:size]
         except ChecksumError as exc:
             record(self.errors, exc)
-            del self._buf[:1]                # resync inside the bad frame
+            del self._buf[:1]  # resync inside the bad frame
         return True
 
 
 class Pms5003(Driver):
-    quantities = (("pm1_0", UNIT), ("pm2_5", UNIT), ("pm10", UNIT), ("pm1_0_standard", UNIT),
-                  ("pm2_5_standard", UNIT), ("pm10_standard", UNIT))
+    quantities = (
+        ("pm1_0", UNIT),
+        ("pm2_5", UNIT),
+        ("pm10", UNIT),
+        ("pm1_0_standard", UNIT),
+        ("pm2_5_standard", UNIT),
+        ("pm10_standard", UNIT),
+    )
 
-    def __init__(self, port: SerialPort, *, mode: str = "active", timeout: float = 3.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        port: SerialPort,
+        *,
+        mode: str = "active",
+        timeout: float = 3.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if mode not in ("active", "passive"):
             raise ValueError("PMS5003: mode must be 'active' or 'passive'")
         if timeout <= 0:
@@ -118,7 +130,13 @@ class Pms5003(Driver):
         if self.mode == "passive":
             self.port.reset_input_buffer()
             self.port.write(CMD_READ_PASSIVE)
-        frames = collect(self.port, self.decoder, lambda f: latest(f, self.port),
-                         timeout=self.timeout, what="PMS5003", monotonic=self.monotonic)
+        frames = collect(
+            self.port,
+            self.decoder,
+            lambda f: latest(f, self.port),
+            timeout=self.timeout,
+            what="PMS5003",
+            monotonic=self.monotonic,
+        )
         f = frames[-1]
         return [Reading(q, getattr(f, q), UNIT) for q, _ in self.quantities]

@@ -24,7 +24,7 @@ from drivers.serial.stream import SerialPort, collect, record
 UNIT = "µg/m³"
 CMD_MODE, CMD_QUERY, CMD_SLEEP = 2, 4, 6
 DATA, REPLY = 0xC0, 0xC5
-PM_MAX = 999.9                            # measuring range 0.0-999.9 µg/m³ (specification)
+PM_MAX = 999.9  # measuring range 0.0-999.9 µg/m³ (specification)
 
 
 def command(cmd: int, data: bytes = b"") -> bytes:
@@ -73,9 +73,16 @@ def parse(frame: bytes) -> tuple[float, float]:
 class Sds011(Driver):
     quantities = (("pm2_5", UNIT), ("pm10", UNIT))
 
-    def __init__(self, port: SerialPort, *, sleep_between_reads: bool = False, warmup: float = 30.0,
-                 timeout: float = 2.0, sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        port: SerialPort,
+        *,
+        sleep_between_reads: bool = False,
+        warmup: float = 30.0,
+        timeout: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.port, self.timeout, self.sleep, self.monotonic = port, timeout, sleep, monotonic
         self.sleep_between_reads, self.warmup = sleep_between_reads, warmup
 
@@ -83,16 +90,22 @@ class Sds011(Driver):
         self.port.reset_input_buffer()
         self.port.write(frame)
         decoder = Sds011Decoder()
-        frames = collect(self.port, decoder, lambda f: any(want(x) for x in f),
-                         timeout=self.timeout, what="SDS011", monotonic=self.monotonic)
+        frames = collect(
+            self.port,
+            decoder,
+            lambda f: any(want(x) for x in f),
+            timeout=self.timeout,
+            what="SDS011",
+            monotonic=self.monotonic,
+        )
         return next(x for x in frames if want(x))
 
     def _set(self, cmd: int, value: int) -> None:
         self._exchange(command(cmd, bytes([1, value])), lambda f: f[1] == REPLY and f[2] == cmd)
 
     def open(self) -> None:
-        self._set(CMD_SLEEP, 1)                  # awake, whatever it was left in
-        self._set(CMD_MODE, 1)                   # query mode: it speaks when asked
+        self._set(CMD_SLEEP, 1)  # awake, whatever it was left in
+        self._set(CMD_MODE, 1)  # query mode: it speaks when asked
         if self.sleep_between_reads:
             self._set(CMD_SLEEP, 0)
 

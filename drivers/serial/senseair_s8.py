@@ -21,13 +21,22 @@ from drivers.serial.stream import SerialPort, collect
 
 ANY_SENSOR = 0xFE
 IR_STATUS, IR_CO2, HR_ABC_PERIOD = 0, 3, 31
-STATUS_BITS = ("fatal error", "offset regulation error", "algorithm error", "output error",
-               "self-diagnostics error", "out of range", "memory error")
+STATUS_BITS = (
+    "fatal error",
+    "offset regulation error",
+    "algorithm error",
+    "output error",
+    "self-diagnostics error",
+    "out of range",
+    "memory error",
+)
 CO2_MAX_PPM = 10_000
 
 
 def read_request(slave: int, function: int, address: int, count: int) -> bytes:
-    return with_crc(bytes([slave, function]) + address.to_bytes(2, "big") + count.to_bytes(2, "big"))
+    return with_crc(
+        bytes([slave, function]) + address.to_bytes(2, "big") + count.to_bytes(2, "big")
+    )
 
 
 def write_register_request(slave: int, address: int, value: int) -> bytes:
@@ -41,8 +50,15 @@ def status_problems(status: int) -> list[str]:
 class SenseairS8(Driver):
     quantities = (("co2", "ppm"),)
 
-    def __init__(self, port: SerialPort, *, slave: int = ANY_SENSOR, abc_period: int = 180,
-                 timeout: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        port: SerialPort,
+        *,
+        slave: int = ANY_SENSOR,
+        abc_period: int = 180,
+        timeout: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not (1 <= slave <= 247 or slave == ANY_SENSOR):
             raise ValueError("Senseair S8: slave must be 1..247 or 254 (0xFE, any sensor)")
         if not 0 <= abc_period <= 0xFFFF:
@@ -54,8 +70,14 @@ class SenseairS8(Driver):
         self.port.reset_input_buffer()
         self.port.write(read_request(self.slave, function, address, count))
         decoder = ResponseDecoder(self.slave, function, count)
-        frames = collect(self.port, decoder, lambda f: bool(f or decoder.errors),
-                         timeout=self.timeout, what="Senseair S8", monotonic=self.monotonic)
+        frames = collect(
+            self.port,
+            decoder,
+            lambda f: bool(f or decoder.errors),
+            timeout=self.timeout,
+            what="Senseair S8",
+            monotonic=self.monotonic,
+        )
         if decoder.errors:
             raise decoder.errors[-1]
         return frames[0]
@@ -63,13 +85,19 @@ class SenseairS8(Driver):
     def open(self) -> None:
         (period,) = self._registers(0x03, HR_ABC_PERIOD, 1)
         if period == self.abc_period:
-            return                    # the setting lives in the sensor's EEPROM: write only a change
+            return  # the setting lives in the sensor's EEPROM: write only a change
         self.port.reset_input_buffer()
         request = write_register_request(self.slave, HR_ABC_PERIOD, self.abc_period)
         self.port.write(request)
-        echo = collect(self.port, _Echo(len(request)), bool, timeout=self.timeout,
-                       what="Senseair S8", monotonic=self.monotonic)[0]
-        if echo != request:           # function 0x06 answers with the request itself
+        echo = collect(
+            self.port,
+            _Echo(len(request)),
+            bool,
+            timeout=self.timeout,
+            what="Senseair S8",
+            monotonic=self.monotonic,
+        )[0]
+        if echo != request:  # function 0x06 answers with the request itself
             raise InvalidReading(f"Senseair S8: writing the ABC period answered {echo.hex()}")
 
     def read(self) -> list[Reading]:

@@ -43,9 +43,15 @@ def record(errors: list[DriverError], error: DriverError) -> None:
     del errors[:-MAX_ERRORS]
 
 
-def collect(port: SerialPort, decoder: Decoder[F], done: Callable[[list[F]], bool], *,
-            timeout: float, what: str, monotonic: Callable[[], float] = time.monotonic,
-            ) -> list[F]:
+def collect(
+    port: SerialPort,
+    decoder: Decoder[F],
+    done: Callable[[list[F]], bool],
+    *,
+    timeout: float,
+    what: str,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> list[F]:
     """Feed port bytes to `decoder` until `done(frames)` or `timeout` seconds pass."""
     deadline = monotonic() + timeout
     frames: list[F] = []
@@ -60,8 +66,9 @@ def collect(port: SerialPort, decoder: Decoder[F], done: Callable[[list[F]], boo
     return frames
 
 
-def _timeout_error(decoder: Decoder[Any], seen: int, errors_before: int, timeout: float,
-                   what: str) -> Exception:
+def _timeout_error(
+    decoder: Decoder[Any], seen: int, errors_before: int, timeout: float, what: str
+) -> Exception:
     if seen == 0:
         return DeviceNotFound(errno.ETIMEDOUT, f"{what}: no data within {timeout} s")
     if len(decoder.errors) > errors_before:

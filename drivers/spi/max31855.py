@@ -14,8 +14,11 @@ from __future__ import annotations
 from drivers.base import DeviceNotFound, Driver, InvalidReading, Reading
 from drivers.bus.spi import SpiLike, configure
 
-FAULTS = {0x4: "thermocouple shorted to VCC", 0x2: "thermocouple shorted to GND",
-          0x1: "thermocouple open (not connected)"}
+FAULTS = {
+    0x4: "thermocouple shorted to VCC",
+    0x2: "thermocouple shorted to GND",
+    0x1: "thermocouple open (not connected)",
+}
 SPEED_HZ = 5_000_000
 
 

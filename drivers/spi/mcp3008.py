@@ -19,10 +19,12 @@ from drivers.base import DeviceNotFound, Driver, InvalidReading, Reading
 from drivers.bus.spi import SpiLike, configure
 
 #: channel name -> (single-ended, D2 D1 D0) (table 5-2)
-CHANNELS = {**{str(n): (True, n) for n in range(8)},
-            **{f"{a}-{b}": (False, a) for a, b in ((0, 1), (2, 3), (4, 5), (6, 7))},
-            **{f"{b}-{a}": (False, b) for a, b in ((0, 1), (2, 3), (4, 5), (6, 7))}}
-SPEED_HZ = {"mcp3008": 1_350_000, "mcp3208": 1_000_000}   # at 2.7 V (tables 1-1)
+CHANNELS = {
+    **{str(n): (True, n) for n in range(8)},
+    **{f"{a}-{b}": (False, a) for a, b in ((0, 1), (2, 3), (4, 5), (6, 7))},
+    **{f"{b}-{a}": (False, b) for a, b in ((0, 1), (2, 3), (4, 5), (6, 7))},
+}
+SPEED_HZ = {"mcp3008": 1_350_000, "mcp3208": 1_000_000}  # at 2.7 V (tables 1-1)
 BITS = {"mcp3008": 10, "mcp3208": 12}
 
 
@@ -35,22 +37,32 @@ def request(chip: str, channel: str) -> list[int]:
 
 def decode(chip: str, response: Sequence[int]) -> int:
     bits = BITS[chip]
-    null_bit = 1 << (bits - 8)              # just above the result's MSB in byte 1
+    null_bit = 1 << (bits - 8)  # just above the result's MSB in byte 1
     if response[1] & null_bit:
-        raise DeviceNotFound(f"{chip.upper()}: the null bit is 1: nothing drives MISO "
-                             f"(check wiring, chip select and power)")
+        raise DeviceNotFound(
+            f"{chip.upper()}: the null bit is 1: nothing drives MISO "
+            f"(check wiring, chip select and power)"
+        )
     return (response[1] & (null_bit - 1)) << 8 | response[2]
 
 
 class MCP3008(Driver):
     chip = "mcp3008"
 
-    def __init__(self, spi: SpiLike, *, channels: Sequence[str] = ("0",), vref: float = 3.3,
-                 max_speed_hz: int | None = None) -> None:
+    def __init__(
+        self,
+        spi: SpiLike,
+        *,
+        channels: Sequence[str] = ("0",),
+        vref: float = 3.3,
+        max_speed_hz: int | None = None,
+    ) -> None:
         unknown = [c for c in channels if c not in CHANNELS]
         if unknown or not channels:
-            raise ValueError(f"{self.chip.upper()}: channels must be among {sorted(CHANNELS)}, "
-                             f"not {unknown or 'none'}")
+            raise ValueError(
+                f"{self.chip.upper()}: channels must be among {sorted(CHANNELS)}, "
+                f"not {unknown or 'none'}"
+            )
         if not 0 < vref <= 5.5:
             raise ValueError(f"{self.chip.upper()}: vref must be 0..5.5 V")
         self.spi, self.channels, self.vref = spi, tuple(channels), vref
@@ -70,9 +82,13 @@ class MCP3008(Driver):
         for channel in self.channels:
             code = decode(self.chip, self.spi.xfer2(request(self.chip, channel)))
             if code >= self.full_scale:
-                raise InvalidReading(f"{self.chip.upper()} channel {channel}: at full scale "
-                                     f"(input at or above Vref {self.vref} V)")
-            out.append(Reading(self.quantity(channel), code * self.vref / (self.full_scale + 1), "V"))
+                raise InvalidReading(
+                    f"{self.chip.upper()} channel {channel}: at full scale "
+                    f"(input at or above Vref {self.vref} V)"
+                )
+            out.append(
+                Reading(self.quantity(channel), code * self.vref / (self.full_scale + 1), "V")
+            )
         return out
 
 

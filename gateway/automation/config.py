@@ -88,7 +88,9 @@ class Action(_Model):
     def _one(self) -> Action:
         if (self.relay is None) == (self.publish is None):
             raise ValueError("an action is either relay = NAME or publish = TOPIC")
-        if self.publish is not None and ("state" in self.model_fields_set or self.duration is not None):
+        if self.publish is not None and (
+            "state" in self.model_fields_set or self.duration is not None
+        ):
             raise ValueError("state and for belong to relay actions")
         if self.relay is not None and self.model_fields_set & {"payload", "qos", "retain"}:
             raise ValueError("payload, qos and retain belong to publish actions")
@@ -118,25 +120,37 @@ class RuleConfig(_Model):
     def _shape(self) -> RuleConfig:
         name = f"rule {self.name!r}"
         if (self.sensor is None) == (self.topic is None):
-            raise ValueError(f"{name}: watch either sensor = NAME (with quantity) or topic = FILTER")
+            raise ValueError(
+                f"{name}: watch either sensor = NAME (with quantity) or topic = FILTER"
+            )
         if self.sensor is not None and self.quantity is None:
             raise ValueError(f"{name}: sensor needs quantity (which of its values to watch)")
         if self.topic is not None and self.quantity is not None:
-            raise ValueError(f"{name}: quantity belongs to sensor rules (use field for JSON payloads)")
+            raise ValueError(
+                f"{name}: quantity belongs to sensor rules (use field for JSON payloads)"
+            )
         if self.field is not None and self.topic is None:
             raise ValueError(f"{name}: field belongs to topic rules")
         given = [k for k in ("above", "below", "equals") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"{name}: give exactly one of above, below, equals (not {given or 'none'})")
+            raise ValueError(
+                f"{name}: give exactly one of above, below, equals (not {given or 'none'})"
+            )
         if self.until_below is not None and (self.above is None or self.until_below > self.above):
             raise ValueError(f"{name}: until_below goes with above and must not exceed it")
         if self.until_above is not None and (self.below is None or self.until_above < self.below):
             raise ValueError(f"{name}: until_above goes with below and must not be under it")
-        if self.trigger == "message" and (self.topic is None or self.on_inactive or self.hold_for
-                                           or self.until_below is not None
-                                           or self.until_above is not None):
-            raise ValueError(f"{name}: trigger = \"message\" is for topic rules with on_active only "
-                             f"(no on_inactive, for or until_*)")
+        if self.trigger == "message" and (
+            self.topic is None
+            or self.on_inactive
+            or self.hold_for
+            or self.until_below is not None
+            or self.until_above is not None
+        ):
+            raise ValueError(
+                f'{name}: trigger = "message" is for topic rules with on_active only '
+                f"(no on_inactive, for or until_*)"
+            )
         if not self.on_active and not self.on_inactive:
             raise ValueError(f"{name}: no on_active or on_inactive action: it would do nothing")
         return self
@@ -165,16 +179,17 @@ def _zone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"timezone {value!r} is not a known zone name (e.g. 'Europe/Berlin')") \
-            from None
+        raise ValueError(
+            f"timezone {value!r} is not a known zone name (e.g. 'Europe/Berlin')"
+        ) from None
     return value
 
 
 class LocationConfig(_Model):
     """Where the gateway is: sunrise and sunset, and the zone schedules are read in."""
 
-    latitude: float | None = Field(None, ge=-90, le=90)      # degrees north
-    longitude: float | None = Field(None, ge=-180, le=180)   # degrees east
+    latitude: float | None = Field(None, ge=-90, le=90)  # degrees north
+    longitude: float | None = Field(None, ge=-180, le=180)  # degrees east
     timezone: Annotated[str, AfterValidator(_zone)] | None = None  # None: /etc/localtime
 
     @model_validator(mode="after")
@@ -202,18 +217,18 @@ TimeText = Annotated[str, AfterValidator(_time)]
 
 class ScheduleConfig(_Model):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
-    cron: Annotated[str, AfterValidator(_cron)] | None = None   # five fields, local time
-    at: TimeText | None = None                                 # daily: HH:MM or sunrise/sunset+-HH:MM
-    on: TimeText | None = None                                 # a window: from on ...
-    off: TimeText | None = None                                # ... to off
+    cron: Annotated[str, AfterValidator(_cron)] | None = None  # five fields, local time
+    at: TimeText | None = None  # daily: HH:MM or sunrise/sunset+-HH:MM
+    on: TimeText | None = None  # a window: from on ...
+    off: TimeText | None = None  # ... to off
     # the action (a rule's Action, inline): a relay ...
     relay: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
-    state: Literal["ON", "OFF", "TOGGLE"] | None = None        # point events; default ON
+    state: Literal["ON", "OFF", "TOGGLE"] | None = None  # point events; default ON
     duration: float | None = Field(None, gt=0, le=86_400, alias="for")
     # ... or a message
     publish: Annotated[str, AfterValidator(_topic)] | None = None
-    payload: str | None = None                                 # point events; default ""
-    payload_on: str = "ON"                                     # windows
+    payload: str | None = None  # point events; default ""
+    payload_on: str = "ON"  # windows
     payload_off: str = "OFF"
     qos: Literal[0, 1, 2] = 1
     retain: bool = False
@@ -223,23 +238,27 @@ class ScheduleConfig(_Model):
         name = f"schedule {self.name!r}"
         kinds = [k for k in ("cron", "at", "on") if getattr(self, k) is not None]
         if len(kinds) != 1 or (self.on is None) != (self.off is None):
-            raise ValueError(f"{name}: give cron = \"...\", at = \"HH:MM\", or on and off (a window)")
+            raise ValueError(f'{name}: give cron = "...", at = "HH:MM", or on and off (a window)')
         if self.on is not None and self.on.strip() == (self.off or "").strip():
             raise ValueError(f"{name}: on and off are the same time")
         if (self.relay is None) == (self.publish is None):
             raise ValueError(f"{name}: the action is either relay = NAME or publish = TOPIC")
         window = self.on is not None
-        if window and (self.state is not None or self.duration is not None or
-                       self.payload is not None):
-            raise ValueError(f"{name}: a window switches ON at on and OFF at off (no state, for "
-                             f"or payload; a publish window sends payload_on / payload_off)")
+        if window and (
+            self.state is not None or self.duration is not None or self.payload is not None
+        ):
+            raise ValueError(
+                f"{name}: a window switches ON at on and OFF at off (no state, for "
+                f"or payload; a publish window sends payload_on / payload_off)"
+            )
         if not window and self.model_fields_set & {"payload_on", "payload_off"}:
             raise ValueError(f"{name}: payload_on and payload_off belong to windows")
         set_ = self.model_fields_set
         if self.publish is not None and (self.state is not None or self.duration is not None):
             raise ValueError(f"{name}: state and for belong to relay actions")
-        if self.relay is not None and (self.payload is not None or
-                                       set_ & {"payload_on", "payload_off", "qos", "retain"}):
+        if self.relay is not None and (
+            self.payload is not None or set_ & {"payload_on", "payload_off", "qos", "retain"}
+        ):
             raise ValueError(f"{name}: payload, qos and retain belong to publish actions")
         if self.state == "OFF" and self.duration is not None:
             raise ValueError(f"{name}: for goes with ON or TOGGLE")
@@ -254,25 +273,38 @@ class ScheduleConfig(_Model):
         keyword arguments of `gateway.automation.service.perform`."""
         if self.relay is not None:
             state = (self.state or "ON") if edge == "fire" else edge.upper()
-            return {"relay": self.relay, "state": state,
-                    "duration": self.duration if edge == "fire" else None}
-        payload = (self.payload or "") if edge == "fire" else \
-            self.payload_on if edge == "on" else self.payload_off
+            return {
+                "relay": self.relay,
+                "state": state,
+                "duration": self.duration if edge == "fire" else None,
+            }
+        payload = (
+            (self.payload or "")
+            if edge == "fire"
+            else self.payload_on
+            if edge == "on"
+            else self.payload_off
+        )
         return {"publish": self.publish, "payload": payload, "qos": self.qos, "retain": self.retain}
 
 
 ScheduleList = Annotated[tuple[ScheduleConfig, ...], AfterValidator(_unique)]
 
 
-def check_schedules(schedules: tuple[ScheduleConfig, ...], relays: set[str],
-                    location: LocationConfig) -> None:
+def check_schedules(
+    schedules: tuple[ScheduleConfig, ...], relays: set[str], location: LocationConfig
+) -> None:
     """Schedules name relays that exist, and sun times have a location (ValueError naming it)."""
     for schedule in schedules:
         if schedule.relay is not None and schedule.relay not in relays:
-            raise ValueError(f"schedule {schedule.name!r}: relay {schedule.relay!r} is not configured")
+            raise ValueError(
+                f"schedule {schedule.name!r}: relay {schedule.relay!r} is not configured"
+            )
         if schedule.needs_sun and location.latitude is None:
-            raise ValueError(f"schedule {schedule.name!r}: sunrise/sunset needs [location] "
-                             f"latitude and longitude")
+            raise ValueError(
+                f"schedule {schedule.name!r}: sunrise/sunset needs [location] "
+                f"latitude and longitude"
+            )
 
 
 def check_rules(rules: tuple[RuleConfig, ...], sensors: set[str], relays: set[str]) -> None:
@@ -285,16 +317,18 @@ def check_rules(rules: tuple[RuleConfig, ...], sensors: set[str], relays: set[st
             raise ValueError(f"rule {rule.name!r}: relay {missing[0]!r} is not configured")
 
 
-def quantity_problems(rules: tuple[RuleConfig, ...],
-                      quantities: dict[str, tuple[tuple[str, str], ...]]) -> list[str]:
+def quantity_problems(
+    rules: tuple[RuleConfig, ...], quantities: dict[str, tuple[tuple[str, str], ...]]
+) -> list[str]:
     """`rules[name]: ...` for each sensor rule whose sensor does not report its quantity
     (`quantities`: sensor name -> what it publishes; sensors that could not be built are skipped)."""
     out = []
     for rule in rules:
         if rule.sensor in quantities and rule.quantity not in dict(quantities[rule.sensor]):
             known = [q for q, _ in quantities[rule.sensor]]
-            out.append(f"rules[{rule.name}]: sensor {rule.sensor!r} reports {known}, "
-                       f"not {rule.quantity!r}")
+            out.append(
+                f"rules[{rule.name}]: sensor {rule.sensor!r} reports {known}, not {rule.quantity!r}"
+            )
     return out
 
 

@@ -30,8 +30,8 @@ class Condition:
     above: float | None = None
     below: float | None = None
     equals: Any = None
-    until_below: float | None = None    # with `above`: inactive again below this
-    until_above: float | None = None    # with `below`: inactive again above this
+    until_below: float | None = None  # with `above`: inactive again below this
+    until_above: float | None = None  # with `below`: inactive again above this
 
     def activates(self, value: Any) -> bool | None:
         """True/False, or None when the value says nothing (not a number for a threshold)."""
@@ -51,7 +51,9 @@ class Condition:
         if number is None:
             return None
         if self.above is not None:
-            return number < self.until_below if self.until_below is not None else number <= self.above
+            return (
+                number < self.until_below if self.until_below is not None else number <= self.above
+            )
         limit = self.until_above if self.until_above is not None else self.below
         return number > limit if self.until_above is not None else number >= limit  # type: ignore[operator]
 
@@ -72,15 +74,17 @@ class Transition:
     state: State
     value: Any
     at: float
-    cause: str                          # "condition" | "unavailable"
+    cause: str  # "condition" | "unavailable"
 
 
 class RuleMachine:
-    def __init__(self, condition: Condition, hold_for: float = 0.0, on_unavailable: str = "hold") -> None:
+    def __init__(
+        self, condition: Condition, hold_for: float = 0.0, on_unavailable: str = "hold"
+    ) -> None:
         self.condition, self.hold_for, self.on_unavailable = condition, hold_for, on_unavailable
         self.state = State.INACTIVE
-        self.known = False                # no value seen yet: the first one may fire either way
-        self._pending: tuple[State, float, Any] | None = None   # (target, since, value)
+        self.known = False  # no value seen yet: the first one may fire either way
+        self._pending: tuple[State, float, Any] | None = None  # (target, since, value)
 
     def next_deadline(self) -> float | None:
         return None if self._pending is None else self._pending[1] + self.hold_for
@@ -98,7 +102,7 @@ class RuleMachine:
             self._pending = None
             return []
         if not self.known and target is State.INACTIVE:
-            self.known = True               # starting inactive is no change: nothing to do
+            self.known = True  # starting inactive is no change: nothing to do
             self._pending = None
             return []
         if self.hold_for <= 0:

@@ -53,8 +53,9 @@ def machine_for(config: ScheduleConfig, place: Place) -> ScheduleMachine:
     def spec(text: str | None):  # noqa: ANN202
         return None if text is None else parse_time(text)
 
-    return ScheduleMachine(place=place, cron=config.cron, at=spec(config.at), on=spec(config.on),
-                           off=spec(config.off))
+    return ScheduleMachine(
+        place=place, cron=config.cron, at=spec(config.at), on=spec(config.on), off=spec(config.off)
+    )
 
 
 class Schedule:
@@ -65,17 +66,25 @@ class Schedule:
 
 
 class ScheduleService:
-    def __init__(self, schedules: Sequence[ScheduleConfig], client: LocalClient, *, base_topic: str,
-                 location: LocationConfig, clock: Clock | None = None,
-                 clock_status: ClockStatus | None = None, max_sleep: float = MAX_SLEEP) -> None:
+    def __init__(
+        self,
+        schedules: Sequence[ScheduleConfig],
+        client: LocalClient,
+        *,
+        base_topic: str,
+        location: LocationConfig,
+        clock: Clock | None = None,
+        clock_status: ClockStatus | None = None,
+        max_sleep: float = MAX_SLEEP,
+    ) -> None:
         self._client, self._base, self._max_sleep = client, base_topic, max_sleep
         self._clock = clock or SystemClock()
         self.status = clock_status or trusted()
         place = place_of(location)
         self.schedules = [Schedule(s, machine_for(s, place)) for s in schedules]
         self._task: asyncio.Task | None = None
-        self.idle = False       # asleep until the next time (tests settle on it)
-        self.waiting = False    # waiting for the clock to be synchronised
+        self.idle = False  # asleep until the next time (tests settle on it)
+        self.waiting = False  # waiting for the clock to be synchronised
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="schedules")
@@ -88,7 +97,9 @@ class ScheduleService:
             self._task = None
 
     def summary(self) -> str:
-        return f"{len(self.schedules)} schedule(s)" + (" waiting for the clock" if self.waiting else "")
+        return f"{len(self.schedules)} schedule(s)" + (
+            " waiting for the clock" if self.waiting else ""
+        )
 
     async def _wait_for_clock(self) -> None:
         if self.status.synchronized:
@@ -97,7 +108,7 @@ class ScheduleService:
         log.warning("schedules: waiting for the clock to be synchronised before anything fires")
         await self.status.wait_synchronized()
         self.waiting = False
-        for schedule in self.schedules:      # start afresh from the right time
+        for schedule in self.schedules:  # start afresh from the right time
             schedule.machine.last = None
 
     async def _run(self) -> None:
@@ -107,7 +118,7 @@ class ScheduleService:
             for schedule in self.schedules:
                 try:
                     firings = schedule.machine.step(wall, mono)
-                except ValueError as exc:   # a time that cannot be computed: the others go on
+                except ValueError as exc:  # a time that cannot be computed: the others go on
                     log.error("schedule %s: %s", schedule.config.name, exc)
                     continue
                 for firing in firings:
@@ -122,14 +133,31 @@ class ScheduleService:
         config = schedule.config
         done = await perform(self._client, self._base, **config.action(firing.kind))
         schedule.firings += 1
-        event = {"schedule": config.name, "event": firing.kind, "cause": firing.cause,
-                 "scheduled": iso_utc(firing.at), "actions": [done], "ts": iso_utc(wall)}
+        event = {
+            "schedule": config.name,
+            "event": firing.kind,
+            "cause": firing.cause,
+            "scheduled": iso_utc(firing.at),
+            "actions": [done],
+            "ts": iso_utc(wall),
+        }
         schedule.last = event
-        log.info("schedule %s: %s (%s, due %s): %s", config.name, firing.kind, firing.cause,
-                 event["scheduled"], done)
-        await self._client.publish(f"{self._base}/schedule/{config.name}/event",
-                                   json.dumps(event, separators=(",", ":")), qos=0)
+        log.info(
+            "schedule %s: %s (%s, due %s): %s",
+            config.name,
+            firing.kind,
+            firing.cause,
+            event["scheduled"],
+            done,
+        )
+        await self._client.publish(
+            f"{self._base}/schedule/{config.name}/event",
+            json.dumps(event, separators=(",", ":")),
+            qos=0,
+        )
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [{"name": s.config.name, **s.machine.describe(), "firings": s.firings,
-                 "last": s.last} for s in self.schedules]
+        return [
+            {"name": s.config.name, **s.machine.describe(), "firings": s.firings, "last": s.last}
+            for s in self.schedules
+        ]

@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-JUMP = 120.0          # seconds the wall clock may move against the monotonic one between steps
-MAX_SLEEP = 30.0      # the service looks at the clock at least this often (jumps, sync state)
+JUMP = 120.0  # seconds the wall clock may move against the monotonic one between steps
+MAX_SLEEP = 30.0  # the service looks at the clock at least this often (jumps, sync state)
 
-TIME_SPEC = re.compile(r"^(?:(?P<sun>sunrise|sunset)(?:(?P<sign>[+-])(?P<oh>\d{1,2}):(?P<om>\d{2}))?"
-                       r"|(?P<h>\d{1,2}):(?P<m>\d{2}))$")
+TIME_SPEC = re.compile(
+    r"^(?:(?P<sun>sunrise|sunset)(?:(?P<sign>[+-])(?P<oh>\d{1,2}):(?P<om>\d{2}))?"
+    r"|(?P<h>\d{1,2}):(?P<m>\d{2}))$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +52,11 @@ class TimeSpec:
         if self.sun is None:
             return f"{self.minutes // 60:02d}:{self.minutes % 60:02d}"
         sign = "-" if self.minutes < 0 else "+"
-        return f"{self.sun}{sign}{abs(self.minutes) // 60:02d}:{abs(self.minutes) % 60:02d}" \
-            if self.minutes else self.sun
+        return (
+            f"{self.sun}{sign}{abs(self.minutes) // 60:02d}:{abs(self.minutes) % 60:02d}"
+            if self.minutes
+            else self.sun
+        )
 
 
 def parse_time(text: str) -> TimeSpec:
@@ -79,16 +84,17 @@ def check_cron(expr: str) -> str:
         raise ValueError(f"cron {expr!r}: five fields (minute hour day month weekday)")
     try:
         it = croniter(expr, datetime(2026, 1, 1))
-    except (ValueError, KeyError) as exc:   # croniter's errors are ValueErrors
+    except (ValueError, KeyError) as exc:  # croniter's errors are ValueErrors
         raise ValueError(f"cron {expr!r}: {exc}") from None
     try:
         it.get_next(datetime)
-    except ValueError:                      # e.g. "0 0 31 2 *": 31 February
+    except ValueError:  # e.g. "0 0 31 2 *": 31 February
         raise ValueError(f"cron {expr!r} never fires") from None
     return expr
 
 
 # -- local wall time -> instant --------------------------------------------------------------------
+
 
 def _exists(naive: datetime, tz: tzinfo) -> bool:
     aware = naive.replace(tzinfo=tz, fold=0)
@@ -99,7 +105,7 @@ def to_instant(naive: datetime, tz: tzinfo) -> float:
     """Epoch seconds of a local wall time: an ambiguous time is its first occurrence, a skipped
     one the moment the clock jumps (the first local minute after it that exists)."""
     moment = naive
-    for _ in range(24 * 60):                # no zone skips more than a day
+    for _ in range(24 * 60):  # no zone skips more than a day
         if _exists(moment, tz):
             return moment.replace(tzinfo=tz, fold=0).timestamp()
         moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -126,6 +132,7 @@ def cron_after(expr: str, after: float, tz: tzinfo) -> float:
 
 # -- daily times (clock and sun) ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where the sun is computed for, and the zone local times are read in."""
@@ -139,8 +146,9 @@ def daily_instant(spec: TimeSpec, day: date, place: Place) -> float | None:
     """The instant of `spec` on local `day`, or None when the sun does not rise or set that day
     (polar day or night: that day has no such event)."""
     if spec.sun is None:
-        return to_instant(datetime.combine(day, datetime.min.time()) + timedelta(minutes=spec.minutes),
-                          place.tz)
+        return to_instant(
+            datetime.combine(day, datetime.min.time()) + timedelta(minutes=spec.minutes), place.tz
+        )
     from astral import Observer
     from astral import sun as astral_sun
 
@@ -167,8 +175,10 @@ def daily_after(spec: TimeSpec, after: float, place: Place) -> float | None:
 
 # -- windows ------------------------------------------------------------------------------------------
 
-def window_edges(on: TimeSpec, off: TimeSpec, around: float, place: Place,
-                 days: int = 2) -> list[tuple[float, bool]]:
+
+def window_edges(
+    on: TimeSpec, off: TimeSpec, around: float, place: Place, days: int = 2
+) -> list[tuple[float, bool]]:
     """(instant, True for on / False for off) for the local days around `around`, in order."""
     today = local(around, place.tz).date()
     edges = []
@@ -204,27 +214,35 @@ def window_next(on: TimeSpec, off: TimeSpec, after: float, place: Place) -> floa
 
 # -- one schedule's progress --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Firing:
     """What a step decided: `kind` is 'fire' (a point event), 'on' or 'off' (a window's state);
     `cause` is 'time', 'start' (restored at start-up / first sync) or 'clock_jump'."""
 
     kind: str
-    at: float        # the scheduled instant ('time'), or the wall time of the step
+    at: float  # the scheduled instant ('time'), or the wall time of the step
     cause: str
 
 
 class ScheduleMachine:
     """One schedule: `step(wall, mono)` -> firings; `next_due()` -> wall instant to wake at."""
 
-    def __init__(self, *, place: Place, cron: str | None = None, at: TimeSpec | None = None,
-                 on: TimeSpec | None = None, off: TimeSpec | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        place: Place,
+        cron: str | None = None,
+        at: TimeSpec | None = None,
+        on: TimeSpec | None = None,
+        off: TimeSpec | None = None,
+    ) -> None:
         if sum(x is not None for x in (cron, at, on)) != 1 or (on is None) != (off is None):
             raise ValueError("a schedule is cron, at, or on and off")
         self.place, self.cron, self.at, self.on, self.off = place, cron, at, on, off
-        self.last: tuple[float, float] | None = None   # (wall, mono) of the previous step
-        self.state: bool | None = None                  # a window's state, as last set
-        self.next: float | None = None                  # next point event / window edge
+        self.last: tuple[float, float] | None = None  # (wall, mono) of the previous step
+        self.state: bool | None = None  # a window's state, as last set
+        self.next: float | None = None  # next point event / window edge
 
     @property
     def window(self) -> bool:
@@ -248,11 +266,11 @@ class ScheduleMachine:
             cause = "start" if self.last is None else "clock_jump"
             return self._restart(wall, mono, cause)
         previous = self.last[0]
-        self.last = (max(previous, wall), mono)   # a small step back does not fire twice
+        self.last = (max(previous, wall), mono)  # a small step back does not fire twice
         out: list[Firing] = []
         if self.window:
             if self.next is not None and wall < self.next:
-                return out                          # no edge passed: the state holds
+                return out  # no edge passed: the state holds
             state = window_state(self.on, self.off, wall, self.place)  # type: ignore[arg-type]
             if state != self.state:
                 self.state = state
@@ -270,12 +288,20 @@ class ScheduleMachine:
         self.last = (wall, mono)
         self.next = self._after(wall)
         if not self.window:
-            return []                    # a point event missed meanwhile does not fire late
+            return []  # a point event missed meanwhile does not fire late
         self.state = window_state(self.on, self.off, wall, self.place)  # type: ignore[arg-type]
         return [Firing("on" if self.state else "off", wall, cause)]
 
     def describe(self) -> dict[str, Any]:
-        what = {"cron": self.cron} if self.cron else {"at": str(self.at)} if self.at else \
-            {"on": str(self.on), "off": str(self.off)}
-        return {**what, "next": self.next, "state": None if self.state is None else
-                ("on" if self.state else "off")}
+        what = (
+            {"cron": self.cron}
+            if self.cron
+            else {"at": str(self.at)}
+            if self.at
+            else {"on": str(self.on), "off": str(self.off)}
+        )
+        return {
+            **what,
+            "next": self.next,
+            "state": None if self.state is None else ("on" if self.state else "off"),
+        }

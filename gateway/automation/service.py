@@ -35,9 +35,12 @@ class Rule:
         self.config = config
         self.state_topic = state_topic
         self.machine = RuleMachine(
-            Condition(config.above, config.below, config.equals, config.until_below,
-                      config.until_above),
-            config.hold_for, config.on_unavailable)
+            Condition(
+                config.above, config.below, config.equals, config.until_below, config.until_above
+            ),
+            config.hold_for,
+            config.on_unavailable,
+        )
         self.firings = 0
         self.last: dict[str, Any] | None = None
 
@@ -56,8 +59,13 @@ class Rule:
         text = message.payload.decode("utf-8", "replace").strip()
         if isinstance(c.equals, bool):
             lowered = text.lower()
-            return True if lowered in ("true", "on", "1") else False if lowered in ("false", "off", "0") \
+            return (
+                True
+                if lowered in ("true", "on", "1")
+                else False
+                if lowered in ("false", "off", "0")
                 else text
+            )
         if isinstance(c.equals, (int, float)) and not isinstance(c.equals, bool):
             try:
                 return float(text)
@@ -67,25 +75,44 @@ class Rule:
 
 
 class RuleService:
-    def __init__(self, rules: Sequence[RuleConfig], client: LocalClient, *, base_topic: str,
-                 sensor_topics: dict[str, str | None], clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        rules: Sequence[RuleConfig],
+        client: LocalClient,
+        *,
+        base_topic: str,
+        sensor_topics: dict[str, str | None],
+        clock: Clock | None = None,
+    ) -> None:
         self._client, self._base, self._clock = client, base_topic, clock or SystemClock()
-        self.rules = [Rule(r, topics_for(base_topic, r.sensor, sensor_topics.get(r.sensor)).state
-                           if r.sensor is not None else None) for r in rules]
+        self.rules = [
+            Rule(
+                r,
+                topics_for(base_topic, r.sensor, sensor_topics.get(r.sensor)).state
+                if r.sensor is not None
+                else None,
+            )
+            for r in rules
+        ]
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.clock_status = trusted()  # the gateway's (gateway.timesync): no "ts" until synced
-        self.idle = False   # the timer task waits for a deadline or a value (tests settle on it)
+        self.idle = False  # the timer task waits for a deadline or a value (tests settle on it)
 
     async def start(self) -> None:
         for rule in self.rules:
             if rule.state_topic is not None:
-                await self._client.subscribe(rule.state_topic,
-                                             lambda m, r=rule: self._on_value(r, m))
-                await self._client.subscribe(f"{rule.state_topic}/availability",
-                                             lambda m, r=rule: self._on_availability(r, m))
+                await self._client.subscribe(
+                    rule.state_topic, lambda m, r=rule: self._on_value(r, m)
+                )
+                await self._client.subscribe(
+                    f"{rule.state_topic}/availability",
+                    lambda m, r=rule: self._on_availability(r, m),
+                )
             else:
-                await self._client.subscribe(rule.config.topic, lambda m, r=rule: self._on_value(r, m))
+                await self._client.subscribe(
+                    rule.config.topic, lambda m, r=rule: self._on_value(r, m)
+                )
         self._task = asyncio.create_task(self._timers(), name="rules-timers")
         log.info("rules: started %d rule(s)", len(self.rules))
 
@@ -123,12 +150,15 @@ class RuleService:
             now = self._clock.monotonic()
             self._wake.clear()
             if deadlines:
-                sleeper = asyncio.create_task(self._clock.sleep(max(0.0, min(deadlines) - now)),
-                                              name="rules-deadline")
+                sleeper = asyncio.create_task(
+                    self._clock.sleep(max(0.0, min(deadlines) - now)), name="rules-deadline"
+                )
                 waker = asyncio.create_task(self._wake.wait(), name="rules-wake")
-                await asyncio.sleep(0)          # both started: the deadline is on the clock
+                await asyncio.sleep(0)  # both started: the deadline is on the clock
                 self.idle = True
-                done, pending = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+                done, pending = await asyncio.wait(
+                    {sleeper, waker}, return_when=asyncio.FIRST_COMPLETED
+                )
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
@@ -142,35 +172,71 @@ class RuleService:
 
     async def _run(self, rule: Rule, transitions: list[Transition]) -> None:
         for transition in transitions:
-            actions = rule.config.on_active if transition.state is State.ACTIVE else rule.config.on_inactive
+            actions = (
+                rule.config.on_active
+                if transition.state is State.ACTIVE
+                else rule.config.on_inactive
+            )
             done = [await self._act(action) for action in actions]
             rule.firings += 1
-            event = {"rule": rule.config.name, "state": transition.state.value, "cause": transition.cause,
-                     "value": transition.value, "actions": done,
-                     **stamp(self._clock.time(), self.clock_status.synchronized)}
+            event = {
+                "rule": rule.config.name,
+                "state": transition.state.value,
+                "cause": transition.cause,
+                "value": transition.value,
+                "actions": done,
+                **stamp(self._clock.time(), self.clock_status.synchronized),
+            }
             rule.last = event
-            log.info("rule %s: %s (%s, value %s): %s", rule.config.name, transition.state.value,
-                     transition.cause, transition.value, "; ".join(done) or "no action")
-            await self._client.publish(f"{self._base}/rule/{rule.config.name}/event",
-                                       json.dumps(event, separators=(",", ":")), qos=0)
+            log.info(
+                "rule %s: %s (%s, value %s): %s",
+                rule.config.name,
+                transition.state.value,
+                transition.cause,
+                transition.value,
+                "; ".join(done) or "no action",
+            )
+            await self._client.publish(
+                f"{self._base}/rule/{rule.config.name}/event",
+                json.dumps(event, separators=(",", ":")),
+                qos=0,
+            )
 
     async def _act(self, action: Action) -> str:
-        return await perform(self._client, self._base, relay=action.relay, state=action.state,
-                             duration=action.duration, publish=action.publish,
-                             payload=action.payload, qos=action.qos, retain=action.retain)
+        return await perform(
+            self._client,
+            self._base,
+            relay=action.relay,
+            state=action.state,
+            duration=action.duration,
+            publish=action.publish,
+            payload=action.payload,
+            qos=action.qos,
+            retain=action.retain,
+        )
 
 
-async def perform(client: LocalClient, base: str, *, relay: str | None = None, state: str = "ON",
-                  duration: float | None = None, publish: str | None = None, payload: str = "",
-                  qos: int = 1, retain: bool = False) -> str:
+async def perform(
+    client: LocalClient,
+    base: str,
+    *,
+    relay: str | None = None,
+    state: str = "ON",
+    duration: float | None = None,
+    publish: str | None = None,
+    payload: str = "",
+    qos: int = 1,
+    retain: bool = False,
+) -> str:
     """Carry out one action (a rule's or a schedule's); returns what was done, for the event.
     A relay action is a command on the relay's set topic (its safety rules win)."""
     if relay is not None:
         command: dict[str, Any] = {"state": state}
         if duration is not None:
             command["for"] = duration
-        await client.publish(f"{base}/relay/{relay}/set", json.dumps(command, separators=(",", ":")),
-                             qos=1)
+        await client.publish(
+            f"{base}/relay/{relay}/set", json.dumps(command, separators=(",", ":")), qos=1
+        )
         return f"relay {relay} {state}" + (f" for {duration:g} s" if duration is not None else "")
     assert publish is not None
     await client.publish(publish, payload, qos=qos, retain=retain)

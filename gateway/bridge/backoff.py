@@ -12,8 +12,13 @@ from collections.abc import Callable
 
 
 class Backoff:
-    def __init__(self, initial: float = 1.0, cap: float = 120.0, stable_after: float = 30.0,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        initial: float = 1.0,
+        cap: float = 120.0,
+        stable_after: float = 30.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         if initial <= 0 or cap < initial:
             raise ValueError("backoff needs 0 < initial <= cap")
         self.initial = initial

@@ -92,8 +92,9 @@ class CloudEvents(Protocol):
     def cloud_acked(self, acks: list[Ack]) -> None:
         """PUBACKs / PUBCOMPs (QoS 2) read in one go, in arrival order."""
 
-    def cloud_message(self, topic: str, payload: bytes, qos: int, retain: bool,
-                      properties: Properties) -> None: ...
+    def cloud_message(
+        self, topic: str, payload: bytes, qos: int, retain: bool, properties: Properties
+    ) -> None: ...
 
 
 Ack = tuple[int, str | None]  # (paho message id, None = accepted / the cloud's error reason)
@@ -116,9 +117,12 @@ class CloudSettings:
 
 
 class CloudClient:
-    def __init__(self, settings: CloudSettings, events: CloudEvents,
-                 credentials: Callable[[], tuple[str | None, str | None]] = lambda: (None, None)
-                 ) -> None:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        events: CloudEvents,
+        credentials: Callable[[], tuple[str | None, str | None]] = lambda: (None, None),
+    ) -> None:
         self.settings = settings
         self.events = events
         self._credentials = credentials  # (username, password), read at every connect
@@ -132,10 +136,13 @@ class CloudClient:
         self._acks: list[Ack] = []
         self._reading = False  # inside `_on_readable`: acknowledgements are batched
         self._read_error = ""  # paho's last "failed to receive" while connecting
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, settings.client_id,
-                             clean_session=None if settings.mqtt5 else settings.clean_start,
-                             protocol=mqtt.MQTTv5 if settings.mqtt5 else mqtt.MQTTv311,
-                             reconnect_on_failure=False)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            settings.client_id,
+            clean_session=None if settings.mqtt5 else settings.clean_start,
+            protocol=mqtt.MQTTv5 if settings.mqtt5 else mqtt.MQTTv311,
+            reconnect_on_failure=False,
+        )
         client.max_inflight_messages_set(0)  # no limit in paho: the forwarder's window rules
         client.max_queued_messages_set(0)
         client.connect_timeout = settings.connect_timeout
@@ -173,8 +180,10 @@ class CloudClient:
             from gateway.tls_errors import describe
 
             s = self.settings
-            raise ConnectFailed("TLS handshake failed: " + describe(
-                exc, s.tls_name or s.host, client_cert=s.client_cert)) from None
+            raise ConnectFailed(
+                "TLS handshake failed: "
+                + describe(exc, s.tls_name or s.host, client_cert=s.client_cert)
+            ) from None
         except (OSError, ValueError) as exc:
             raise ConnectFailed(f"cannot connect: {exc}") from None
         finally:
@@ -198,8 +207,9 @@ class CloudClient:
             props = PahoProperties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = s.session_expiry
             props.ReceiveMaximum = 65535
-            self._client.connect(s.host, s.port, s.keepalive, clean_start=s.clean_start,
-                                 properties=props)
+            self._client.connect(
+                s.host, s.port, s.keepalive, clean_start=s.clean_start, properties=props
+            )
         else:
             self._client.connect(s.host, s.port, s.keepalive)
 
@@ -236,8 +246,11 @@ class CloudClient:
 
     def _on_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
         if not self._busy and sock is self._sock:
-            self._in_loop(lambda: self._sock is not None and
-                          self._loop.add_writer(self._sock, self._on_writable))
+            self._in_loop(
+                lambda: (
+                    self._sock is not None and self._loop.add_writer(self._sock, self._on_writable)
+                )
+            )
 
     def _on_unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
         if not self._busy and sock is self._sock:
@@ -293,7 +306,8 @@ class CloudClient:
         from gateway.tls_errors import describe_closed_after_handshake
 
         return "TLS: " + describe_closed_after_handshake(
-            detail, client_cert=self.settings.client_cert)
+            detail, client_cert=self.settings.client_cert
+        )
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         client.on_log = None
@@ -311,8 +325,9 @@ class CloudClient:
         if future is not None and not future.done():
             future.set_result(bool(flags.session_present))
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
-                       props: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         was_connected, self.connected = self.connected, False
         self._deliver_acks()  # what was read before the connection went: acknowledged
         future = self._connack
@@ -330,13 +345,24 @@ class CloudClient:
             self._deliver_acks()
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.events.cloud_message(msg.topic, msg.payload, msg.qos, bool(msg.retain),
-                                  _from_paho(getattr(msg, "properties", None)))
+        self.events.cloud_message(
+            msg.topic,
+            msg.payload,
+            msg.qos,
+            bool(msg.retain),
+            _from_paho(getattr(msg, "properties", None)),
+        )
 
     # -- operations (event loop, connected) --------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, qos: int, retain: bool,
-                properties: Properties = NO_PROPERTIES) -> int:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        properties: Properties = NO_PROPERTIES,
+    ) -> int:
         """Queue a PUBLISH; returns paho's message id (the id its acknowledgement carries)."""
         props = _to_paho(properties) if self.settings.mqtt5 and properties else None
         mid = self._client.publish(topic, payload, qos, retain, properties=props).mid
@@ -390,10 +416,13 @@ class CloudClient:
             self.events = previous
 
 
-_PAHO_FIELDS = (("payload_format_indicator", "PayloadFormatIndicator"),
-                ("message_expiry_interval", "MessageExpiryInterval"),
-                ("content_type", "ContentType"), ("response_topic", "ResponseTopic"),
-                ("correlation_data", "CorrelationData"))
+_PAHO_FIELDS = (
+    ("payload_format_indicator", "PayloadFormatIndicator"),
+    ("message_expiry_interval", "MessageExpiryInterval"),
+    ("content_type", "ContentType"),
+    ("response_topic", "ResponseTopic"),
+    ("correlation_data", "CorrelationData"),
+)
 
 
 def _to_paho(props: Properties) -> PahoProperties | None:

@@ -64,8 +64,15 @@ class BridgeTopic(_Model):
     retain: bool = True  # forward the retain flag
 
     def to_map(self) -> TopicMap:
-        return TopicMap(self.pattern, self.direction, self.local_prefix, self.remote_prefix,
-                        QoS(self.local_qos), QoS(self.remote_qos), self.retain)
+        return TopicMap(
+            self.pattern,
+            self.direction,
+            self.local_prefix,
+            self.remote_prefix,
+            QoS(self.local_qos),
+            QoS(self.remote_qos),
+            self.retain,
+        )
 
 
 class AzureAuth(_Model):
@@ -91,12 +98,18 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # AWS IoT Core: QoS 0/1 only; X.509 client certificate; client id = thing name; keepalive
     # 30..1200 s; retain is not available on every account/plan (set retain = false there).
-    "aws-iot": Profile(qos2=False, tls_required=True, client_cert_required=True,
-                       max_keepalive=1200, min_keepalive=30,
-                       client_id_pattern=r"[A-Za-z0-9:_-]{1,128}"),
+    "aws-iot": Profile(
+        qos2=False,
+        tls_required=True,
+        client_cert_required=True,
+        max_keepalive=1200,
+        min_keepalive=30,
+        client_id_pattern=r"[A-Za-z0-9:_-]{1,128}",
+    ),
     # Azure IoT Hub: MQTT 3.1.1, QoS 0/1, no retain, fixed device topics, SAS token or X.509.
-    "azure-iot-hub": Profile(qos2=False, retain=False, mqtt5=False, tls_required=True,
-                             max_keepalive=1767),
+    "azure-iot-hub": Profile(
+        qos2=False, retain=False, mqtt5=False, tls_required=True, max_keepalive=1767
+    ),
     "hivemq-cloud": Profile(tls_required=True, username_required=True),
     "emqx": Profile(),
     "generic": Profile(),
@@ -174,7 +187,7 @@ def check_profile(cfg: BridgeConfig) -> list[str]:
     if cfg.backoff_max < cfg.backoff_initial:
         out.append("backoff_max must be >= backoff_initial")
     if not rules.mqtt5 and cfg.protocol == "5.0":
-        out.append(f"profile {cfg.profile} speaks MQTT 3.1.1 only (protocol = \"3.1.1\")")
+        out.append(f'profile {cfg.profile} speaks MQTT 3.1.1 only (protocol = "3.1.1")')
     if rules.tls_required and not cfg.tls.enabled:
         out.append(f"profile {cfg.profile} requires TLS")
     if rules.client_cert_required and cfg.tls.cert_file is None:
@@ -182,14 +195,17 @@ def check_profile(cfg: BridgeConfig) -> list[str]:
     if rules.username_required and (cfg.username is None or cfg.password_file is None):
         out.append(f"profile {cfg.profile} requires username and password_file")
     if not rules.min_keepalive <= cfg.keepalive <= rules.max_keepalive:
-        out.append(f"profile {cfg.profile}: keepalive must be {rules.min_keepalive}.."
-                   f"{rules.max_keepalive} s")
+        out.append(
+            f"profile {cfg.profile}: keepalive must be {rules.min_keepalive}.."
+            f"{rules.max_keepalive} s"
+        )
     for i, topic in enumerate(cfg.topics):
         if not rules.qos2 and (topic.remote_qos == 2):
             out.append(f"topics[{i}]: profile {cfg.profile} has no QoS 2 (remote_qos <= 1)")
         if not rules.retain and topic.retain and topic.direction != Direction.IN:
-            out.append(f"topics[{i}]: profile {cfg.profile} has no retained messages "
-                       "(retain = false)")
+            out.append(
+                f"topics[{i}]: profile {cfg.profile} has no retained messages (retain = false)"
+            )
     out += _client_id_rules(cfg, rules)
     if cfg.profile == "aws-iot":
         out += _aws_rules(cfg)
@@ -221,8 +237,9 @@ def _aws_rules(cfg: BridgeConfig) -> list[str]:
 def _azure_rules(cfg: BridgeConfig) -> list[str]:
     if cfg.azure is None:
         if cfg.tls.cert_file is None:
-            return ["profile azure-iot-hub needs [bridges.azure] (device key) or a client "
-                    "certificate"]
+            return [
+                "profile azure-iot-hub needs [bridges.azure] (device key) or a client certificate"
+            ]
         return []
     out = []
     device = cfg.azure.device_id
@@ -230,14 +247,21 @@ def _azure_rules(cfg: BridgeConfig) -> list[str]:
         out.append("profile azure-iot-hub: client_id must equal azure.device_id")
     if cfg.username is not None or cfg.password_file is not None:
         out.append("profile azure-iot-hub: username/password are generated from the device key")
-    events, devicebound = f"devices/{device}/messages/events/", f"devices/{device}/messages/devicebound/"
+    events, devicebound = (
+        f"devices/{device}/messages/events/",
+        f"devices/{device}/messages/devicebound/",
+    )
     for i, topic in enumerate(cfg.topics):
-        if topic.direction in (Direction.OUT, Direction.BOTH) and \
-                not (topic.remote_prefix + topic.pattern).startswith(events):
-            out.append(f"topics[{i}]: profile azure-iot-hub sends only to {events}... "
-                       f"(remote_prefix = \"{events}\")")
-        if topic.direction in (Direction.IN, Direction.BOTH) and \
-                not (topic.remote_prefix + topic.pattern).startswith(devicebound):
+        if topic.direction in (Direction.OUT, Direction.BOTH) and not (
+            topic.remote_prefix + topic.pattern
+        ).startswith(events):
+            out.append(
+                f"topics[{i}]: profile azure-iot-hub sends only to {events}... "
+                f'(remote_prefix = "{events}")'
+            )
+        if topic.direction in (Direction.IN, Direction.BOTH) and not (
+            topic.remote_prefix + topic.pattern
+        ).startswith(devicebound):
             out.append(f"topics[{i}]: profile azure-iot-hub receives only from {devicebound}#")
     if cfg.status_topic and not cfg.status_topic.startswith(events):
         out.append(f"status_topic: profile azure-iot-hub needs it under {events} (or none)")

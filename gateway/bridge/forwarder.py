@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 
 ROUTE_CACHE = 4096  # topics whose mapping is remembered (the cache starts over when full)
 
-_OVERFLOW = {"drop-oldest": QueueOverflow.DROP_OLDEST, "drop-newest": QueueOverflow.DROP_NEW,
-             "refuse": QueueOverflow.DROP_NEW}  # refuse: the publisher is refused before routing
+_OVERFLOW = {
+    "drop-oldest": QueueOverflow.DROP_OLDEST,
+    "drop-newest": QueueOverflow.DROP_NEW,
+    "refuse": QueueOverflow.DROP_NEW,
+}  # refuse: the publisher is refused before routing
 
 
 class BridgeCounters:
@@ -87,8 +90,13 @@ class Forwarder:
     acks_immediately = False
     in_process = True  # the gateway's own session: the core skips the ACL for it
 
-    def __init__(self, cfg: BridgeConfig, broker: Broker, counters: BridgeCounters,
-                 message_id: Callable[[Delivery], str] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: BridgeConfig,
+        broker: Broker,
+        counters: BridgeCounters,
+        message_id: Callable[[Delivery], str] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.broker = broker
         self.core = broker.core
@@ -103,8 +111,7 @@ class Forwarder:
         self.bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst, now)
         self.arrivals = ArrivalClock(self.core._seq, now)  # by broker sequence: memory only
         self.stored_arrivals = ArrivalClock(self._store().last_queue_id(), now)  # by store row
-        self._message_id = message_id if cfg.protocol == "5.0" and cfg.message_id_property \
-            else None
+        self._message_id = message_id if cfg.protocol == "5.0" and cfg.message_id_property else None
         self._mid_pid: dict[int, int] = {}
         self._pid_mid: dict[int, int] = {}
         self._routes: dict[tuple[str, QoS, bool], Routed | None] = {}
@@ -118,14 +125,21 @@ class Forwarder:
         persistence = getattr(core, "persistence", None)  # the durable store, when configured
         session = core.sessions.get(self.client_id)  # restored from the store after a restart
         if session is None:
-            session = Session(self.client_id, core.settings, core.stats) if persistence is None \
+            session = (
+                Session(self.client_id, core.settings, core.stats)
+                if persistence is None
                 else Session(self.client_id, core.settings, core.stats, persistence)
+            )
             core.sessions[self.client_id] = session
             session.detach(now)
         q = self.cfg.queue
         session.settings = dataclasses.replace(
-            core.settings, max_queued_messages=q.max_messages, max_queued_bytes=q.max_bytes,
-            queue_overflow=_OVERFLOW[q.overflow], queue_qos0_offline=False)
+            core.settings,
+            max_queued_messages=q.max_messages,
+            max_queued_bytes=q.max_bytes,
+            queue_overflow=_OVERFLOW[q.overflow],
+            queue_qos0_offline=False,
+        )
         session.stats = self.counters  # type: ignore[assignment]  # drops counted per bridge
         session.expiry_interval = NEVER_EXPIRES
         session.in_process = True
@@ -140,9 +154,16 @@ class Forwarder:
         stale = [f for f in session.subscriptions if f not in wanted]
         if stale:
             self.core.unsubscribe(self._as_conn(session), Unsubscribe(1, tuple(stale)))
-        subs = tuple(Subscription(f, q, no_local=True, retain_as_published=True,
-                                  retain_handling=RetainHandling.SEND_IF_NEW_SUBSCRIPTION)
-                     for f, q in wanted.items())
+        subs = tuple(
+            Subscription(
+                f,
+                q,
+                no_local=True,
+                retain_as_published=True,
+                retain_handling=RetainHandling.SEND_IF_NEW_SUBSCRIPTION,
+            )
+            for f, q in wanted.items()
+        )
         if subs:
             self.core.subscribe(self._as_conn(session), Subscribe(1, subs), now)
         persistence = getattr(self.core, "persistence", None)
@@ -182,8 +203,9 @@ class Forwarder:
 
     # -- Link: the session sends through here ------------------------------------------------
 
-    def send_delivery(self, delivery: Delivery, packet_id: int | None, dup: bool,
-                      now: float) -> bool:
+    def send_delivery(
+        self, delivery: Delivery, packet_id: int | None, dup: bool, now: float
+    ) -> bool:
         cloud = self.cloud
         if cloud is None:  # cannot happen while attached; keep it queued-looking, not lost
             return packet_id is not None
@@ -195,8 +217,13 @@ class Forwarder:
         if routed is None:
             self.counters.drop("unmapped")
             return False
-        mid = cloud.publish(routed.topic, message.payload, routed.qos, routed.retain,
-                            self._properties(delivery, now))
+        mid = cloud.publish(
+            routed.topic,
+            message.payload,
+            routed.qos,
+            routed.retain,
+            self._properties(delivery, now),
+        )
         if dup:
             self.counters.resent += 1
         else:
@@ -232,8 +259,11 @@ class Forwarder:
         if remaining is not None:
             props = dataclasses.replace(props, message_expiry_interval=remaining)
         if self._message_id is not None:
-            props = dataclasses.replace(props, user_properties=props.user_properties + (
-                (self.cfg.message_id_property, self._message_id(delivery)),))
+            props = dataclasses.replace(
+                props,
+                user_properties=props.user_properties
+                + ((self.cfg.message_id_property, self._message_id(delivery)),),
+            )
         return props
 
     def send_pubrel(self, packet_id: int) -> None:
@@ -278,8 +308,12 @@ class Forwarder:
         else:
             self.counters.rejected += 1
             self.counters.drop("rejected_by_cloud")
-            log.warning("bridge %s: the cloud refused a message (%s): dropped", self.cfg.name,
-                        error, extra=fields(bridge=self.cfg.name))
+            log.warning(
+                "bridge %s: the cloud refused a message (%s): dropped",
+                self.cfg.name,
+                error,
+                extra=fields(bridge=self.cfg.name),
+            )
         session = self.session
         flight = session.inflight.get(packet_id)
         if flight is None:
@@ -300,8 +334,9 @@ class Forwarder:
 
     # -- inbound: cloud -> local -------------------------------------------------------------
 
-    def inbound(self, topic: str, payload: bytes, qos: int, retain: bool,
-                properties: Properties, now: float) -> None:
+    def inbound(
+        self, topic: str, payload: bytes, qos: int, retain: bool, properties: Properties, now: float
+    ) -> None:
         routed = self.mapper.inbound(topic, QoS(qos), retain)
         if routed is None:
             self.counters.drop("inbound_unmapped")
@@ -354,13 +389,21 @@ class Forwarder:
             dropped += 1
         if dropped:
             self.counters.drop("max_age", dropped)
-            log.warning("bridge %s: %d message(s) older than %g s dropped", self.cfg.name,
-                        dropped, max_age, extra=fields(bridge=self.cfg.name))
+            log.warning(
+                "bridge %s: %d message(s) older than %g s dropped",
+                self.cfg.name,
+                dropped,
+                max_age,
+                extra=fields(bridge=self.cfg.name),
+            )
         if not session.queue and session.spilled:  # the rest of the queue is on disk, younger
             upto = self.stored_arrivals.last_before(now - max_age)
             asked = (upto, session.spilled)
-            if upto is not None and asked != self._purge_asked and \
-                    session.purge_spilled_upto(upto, "max_age"):
+            if (
+                upto is not None
+                and asked != self._purge_asked
+                and session.purge_spilled_upto(upto, "max_age")
+            ):
                 self._purge_asked = asked  # not again while nothing has moved
         return dropped
 

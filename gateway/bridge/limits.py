@@ -53,8 +53,9 @@ class TokenBucket:
 
 
 class ArrivalClock:
-    def __init__(self, seq: int, now: float, resolution: float = 1.0,
-                 max_checkpoints: int = 100_000) -> None:
+    def __init__(
+        self, seq: int, now: float, resolution: float = 1.0, max_checkpoints: int = 100_000
+    ) -> None:
         self.resolution = resolution
         self.max_checkpoints = max_checkpoints
         self._seqs: deque[int] = deque([seq])

@@ -61,7 +61,7 @@ class Routed:
 def _rewrite(topic: str, src_prefix: str, dst_prefix: str, pattern: str) -> str | None:
     if not topic.startswith(src_prefix):
         return None
-    rest = topic[len(src_prefix):]
+    rest = topic[len(src_prefix) :]
     if not rest or not topic_matches(pattern, rest):
         return None
     return dst_prefix + rest

@@ -53,9 +53,16 @@ class LinkState(str, Enum):
 
 
 class BridgeService:
-    def __init__(self, cfg: BridgeConfig, broker: Broker, gateway_id: str, base_topic: str, *,
-                 rand: Callable[[], float] = random.random,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        cfg: BridgeConfig,
+        broker: Broker,
+        gateway_id: str,
+        base_topic: str,
+        *,
+        rand: Callable[[], float] = random.random,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.broker = broker
@@ -72,8 +79,13 @@ class BridgeService:
         self._wall = wall
         if cfg.azure is not None:  # imported here: hashlib and hmac load OpenSSL's libcrypto
             from gateway.bridge.azure import SasRenewal
-        self._sas = None if cfg.azure is None else SasRenewal(
-            cfg.host, cfg.azure.device_id, "", cfg.azure.token_ttl, cfg.azure.renew_before)
+        self._sas = (
+            None
+            if cfg.azure is None
+            else SasRenewal(
+                cfg.host, cfg.azure.device_id, "", cfg.azure.token_ttl, cfg.azure.renew_before
+            )
+        )
         self._lost: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._next_metrics = 0.0
@@ -99,16 +111,35 @@ class BridgeService:
         if self.status_topic:
             will = (self.status_topic, b"offline", 1, cfg.rules.retain)
         settings = CloudSettings(
-            cfg.host, cfg.port, cfg.effective_client_id(self.gateway_id), cfg.protocol == "5.0",
-            cfg.keepalive, cfg.clean_start, cfg.session_expiry, context,
-            cfg.connect_timeout, will, cfg.tls.server_name or cfg.host,
-            cfg.tls.enabled and cfg.tls.cert_file is not None)
+            cfg.host,
+            cfg.port,
+            cfg.effective_client_id(self.gateway_id),
+            cfg.protocol == "5.0",
+            cfg.keepalive,
+            cfg.clean_start,
+            cfg.session_expiry,
+            context,
+            cfg.connect_timeout,
+            will,
+            cfg.tls.server_name or cfg.host,
+            cfg.tls.enabled and cfg.tls.cert_file is not None,
+        )
         self.cloud = CloudClient(settings, self, self._credentials)
-        self._tasks = [asyncio.create_task(self._run(), name=f"bridge-{self.name}"),
-                       asyncio.create_task(self._timer(), name=f"bridge-{self.name}-timer")]
-        log.info("bridge %s: to %s:%d as %s (profile %s, MQTT %s, %d mapping(s))", self.name,
-                 cfg.host, cfg.port, settings.client_id, cfg.profile, cfg.protocol,
-                 len(cfg.topics), extra=fields(bridge=self.name))
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"bridge-{self.name}"),
+            asyncio.create_task(self._timer(), name=f"bridge-{self.name}-timer"),
+        ]
+        log.info(
+            "bridge %s: to %s:%d as %s (profile %s, MQTT %s, %d mapping(s))",
+            self.name,
+            cfg.host,
+            cfg.port,
+            settings.client_id,
+            cfg.profile,
+            cfg.protocol,
+            len(cfg.topics),
+            extra=fields(bridge=self.name),
+        )
 
     async def stop(self) -> None:
         """Publish `offline`, DISCONNECT, stop; the session keeps queueing (and on disk)."""
@@ -126,14 +157,16 @@ class BridgeService:
             if forwarder.refuse_guard in guards:
                 guards.remove(forwarder.refuse_guard)
         self._set_state(LinkState.STOPPED)
-        log.info("bridge %s: stopped with %d message(s) queued", self.name,
-                 forwarder.session.queued_count + len(forwarder.session.inflight)
-                 if forwarder else 0, extra=fields(bridge=self.name))
+        log.info(
+            "bridge %s: stopped with %d message(s) queued",
+            self.name,
+            forwarder.session.queued_count + len(forwarder.session.inflight) if forwarder else 0,
+            extra=fields(bridge=self.name),
+        )
 
     def alive(self) -> bool:
         """For the watchdog: the tasks run and the timer ticked recently."""
-        return all(not t.done() for t in self._tasks) and \
-            self.broker.clock() - self.last_tick < 10
+        return all(not t.done() for t in self._tasks) and self.broker.clock() - self.last_tick < 10
 
     # -- connecting --------------------------------------------------------------------------
 
@@ -161,21 +194,35 @@ class BridgeService:
                 await self._connect_once()
             except ConnectFailed as exc:
                 self.last_error = str(exc)
-                log.error("bridge %s: %s:%d: %s", self.name, self.cfg.host, self.cfg.port, exc,
-                          extra=fields(bridge=self.name))
+                log.error(
+                    "bridge %s: %s:%d: %s",
+                    self.name,
+                    self.cfg.host,
+                    self.cfg.port,
+                    exc,
+                    extra=fields(bridge=self.name),
+                )
             except OSError as exc:  # e.g. an unreadable password file
                 self.last_error = str(exc)
                 log.error("bridge %s: %s", self.name, exc, extra=fields(bridge=self.name))
             except Exception as exc:  # a bug: make it loud, drop the link, keep the bridge alive
                 self.last_error = f"internal error: {exc!r}"
-                log.exception("bridge %s: connection attempt failed", self.name,
-                              extra=fields(bridge=self.name))
+                log.exception(
+                    "bridge %s: connection attempt failed",
+                    self.name,
+                    extra=fields(bridge=self.name),
+                )
                 self.cloud.abort()
                 self.forwarder.down(self.broker.clock())
             delay = self.backoff.next_delay()
             self._set_state(LinkState.BACKOFF)
-            log.info("bridge %s: next attempt in %.1f s (attempt %d)", self.name, delay,
-                     self.backoff.attempts, extra=fields(bridge=self.name))
+            log.info(
+                "bridge %s: next attempt in %.1f s (attempt %d)",
+                self.name,
+                delay,
+                self.backoff.attempts,
+                extra=fields(bridge=self.name),
+            )
             await asyncio.sleep(delay)
 
     async def _connect_once(self) -> None:
@@ -191,9 +238,16 @@ class BridgeService:
         cloud.subscribe([(f, int(q)) for f, q in forwarder.mapper.remote_subscriptions()])
         if self.status_topic:
             cloud.publish(self.status_topic, b"online", 1, self.cfg.rules.retain)
-        log.info("bridge %s: connected to %s:%d (session present %s); %d in flight, %d queued",
-                 self.name, self.cfg.host, self.cfg.port, present, len(forwarder.session.inflight),
-                 forwarder.session.queued_count, extra=fields(bridge=self.name))
+        log.info(
+            "bridge %s: connected to %s:%d (session present %s); %d in flight, %d queued",
+            self.name,
+            self.cfg.host,
+            self.cfg.port,
+            present,
+            len(forwarder.session.inflight),
+            forwarder.session.queued_count,
+            extra=fields(bridge=self.name),
+        )
         self._set_state(LinkState.CONNECTED)
         forwarder.up(cloud, now)
         await self._lost.wait()
@@ -204,8 +258,14 @@ class BridgeService:
         now = self.broker.clock()
         self.counters.disconnects += 1
         self.last_error = f"connection lost: {reason}"
-        log.warning("bridge %s: connection to %s:%d lost (%s); queueing", self.name,
-                    self.cfg.host, self.cfg.port, reason, extra=fields(bridge=self.name))
+        log.warning(
+            "bridge %s: connection to %s:%d lost (%s); queueing",
+            self.name,
+            self.cfg.host,
+            self.cfg.port,
+            reason,
+            extra=fields(bridge=self.name),
+        )
         self.backoff.disconnected(now)
         if self.forwarder is not None:
             self.forwarder.down(now)
@@ -216,8 +276,9 @@ class BridgeService:
         if self.forwarder is not None:
             self.forwarder.acked(acks, self.broker.clock())
 
-    def cloud_message(self, topic: str, payload: bytes, qos: int, retain: bool,
-                      properties: Properties) -> None:
+    def cloud_message(
+        self, topic: str, payload: bytes, qos: int, retain: bool, properties: Properties
+    ) -> None:
         if self.forwarder is not None:
             self.forwarder.inbound(topic, payload, qos, retain, properties, self.broker.clock())
 
@@ -239,15 +300,26 @@ class BridgeService:
         cloud.misc()
         if self.state is LinkState.CONNECTED and forwarder.health.stuck(now):
             self.counters.stuck += 1
-            log.error("bridge %s: no acknowledgement from %s:%d for %g s: link torn down",
-                      self.name, self.cfg.host, self.cfg.port, self.cfg.ack_timeout,
-                      extra=fields(bridge=self.name))
+            log.error(
+                "bridge %s: no acknowledgement from %s:%d for %g s: link torn down",
+                self.name,
+                self.cfg.host,
+                self.cfg.port,
+                self.cfg.ack_timeout,
+                extra=fields(bridge=self.name),
+            )
             self.last_error = f"stuck: no acknowledgement for {self.cfg.ack_timeout:g} s"
             cloud.abort()
-        if self._sas is not None and self.state is LinkState.CONNECTED and \
-                self._sas.due(self._wall()):
-            log.info("bridge %s: SAS token expires soon: reconnecting with a new one", self.name,
-                     extra=fields(bridge=self.name))
+        if (
+            self._sas is not None
+            and self.state is LinkState.CONNECTED
+            and self._sas.due(self._wall())
+        ):
+            log.info(
+                "bridge %s: SAS token expires soon: reconnecting with a new one",
+                self.name,
+                extra=fields(bridge=self.name),
+            )
             cloud.abort()
         forwarder.refill(now)
         forwarder.purge_old(now)
@@ -260,29 +332,42 @@ class BridgeService:
     def _set_state(self, state: LinkState) -> None:
         if state is not self.state:
             self.state = state
-            self._publish_values({"state": state.value,
-                                  "connected": int(state is LinkState.CONNECTED)})
+            self._publish_values(
+                {"state": state.value, "connected": int(state is LinkState.CONNECTED)}
+            )
 
     def metrics(self, now: float) -> dict[str, object]:
         forwarder = self.forwarder
         c = self.counters
-        values: dict[str, object] = {"state": self.state.value,
-                                     "connected": int(self.state is LinkState.CONNECTED)}
+        values: dict[str, object] = {
+            "state": self.state.value,
+            "connected": int(self.state is LinkState.CONNECTED),
+        }
         if forwarder is not None:
             session = forwarder.session
-            values.update({
-                "queue/messages": session.queued_count,
-                "queue/bytes": session.queued_bytes,
-                "queue/oldest_age": round(forwarder.oldest_age(now), 1),
-                "inflight": len(session.inflight),
-            })
-        values.update({
-            "messages/sent": c.sent, "messages/acked": c.acked, "messages/resent": c.resent,
-            "messages/received": c.received, "messages/refused": c.refused,
-            "messages/rejected": c.rejected, "messages/dropped": c.dropped_total,
-            "connects": c.connects, "disconnects": c.disconnects, "stuck": c.stuck,
-            "last_error": self.last_error,
-        })
+            values.update(
+                {
+                    "queue/messages": session.queued_count,
+                    "queue/bytes": session.queued_bytes,
+                    "queue/oldest_age": round(forwarder.oldest_age(now), 1),
+                    "inflight": len(session.inflight),
+                }
+            )
+        values.update(
+            {
+                "messages/sent": c.sent,
+                "messages/acked": c.acked,
+                "messages/resent": c.resent,
+                "messages/received": c.received,
+                "messages/refused": c.refused,
+                "messages/rejected": c.rejected,
+                "messages/dropped": c.dropped_total,
+                "connects": c.connects,
+                "disconnects": c.disconnects,
+                "stuck": c.stuck,
+                "last_error": self.last_error,
+            }
+        )
         values.update({f"messages/dropped/{k}": v for k, v in c.dropped.items()})
         return values
 
@@ -308,8 +393,9 @@ class BridgeService:
                 continue
             published[key] = payload
             for topic in (f"{self.metrics_prefix}/{key}", f"$SYS/broker/bridge/{self.name}/{key}"):
-                core.route_publish(Publish(topic, payload, QoS.AT_MOST_ONCE, True), topic,
-                                   origin, now, own=True)
+                core.route_publish(
+                    Publish(topic, payload, QoS.AT_MOST_ONCE, True), topic, origin, now, own=True
+                )
         self.broker.flush()
 
     def _message_id(self, delivery: Delivery) -> str:

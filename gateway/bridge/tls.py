@@ -30,8 +30,9 @@ def client_context(cfg: BridgeConfig) -> ssl.SSLContext | None:
         ctx.load_verify_locations(cafile=str(tls.ca_file))
     else:
         ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3 if tls.min_version == "1.3" else \
-        ssl.TLSVersion.TLSv1_2
+    ctx.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if tls.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    )
     if tls.cert_file is not None and tls.key_file is not None:
         ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
     alpn = cfg.effective_alpn()

@@ -16,9 +16,12 @@ from gateway.broker.settings import BrokerSettings
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    settings = BrokerSettings(max_inflight=args.max_inflight,
-                              max_queued_messages=args.max_queued_messages,
-                              max_queued_bytes=1 << 34, sys_interval=0)
+    settings = BrokerSettings(
+        max_inflight=args.max_inflight,
+        max_queued_messages=args.max_queued_messages,
+        max_queued_bytes=1 << 34,
+        sys_interval=0,
+    )
     broker = Broker(settings, [ListenerSpec("default", args.host, args.port)])
     await broker.start()
     stop = asyncio.Event()

@@ -210,13 +210,20 @@ class _ClientRules:
             if any(_unsafe(values[name]) for name in used):
                 patterns.append((rule, None))
                 continue
-            patterns.append((rule, _PLACEHOLDER.sub(lambda m: values[m.group(1)], rule.topic_filter)))
+            patterns.append(
+                (rule, _PLACEHOLDER.sub(lambda m: values[m.group(1)], rule.topic_filter))
+            )
         concrete = [r.topic_filter for r in own] + [c for _, c in patterns if c is not None]
         grants = [r.topic_filter for r in own if r.access & Access.READ]
         grants += [c for r, c in patterns if c is not None and r.access & Access.READ]
         refused = bool(acl.patterns) and (_dangerous(username) or _dangerous(client_id))
-        return cls(own, tuple(patterns), refused, tuple(grants),
-                   max((len(c.split("/")) for c in concrete), default=0))
+        return cls(
+            own,
+            tuple(patterns),
+            refused,
+            tuple(grants),
+            max((len(c.split("/")) for c in concrete), default=0),
+        )
 
     def allowed(self, topic: str, access: Access) -> bool:
         """Mosquitto's order: the client's topic rules (deny, then grant), then patterns."""
@@ -228,8 +235,11 @@ class _ClientRules:
         if not self.patterns or self.patterns_refused:
             return False  # Mosquitto: a + or # in either name refuses what patterns would decide
         # a deny that cannot be placed matches everything (fail closed), a grant nothing
-        matching = [rule for rule, concrete in self.patterns
-                    if (rule.is_deny if concrete is None else _topic_matches(concrete, topic))]
+        matching = [
+            rule
+            for rule, concrete in self.patterns
+            if (rule.is_deny if concrete is None else _topic_matches(concrete, topic))
+        ]
         if any(rule.is_deny for rule in matching):
             return False
         return any(access & rule.access for rule in matching)
@@ -238,7 +248,7 @@ class _ClientRules:
 def _share_inner(topic_filter: str) -> str:
     """The filter of a shared subscription "$share/<group>/<filter>" (spec 4.8.2), else itself."""
     if topic_filter.startswith("$share/"):
-        _, _, inner = topic_filter[len("$share/"):].partition("/")
+        _, _, inner = topic_filter[len("$share/") :].partition("/")
         return inner
     return topic_filter
 
@@ -253,8 +263,10 @@ def _intersect(first: str, second: str) -> str | None:
     for index in range(max(len(a_levels), len(b_levels))):
         a = a_levels[index] if index < len(a_levels) else None
         b = b_levels[index] if index < len(b_levels) else None
-        if index == 0 and ((a in ("+", "#") and b is not None and b.startswith("$")) or
-                           (b in ("+", "#") and a is not None and a.startswith("$"))):
+        if index == 0 and (
+            (a in ("+", "#") and b is not None and b.startswith("$"))
+            or (b in ("+", "#") and a is not None and a.startswith("$"))
+        ):
             return None  # [MQTT-4.7.2-1] a leading wildcard never matches a $ topic
         if a == "#":
             return "/".join(out + b_levels[index:])  # '#' also matches the parent level
@@ -279,8 +291,10 @@ def _witnesses(topic_filter: str, depth: int) -> list[str]:
     if levels[-1] != "#":
         return ["/".join(levels)]
     prefix = levels[:-1]
-    return ["/".join(prefix + [_FRESH] * extra)
-            for extra in range(0 if prefix else 1, max(depth - len(prefix), 0) + 2)]
+    return [
+        "/".join(prefix + [_FRESH] * extra)
+        for extra in range(0 if prefix else 1, max(depth - len(prefix), 0) + 2)
+    ]
 
 
 def _dollar_write_refused(topic: str) -> bool:
@@ -330,8 +344,12 @@ class _Parser:
         rule = AclRule(*self._access_and_filter(number, keyword, rest), line=number)
         if keyword == "pattern":
             if not _PLACEHOLDER.search(rule.topic_filter):
-                log.warning("%s:%d: pattern %r contains neither %%u nor %%c",
-                            self.source, number, rule.topic_filter)
+                log.warning(
+                    "%s:%d: pattern %r contains neither %%u nor %%c",
+                    self.source,
+                    number,
+                    rule.topic_filter,
+                )
             self.patterns.append(rule)
         elif self.user is None:
             self.anonymous.append(rule)
@@ -349,7 +367,9 @@ class _Parser:
             access = _ACCESS_WORDS[first]
         else:
             raise AuthFileError(
-                self.source, number, f"invalid access {first!r} (expected read, write, readwrite or deny)"
+                self.source,
+                number,
+                f"invalid access {first!r} (expected read, write, readwrite or deny)",
             )
         try:
             _check_topic_filter(topic_filter)
@@ -368,7 +388,9 @@ def _check_topic_filter(topic_filter: str) -> None:
     for index, level in enumerate(levels):
         if "#" in level and (level != "#" or index != len(levels) - 1):
             # 5.0 [MQTT-4.7.1-1], 3.1.1 [MQTT-4.7.1-2]
-            raise ValueError(f"invalid topic filter {topic_filter!r}: '#' must be a whole, last level")
+            raise ValueError(
+                f"invalid topic filter {topic_filter!r}: '#' must be a whole, last level"
+            )
         if "+" in level and level != "+":
             # 5.0 [MQTT-4.7.1-2], 3.1.1 [MQTT-4.7.1-3]
             raise ValueError(f"invalid topic filter {topic_filter!r}: '+' must be a whole level")

@@ -36,8 +36,9 @@ class Admission:
     """The connection limits; 0 means no limit. Addresses are IP addresses as text (None for a
     Unix socket, which has no per-address limit)."""
 
-    def __init__(self, stats: BrokerStats, max_connections: int = 0,
-                 max_per_address: int = 0) -> None:
+    def __init__(
+        self, stats: BrokerStats, max_connections: int = 0, max_per_address: int = 0
+    ) -> None:
         self.stats = stats
         self.max_connections = max_connections
         self.max_per_address = max_per_address
@@ -57,8 +58,11 @@ class Admission:
         limit = self.listener_limits.get(listener, 0)
         if limit and self.by_listener.get(listener, 0) >= limit:
             return listener_limit_name(listener)
-        if address is not None and self.max_per_address and \
-                self.by_address.get(address, 0) >= self.max_per_address:
+        if (
+            address is not None
+            and self.max_per_address
+            and self.by_address.get(address, 0) >= self.max_per_address
+        ):
             return LIMIT_PER_ADDRESS
         return None
 

@@ -50,10 +50,16 @@ class ListenerPolicy:
 
 
 class GatewayAuth(Authenticator, Authorizer):
-    def __init__(self, policies: dict[str, ListenerPolicy], password_file: Path | None = None,
-                 acl_file: Path | None = None, scram_file: Path | None = None, *,
-                 backoff: LoginBackoff | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        policies: dict[str, ListenerPolicy],
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+        scram_file: Path | None = None,
+        *,
+        backoff: LoginBackoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.policies = policies
         # per address, after failed password logins
         self.backoff = LoginBackoff() if backoff is None else backoff
@@ -92,19 +98,28 @@ class GatewayAuth(Authenticator, Authorizer):
         if policy.identity_source != "none":
             identity = certificate_identity(conn.peer_cert, policy.identity_source)
             if identity is None:
-                self.ratelog.log(logging.WARNING, "no_identity",
-                                 "client %s from %s has no certificate identity",
-                                 connect.client_id, conn.peer,
-                                 extra=log_fields(connect.client_id, conn))
+                self.ratelog.log(
+                    logging.WARNING,
+                    "no_identity",
+                    "client %s from %s has no certificate identity",
+                    connect.client_id,
+                    conn.peer,
+                    extra=log_fields(connect.client_id, conn),
+                )
                 return ReasonCode.NOT_AUTHORIZED
             conn.username = identity
             return ReasonCode.SUCCESS
         if connect.username is None:
             if policy.allow_anonymous:
                 return ReasonCode.SUCCESS
-            self.ratelog.log(logging.WARNING, "anonymous_refused",
-                             "anonymous client %s refused on listener %s", connect.client_id,
-                             conn.listener, extra=log_fields(connect.client_id, conn))
+            self.ratelog.log(
+                logging.WARNING,
+                "anonymous_refused",
+                "anonymous client %s refused on listener %s",
+                connect.client_id,
+                conn.listener,
+                extra=log_fields(connect.client_id, conn),
+            )
             return ReasonCode.NOT_AUTHORIZED
         if self.passwords is None:
             return ReasonCode.SUCCESS if policy.allow_anonymous else ReasonCode.NOT_AUTHORIZED
@@ -116,9 +131,15 @@ class GatewayAuth(Authenticator, Authorizer):
         fields = log_fields(connect.client_id, conn, username=connect.username)
         if wait > 0:  # not even looked at: neither parallel guesses nor a lucky one get through
             _count_limit(conn, "login_backoff")
-            self.ratelog.log(logging.WARNING, "login_backoff", "login of %r from %s refused: "
-                             "%.0f s more of back-off after failed logins", connect.username,
-                             address, wait, extra=fields)
+            self.ratelog.log(
+                logging.WARNING,
+                "login_backoff",
+                "login of %r from %s refused: %.0f s more of back-off after failed logins",
+                connect.username,
+                address,
+                wait,
+                extra=fields,
+            )
             return ReasonCode.CONNECTION_RATE_EXCEEDED
         if self.passwords.verify(connect.username, connect.password or b""):
             return ReasonCode.SUCCESS
@@ -126,9 +147,15 @@ class GatewayAuth(Authenticator, Authorizer):
         window = self.backoff.failed(address, now)
         if self.backoff.evicted > evicted:
             _count_limit(conn, "login_backoff_addresses")
-        self.ratelog.log(logging.WARNING, "bad_password", "bad username or password for %r from "
-                         "%s (back-off %.0f s)", connect.username, conn.peer, window,
-                         extra=fields)
+        self.ratelog.log(
+            logging.WARNING,
+            "bad_password",
+            "bad username or password for %r from %s (back-off %.0f s)",
+            connect.username,
+            conn.peer,
+            window,
+            extra=fields,
+        )
         return ReasonCode.BAD_USER_NAME_OR_PASSWORD
 
     def start_enhanced(self, method: str, conn) -> ScramServer | None:  # noqa: ANN001
@@ -143,9 +170,14 @@ class GatewayAuth(Authenticator, Authorizer):
         wait = self.backoff.blocked_for(address, self.clock())
         if wait > 0:  # the same back-off as for passwords: the exchange fails at its first step
             _count_limit(conn, "login_backoff")
-            self.ratelog.log(logging.WARNING, "login_backoff", "SCRAM login from %s refused: "
-                             "%.0f s more of back-off after failed logins", address, wait,
-                             extra=log_fields(conn.client_id, conn))
+            self.ratelog.log(
+                logging.WARNING,
+                "login_backoff",
+                "SCRAM login from %s refused: %.0f s more of back-off after failed logins",
+                address,
+                wait,
+                extra=log_fields(conn.client_id, conn),
+            )
             return _ShutOut()
         return ScramServer(self.scram.lookup)
 
@@ -174,8 +206,9 @@ class _ShutOut:
     def start(self, data: bytes) -> bytes:
         from gateway.broker.scram import AuthenticationFailed
 
-        raise AuthenticationFailed("back-off after failed logins",
-                                   ReasonCode.CONNECTION_RATE_EXCEEDED)
+        raise AuthenticationFailed(
+            "back-off after failed logins", ReasonCode.CONNECTION_RATE_EXCEEDED
+        )
 
     finish = start
 

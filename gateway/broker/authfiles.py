@@ -54,9 +54,11 @@ def numbered_lines(text: str) -> list[tuple[int, str]]:
     return result
 
 
-def parse_entries(text: str, source: str | os.PathLike[str],
-                  parse_line: Callable[[str, str | os.PathLike[str], int], tuple[str, T]]
-                  ) -> dict[str, T]:
+def parse_entries(
+    text: str,
+    source: str | os.PathLike[str],
+    parse_line: Callable[[str, str | os.PathLike[str], int], tuple[str, T]],
+) -> dict[str, T]:
     """`user -> value` from a one-user-per-line file; a user listed twice is an error."""
     entries: dict[str, T] = {}
     for number, line in numbered_lines(text):

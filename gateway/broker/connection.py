@@ -125,12 +125,22 @@ class Connection:
         if exc.reason_code in _LIMIT_CODES:  # a limit that bites as a protocol error
             self.core.stats.limit(_LIMIT_CODES[exc.reason_code])
         # any client can repeat this at will: one line per reason code per 10 s, the rest counted
-        self.core.ratelog.log(logging.WARNING, f"protocol_error_{int(exc.reason_code):02x}",
-                              "protocol error from %s (%s): %s", self.client_id or "-", self.peer,
-                              exc, extra=log_fields(self.client_id, self))
+        self.core.ratelog.log(
+            logging.WARNING,
+            f"protocol_error_{int(exc.reason_code):02x}",
+            "protocol error from %s (%s): %s",
+            self.client_id or "-",
+            self.peer,
+            exc,
+            extra=log_fields(self.client_id, self),
+        )
         if self.connected and self.version == 5:
-            self.send(Disconnect(carried_code(P.DISCONNECT, exc.reason_code),
-                                 Properties(reason_string=exc.message[:200])))
+            self.send(
+                Disconnect(
+                    carried_code(P.DISCONNECT, exc.reason_code),
+                    Properties(reason_string=exc.message[:200]),
+                )
+            )
         elif not self.connected and self.decoder.version == 5:
             self.send(Connack(False, carried_code(P.CONNACK, exc.reason_code)))
         self.close()
@@ -151,12 +161,17 @@ class Connection:
         self.core.stats.bytes_sent += len(data)
         self.core.stats.messages_sent += 1
 
-    def send_delivery(self, delivery: Delivery, packet_id: int | None, dup: bool,
-                      now: float) -> bool:
+    def send_delivery(
+        self, delivery: Delivery, packet_id: int | None, dup: bool, now: float
+    ) -> bool:
         """Encode and queue a PUBLISH for this client (the session's Link method)."""
         msg = delivery.message
-        cacheable = packet_id is None and not delivery.subscription_ids and \
-            msg.expires_at is None and not self.alias_out_max
+        cacheable = (
+            packet_id is None
+            and not delivery.subscription_ids
+            and msg.expires_at is None
+            and not self.alias_out_max
+        )
         if cacheable:
             key = (self.version, delivery.retain)
             data = msg.encoded.get(key)
@@ -169,10 +184,17 @@ class Connection:
             data = encode(publish, self.version)
         if self.client_max_packet is not None and len(data) > self.client_max_packet:
             self.core.stats.drop("too_large_for_client")  # [MQTT-3.1.2-24]
-            self.core.ratelog.log(logging.INFO, "dropped_too_large",
-                                  "message on %s too large for %s (%d > %d bytes): dropped",
-                                  msg.topic, self.client_id, len(data), self.client_max_packet,
-                                  logger=log, extra=log_fields(self.client_id, self, topic=msg.topic))
+            self.core.ratelog.log(
+                logging.INFO,
+                "dropped_too_large",
+                "message on %s too large for %s (%d > %d bytes): dropped",
+                msg.topic,
+                self.client_id,
+                len(data),
+                self.client_max_packet,
+                logger=log,
+                extra=log_fields(self.client_id, self, topic=msg.topic),
+            )
             return False
         self.write(data)
         self.core.stats.publish_sent += 1
@@ -196,9 +218,16 @@ class Connection:
     def _refuse(self, code: ReasonCode, why: str, version: int | None = None) -> None:
         if version is not None:
             self.version = version
-        self.core.ratelog.log(logging.INFO, "connect_refused", "connection from %s refused: %s (%s)",
-                              self.peer, why, code.name, logger=log,
-                              extra=log_fields(self.client_id, self))
+        self.core.ratelog.log(
+            logging.INFO,
+            "connect_refused",
+            "connection from %s refused: %s (%s)",
+            self.peer,
+            why,
+            code.name,
+            logger=log,
+            extra=log_fields(self.client_id, self),
+        )
         self.send(Connack(False, carried_code(P.CONNACK, code)))
         self.close()
 
@@ -252,10 +281,14 @@ class Connection:
         if packet.qos == QoS.EXACTLY_ONCE and packet.packet_id in session.incoming_qos2:
             self.acks.send(Pubrec(packet.packet_id), mark)  # a resend: routed once [MQTT-4.3.3-9]
             return
-        if packet.qos == QoS.EXACTLY_ONCE and \
-                len(session.incoming_qos2) >= core.settings.receive_maximum and self.version == 5:
-            raise ProtocolError(R.RECEIVE_MAXIMUM_EXCEEDED, "more QoS 2 messages than receive "
-                                "maximum unreleased")  # [MQTT-3.3.4-9]
+        if (
+            packet.qos == QoS.EXACTLY_ONCE
+            and len(session.incoming_qos2) >= core.settings.receive_maximum
+            and self.version == 5
+        ):
+            raise ProtocolError(
+                R.RECEIVE_MAXIMUM_EXCEEDED, "more QoS 2 messages than receive maximum unreleased"
+            )  # [MQTT-3.3.4-9]
         refused = core.persistence.refused
         code = core.accept_publish(self, packet, topic, now)
         if packet.qos and core.persistence.refused != refused and not code.is_error:
@@ -279,19 +312,28 @@ class Connection:
             self.session.release_incoming_qos2(ack.packet_id)  # its resend is a new message
         if self.version == 5 and isinstance(ack, Puback | Pubrec):
             self.core.stats.limit("store_refused")
-            self.send(type(ack)(ack.packet_id, ack.reason_code if ack.reason_code.is_error
-                                else code))
+            self.send(
+                type(ack)(ack.packet_id, ack.reason_code if ack.reason_code.is_error else code)
+            )
             return
-        self._close_not_stored(code, f"{type(ack).__name__} {ack.packet_id} "  # type: ignore
-                                     "not stored")
+        self._close_not_stored(
+            code,
+            f"{type(ack).__name__} {ack.packet_id} "  # type: ignore
+            "not stored",
+        )
 
     def _close_not_stored(self, code: ReasonCode, what: str) -> None:
         self.core.stats.limit("store_refused")
         if self.closed:
             return
-        log.warning("%s for %s (%s): the store is %s; connection closed without acknowledging",
-                    what, self.client_id, self.peer, self.core.persistence.refusing,
-                    extra=log_fields(self.client_id, self))
+        log.warning(
+            "%s for %s (%s): the store is %s; connection closed without acknowledging",
+            what,
+            self.client_id,
+            self.peer,
+            self.core.persistence.refusing,
+            extra=log_fields(self.client_id, self),
+        )
         if self.version == 5:
             self.send(Disconnect(code, Properties(reason_string="message not stored")))
         self.close()

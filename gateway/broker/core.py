@@ -28,14 +28,25 @@ from gateway.logfields import log_fields
 from gateway.ratelog import RateLimitedLog
 from gateway.mqtt.enums import QoS, ReasonCode, RetainHandling
 from gateway.mqtt.errors import ProtocolError
-from gateway.mqtt.packets import Auth, Connack, Connect, Disconnect, Publish, Suback, Subscribe, \
-    Subscription, Unsubscribe, Will
+from gateway.mqtt.packets import (
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Publish,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsubscribe,
+    Will,
+)
 from gateway.mqtt.properties import Properties
 from gateway.mqtt.topics import parse_shared, validate_topic_filter, validate_topic_name
 
 log = logging.getLogger(__name__)
 R = ReasonCode
 RESERVED_CLIENT_ID_PREFIX = "$bridge/"  # bridge sessions; a LAN client may not take them over
+
 
 class Authenticator:
     """Decides whether a CONNECT may proceed; the default lets everyone in (anonymous or not)."""
@@ -78,9 +89,13 @@ class CoreHooks:
 
 
 class BrokerCore:
-    def __init__(self, settings: BrokerSettings, now: float,
-                 authenticator: Authenticator | None = None,
-                 authorizer: Authorizer | None = None) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        now: float,
+        authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
+    ) -> None:
         self.settings = settings
         self.stats = BrokerStats(started_at=now)
         self.authenticator = authenticator or Authenticator()
@@ -122,8 +137,11 @@ class BrokerCore:
         v5 = packet.protocol_version == 5
         client_id = packet.client_id
         if not client_id:
-            if (not v5 and not packet.clean_start) or packet.protocol_version == 3 or \
-                    not settings.allow_zero_length_client_id:  # [MQTT-3.1.3-8]
+            if (
+                (not v5 and not packet.clean_start)
+                or packet.protocol_version == 3
+                or not settings.allow_zero_length_client_id
+            ):  # [MQTT-3.1.3-8]
                 return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "empty client id")
             import uuid  # here: only clients without an id need it
 
@@ -149,8 +167,9 @@ class BrokerCore:
         session = self.sessions.get(client_id)
         return session is not None and session.in_process
 
-    def complete_connect(self, conn, packet: Connect, now: float,
-                         auth: Properties | None = None) -> None:
+    def complete_connect(
+        self, conn, packet: Connect, now: float, auth: Properties | None = None
+    ) -> None:
         """An authenticated CONNECT: limits, session, CONNACK (with `auth`'s method and data)."""
         props = packet.properties
         client_id = conn.client_id
@@ -170,12 +189,20 @@ class BrokerCore:
         connack_props = self._connack_properties(conn, packet, assigned)
         if auth is not None:  # [MQTT-4.12.0-5] the method (and server-final data) in CONNACK
             connack_props = dataclasses.replace(
-                connack_props, authentication_method=auth.authentication_method,
-                authentication_data=auth.authentication_data)
+                connack_props,
+                authentication_method=auth.authentication_method,
+                authentication_data=auth.authentication_data,
+            )
         conn.send(Connack(present, R.SUCCESS, connack_props))
-        log.info("client %s connected from %s (MQTT %s, clean %s, keepalive %d)", client_id,
-                 conn.peer, {3: "3.1", 4: "3.1.1", 5: "5.0"}[conn.version], packet.clean_start,
-                 conn.keep_alive, extra=log_fields(client_id, conn))
+        log.info(
+            "client %s connected from %s (MQTT %s, clean %s, keepalive %d)",
+            client_id,
+            conn.peer,
+            {3: "3.1", 4: "3.1.1", 5: "5.0"}[conn.version],
+            packet.clean_start,
+            conn.keep_alive,
+            extra=log_fields(client_id, conn),
+        )
         session.attach(conn, now)
         self.persistence.session_changed(session, now)
 
@@ -183,8 +210,9 @@ class BrokerCore:
         props = packet.properties
         settings = self.settings
         conn.keep_alive = packet.keep_alive
-        if packet.keep_alive > settings.max_keepalive or \
-                (packet.keep_alive == 0 and settings.max_keepalive < 65535):
+        if packet.keep_alive > settings.max_keepalive or (
+            packet.keep_alive == 0 and settings.max_keepalive < 65535
+        ):
             conn.keep_alive = settings.max_keepalive
         if packet.protocol_version == 5:
             conn.send_quota = min(props.receive_maximum or 65535, settings.max_inflight)
@@ -202,23 +230,32 @@ class BrokerCore:
             maximum_packet_size=s.max_packet_size,
             topic_alias_maximum=s.topic_alias_maximum,
             retain_available=None if s.retain_available else 0,
-            session_expiry_interval=(s.max_session_expiry if (packet.properties.session_expiry_interval
-                                     or 0) > s.max_session_expiry else None),
+            session_expiry_interval=(
+                s.max_session_expiry
+                if (packet.properties.session_expiry_interval or 0) > s.max_session_expiry
+                else None
+            ),
         )
 
     def _session_expiry(self, packet: Connect) -> int:
         if packet.protocol_version == 5:
-            return min(packet.properties.session_expiry_interval or 0,
-                       self.settings.max_session_expiry)
+            return min(
+                packet.properties.session_expiry_interval or 0, self.settings.max_session_expiry
+            )
         return 0 if packet.clean_start else self.settings.persistent_client_expiration
 
-    def _take_session(self, conn, client_id: str, clean_start: bool,
-                      now: float) -> tuple[Session, bool]:
+    def _take_session(
+        self, conn, client_id: str, clean_start: bool, now: float
+    ) -> tuple[Session, bool]:
         session = self.sessions.get(client_id)
         if session is not None and session.link is not None:
             old = session.link
-            log.info("client %s taken over by a new connection from %s", client_id, conn.peer,
-                     extra=log_fields(client_id, conn))
+            log.info(
+                "client %s taken over by a new connection from %s",
+                client_id,
+                conn.peer,
+                extra=log_fields(client_id, conn),
+            )
             if getattr(old, "version", 4) == 5:  # [MQTT-3.1.4-3]
                 old.send(Disconnect(R.SESSION_TAKEN_OVER))
             old.close()
@@ -260,9 +297,12 @@ class BrokerCore:
         else:
             self.stats.clients_disconnected += 1
             self.persistence.session_changed(session, now)
-        log.info("client %s disconnected%s", session.client_id,
-                 "" if conn.clean_disconnect else " (no DISCONNECT)",
-                 extra=log_fields(session.client_id, conn))
+        log.info(
+            "client %s disconnected%s",
+            session.client_id,
+            "" if conn.clean_disconnect else " (no DISCONNECT)",
+            extra=log_fields(session.client_id, conn),
+        )
 
     def _end_session(self, session: Session, now: float) -> None:
         if session.will is not None:  # the session ends before the will delay is over
@@ -280,8 +320,12 @@ class BrokerCore:
             self.hooks.on_session_end(session)
 
     def publish_will(self, will: Will, client_id: str, now: float) -> None:
-        log.info("publishing the will of %s on %s", client_id, will.topic,
-                 extra=log_fields(client_id, topic=will.topic))
+        log.info(
+            "publishing the will of %s on %s",
+            client_id,
+            will.topic,
+            extra=log_fields(client_id, topic=will.topic),
+        )
         props = will.properties  # the will delay belongs to the will, not to the message
         if props.will_delay_interval is not None:
             props = dataclasses.replace(props, will_delay_interval=None)
@@ -303,17 +347,27 @@ class BrokerCore:
         """A client's PUBLISH: access check, then routing; returns the acknowledgement code."""
         if packet.retain and not self.settings.retain_available:
             raise ProtocolError(R.RETAIN_NOT_SUPPORTED, "retain is not available")  # [MQTT-3.3.1-?]
-        if topic.startswith("$SYS") or not self.authorizer.can_publish(conn.username,
-                                                                         conn.client_id, topic):
+        if topic.startswith("$SYS") or not self.authorizer.can_publish(
+            conn.username, conn.client_id, topic
+        ):
             self.stats.drop("not_authorized")
-            self.ratelog.log(logging.WARNING, "publish_denied", "publish by %s to %s denied",
-                             conn.client_id, topic, extra=log_fields(conn.client_id, conn, topic=topic))
+            self.ratelog.log(
+                logging.WARNING,
+                "publish_denied",
+                "publish by %s to %s denied",
+                conn.client_id,
+                topic,
+                extra=log_fields(conn.client_id, conn, topic=topic),
+            )
             return R.NOT_AUTHORIZED if conn.version == 5 else R.SUCCESS
         if packet.properties.payload_format_indicator == 1 and not _is_utf8(packet.payload):
             self.stats.drop("payload_format_invalid")  # [MQTT-3.3.2-4]
             return R.PAYLOAD_FORMAT_INVALID
-        if packet.qos and self.hooks.publish_guards and \
-                any(guard(topic) for guard in self.hooks.publish_guards):
+        if (
+            packet.qos
+            and self.hooks.publish_guards
+            and any(guard(topic) for guard in self.hooks.publish_guards)
+        ):
             self.stats.limit("bridge_queue_refuse")  # 3.1.1 has no refusal code: close, no ack
             if conn.version != 5:  # so the client keeps the message and resends it [MQTT-4.4.0-1]
                 raise ProtocolError(R.QUOTA_EXCEEDED, "bridge queue full")
@@ -323,8 +377,9 @@ class BrokerCore:
             return R.SUCCESS
         return R.NO_MATCHING_SUBSCRIBERS
 
-    def route_publish(self, packet: Publish, topic: str, origin: str, now: float,
-                      own: bool = False) -> int:
+    def route_publish(
+        self, packet: Publish, topic: str, origin: str, now: float, own: bool = False
+    ) -> int:
         """`own`: the gateway's own regenerated state (see `Message.own`)."""
         self._seq += 1
         message = Message.from_publish(packet, topic, origin, now, self._seq, own)
@@ -371,14 +426,17 @@ class BrokerCore:
             session.deliver(delivery, now)
         return len(targets)
 
-    def _delivery(self, message: Message, client_id: str,
-                  entry: SubscriptionEntry) -> Delivery | None:
+    def _delivery(
+        self, message: Message, client_id: str, entry: SubscriptionEntry
+    ) -> Delivery | None:
         opts = entry.options
         if opts.no_local and client_id == message.origin:  # [MQTT-3.8.3-3]
             return None
         if self._check_receive:
             session = self.sessions[client_id]
-            if not session.in_process and not self.authorizer.can_receive(session.username, client_id, message.topic):
+            if not session.in_process and not self.authorizer.can_receive(
+                session.username, client_id, message.topic
+            ):
                 self.stats.drop("receive_not_authorized")
                 return None
         qos = message.qos if message.qos < opts.qos else opts.qos  # [MQTT-3.8.4-8]
@@ -415,8 +473,9 @@ class BrokerCore:
         for sub, is_new in fresh:  # retained messages after the SUBACK [MQTT-3.8.4-4]
             self._send_retained(session, sub, is_new, sub_id, now)
 
-    def _add_subscription(self, conn, session: Session, sub: Subscription,
-                          sub_id: int | None) -> tuple[ReasonCode, bool]:
+    def _add_subscription(
+        self, conn, session: Session, sub: Subscription, sub_id: int | None
+    ) -> tuple[ReasonCode, bool]:
         try:
             validate_topic_filter(sub.topic_filter)
         except ProtocolError:
@@ -427,21 +486,35 @@ class BrokerCore:
         limit = self._filter_over_limit(topic_filter)
         if limit is not None:  # refused, not a protocol error: the other filters still count
             self.stats.limit(limit)
-            self.ratelog.log(logging.WARNING, "subscribe_refused", "subscribe by %s to %s refused: %s",
-                             conn.client_id, sub.topic_filter, limit,
-                             extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
+            self.ratelog.log(
+                logging.WARNING,
+                "subscribe_refused",
+                "subscribe by %s to %s refused: %s",
+                conn.client_id,
+                sub.topic_filter,
+                limit,
+                extra=log_fields(conn.client_id, conn, topic=sub.topic_filter),
+            )
             return (R.TOPIC_FILTER_INVALID if conn.version == 5 else R.UNSPECIFIED_ERROR), False
         if group is not None and sub.no_local:  # [MQTT-3.8.3-4]
             raise ProtocolError(R.PROTOCOL_ERROR, "no local on a shared subscription")
-        if not conn.in_process and \
-                not self.authorizer.can_subscribe(conn.username, conn.client_id, sub.topic_filter):
-            self.ratelog.log(logging.WARNING, "subscribe_denied", "subscribe by %s to %s denied",
-                             conn.client_id, sub.topic_filter,
-                             extra=log_fields(conn.client_id, conn, topic=sub.topic_filter))
+        if not conn.in_process and not self.authorizer.can_subscribe(
+            conn.username, conn.client_id, sub.topic_filter
+        ):
+            self.ratelog.log(
+                logging.WARNING,
+                "subscribe_denied",
+                "subscribe by %s to %s denied",
+                conn.client_id,
+                sub.topic_filter,
+                extra=log_fields(conn.client_id, conn, topic=sub.topic_filter),
+            )
             self.stats.drop("subscribe_not_authorized")
             return R.NOT_AUTHORIZED, False
-        if sub.topic_filter not in session.subscriptions and \
-                len(session.subscriptions) >= self.settings.max_subscriptions_per_client:
+        if (
+            sub.topic_filter not in session.subscriptions
+            and len(session.subscriptions) >= self.settings.max_subscriptions_per_client
+        ):
             self.stats.limit("max_subscriptions_per_client")
             return R.QUOTA_EXCEEDED, False
         entry = SubscriptionEntry(sub, sub_id, group, topic_filter)
@@ -458,20 +531,23 @@ class BrokerCore:
             return "max_topic_levels"
         return None
 
-    def _send_retained(self, session: Session, sub: Subscription, is_new: bool,
-                       sub_id: int | None, now: float) -> None:
+    def _send_retained(
+        self, session: Session, sub: Subscription, is_new: bool, sub_id: int | None, now: float
+    ) -> None:
         if sub.topic_filter.startswith("$share/"):  # [MQTT-3.8.4-?] not for shared subscriptions
             return
         handling = sub.retain_handling
-        if handling == RetainHandling.DO_NOT_SEND or \
-                (handling == RetainHandling.SEND_IF_NEW_SUBSCRIPTION and not is_new):
+        if handling == RetainHandling.DO_NOT_SEND or (
+            handling == RetainHandling.SEND_IF_NEW_SUBSCRIPTION and not is_new
+        ):
             return
         ids = (sub_id,) if sub_id else ()
         for message in list(self.retained.matching(sub.topic_filter)):
             if message.expired(now):
                 continue
-            if not session.in_process and \
-                    not self.authorizer.can_receive(session.username, session.client_id, message.topic):
+            if not session.in_process and not self.authorizer.can_receive(
+                session.username, session.client_id, message.topic
+            ):
                 continue
             qos = QoS(min(message.qos, sub.qos))
             session.deliver(Delivery(message, qos, True, ids), now)  # [MQTT-3.3.1-9]
@@ -500,9 +576,13 @@ class BrokerCore:
             for key in session.subscriptions:
                 if self.authorizer.can_subscribe(session.username, session.client_id, key):
                     continue
-                log.warning("subscription of %s to %s can deliver nothing under the new ACL "
-                            "(kept; it delivers again when the ACL allows)", session.client_id,
-                            key, extra=log_fields(session.client_id, topic=key))
+                log.warning(
+                    "subscription of %s to %s can deliver nothing under the new ACL "
+                    "(kept; it delivers again when the ACL allows)",
+                    session.client_id,
+                    key,
+                    extra=log_fields(session.client_id, topic=key),
+                )
                 unreadable += 1
         return unreadable
 
@@ -520,8 +600,9 @@ class BrokerCore:
                 self.persistence.session_changed(session, now)
             expires = session.expires_at()
             if expires is not None and now >= expires:
-                log.info("session of %s expired", session.client_id,
-                         extra=log_fields(session.client_id))
+                log.info(
+                    "session of %s expired", session.client_id, extra=log_fields(session.client_id)
+                )
                 self.stats.clients_disconnected -= 1
                 self.stats.clients_expired += 1
                 self._end_session(session, now)
@@ -541,13 +622,20 @@ class BrokerCore:
             if not conn.connected:
                 if now - conn.opened_at > self.settings.connect_timeout:
                     self.stats.limit("connect_timeout")
-                    log.info("connection from %s sent no CONNECT in time: closed", conn.peer,
-                             extra=log_fields(None, conn))
+                    log.info(
+                        "connection from %s sent no CONNECT in time: closed",
+                        conn.peer,
+                        extra=log_fields(None, conn),
+                    )
                     conn.close()
             elif conn.keep_alive and now - conn.last_rx > 1.5 * conn.keep_alive:  # [MQTT-3.1.2-22]
                 self.stats.keepalive_timeouts += 1
-                log.info("client %s silent for 1.5 x keepalive %d s: disconnected",
-                         conn.client_id, conn.keep_alive, extra=log_fields(conn.client_id, conn))
+                log.info(
+                    "client %s silent for 1.5 x keepalive %d s: disconnected",
+                    conn.client_id,
+                    conn.keep_alive,
+                    extra=log_fields(conn.client_id, conn),
+                )
                 if conn.version == 5:
                     conn.send(Disconnect(R.KEEP_ALIVE_TIMEOUT))
                 conn.close()
@@ -610,8 +698,12 @@ def _merge(old: Delivery | None, new: Delivery) -> Delivery:
     """Overlapping subscriptions of one client: one delivery, highest QoS, all identifiers."""
     if old is None:
         return new
-    return Delivery(new.message, max(old.qos, new.qos), old.retain or new.retain,
-                    old.subscription_ids + new.subscription_ids)
+    return Delivery(
+        new.message,
+        max(old.qos, new.qos),
+        old.retain or new.retain,
+        old.subscription_ids + new.subscription_ids,
+    )
 
 
 def _is_utf8(data: bytes) -> bool:

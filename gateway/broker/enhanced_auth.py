@@ -61,8 +61,10 @@ def begin(core, conn, packet: Connect, now: float) -> None:  # noqa: ANN001
     exchange = core.authenticator.start_enhanced(method, conn)
     if exchange is None:
         core.stats.connections_refused += 1
-        return conn._refuse(R.BAD_AUTHENTICATION_METHOD,  # [MQTT-4.12.0-1]
-                            f"authentication method {method!r} not offered")
+        return conn._refuse(
+            R.BAD_AUTHENTICATION_METHOD,  # [MQTT-4.12.0-1]
+            f"authentication method {method!r} not offered",
+        )
     conn.auth = AuthState(method, packet, exchange)
     _start(core, conn, packet.properties.authentication_data, now)
 
@@ -84,8 +86,10 @@ def on_auth(core, conn, packet: Auth, now: float) -> None:  # noqa: ANN001
             return _failed(core, conn, AuthenticationFailed("method no longer offered"))
         return _start(core, conn, data, now)
     if packet.reason_code != R.CONTINUE_AUTHENTICATION or state.exchange is None:
-        raise ProtocolError(R.PROTOCOL_ERROR,  # [MQTT-4.12.0-3] the client continues with 0x18
-                            f"unexpected AUTH {packet.reason_code.name}")
+        raise ProtocolError(
+            R.PROTOCOL_ERROR,  # [MQTT-4.12.0-3] the client continues with 0x18
+            f"unexpected AUTH {packet.reason_code.name}",
+        )
     _finish(core, conn, data, now)
 
 
@@ -95,8 +99,12 @@ def _start(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
         server_first = state.exchange.start(data or b"")
     except AuthenticationFailed as exc:
         return _failed(core, conn, exc)
-    conn.send(Auth(R.CONTINUE_AUTHENTICATION,  # [MQTT-4.12.0-2]
-                   Properties(authentication_method=state.method, authentication_data=server_first)))
+    conn.send(
+        Auth(
+            R.CONTINUE_AUTHENTICATION,  # [MQTT-4.12.0-2]
+            Properties(authentication_method=state.method, authentication_data=server_first),
+        )
+    )
 
 
 def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
@@ -111,12 +119,22 @@ def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
         return _failed(core, conn, exc)
     props = Properties(authentication_method=state.method, authentication_data=server_final)
     if state.reauth:
-        log.info("client %s re-authenticated as %r (%s)", conn.client_id, username, state.method,
-                 extra=log_fields(conn.client_id, conn, username=username))
+        log.info(
+            "client %s re-authenticated as %r (%s)",
+            conn.client_id,
+            username,
+            state.method,
+            extra=log_fields(conn.client_id, conn, username=username),
+        )
         conn.send(Auth(R.SUCCESS, props))
         return
-    log.info("client %s authenticated as %r (%s)", conn.client_id, username, state.method,
-             extra=log_fields(conn.client_id, conn, username=username))
+    log.info(
+        "client %s authenticated as %r (%s)",
+        conn.client_id,
+        username,
+        state.method,
+        extra=log_fields(conn.client_id, conn, username=username),
+    )
     conn.username = username
     connect, state.connect = state.connect, None  # the CONNECT is not needed any more
     core.complete_connect(conn, connect, now, props)
@@ -125,12 +143,22 @@ def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
 def _failed(core, conn, exc: AuthenticationFailed) -> None:  # noqa: ANN001
     code = exc.reason_code if exc.reason_code.is_error else R.NOT_AUTHORIZED
     core.authenticator.enhanced_failed(conn, exc)  # counts towards the login back-off
-    core.ratelog.log(logging.WARNING, "enhanced_auth_failed",
-                     "enhanced authentication of %s from %s failed: %s", conn.client_id or "-",
-                     conn.peer, exc.message, logger=log, extra=log_fields(conn.client_id, conn))
+    core.ratelog.log(
+        logging.WARNING,
+        "enhanced_auth_failed",
+        "enhanced authentication of %s from %s failed: %s",
+        conn.client_id or "-",
+        conn.peer,
+        exc.message,
+        logger=log,
+        extra=log_fields(conn.client_id, conn),
+    )
     if conn.connected:  # [MQTT-4.12.1-2] a failed re-authentication ends the connection
-        conn.send(Disconnect(carried_code(
-            P.DISCONNECT, code if code != R.PROTOCOL_ERROR else R.NOT_AUTHORIZED)))
+        conn.send(
+            Disconnect(
+                carried_code(P.DISCONNECT, code if code != R.PROTOCOL_ERROR else R.NOT_AUTHORIZED)
+            )
+        )
         conn.close()
         return
     core.stats.connections_refused += 1

@@ -39,8 +39,15 @@ class LocalClient(Protocol):
 
     client_id: str
 
-    async def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False,
-                      properties: Properties = NO_PROPERTIES) -> None:
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties = NO_PROPERTIES,
+    ) -> None:
         """Route a message; returns once it is routed (and, at QoS 1/2, stored where it must be)."""
 
     async def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1) -> None:

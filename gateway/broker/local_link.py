@@ -62,8 +62,11 @@ class LocalLink:
         session = core.sessions.get(client_id)
         if session is not None and session.link is not None and not session.in_process:
             old = session.link  # a network client took the name before we started: ours now
-            log.warning("client %s disconnected: its client id is the gateway's own", client_id,
-                        extra=log_fields(client_id))
+            log.warning(
+                "client %s disconnected: its client id is the gateway's own",
+                client_id,
+                extra=log_fields(client_id),
+            )
             old.close()
             core._link_gone(old, session, now)
             session = core.sessions.get(client_id)
@@ -82,19 +85,25 @@ class LocalLink:
 
     # -- Link (what the session calls) -------------------------------------------------------
 
-    def send_delivery(self, delivery: Delivery, packet_id: int | None, dup: bool,
-                      now: float) -> bool:
+    def send_delivery(
+        self, delivery: Delivery, packet_id: int | None, dup: bool, now: float
+    ) -> bool:
         publish = delivery.to_publish(now, None)
-        message = Message(publish.topic, publish.payload, QoS(delivery.qos), delivery.retain,
-                          publish.properties)
+        message = Message(
+            publish.topic, publish.payload, QoS(delivery.qos), delivery.retain, publish.properties
+        )
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
             self.broker.core.stats.drop("local_queue_full")
-            _drops.log(logging.WARNING, "dropped_local_queue_full",
-                       "local client %s is not keeping up: message on %s dropped",
-                       self.client_id, publish.topic,
-                       extra=log_fields(self.client_id, topic=publish.topic))
+            _drops.log(
+                logging.WARNING,
+                "dropped_local_queue_full",
+                "local client %s is not keeping up: message on %s dropped",
+                self.client_id,
+                publish.topic,
+                extra=log_fields(self.client_id, topic=publish.topic),
+            )
             return False
         self.broker.core.stats.publish_sent += 1
         return True
@@ -110,8 +119,15 @@ class LocalLink:
 
     # -- LocalClient (what components call) --------------------------------------------------
 
-    async def publish(self, topic: str, payload: bytes | str, *, qos: int = 0,
-                      retain: bool = False, properties: Properties = NO_PROPERTIES) -> None:
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties = NO_PROPERTIES,
+    ) -> None:
         validate_topic_name(topic)
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         packet = Publish(topic, data, QoS(qos), retain, False, None, properties)
@@ -157,8 +173,9 @@ class LocalLink:
     def _handlers_for(self, topic: str) -> list[MessageHandler]:
         handlers = self._routes.get(topic)
         if handlers is None:
-            handlers = [h for f, h in self._handlers.items()
-                        if topic_matches(parse_shared(f)[1], topic)]
+            handlers = [
+                h for f, h in self._handlers.items() if topic_matches(parse_shared(f)[1], topic)
+            ]
             if len(self._routes) > 1024:
                 self._routes.clear()
             self._routes[topic] = handlers

@@ -27,8 +27,14 @@ class _Entry:
 
 
 class LoginBackoff:
-    def __init__(self, *, free_failures: int = 3, max_window: float = 60.0,
-                 forget_after: float = 600.0, max_addresses: int = 4096) -> None:
+    def __init__(
+        self,
+        *,
+        free_failures: int = 3,
+        max_window: float = 60.0,
+        forget_after: float = 600.0,
+        max_addresses: int = 4096,
+    ) -> None:
         self.free_failures = free_failures
         self.max_window = max_window
         self.forget_after = forget_after

@@ -42,18 +42,32 @@ class Message:
         return max(0, int(self.expires_at - now + 0.999))  # round up, as Mosquitto does
 
     @classmethod
-    def from_publish(cls, packet: Publish, topic: str, origin: str, now: float, seq: int,
-                     own: bool = False) -> Message:
+    def from_publish(
+        cls, packet: Publish, topic: str, origin: str, now: float, seq: int, own: bool = False
+    ) -> Message:
         props = packet.properties
         expires_at = None
         if props.message_expiry_interval is not None:
             expires_at = now + props.message_expiry_interval
-        if props.topic_alias is not None or props.subscription_identifiers or \
-                props.message_expiry_interval is not None:
-            props = dataclasses.replace(props, topic_alias=None, subscription_identifiers=(),
-                                        message_expiry_interval=None)
-        return cls(topic, packet.payload, packet.qos, packet.retain, props, expires_at, origin, seq,
-                   own=own)
+        if (
+            props.topic_alias is not None
+            or props.subscription_identifiers
+            or props.message_expiry_interval is not None
+        ):
+            props = dataclasses.replace(
+                props, topic_alias=None, subscription_identifiers=(), message_expiry_interval=None
+            )
+        return cls(
+            topic,
+            packet.payload,
+            packet.qos,
+            packet.retain,
+            props,
+            expires_at,
+            origin,
+            seq,
+            own=own,
+        )
 
 
 @dataclass(slots=True)
@@ -72,6 +86,9 @@ class Delivery:
         props = msg.properties
         remaining = msg.remaining_expiry(now)
         if remaining is not None or self.subscription_ids:
-            props = dataclasses.replace(props, message_expiry_interval=remaining,
-                                        subscription_identifiers=self.subscription_ids)
+            props = dataclasses.replace(
+                props,
+                message_expiry_interval=remaining,
+                subscription_identifiers=self.subscription_ids,
+            )
         return Publish(msg.topic, msg.payload, self.qos, self.retain, dup, packet_id, props)

@@ -129,7 +129,9 @@ def check_username(username: str) -> None:
     if ":" in username:
         raise ValueError(f"username {username!r} must not contain ':'")
     if username != username.strip() or any(ord(c) < 0x20 or c == "\x7f" for c in username):
-        raise ValueError(f"username {username!r} must not contain control characters or surrounding blanks")
+        raise ValueError(
+            f"username {username!r} must not contain control characters or surrounding blanks"
+        )
 
 
 class PasswordFile:
@@ -168,7 +170,9 @@ class PasswordFile:
             return False
         return stored.matches(password)
 
-    def set(self, username: str, password: bytes | str, *, iterations: int = PBKDF2_ITERATIONS) -> None:
+    def set(
+        self, username: str, password: bytes | str, *, iterations: int = PBKDF2_ITERATIONS
+    ) -> None:
         """Add the user or replace their password with a new `$7$` hash."""
         check_username(username)
         if isinstance(password, str):

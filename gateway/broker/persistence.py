@@ -86,8 +86,9 @@ class Persistence:
         the store counts and logs the drop)."""
         return True
 
-    def delivery_sent(self, session: Session, delivery: Delivery, packet_id: int,
-                      state: OutState) -> None:
+    def delivery_sent(
+        self, session: Session, delivery: Delivery, packet_id: int, state: OutState
+    ) -> None:
         """A delivery went out (or moved to awaiting PUBCOMP) with `packet_id`."""
 
     def queue_remove(self, session: Session, delivery: Delivery) -> None:

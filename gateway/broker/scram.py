@@ -92,7 +92,11 @@ class StoredCredentials:
 
     @classmethod
     def from_password(
-        cls, password: bytes | str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None
+        cls,
+        password: bytes | str,
+        *,
+        iterations: int = DEFAULT_ITERATIONS,
+        salt: bytes | None = None,
     ) -> StoredCredentials:
         _check_iterations(iterations)
         salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
@@ -103,7 +107,9 @@ class StoredCredentials:
 
 def _mock_credentials(username: str, secret: bytes) -> StoredCredentials:
     seed = _hmac(secret, username.encode("utf-8"))
-    return StoredCredentials(seed[:SALT_BYTES], DEFAULT_ITERATIONS, _h(seed), _hmac(seed, b"Server Key"))
+    return StoredCredentials(
+        seed[:SALT_BYTES], DEFAULT_ITERATIONS, _h(seed), _hmac(seed, b"Server Key")
+    )
 
 
 def default_nonce() -> str:
@@ -174,7 +180,9 @@ class ClientFirst:
         raw_name, nonce = _attributes(bare, "nr")
         username = unescape_saslname(raw_name)
         if authzid not in ("", "a=" + raw_name):
-            raise AuthenticationFailed("an authorization identity other than the username is not supported")
+            raise AuthenticationFailed(
+                "an authorization identity other than the username is not supported"
+            )
         _check_nonce(nonce)
         return cls(f"{flag},{authzid},", bare, username, nonce)
 
@@ -227,7 +235,9 @@ class ScramServer:
     def _expect(self, state: _State, step: str) -> None:
         if self._state is not state:
             self._state = _State.FAILED
-            raise AuthenticationFailed(f"SCRAM {step}() called out of order", ReasonCode.PROTOCOL_ERROR)
+            raise AuthenticationFailed(
+                f"SCRAM {step}() called out of order", ReasonCode.PROTOCOL_ERROR
+            )
 
     def _start(self, client_first: bytes) -> bytes:
         first = ClientFirst.parse(client_first)
@@ -319,8 +329,12 @@ class ScramClient:
         if text.startswith("e="):
             raise AuthenticationFailed(f"server refused: {text[2:]}")
         (signature_b64,) = _attributes(text, "v")
-        if not hmac.compare_digest(_unb64(signature_b64, "server signature"), self._expected_signature):
-            raise AuthenticationFailed("server signature is wrong: the server does not know the credentials")
+        if not hmac.compare_digest(
+            _unb64(signature_b64, "server signature"), self._expected_signature
+        ):
+            raise AuthenticationFailed(
+                "server signature is wrong: the server does not know the credentials"
+            )
 
 
 class ScramCredentialsFile:
@@ -348,7 +362,9 @@ class ScramCredentialsFile:
         """Pass as `ScramServer(lookup=file.lookup)`."""
         return self._entries.get(username)
 
-    def set(self, username: str, password: bytes | str, *, iterations: int = DEFAULT_ITERATIONS) -> None:
+    def set(
+        self, username: str, password: bytes | str, *, iterations: int = DEFAULT_ITERATIONS
+    ) -> None:
         check_username(username)
         self._entries[username] = StoredCredentials.from_password(password, iterations=iterations)
 

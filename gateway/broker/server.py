@@ -64,8 +64,17 @@ class _MqttProtocol(asyncio.Protocol):
     get_write_buffer_size): another listener kind (WebSocket) gives its Connection an object with
     the same five methods."""
 
-    __slots__ = ("broker", "listener", "transport", "conn", "slot", "tls", "peer", "timer",
-                 "drain_left")
+    __slots__ = (
+        "broker",
+        "listener",
+        "transport",
+        "conn",
+        "slot",
+        "tls",
+        "peer",
+        "timer",
+        "drain_left",
+    )
 
     def __init__(self, broker: Broker, listener: ListenerSpec) -> None:
         self.broker = broker
@@ -86,8 +95,13 @@ class _MqttProtocol(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}" if inet else str(peer or "unix")
         admitted = broker.admission.admit(self.listener.name, peer[0] if inet else None)
         if isinstance(admitted, str):
-            broker.ratelog.log(logging.WARNING, admitted, "connection from %s refused: %s reached",
-                               self.peer, admitted)
+            broker.ratelog.log(
+                logging.WARNING,
+                admitted,
+                "connection from %s refused: %s reached",
+                self.peer,
+                admitted,
+            )
             transport.abort()  # nothing was read or written: no reason to linger
             return
         self.slot = admitted
@@ -100,12 +114,14 @@ class _MqttProtocol(asyncio.Protocol):
             return
         self.tls = ServerTls(context)
         self.timer = asyncio.get_running_loop().call_later(
-            broker.settings.tls_handshake_timeout, self._handshake_timed_out)
+            broker.settings.tls_handshake_timeout, self._handshake_timed_out
+        )
 
     def _open_connection(self) -> None:
         broker = self.broker
-        self.conn = conn = broker.core.open_connection(broker.clock(), self.peer,
-                                                       self.listener.name)
+        self.conn = conn = broker.core.open_connection(
+            broker.clock(), self.peer, self.listener.name
+        )
         conn.io = self
         if self.tls is not None:
             conn.peer_cert = self.tls.peer_certificate()
@@ -152,14 +168,23 @@ class _MqttProtocol(asyncio.Protocol):
         assert self.tls is not None and self.transport is not None
         if self.conn is None:
             broker.core.stats.tls_handshakes_failed += 1
-            broker.ratelog.log(logging.WARNING, "tls_handshake", "TLS handshake with %s on %s "
-                               "failed: %s", self.peer, self.listener.name,
-                               exc.reason or exc.__class__.__name__)
+            broker.ratelog.log(
+                logging.WARNING,
+                "tls_handshake",
+                "TLS handshake with %s on %s failed: %s",
+                self.peer,
+                self.listener.name,
+                exc.reason or exc.__class__.__name__,
+            )
             self.tls = None  # nothing more to decrypt; connection_lost sees a failed handshake
         else:
-            log.warning("TLS error from %s (%s): %s: closed", self.conn.client_id or "-",
-                        self.peer, exc.reason or exc, extra=log_fields(self.conn.client_id,
-                                                                       self.conn))
+            log.warning(
+                "TLS error from %s (%s): %s: closed",
+                self.conn.client_id or "-",
+                self.peer,
+                exc.reason or exc,
+                extra=log_fields(self.conn.client_id, self.conn),
+            )
             self.conn.close()
         self.transport.abort()
 
@@ -168,9 +193,14 @@ class _MqttProtocol(asyncio.Protocol):
         broker = self.broker
         broker.core.stats.tls_handshakes_failed += 1
         broker.core.stats.limit("tls_handshake_timeout")
-        broker.ratelog.log(logging.WARNING, "tls_handshake_timeout", "TLS handshake with %s on %s "
-                           "not done in %g s: closed", self.peer, self.listener.name,
-                           broker.settings.tls_handshake_timeout)
+        broker.ratelog.log(
+            logging.WARNING,
+            "tls_handshake_timeout",
+            "TLS handshake with %s on %s not done in %g s: closed",
+            self.peer,
+            self.listener.name,
+            broker.settings.tls_handshake_timeout,
+        )
         self.tls = None
         if self.transport is not None:
             self.transport.abort()
@@ -191,9 +221,13 @@ class _MqttProtocol(asyncio.Protocol):
             broker.flush()
         elif self.tls is not None:  # the client went away in the middle of the handshake
             broker.core.stats.tls_handshakes_failed += 1
-            broker.ratelog.log(logging.INFO, "tls_handshake_closed", "TLS handshake with %s on "
-                               "%s: the client closed the connection", self.peer,
-                               self.listener.name)
+            broker.ratelog.log(
+                logging.INFO,
+                "tls_handshake_closed",
+                "TLS handshake with %s on %s: the client closed the connection",
+                self.peer,
+                self.listener.name,
+            )
         self.tls = None
 
     # -- the Connection's io -----------------------------------------------------------------
@@ -245,13 +279,17 @@ class _MqttProtocol(asyncio.Protocol):
 
 
 class Broker:
-    def __init__(self, settings: BrokerSettings | None = None,
-                 listeners: list[ListenerSpec] | None = None, *,
-                 authenticator: Authenticator | None = None,
-                 authorizer: Authorizer | None = None,
-                 max_connections: int = 0,
-                 max_connections_per_address: int = 0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings | None = None,
+        listeners: list[ListenerSpec] | None = None,
+        *,
+        authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
+        max_connections: int = 0,
+        max_connections_per_address: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings or BrokerSettings()
         self.listener_specs = listeners or [ListenerSpec()]
         self.clock = clock
@@ -280,8 +318,7 @@ class Broker:
                     os.unlink(spec.unix_path)
                 server = await loop.create_unix_server(factory, spec.unix_path)
             else:  # TLS is done by the protocol itself, after admission (see _MqttProtocol)
-                server = await loop.create_server(factory, spec.host, spec.port,
-                                                  reuse_address=True)
+                server = await loop.create_server(factory, spec.host, spec.port, reuse_address=True)
             self._servers.append(server)
             log.info("listening on %s (%s)", self._describe(server, spec), spec.name)
         self._timer = asyncio.create_task(self._run_timers(), name="broker-timers")
@@ -347,9 +384,12 @@ class Broker:
                 transport.write(data)
                 if transport.get_write_buffer_size() > self.settings.max_write_buffer:
                     self.core.stats.limit("max_write_buffer")
-                    log.warning("client %s is not reading (%d bytes queued): disconnected",
-                                conn.client_id, transport.get_write_buffer_size(),
-                                extra=log_fields(conn.client_id, conn))
+                    log.warning(
+                        "client %s is not reading (%d bytes queued): disconnected",
+                        conn.client_id,
+                        transport.get_write_buffer_size(),
+                        extra=log_fields(conn.client_id, conn),
+                    )
                     transport.abort()
                     continue
             if conn.closed and not transport.is_closing():

@@ -59,8 +59,9 @@ class Link(Protocol):
     send_quota: int  # how many QoS 1/2 deliveries may be in flight at once
     acks_immediately: bool  # True for in-process links: nothing stays in flight
 
-    def send_delivery(self, delivery: Delivery, packet_id: int | None, dup: bool,
-                      now: float) -> bool:
+    def send_delivery(
+        self, delivery: Delivery, packet_id: int | None, dup: bool, now: float
+    ) -> bool:
         """Send a PUBLISH; False when it could not be sent (too large for the client)."""
 
     def send_pubrel(self, packet_id: int) -> None: ...
@@ -100,8 +101,13 @@ class SubscriptionEntry:
 
 
 class Session:
-    def __init__(self, client_id: str, settings: BrokerSettings, stats: BrokerStats,
-                 persistence: Persistence = NULL_PERSISTENCE) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        settings: BrokerSettings,
+        stats: BrokerStats,
+        persistence: Persistence = NULL_PERSISTENCE,
+    ) -> None:
         self.client_id = client_id
         self.settings = settings
         self.stats = stats
@@ -176,8 +182,12 @@ class Session:
             elif self.settings.queue_qos0_offline:
                 self._enqueue(delivery)
             return
-        if link is not None and not self.queue and not self.spilled and \
-                len(self.inflight) < link.send_quota:
+        if (
+            link is not None
+            and not self.queue
+            and not self.spilled
+            and len(self.inflight) < link.send_quota
+        ):
             self._send_new(delivery, now)
         else:
             if link is not None and len(self.inflight) >= link.send_quota:
@@ -193,7 +203,9 @@ class Session:
             link.send_delivery(delivery, packet_id, False, now)
             self._forget(delivery)
             return
-        state = OutState.AWAIT_PUBACK if delivery.qos == QoS.AT_LEAST_ONCE else OutState.AWAIT_PUBREC
+        state = (
+            OutState.AWAIT_PUBACK if delivery.qos == QoS.AT_LEAST_ONCE else OutState.AWAIT_PUBREC
+        )
         self.inflight[packet_id] = OutFlight(delivery, state)
         mark = self.persistence.mark()
         if self.durable:
@@ -238,8 +250,10 @@ class Session:
             assert held.packet_id is not None
             link.send_pubrel(held.packet_id)
             return True
-        if link.send_delivery(held.delivery, held.packet_id, held.dup, held.now) or \
-                held.packet_id is None:
+        if (
+            link.send_delivery(held.delivery, held.packet_id, held.dup, held.now)
+            or held.packet_id is None
+        ):
             return True
         if self.inflight.pop(held.packet_id, None) is not None:
             self._forget(held.delivery)
@@ -252,8 +266,10 @@ class Session:
     def _enqueue(self, delivery: Delivery) -> None:
         size = len(delivery.message.payload)
         settings = self.settings
-        while self.queued_count >= settings.max_queued_messages or \
-                self.queued_bytes + size > settings.max_queued_bytes:
+        while (
+            self.queued_count >= settings.max_queued_messages
+            or self.queued_bytes + size > settings.max_queued_bytes
+        ):
             if settings.queue_overflow is QueueOverflow.DROP_OLDEST and self.queued_count:
                 self._drop_oldest()
                 self._count_drop("queue_full_drop_oldest")
@@ -276,8 +292,9 @@ class Session:
 
     def keeps_next_in_memory(self) -> bool:
         """Whether a delivery queued now stays in memory (False: it lives on disk only)."""
-        return not (self.spilled or self._paging or
-                    len(self.queue) >= self.persistence.memory_window)
+        return not (
+            self.spilled or self._paging or len(self.queue) >= self.persistence.memory_window
+        )
 
     def _drop_oldest(self) -> None:
         if self.queue:
@@ -293,16 +310,23 @@ class Session:
     def _count_drop(self, reason: str) -> None:
         self.stats.drop(reason)
         self.stats.limit("max_queued_messages")
-        _drops.log(logging.WARNING, "dropped_queue_full", "queue of %s full: message dropped (%s)",
-                   self.client_id, reason, extra=log_fields(self.client_id))
+        _drops.log(
+            logging.WARNING,
+            "dropped_queue_full",
+            "queue of %s full: message dropped (%s)",
+            self.client_id,
+            reason,
+            extra=log_fields(self.client_id),
+        )
 
     def pump(self, now: float) -> None:
         """Send queued deliveries while the client's window has room."""
         link = self.link
         if link is None:
             return
-        while self.queue and (len(self.inflight) < link.send_quota
-                              or self.queue[0].qos == QoS.AT_MOST_ONCE):
+        while self.queue and (
+            len(self.inflight) < link.send_quota or self.queue[0].qos == QoS.AT_MOST_ONCE
+        ):
             delivery = self.queue.popleft()
             self.queued_bytes -= len(delivery.message.payload)
             if delivery.message.expired(now):
@@ -321,13 +345,18 @@ class Session:
 
     def _maybe_page(self) -> None:
         window = self.persistence.memory_window
-        if (self.spilled or self._drop_debt) and not self._paging and len(self.queue) <= window // 2:
+        if (
+            (self.spilled or self._drop_debt)
+            and not self._paging
+            and len(self.queue) <= window // 2
+        ):
             self._paging = True
             limit = max(window - len(self.queue), self._drop_debt + 1)
             self.persistence.page_in(self, self._tail_qid, limit)
 
-    def paged_in(self, deliveries: list[Delivery], now: float,
-                 unreadable: list[tuple[int, int]] = ()) -> None:
+    def paged_in(
+        self, deliveries: list[Delivery], now: float, unreadable: list[tuple[int, int]] = ()
+    ) -> None:
         """Deliveries read back from disk, oldest first (called by the store on the loop);
         `unreadable` (store id, payload bytes) were on disk but did not decode: quarantined."""
         self._paging = False
@@ -347,8 +376,11 @@ class Session:
         if unreadable:  # deleted from disk; the next page starts after them
             self._tail_qid = max(self._tail_qid, max(qid for qid, _ in unreadable))
         elif not deliveries and (self.spilled or self._drop_debt):
-            log.error("store has no more queued messages for %s although %d were expected: "
-                      "counts reset", self.client_id, self.spilled)
+            log.error(
+                "store has no more queued messages for %s although %d were expected: counts reset",
+                self.client_id,
+                self.spilled,
+            )
             self.stats.drop("store_missing", self.spilled)
             self.spilled = self._drop_debt = 0
             self.queued_bytes = sum(len(d.message.payload) for d in self.queue)
@@ -382,8 +414,13 @@ class Session:
         dropped += len(on_disk)
         if dropped:
             self.stats.drop(reason, dropped)
-            log.warning("queue of %s: %d message(s) dropped, the store could not write them (%s)",
-                        self.client_id, dropped, reason, extra=log_fields(self.client_id))
+            log.warning(
+                "queue of %s: %d message(s) dropped, the store could not write them (%s)",
+                self.client_id,
+                dropped,
+                reason,
+                extra=log_fields(self.client_id),
+            )
 
     @property
     def tail_qid(self) -> int:
@@ -406,8 +443,13 @@ class Session:
         self.queued_bytes = max(0, self.queued_bytes - size)
         if count:
             self.stats.drop(reason, count)
-            log.warning("queue of %s: %d message(s) dropped from disk (%s)", self.client_id, count,
-                        reason, extra=log_fields(self.client_id))
+            log.warning(
+                "queue of %s: %d message(s) dropped from disk (%s)",
+                self.client_id,
+                count,
+                reason,
+                extra=log_fields(self.client_id),
+            )
 
     def _allocate_packet_id(self) -> int:
         pid = self._next_pid

@@ -104,7 +104,9 @@ class StoreSettings:
     max_bytes: int = 0  # 0 = no limit
     min_free_bytes: int = 64 * 1024 * 1024
     memory_window: int = 1000  # deliveries per session kept in memory; the rest stay on disk
-    own_grace: float = 120.0  # s the gateway's own messages bound for a durable session wait unwritten
+    own_grace: float = (
+        120.0  # s the gateway's own messages bound for a durable session wait unwritten
+    )
 
     @property
     def window(self) -> float:
@@ -132,8 +134,12 @@ class _Figures:
 class SqliteStore(Persistence):
     enabled = True
 
-    def __init__(self, settings: StoreSettings, clock: Callable[[], float] = time.monotonic,
-                 beat: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        settings: StoreSettings,
+        clock: Callable[[], float] = time.monotonic,
+        beat: Callable[[], object] | None = None,
+    ) -> None:
         self.settings = settings
         self.memory_window = max(2, settings.memory_window)
         self.relaxed = settings.durability == "relaxed"
@@ -266,8 +272,16 @@ class SqliteStore(Persistence):
         offset = self.wall_offset()
         disconnected = None if session.disconnected_at is None else session.disconnected_at + offset
         will_due = None if session.will_due is None else session.will_due + offset
-        self._put(ops.session_put, session.client_id, session.expiry_interval, disconnected,
-                  session.will, will_due, session.username, session._next_pid)
+        self._put(
+            ops.session_put,
+            session.client_id,
+            session.expiry_interval,
+            disconnected,
+            session.will,
+            will_due,
+            session.username,
+            session._next_pid,
+        )
 
     def _snapshot(self, session: Session) -> None:
         """A session that just became durable: write what it already holds."""
@@ -291,9 +305,17 @@ class SqliteStore(Persistence):
     def subscriptions_changed(self, session: Session) -> None:
         if not session.durable:
             return
-        rows = [(key, int(e.options.qos), int(e.options.no_local),
-                 int(e.options.retain_as_published), int(e.options.retain_handling),
-                 e.subscription_id) for key, e in session.subscriptions.items()]
+        rows = [
+            (
+                key,
+                int(e.options.qos),
+                int(e.options.no_local),
+                int(e.options.retain_as_published),
+                int(e.options.retain_handling),
+                e.subscription_id,
+            )
+            for key, e in session.subscriptions.items()
+        ]
         self._put(ops.subscriptions_replace, session.client_id, rows)
 
     def incoming_add(self, session: Session, packet_id: int) -> None:
@@ -338,23 +360,40 @@ class SqliteStore(Persistence):
     def _emit(self, client_id: str, delivery: Delivery, state: int, packet_id: int | None) -> None:
         message = delivery.message
         expires = None if message.expires_at is None else message.expires_at + self.wall_offset()
-        self._put(ops.queue_add, delivery.qid, client_id, message, expires,
-                  int(delivery.qos), delivery.retain, ops.sub_ids_text(delivery.subscription_ids),
-                  state, packet_id)
+        self._put(
+            ops.queue_add,
+            delivery.qid,
+            client_id,
+            message,
+            expires,
+            int(delivery.qos),
+            delivery.retain,
+            ops.sub_ids_text(delivery.subscription_ids),
+            state,
+            packet_id,
+        )
 
-    def _write(self, session: Session, delivery: Delivery, state: int,
-               packet_id: int | None) -> None:
+    def _write(
+        self, session: Session, delivery: Delivery, state: int, packet_id: int | None
+    ) -> None:
         self._reserve(delivery)
         self._emit(session.client_id, delivery, state, packet_id)
 
-    def _hold_own(self, session: Session, delivery: Delivery, state: int,
-                  packet_id: int | None) -> bool:
+    def _hold_own(
+        self, session: Session, delivery: Delivery, state: int, packet_id: int | None
+    ) -> bool:
         """Hold the gateway's own delivery in memory instead of writing it (see the module doc);
         False when it must be written now."""
         if not delivery.message.own or self.own_grace <= 0 or self._loop is None:
             return False
         self._reserve(delivery)
-        self._own[delivery.qid] = [session, delivery, state, packet_id, self.clock() + self.own_grace]
+        self._own[delivery.qid] = [
+            session,
+            delivery,
+            state,
+            packet_id,
+            self.clock() + self.own_grace,
+        ]
         if self._own_timer is None:
             self._own_timer = self._loop.call_later(self.own_grace, self._own_due)
         return True
@@ -371,8 +410,9 @@ class SqliteStore(Persistence):
         self._flush_own(None)
         if self._own and self._loop is not None and not self._loop.is_closed():
             first_due = next(iter(self._own.values()))[4]
-            self._own_timer = self._loop.call_later(max(0.0, first_due - self.clock()),
-                                                    self._own_due)
+            self._own_timer = self._loop.call_later(
+                max(0.0, first_due - self.clock()), self._own_due
+            )
 
     def _flush_own(self, now: float | None) -> None:
         """Write the held own deliveries due by `now` (None: all of them), oldest first."""
@@ -394,8 +434,9 @@ class SqliteStore(Persistence):
         self._write(session, delivery, ops.QUEUED, None)
         return True
 
-    def delivery_sent(self, session: Session, delivery: Delivery, packet_id: int,
-                      state: OutState) -> None:
+    def delivery_sent(
+        self, session: Session, delivery: Delivery, packet_id: int, state: OutState
+    ) -> None:
         code = ops.STATE_CODES[state.value]
         held = self._own.get(delivery.qid) if delivery.qid else None
         if held is not None:  # not on disk yet: it is written with its latest state
@@ -415,20 +456,37 @@ class SqliteStore(Persistence):
             delivery.qid = 0
 
     def page_in(self, session: Session, after_qid: int, limit: int) -> None:
-        self._put(ops.page_in, session.client_id, after_qid, limit, self.wall_offset(),
-                  lambda result: session.paged_in(result[0], self.clock(), unreadable=result[1]))
+        self._put(
+            ops.page_in,
+            session.client_id,
+            after_qid,
+            limit,
+            self.wall_offset(),
+            lambda result: session.paged_in(result[0], self.clock(), unreadable=result[1]),
+        )
         self._urgent.set()  # a client is waiting for these: do not sit out the commit window
 
     def purge_spilled(self, session: Session, after_qid: int, now: float) -> None:
-        self._put(ops.purge_spilled, session.client_id, after_qid, now + self.wall_offset(),
-                  lambda result: session.spill_purged(*result))
+        self._put(
+            ops.purge_spilled,
+            session.client_id,
+            after_qid,
+            now + self.wall_offset(),
+            lambda result: session.spill_purged(*result),
+        )
 
     def last_queue_id(self) -> int:
         return self._next_qid - 1
 
     def purge_queued(self, session: Session, after_qid: int, upto_qid: int, reason: str) -> None:
-        self._put(ops.purge_queued, session.client_id, after_qid, upto_qid, PURGE_BATCH,
-                  lambda result: session.spill_purged(*result, reason=reason))
+        self._put(
+            ops.purge_queued,
+            session.client_id,
+            after_qid,
+            upto_qid,
+            PURGE_BATCH,
+            lambda result: session.spill_purged(*result, reason=reason),
+        )
 
     def retained_changed(self, message: Message) -> None:
         topic = message.topic
@@ -445,8 +503,14 @@ class SqliteStore(Persistence):
 
     # -- commits reported back (event loop) ----------------------------------------------------
 
-    def _committed(self, done: int, answers: list, figures: _Figures, failed: _Failure | None,
-                   trouble: str | None) -> None:
+    def _committed(
+        self,
+        done: int,
+        answers: list,
+        figures: _Figures,
+        failed: _Failure | None,
+        trouble: str | None,
+    ) -> None:
         """The store thread settled every operation up to `done`: committed, or (`failed`) not
         written, their queued deliveries dropped and the rest kept for a retry."""
         self.committed = done
@@ -487,10 +551,14 @@ class SqliteStore(Persistence):
         if trouble is None:
             log.warning("store commits again after %s: state ok, queueing resumes", self.trouble)
         else:
-            log.error("store %s (%s): queued QoS 1/2 messages are refused (5.0: reason code "
-                      "0x%02X; 3.1.1: no acknowledgement, connection closed) until a retry "
-                      "commits", STATE_OF_REASON.get(trouble, "full"), trouble,
-                      REFUSAL_CODES[trouble])
+            log.error(
+                "store %s (%s): queued QoS 1/2 messages are refused (5.0: reason code "
+                "0x%02X; 3.1.1: no acknowledgement, connection closed) until a retry "
+                "commits",
+                STATE_OF_REASON.get(trouble, "full"),
+                trouble,
+                REFUSAL_CODES[trouble],
+            )
         self.trouble = trouble
         self._watch = self.refusing is not None
 
@@ -504,13 +572,21 @@ class SqliteStore(Persistence):
             reason = "store_min_free"
         if reason != self.full_reason:
             if reason is None:
-                log.warning("store has room again (%d bytes used, %d bytes free on disk): "
-                            "queueing resumes", figures.used_bytes, figures.free_bytes)
+                log.warning(
+                    "store has room again (%d bytes used, %d bytes free on disk): queueing resumes",
+                    figures.used_bytes,
+                    figures.free_bytes,
+                )
             else:
-                log.warning("store full (%s: %d bytes used, max_bytes %d, %d bytes free on disk, "
-                            "min_free_bytes %d): new queued messages are dropped (drop-new)",
-                            reason, figures.used_bytes, settings.max_bytes, figures.free_bytes,
-                            settings.min_free_bytes)
+                log.warning(
+                    "store full (%s: %d bytes used, max_bytes %d, %d bytes free on disk, "
+                    "min_free_bytes %d): new queued messages are dropped (drop-new)",
+                    reason,
+                    figures.used_bytes,
+                    settings.max_bytes,
+                    figures.free_bytes,
+                    settings.min_free_bytes,
+                )
             self.full_reason = reason
             self._watch = self.refusing is not None
 
@@ -528,7 +604,6 @@ class SqliteStore(Persistence):
             "store/full": 1 if self.state == "full" else 0,
             "store/commits": self.commits,
             "store/errors": self.errors,
-
             "store/pending operations": self._seq - self.committed,
             "store/messages/on disk only": spilled,
             "store/own messages held": len(self._own),
@@ -596,16 +671,20 @@ class SqliteStore(Persistence):
             self._failed(db, todo, len(batch), exc)
             return
         if self._failing is not None:
-            log.warning("store retry committed %d operation(s) after %d failed attempt(s)",
-                        len(todo), self._retries)
+            log.warning(
+                "store retry committed %d operation(s) after %d failed attempt(s)",
+                len(todo),
+                self._retries,
+            )
         self._backlog = []
         self._failing = None
         self._retries = 0
         self._done += len(batch)
         self._report(self._done, work.answers, self._measure(), None, None)
 
-    def _failed(self, db: sqlite3.Connection, todo: list[tuple], new: int,
-                exc: BaseException) -> None:
+    def _failed(
+        self, db: sqlite3.Connection, todo: list[tuple], new: int, exc: BaseException
+    ) -> None:
         """Roll back; drop the batch's queued deliveries, keep the rest for a retry, back off."""
         try:
             db.execute("ROLLBACK")
@@ -615,16 +694,28 @@ class SqliteStore(Persistence):
         dropped = [(op[1], op[2], len(op[3].payload)) for op in todo if ops.is_new_queued(op)]
         keep = [op for op in todo if not ops.is_new_queued(op) and op[0] is not ops.stop]
         if reason is None:  # not the disk: a bug or bad data that a retry would meet again
-            log.exception("store commit of %d operations failed; the state they describe is "
-                          "NOT on disk and is not retried", len(todo))
+            log.exception(
+                "store commit of %d operations failed; the state they describe is "
+                "NOT on disk and is not retried",
+                len(todo),
+            )
             keep, reason = [], "store_io_error"
         elif self._failing is None:
-            log.error("store commit of %d operations failed (%s): %d queued message(s) dropped, "
-                      "%d state change(s) kept for a retry", len(todo), exc, len(dropped),
-                      len(keep))
+            log.error(
+                "store commit of %d operations failed (%s): %d queued message(s) dropped, "
+                "%d state change(s) kept for a retry",
+                len(todo),
+                exc,
+                len(dropped),
+                len(keep),
+            )
         if len(keep) > MAX_BACKLOG:
-            log.error("store retry backlog over %d operations: the oldest %d state change(s) "
-                      "are discarded", MAX_BACKLOG, len(keep) - MAX_BACKLOG)
+            log.error(
+                "store retry backlog over %d operations: the oldest %d state change(s) "
+                "are discarded",
+                MAX_BACKLOG,
+                len(keep) - MAX_BACKLOG,
+            )
             keep = keep[-MAX_BACKLOG:]
         self._backlog = keep
         self._failing = reason
@@ -674,8 +765,11 @@ class SqliteStore(Persistence):
         db = self.db
         assert db is not None
         if self._backlog:
-            log.error("store stopped with %d state change(s) it could not write (%s)",
-                      len(self._backlog), self._failing)
+            log.error(
+                "store stopped with %d state change(s) it could not write (%s)",
+                len(self._backlog),
+                self._failing,
+            )
         try:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
@@ -687,8 +781,9 @@ class SqliteStore(Persistence):
 def failure_reason(exc: BaseException) -> str | None:
     """store_full (SQLITE_FULL), store_io_error (any other error of the disk or the file), or
     None for an error a retry would meet again (a bug, bad data)."""
-    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and \
-            not isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
+        exc, sqlite3.IntegrityError | sqlite3.ProgrammingError
+    ):
         code = getattr(exc, "sqlite_errorcode", None)
         if code is not None and code & 0xFF == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
             return "store_full"
@@ -698,8 +793,7 @@ def failure_reason(exc: BaseException) -> str | None:
     return None
 
 
-async def open_store(broker: Any, settings: StoreSettings,
-                     heartbeat: Any = None) -> SqliteStore:
+async def open_store(broker: Any, settings: StoreSettings, heartbeat: Any = None) -> SqliteStore:
     """Open the store, restore its state into `broker.core` and start its thread; call before
     `broker.start()` (listening) and `await store.close()` after `broker.stop()`. The file work runs
     in a worker thread so the loop stays free; `heartbeat` (a watchdog Heartbeat) is beaten by the
@@ -709,6 +803,11 @@ async def open_store(broker: Any, settings: StoreSettings,
     await asyncio.to_thread(store.attach, broker.core, broker.clock())
     store.after_commit = broker.flush
     store.start()
-    log.info("store %s open (durability %s, commit window %g ms, memory window %d per session)",
-             settings.path, settings.durability, settings.window * 1000, store.memory_window)
+    log.info(
+        "store %s open (durability %s, commit window %g ms, memory window %d per session)",
+        settings.path,
+        settings.durability,
+        settings.window * 1000,
+        store.memory_window,
+    )
     return store

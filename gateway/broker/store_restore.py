@@ -49,8 +49,11 @@ def restore(store: SqliteStore, core: BrokerCore, now: float) -> int:
     try:
         sessions, retained, bad = _load(store, core, now)
     except sqlite3.DatabaseError as exc:  # a damaged page the quick check did not see
-        log.error("STORE DAMAGED: %s: %s while loading; salvaging the readable rows",
-                  store.settings.path, exc)
+        log.error(
+            "STORE DAMAGED: %s: %s while loading; salvaging the readable rows",
+            store.settings.path,
+            exc,
+        )
         try:
             _salvage(store)
             sessions, retained, bad = _load(store, core, now)
@@ -67,9 +70,15 @@ def restore(store: SqliteStore, core: BrokerCore, now: float) -> int:
         core.retained.set(message)
     store.durable_retained = {message.topic for message in retained}
     queued = sum(s.queued_count for s in sessions)
-    log.info("store %s: restored %d session(s), %d queued and %d in-flight message(s), %d retained "
-             "message(s)", store.settings.path, len(sessions), queued,
-             sum(len(s.inflight) for s in sessions), len(retained))
+    log.info(
+        "store %s: restored %d session(s), %d queued and %d in-flight message(s), %d retained "
+        "message(s)",
+        store.settings.path,
+        len(sessions),
+        queued,
+        sum(len(s.inflight) for s in sessions),
+        len(retained),
+    )
     return len(sessions)
 
 
@@ -90,8 +99,12 @@ def _start_fresh(store: SqliteStore, exc: BaseException) -> int:
     if store.db is not None:
         store.db.close()
     moved = quarantine(store.settings.path, f"unreadable: {exc}")
-    log.error("STORE UNUSABLE: %s could not be read (%s); moved aside to %s and a fresh store "
-              "created", moved.original, exc, moved.moved_to)
+    log.error(
+        "STORE UNUSABLE: %s could not be read (%s); moved aside to %s and a fresh store created",
+        moved.original,
+        exc,
+        moved.moved_to,
+    )
     store.quarantined = moved
     try:
         store.db = open_store(store.settings.path)
@@ -133,24 +146,35 @@ def _quarantine_rows(store: SqliteStore, bad: _Bad) -> None:
     for cid, why in bad.sessions:
         rows = 1
         for table in ("queue", "subscriptions", "incoming_qos2"):
-            rows += db.execute(f"DELETE FROM {table} WHERE client_id=?",  # noqa: S608
-                               (cid,)).rowcount
+            rows += db.execute(
+                f"DELETE FROM {table} WHERE client_id=?",  # noqa: S608
+                (cid,),
+            ).rowcount
         db.execute("DELETE FROM sessions WHERE client_id=?", (cid,))
-        damage.note(rows, f"session {cid!r} does not decode ({why}); the session with its "
-                    f"{rows - 1} queued message(s), subscription(s) and QoS 2 packet id(s)",
-                    session=True)
+        damage.note(
+            rows,
+            f"session {cid!r} does not decode ({why}); the session with its "
+            f"{rows - 1} queued message(s), subscription(s) and QoS 2 packet id(s)",
+            session=True,
+        )
     for table, key, why in bad.rows:
         db.execute(_DELETE[table], key)
         damage.note(1, f"{table} row {key!r} does not decode ({why})")
     db.execute("DELETE FROM messages WHERE id NOT IN (SELECT msg_id FROM queue)")
     db.execute("COMMIT")
-    log.error("STORE DAMAGED: %s: %d row(s) and %d session(s) quarantined, everything else "
-              "restored; a copy of the file before is kept as %s", store.settings.path,
-              damage.rows, damage.sessions, copy)
+    log.error(
+        "STORE DAMAGED: %s: %d row(s) and %d session(s) quarantined, everything else "
+        "restored; a copy of the file before is kept as %s",
+        store.settings.path,
+        damage.rows,
+        damage.sessions,
+        copy,
+    )
 
 
-def _load(store: SqliteStore, core: BrokerCore,
-          now: float) -> tuple[list[Session], list[Message], _Bad]:
+def _load(
+    store: SqliteStore, core: BrokerCore, now: float
+) -> tuple[list[Session], list[Message], _Bad]:
     db = store.db
     assert db is not None
     offset = store.wall_offset()
@@ -186,8 +210,7 @@ def _load(store: SqliteStore, core: BrokerCore,
     retained = []
     for topic, payload, qos, props, expires, origin in db.execute("SELECT * FROM retained"):
         try:
-            message = message_from_row(0, topic, payload, qos, True, props, expires, origin,
-                                       offset)
+            message = message_from_row(0, topic, payload, qos, True, props, expires, origin, offset)
         except ROW_ERRORS as exc:
             bad.row("retained", (topic,), exc)
             continue
@@ -196,17 +219,31 @@ def _load(store: SqliteStore, core: BrokerCore,
     return list(sessions.values()), retained, bad
 
 
-def _session(store: SqliteStore, core: BrokerCore, row: tuple, now: float,
-             offset: float) -> Session:
-    cid, expiry, disconnected, w_topic, w_payload, w_qos, w_retain, w_props, will_due, user, \
-        next_pid = row
+def _session(
+    store: SqliteStore, core: BrokerCore, row: tuple, now: float, offset: float
+) -> Session:
+    (
+        cid,
+        expiry,
+        disconnected,
+        w_topic,
+        w_payload,
+        w_qos,
+        w_retain,
+        w_props,
+        will_due,
+        user,
+        next_pid,
+    ) = row
     session = Session(cid, core.settings, core.stats, persistence=store)
     session.durable = True
     session.expiry_interval = expiry
     session.username = user
     session._next_pid = next_pid
     session.will = will_from_row(w_topic, w_payload, w_qos, w_retain, w_props)
-    if disconnected is None:  # it was connected when the gateway stopped: it left without DISCONNECT
+    if (
+        disconnected is None
+    ):  # it was connected when the gateway stopped: it left without DISCONNECT
         session.disconnected_at = now
         if session.will is not None:
             delay = session.will.properties.will_delay_interval or 0
@@ -222,12 +259,19 @@ _INFLIGHT_SQL = """SELECT q.qid, q.qos, q.retain, q.sub_ids, q.state, q.packet_i
     JOIN messages m ON m.id = q.msg_id WHERE q.client_id=? AND q.state>0 ORDER BY q.qid"""
 
 
-def _load_queue(store: SqliteStore, session: Session, offset: float, now: float,
-                cache: dict[int, Message], bad: _Bad) -> None:
+def _load_queue(
+    store: SqliteStore,
+    session: Session,
+    offset: float,
+    now: float,
+    cache: dict[int, Message],
+    bad: _Bad,
+) -> None:
     db = store.db
     assert db is not None
-    for qid, qos, retain, sub_ids, state, packet_id, *m in db.execute(_INFLIGHT_SQL,
-                                                                       (session.client_id,)):
+    for qid, qos, retain, sub_ids, state, packet_id, *m in db.execute(
+        _INFLIGHT_SQL, (session.client_id,)
+    ):
         try:
             message = cache.get(m[0]) or cache.setdefault(m[0], message_from_row(*m, offset))
             delivery = Delivery(message, QoS(qos), bool(retain), sub_ids_tuple(sub_ids), qid)
@@ -245,9 +289,11 @@ def _load_queue(store: SqliteStore, session: Session, offset: float, now: float,
         bad.rows.append(("queue", (qid,), why))
     if unreadable:  # they are deleted before the session is used: the window starts after them
         session._tail_qid = max(session._tail_qid, max(qid for qid, _, _ in unreadable))
-    count, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM queue WHERE "
-                             "client_id=? AND state=0 AND qid>?",
-                             (session.client_id, session._tail_qid)).fetchone()
+    count, size = db.execute(
+        "SELECT count(*), coalesce(sum(size), 0) FROM queue WHERE "
+        "client_id=? AND state=0 AND qid>?",
+        (session.client_id, session._tail_qid),
+    ).fetchone()
     session.spilled = count
     session.queued_bytes += size
 
@@ -260,18 +306,27 @@ def _trim_oldest(store: SqliteStore, session: Session) -> None:
         return
     db = store.db
     assert db is not None
-    count = db.execute("SELECT count(*) FROM queue WHERE client_id=? AND state=0",
-                       (session.client_id,)).fetchone()[0]
+    count = db.execute(
+        "SELECT count(*) FROM queue WHERE client_id=? AND state=0", (session.client_id,)
+    ).fetchone()[0]
     excess = count - settings.max_queued_messages
     if excess <= 0:
         return
     db.execute("BEGIN")
-    rows = db.execute("SELECT qid, msg_id FROM queue WHERE client_id=? AND state=0 ORDER BY qid "
-                      "LIMIT ?", (session.client_id, excess)).fetchall()
+    rows = db.execute(
+        "SELECT qid, msg_id FROM queue WHERE client_id=? AND state=0 ORDER BY qid LIMIT ?",
+        (session.client_id, excess),
+    ).fetchall()
     db.executemany("DELETE FROM queue WHERE qid=?", [(r[0],) for r in rows])
-    db.executemany("DELETE FROM messages WHERE id=? AND NOT EXISTS (SELECT 1 FROM queue WHERE "
-                   "msg_id=?)", [(m, m) for m in {r[1] for r in rows}])
+    db.executemany(
+        "DELETE FROM messages WHERE id=? AND NOT EXISTS (SELECT 1 FROM queue WHERE msg_id=?)",
+        [(m, m) for m in {r[1] for r in rows}],
+    )
     db.execute("COMMIT")
     session.stats.drop("queue_full_drop_oldest", len(rows))
-    log.warning("queue of %s over its limit of %d at start-up: %d oldest message(s) dropped "
-                "(drop-oldest)", session.client_id, settings.max_queued_messages, len(rows))
+    log.warning(
+        "queue of %s over its limit of %d at start-up: %d oldest message(s) dropped (drop-oldest)",
+        session.client_id,
+        settings.max_queued_messages,
+        len(rows),
+    )

@@ -26,15 +26,24 @@ log = logging.getLogger(__name__)
 # table -> its key columns, and the queries (served by an index, or by another table) that still
 # name its keys when a damaged page stops a scan of the table itself
 _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "sessions": (("client_id",), (
-        "SELECT client_id FROM sessions ORDER BY client_id",  # sqlite_autoindex_sessions_1
-        "SELECT DISTINCT client_id FROM queue INDEXED BY queue_by_client",
-        "SELECT DISTINCT client_id FROM subscriptions")),
+    "sessions": (
+        ("client_id",),
+        (
+            "SELECT client_id FROM sessions ORDER BY client_id",  # sqlite_autoindex_sessions_1
+            "SELECT DISTINCT client_id FROM queue INDEXED BY queue_by_client",
+            "SELECT DISTINCT client_id FROM subscriptions",
+        ),
+    ),
     "subscriptions": (("client_id", "filter"), ()),  # fetched per session (its primary key)
     "incoming_qos2": (("client_id", "packet_id"), ()),
     "messages": (("id",), ("SELECT DISTINCT msg_id FROM queue INDEXED BY queue_by_message",)),
-    "queue": (("qid",), ("SELECT qid FROM queue INDEXED BY queue_by_client",
-                         "SELECT qid FROM queue INDEXED BY queue_by_message")),
+    "queue": (
+        ("qid",),
+        (
+            "SELECT qid FROM queue INDEXED BY queue_by_client",
+            "SELECT qid FROM queue INDEXED BY queue_by_message",
+        ),
+    ),
     "retained": (("topic",), ("SELECT topic FROM retained ORDER BY topic",)),
 }
 _BY_SESSION = ("subscriptions", "incoming_qos2")
@@ -69,8 +78,9 @@ def _scan(db: sqlite3.Connection, sql: str, params: tuple = ()) -> tuple[list[tu
     return rows, True
 
 
-def _copy_table(old: sqlite3.Connection, table: str,
-                session_ids: set[str]) -> tuple[list, int, bool]:
+def _copy_table(
+    old: sqlite3.Connection, table: str, session_ids: set[str]
+) -> tuple[list, int, bool]:
     """Every row of `table` that can still be read; how many keys named elsewhere could not be;
     whether a scan of the table reached its end."""
     keys, namers = _KEYS[table]
@@ -143,12 +153,17 @@ def salvage(path: Path, open_fresh, quarantine) -> tuple[Damage, object]:  # noq
                 if table == "sessions":
                     sessions = {row[0] for row in rows}
                 if not complete and not lost:
-                    damage.note(0, f"{table}: a damaged page stopped the scan; {len(rows)} "
-                                "row(s) salvaged, rows named nowhere else may be lost")
+                    damage.note(
+                        0,
+                        f"{table}: a damaged page stopped the scan; {len(rows)} "
+                        "row(s) salvaged, rows named nowhere else may be lost",
+                    )
                 if rows:
                     marks = ",".join("?" * len(rows[0]))
-                    fresh.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})",  # noqa: S608
-                                      rows)
+                    fresh.executemany(
+                        f"INSERT OR IGNORE INTO {table} VALUES ({marks})",  # noqa: S608
+                        rows,
+                    )
                 if lost:
                     damage.note(lost, f"{lost} row(s) of {table} on damaged pages")
             remove_orphans(fresh, damage)
@@ -167,16 +182,25 @@ def salvage(path: Path, open_fresh, quarantine) -> tuple[Damage, object]:  # noq
 def remove_orphans(db: sqlite3.Connection, damage: Damage) -> None:
     """Remove rows that no longer fit together after a salvage: each counted and logged."""
     for cid, count in db.execute(
-            "SELECT client_id, count(*) FROM (SELECT client_id FROM queue UNION ALL SELECT "
-            "client_id FROM subscriptions UNION ALL SELECT client_id FROM incoming_qos2) WHERE "
-            "client_id NOT IN (SELECT client_id FROM sessions) GROUP BY client_id").fetchall():
-        damage.note(count, f"session {cid!r}: its own row is unreadable; its {count} queued "
-                    "message(s), subscription(s) and QoS 2 packet id(s)", session=True)
+        "SELECT client_id, count(*) FROM (SELECT client_id FROM queue UNION ALL SELECT "
+        "client_id FROM subscriptions UNION ALL SELECT client_id FROM incoming_qos2) WHERE "
+        "client_id NOT IN (SELECT client_id FROM sessions) GROUP BY client_id"
+    ).fetchall():
+        damage.note(
+            count,
+            f"session {cid!r}: its own row is unreadable; its {count} queued "
+            "message(s), subscription(s) and QoS 2 packet id(s)",
+            session=True,
+        )
     for table in ("queue", "subscriptions", "incoming_qos2"):
-        db.execute(f"DELETE FROM {table} WHERE client_id NOT IN "  # noqa: S608
-                   "(SELECT client_id FROM sessions)")
-    for cid, count in db.execute("SELECT client_id, count(*) FROM queue WHERE msg_id NOT IN "
-                                 "(SELECT id FROM messages) GROUP BY client_id").fetchall():
+        db.execute(
+            f"DELETE FROM {table} WHERE client_id NOT IN "  # noqa: S608
+            "(SELECT client_id FROM sessions)"
+        )
+    for cid, count in db.execute(
+        "SELECT client_id, count(*) FROM queue WHERE msg_id NOT IN "
+        "(SELECT id FROM messages) GROUP BY client_id"
+    ).fetchall():
         damage.note(count, f"session {cid!r}: {count} queued message(s) whose body is unreadable")
     db.execute("DELETE FROM queue WHERE msg_id NOT IN (SELECT id FROM messages)")
     db.execute("DELETE FROM messages WHERE id NOT IN (SELECT msg_id FROM queue)")  # garbage

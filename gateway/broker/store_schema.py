@@ -69,8 +69,9 @@ CREATE TABLE retained (
 # (version reached, SQL): applied in order to a store whose user_version is lower
 MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
 
-EXPECTED_TABLES = frozenset({"sessions", "subscriptions", "incoming_qos2", "messages", "queue",
-                             "retained"})
+EXPECTED_TABLES = frozenset(
+    {"sessions", "subscriptions", "incoming_qos2", "messages", "queue", "retained"}
+)
 
 
 class StoreUnusable(Exception):
@@ -130,16 +131,20 @@ def _damaged_or_unusable(path: Path) -> type[StoreUnusable]:
             header = f.read(100)
     except OSError:
         return StoreUnusable
-    ours = header.startswith(b"SQLite format 3\0") and len(header) == 100 and \
-        int.from_bytes(header[60:64], "big") == SCHEMA_VERSION
+    ours = (
+        header.startswith(b"SQLite format 3\0")
+        and len(header) == 100
+        and int.from_bytes(header[60:64], "big") == SCHEMA_VERSION
+    )
     return StoreDamaged if ours else StoreUnusable
 
 
 def _check(db: sqlite3.Connection) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreUnusable(f"schema version {version} is newer than this gateway's "
-                            f"{SCHEMA_VERSION}")
+        raise StoreUnusable(
+            f"schema version {version} is newer than this gateway's {SCHEMA_VERSION}"
+        )
     try:
         result = [row[0] for row in db.execute("PRAGMA quick_check")]
     except sqlite3.DatabaseError as exc:
@@ -205,9 +210,15 @@ def open_or_quarantine(path: Path) -> tuple[sqlite3.Connection, Quarantine | Non
         except (sqlite3.DatabaseError, StoreUnusable, OSError) as again:
             log.error("store %s could not be salvaged (%s)", path, again)
         else:
-            log.error("STORE DAMAGED: %s (%s): the readable rows were salvaged into a fresh store, "
-                      "%d row(s) and %d whole session(s) quarantined; the damaged file is kept as %s",
-                      path, exc, damage.rows, damage.sessions, moved.moved_to)
+            log.error(
+                "STORE DAMAGED: %s (%s): the readable rows were salvaged into a fresh store, "
+                "%d row(s) and %d whole session(s) quarantined; the damaged file is kept as %s",
+                path,
+                exc,
+                damage.rows,
+                damage.sessions,
+                moved.moved_to,
+            )
             return open_store(path), moved, damage
         return _replace(path, exc)
     except StoreUnusable as exc:
@@ -216,7 +227,11 @@ def open_or_quarantine(path: Path) -> tuple[sqlite3.Connection, Quarantine | Non
 
 def _replace(path: Path, exc: StoreUnusable) -> tuple[sqlite3.Connection, Quarantine, Damage]:
     moved = quarantine(path, str(exc))
-    log.error("STORE UNUSABLE: %s is %s; moved aside to %s and a fresh store created. Queued "
-              "messages, persistent sessions and retained messages in it are NOT restored.",
-              path, exc, moved.moved_to)
+    log.error(
+        "STORE UNUSABLE: %s is %s; moved aside to %s and a fresh store created. Queued "
+        "messages, persistent sessions and retained messages in it are NOT restored.",
+        path,
+        exc,
+        moved.moved_to,
+    )
     return open_store(path), moved, Damage()

@@ -15,15 +15,22 @@ else:
     SSLError = ssl.SSLError
 
 
-def server_context(certfile: str, keyfile: str, cafile: str | None = None, *,
-                   require_certificate: bool = False, min_version: str = "1.2",
-                   ciphers: str | None = None) -> ssl.SSLContext:
+def server_context(
+    certfile: str,
+    keyfile: str,
+    cafile: str | None = None,
+    *,
+    require_certificate: bool = False,
+    min_version: str = "1.2",
+    ciphers: str | None = None,
+) -> ssl.SSLContext:
     """A server-side context: TLS 1.2 or newer, client certificates checked against `cafile`."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     # a client may not make the server redo a TLS 1.2 handshake (each costs the Pi a signature)
     context.options |= ssl.OP_NO_RENEGOTIATION
-    context.minimum_version = ssl.TLSVersion.TLSv1_3 if min_version == "1.3" else \
-        ssl.TLSVersion.TLSv1_2
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    )
     _named(context.load_cert_chain, certfile, keyfile)
     if ciphers:
         context.set_ciphers(ciphers)
@@ -91,7 +98,7 @@ class ServerTls:
         if len(data) <= SLICE:
             return self._receive(data)
         view = memoryview(data)
-        return b"".join(self._receive(view[i:i + SLICE]) for i in range(0, len(data), SLICE))
+        return b"".join(self._receive(view[i : i + SLICE]) for i in range(0, len(data), SLICE))
 
     def _receive(self, data: bytes | memoryview) -> bytes:
         self._in.write(data)
@@ -125,7 +132,7 @@ class ServerTls:
         out = [self._out.read()]
         view = memoryview(data)
         for i in range(0, len(data), SLICE):
-            self._obj.write(view[i:i + SLICE])
+            self._obj.write(view[i : i + SLICE])
             out.append(self._out.read())
         return b"".join(out)
 

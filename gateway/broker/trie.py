@@ -97,7 +97,9 @@ class SubscriptionTrie(Generic[T]):
         levels = topic.split("/")
         for node in self._walk(self._root, levels, 0):
             plain.extend(node.subscribers.items())
-            shared.extend((f"{group}/{node.path}", members) for group, members in node.shared.items())
+            shared.extend(
+                (f"{group}/{node.path}", members) for group, members in node.shared.items()
+            )
         result = Match(tuple(plain), tuple(shared))
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()

@@ -29,15 +29,34 @@ MAX_PACKET_SIZE = 268_435_460  # 1 + 4 + 268,435,455: the largest packet the fra
 _PUBLISH = PacketType.PUBLISH
 _CONNECT = PacketType.CONNECT
 # keyed by class: hashing a type is cheaper than hashing an IntEnum member
-_FAST_ENCODERS = {Publish: encode_publish, Puback: encode_ack, Pubrec: encode_ack,
-                  Pubrel: encode_ack, Pubcomp: encode_ack}
+_FAST_ENCODERS = {
+    Publish: encode_publish,
+    Puback: encode_ack,
+    Pubrec: encode_ack,
+    Pubrel: encode_ack,
+    Pubcomp: encode_ack,
+}
 
 # Required fixed-header flags per packet type; None = PUBLISH, whose flags are fields (spec 2.1.3).
 # 5.0 [MQTT-2.1.3-1], 3.1.1 [MQTT-2.2.2-1]; PUBREL [MQTT-3.6.1-1], SUBSCRIBE [MQTT-3.8.1-1],
 # UNSUBSCRIBE [MQTT-3.10.1-1] must be 0b0010.
 _REQUIRED_FLAGS: tuple[int | None, ...] = (
     -1,  # 0: reserved packet type
-    0, 0, None, 0, 0, 0b0010, 0, 0b0010, 0, 0b0010, 0, 0, 0, 0, 0,
+    0,
+    0,
+    None,
+    0,
+    0,
+    0b0010,
+    0,
+    0b0010,
+    0,
+    0b0010,
+    0,
+    0,
+    0,
+    0,
+    0,
 )
 _TYPES = (None,) + tuple(PacketType)
 # first byte -> packet type when its flags are valid, else 0: one lookup on the hot path
@@ -68,11 +87,14 @@ def _check_header(first_byte: int, version: int | None) -> int:
     if required == -1:  # 5.0 2.1.2 / 3.1.1 2.2.1: type 0 is reserved
         raise MalformedPacket("packet type 0 is reserved (spec 2.1.2)")
     if required is not None and first_byte & 0x0F != required:  # [MQTT-2.1.3-1]
-        raise MalformedPacket(f"{_TYPES[packet_type].name} fixed header flags "
-                              f"0b{first_byte & 0x0F:04b}, must be 0b{required:04b} [MQTT-2.1.3-1]")
+        raise MalformedPacket(
+            f"{_TYPES[packet_type].name} fixed header flags "
+            f"0b{first_byte & 0x0F:04b}, must be 0b{required:04b} [MQTT-2.1.3-1]"
+        )
     if version is None and packet_type != _CONNECT:  # [MQTT-3.1.0-1]
-        raise protocol_error(f"first packet must be CONNECT, got {_TYPES[packet_type].name} "
-                             "[MQTT-3.1.0-1]")
+        raise protocol_error(
+            f"first packet must be CONNECT, got {_TYPES[packet_type].name} [MQTT-3.1.0-1]"
+        )
     return packet_type
 
 
@@ -96,7 +118,9 @@ class StreamDecoder:
 
     __slots__ = ("version", "max_packet_size", "_chunks", "_buffered", "_need", "error")
 
-    def __init__(self, *, max_packet_size: int = MAX_PACKET_SIZE, version: int | None = None) -> None:
+    def __init__(
+        self, *, max_packet_size: int = MAX_PACKET_SIZE, version: int | None = None
+    ) -> None:
         if version is not None and version not in VERSIONS:
             raise ValueError(f"protocol version must be 3, 4, 5 or None, got {version!r}")
         if max_packet_size < 2:
@@ -160,16 +184,19 @@ class StreamDecoder:
                     length, body_start = header
                 end = body_start + length
                 if end - pos > limit:  # 5.0 [MQTT-3.1.2-24]: checked before buffering the body
-                    raise PacketTooLarge(f"packet of {end - pos} bytes exceeds the maximum "
-                                         f"packet size {limit} [MQTT-3.1.2-24]")
+                    raise PacketTooLarge(
+                        f"packet of {end - pos} bytes exceeds the maximum "
+                        f"packet size {limit} [MQTT-3.1.2-24]"
+                    )
                 packet_type = _VALID_FIRST_BYTE[first]
                 if not packet_type or (version is None and packet_type != _CONNECT):
                     packet_type = _check_header(first, version)  # raises with the reason
                 if end > size:
                     self._need = end
                     return packets, pos
-                packet = _DECODER_BY_TYPE[packet_type](first & 0x0F, buf, body_start, end,
-                                                       version if version is not None else 0)
+                packet = _DECODER_BY_TYPE[packet_type](
+                    first & 0x0F, buf, body_start, end, version if version is not None else 0
+                )
                 if packet_type == _CONNECT and version is None:
                     version = self.version = packet.protocol_version  # type: ignore[union-attr]
                 packets.append(packet)
@@ -181,4 +208,10 @@ class StreamDecoder:
             return packets, pos
 
 
-__all__ = ["MAX_PACKET_SIZE", "StreamDecoder", "UnsupportedProtocolVersion", "decode_packet", "encode"]
+__all__ = [
+    "MAX_PACKET_SIZE",
+    "StreamDecoder",
+    "UnsupportedProtocolVersion",
+    "decode_packet",
+    "encode",
+]

@@ -17,14 +17,33 @@ from dataclasses import fields
 from gateway.mqtt.enums import PacketType, QoS, ReasonCode, RetainHandling
 from gateway.mqtt.errors import MalformedPacket, ProtocolError
 from gateway.mqtt.packets import (
-    Auth, Connack, Connect, Disconnect, Packet, Pingreq, Pingresp, Puback, Pubcomp, Publish, Pubrec,
-    Pubrel, Suback, Subscribe, Subscription, Unsuback, Unsubscribe, Will,
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Packet,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+    Will,
 )
 from gateway.mqtt.primitives import Reader
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
 from gateway.mqtt.property_codec import read_properties
 from gateway.mqtt.reason_codes import (
-    ALLOWED_REASON_CODES, CONNACK_V311_REASON, REASON_BY_VALUE, SUBACK_V311_REASON,
+    ALLOWED_REASON_CODES,
+    CONNACK_V311_REASON,
+    REASON_BY_VALUE,
+    SUBACK_V311_REASON,
 )
 
 Decoder = Callable[[int, bytes, int, int, int], Packet]  # (flags, buf, start, end, version)
@@ -43,8 +62,10 @@ class UnsupportedProtocolVersion(ProtocolError):
     """
 
     def __init__(self, protocol_name: str, protocol_level: int) -> None:
-        super().__init__(ReasonCode.UNSUPPORTED_PROTOCOL_VERSION,
-                         f"unsupported protocol {protocol_name!r} level {protocol_level}")
+        super().__init__(
+            ReasonCode.UNSUPPORTED_PROTOCOL_VERSION,
+            f"unsupported protocol {protocol_name!r} level {protocol_level}",
+        )
         self.protocol_name = protocol_name
         self.protocol_level = protocol_level
 
@@ -54,8 +75,15 @@ assert tuple(f.name for f in fields(Publish)) == _PUBLISH_FIELDS, "update new_pu
 _SETTERS = tuple(getattr(Publish, name).__set__ for name in _PUBLISH_FIELDS)
 
 
-def new_publish(topic: str, payload: bytes, qos: QoS, retain: bool, dup: bool,
-                packet_id: int | None, properties: Properties) -> Publish:
+def new_publish(
+    topic: str,
+    payload: bytes,
+    qos: QoS,
+    retain: bool,
+    dup: bool,
+    packet_id: int | None,
+    properties: Properties,
+) -> Publish:
     """`Publish(...)` at half the cost: fills the slots directly, skipping the frozen dataclass's
     per-field `object.__setattr__` (the hottest allocation in the broker). Same value, same type."""
     packet = object.__new__(Publish)
@@ -90,6 +118,7 @@ def _nonzero_id(packet_id: int, what: str) -> int:
 
 # --- PUBLISH and acknowledgements: the fast paths ---------------------------------------------
 
+
 def decode_publish(flags: int, buf: bytes, start: int, end: int, version: int) -> Publish:
     qos = (flags >> 1) & 3
     if qos == 3:  # [MQTT-3.3.1-4]
@@ -102,7 +131,7 @@ def decode_publish(flags: int, buf: bytes, start: int, end: int, version: int) -
     if pos > end:
         raise MalformedPacket("PUBLISH ends inside the topic name or packet identifier")
     try:
-        topic = buf[start + 2:topic_end].decode("utf-8")
+        topic = buf[start + 2 : topic_end].decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedPacket("PUBLISH topic is not well-formed UTF-8 [MQTT-1.5.4-1]") from None
     if "\x00" in topic:  # [MQTT-1.5.4-2]
@@ -118,15 +147,17 @@ def decode_publish(flags: int, buf: bytes, start: int, end: int, version: int) -
             reader = Reader(buf, pos, end)
             properties = read_properties(reader, PacketType.PUBLISH)
             pos = reader.pos
-    return new_publish(topic, buf[pos:end], _QOS[qos], bool(flags & 1), bool(dup), packet_id,
-                       properties)
+    return new_publish(
+        topic, buf[pos:end], _QOS[qos], bool(flags & 1), bool(dup), packet_id, properties
+    )
 
 
 def _ack_factory(cls: type) -> Callable[[int], Packet]:
     """`cls(packet_id)` for an acknowledgement class, filling the slots directly (see new_publish)."""
     assert tuple(f.name for f in fields(cls)) == ("packet_id", "reason_code", "properties")
-    set_id, set_code, set_props = (getattr(cls, name).__set__
-                                   for name in ("packet_id", "reason_code", "properties"))
+    set_id, set_code, set_props = (
+        getattr(cls, name).__set__ for name in ("packet_id", "reason_code", "properties")
+    )
 
     def make(packet_id: int) -> Packet:
         packet = object.__new__(cls)
@@ -134,6 +165,7 @@ def _ack_factory(cls: type) -> Callable[[int], Packet]:
         set_code(packet, ReasonCode.SUCCESS)
         set_props(packet, NO_PROPERTIES)
         return packet
+
     return make
 
 
@@ -145,7 +177,9 @@ def _ack_decoder(cls: type, packet_type: PacketType) -> Decoder:
         if size < 2 or (size > 2 and version != 5):
             raise MalformedPacket(f"{packet_type.name} must have remaining length 2, not {size}")
         packet_id = (buf[start] << 8) | buf[start + 1]
-        if not packet_id:  # it answers a packet that had one [MQTT-2.2.1-3] (Mosquitto: protocol error)
+        if (
+            not packet_id
+        ):  # it answers a packet that had one [MQTT-2.2.1-3] (Mosquitto: protocol error)
             _nonzero_id(packet_id, packet_type.name)
         if size == 2:  # 5.0 3.4.2.1: Remaining Length 2 means Success and no properties
             return make(packet_id)
@@ -156,10 +190,12 @@ def _ack_decoder(cls: type, packet_type: PacketType) -> Decoder:
         properties = read_properties(reader, packet_type)
         reader.expect_end(f"{packet_type.name} properties")
         return cls(packet_id, code, properties)
+
     return decode
 
 
 # --- CONNECT and CONNACK ----------------------------------------------------------------------
+
 
 def _read_protocol(reader: Reader) -> int:
     name = reader.utf8("protocol name")
@@ -209,8 +245,16 @@ def decode_connect(flags: int, buf: bytes, start: int, end: int, version: int) -
     username = reader.utf8("user name") if connect_flags & 0x80 else None  # [MQTT-3.1.2-17]
     password = reader.binary("password") if connect_flags & 0x40 else None  # [MQTT-3.1.2-19]
     reader.expect_end("CONNECT payload")
-    return Connect(client_id, level, bool(connect_flags & 0x02), keep_alive, username, password,
-                   will, properties)
+    return Connect(
+        client_id,
+        level,
+        bool(connect_flags & 0x02),
+        keep_alive,
+        username,
+        password,
+        will,
+        properties,
+    )
 
 
 def decode_connack(flags: int, buf: bytes, start: int, end: int, version: int) -> Connack:
@@ -234,6 +278,7 @@ def decode_connack(flags: int, buf: bytes, start: int, end: int, version: int) -
 
 # --- SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK ---------------------------------------------------
 
+
 def _subscription(topic_filter: str, options: int, version: int) -> Subscription:
     if version != 5:
         if options & 0xFC or options == 3:  # 3.1.1 [MQTT-3-8.3-4]
@@ -249,8 +294,9 @@ def _subscription(topic_filter: str, options: int, version: int) -> Subscription
     no_local = bool(options & 0x04)
     if no_local and topic_filter.startswith(SHARE_PREFIX):  # [MQTT-3.8.3-4]
         raise protocol_error("No Local on a shared subscription [MQTT-3.8.3-4]")
-    return Subscription(topic_filter, _QOS[qos], no_local, bool(options & 0x08),
-                        _RETAIN_HANDLING[handling])
+    return Subscription(
+        topic_filter, _QOS[qos], no_local, bool(options & 0x08), _RETAIN_HANDLING[handling]
+    )
 
 
 def decode_subscribe(flags: int, buf: bytes, start: int, end: int, version: int) -> Subscribe:
@@ -264,8 +310,9 @@ def decode_subscribe(flags: int, buf: bytes, start: int, end: int, version: int)
     subscriptions = []
     while reader.remaining():
         topic_filter = reader.utf8("topic filter")
-        subscriptions.append(_subscription(topic_filter, reader.byte("subscription options"),
-                                           version))
+        subscriptions.append(
+            _subscription(topic_filter, reader.byte("subscription options"), version)
+        )
     if not subscriptions:  # 5.0 [MQTT-3.8.3-2], 3.1.1 [MQTT-3.8.3-3]
         raise protocol_error("SUBSCRIBE with no subscriptions [MQTT-3.8.3-2]")
     return Subscribe(packet_id, tuple(subscriptions), properties)
@@ -319,11 +366,13 @@ def decode_unsuback(flags: int, buf: bytes, start: int, end: int, version: int) 
 
 # --- PINGREQ, PINGRESP, DISCONNECT, AUTH --------------------------------------------------------
 
+
 def _empty_decoder(packet: Packet) -> Decoder:
     def decode(flags: int, buf: bytes, start: int, end: int, version: int) -> Packet:
         if end != start:  # 3.12.1 / 3.13.1: remaining length 0
             raise MalformedPacket(f"{packet.packet_type.name} must have remaining length 0")
         return packet
+
     return decode
 
 

@@ -14,23 +14,47 @@ from collections.abc import Callable
 
 from gateway.mqtt.enums import PacketType, ReasonCode
 from gateway.mqtt.packets import (
-    Auth, Connack, Connect, Disconnect, Packet, Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback,
-    Subscribe, Subscription, Unsuback, Unsubscribe,
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Packet,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
 )
 from gateway.mqtt.primitives import (
-    MAX_STRING_BYTES, U16, encode_binary, encode_string, encode_uint16, encode_varint,
+    MAX_STRING_BYTES,
+    U16,
+    encode_binary,
+    encode_string,
+    encode_uint16,
+    encode_varint,
 )
 from gateway.mqtt.properties import NO_PROPERTIES
 from gateway.mqtt.property_codec import write_properties
 from gateway.mqtt.reason_codes import (
-    ALLOWED_REASON_CODES, CONNACK_V311_NOT_AUTHORIZED, CONNACK_V311_RETURN_CODE, suback_v311_code,
+    ALLOWED_REASON_CODES,
+    CONNACK_V311_NOT_AUTHORIZED,
+    CONNACK_V311_RETURN_CODE,
+    suback_v311_code,
 )
 
 VERSIONS = (3, 4, 5)
 PROTOCOL_NAMES = {3: b"\x00\x06MQIsdp", 4: b"\x00\x04MQTT", 5: b"\x00\x04MQTT"}
 
-_FIRST_BYTE_FLAGS = {PacketType.PUBREL: 0b0010, PacketType.SUBSCRIBE: 0b0010,
-                     PacketType.UNSUBSCRIBE: 0b0010}  # [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]
+_FIRST_BYTE_FLAGS = {
+    PacketType.PUBREL: 0b0010,
+    PacketType.SUBSCRIBE: 0b0010,
+    PacketType.UNSUBSCRIBE: 0b0010,
+}  # [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]
 _HEADER_SHORT = struct.Struct(">BB")  # first byte, one-byte remaining length
 _ACK = struct.Struct(">BBH")  # first byte, remaining length 2, packet identifier
 _ACK_REASON = struct.Struct(">BBHB")  # first byte, remaining length 3, identifier, reason code
@@ -91,7 +115,9 @@ def encode_ack(packet: Packet, version: int) -> bytes:
     first = _ACK_FIRST_BYTE[type(packet)]
     packet_id = packet.packet_id  # type: ignore[union-attr]
     if not 0 < packet_id <= 0xFFFF:
-        raise ValueError(f"{packet.packet_type.name} needs a packet identifier in 1..65535, got {packet_id}")
+        raise ValueError(
+            f"{packet.packet_type.name} needs a packet identifier in 1..65535, got {packet_id}"
+        )
     if version != 5:
         return _ACK.pack(first, 2, packet_id)
     code = packet.reason_code  # type: ignore[union-attr]
@@ -110,7 +136,9 @@ def encode_ack(packet: Packet, version: int) -> bytes:
 def _encode_will(packet: Connect, version: int) -> bytes:
     will = packet.will
     assert will is not None
-    props = write_properties(will.properties, PacketType.CONNECT, will=True) if version == 5 else b""
+    props = (
+        write_properties(will.properties, PacketType.CONNECT, will=True) if version == 5 else b""
+    )
     return props + encode_string(will.topic) + encode_binary(will.payload)
 
 
@@ -131,10 +159,14 @@ def _connect_flags(packet: Connect, version: int) -> int:
 
 def encode_connect(packet: Connect, version: int) -> bytes:
     if packet.protocol_version != version:
-        raise ValueError(f"Connect.protocol_version={packet.protocol_version} but encoding for "
-                         f"version {version}")
-    parts = [PROTOCOL_NAMES[version], bytes((version, _connect_flags(packet, version))),
-             encode_uint16(packet.keep_alive)]
+        raise ValueError(
+            f"Connect.protocol_version={packet.protocol_version} but encoding for version {version}"
+        )
+    parts = [
+        PROTOCOL_NAMES[version],
+        bytes((version, _connect_flags(packet, version))),
+        encode_uint16(packet.keep_alive),
+    ]
     if version == 5:
         parts.append(write_properties(packet.properties, PacketType.CONNECT))
     parts.append(encode_string(packet.client_id))
@@ -167,8 +199,9 @@ def _subscription_options(sub: Subscription, version: int) -> int:
         return int(sub.qos)
     if sub.retain_handling not in (0, 1, 2):
         raise ValueError(f"retain handling must be 0, 1 or 2, got {sub.retain_handling}")
-    return (sub.qos | (sub.no_local << 2) | (sub.retain_as_published << 3)
-            | (sub.retain_handling << 4))
+    return (
+        sub.qos | (sub.no_local << 2) | (sub.retain_as_published << 3) | (sub.retain_handling << 4)
+    )
 
 
 def encode_subscribe(packet: Subscribe, version: int) -> bytes:
@@ -190,8 +223,12 @@ def encode_suback(packet: Suback, version: int) -> bytes:
         _reason(code, PacketType.SUBACK)
     head = _packet_id(packet.packet_id, "SUBACK")
     if version != 5:
-        return frame(PacketType.SUBACK, head + bytes(suback_v311_code(c) for c in packet.reason_codes))
-    body = head + write_properties(packet.properties, PacketType.SUBACK) + bytes(packet.reason_codes)
+        return frame(
+            PacketType.SUBACK, head + bytes(suback_v311_code(c) for c in packet.reason_codes)
+        )
+    body = (
+        head + write_properties(packet.properties, PacketType.SUBACK) + bytes(packet.reason_codes)
+    )
     return frame(PacketType.SUBACK, body)
 
 
@@ -213,7 +250,9 @@ def encode_unsuback(packet: Unsuback, version: int) -> bytes:
         raise ValueError("5.0 UNSUBACK needs one reason code per topic filter")
     for code in packet.reason_codes:
         _reason(code, PacketType.UNSUBACK)
-    body = head + write_properties(packet.properties, PacketType.UNSUBACK) + bytes(packet.reason_codes)
+    body = (
+        head + write_properties(packet.properties, PacketType.UNSUBACK) + bytes(packet.reason_codes)
+    )
     return frame(PacketType.UNSUBACK, body)
 
 

@@ -53,7 +53,9 @@ def decode_varint(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, int
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
             if byte == 0 and index > pos:
-                raise MalformedPacket("variable byte integer not in its minimal form [MQTT-1.5.5-1]")
+                raise MalformedPacket(
+                    "variable byte integer not in its minimal form [MQTT-1.5.5-1]"
+                )
             return value, index + 1
         shift += 7
     if end - pos >= 4:
@@ -101,7 +103,9 @@ def decode_utf8(raw: bytes | memoryview) -> str:
     try:
         text = str(raw, "utf-8")  # the strict codec rejects encoded surrogates (ED A0..BF xx)
     except UnicodeDecodeError as exc:
-        raise MalformedPacket(f"UTF-8 string is not well formed: {exc.reason} [MQTT-1.5.4-1]") from None
+        raise MalformedPacket(
+            f"UTF-8 string is not well formed: {exc.reason} [MQTT-1.5.4-1]"
+        ) from None
     if "\x00" in text:
         raise MalformedPacket("UTF-8 string contains U+0000 [MQTT-1.5.4-2]")
     return text
@@ -146,7 +150,7 @@ class Reader:
 
     def raw(self, size: int, what: str) -> memoryview | bytes:
         start = self._take(size, what)
-        return self.buf[start:start + size]
+        return self.buf[start : start + size]
 
     def utf8(self, what: str = "UTF-8 string") -> str:
         return decode_utf8(self.raw(self.uint16(what), what))
@@ -155,7 +159,7 @@ class Reader:
         return bytes(self.raw(self.uint16(what), what))
 
     def rest(self) -> bytes:
-        data = bytes(self.buf[self.pos:self.end])
+        data = bytes(self.buf[self.pos : self.end])
         self.pos = self.end
         return data
 

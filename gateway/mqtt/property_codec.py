@@ -12,11 +12,21 @@ from collections.abc import Callable
 from gateway.mqtt.enums import PacketType, ReasonCode
 from gateway.mqtt.errors import MalformedPacket, ProtocolError
 from gateway.mqtt.primitives import (
-    MAX_VARINT, Reader, encode_binary, encode_byte, encode_string, encode_uint16, encode_uint32,
+    MAX_VARINT,
+    Reader,
+    encode_binary,
+    encode_byte,
+    encode_string,
+    encode_uint16,
+    encode_uint32,
     encode_varint,
 )
 from gateway.mqtt.properties import (
-    NO_PROPERTIES, PROPERTY_TABLE, Properties, PropertySpec, WireType,
+    NO_PROPERTIES,
+    PROPERTY_TABLE,
+    Properties,
+    PropertySpec,
+    WireType,
 )
 
 EMPTY_BLOCK = b"\x00"
@@ -66,11 +76,12 @@ def _allowed(spec: PropertySpec, packet_type: PacketType, will: bool) -> bool:
 def _check_range(field: str, value: int) -> None:
     bounds = VALUE_RANGES.get(field)
     if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        code = (ReasonCode.TOPIC_ALIAS_INVALID if field == "topic_alias"
-                else ReasonCode.PROTOCOL_ERROR)
-        raise ProtocolError(code,
-                            f"property {field}={value} outside {bounds[0]}..{bounds[1]} "
-                            f"(spec {bounds[2]})")
+        code = (
+            ReasonCode.TOPIC_ALIAS_INVALID if field == "topic_alias" else ReasonCode.PROTOCOL_ERROR
+        )
+        raise ProtocolError(
+            code, f"property {field}={value} outside {bounds[0]}..{bounds[1]} (spec {bounds[2]})"
+        )
 
 
 def read_properties(reader: Reader, packet_type: PacketType, *, will: bool = False) -> Properties:
@@ -89,7 +100,9 @@ def read_properties(reader: Reader, packet_type: PacketType, *, will: bool = Fal
     return Properties(**values)
 
 
-def _read_one(block: Reader, packet_type: PacketType, will: bool, values: dict[str, object]) -> None:
+def _read_one(
+    block: Reader, packet_type: PacketType, will: bool, values: dict[str, object]
+) -> None:
     identifier = block.varint("property identifier")
     spec = PROPERTY_TABLE.get(identifier)
     if spec is None:  # spec 2.2.2.2: an unknown identifier cannot be skipped
@@ -108,7 +121,9 @@ def _read_one(block: Reader, packet_type: PacketType, will: bool, values: dict[s
         values[spec.field] = value
 
 
-def write_properties(properties: Properties, packet_type: PacketType, *, will: bool = False) -> bytes:
+def write_properties(
+    properties: Properties, packet_type: PacketType, *, will: bool = False
+) -> bytes:
     """The property block for `properties`; ValueError if one is not allowed in this packet."""
     if properties is NO_PROPERTIES:
         return EMPTY_BLOCK

@@ -58,12 +58,13 @@ def parse_shared(topic_filter: str) -> tuple[str | None, str]:
     """
     if not topic_filter.startswith(SHARE_PREFIX):
         return None, topic_filter
-    group, slash, inner = topic_filter[len(SHARE_PREFIX):].partition("/")
+    group, slash, inner = topic_filter[len(SHARE_PREFIX) :].partition("/")
     if not group or "+" in group or "#" in group:  # [MQTT-4.8.2-1]
         raise _filter_error(f"invalid share name in {topic_filter!r} [MQTT-4.8.2-1]")
     if not slash or not inner:  # [MQTT-4.8.2-2]
-        raise _filter_error(f"shared subscription without a topic filter: {topic_filter!r} "
-                            "[MQTT-4.8.2-2]")
+        raise _filter_error(
+            f"shared subscription without a topic filter: {topic_filter!r} [MQTT-4.8.2-2]"
+        )
     return group, inner
 
 
@@ -102,8 +103,9 @@ def filters_overlap(first: str, second: str) -> bool:
     for index in range(max(len(a_levels), len(b_levels))):
         a = a_levels[index] if index < len(a_levels) else None
         b = b_levels[index] if index < len(b_levels) else None
-        if index == 0 and any(x in ("+", "#") and y is not None and y.startswith("$")
-                              for x, y in ((a, b), (b, a))):
+        if index == 0 and any(
+            x in ("+", "#") and y is not None and y.startswith("$") for x, y in ((a, b), (b, a))
+        ):
             return False  # [MQTT-4.7.2-1]
         if a == "#" or b == "#":
             return True  # '#' also matches the parent level (4.7.1.2)

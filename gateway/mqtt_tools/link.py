@@ -37,28 +37,56 @@ CONNACK_311 = {
 _PAHO_TO_311 = {132: 1, 133: 2, 136: 3, 134: 4, 135: 5}
 # Mosquitto's mosquitto_reason_string (5.0 reason codes) for the ones a client sees
 REASONS = {
-    0: "Success", 1: "Granted QoS 1", 2: "Granted QoS 2", 4: "Disconnect with Will Message",
-    16: "No matching subscribers", 17: "No subscription existed", 128: "Unspecified error",
-    129: "Malformed Packet", 130: "Protocol Error", 131: "Implementation specific error",
-    132: "Unsupported Protocol Version", 133: "Client Identifier not valid",
-    134: "Bad User Name or Password", 135: "Not authorized", 136: "Server unavailable",
-    137: "Server busy", 138: "Banned", 139: "Server shutting down",
-    140: "Bad authentication method", 141: "Keep Alive timeout", 142: "Session taken over",
-    143: "Topic Filter invalid", 144: "Topic Name invalid", 145: "Packet Identifier in use",
-    146: "Packet Identifier not found", 147: "Receive Maximum exceeded",
-    148: "Topic Alias invalid", 149: "Packet too large", 150: "Message rate too high",
-    151: "Quota exceeded", 152: "Administrative action", 153: "Payload format invalid",
-    154: "Retain not supported", 155: "QoS not supported", 156: "Use another server",
-    157: "Server moved", 158: "Shared Subscriptions not supported",
-    159: "Connection rate exceeded", 160: "Maximum connect time",
-    161: "Subscription identifiers not supported", 162: "Wildcard Subscriptions not supported",
+    0: "Success",
+    1: "Granted QoS 1",
+    2: "Granted QoS 2",
+    4: "Disconnect with Will Message",
+    16: "No matching subscribers",
+    17: "No subscription existed",
+    128: "Unspecified error",
+    129: "Malformed Packet",
+    130: "Protocol Error",
+    131: "Implementation specific error",
+    132: "Unsupported Protocol Version",
+    133: "Client Identifier not valid",
+    134: "Bad User Name or Password",
+    135: "Not authorized",
+    136: "Server unavailable",
+    137: "Server busy",
+    138: "Banned",
+    139: "Server shutting down",
+    140: "Bad authentication method",
+    141: "Keep Alive timeout",
+    142: "Session taken over",
+    143: "Topic Filter invalid",
+    144: "Topic Name invalid",
+    145: "Packet Identifier in use",
+    146: "Packet Identifier not found",
+    147: "Receive Maximum exceeded",
+    148: "Topic Alias invalid",
+    149: "Packet too large",
+    150: "Message rate too high",
+    151: "Quota exceeded",
+    152: "Administrative action",
+    153: "Payload format invalid",
+    154: "Retain not supported",
+    155: "QoS not supported",
+    156: "Use another server",
+    157: "Server moved",
+    158: "Shared Subscriptions not supported",
+    159: "Connection rate exceeded",
+    160: "Maximum connect time",
+    161: "Subscription identifiers not supported",
+    162: "Wildcard Subscriptions not supported",
 }
 EXIT_CONN_LOST = 7  # MOSQ_ERR_CONN_LOST
 EXIT_TIMEOUT = 27  # MOSQ_ERR_TIMEOUT: sub -W
 EXIT_NO_CONNACK_BEFORE_TIMEOUT = 255  # mosquitto_sub's exit(-1) when -W ends before CONNACK
 EXIT_TLS = 8  # MOSQ_ERR_TLS: what mosquitto_pub ends with when the server drops the handshake
-_HANDSHAKE_CLOSED = ("Error: TLS: the server closed the connection during the TLS handshake "
-                     "(does this port speak TLS?)")
+_HANDSHAKE_CLOSED = (
+    "Error: TLS: the server closed the connection during the TLS handshake "
+    "(does this port speak TLS?)"
+)
 
 
 class ToolFailure(Exception):
@@ -96,8 +124,9 @@ def _props(opts: Options, command: str, packet: int) -> Properties | None:
         try:
             setattr(props, "".join(part.capitalize() for part in name.split("-")), value)
         except mqtt.MQTTException:  # paho's own range rules (e.g. topic-alias 1..65535)
-            raise ToolFailure(f"Error: Property value ({value}) out of range for property "
-                              f"{name}.") from None
+            raise ToolFailure(
+                f"Error: Property value ({value}) out of range for property {name}."
+            ) from None
     if users:
         props.UserProperty = users
     return props
@@ -124,24 +153,29 @@ def ssl_context(opts: Options) -> ssl.SSLContext:
         if opts.cert and opts.key:
             ctx.load_cert_chain(opts.cert, opts.key)
     except FileNotFoundError as exc:
-        raise ToolFailure(f"Error: Problem setting TLS options: File not found ({exc.filename}).") \
-            from None
+        raise ToolFailure(
+            f"Error: Problem setting TLS options: File not found ({exc.filename})."
+        ) from None
     except (ssl.SSLError, OSError) as exc:
         raise ToolFailure(f"Error: Problem setting TLS options: {exc}.") from None
     if opts.insecure:
         ctx.check_hostname = False
     try:
         if opts.tls_version:
-            version = {"tlsv1.3": ssl.TLSVersion.TLSv1_3, "tlsv1.2": ssl.TLSVersion.TLSv1_2,
-                       "tlsv1.1": ssl.TLSVersion.TLSv1_1}[opts.tls_version]
+            version = {
+                "tlsv1.3": ssl.TLSVersion.TLSv1_3,
+                "tlsv1.2": ssl.TLSVersion.TLSv1_2,
+                "tlsv1.1": ssl.TLSVersion.TLSv1_1,
+            }[opts.tls_version]
             ctx.minimum_version = ctx.maximum_version = version
         if opts.ciphers:
             ctx.set_ciphers(opts.ciphers)
         if opts.tls_alpn:
             ctx.set_alpn_protocols([opts.tls_alpn])
     except (ssl.SSLError, ValueError):
-        raise ToolFailure("Error: Problem setting TLS options, check the options are valid.") \
-            from None
+        raise ToolFailure(
+            "Error: Problem setting TLS options, check the options are valid."
+        ) from None
     return ctx
 
 
@@ -152,24 +186,31 @@ def _password(opts: Options) -> str | None:
         with open(opts.password_file, encoding="utf-8") as handle:
             return handle.readline().rstrip("\r\n")
     except OSError as exc:
-        raise ToolFailure(f"Error: cannot read the password file {opts.password_file}: "
-                          f"{exc.strerror}") from None
+        raise ToolFailure(
+            f"Error: cannot read the password file {opts.password_file}: {exc.strerror}"
+        ) from None
 
 
 def build(opts: Options) -> mqtt.Client:
     """The paho client, not yet connected (raises ToolFailure for unusable TLS files)."""
     transport = "unix" if opts.unix_path else "tcp"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id(opts),
-                         clean_session=opts.clean_session if opts.protocol != 5 else None,
-                         protocol=opts.protocol, transport=transport, reconnect_on_failure=False)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id(opts),
+        clean_session=opts.clean_session if opts.protocol != 5 else None,
+        protocol=opts.protocol,
+        transport=transport,
+        reconnect_on_failure=False,
+    )
     client.max_inflight_messages_set(opts.max_inflight)
     password = _password(opts)
     if opts.username is not None or password is not None:
         client.username_pw_set(opts.username or "", password)
     if opts.will_topic is not None:
         will_props = _props(opts, "will", PacketTypes.WILLMESSAGE)
-        client.will_set(opts.will_topic, opts.will_payload or b"", opts.will_qos,
-                        opts.will_retain, will_props)
+        client.will_set(
+            opts.will_topic, opts.will_payload or b"", opts.will_qos, opts.will_retain, will_props
+        )
     if opts.tls:
         client.tls_set_context(ssl_context(opts))
     if opts.debug:
@@ -205,8 +246,7 @@ class Connection:
         if self._user_on_log is not None:
             self._user_on_log(client, userdata, level, text)
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
-                    props: Any) -> None:  # noqa: ARG002
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:  # noqa: ARG002
         code = reason.value
         if code:
             self.failure = self._refused(code)
@@ -217,14 +257,18 @@ class Connection:
     def _refused(self, code: int) -> ToolFailure:
         if self.opts.protocol != 5:
             rc = _PAHO_TO_311.get(code, code)
-            return ToolFailure(f"Connection error: {CONNACK_311.get(rc, 'Connection Refused: unknown reason.')}", rc)
+            return ToolFailure(
+                f"Connection error: {CONNACK_311.get(rc, 'Connection Refused: unknown reason.')}",
+                rc,
+            )
         text = reason_string(code)
         if code == 132:
             text += ". Try connecting to an MQTT v5 broker, or use MQTT v3.x mode"
         return ToolFailure(f"Connection error: {text}", code)
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
-                       props: Any) -> None:  # noqa: ARG002
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:  # noqa: ARG002
         if not self.connacked.is_set():
             self.failure = self._closed_before_connack(reason)
             self.connacked.set()
@@ -234,10 +278,14 @@ class Connection:
     def _closed_before_connack(self, reason: Any) -> ToolFailure:
         detail = self.read_error or str(reason)
         if self.opts.tls:  # how TLS 1.3 servers refuse a client certificate
-            return ToolFailure("Error: TLS: " + describe_closed_after_handshake(
-                detail, client_cert=self.opts.cert is not None), EXIT_CONN_LOST)
-        return ToolFailure(f"Error: The connection was lost before CONNACK ({detail}).",
-                           EXIT_CONN_LOST)
+            return ToolFailure(
+                "Error: TLS: "
+                + describe_closed_after_handshake(detail, client_cert=self.opts.cert is not None),
+                EXIT_CONN_LOST,
+            )
+        return ToolFailure(
+            f"Error: The connection was lost before CONNACK ({detail}).", EXIT_CONN_LOST
+        )
 
     def open(self, timeout: float | None = None) -> None:
         """Raises ToolFailure; on return the CONNACK accepted us and paho's thread runs.
@@ -250,15 +298,22 @@ class Connection:
                 if opts.session_expiry > 0:
                     props = props or Properties(PacketTypes.CONNECT)
                     props.SessionExpiryInterval = opts.session_expiry
-                client.connect(host, opts.effective_port, opts.keepalive, opts.bind_address,
-                               clean_start=opts.clean_session, properties=props)
+                client.connect(
+                    host,
+                    opts.effective_port,
+                    opts.keepalive,
+                    opts.bind_address,
+                    clean_start=opts.clean_session,
+                    properties=props,
+                )
             else:
                 client.connect(host, opts.effective_port, opts.keepalive, opts.bind_address)
         except ssl.SSLEOFError:
             raise ToolFailure(_HANDSHAKE_CLOSED, EXIT_TLS) from None
         except ssl.SSLError as exc:
-            raise ToolFailure("Error: TLS: " + describe(
-                exc, opts.host, client_cert=opts.cert is not None)) from None
+            raise ToolFailure(
+                "Error: TLS: " + describe(exc, opts.host, client_cert=opts.cert is not None)
+            ) from None
         except socket.gaierror:
             raise ToolFailure("Unable to connect (Lookup error.).") from None
         except ConnectionRefusedError:

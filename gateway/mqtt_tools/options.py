@@ -56,11 +56,27 @@ PROPERTIES: dict[str, tuple[str, frozenset[str]]] = {
     "topic-alias-maximum": ("int16", frozenset({"connect"})),
     "topic-alias": ("int16", frozenset({"publish"})),
     "maximum-packet-size": ("int32", frozenset({"connect"})),
-    "user-property": ("string-pair", frozenset({"connect", "publish", "will", "subscribe",
-                                                 "unsubscribe", "disconnect"})),
+    "user-property": (
+        "string-pair",
+        frozenset({"connect", "publish", "will", "subscribe", "unsubscribe", "disconnect"}),
+    ),
 }
-_COMMANDS = ("connect", "publish", "subscribe", "unsubscribe", "disconnect", "will", "auth",
-             "connack", "puback", "pubrec", "pubrel", "pubcomp", "suback", "unsuback")
+_COMMANDS = (
+    "connect",
+    "publish",
+    "subscribe",
+    "unsubscribe",
+    "disconnect",
+    "will",
+    "auth",
+    "connack",
+    "puback",
+    "pubrec",
+    "pubrel",
+    "pubcomp",
+    "suback",
+    "unsuback",
+)
 
 
 class UsageError(Exception):
@@ -139,8 +155,12 @@ class Options:
 
     @property
     def tls(self) -> bool:
-        return bool(self.cafile or self.capath or self.tls_use_os_certs or
-                    (self.port == 8883 and not self.unix_path))
+        return bool(
+            self.cafile
+            or self.capath
+            or self.tls_use_os_certs
+            or (self.port == 8883 and not self.unix_path)
+        )
 
     @property
     def effective_port(self) -> int:
@@ -160,24 +180,31 @@ _SUB: frozenset[Tool] = frozenset({"sub"})
 
 _SIMPLE: dict[str, tuple[str, str, frozenset[Tool], str]] = {
     # flag: (field, kind, tools, what "no argument" calls it)
-    "-h": ("host", "str", _BOTH, "host"), "--host": ("host", "str", _BOTH, "host"),
+    "-h": ("host", "str", _BOTH, "host"),
+    "--host": ("host", "str", _BOTH, "host"),
     "-u": ("username", "str", _BOTH, "username"),
     "--username": ("username", "str", _BOTH, "username"),
-    "-P": ("password", "str", _BOTH, "password"), "--pw": ("password", "str", _BOTH, "password"),
+    "-P": ("password", "str", _BOTH, "password"),
+    "--pw": ("password", "str", _BOTH, "password"),
     "--password-file": ("password_file", "str", _BOTH, "file"),
     "-A": ("bind_address", "str", _BOTH, "address"),
-    "--cafile": ("cafile", "str", _BOTH, "file"), "--capath": ("capath", "str", _BOTH, "directory"),
-    "--cert": ("cert", "str", _BOTH, "file"), "--key": ("key", "str", _BOTH, "file"),
+    "--cafile": ("cafile", "str", _BOTH, "file"),
+    "--capath": ("capath", "str", _BOTH, "directory"),
+    "--cert": ("cert", "str", _BOTH, "file"),
+    "--key": ("key", "str", _BOTH, "file"),
     "--ciphers": ("ciphers", "str", _BOTH, "ciphers"),
     "--tls-alpn": ("tls_alpn", "str", _BOTH, "protocol"),
     "--insecure": ("insecure", "flag", _BOTH, ""),
     "--tls-use-os-certs": ("tls_use_os_certs", "flag", _BOTH, ""),
     "--nodelay": ("nodelay", "flag", _BOTH, ""),
-    "-d": ("debug", "flag", _BOTH, ""), "--debug": ("debug", "flag", _BOTH, ""),
+    "-d": ("debug", "flag", _BOTH, ""),
+    "--debug": ("debug", "flag", _BOTH, ""),
     "--quiet": ("quiet", "flag", _BOTH, ""),
     "--will-retain": ("will_retain", "flag", _BOTH, ""),
-    "-r": ("retain", "flag", _PUB, ""), "--retain": ("retain", "flag", _PUB, ""),
-    "-v": ("verbose", "flag", _SUB, ""), "--verbose": ("verbose", "flag", _SUB, ""),
+    "-r": ("retain", "flag", _PUB, ""),
+    "--retain": ("retain", "flag", _PUB, ""),
+    "-v": ("verbose", "flag", _SUB, ""),
+    "--verbose": ("verbose", "flag", _SUB, ""),
     "-N": ("eol", "flag-off", _SUB, ""),
     "-E": ("exit_after_sub", "flag", _SUB, ""),
     "--retained-only": ("retained_only", "flag", _SUB, ""),
@@ -222,8 +249,9 @@ def _one(opts: Options, args: list[str], i: int) -> int:
     handler = _HANDLERS.get(flag)
     if handler is None or opts.tool not in handler[1]:
         if flag in UNSUPPORTED:
-            raise UsageError(f"Error: {flag} is not supported by edge-gateway {opts.tool} "
-                             f"({UNSUPPORTED[flag]}).")
+            raise UsageError(
+                f"Error: {flag} is not supported by edge-gateway {opts.tool} ({UNSUPPORTED[flag]})."
+            )
         raise UsageError(f"Error: Unknown option '{flag}'.")
     return handler[0](opts, args, i)
 
@@ -274,7 +302,9 @@ def _protocol(opts: Options, args: list[str], i: int) -> int:
 def _keepalive(opts: Options, args: list[str], i: int) -> int:
     value = _int_arg(_need(args, i, "keepalive"))
     if not 5 <= value <= 65535:
-        raise UsageError("Error: Invalid keepalive given, it must be between 5 and 65535 inclusive.")
+        raise UsageError(
+            "Error: Invalid keepalive given, it must be between 5 and 65535 inclusive."
+        )
     opts.keepalive = value
     return i + 2
 
@@ -306,10 +336,12 @@ def add_topic(opts: Options, topic: str) -> None:
             validate_topic_filter(topic)
     except ProtocolError:
         if opts.tool == "pub":
-            raise UsageError(f"Error: Invalid publish topic '{topic}', does it contain '+' or "
-                             "'#'?") from None
-        raise UsageError(f"Error: Invalid subscription topic '{topic}', are all '+' and '#' "
-                         "wildcards correct?") from None
+            raise UsageError(
+                f"Error: Invalid publish topic '{topic}', does it contain '+' or '#'?"
+            ) from None
+        raise UsageError(
+            f"Error: Invalid subscription topic '{topic}', are all '+' and '#' wildcards correct?"
+        ) from None
     if opts.tool == "pub":
         opts.topics = [topic]
     else:
@@ -322,10 +354,12 @@ def _filter_list(kind: str, attr: str) -> object:
         try:
             validate_topic_filter(value)
         except ProtocolError:
-            raise UsageError(f"Error: Invalid {kind} topic '{value}', are all '+' and '#' "
-                             "wildcards correct?") from None
+            raise UsageError(
+                f"Error: Invalid {kind} topic '{value}', are all '+' and '#' wildcards correct?"
+            ) from None
         getattr(opts, attr).append(value)
         return i + 2
+
     return handler
 
 
@@ -352,6 +386,7 @@ def _mode(mode: Mode) -> object:
     def handler(opts: Options, args: list[str], i: int) -> int:
         _set_mode(opts, mode)
         return i + 1
+
     return handler
 
 
@@ -445,8 +480,9 @@ def _will_topic(opts: Options, args: list[str], i: int) -> int:
     try:
         validate_topic_name(value)
     except ProtocolError:
-        raise UsageError(f"Error: Invalid will topic '{value}', does it contain '+' or '#'?") \
-            from None
+        raise UsageError(
+            f"Error: Invalid will topic '{value}', does it contain '+' or '#'?"
+        ) from None
     opts.will_topic = value
     return i + 2
 
@@ -467,7 +503,9 @@ def _will_qos(opts: Options, args: list[str], i: int) -> int:
 def _tls_version(opts: Options, args: list[str], i: int) -> int:
     value = _need(args, i, "version")
     if value not in TLS_VERSIONS:
-        raise UsageError(f"Error: Invalid TLS version '{value}' (one of {', '.join(TLS_VERSIONS)}).")
+        raise UsageError(
+            f"Error: Invalid TLS version '{value}' (one of {', '.join(TLS_VERSIONS)})."
+        )
     opts.tls_version = value
     return i + 2
 
@@ -516,17 +554,21 @@ def _property(opts: Options, args: list[str], i: int) -> int:
         raise UsageError("Error: Invalid property name given in --property argument.")
     kind, allowed = PROPERTIES[name]
     if command not in allowed:
-        raise UsageError(f"Error: {name} property not allowed for {command} in --property "
-                         "argument.")
-    if command == "subscribe" and name not in ("subscription-identifier", "user-property") or \
-            command in ("auth", "connack", "puback", "pubrec", "pubrel", "pubcomp", "suback",
-                        "unsuback"):
-        raise UsageError(f"Error: {name} property not supported for {command} in --property "
-                         "argument.")
+        raise UsageError(
+            f"Error: {name} property not allowed for {command} in --property argument."
+        )
+    if (
+        command == "subscribe"
+        and name not in ("subscription-identifier", "user-property")
+        or command
+        in ("auth", "connack", "puback", "pubrec", "pubrel", "pubcomp", "suback", "unsuback")
+    ):
+        raise UsageError(
+            f"Error: {name} property not supported for {command} in --property argument."
+        )
     if kind == "string-pair":
         if i + 4 >= len(args):
-            raise UsageError("Error: --property argument given but not enough arguments "
-                             "specified.")
+            raise UsageError("Error: --property argument given but not enough arguments specified.")
         value: object = (args[i + 3], args[i + 4])
         after = i + 5
     else:
@@ -559,34 +601,56 @@ def _version(opts: Options, args: list[str], i: int) -> int:  # noqa: ARG001
 
 
 _HANDLERS = {
-    "-p": (_port, _BOTH), "--port": (_port, _BOTH),
-    "-q": (_qos, _BOTH), "--qos": (_qos, _BOTH),
-    "-V": (_protocol, _BOTH), "--protocol-version": (_protocol, _BOTH),
-    "-k": (_keepalive, _BOTH), "--keepalive": (_keepalive, _BOTH),
-    "-i": (_client_id, _BOTH), "--id": (_client_id, _BOTH),
-    "-I": (_id_prefix, _BOTH), "--id-prefix": (_id_prefix, _BOTH),
-    "-t": (_topic, _BOTH), "--topic": (_topic, _BOTH),
+    "-p": (_port, _BOTH),
+    "--port": (_port, _BOTH),
+    "-q": (_qos, _BOTH),
+    "--qos": (_qos, _BOTH),
+    "-V": (_protocol, _BOTH),
+    "--protocol-version": (_protocol, _BOTH),
+    "-k": (_keepalive, _BOTH),
+    "--keepalive": (_keepalive, _BOTH),
+    "-i": (_client_id, _BOTH),
+    "--id": (_client_id, _BOTH),
+    "-I": (_id_prefix, _BOTH),
+    "--id-prefix": (_id_prefix, _BOTH),
+    "-t": (_topic, _BOTH),
+    "--topic": (_topic, _BOTH),
     "-T": (_filter_list("filter", "filter_out"), _SUB),
     "--filter-out": (_filter_list("filter", "filter_out"), _SUB),
     "-U": (_filter_list("unsubscribe", "unsubscribe"), _SUB),
     "--unsubscribe": (_filter_list("unsubscribe", "unsubscribe"), _SUB),
-    "-m": (_message, _PUB), "--message": (_message, _PUB),
-    "-f": (_file, _PUB), "--file": (_file, _PUB),
-    "-s": (_mode("stdin-file"), _PUB), "--stdin-file": (_mode("stdin-file"), _PUB),
-    "-l": (_mode("stdin-line"), _PUB), "--stdin-line": (_mode("stdin-line"), _PUB),
-    "-n": (_mode("null"), _PUB), "--null-message": (_mode("null"), _PUB),
-    "--repeat": (_repeat, _PUB), "--repeat-delay": (_repeat_delay, _PUB),
+    "-m": (_message, _PUB),
+    "--message": (_message, _PUB),
+    "-f": (_file, _PUB),
+    "--file": (_file, _PUB),
+    "-s": (_mode("stdin-file"), _PUB),
+    "--stdin-file": (_mode("stdin-file"), _PUB),
+    "-l": (_mode("stdin-line"), _PUB),
+    "--stdin-line": (_mode("stdin-line"), _PUB),
+    "-n": (_mode("null"), _PUB),
+    "--null-message": (_mode("null"), _PUB),
+    "--repeat": (_repeat, _PUB),
+    "--repeat-delay": (_repeat_delay, _PUB),
     "-M": (_max_inflight, _BOTH),
-    "-C": (_count, _SUB), "-W": (_timeout, _SUB), "-R": (_no_retain, _SUB),
-    "-F": (_format, _SUB), "--random-filter": (_random_filter, _SUB),
-    "-c": (_clean, _BOTH), "--disable-clean-session": (_clean, _BOTH),
+    "-C": (_count, _SUB),
+    "-W": (_timeout, _SUB),
+    "-R": (_no_retain, _SUB),
+    "-F": (_format, _SUB),
+    "--random-filter": (_random_filter, _SUB),
+    "-c": (_clean, _BOTH),
+    "--disable-clean-session": (_clean, _BOTH),
     "-x": (_session_expiry, _BOTH),
-    "--will-topic": (_will_topic, _BOTH), "--will-payload": (_will_payload, _BOTH),
+    "--will-topic": (_will_topic, _BOTH),
+    "--will-payload": (_will_payload, _BOTH),
     "--will-qos": (_will_qos, _BOTH),
     "--tls-version": (_tls_version, _BOTH),
-    "--unix": (_unix, _BOTH), "-L": (_url, _BOTH), "--url": (_url, _BOTH),
-    "-D": (_property, _BOTH), "--property": (_property, _BOTH),
-    "--help": (_help, _BOTH), "--version": (_version, _BOTH),
+    "--unix": (_unix, _BOTH),
+    "-L": (_url, _BOTH),
+    "--url": (_url, _BOTH),
+    "-D": (_property, _BOTH),
+    "--property": (_property, _BOTH),
+    "--help": (_help, _BOTH),
+    "--version": (_version, _BOTH),
 }
 
 
@@ -615,7 +679,9 @@ def _session_rules(opts: Options) -> None:
         if not opts.clean_session and opts.session_expiry == -1:
             opts.session_expiry = SESSION_NEVER_EXPIRES  # -c alone: a session that never expires
         if opts.session_expiry == SESSION_NEVER_EXPIRES and needs_id:
-            raise UsageError("Error: You must provide a client id if you are using an infinite "
-                             "session expiry interval.")
+            raise UsageError(
+                "Error: You must provide a client id if you are using an infinite "
+                "session expiry interval."
+            )
     elif not opts.clean_session and needs_id:
         raise UsageError("Error: You must provide a client id if you are using the -c option.")

@@ -16,8 +16,16 @@ import time
 from dataclasses import dataclass, field
 
 _SPECIFIERS = set("%ACDEFIlmPpqRSrtjJUxX")
-_ESCAPES = {"\\": b"\\", "0": b"\0", "a": b"\a", "e": b"\033", "n": b"\n", "r": b"\r",
-            "t": b"\t", "v": b"\v"}
+_ESCAPES = {
+    "\\": b"\\",
+    "0": b"\0",
+    "a": b"\a",
+    "e": b"\033",
+    "n": b"\n",
+    "r": b"\r",
+    "t": b"\t",
+    "v": b"\v",
+}
 
 
 class FormatError(ValueError):
@@ -84,8 +92,9 @@ def _check_percent(fmt: str, i: int) -> int:
     return i + 1
 
 
-def render(fmt: str | None, verbose: bool, eol: bool, message: Message, now: float,
-           pretty: bool = False) -> bytes | None:
+def render(
+    fmt: str | None, verbose: bool, eol: bool, message: Message, now: float, pretty: bool = False
+) -> bytes | None:
     if fmt is not None:
         return _formatted(fmt, message, now, pretty) + (b"\n" if eol else b"")
     end = b"\n" if eol else b""
@@ -159,7 +168,7 @@ def _int(value: int, spec: _Spec) -> bytes:
 
 def _str(value: str, spec: _Spec) -> bytes:
     if spec.precision >= 0:
-        value = value[:spec.precision]
+        value = value[: spec.precision]
     if spec.align == "-":
         return f"{value:<{spec.width}}".encode()
     return f"{value:>{spec.width}}".encode()
@@ -180,8 +189,9 @@ def _payload(payload: bytes, spec: _Spec, hexcase: str = "") -> bytes:
     else:
         padlen = 0
     body = payload[:length]
-    data = body.hex().encode() if hexcase == "x" else body.hex().upper().encode() if hexcase \
-        else body
+    data = (
+        body.hex().encode() if hexcase == "x" else body.hex().upper().encode() if hexcase else body
+    )
     if spec.align == "-":
         return data + b" " * padlen
     return spec.pad.encode() * padlen + data
@@ -217,8 +227,12 @@ def _percent(letter: str, spec: _Spec, message: Message, now: float, pretty: boo
     return simple[letter]() if letter in simple else b""
 
 
-_PROPERTY_INTS = {"A": "topic-alias", "E": "message-expiry-interval",
-                  "F": "payload-format-indicator", "S": "subscription-identifier"}
+_PROPERTY_INTS = {
+    "A": "topic-alias",
+    "E": "message-expiry-interval",
+    "F": "payload-format-indicator",
+    "S": "subscription-identifier",
+}
 
 
 def _user_properties(message: Message) -> list[tuple[str, str]]:
@@ -242,10 +256,18 @@ def _json(message: Message, now: float, *, escaped: bool, pretty: bool) -> bytes
     """Mosquitto's json_print (cJSON): tst (local time, labelled Z as Mosquitto 2.0 does), topic,
     qos, retain, payloadlen, mid (QoS > 0), properties (MQTT 5), payload."""
     micro = int(round((now - int(now)) * 1e6)) % 1_000_000
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{micro:06d}Z" + \
-        time.strftime("%z", time.localtime(now))
-    doc: dict[str, object] = {"tst": stamp, "topic": message.topic, "qos": message.qos,
-                              "retain": int(message.retain), "payloadlen": len(message.payload)}
+    stamp = (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
+        + f".{micro:06d}Z"
+        + time.strftime("%z", time.localtime(now))
+    )
+    doc: dict[str, object] = {
+        "tst": stamp,
+        "topic": message.topic,
+        "qos": message.qos,
+        "retain": int(message.retain),
+        "payloadlen": len(message.payload),
+    }
     if message.qos > 0:
         doc["mid"] = message.mid
     if message.properties:
@@ -256,8 +278,9 @@ def _json(message: Message, now: float, *, escaped: bool, pretty: bool) -> bytes
         try:
             doc["payload"] = json.loads(message.payload) if message.payload else None
         except ValueError:
-            raise FormatError(f"Error: Message payload is not valid JSON on topic "
-                              f"{message.topic}.") from None
+            raise FormatError(
+                f"Error: Message payload is not valid JSON on topic {message.topic}."
+            ) from None
     if pretty:
         return json.dumps(doc, ensure_ascii=False, indent="\t", separators=(",", ":\t")).encode()
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()

@@ -14,8 +14,14 @@ from typing import Any
 
 from gateway import __version__
 from gateway.mqtt_tools import link
-from gateway.mqtt_tools.options import (MQTT_MAX_PAYLOAD, HelpRequested, Options, UsageError,
-                                        VersionRequested, parse)
+from gateway.mqtt_tools.options import (
+    MQTT_MAX_PAYLOAD,
+    HelpRequested,
+    Options,
+    UsageError,
+    VersionRequested,
+    parse,
+)
 
 USAGE = """\
 edge-gateway pub: publish a message, with mosquitto_pub's flags, defaults and exit status.
@@ -95,12 +101,14 @@ class _Publisher:
         conn.on_lost = self._on_lost
         self.props = link.publish_properties(opts)
 
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
-                    props: Any) -> None:  # noqa: ARG002
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:  # noqa: ARG002
         code = getattr(reason, "value", 0)
         if code >= 128 and not self.opts.quiet:
-            print(f"Warning: Publish {mid} failed: {link.reason_string(code)}.", file=sys.stderr,
-                  flush=True)
+            print(
+                f"Warning: Publish {mid} failed: {link.reason_string(code)}.",
+                file=sys.stderr,
+                flush=True,
+            )
         with self.changed:
             self.done.add(mid)
             self.changed.notify_all()
@@ -112,10 +120,11 @@ class _Publisher:
 
     def send(self, payload: bytes) -> None:
         opts = self.opts
-        info = self.conn.client.publish(opts.topics[0], payload, opts.qos, opts.retain,
-                                        self.props)
+        info = self.conn.client.publish(opts.topics[0], payload, opts.qos, opts.retain, self.props)
         if info.rc != 0 and self.lost is None:
-            raise link.ToolFailure(f"Error: {info.rc.name if hasattr(info.rc, 'name') else info.rc}")
+            raise link.ToolFailure(
+                f"Error: {info.rc.name if hasattr(info.rc, 'name') else info.rc}"
+            )
         with self.changed:
             while info.mid not in self.done and not info.is_published():
                 if self.lost is not None:

@@ -50,9 +50,11 @@ Exit status: 0 done, 1 usage or connection error, the CONNACK's code when refuse
 _PROPERTY_NAMES = (  # paho attribute -> Mosquitto's property name, in Mosquitto's JSON order
     ("PayloadFormatIndicator", "payload-format-indicator"),
     ("MessageExpiryInterval", "message-expiry-interval"),
-    ("ContentType", "content-type"), ("ResponseTopic", "response-topic"),
+    ("ContentType", "content-type"),
+    ("ResponseTopic", "response-topic"),
     ("CorrelationData", "correlation-data"),
-    ("SubscriptionIdentifier", "subscription-identifier"), ("TopicAlias", "topic-alias"),
+    ("SubscriptionIdentifier", "subscription-identifier"),
+    ("TopicAlias", "topic-alias"),
 )
 
 
@@ -104,17 +106,22 @@ class _Subscriber:
         from paho.mqtt.subscribeoptions import SubscribeOptions
 
         if opts.protocol == 5:
-            sub_opts = SubscribeOptions(qos=opts.qos, retainAsPublished=opts.retain_as_published,
-                                        retainHandling=2 if opts.no_retain else 0)
-            client.subscribe([(t, sub_opts) for t in opts.topics],
-                             properties=link.subscribe_properties(opts))
+            sub_opts = SubscribeOptions(
+                qos=opts.qos,
+                retainAsPublished=opts.retain_as_published,
+                retainHandling=2 if opts.no_retain else 0,
+            )
+            client.subscribe(
+                [(t, sub_opts) for t in opts.topics], properties=link.subscribe_properties(opts)
+            )
         else:
             client.subscribe([(t, opts.qos) for t in opts.topics])
         for topic in opts.unsubscribe:
             client.unsubscribe(topic)
 
-    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: list[Any],
-                      props: Any) -> None:  # noqa: ARG002
+    def _on_subscribe(
+        self, client: Any, userdata: Any, mid: int, reasons: list[Any], props: Any
+    ) -> None:  # noqa: ARG002
         codes = [getattr(r, "value", r) for r in reasons]
         if self.opts.debug and not self.opts.quiet:
             print(f"Subscribed (mid: {mid}): {', '.join(str(c) for c in codes)}", flush=True)

@@ -22,10 +22,12 @@ from gateway.preflight.files import FileCheck, file_findings
 from gateway.preflight.pins import pin_problems
 from gateway.preflight.topics import mapping_warnings
 
-EMPTY_CONFIG = ("the file sets nothing; an empty config is refused so that a wrong path or a "
-                "truncated file does not start a gateway on every default (state in "
-                "/var/lib/edge-gateway, a broker on 127.0.0.1:1883): set at least [gateway] "
-                "state_dir (config/gateway.toml documents every key)")
+EMPTY_CONFIG = (
+    "the file sets nothing; an empty config is refused so that a wrong path or a "
+    "truncated file does not start a gateway on every default (state in "
+    "/var/lib/edge-gateway, a broker on 127.0.0.1:1883): set at least [gateway] "
+    "state_dir (config/gateway.toml documents every key)"
+)
 
 
 @dataclass
@@ -65,10 +67,14 @@ def driver_problems(config: GatewayConfig) -> list[str]:
     from gateway.sensors.registry import setup_problems as sensor_problems
 
     quantities: dict = {}
-    return [f"sensors[{e.sensor}]: {e.problem}"
-            for e in sensor_problems(config.sensors, quantities=quantities)] + \
-        [f"relays[{e.relay}]: {e.problem}" for e in relay_problems(config.relays)] + \
-        quantity_problems(config.rules, quantities)
+    return (
+        [
+            f"sensors[{e.sensor}]: {e.problem}"
+            for e in sensor_problems(config.sensors, quantities=quantities)
+        ]
+        + [f"relays[{e.relay}]: {e.problem}" for e in relay_problems(config.relays)]
+        + quantity_problems(config.rules, quantities)
+    )
 
 
 def port_problems(config: GatewayConfig) -> list[str]:
@@ -77,13 +83,22 @@ def port_problems(config: GatewayConfig) -> list[str]:
     wildcard = ("0.0.0.0", "::", "")
     taken: list[tuple[str, str, int]] = []  # (key, host, port)
     out = []
-    ports = [(f"broker.listeners[{lis.name}]", lis.host, lis.port) for lis in config.broker.listeners
-             if lis.unix_path is None and lis.port != 0]
+    ports = [
+        (f"broker.listeners[{lis.name}]", lis.host, lis.port)
+        for lis in config.broker.listeners
+        if lis.unix_path is None and lis.port != 0
+    ]
     if config.web.enabled and config.web.port != 0:
         ports.append(("web", config.web.host, config.web.port))
     for key, host, port in ports:
-        clash = next((k for k, h, p in taken if p == port and
-                      (h == host or h in wildcard or host in wildcard)), None)
+        clash = next(
+            (
+                k
+                for k, h, p in taken
+                if p == port and (h == host or h in wildcard or host in wildcard)
+            ),
+            None,
+        )
         if clash is not None:
             out.append(f"{key}: port {port} on {host} is also {clash}'s")
         taken.append((key, host, port))
@@ -118,9 +133,11 @@ def disk_warnings(config: GatewayConfig, root: Path | None = None) -> list[str]:
     size = stat.f_blocks * stat.f_frsize
     if store.min_free_bytes < size:
         return []
-    return [f"store.min_free_bytes: {store.min_free_bytes} ({_mib(store.min_free_bytes)}) is not "
-            f"less than the whole file system holding {path} ({_mib(size)} at {where}): the store "
-            "would refuse every queued QoS 1/2 message as 'full'"]
+    return [
+        f"store.min_free_bytes: {store.min_free_bytes} ({_mib(store.min_free_bytes)}) is not "
+        f"less than the whole file system holding {path} ({_mib(size)} at {where}): the store "
+        "would refuse every queued QoS 1/2 message as 'full'"
+    ]
 
 
 def _existing_ancestor(path: Path) -> Path:

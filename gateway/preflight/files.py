@@ -54,9 +54,11 @@ def file_findings(config: GatewayConfig, where: FileCheck) -> FileFindings:
     for key, path, loader, secret in _named_files(config):
         real = where.resolve(path)
         if _is_credential(path) and not real.exists() and not _in_a_service():
-            found.warnings.append(f"{key}: {path}: not checked: a systemd credential is readable "
-                                  "only inside the service (LoadCredential=); check-config sees "
-                                  "it when run as the service's ExecStartPre=")
+            found.warnings.append(
+                f"{key}: {path}: not checked: a systemd credential is readable "
+                "only inside the service (LoadCredential=); check-config sees "
+                "it when run as the service's ExecStartPre="
+            )
             continue
         try:
             loader(real)
@@ -64,14 +66,17 @@ def file_findings(config: GatewayConfig, where: FileCheck) -> FileFindings:
             found.errors.append(f"{key}: {exc}")
             continue
         if secret and _world_readable(real):
-            found.warnings.append(f"{key}: {path} can be read by every user of this machine "
-                                  f"(chmod o-rwx {path})")
+            found.warnings.append(
+                f"{key}: {path} can be read by every user of this machine (chmod o-rwx {path})"
+            )
     for key, tls in _listener_tls(config):
         problems = _server_tls_problems(tls, where)
         found.errors += [f"{key}.{p}" for p in problems]
         if not problems and _world_readable(where.resolve(tls.keyfile)):
-            found.warnings.append(f"{key}.keyfile: {tls.keyfile} can be read by every user of "
-                                  f"this machine (chmod o-rwx {tls.keyfile})")
+            found.warnings.append(
+                f"{key}.keyfile: {tls.keyfile} can be read by every user of "
+                f"this machine (chmod o-rwx {tls.keyfile})"
+            )
     return found
 
 
@@ -90,21 +95,31 @@ def _named_files(config: GatewayConfig) -> list[tuple[str, Path, Callable[[Path]
         if bridge.password_file is not None:
             out.append((f"{key}.password_file", bridge.password_file, _secret_text, True))
         if bridge.azure is not None:
-            out.append((f"{key}.azure.device_key_file", bridge.azure.device_key_file,
-                        _azure_key, True))
+            out.append(
+                (f"{key}.azure.device_key_file", bridge.azure.device_key_file, _azure_key, True)
+            )
         tls = bridge.tls
         if tls.enabled and tls.ca_file is not None:
             out.append((f"{key}.tls.ca_file", tls.ca_file, _ca_file, False))
         if tls.enabled and tls.cert_file is not None and tls.key_file is not None:
             out.append((f"{key}.tls.cert_file", tls.cert_file, _certificate, False))
-            out.append((f"{key}.tls.key_file", tls.key_file,
-                        lambda key_path, cert=tls.cert_file: _key_pair(cert, key_path), True))
+            out.append(
+                (
+                    f"{key}.tls.key_file",
+                    tls.key_file,
+                    lambda key_path, cert=tls.cert_file: _key_pair(cert, key_path),
+                    True,
+                )
+            )
     return out
 
 
 def _listener_tls(config: GatewayConfig) -> list[tuple[str, TlsConfig]]:
-    out = [(f"broker.listeners[{listener.name}].tls", listener.tls)
-           for listener in config.broker.listeners if listener.tls is not None]
+    out = [
+        (f"broker.listeners[{listener.name}].tls", listener.tls)
+        for listener in config.broker.listeners
+        if listener.tls is not None
+    ]
     web = config.web
     if web.enabled and web.certfile is not None and web.keyfile is not None:
         out.append(("web", TlsConfig(certfile=web.certfile, keyfile=web.keyfile)))
@@ -115,8 +130,11 @@ def _server_tls_problems(tls: TlsConfig, where: FileCheck) -> list[str]:
     """The listener's context built as gateway.broker.tls.server_context builds it."""
     cert, key = where.resolve(tls.certfile), where.resolve(tls.keyfile)
     problems = []
-    for name, path, loader in (("certfile", cert, _certificate), ("keyfile", key, _readable),
-                               ("cafile", tls.cafile and where.resolve(tls.cafile), _ca_file)):
+    for name, path, loader in (
+        ("certfile", cert, _certificate),
+        ("keyfile", key, _readable),
+        ("cafile", tls.cafile and where.resolve(tls.cafile), _ca_file),
+    ):
         if path is None:
             continue
         try:
@@ -137,6 +155,7 @@ def _server_tls_problems(tls: TlsConfig, where: FileCheck) -> list[str]:
 
 
 # -- loaders: each raises _Problem with one line naming the file -----------------------------------
+
 
 def _read(path: Path, binary: bool = False) -> str | bytes:
     try:
@@ -211,8 +230,10 @@ def _certificate(path: Path) -> None:
 
 
 def _encrypted(*_: object) -> bytes:
-    raise _Problem("the key is encrypted; the gateway cannot ask for a passphrase "
-                   "(openssl pkey -in KEY -out PLAIN_KEY)")
+    raise _Problem(
+        "the key is encrypted; the gateway cannot ask for a passphrase "
+        "(openssl pkey -in KEY -out PLAIN_KEY)"
+    )
 
 
 def _key_pair(cert: Path, key: Path, server: bool = False) -> None:

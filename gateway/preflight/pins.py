@@ -43,8 +43,11 @@ def pin_problems(config: GatewayConfig) -> list[str]:
             continue
         # the line starts with a key the operator edits: a sensor's or relay's own pin first
         first = next((user for user, keys in users.items() if keys == [user]), next(iter(users)))
-        others = [user if keys == [user] else f"{user} ({', '.join(keys)})"
-                  for user, keys in users.items() if user != first]
+        others = [
+            user if keys == [user] else f"{user} ({', '.join(keys)})"
+            for user, keys in users.items()
+            if user != first
+        ]
         where = first if users[first] == [first] else users[first][0]
         out.append(f"{where}: BCM {pin} is also used by {' and by '.join(others)}")
     return out

@@ -36,9 +36,11 @@ def mapping_warnings(config: GatewayConfig) -> list[str]:
             if not mapped.outbound or any(filters_overlap(mapped.local_filter, o) for o in own):
                 continue
             examples = ", ".join(_examples(config))
-            out.append(f"bridges[{bridge.name}].topics[{index}]: {mapped.local_filter!r} "
-                       f"(local_prefix + pattern) matches nothing the gateway publishes "
-                       f"({examples}, ...); it forwards only what MQTT clients publish there")
+            out.append(
+                f"bridges[{bridge.name}].topics[{index}]: {mapped.local_filter!r} "
+                f"(local_prefix + pattern) matches nothing the gateway publishes "
+                f"({examples}, ...); it forwards only what MQTT clients publish there"
+            )
     return out
 
 

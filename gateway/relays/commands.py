@@ -57,8 +57,14 @@ def parse(output: str, payload: bytes) -> Envelope:
     return Envelope(Command(output, _action(text)))
 
 
-def admit(envelope: Envelope, cfg: OutputConfig, *, retained: bool,
-          wall_now: float, clock_synced: bool = True) -> tuple[Reason, str] | None:
+def admit(
+    envelope: Envelope,
+    cfg: OutputConfig,
+    *,
+    retained: bool,
+    wall_now: float,
+    clock_synced: bool = True,
+) -> tuple[Reason, str] | None:
     """Why the command must be ignored (reason, detail), or None to carry it out. While the
     gateway's clock is not synchronised (`clock_synced` False) a command with `expires` or `ts`
     cannot be judged and is refused (`clock_unsynced`): a wrong clock could run a stale command
@@ -66,14 +72,19 @@ def admit(envelope: Envelope, cfg: OutputConfig, *, retained: bool,
     if retained and not cfg.accept_retained:
         return Reason.RETAINED, "retained command ignored (accept_retained = false)"
     if not clock_synced and (envelope.expires is not None or envelope.issued is not None):
-        return Reason.CLOCK_UNSYNCED, ("the gateway's clock is not synchronised: a command with "
-                                       "expires or ts cannot be checked")
+        return Reason.CLOCK_UNSYNCED, (
+            "the gateway's clock is not synchronised: a command with "
+            "expires or ts cannot be checked"
+        )
     if envelope.expires is not None and wall_now >= envelope.expires:
         return Reason.EXPIRED, f"command expired {wall_now - envelope.expires:.0f} s ago"
     if envelope.issued is not None and cfg.max_command_age is not None:
         age = wall_now - envelope.issued
         if age > cfg.max_command_age:
-            return Reason.EXPIRED, f"command is {age:.0f} s old (max_command_age {cfg.max_command_age:g} s)"
+            return (
+                Reason.EXPIRED,
+                f"command is {age:.0f} s old (max_command_age {cfg.max_command_age:g} s)",
+            )
     return None
 
 
@@ -91,7 +102,9 @@ def _parse_json(output: str, text: str) -> Envelope:
     if not isinstance(data, dict):
         raise CommandError("a JSON command must be an object")
     if unknown := sorted(set(data) - JSON_KEYS):
-        raise CommandError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(JSON_KEYS))}")
+        raise CommandError(
+            f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(JSON_KEYS))}"
+        )
     duration = _number(data, "for")
     brightness = _number(data, "brightness")
     default = "ON" if duration is not None or brightness is not None else None
@@ -107,7 +120,9 @@ def _parse_json(output: str, text: str) -> Envelope:
     return Envelope(command, _time(data, "expires"), _time(data, "ts"))
 
 
-def _brightness(action: Action, brightness: float, duration: float | None) -> tuple[Action, float | None]:
+def _brightness(
+    action: Action, brightness: float, duration: float | None
+) -> tuple[Action, float | None]:
     if not 0 <= brightness <= 100:
         raise CommandError(f"brightness must be within 0..100, got {brightness:g}")
     if action is not Action.ON:

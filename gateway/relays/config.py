@@ -50,7 +50,9 @@ class OutputConfig(BaseModel):
             if self.address is None:
                 raise ValueError(f"{self.kind} output {self.name!r} needs an I2C 'address'")
             if self.pin >= EXPANDERS[self.kind]:
-                raise ValueError(f"{self.kind} pins are 0..{EXPANDERS[self.kind] - 1}, got {self.pin}")
+                raise ValueError(
+                    f"{self.kind} pins are 0..{EXPANDERS[self.kind] - 1}, got {self.pin}"
+                )
         elif self.address is not None:
             raise ValueError(f"'address' is only for I2C expanders, not kind {self.kind!r}")
         else:
@@ -58,8 +60,10 @@ class OutputConfig(BaseModel):
                 if key in self.model_fields_set:
                     raise ValueError(f"{key!r} is only for I2C expanders, not kind {self.kind!r}")
         if 0 < self.check_interval < MIN_CHECK_INTERVAL:
-            raise ValueError(f"check_interval is 0 (off) or at least {MIN_CHECK_INTERVAL:g} s, "
-                             f"got {self.check_interval:g}")
+            raise ValueError(
+                f"check_interval is 0 (off) or at least {MIN_CHECK_INTERVAL:g} s, "
+                f"got {self.check_interval:g}"
+            )
         if self.name in self.interlock:
             raise ValueError(f"output {self.name!r} cannot be interlocked with itself")
         return self
@@ -108,8 +112,10 @@ def _check_hardware_unique(outputs: Sequence[OutputConfig]) -> None:
         if o.kind in EXPANDERS and o.address is not None:
             kind, first = chips.setdefault((o.bus, o.address), (o.kind, o.name))
             if kind != o.kind:
-                raise ValueError(f"outputs {first!r} ({kind}) and {o.name!r} ({o.kind}) put two "
-                                 f"chips at address 0x{o.address:02X} on I2C bus {o.bus}")
+                raise ValueError(
+                    f"outputs {first!r} ({kind}) and {o.name!r} ({o.kind}) put two "
+                    f"chips at address 0x{o.address:02X} on I2C bus {o.bus}"
+                )
 
 
 RelayList = Annotated[tuple[OutputConfig, ...], AfterValidator(check_outputs)]

@@ -62,8 +62,8 @@ from gateway.timesync import trusted
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRY_FIRST = 5.0   # seconds before an output that did not open is tried again
-RETRY_MAX = 60.0    # the retry interval doubles up to this
+RETRY_FIRST = 5.0  # seconds before an output that did not open is tried again
+RETRY_MAX = 60.0  # the retry interval doubles up to this
 COMPACT = (",", ":")  # JSON without spaces, as sensor readings are published
 
 
@@ -91,8 +91,11 @@ class Outcome:
         if self.detail:
             body["detail"] = self.detail
         if self.level is not None:
-            body["state"] = json.loads(state_payload(cfg, self.level)) if cfg and cfg.pwm \
+            body["state"] = (
+                json.loads(state_payload(cfg, self.level))
+                if cfg and cfg.pwm
                 else ("ON" if self.level > 0 else "OFF")
+            )
         return json.dumps(body, separators=COMPACT)
 
 
@@ -105,13 +108,24 @@ def state_payload(cfg: OutputConfig | None, level: float) -> str:
 
 
 class RelayService:
-    def __init__(self, config: Sequence[OutputConfig], client: LocalClient, base_topic: str,
-                 state_dir: str | Path, pin_factory: Any = None,
-                 open_i2c: Callable[[int], Any] | None = None, clock: Clock = SYSTEM_CLOCK, *,
-                 io_timeout: float = 5.0,
-                 retry_first: float = RETRY_FIRST, retry_max: float = RETRY_MAX) -> None:
+    def __init__(
+        self,
+        config: Sequence[OutputConfig],
+        client: LocalClient,
+        base_topic: str,
+        state_dir: str | Path,
+        pin_factory: Any = None,
+        open_i2c: Callable[[int], Any] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        io_timeout: float = 5.0,
+        retry_first: float = RETRY_FIRST,
+        retry_max: float = RETRY_MAX,
+    ) -> None:
         if not base_topic or any(c in base_topic for c in "+#") or base_topic.endswith("/"):
-            raise ValueError(f"base_topic must be a topic name without wildcards, got {base_topic!r}")
+            raise ValueError(
+                f"base_topic must be a topic name without wildcards, got {base_topic!r}"
+            )
         self._configs = tuple(check_outputs(tuple(config)))
         self.clock_status = trusted()  # the gateway's (gateway.timesync), set by the components
         self._cfg = {c.name: c for c in self._configs}
@@ -125,17 +139,19 @@ class RelayService:
         self._io_started: dict[Future[Any], float] = {}
         self._outputs: dict[str, Output] = {}
         self._kept: list[Output] = []
-        self._parked: dict[str, Output] = {}           # outputs whose expander is lost
+        self._parked: dict[str, Output] = {}  # outputs whose expander is lost
         self._stored: dict[str, StoredState] = {}
-        self._restored: dict[str, float] = {}          # what power_on = "restore" restores
-        self._missing: dict[str, int] = {}             # outputs that did not open -> attempts
+        self._restored: dict[str, float] = {}  # what power_on = "restore" restores
+        self._missing: dict[str, int] = {}  # outputs that did not open -> attempts
         self._retry_first, self._retry_max = retry_first, retry_max
         self._retry_at: float | None = None
         self._retry_round = 0
         self._watch: DeviceWatch[ChipKey] = DeviceWatch(retry_first, retry_max)
         self._readback: dict[str, float] = {}
-        self._last: dict[str, dict[str, Any]] = {}     # output -> its last switch or refusal (web page)
-        self._switches: dict[str, int] = {}            # output -> switches read back (metrics)
+        self._last: dict[
+            str, dict[str, Any]
+        ] = {}  # output -> its last switch or refusal (web page)
+        self._switches: dict[str, int] = {}  # output -> switches read back (metrics)
         self._logic = RelayLogic(self._configs, clock.monotonic())
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -179,7 +195,9 @@ class RelayService:
         await self._client.subscribe(self.command_filter, self._on_message, qos=1)
         self._running = True
         self._timer_task = asyncio.create_task(self._timer_loop(), name="relays-timers")
-        log.info("relays: %d outputs started, commands on %s", len(self._outputs), self.command_filter)
+        log.info(
+            "relays: %d outputs started, commands on %s", len(self._outputs), self.command_filter
+        )
 
     def summary(self) -> str:
         """For the service's STATUS= line."""
@@ -199,7 +217,9 @@ class RelayService:
             for d in self._logic.stop(self._clock.monotonic()):
                 await (self._apply(d) if isinstance(d, Switch) else self._report_refusal(d))
             for cfg in self._configs:
-                await self._client.publish(self._topics[cfg.name].availability, "offline", qos=1, retain=True)
+                await self._client.publish(
+                    self._topics[cfg.name].availability, "offline", qos=1, retain=True
+                )
         await self._io(self._close_all)
         self._executor.shutdown(wait=False)
         log.info("relays: stopped")
@@ -208,8 +228,12 @@ class RelayService:
         """For the systemd watchdog: running, timer task alive, no hardware call stuck."""
         now = self._clock.monotonic()
         stuck = any(now - started > self._io_timeout for started in self._io_started.values())
-        return self._running and self._timer_task is not None and not self._timer_task.done() \
+        return (
+            self._running
+            and self._timer_task is not None
+            and not self._timer_task.done()
             and not stuck
+        )
 
     async def settled(self) -> None:
         """Return once no timer is due at the current clock time (for tests with a fake clock)."""
@@ -227,15 +251,24 @@ class RelayService:
         out = []
         for cfg in self._configs:
             level = self._readback.get(cfg.name)
-            out.append({
-                "name": cfg.name, "title": cfg.title or cfg.name, "kind": cfg.kind,
-                "available": cfg.name in self._outputs and level is not None,
-                "state": None if level is None else ("ON" if level > 0 else "OFF"),
-                "level": level, "pwm": cfg.pwm,
-                "limits": {"max_on_seconds": cfg.max_on_seconds,
-                           "min_off_seconds": cfg.min_off_seconds,
-                           "interlock": list(cfg.interlock)},
-                "switches": self._switches.get(cfg.name, 0), "last": self._last.get(cfg.name)})
+            out.append(
+                {
+                    "name": cfg.name,
+                    "title": cfg.title or cfg.name,
+                    "kind": cfg.kind,
+                    "available": cfg.name in self._outputs and level is not None,
+                    "state": None if level is None else ("ON" if level > 0 else "OFF"),
+                    "level": level,
+                    "pwm": cfg.pwm,
+                    "limits": {
+                        "max_on_seconds": cfg.max_on_seconds,
+                        "min_off_seconds": cfg.min_off_seconds,
+                        "interlock": list(cfg.interlock),
+                    },
+                    "switches": self._switches.get(cfg.name, 0),
+                    "last": self._last.get(cfg.name),
+                }
+            )
         return out
 
     async def _on_message(self, message: Message) -> None:
@@ -252,12 +285,18 @@ class RelayService:
             envelope = parse(name, message.payload)
         except CommandError as exc:
             return await self._refused(Refusal(name, Reason.INVALID, str(exc)))
-        if ignored := admit(envelope, cfg, retained=message.retain, wall_now=self._clock.time(),
-                            clock_synced=self.clock_status.synchronized):
+        if ignored := admit(
+            envelope,
+            cfg,
+            retained=message.retain,
+            wall_now=self._clock.time(),
+            clock_synced=self.clock_status.synchronized,
+        ):
             return await self._ignored(name, *ignored)
         if name not in self._outputs:
-            return await self._refused(Refusal(name, Reason.UNAVAILABLE,
-                                               "the output's device cannot be opened; retrying"))
+            return await self._refused(
+                Refusal(name, Reason.UNAVAILABLE, "the output's device cannot be opened; retrying")
+            )
         async with self._lock:
             decision = self._logic.command(envelope.command, self._clock.monotonic())
             if isinstance(decision, Refusal):
@@ -271,8 +310,13 @@ class RelayService:
 
     async def _refused(self, refusal: Refusal) -> Outcome:
         await self._report_refusal(refusal)
-        return Outcome(refusal.output, Result.REFUSED, refusal.reason, refusal.detail,
-                       self._readback.get(refusal.output))
+        return Outcome(
+            refusal.output,
+            Result.REFUSED,
+            refusal.reason,
+            refusal.detail,
+            self._readback.get(refusal.output),
+        )
 
     async def _ignored(self, name: str, reason: Reason, detail: str) -> Outcome:
         log.warning("relay %s: command ignored: %s", name, detail, extra=fields(relay=name))
@@ -287,8 +331,9 @@ class RelayService:
             log.warning("relays: response topic %r has wildcards; no response sent", topic)
             return
         props = Properties(correlation_data=message.properties.correlation_data)
-        await self._client.publish(topic, outcome.to_json(self._cfg.get(outcome.output)), qos=1,
-                                   properties=props)
+        await self._client.publish(
+            topic, outcome.to_json(self._cfg.get(outcome.output)), qos=1, properties=props
+        )
 
     # -- timers ----------------------------------------------------------------------------------
     async def _timer_loop(self) -> None:
@@ -322,8 +367,11 @@ class RelayService:
             self._idle.notify_all()
 
     def _next_deadline(self) -> float | None:
-        deadlines = [d for d in (self._logic.next_deadline(), self._retry_at,
-                                 self._watch.next_deadline()) if d is not None]
+        deadlines = [
+            d
+            for d in (self._logic.next_deadline(), self._retry_at, self._watch.next_deadline())
+            if d is not None
+        ]
         return min(deadlines, default=None)
 
     def _nothing_due(self) -> bool:
@@ -339,15 +387,26 @@ class RelayService:
                 await self._io(self._open_output, cfg, 0.0)
             except OSError as exc:  # still absent: retried later
                 self._missing[name] += 1
-                log.debug("relay %s: still cannot open %s: %s (attempt %d)", name, where(cfg),
-                          why(exc), self._missing[name], extra=fields(relay=name))
+                log.debug(
+                    "relay %s: still cannot open %s: %s (attempt %d)",
+                    name,
+                    where(cfg),
+                    why(exc),
+                    self._missing[name],
+                    extra=fields(relay=name),
+                )
                 continue
             except RelaySetupError as exc:  # not hardware: trying again will not help
                 del self._missing[name]
                 log.error("relays: %s; it stays unavailable", exc, extra=fields(relay=name))
                 continue
-            log.info("relay %s: %s opened after %d failed attempt(s)", name, where(cfg),
-                     self._missing.pop(name), extra=fields(relay=name))
+            log.info(
+                "relay %s: %s opened after %d failed attempt(s)",
+                name,
+                where(cfg),
+                self._missing.pop(name),
+                extra=fields(relay=name),
+            )
             self._track_chips(self._clock.monotonic())
             await self._late_power_on(name)
         self._retry_round += 1
@@ -371,14 +430,20 @@ class RelayService:
     def _track_chips(self, now: float) -> None:
         """Watch every chip that answered, checked at the shortest check_interval of its outputs."""
         for key in self._hw.chips():
-            intervals = [self._cfg[n].check_interval for n, k in self._chip_of.items()
-                         if k == key and self._cfg[n].check_interval > 0]
+            intervals = [
+                self._cfg[n].check_interval
+                for n, k in self._chip_of.items()
+                if k == key and self._cfg[n].check_interval > 0
+            ]
             self._watch.track(key, min(intervals, default=None), now)
 
     def _on_chip(self, key: ChipKey) -> list[str]:
         """The outputs of chip `key` that were opened (usable or parked)."""
-        return [n for n, k in self._chip_of.items()
-                if k == key and (n in self._outputs or n in self._parked)]
+        return [
+            n
+            for n, k in self._chip_of.items()
+            if k == key and (n in self._outputs or n in self._parked)
+        ]
 
     def _suspect(self, name: str) -> None:
         """An I/O error or an odd read-back on output `name`: check its expander at once."""
@@ -397,8 +462,14 @@ class RelayService:
         self._watch.checked(key, self._clock.monotonic())
         if difference is not None:
             for name in self._on_chip(key):
-                log.warning("relay %s: %s does not hold what was written (%s): it reset; setting it "
-                            "up again", name, where(self._cfg[name]), difference, extra=fields(relay=name))
+                log.warning(
+                    "relay %s: %s does not hold what was written (%s): it reset; setting it "
+                    "up again",
+                    name,
+                    where(self._cfg[name]),
+                    difference,
+                    extra=fields(relay=name),
+                )
             await self._restore_chip(key, reset=True, cause=f"the chip had reset ({difference})")
             return
         for name in self._on_chip(key):
@@ -420,11 +491,25 @@ class RelayService:
             return
         self._watch.lose(key, now)
         for name in names:
-            log.warning("relay %s: %s does not answer (%s); unavailable, retrying every %g s at most",
-                        name, where(self._cfg[name]), reason, self._retry_max, extra=fields(relay=name))
-            await self._client.publish(self._topics[name].availability, "offline", qos=1, retain=True)
-            await self._event(name, {"event": "unavailable", "reason": Reason.DEVICE_LOST.value,
-                                     "detail": f"{where(self._cfg[name])} does not answer: {reason}"})
+            log.warning(
+                "relay %s: %s does not answer (%s); unavailable, retrying every %g s at most",
+                name,
+                where(self._cfg[name]),
+                reason,
+                self._retry_max,
+                extra=fields(relay=name),
+            )
+            await self._client.publish(
+                self._topics[name].availability, "offline", qos=1, retain=True
+            )
+            await self._event(
+                name,
+                {
+                    "event": "unavailable",
+                    "reason": Reason.DEVICE_LOST.value,
+                    "detail": f"{where(self._cfg[name])} does not answer: {reason}",
+                },
+            )
 
     async def _retry_chip(self, key: ChipKey) -> None:
         """A lost chip's next try: probe it, see whether it kept its registers, set it up again."""
@@ -433,8 +518,12 @@ class RelayService:
             difference = await self._io(self._hw.check, key)
         except OSError as exc:
             failures = self._watch.still_lost(key, self._clock.monotonic())
-            log.debug("relays: %s still does not answer: %s (attempt %d)", _chip_name(key), why(exc),
-                      failures)
+            log.debug(
+                "relays: %s still does not answer: %s (attempt %d)",
+                _chip_name(key),
+                why(exc),
+                failures,
+            )
             return
         lost_for = self._clock.monotonic() - (self._watch.lost_since(key) or 0.0)
         if difference is None:
@@ -443,8 +532,12 @@ class RelayService:
             cause = f"it answered again after {lost_for:.0f} s and had reset ({difference})"
         for name in self._on_chip(key):
             (log.warning if difference else log.info)(
-                "relay %s: %s: %s; setting it up again", name, where(self._cfg[name]), cause,
-                extra=fields(relay=name))
+                "relay %s: %s: %s; setting it up again",
+                name,
+                where(self._cfg[name]),
+                cause,
+                extra=fields(relay=name),
+            )
         await self._restore_chip(key, reset=difference is not None, cause=cause)
 
     async def _restore_chip(self, key: ChipKey, *, reset: bool, cause: str) -> None:
@@ -452,7 +545,9 @@ class RelayService:
         now = self._clock.monotonic()
         names = self._on_chip(key)
         built = {n: self._outputs.get(n) or self._parked[n] for n in names}
-        decisions: list[Decision] = [d for n in names for d in self._logic.restore(n, now, reset=reset)]
+        decisions: list[Decision] = [
+            d for n in names for d in self._logic.restore(n, now, reset=reset)
+        ]
         for refusal in (d for d in decisions if isinstance(d, Refusal)):
             await self._report_refusal(refusal)
         levels = {built[d.output]: d.level for d in decisions if isinstance(d, Switch)}
@@ -470,9 +565,15 @@ class RelayService:
             if level is None:
                 await self._lose_chip(key, "its outputs cannot be read back")
                 return
-            await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
-                                     "reason": Reason.RESTORED.value,
-                                     "detail": f"restored after device loss: {cause}"})
+            await self._event(
+                name,
+                {
+                    "event": "switched",
+                    "state": "ON" if level > 0 else "OFF",
+                    "reason": Reason.RESTORED.value,
+                    "detail": f"restored after device loss: {cause}",
+                },
+            )
         await self._save()
 
     # -- applying and reporting ------------------------------------------------------------------
@@ -481,34 +582,64 @@ class RelayService:
         name, output = switch.output, self._outputs.get(switch.output)
         if output is None:  # its device is absent or lost: it is not on, whatever was decided
             self._logic.observe(name, 0.0, self._clock.monotonic())
-            log.info("relay %s: %s (%s) not written: its device is unavailable", name,
-                     "ON" if switch.level > 0 else "OFF", switch.reason.value, extra=fields(relay=name))
+            log.info(
+                "relay %s: %s (%s) not written: its device is unavailable",
+                name,
+                "ON" if switch.level > 0 else "OFF",
+                switch.reason.value,
+                extra=fields(relay=name),
+            )
             return "output unavailable"
         error = None
         try:
             await self._io(output.set, switch.level)
         except Exception as exc:  # a bus error, a timeout: the read-back below tells the truth
             error = f"{type(exc).__name__}: {exc}"
-            log.error("relay %s: writing %g failed: %s", name, switch.level, error,
-                      extra=fields(relay=name))
+            log.error(
+                "relay %s: writing %g failed: %s",
+                name,
+                switch.level,
+                error,
+                extra=fields(relay=name),
+            )
             if isinstance(exc, OSError):
                 self._suspect(name)
         level = await self._refresh(name, switch.reason)
-        if error is not None and level is None:  # neither written nor read: the switch is not current
+        if (
+            error is not None and level is None
+        ):  # neither written nor read: the switch is not current
             self._logic.observe(name, 0.0, self._clock.monotonic())
         if error is None and level is not None and (level > 0) != (switch.level > 0):
             error = f"read back {'ON' if level > 0 else 'OFF'} after switching {'ON' if switch.level > 0 else 'OFF'}"
             log.error("relay %s: %s", name, error, extra=fields(relay=name))
             self._suspect(name)
         if level is not None:
-            log.info("relay %s: %s (%s)", name, "ON" if level > 0 else "OFF", switch.reason.value,
-                     extra=fields(relay=name))
+            log.info(
+                "relay %s: %s (%s)",
+                name,
+                "ON" if level > 0 else "OFF",
+                switch.reason.value,
+                extra=fields(relay=name),
+            )
             self._switches[name] = self._switches.get(name, 0) + 1
-            self._last[name] = {"event": "switched", "reason": switch.reason.value,
-                                "detail": error, "at": self._clock.time()}
-            await self._event(name, {"event": "switched", "state": "ON" if level > 0 else "OFF",
-                                     "reason": switch.reason.value, **({"detail": error} if error else {})})
-        if switch.reason is not Reason.STOP:  # the stored state is what to restore, not the stop state
+            self._last[name] = {
+                "event": "switched",
+                "reason": switch.reason.value,
+                "detail": error,
+                "at": self._clock.time(),
+            }
+            await self._event(
+                name,
+                {
+                    "event": "switched",
+                    "state": "ON" if level > 0 else "OFF",
+                    "reason": switch.reason.value,
+                    **({"detail": error} if error else {}),
+                },
+            )
+        if (
+            switch.reason is not Reason.STOP
+        ):  # the stored state is what to restore, not the stop state
             await self._save()
         return error
 
@@ -531,22 +662,36 @@ class RelayService:
         self._logic.observe(name, level, self._clock.monotonic())
         self._readback[name] = level
         self._stored[name] = StoredState(level, self._logic.is_timed(name))
-        await self._client.publish(topics.state, state_payload(self._cfg[name], level), qos=1, retain=True)
+        await self._client.publish(
+            topics.state, state_payload(self._cfg[name], level), qos=1, retain=True
+        )
         await self._client.publish(topics.availability, "online", qos=1, retain=True)
         return level
 
     async def _report_refusal(self, refusal: Refusal) -> None:
-        log.warning("relay %s: refused (%s): %s", refusal.output, refusal.reason.value, refusal.detail,
-                    extra=fields(relay=refusal.output))
+        log.warning(
+            "relay %s: refused (%s): %s",
+            refusal.output,
+            refusal.reason.value,
+            refusal.detail,
+            extra=fields(relay=refusal.output),
+        )
         if refusal.output in self._cfg:
-            self._last[refusal.output] = {"event": "refused", "reason": refusal.reason.value,
-                                          "detail": refusal.detail, "at": self._clock.time()}
-            await self._event(refusal.output, {"event": "refused", "reason": refusal.reason.value,
-                                               "detail": refusal.detail})
+            self._last[refusal.output] = {
+                "event": "refused",
+                "reason": refusal.reason.value,
+                "detail": refusal.detail,
+                "at": self._clock.time(),
+            }
+            await self._event(
+                refusal.output,
+                {"event": "refused", "reason": refusal.reason.value, "detail": refusal.detail},
+            )
 
     async def _event(self, name: str, body: dict[str, Any]) -> None:
-        await self._client.publish(self._topics[name].event, json.dumps(body, separators=COMPACT),
-                                   qos=1)
+        await self._client.publish(
+            self._topics[name].event, json.dumps(body, separators=COMPACT), qos=1
+        )
 
     async def _save(self) -> None:
         try:
@@ -567,9 +712,14 @@ class RelayService:
                 self._open_output(cfg, initial.get(cfg.name, 0.0))
             except OSError as exc:  # absent hardware must not keep the others from starting
                 self._missing[cfg.name] = 1
-                log.warning("relay %s: cannot open %s: %s; unavailable, retrying every %g s at "
-                            "most", cfg.name, where(cfg), why(exc), self._retry_max,
-                            extra=fields(relay=cfg.name))
+                log.warning(
+                    "relay %s: cannot open %s: %s; unavailable, retrying every %g s at most",
+                    cfg.name,
+                    where(cfg),
+                    why(exc),
+                    self._retry_max,
+                    extra=fields(relay=cfg.name),
+                )
 
     def _open_output(self, cfg: OutputConfig, level: float) -> None:
         self._outputs[cfg.name] = self._hw.open(cfg, level)
@@ -580,7 +730,7 @@ class RelayService:
         for name, output in self._outputs.items():
             if self._cfg[name].on_stop != "off":
                 self._kept.append(output)  # stays driven while the process lives; gpiozero would
-                continue                   # close a device that is garbage-collected
+                continue  # close a device that is garbage-collected
             try:
                 output.close()
             except Exception as exc:

@@ -53,7 +53,9 @@ def chip_key(cfg: OutputConfig) -> ChipKey | None:
 
 
 class RelayHardware:
-    def __init__(self, pin_factory: Any = None, open_i2c: Callable[[int], Any] | None = None) -> None:
+    def __init__(
+        self, pin_factory: Any = None, open_i2c: Callable[[int], Any] | None = None
+    ) -> None:
         self._factory = pin_factory
         self._open_i2c = open_i2c or _open_bus
         self._buses: dict[int, Any] = {}
@@ -90,11 +92,17 @@ class RelayHardware:
 
     def _build(self, cfg: OutputConfig, level: float) -> Output:
         if cfg.kind == "gpio":
-            return GpioOutput(cfg.pin, active_low=cfg.active_low, initial=level,
-                              pin_factory=self._pin_factory())
+            return GpioOutput(
+                cfg.pin, active_low=cfg.active_low, initial=level, pin_factory=self._pin_factory()
+            )
         if cfg.kind == "pwm":
-            return PwmOutput(cfg.pin, active_low=cfg.active_low, initial=level, frequency=cfg.frequency,
-                             pin_factory=self._pin_factory())
+            return PwmOutput(
+                cfg.pin,
+                active_low=cfg.active_low,
+                initial=level,
+                frequency=cfg.frequency,
+                pin_factory=self._pin_factory(),
+            )
         return self._chip(cfg).output(cfg.pin, active_low=cfg.active_low, initial=level)
 
     def _chip(self, cfg: OutputConfig) -> Any:
@@ -121,8 +129,9 @@ class RelayHardware:
         return self._buses[number]
 
 
-def setup_problems(configs: Sequence[OutputConfig],
-                   new_i2c: Callable[[], Any] | None = None) -> list[RelaySetupError]:
+def setup_problems(
+    configs: Sequence[OutputConfig], new_i2c: Callable[[], Any] | None = None
+) -> list[RelaySetupError]:
     """What would stop start-up, found without opening any device (for check-config)."""
     problems = []
     for cfg in configs:

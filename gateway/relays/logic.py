@@ -179,8 +179,11 @@ class RelayLogic:
                 pending, state.pending_on = state.pending_on, None
                 duration = pending.off_at - now if pending.off_at is not None else None
                 out.append(self._turn_on(name, pending.level, duration, now, pending.reason))
-            due = [(d, r) for d, r in ((state.off_at, Reason.TIMER), (state.max_at, Reason.MAX_ON_TIME))
-                   if d is not None and d <= now]
+            due = [
+                (d, r)
+                for d, r in ((state.off_at, Reason.TIMER), (state.max_at, Reason.MAX_ON_TIME))
+                if d is not None and d <= now
+            ]
             if due:
                 out.append(self._turn_off(name, now, min(due)[1]))
         return out
@@ -210,9 +213,14 @@ class RelayLogic:
             return [Switch(name, state.level, Reason.RESTORED)]
         if busy := sorted(p for p in self._partners[name] if self._state[p].level > 0):
             self._mark_off(state, now)
-            return [Refusal(name, Reason.INTERLOCK, f"not restored on: interlocked with "
-                                                    f"{', '.join(busy)}, which is on"),
-                    Switch(name, 0.0, Reason.RESTORED)]
+            return [
+                Refusal(
+                    name,
+                    Reason.INTERLOCK,
+                    f"not restored on: interlocked with {', '.join(busy)}, which is on",
+                ),
+                Switch(name, 0.0, Reason.RESTORED),
+            ]
         if cfg.min_off_seconds:
             level, off_at = state.level, state.off_at
             self._mark_off(state, now)
@@ -227,10 +235,14 @@ class RelayLogic:
         Outputs with on_stop = "keep" are left as they are."""
         for state in self._state.values():
             state.pending_on = state.off_at = state.max_at = None
-        offs: list[Decision] = [self._turn_off(n, now, Reason.STOP)
-                                for n, c in self._cfg.items() if c.on_stop == "off"]
-        ons = [self._turn_on(n, self._state[n].last_on_level, None, now, Reason.STOP)
-               for n, c in self._cfg.items() if c.on_stop == "on"]
+        offs: list[Decision] = [
+            self._turn_off(n, now, Reason.STOP) for n, c in self._cfg.items() if c.on_stop == "off"
+        ]
+        ons = [
+            self._turn_on(n, self._state[n].last_on_level, None, now, Reason.STOP)
+            for n, c in self._cfg.items()
+            if c.on_stop == "on"
+        ]
         return offs + ons
 
     # -- rules -----------------------------------------------------------------------------------
@@ -239,10 +251,16 @@ class RelayLogic:
         if level <= 0:
             return [Switch(name, 0.0, Reason.POWER_ON)]
         if cfg.min_off_seconds:
-            self._state[name].pending_on = _PendingOn(now + cfg.min_off_seconds, level, Reason.POWER_ON)
+            self._state[name].pending_on = _PendingOn(
+                now + cfg.min_off_seconds, level, Reason.POWER_ON
+            )
             return [Switch(name, 0.0, Reason.POWER_ON)]
         decision = self._turn_on(name, level, None, now, Reason.POWER_ON)
-        return [decision] if isinstance(decision, Switch) else [decision, Switch(name, 0.0, Reason.POWER_ON)]
+        return (
+            [decision]
+            if isinstance(decision, Switch)
+            else [decision, Switch(name, 0.0, Reason.POWER_ON)]
+        )
 
     def _command_on(self, cmd: Command, now: float) -> Decision:
         cfg, state = self._cfg[cmd.output], self._state[cmd.output]
@@ -251,8 +269,9 @@ class RelayLogic:
         level = cmd.level if cmd.level is not None else (state.last_on_level if cfg.pwm else 1.0)
         return self._turn_on(cmd.output, level, cmd.duration, now, Reason.COMMAND)
 
-    def _turn_on(self, name: str, level: float, duration: float | None, now: float,
-                 reason: Reason) -> Decision:
+    def _turn_on(
+        self, name: str, level: float, duration: float | None, now: float, reason: Reason
+    ) -> Decision:
         state = self._state[name]
         if state.level <= 0:
             if refusal := self._blocked(name, now):
@@ -266,12 +285,17 @@ class RelayLogic:
     def _blocked(self, name: str, now: float) -> Refusal | None:
         busy = sorted(p for p in self._partners[name] if self._state[p].level > 0)
         if busy:
-            return Refusal(name, Reason.INTERLOCK, f"interlocked with {', '.join(busy)}, which is on")
+            return Refusal(
+                name, Reason.INTERLOCK, f"interlocked with {', '.join(busy)}, which is on"
+            )
         min_off = self._cfg[name].min_off_seconds
         ready_at = self._state[name].off_since + (min_off or 0.0)
         if now < ready_at:
-            return Refusal(name, Reason.MIN_OFF_TIME,
-                           f"minimum off-time: {ready_at - now:.1f} s left of {min_off:g} s")
+            return Refusal(
+                name,
+                Reason.MIN_OFF_TIME,
+                f"minimum off-time: {ready_at - now:.1f} s left of {min_off:g} s",
+            )
         return None
 
     def _turn_off(self, name: str, now: float, reason: Reason) -> Switch:

@@ -43,8 +43,14 @@ class StateStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self.path = self.directory / FILE_NAME
-        self._file = StateFile(self.path, VERSION, "outputs", "relay state file",
-                               "outputs start without restored state", STATE_FILE_MODE)
+        self._file = StateFile(
+            self.path,
+            VERSION,
+            "outputs",
+            "relay state file",
+            "outputs start without restored state",
+            STATE_FILE_MODE,
+        )
 
     def load(self) -> dict[str, StoredState]:
         """The stored states; {} when there is no file or it is corrupt (then quarantined)."""
@@ -57,7 +63,12 @@ class StateStore:
 
 def _decode_state(name: str, entry: object) -> StoredState:
     level, timed = entry["level"], entry.get("timed", False)  # type: ignore[index, union-attr]
-    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1 \
-            or not math.isfinite(level) or not isinstance(timed, bool):
+    if (
+        isinstance(level, bool)
+        or not isinstance(level, int | float)
+        or not 0 <= level <= 1
+        or not math.isfinite(level)
+        or not isinstance(timed, bool)
+    ):
         raise ValueError(f"bad stored state for {name!r}: {entry!r}")
     return StoredState(float(level), timed)

@@ -1,10 +1,10 @@
 """Where an output publishes and listens, under `<base>/relay/<name>`:
 
-    <base>/relay/<name>                 state, retained: "ON"/"OFF", or JSON for PWM outputs
-    <base>/relay/<name>/set             commands
-    <base>/relay/<name>/event           what happened (switched, refused, unavailable), JSON
-    <base>/relay/<name>/availability    "online" / "offline", retained (the name sensors, Home
-                                        Assistant and Zigbee2MQTT use)
+<base>/relay/<name>                 state, retained: "ON"/"OFF", or JSON for PWM outputs
+<base>/relay/<name>/set             commands
+<base>/relay/<name>/event           what happened (switched, refused, unavailable), JSON
+<base>/relay/<name>/availability    "online" / "offline", retained (the name sensors, Home
+                                    Assistant and Zigbee2MQTT use)
 """
 
 from __future__ import annotations
@@ -24,5 +24,9 @@ class Topics:
     @classmethod
     def of(cls, base_topic: str, name: str) -> Topics:
         root = f"{base_topic}/relay/{name}"
-        return cls(state=root, command=f"{root}/set", event=f"{root}/event",
-                   availability=f"{root}/availability")
+        return cls(
+            state=root,
+            command=f"{root}/set",
+            event=f"{root}/event",
+            availability=f"{root}/availability",
+        )

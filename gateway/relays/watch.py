@@ -24,7 +24,7 @@ class _Chip:
     interval: float | None
     check_at: float | None
     lost_since: float | None = None
-    failures: int = 0        # failed tries since it was lost
+    failures: int = 0  # failed tries since it was lost
     retry_at: float | None = None
 
 
@@ -49,10 +49,14 @@ class DeviceWatch(Generic[K]):
 
     def due(self, now: float) -> tuple[list[K], list[K]]:
         """(chips whose read-back check is due, lost chips whose next try is due)."""
-        checks = [k for k, c in self._chips.items()
-                  if c.lost_since is None and c.check_at is not None and c.check_at <= now]
-        retries = [k for k, c in self._chips.items()
-                   if c.retry_at is not None and c.retry_at <= now]
+        checks = [
+            k
+            for k, c in self._chips.items()
+            if c.lost_since is None and c.check_at is not None and c.check_at <= now
+        ]
+        retries = [
+            k for k, c in self._chips.items() if c.retry_at is not None and c.retry_at <= now
+        ]
         return checks, retries
 
     def next_deadline(self) -> float | None:

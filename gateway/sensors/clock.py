@@ -9,7 +9,7 @@ from typing import Protocol
 
 class Clock(Protocol):
     def monotonic(self) -> float: ...  # schedules, timeouts, max_silence
-    def time(self) -> float: ...       # wall time for payload timestamps
+    def time(self) -> float: ...  # wall time for payload timestamps
     async def sleep(self, seconds: float) -> None: ...
 
 

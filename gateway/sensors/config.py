@@ -15,8 +15,16 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from gateway.modelbase import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat,
-                              PositiveFloat, model_validator)
+from gateway.modelbase import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    model_validator,
+)
 
 from gateway.sensors.filters import FilterError
 from gateway.sensors.filters import parse as parse_filter
@@ -43,10 +51,16 @@ Pin = Annotated[int, Field(ge=0, le=53)]
 def _check_topic(topic: str | None) -> str | None:
     if topic is None:
         return None
-    if not topic or any(c in topic for c in TOPIC_FORBIDDEN) or topic.startswith(("/", "$")) \
-            or topic.endswith("/"):
-        raise ValueError(f"topic {topic!r} must be a plain topic name: no + # or NUL, no leading $ "
-                         f"or /, no trailing /")
+    if (
+        not topic
+        or any(c in topic for c in TOPIC_FORBIDDEN)
+        or topic.startswith(("/", "$"))
+        or topic.endswith("/")
+    ):
+        raise ValueError(
+            f"topic {topic!r} must be a plain topic name: no + # or NUL, no leading $ "
+            f"or /, no trailing /"
+        )
     return topic
 
 
@@ -68,18 +82,20 @@ class SensorBase(BaseModel):
     type_option: ClassVar[str | None] = None
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
-    label: str | None = None                      # Home Assistant entity name prefix; default: name
+    label: str | None = None  # Home Assistant entity name prefix; default: name
     interval: Annotated[float, Field(ge=0.1, le=86_400)] = 30.0
     timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
     qos: Annotated[int, Field(ge=0, le=2)] = 1
     retain: bool = True
-    on_change: bool = False                       # publish only on change (deadband) or max_silence
-    deadband: dict[str, NonNegativeFloat] = {}    # quantity -> smallest change worth publishing
-    max_silence: PositiveFloat | None = None      # with on_change: publish at least this often
-    topic: Annotated[str | None, AfterValidator(_check_topic)] = None  # default <base>/sensor/<name>
-    plain_topics: bool = False                    # also <state topic>/<quantity> with the bare value
+    on_change: bool = False  # publish only on change (deadband) or max_silence
+    deadband: dict[str, NonNegativeFloat] = {}  # quantity -> smallest change worth publishing
+    max_silence: PositiveFloat | None = None  # with on_change: publish at least this often
+    topic: Annotated[str | None, AfterValidator(_check_topic)] = (
+        None  # default <base>/sensor/<name>
+    )
+    plain_topics: bool = False  # also <state topic>/<quantity> with the bare value
     decimals: dict[str, Annotated[int, Field(ge=0, le=9)]] = {}
-    device_class: dict[str, str] = {}             # Home Assistant override; "none" removes it
+    device_class: dict[str, str] = {}  # Home Assistant override; "none" removes it
     backoff_max: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     offline_after: Annotated[int, Field(ge=1, le=100)] = 3  # consecutive failures -> offline
     filters: dict[str, list[dict[str, Any]]] = {}  # quantity -> chain (gateway.sensors.filters)
@@ -93,23 +109,31 @@ class SensorBase(BaseModel):
                 try:
                     parse_filter(spec)
                 except FilterError as exc:
-                    raise ValueError(f"sensor {self.name!r}: filters.{quantity}[{i}]: {exc}") from None
+                    raise ValueError(
+                        f"sensor {self.name!r}: filters.{quantity}[{i}]: {exc}"
+                    ) from None
         if not self.on_change and (self.deadband or self.max_silence is not None):
-            raise ValueError(f"sensor {self.name!r}: deadband and max_silence apply only with "
-                             f"on_change = true")
+            raise ValueError(
+                f"sensor {self.name!r}: deadband and max_silence apply only with on_change = true"
+            )
         if self.max_silence is not None and self.max_silence < self.interval:
-            raise ValueError(f"sensor {self.name!r}: max_silence ({self.max_silence:g} s) must be at "
-                             f"least the interval ({self.interval:g} s)")
+            raise ValueError(
+                f"sensor {self.name!r}: max_silence ({self.max_silence:g} s) must be at "
+                f"least the interval ({self.interval:g} s)"
+            )
         if self.backoff_max < self.interval:
-            raise ValueError(f"sensor {self.name!r}: backoff_max ({self.backoff_max:g} s) must be at "
-                             f"least the interval ({self.interval:g} s)")
+            raise ValueError(
+                f"sensor {self.name!r}: backoff_max ({self.backoff_max:g} s) must be at "
+                f"least the interval ({self.interval:g} s)"
+            )
         return self
 
 
 # --- I2C -----------------------------------------------------------------------------------------
 
+
 class I2CSensor(SensorBase):
-    bus: Annotated[int, Field(ge=0, le=255)] = 1   # /dev/i2c-<bus>
+    bus: Annotated[int, Field(ge=0, le=255)] = 1  # /dev/i2c-<bus>
 
 
 class BME280Config(I2CSensor):
@@ -141,7 +165,7 @@ class BH1750Config(I2CSensor):
     type: Literal["bh1750"]
     address: I2CAddress = 0x23
     mode: Literal["high", "high2", "low"] = "high"
-    mtreg: Annotated[int, Field(ge=31, le=254)] = 69   # measurement time register (sensitivity)
+    mtreg: Annotated[int, Field(ge=31, le=254)] = 69  # measurement time register (sensitivity)
 
 
 class ADS1115Config(I2CSensor):
@@ -149,10 +173,11 @@ class ADS1115Config(I2CSensor):
     type: Literal["ads1115"]
     address: I2CAddress = 0x48
     # "0".."3" single-ended, or "0-1", "0-3", "1-3", "2-3" differential
-    channels: Annotated[list[Literal["0", "1", "2", "3", "0-1", "0-3", "1-3", "2-3"]],
-                        Field(min_length=1)] = ["0", "1", "2", "3"]
-    gain: Literal[6.144, 4.096, 2.048, 1.024, 0.512, 0.256] = 4.096   # full-scale volts
-    data_rate: Literal[8, 16, 32, 64, 128, 250, 475, 860] = 128       # samples per second
+    channels: Annotated[
+        list[Literal["0", "1", "2", "3", "0-1", "0-3", "1-3", "2-3"]], Field(min_length=1)
+    ] = ["0", "1", "2", "3"]
+    gain: Literal[6.144, 4.096, 2.048, 1.024, 0.512, 0.256] = 4.096  # full-scale volts
+    data_rate: Literal[8, 16, 32, 64, 128, 250, 475, 860] = 128  # samples per second
 
 
 class INA219Config(I2CSensor):
@@ -160,7 +185,7 @@ class INA219Config(I2CSensor):
     type: Literal["ina219"]
     address: I2CAddress = 0x40
     shunt_ohms: PositiveFloat = 0.1
-    max_current: PositiveFloat = 3.2              # amps, sets the calibration
+    max_current: PositiveFloat = 3.2  # amps, sets the calibration
     bus_voltage_range: Literal[16, 32] = 32
     samples: Literal[1, 2, 4, 8, 16, 32, 64, 128] = 1
 
@@ -175,9 +200,9 @@ class BME680Config(I2CSensor):
     oversampling_pressure: Literal[0, 1, 2, 4, 8, 16] = 4
     oversampling_humidity: Literal[0, 1, 2, 4, 8, 16] = 1
     iir_filter: Literal[0, 1, 3, 7, 15, 31, 63, 127] = 3
-    gas: bool = True                              # heat the plate and report gas_resistance
-    heater_temperature: Annotated[int, Field(ge=200, le=400)] = 320   # °C
-    heater_duration: Annotated[int, Field(ge=1, le=4032)] = 150       # ms per measurement
+    gas: bool = True  # heat the plate and report gas_resistance
+    heater_temperature: Annotated[int, Field(ge=200, le=400)] = 320  # °C
+    heater_duration: Annotated[int, Field(ge=1, le=4032)] = 150  # ms per measurement
 
 
 class BMP388Config(I2CSensor):
@@ -193,7 +218,7 @@ class BMP180Config(I2CSensor):
     driver = ("drivers.i2c.bmp180", "BMP180")
     type: Literal["bmp180"]
     address: I2CAddress = 0x77
-    oversampling: Literal[0, 1, 2, 3] = 1         # 1, 2, 4, 8 samples: 4.5 .. 25.5 ms
+    oversampling: Literal[0, 1, 2, 3] = 1  # 1, 2, 4, 8 samples: 4.5 .. 25.5 ms
 
 
 class AHTConfig(I2CSensor):
@@ -223,7 +248,7 @@ class MCP9808Config(I2CSensor):
     driver = ("drivers.i2c.mcp9808", "MCP9808")
     type: Literal["mcp9808"]
     address: I2CAddress = 0x18
-    resolution: Literal[0.5, 0.25, 0.125, 0.0625] = 0.0625   # °C; conversion 30 .. 250 ms
+    resolution: Literal[0.5, 0.25, 0.125, 0.0625] = 0.0625  # °C; conversion 30 .. 250 ms
 
 
 class SCD4xConfig(I2CSensor):
@@ -232,19 +257,19 @@ class SCD4xConfig(I2CSensor):
     driver = ("drivers.i2c.scd4x", "SCD4x")
     type: Literal["scd4x"]
     address: I2CAddress = 0x62
-    self_calibration: bool = True                 # automatic self-calibration (needs fresh air weekly)
-    altitude: Annotated[int, Field(ge=0, le=3000)] = 0   # metres, for the pressure compensation
-    interval: Annotated[float, Field(ge=5, le=86_400)] = 30.0    # the sensor samples every 5 s
-    timeout: Annotated[float, Field(gt=0, le=600)] = 10.0        # the first sample takes 5 s
+    self_calibration: bool = True  # automatic self-calibration (needs fresh air weekly)
+    altitude: Annotated[int, Field(ge=0, le=3000)] = 0  # metres, for the pressure compensation
+    interval: Annotated[float, Field(ge=5, le=86_400)] = 30.0  # the sensor samples every 5 s
+    timeout: Annotated[float, Field(gt=0, le=600)] = 10.0  # the first sample takes 5 s
 
 
 class GasSensorConfig(I2CSensor):
     """SGP30 / SGP40: a sample every second feeds their baseline algorithms."""
 
     interval: Annotated[float, Field(ge=1, le=1)] = 1.0
-    on_change: bool = True                        # 1 Hz reads, published on change
+    on_change: bool = True  # 1 Hz reads, published on change
     max_silence: PositiveFloat | None = 60.0
-    compensation_sensor: str | None = None        # a sensor reporting temperature and humidity
+    compensation_sensor: str | None = None  # a sensor reporting temperature and humidity
 
 
 class SGP40Config(GasSensorConfig):
@@ -265,15 +290,16 @@ class VEML7700Config(I2CSensor):
     driver = ("drivers.i2c.veml7700", "VEML7700")
     type: Literal["veml7700"]
     address: I2CAddress = 0x10
-    gain: Literal[2.0, 1.0, 0.25, 0.125] | None = None            # None with integration_time: auto
-    integration_time: Literal[0.025, 0.05, 0.1, 0.2, 0.4, 0.8] | None = None   # seconds
-    resolution: PositiveFloat = 0.0036           # lx per count at gain 2, 800 ms (newer datasheets: 0.0042)
+    gain: Literal[2.0, 1.0, 0.25, 0.125] | None = None  # None with integration_time: auto
+    integration_time: Literal[0.025, 0.05, 0.1, 0.2, 0.4, 0.8] | None = None  # seconds
+    resolution: PositiveFloat = 0.0036  # lx per count at gain 2, 800 ms (newer datasheets: 0.0042)
 
     @model_validator(mode="after")
     def _check_setting(self) -> VEML7700Config:
         if (self.gain is None) != (self.integration_time is None):
-            raise ValueError(f"sensor {self.name!r}: set both gain and integration_time, or neither "
-                             f"(auto gain)")
+            raise ValueError(
+                f"sensor {self.name!r}: set both gain and integration_time, or neither (auto gain)"
+            )
         return self
 
 
@@ -281,8 +307,8 @@ class TSL2561Config(I2CSensor):
     driver = ("drivers.i2c.tsl2561", "TSL2561")
     type: Literal["tsl2561"]
     address: I2CAddress = 0x39
-    gain: Literal["auto", "1x", "16x"] = "auto"   # auto: 16x, or 1x when 16x saturates
-    integration_time: Literal[0.0137, 0.101, 0.402] = 0.402   # seconds
+    gain: Literal["auto", "1x", "16x"] = "auto"  # auto: 16x, or 1x when 16x saturates
+    integration_time: Literal[0.0137, 0.101, 0.402] = 0.402  # seconds
 
 
 class TSL2591Config(I2CSensor):
@@ -290,24 +316,26 @@ class TSL2591Config(I2CSensor):
     type: Literal["tsl2591"]
     address: I2CAddress = 0x29
     gain: Literal["auto", "low", "medium", "high", "max"] = "auto"
-    integration_time: Literal[100, 200, 300, 400, 500, 600] = 200   # ms
-    lux_factor: PositiveFloat = 1.0               # scales the lux (a window or diffuser over it)
+    integration_time: Literal[100, 200, 300, 400, 500, 600] = 200  # ms
+    lux_factor: PositiveFloat = 1.0  # scales the lux (a window or diffuser over it)
 
 
 class SCD30Config(I2CSensor):
     driver = ("drivers.i2c.scd30", "SCD30")
     type: Literal["scd30"]
     address: I2CAddress = 0x61
-    measurement_interval: Annotated[int, Field(ge=2, le=1800)] = 2   # s between its own samples
-    self_calibration: bool = False                # automatic self-calibration (off as shipped)
-    altitude: Annotated[int, Field(ge=0, le=3000)] = 0   # metres, for its pressure compensation
-    pressure: Annotated[int, Field(ge=0, le=1400)] = 0   # mbar, 0 = use altitude; else 700..1400
+    measurement_interval: Annotated[int, Field(ge=2, le=1800)] = 2  # s between its own samples
+    self_calibration: bool = False  # automatic self-calibration (off as shipped)
+    altitude: Annotated[int, Field(ge=0, le=3000)] = 0  # metres, for its pressure compensation
+    pressure: Annotated[int, Field(ge=0, le=1400)] = 0  # mbar, 0 = use altitude; else 700..1400
 
     @model_validator(mode="after")
     def _check_timing(self) -> SCD30Config:
         if self.timeout <= self.measurement_interval + 1:
-            raise ValueError(f"sensor {self.name!r}: timeout ({self.timeout:g} s) must be longer than "
-                             f"measurement_interval + 1 s: a read waits for the next sample")
+            raise ValueError(
+                f"sensor {self.name!r}: timeout ({self.timeout:g} s) must be longer than "
+                f"measurement_interval + 1 s: a read waits for the next sample"
+            )
         if self.pressure and self.pressure < 700:
             raise ValueError(f"sensor {self.name!r}: pressure must be 0 or 700..1400 mbar")
         return self
@@ -319,16 +347,17 @@ class INA260Config(I2CSensor):
     driver = ("drivers.i2c.ina226", "INA260")
     type: Literal["ina260"]
     address: I2CAddress = 0x40
-    samples: Literal[1, 4, 16, 64, 128, 256, 512, 1024] = 16          # averaged per conversion
-    conversion_time: Literal[0.00014, 0.000204, 0.000332, 0.000588, 0.0011, 0.002116, 0.004156,
-                             0.008244] = 0.0011                       # seconds, bus and shunt each
+    samples: Literal[1, 4, 16, 64, 128, 256, 512, 1024] = 16  # averaged per conversion
+    conversion_time: Literal[
+        0.00014, 0.000204, 0.000332, 0.000588, 0.0011, 0.002116, 0.004156, 0.008244
+    ] = 0.0011  # seconds, bus and shunt each
 
 
 class INA226Config(INA260Config):
     driver = ("drivers.i2c.ina226", "INA226")
     type: Literal["ina226"]  # type: ignore[assignment]
     shunt_ohms: PositiveFloat = 0.1
-    max_current: PositiveFloat = 0.8              # amps, sets the calibration (<= 81.92 mV / shunt)
+    max_current: PositiveFloat = 0.8  # amps, sets the calibration (<= 81.92 mV / shunt)
 
 
 class I2CRegisterConfig(I2CSensor):
@@ -339,7 +368,9 @@ class I2CRegisterConfig(I2CSensor):
     type: Literal["i2c_register"]
     address: I2CAddress
     # `register` in TOML; renamed here because BaseModel has a `register` attribute
-    register_address: Annotated[int, BeforeValidator(_parse_int), Field(ge=0, le=0xFF, alias="register")]
+    register_address: Annotated[
+        int, BeforeValidator(_parse_int), Field(ge=0, le=0xFF, alias="register")
+    ]
     quantity: Annotated[str, Field(pattern=QUANTITY_PATTERN.pattern)]
     unit: str = ""
     length: Annotated[int, Field(ge=1, le=32)] = 2
@@ -352,20 +383,22 @@ class I2CRegisterConfig(I2CSensor):
 
 # --- SPI -----------------------------------------------------------------------------------------
 
+
 class SPISensor(SensorBase):
-    bus: Annotated[int, Field(ge=0, le=6)] = 0            # /dev/spidev<bus>.<chip_select>
-    chip_select: Annotated[int, Field(ge=0, le=3)] = 0    # bus 0: CE0 = GPIO 8, CE1 = GPIO 7
+    bus: Annotated[int, Field(ge=0, le=6)] = 0  # /dev/spidev<bus>.<chip_select>
+    chip_select: Annotated[int, Field(ge=0, le=3)] = 0  # bus 0: CE0 = GPIO 8, CE1 = GPIO 7
 
 
-SPIChannel = Literal["0", "1", "2", "3", "4", "5", "6", "7", "0-1", "1-0", "2-3", "3-2", "4-5", "5-4",
-                     "6-7", "7-6"]
+SPIChannel = Literal[
+    "0", "1", "2", "3", "4", "5", "6", "7", "0-1", "1-0", "2-3", "3-2", "4-5", "5-4", "6-7", "7-6"
+]
 
 
 class MCP3008Config(SPISensor):
     driver = ("drivers.spi.mcp3008", "MCP3008")
     type: Literal["mcp3008"]
-    channels: Annotated[list[SPIChannel], Field(min_length=1)] = ["0"]   # "0".."7" or pairs "0-1"
-    vref: Annotated[float, Field(gt=0, le=5.5)] = 3.3    # volts on VREF (3.3 V from the Pi)
+    channels: Annotated[list[SPIChannel], Field(min_length=1)] = ["0"]  # "0".."7" or pairs "0-1"
+    vref: Annotated[float, Field(gt=0, le=5.5)] = 3.3  # volts on VREF (3.3 V from the Pi)
 
 
 class MCP3208Config(MCP3008Config):
@@ -381,27 +414,34 @@ class MAX31855Config(SPISensor):
 class MAX31865Config(SPISensor):
     driver = ("drivers.spi.max31865", "MAX31865")
     type: Literal["max31865"]
-    rtd_nominal: Literal[100.0, 1000.0] = 100.0    # PT100 or PT1000
-    reference: PositiveFloat = 430.0               # the board's reference resistor (PT1000: 4300)
+    rtd_nominal: Literal[100.0, 1000.0] = 100.0  # PT100 or PT1000
+    reference: PositiveFloat = 430.0  # the board's reference resistor (PT1000: 4300)
     wires: Literal[2, 3, 4] = 3
-    filter_hz: Literal[50, 60] = 50                # your mains frequency
+    filter_hz: Literal[50, 60] = 50  # your mains frequency
 
     @model_validator(mode="after")
     def _check_reference(self) -> MAX31865Config:
         if self.reference <= self.rtd_nominal:
-            raise ValueError(f"sensor {self.name!r}: reference ({self.reference:g} Ω) must be above "
-                             f"rtd_nominal ({self.rtd_nominal:g} Ω)")
+            raise ValueError(
+                f"sensor {self.name!r}: reference ({self.reference:g} Ω) must be above "
+                f"rtd_nominal ({self.rtd_nominal:g} Ω)"
+            )
         return self
 
 
 # --- 1-Wire --------------------------------------------------------------------------------------
 
+
 class DS18B20Config(SensorBase):
     driver = ("drivers.onewire.ds18b20", "DS18B20")
     type: Literal["ds18b20"]
-    device_id: Annotated[str, Field(pattern=r"^(28|22|42)-[0-9a-f]{12}$")]  # DS18B20, DS1822, DS28EA00
+    device_id: Annotated[
+        str, Field(pattern=r"^(28|22|42)-[0-9a-f]{12}$")
+    ]  # DS18B20, DS1822, DS28EA00
     base_path: str = "/sys/bus/w1/devices"
-    gpiopin: Pin = 4  # the bus's pin: dtoverlay=w1-gpio,gpiopin=N (default 4); check-config checks it
+    gpiopin: Pin = (
+        4  # the bus's pin: dtoverlay=w1-gpio,gpiopin=N (default 4); check-config checks it
+    )
 
 
 class DHTConfig(SensorBase):
@@ -409,16 +449,19 @@ class DHTConfig(SensorBase):
 
     driver = ("drivers.gpio.dht", "DHT")
     type: Literal["dht11", "dht22", "am2302"]
-    interval: Annotated[float, Field(ge=2, le=86_400)] = 30.0   # the sensor needs 2 s between reads
-    iio_device: Annotated[str, Field(pattern=r"^iio:device[0-9]+$")] | None = None  # default: the only dht11
+    interval: Annotated[float, Field(ge=2, le=86_400)] = 30.0  # the sensor needs 2 s between reads
+    iio_device: Annotated[str, Field(pattern=r"^iio:device[0-9]+$")] | None = (
+        None  # default: the only dht11
+    )
     base_path: str = "/sys/bus/iio/devices"
     gpiopin: Pin = 4  # the data pin: dtoverlay=dht11,gpiopin=N (default 4); check-config checks it
 
 
 # --- serial --------------------------------------------------------------------------------------
 
+
 class SerialSensor(SensorBase):
-    port: Annotated[str, Field(min_length=1)]     # /dev/ttyUSB0, /dev/serial0, or a pyserial URL
+    port: Annotated[str, Field(min_length=1)]  # /dev/ttyUSB0, /dev/serial0, or a pyserial URL
     baudrate: Annotated[int, Field(gt=0, le=4_000_000)] = 9600
 
 
@@ -426,7 +469,7 @@ class NMEAConfig(SerialSensor):
     driver = ("drivers.serial.nmea", "NmeaGps")
     option_names = {"listen_time": "timeout"}
     type: Literal["nmea"]
-    listen_time: PositiveFloat = 3.0              # seconds to collect a GGA (and RMC) per read
+    listen_time: PositiveFloat = 3.0  # seconds to collect a GGA (and RMC) per read
     require_rmc: bool = True
 
 
@@ -435,16 +478,16 @@ class PMS5003Config(SerialSensor):
     option_names = {"listen_time": "timeout"}
     type: Literal["pms5003"]
     mode: Literal["active", "passive"] = "active"
-    listen_time: PositiveFloat = 3.0              # seconds to wait for a frame per read
+    listen_time: PositiveFloat = 3.0  # seconds to wait for a frame per read
 
 
 class MhZ19BConfig(SerialSensor):
     driver = ("drivers.serial.mhz19", "MhZ19B")
     option_names = {"response_timeout": "timeout"}
     type: Literal["mhz19b"]
-    self_calibration: bool = True                 # ABC: needs fresh air (400 ppm) once a day
-    detection_range: Literal[2000, 5000, 10000] = 5000   # ppm
-    response_timeout: PositiveFloat = 1.0         # seconds to wait for the answer
+    self_calibration: bool = True  # ABC: needs fresh air (400 ppm) once a day
+    detection_range: Literal[2000, 5000, 10000] = 5000  # ppm
+    response_timeout: PositiveFloat = 1.0  # seconds to wait for the answer
 
 
 class Sds011Config(SerialSensor):
@@ -452,19 +495,23 @@ class Sds011Config(SerialSensor):
     option_names = {"response_timeout": "timeout"}
     type: Literal["sds011"]
     interval: Annotated[float, Field(ge=1, le=86_400)] = 60.0
-    sleep_between_reads: bool = False             # laser and fan off between reads (longer life)
+    sleep_between_reads: bool = False  # laser and fan off between reads (longer life)
     warmup: Annotated[float, Field(ge=0, le=120)] = 30.0  # with sleep_between_reads: fan settling
     response_timeout: PositiveFloat = 2.0
 
     @model_validator(mode="after")
     def _check_warmup(self) -> Sds011Config:
         if self.sleep_between_reads and self.timeout <= self.warmup + 3 * self.response_timeout:
-            raise ValueError(f"sensor {self.name!r}: with sleep_between_reads a read takes warmup + "
-                             f"3 exchanges: timeout must exceed "
-                             f"{self.warmup + 3 * self.response_timeout:g} s")
+            raise ValueError(
+                f"sensor {self.name!r}: with sleep_between_reads a read takes warmup + "
+                f"3 exchanges: timeout must exceed "
+                f"{self.warmup + 3 * self.response_timeout:g} s"
+            )
         if self.sleep_between_reads and self.interval < self.warmup * 2:
-            raise ValueError(f"sensor {self.name!r}: sleep_between_reads pays only when interval is "
-                             f"at least twice the warmup ({self.warmup * 2:g} s)")
+            raise ValueError(
+                f"sensor {self.name!r}: sleep_between_reads pays only when interval is "
+                f"at least twice the warmup ({self.warmup * 2:g} s)"
+            )
         return self
 
 
@@ -472,7 +519,7 @@ class SenseairS8Config(SerialSensor):
     driver = ("drivers.serial.senseair_s8", "SenseairS8")
     option_names = {"response_timeout": "timeout"}
     type: Literal["senseair_s8"]
-    slave: Annotated[int, Field(ge=1, le=254)] = 0xFE    # 0xFE: "any sensor", one per port
+    slave: Annotated[int, Field(ge=1, le=254)] = 0xFE  # 0xFE: "any sensor", one per port
     abc_period: Annotated[int, Field(ge=0, le=0xFFFF)] = 180  # hours, 0 = ABC off
     response_timeout: PositiveFloat = 1.0
 
@@ -496,7 +543,7 @@ class ModbusRTUConfig(SerialSensor):
     type: Literal["modbus_rtu"]
     slave: Annotated[int, Field(ge=1, le=247)]
     registers: Annotated[list[ModbusRegister], Field(min_length=1)]
-    response_timeout: PositiveFloat = 1.0         # seconds per request
+    response_timeout: PositiveFloat = 1.0  # seconds per request
 
 
 class SerialLineConfig(SerialSensor):
@@ -506,23 +553,24 @@ class SerialLineConfig(SerialSensor):
     option_names = {"listen_time": "timeout"}
     type: Literal["serial_line"]
     pattern: Annotated[str, Field(min_length=1)]  # e.g. 'T=(?P<temperature>-?\d+\.\d+)'
-    units: dict[str, str]                          # named group -> unit ("" for none)
-    command: str | None = None                     # sent before each read (polled devices)
+    units: dict[str, str]  # named group -> unit ("" for none)
+    command: str | None = None  # sent before each read (polled devices)
     encoding: str = "ascii"
-    listen_time: PositiveFloat = 2.0               # seconds to wait for a matching line
+    listen_time: PositiveFloat = 2.0  # seconds to wait for a matching line
 
 
 # --- GPIO ----------------------------------------------------------------------------------------
 
+
 class GPIOPinSensor(SensorBase):
     """A sensor on GPIO pins: the registry hands its driver the gateway's pin factory."""
 
-    pin: Pin                                      # BCM number
+    pin: Pin  # BCM number
 
 
 class GPIOSensor(GPIOPinSensor):
     pull: Literal["up", "down", "none"] = "up"
-    active_low: bool | None = None                # default: true with pull = "up"
+    active_low: bool | None = None  # default: true with pull = "up"
     bounce_time: Annotated[float, Field(gt=0, le=10)] | None = None
 
 
@@ -537,25 +585,27 @@ class GPIOInputConfig(GPIOSensor):
 class PersistedCount(SensorBase):
     """A sensor whose driver keeps a count (`count`, `restore()`) the scheduler can save."""
 
-    persist: bool = False                         # keep the count across restarts (state_dir)
+    persist: bool = False  # keep the count across restarts (state_dir)
     persist_interval: Annotated[float, Field(ge=10, le=86_400)] = 300.0  # save at most this often
 
     @model_validator(mode="after")
     def _check_persist(self) -> PersistedCount:
         if "persist_interval" in self.model_fields_set and not self.persist:
-            raise ValueError(f"sensor {self.name!r}: persist_interval applies only with persist = true")
+            raise ValueError(
+                f"sensor {self.name!r}: persist_interval applies only with persist = true"
+            )
         return self
 
 
 class PulseCounterConfig(GPIOSensor, PersistedCount):
     driver = ("drivers.gpio.pulse", "PulseCounter")
     type: Literal["pulse_counter"]
-    factor: PositiveFloat = 1.0                   # units of total per pulse
+    factor: PositiveFloat = 1.0  # units of total per pulse
     total_quantity: str = "total"
     total_unit: str = ""
     rate_quantity: str = "rate"
     rate_unit: str = "/s"
-    rate_per: PositiveFloat = 1.0                 # seconds: 60 = per minute, 3600 = per hour
+    rate_per: PositiveFloat = 1.0  # seconds: 60 = per minute, 3600 = per hour
 
 
 class HX711Config(GPIOPinSensor):
@@ -565,17 +615,19 @@ class HX711Config(GPIOPinSensor):
     type: Literal["hx711"]
     clock_pin: Pin
     channel: Literal["A", "B"] = "A"
-    gain: Literal[128, 64, 32] = 128              # A: 128 or 64; B: 32
-    samples: Annotated[int, Field(ge=1, le=15)] = 3   # conversions per read, median
-    offset: float = 0.0                           # raw code with nothing on the scale (tare)
-    scale: float = 1.0                            # raw counts per unit (calibrate with a known weight)
+    gain: Literal[128, 64, 32] = 128  # A: 128 or 64; B: 32
+    samples: Annotated[int, Field(ge=1, le=15)] = 3  # conversions per read, median
+    offset: float = 0.0  # raw code with nothing on the scale (tare)
+    scale: float = 1.0  # raw counts per unit (calibrate with a known weight)
     unit: str = "g"
 
     @model_validator(mode="after")
     def _check(self) -> HX711Config:
         if (self.channel, self.gain) not in (("A", 128), ("A", 64), ("B", 32)):
-            raise ValueError(f"sensor {self.name!r}: channel {self.channel} cannot have gain {self.gain} "
-                             f"(A: 128 or 64, B: 32)")
+            raise ValueError(
+                f"sensor {self.name!r}: channel {self.channel} cannot have gain {self.gain} "
+                f"(A: 128 or 64, B: 32)"
+            )
         if self.clock_pin == self.pin:
             raise ValueError(f"sensor {self.name!r}: pin (DOUT) and clock_pin must differ")
         if self.scale == 0:
@@ -606,9 +658,9 @@ class HCSR04Config(GPIOPinSensor):
     driver = ("drivers.gpio.hcsr04", "HCSR04")
     type: Literal["hcsr04"]
     trigger_pin: Pin
-    samples: Annotated[int, Field(ge=1, le=15)] = 3              # pings per read, median
+    samples: Annotated[int, Field(ge=1, le=15)] = 3  # pings per read, median
     max_distance: Annotated[float, Field(gt=0.02, le=4.0)] = 4.0  # metres
-    temperature: Annotated[float, Field(ge=-40, le=60)] = 20.0   # °C of the air: speed of sound
+    temperature: Annotated[float, Field(ge=-40, le=60)] = 20.0  # °C of the air: speed of sound
 
     @model_validator(mode="after")
     def _check_pins(self) -> HCSR04Config:
@@ -618,6 +670,7 @@ class HCSR04Config(GPIOPinSensor):
 
 
 # --- simulated -----------------------------------------------------------------------------------
+
 
 class SimulatedConfig(SensorBase):
     driver = ("drivers.simulated", "Simulated")
@@ -631,23 +684,66 @@ class SimulatedConfig(SensorBase):
 
 
 SensorConfig = Annotated[
-    Union[BME280Config, SHT3xConfig, SHT4xConfig, BH1750Config, ADS1115Config, INA219Config,
-          BMP180Config, AHTConfig, HTU21DConfig, LM75Config, MCP9808Config, SCD4xConfig,
-          INA226Config, INA260Config, SCD30Config, MhZ19BConfig, Sds011Config, SenseairS8Config,
-          MCP3008Config, MCP3208Config, MAX31855Config, MAX31865Config, DHTConfig,
-          HCSR04Config, RotaryEncoderConfig, HX711Config, VEML7700Config, TSL2561Config,
-          SGP40Config, SGP30Config, BME680Config, BMP388Config,
-          TSL2591Config,
-          I2CRegisterConfig, DS18B20Config, NMEAConfig, PMS5003Config, ModbusRTUConfig,
-          SerialLineConfig, GPIOInputConfig, PulseCounterConfig, SimulatedConfig],
+    Union[
+        BME280Config,
+        SHT3xConfig,
+        SHT4xConfig,
+        BH1750Config,
+        ADS1115Config,
+        INA219Config,
+        BMP180Config,
+        AHTConfig,
+        HTU21DConfig,
+        LM75Config,
+        MCP9808Config,
+        SCD4xConfig,
+        INA226Config,
+        INA260Config,
+        SCD30Config,
+        MhZ19BConfig,
+        Sds011Config,
+        SenseairS8Config,
+        MCP3008Config,
+        MCP3208Config,
+        MAX31855Config,
+        MAX31865Config,
+        DHTConfig,
+        HCSR04Config,
+        RotaryEncoderConfig,
+        HX711Config,
+        VEML7700Config,
+        TSL2561Config,
+        SGP40Config,
+        SGP30Config,
+        BME680Config,
+        BMP388Config,
+        TSL2591Config,
+        I2CRegisterConfig,
+        DS18B20Config,
+        NMEAConfig,
+        PMS5003Config,
+        ModbusRTUConfig,
+        SerialLineConfig,
+        GPIOInputConfig,
+        PulseCounterConfig,
+        SimulatedConfig,
+    ],
     Field(discriminator="type"),
 ]
 
 #: fields that are not driver options: the common ones, the bus seams the registry opens, and what
 #: the scheduler does itself (pulse counters' persistence, gas sensors' compensation)
-NON_DRIVER_FIELDS = frozenset(SensorBase.model_fields) | {"type", "bus", "port", "baudrate", "persist",
-                                                          "persist_interval", "chip_select",
-                                                          "compensation_sensor", "gpiopin"}
+NON_DRIVER_FIELDS = frozenset(SensorBase.model_fields) | {
+    "type",
+    "bus",
+    "port",
+    "baudrate",
+    "persist",
+    "persist_interval",
+    "chip_select",
+    "compensation_sensor",
+    "gpiopin",
+}
 
 
 def check_sensor_list(sensors: Sequence[SensorBase]) -> Sequence[SensorBase]:
@@ -660,8 +756,10 @@ def check_sensor_list(sensors: Sequence[SensorBase]) -> Sequence[SensorBase]:
         seen_names.add(sensor.name)
         if sensor.topic is not None:
             if sensor.topic in seen_topics:
-                raise ValueError(f"sensors {seen_topics[sensor.topic]!r} and {sensor.name!r} "
-                                 f"share the topic {sensor.topic!r}")
+                raise ValueError(
+                    f"sensors {seen_topics[sensor.topic]!r} and {sensor.name!r} "
+                    f"share the topic {sensor.topic!r}"
+                )
             seen_topics[sensor.topic] = sensor.name
     return sensors
 
@@ -678,4 +776,4 @@ class HomeAssistantConfig(BaseModel):
     discovery: bool = True
     prefix: Annotated[str, AfterValidator(_check_topic)] = "homeassistant"
     node_id: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None  # default: [gateway] id
-    device_name: str | None = None                # default: "Pi Edge Gateway <node_id>"
+    device_name: str | None = None  # default: "Pi Edge Gateway <node_id>"

@@ -34,8 +34,9 @@ class CounterStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self.path = self.directory / FILE_NAME
-        self._file = StateFile(self.path, VERSION, "counters", "pulse counter file",
-                               "counters start from 0")
+        self._file = StateFile(
+            self.path, VERSION, "counters", "pulse counter file", "counters start from 0"
+        )
 
     def load(self) -> dict[str, int]:
         """Sensor name -> saved pulse count; {} when there is no file or it is corrupt."""

@@ -28,26 +28,56 @@ DROP = object()  # a step's answer: this value is not passed on
 
 #: unit -> (dimension, a, b): base value = a × value + b
 UNITS: dict[str, tuple[str, float, float]] = {
-    "°C": ("temperature", 1.0, 0.0), "K": ("temperature", 1.0, -273.15),
+    "°C": ("temperature", 1.0, 0.0),
+    "K": ("temperature", 1.0, -273.15),
     "°F": ("temperature", 5 / 9, -160 / 9),
-    "Pa": ("pressure", 1.0, 0.0), "hPa": ("pressure", 100.0, 0.0), "mbar": ("pressure", 100.0, 0.0),
-    "kPa": ("pressure", 1000.0, 0.0), "bar": ("pressure", 100_000.0, 0.0),
-    "inHg": ("pressure", 3386.389, 0.0), "mmHg": ("pressure", 133.322387415, 0.0),
+    "Pa": ("pressure", 1.0, 0.0),
+    "hPa": ("pressure", 100.0, 0.0),
+    "mbar": ("pressure", 100.0, 0.0),
+    "kPa": ("pressure", 1000.0, 0.0),
+    "bar": ("pressure", 100_000.0, 0.0),
+    "inHg": ("pressure", 3386.389, 0.0),
+    "mmHg": ("pressure", 133.322387415, 0.0),
     "psi": ("pressure", 6894.757293168, 0.0),
-    "m": ("length", 1.0, 0.0), "cm": ("length", 0.01, 0.0), "mm": ("length", 0.001, 0.0),
-    "km": ("length", 1000.0, 0.0), "in": ("length", 0.0254, 0.0), "ft": ("length", 0.3048, 0.0),
-    "g": ("mass", 1.0, 0.0), "kg": ("mass", 1000.0, 0.0), "mg": ("mass", 0.001, 0.0),
-    "lb": ("mass", 453.59237, 0.0), "oz": ("mass", 28.349523125, 0.0),
-    "m/s": ("speed", 1.0, 0.0), "km/h": ("speed", 1 / 3.6, 0.0), "mph": ("speed", 0.44704, 0.0),
+    "m": ("length", 1.0, 0.0),
+    "cm": ("length", 0.01, 0.0),
+    "mm": ("length", 0.001, 0.0),
+    "km": ("length", 1000.0, 0.0),
+    "in": ("length", 0.0254, 0.0),
+    "ft": ("length", 0.3048, 0.0),
+    "g": ("mass", 1.0, 0.0),
+    "kg": ("mass", 1000.0, 0.0),
+    "mg": ("mass", 0.001, 0.0),
+    "lb": ("mass", 453.59237, 0.0),
+    "oz": ("mass", 28.349523125, 0.0),
+    "m/s": ("speed", 1.0, 0.0),
+    "km/h": ("speed", 1 / 3.6, 0.0),
+    "mph": ("speed", 0.44704, 0.0),
     "kn": ("speed", 1852 / 3600, 0.0),
-    "L": ("volume", 1.0, 0.0), "mL": ("volume", 0.001, 0.0), "m³": ("volume", 1000.0, 0.0),
+    "L": ("volume", 1.0, 0.0),
+    "mL": ("volume", 0.001, 0.0),
+    "m³": ("volume", 1000.0, 0.0),
     "gal": ("volume", 3.785411784, 0.0),
-    "V": ("voltage", 1.0, 0.0), "mV": ("voltage", 0.001, 0.0),
-    "A": ("current", 1.0, 0.0), "mA": ("current", 0.001, 0.0),
-    "W": ("power", 1.0, 0.0), "kW": ("power", 1000.0, 0.0),
+    "V": ("voltage", 1.0, 0.0),
+    "mV": ("voltage", 0.001, 0.0),
+    "A": ("current", 1.0, 0.0),
+    "mA": ("current", 0.001, 0.0),
+    "W": ("power", 1.0, 0.0),
+    "kW": ("power", 1000.0, 0.0),
 }
-KINDS = ("offset", "multiply", "calibrate", "lookup", "unit", "average", "median", "exponential",
-         "delta", "throttle", "plausible")
+KINDS = (
+    "offset",
+    "multiply",
+    "calibrate",
+    "lookup",
+    "unit",
+    "average",
+    "median",
+    "exponential",
+    "delta",
+    "throttle",
+    "plausible",
+)
 MAX_WINDOW = 1000
 
 
@@ -56,6 +86,7 @@ class FilterError(ValueError):
 
 
 # --- pure functions ---------------------------------------------------------------------------------
+
 
 def convert(value: float, from_unit: str, to_unit: str) -> float:
     if from_unit == to_unit:
@@ -83,7 +114,7 @@ def exponential(previous: float | None, value: float, alpha: float) -> float:
 
 # --- steps ------------------------------------------------------------------------------------------
 
-Step = Callable[[float, float], Any]   # (value, now) -> value | DROP, or raises InvalidReading
+Step = Callable[[float, float], Any]  # (value, now) -> value | DROP, or raises InvalidReading
 
 
 def _window(size: int, reduce: Callable[[Sequence[float]], float]) -> Step:
@@ -92,6 +123,7 @@ def _window(size: int, reduce: Callable[[Sequence[float]], float]) -> Step:
     def step(value: float, now: float) -> float:
         values.append(value)
         return reduce(values)
+
     return step
 
 
@@ -103,6 +135,7 @@ def _delta(threshold: float) -> Step:
             return DROP
         last[:] = [value]
         return value
+
     return step
 
 
@@ -114,6 +147,7 @@ def _throttle(seconds: float) -> Step:
             return DROP
         last[:] = [now]
         return value
+
     return step
 
 
@@ -123,15 +157,18 @@ def _exponential(alpha: float) -> Step:
     def step(value: float, now: float) -> float:
         state[:] = [exponential(state[0] if state else None, value, alpha)]
         return state[0]
+
     return step
 
 
 def _plausible(low: float, high: float, quantity: str, unit: str) -> Step:
     def step(value: float, now: float) -> float:
         if not low <= value <= high:
-            raise InvalidReading(f"{quantity} {value:g} {unit} is outside the plausible "
-                                 f"{low:g}..{high:g}".rstrip())
+            raise InvalidReading(
+                f"{quantity} {value:g} {unit} is outside the plausible {low:g}..{high:g}".rstrip()
+            )
         return value
+
     return step
 
 
@@ -147,13 +184,17 @@ def _points(raw: Any, kind: str, minimum: int) -> list[tuple[float, float]]:
     return points
 
 
-def _number(raw: Any, kind: str, low: float = -math.inf, high: float = math.inf,
-            *, open_low: bool = False) -> float:
+def _number(
+    raw: Any, kind: str, low: float = -math.inf, high: float = math.inf, *, open_low: bool = False
+) -> float:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
         raise FilterError(f"{kind} takes a number, not {raw!r}")
     if raw < low or raw > high or (open_low and raw == low):
-        raise FilterError(f"{kind} must be {'above' if open_low else 'at least'} {low:g}"
-                          + (f" and at most {high:g}" if high != math.inf else "") + f", not {raw!r}")
+        raise FilterError(
+            f"{kind} must be {'above' if open_low else 'at least'} {low:g}"
+            + (f" and at most {high:g}" if high != math.inf else "")
+            + f", not {raw!r}"
+        )
     return float(raw)
 
 
@@ -166,8 +207,10 @@ def _size(raw: Any, kind: str) -> int:
 def parse(spec: Mapping[str, Any]) -> tuple[str, Any]:
     """One filter table, `{kind = argument}`, checked for its shape (no unit check here)."""
     if len(spec) != 1:
-        raise FilterError(f"a filter is one of {', '.join(KINDS)} with its argument, e.g. "
-                          f"{{offset = -0.5}}, not {dict(spec)!r}")
+        raise FilterError(
+            f"a filter is one of {', '.join(KINDS)} with its argument, e.g. "
+            f"{{offset = -0.5}}, not {dict(spec)!r}"
+        )
     ((kind, arg),) = spec.items()
     if kind not in KINDS:
         raise FilterError(f"unknown filter {kind!r}; known: {', '.join(KINDS)}")
@@ -182,8 +225,9 @@ def parse(spec: Mapping[str, Any]) -> tuple[str, Any]:
         return kind, _points(arg, kind, 2)
     if kind == "unit":
         if arg not in UNITS:
-            raise FilterError(f"unit {arg!r} is not one the gateway converts; known: "
-                              f"{', '.join(UNITS)}")
+            raise FilterError(
+                f"unit {arg!r} is not one the gateway converts; known: {', '.join(UNITS)}"
+            )
         return kind, arg
     if kind in ("average", "median"):
         return kind, _size(arg, kind)
@@ -231,7 +275,7 @@ def build_chain(quantity: str, unit: str, specs: Iterable[Mapping[str, Any]]) ->
         elif kind == "unit":
             if unit not in UNITS:
                 raise FilterError(f"{quantity}: its unit {unit!r} is not one the gateway converts")
-            convert(0.0, unit, arg)                      # raises for another dimension
+            convert(0.0, unit, arg)  # raises for another dimension
             steps.append(lambda v, now, f=unit, t=arg: convert(v, f, t))
             unit = arg
         elif kind in ("average", "median"):
@@ -253,15 +297,22 @@ def build_chain(quantity: str, unit: str, specs: Iterable[Mapping[str, Any]]) ->
 class SensorFilters:
     """The chains of one sensor, by quantity; quantities without filters pass unchanged."""
 
-    def __init__(self, config: Mapping[str, Sequence[Mapping[str, Any]]],
-                 quantities: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Sequence[Mapping[str, Any]]],
+        quantities: Sequence[tuple[str, str]],
+    ) -> None:
         units = dict(quantities)
         unknown = sorted(set(config) - set(units))
         if unknown:
-            raise FilterError(f"filters name {unknown}, but the sensor reports only {sorted(units)}")
+            raise FilterError(
+                f"filters name {unknown}, but the sensor reports only {sorted(units)}"
+            )
         self.chains = {q: build_chain(q, units[q], specs) for q, specs in config.items()}
 
-    def output_quantities(self, quantities: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    def output_quantities(
+        self, quantities: Sequence[tuple[str, str]]
+    ) -> tuple[tuple[str, str], ...]:
         return tuple((q, self.chains[q].unit if q in self.chains else u) for q, u in quantities)
 
     def apply(self, readings: Sequence[Reading], now: float) -> list[Reading]:

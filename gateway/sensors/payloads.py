@@ -44,7 +44,9 @@ def stamp(wall_time: float, synced: bool = True) -> dict[str, str]:
     return {TS_KEY: iso_utc(wall_time)} if synced else {CLOCK_KEY: "unsynced"}
 
 
-def format_value(value: float | int | bool | str, decimals: int | None = None) -> float | int | bool | str:
+def format_value(
+    value: float | int | bool | str, decimals: int | None = None
+) -> float | int | bool | str:
     if isinstance(value, bool) or isinstance(value, (int, str)):
         return value
     if not math.isfinite(value):
@@ -54,15 +56,21 @@ def format_value(value: float | int | bool | str, decimals: int | None = None) -
     return float(f"{value:.6g}")
 
 
-def state_payload(readings: Sequence[Reading], wall_time: float,
-                  decimals: Mapping[str, int] | None = None, synced: bool = True) -> bytes:
+def state_payload(
+    readings: Sequence[Reading],
+    wall_time: float,
+    decimals: Mapping[str, int] | None = None,
+    synced: bool = True,
+) -> bytes:
     decimals = decimals or {}
     body: dict[str, object] = {}
     for reading in readings:
         if reading.quantity in (TS_KEY, CLOCK_KEY) or reading.quantity in body:
             raise PayloadError(f"quantity name {reading.quantity!r} is reserved or repeated")
-        body[reading.quantity] = {"value": format_value(reading.value, decimals.get(reading.quantity)),
-                                  "unit": reading.unit}
+        body[reading.quantity] = {
+            "value": format_value(reading.value, decimals.get(reading.quantity)),
+            "unit": reading.unit,
+        }
     body.update(stamp(wall_time, synced))
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 

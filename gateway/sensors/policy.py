@@ -39,8 +39,13 @@ class ChangeFilter:
     deadband: Mapping[str, float] = field(default_factory=dict)
     max_silence: float | None = None
 
-    def should_publish(self, readings: Sequence[Reading], last: Mapping[str, object] | None,
-                       last_time: float | None, now: float) -> bool:
+    def should_publish(
+        self,
+        readings: Sequence[Reading],
+        last: Mapping[str, object] | None,
+        last_time: float | None,
+        now: float,
+    ) -> bool:
         if not self.on_change or last is None or last_time is None:
             return True
         if self.max_silence is not None and now - last_time >= self.max_silence:

@@ -26,13 +26,28 @@ from dataclasses import dataclass
 
 from drivers.base import Driver
 from gateway.mqtt.errors import GatewayError
-from gateway.sensors.config import (NON_DRIVER_FIELDS, GPIOPinSensor, I2CSensor, SensorBase,
-                                    SerialSensor, SPISensor)
+from gateway.sensors.config import (
+    NON_DRIVER_FIELDS,
+    GPIOPinSensor,
+    I2CSensor,
+    SensorBase,
+    SerialSensor,
+    SPISensor,
+)
 from gateway.sensors.filters import FilterError, SensorFilters
 from gateway.sensors.resources import Resources
 
-__all__ = ["BuiltSensor", "Resources", "SensorSetupError", "build_sensor", "build_sensors",
-           "compensation_problems", "load_driver_class", "published_quantities", "setup_problems"]
+__all__ = [
+    "BuiltSensor",
+    "Resources",
+    "SensorSetupError",
+    "build_sensor",
+    "build_sensors",
+    "compensation_problems",
+    "load_driver_class",
+    "published_quantities",
+    "setup_problems",
+]
 
 
 class SensorSetupError(GatewayError, ValueError):
@@ -62,13 +77,17 @@ def load_driver_class(config: SensorBase) -> type[Driver]:
     try:
         return getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
-        raise _setup_error(config, f"cannot load the driver {module_name}.{class_name}: {exc}") from exc
+        raise _setup_error(
+            config, f"cannot load the driver {module_name}.{class_name}: {exc}"
+        ) from exc
 
 
 def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
     cls = load_driver_class(config)
-    options = {config.option_names.get(k, k): v
-               for k, v in config.model_dump(exclude=set(NON_DRIVER_FIELDS)).items()}
+    options = {
+        config.option_names.get(k, k): v
+        for k, v in config.model_dump(exclude=set(NON_DRIVER_FIELDS)).items()
+    }
     if config.type_option is not None:
         options[config.type_option] = config.type  # type: ignore[attr-defined]
     resource = None
@@ -103,7 +122,9 @@ def _check_quantity_options(config: SensorBase, driver: Driver) -> None:
     for field in ("deadband", "decimals", "device_class"):
         unknown = sorted(set(getattr(config, field)) - set(known))
         if unknown:
-            raise _setup_error(config, f"{field} names {unknown}, but the sensor reports only {known}")
+            raise _setup_error(
+                config, f"{field} names {unknown}, but the sensor reports only {known}"
+            )
 
 
 def build_sensors(configs: Sequence[SensorBase], resources: Resources) -> list[BuiltSensor]:
@@ -120,13 +141,21 @@ def compensation_problems(built: Sequence[BuiltSensor]) -> list[SensorSetupError
         if source is None:
             continue
         if source not in by_name or source == b.config.name:
-            problems.append(_setup_error(b.config, f"compensation_sensor {source!r} is not another "
-                                                   f"configured sensor"))
+            problems.append(
+                _setup_error(
+                    b.config, f"compensation_sensor {source!r} is not another configured sensor"
+                )
+            )
             continue
         quantities = {q for q, _ in by_name[source].driver.quantities}
         if not {"temperature", "humidity"} <= quantities:
-            problems.append(_setup_error(b.config, f"compensation_sensor {source!r} reports "
-                                                   f"{sorted(quantities)}, not temperature and humidity"))
+            problems.append(
+                _setup_error(
+                    b.config,
+                    f"compensation_sensor {source!r} reports "
+                    f"{sorted(quantities)}, not temperature and humidity",
+                )
+            )
         elif not callable(getattr(b.driver, "compensate", None)):
             problems.append(_setup_error(b.config, "its driver takes no compensation"))
     return problems
@@ -136,9 +165,11 @@ class _NoPinFactory:
     """What check-config hands GPIO drivers: they keep their factory for open(), never called there."""
 
 
-def setup_problems(configs: Sequence[SensorBase], resources: Resources | None = None,
-                   quantities: dict[str, tuple[tuple[str, str], ...]] | None = None,
-                   ) -> list[SensorSetupError]:
+def setup_problems(
+    configs: Sequence[SensorBase],
+    resources: Resources | None = None,
+    quantities: dict[str, tuple[tuple[str, str], ...]] | None = None,
+) -> list[SensorSetupError]:
     """Every sensor whose driver cannot be built, found without opening any device: buses and
     ports are created closed, GPIO drivers get no real pin factory. `quantities`, when given,
     receives each built sensor's published quantities (after its filters' unit changes)."""

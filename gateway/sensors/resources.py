@@ -39,13 +39,13 @@ class SharedDevice:
     """One bus or port, shared by the sensors on it; its methods block (call them in a thread,
     holding `lock`, which is also what keeps the sensors' transactions from interleaving)."""
 
-    key: str                       # "i2c:1", "serial:/dev/ttyUSB0": sensors with one key share it
-    path: str                      # what the kernel is asked to open, for messages
-    handle: Any                    # what the drivers hold: an smbus2.SMBus, a pyserial port
-    opener: Callable[[], None]     # opens `handle` in place
+    key: str  # "i2c:1", "serial:/dev/ttyUSB0": sensors with one key share it
+    path: str  # what the kernel is asked to open, for messages
+    handle: Any  # what the drivers hold: an smbus2.SMBus, a pyserial port
+    opener: Callable[[], None]  # opens `handle` in place
     lock: threading.Lock = field(default_factory=threading.Lock)
     is_open: bool = False
-    generation: int = 0            # +1 at every successful open
+    generation: int = 0  # +1 at every successful open
 
     def ensure_open(self) -> int:
         """Open the device if it is closed; return its generation."""
@@ -111,9 +111,14 @@ class Resources:
     `new_spi()` a closed py-spidev-like device with `open(bus, device)` and `close()`.
     Tests inject fakes (tests.fakes.i2c.FakeSMBus) or real ports on a pty."""
 
-    def __init__(self, *, pin_factory: Any = None, new_i2c: Callable[[], Any] = _new_i2c,
-                 new_serial: Callable[[str, int], Any] = _new_serial,
-                 new_spi: Callable[[], Any] = _new_spi) -> None:
+    def __init__(
+        self,
+        *,
+        pin_factory: Any = None,
+        new_i2c: Callable[[], Any] = _new_i2c,
+        new_serial: Callable[[str, int], Any] = _new_serial,
+        new_spi: Callable[[], Any] = _new_spi,
+    ) -> None:
         self._pin_factory = pin_factory
         self._new_i2c, self._new_serial, self._new_spi = new_i2c, new_serial, new_spi
         self._devices: dict[str, SharedDevice] = {}
@@ -122,7 +127,9 @@ class Resources:
         key = f"i2c:{number}"
         if key not in self._devices:
             bus = self._new_i2c()
-            self._devices[key] = SharedDevice(key, f"/dev/i2c-{number}", bus, lambda: bus.open(number))
+            self._devices[key] = SharedDevice(
+                key, f"/dev/i2c-{number}", bus, lambda: bus.open(number)
+            )
         return self._devices[key]
 
     def serial(self, port: str, baudrate: int) -> SharedDevice:
@@ -136,8 +143,12 @@ class Resources:
         key = f"spi:{bus}.{chip_select}"
         if key not in self._devices:
             handle = self._new_spi()
-            self._devices[key] = SharedDevice(key, f"/dev/spidev{bus}.{chip_select}", handle,
-                                              lambda: handle.open(bus, chip_select))
+            self._devices[key] = SharedDevice(
+                key,
+                f"/dev/spidev{bus}.{chip_select}",
+                handle,
+                lambda: handle.open(bus, chip_select),
+            )
         return self._devices[key]
 
     def device(self, key: str | None) -> SharedDevice | None:

@@ -43,8 +43,14 @@ from gateway.sensors.config import SensorBase
 from gateway.sensors.counters import CounterStore
 from gateway.sensors.payloads import plain_payload, state_payload
 from gateway.sensors.policy import Availability, ChangeFilter, backoff_delay, next_due
-from gateway.sensors.registry import (BuiltSensor, Resources, SensorSetupError, build_sensors,
-                                     compensation_problems, published_quantities)
+from gateway.sensors.registry import (
+    BuiltSensor,
+    Resources,
+    SensorSetupError,
+    build_sensors,
+    compensation_problems,
+    published_quantities,
+)
 from gateway.sensors.resources import DeviceUnavailable, SharedDevice
 from gateway.sensors.topics import OFFLINE, SensorTopics, topics_for
 from gateway.sensors.worker import SensorBusy, SensorTimeout, Worker, run_in_thread
@@ -104,20 +110,32 @@ class _Unit:
     availability: Availability
     events: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(EVENT_QUEUE_LIMIT))
     publish_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    device: SharedDevice | None = None   # the shared bus or port, if any
+    device: SharedDevice | None = None  # the shared bus or port, if any
     opened: bool = False
-    generation: int = 0                  # of the device when the driver was opened
-    device_missing: bool = False         # the last attempt could not open the device
-    persist_every: float | None = None   # pulse counters with persist = true
+    generation: int = 0  # of the device when the driver was opened
+    device_missing: bool = False  # the last attempt could not open the device
+    persist_every: float | None = None  # pulse counters with persist = true
     saved_count: int | None = None
     saved_at: float = 0.0
     latest: dict[str, Reading] = field(default_factory=dict)
     last_values: dict[str, object] | None = None
     last_publish: float | None = None
     event_seq: int = 0
-    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("reads", "failures", "timeouts", "busy", "published", "publish_errors", "events",
-         "events_dropped"), 0))
+    counters: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            (
+                "reads",
+                "failures",
+                "timeouts",
+                "busy",
+                "published",
+                "publish_errors",
+                "events",
+                "events_dropped",
+            ),
+            0,
+        )
+    )
     last_error: str | None = None
     last_success: float | None = None
     next_due: float | None = None
@@ -132,9 +150,16 @@ class _Unit:
 
 
 class SensorService:
-    def __init__(self, sensors: Sequence[BuiltSensor], client: LocalClient, *, base_topic: str,
-                 clock: Clock | None = None, resources: Resources | None = None,
-                 counters: CounterStore | None = None) -> None:
+    def __init__(
+        self,
+        sensors: Sequence[BuiltSensor],
+        client: LocalClient,
+        *,
+        base_topic: str,
+        clock: Clock | None = None,
+        resources: Resources | None = None,
+        counters: CounterStore | None = None,
+    ) -> None:
         self._client = client
         self._clock = clock or SystemClock()
         self._resources = resources
@@ -144,8 +169,9 @@ class SensorService:
         self._persisted = [u for u in self._units if u.persist_every is not None]
         self._saved_counts: dict[str, int] = {}
         if self._persisted and counters is None:
-            raise SensorSetupError(f"sensor {self._persisted[0].name!r}: persist = true needs a "
-                                   f"state directory")
+            raise SensorSetupError(
+                f"sensor {self._persisted[0].name!r}: persist = true needs a state directory"
+            )
         self._compensated = self._compensation_targets()
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,17 +194,30 @@ class SensorService:
         return targets
 
     @classmethod
-    def from_config(cls, configs: Sequence[SensorBase], client: LocalClient, *, base_topic: str,
-                    pin_factory: Any = None,
-                    clock: Clock | None = None, resources: Resources | None = None,
-                    state_dir: str | Path | None = None) -> SensorService:
+    def from_config(
+        cls,
+        configs: Sequence[SensorBase],
+        client: LocalClient,
+        *,
+        base_topic: str,
+        pin_factory: Any = None,
+        clock: Clock | None = None,
+        resources: Resources | None = None,
+        state_dir: str | Path | None = None,
+    ) -> SensorService:
         """Build every driver (raises SensorSetupError naming the sensor).
         `state_dir` holds the saved counts of pulse counters with persist = true."""
         resources = resources or Resources(pin_factory=pin_factory)
         built = build_sensors(configs, resources)
         counters = CounterStore(state_dir) if state_dir is not None else None
-        return cls(built, client, base_topic=base_topic, clock=clock, resources=resources,
-                   counters=counters)
+        return cls(
+            built,
+            client,
+            base_topic=base_topic,
+            clock=clock,
+            resources=resources,
+            counters=counters,
+        )
 
     def _unit(self, built: BuiltSensor, base_topic: str) -> _Unit:
         c = built.config
@@ -187,15 +226,28 @@ class SensorService:
         persist_every = c.persist_interval if getattr(c, "persist", False) else None  # type: ignore[attr-defined]
         if persist_every is not None and not isinstance(built.driver, Counting):
             raise SensorSetupError(f"sensor {c.name!r}: its driver keeps no count to persist")
-        return _Unit(built, topics_for(base_topic, c.name, c.topic), Worker(c.name, self._clock, lock),
-                     ChangeFilter(c.on_change, dict(c.deadband), c.max_silence),
-                     Availability(c.offline_after), device=device, persist_every=persist_every)
+        return _Unit(
+            built,
+            topics_for(base_topic, c.name, c.topic),
+            Worker(c.name, self._clock, lock),
+            ChangeFilter(c.on_change, dict(c.deadband), c.max_silence),
+            Availability(c.offline_after),
+            device=device,
+            persist_every=persist_every,
+        )
 
     def discovered(self) -> list[DiscoveredSensor]:
         """What Home Assistant discovery announces of each sensor (gateway.discovery)."""
-        return [DiscoveredSensor(u.name, u.built.config.label or human(u.name), u.topics,
-                                 published_quantities(u.built), dict(u.built.config.device_class))
-                for u in self._units]
+        return [
+            DiscoveredSensor(
+                u.name,
+                u.built.config.label or human(u.name),
+                u.topics,
+                published_quantities(u.built),
+                dict(u.built.config.device_class),
+            )
+            for u in self._units
+        ]
 
     @property
     def drivers(self) -> dict[str, Any]:
@@ -209,9 +261,12 @@ class SensorService:
         await self._restore_counts()
         for unit in self._units:
             if isinstance(unit.built.driver, EventSource):
-                unit.built.driver.set_listener(lambda reading, u=unit: self._from_thread(u, reading))
-                self._tasks.append(asyncio.create_task(self._drain_events(unit),
-                                                       name=f"sensor-events:{unit.name}"))
+                unit.built.driver.set_listener(
+                    lambda reading, u=unit: self._from_thread(u, reading)
+                )
+                self._tasks.append(
+                    asyncio.create_task(self._drain_events(unit), name=f"sensor-events:{unit.name}")
+                )
             self._tasks.append(asyncio.create_task(self._run(unit), name=f"sensor:{unit.name}"))
         log.info("sensors: started %d sensor(s)", len(self._units))
 
@@ -236,11 +291,13 @@ class SensorService:
             return
         unit.opened = False
         try:
-            await asyncio.wait_for(run_in_thread(unit.built.driver.close, f"close-{unit.name}"),
-                                   CLOSE_TIMEOUT)
+            await asyncio.wait_for(
+                run_in_thread(unit.built.driver.close, f"close-{unit.name}"), CLOSE_TIMEOUT
+            )
         except Exception as exc:  # noqa: BLE001 - shutdown goes on
-            log.warning("sensor %s: close failed: %s", unit.name, exc,
-                        extra=fields(sensor=unit.name))
+            log.warning(
+                "sensor %s: close failed: %s", unit.name, exc, extra=fields(sensor=unit.name)
+            )
 
     # --- the per-sensor loop ----------------------------------------------------------------------
 
@@ -267,8 +324,9 @@ class SensorService:
             readings = await unit.worker.call(unit.built.driver.read, unit.config.timeout)
             if unit.built.filters is not None:
                 readings = unit.built.filters.apply(readings, self._clock.monotonic())
-            payload = state_payload(readings, self._clock.time(), unit.config.decimals,
-                                    self.clock_status.synchronized)
+            payload = state_payload(
+                readings, self._clock.time(), unit.config.decimals, self.clock_status.synchronized
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any driver failure is counted, logged, retried
@@ -282,8 +340,9 @@ class SensorService:
     @staticmethod
     def _needs_open(unit: _Unit) -> bool:
         device = unit.device
-        return not unit.opened or (device is not None and
-                                   (not device.is_open or device.generation != unit.generation))
+        return not unit.opened or (
+            device is not None and (not device.is_open or device.generation != unit.generation)
+        )
 
     async def _open_driver(self, unit: _Unit) -> None:
         """Open the sensor's bus or port if it is closed, then the driver (chip init), in the
@@ -299,8 +358,7 @@ class SensorService:
         unit.generation = await unit.worker.call(open_both, unit.config.timeout)
         unit.opened = True
         if unit.device_missing and device is not None:
-            log.info("sensor %s: %s opened", unit.name, device.path,
-                     extra=fields(sensor=unit.name))
+            log.info("sensor %s: %s opened", unit.name, device.path, extra=fields(sensor=unit.name))
         unit.device_missing = False
 
     # --- persisted pulse counts ---------------------------------------------------------------------
@@ -315,14 +373,21 @@ class SensorService:
             saved = self._saved_counts.get(unit.name)
             if saved is not None:
                 unit.built.driver.restore(saved)
-                log.info("sensor %s: pulse count %d restored from %s", unit.name, saved,
-                         self._counters.path, extra=fields(sensor=unit.name))
+                log.info(
+                    "sensor %s: pulse count %d restored from %s",
+                    unit.name,
+                    saved,
+                    self._counters.path,
+                    extra=fields(sensor=unit.name),
+                )
             unit.saved_count, unit.saved_at = saved or 0, now
 
     async def _save_counts_if_due(self, unit: _Unit) -> None:
         assert unit.persist_every is not None
-        if unit.built.driver.count != unit.saved_count and \
-                self._clock.monotonic() - unit.saved_at >= unit.persist_every:
+        if (
+            unit.built.driver.count != unit.saved_count
+            and self._clock.monotonic() - unit.saved_at >= unit.persist_every
+        ):
             await self._save_counts()
 
     async def _save_counts(self) -> None:
@@ -351,9 +416,13 @@ class SensorService:
             self._log_unavailable(unit, exc)
         else:
             change = unit.availability.failure()
-            log.warning("sensor %s: read failed (%d in a row): %s", unit.name,
-                        unit.availability.consecutive_failures, unit.last_error,
-                        extra=fields(sensor=unit.name))
+            log.warning(
+                "sensor %s: read failed (%d in a row): %s",
+                unit.name,
+                unit.availability.consecutive_failures,
+                unit.last_error,
+                extra=fields(sensor=unit.name),
+            )
         if change is not None:
             await self._publish(unit, unit.topics.availability, change, retain=True)
         if _port_lost(unit, exc) or _bus_stuck(unit):
@@ -362,12 +431,22 @@ class SensorService:
     def _log_unavailable(self, unit: _Unit, exc: DeviceUnavailable) -> None:
         """One warning when a sensor's device goes missing; the retries log at debug level."""
         if unit.device_missing:
-            log.debug("sensor %s: %s (attempt %d)", unit.name, exc,
-                      unit.availability.consecutive_failures, extra=fields(sensor=unit.name))
+            log.debug(
+                "sensor %s: %s (attempt %d)",
+                unit.name,
+                exc,
+                unit.availability.consecutive_failures,
+                extra=fields(sensor=unit.name),
+            )
             return
         unit.device_missing = True
-        log.warning("sensor %s: %s; offline, retrying with backoff up to %g s", unit.name, exc,
-                    unit.config.backoff_max, extra=fields(sensor=unit.name))
+        log.warning(
+            "sensor %s: %s; offline, retrying with backoff up to %g s",
+            unit.name,
+            exc,
+            unit.config.backoff_max,
+            extra=fields(sensor=unit.name),
+        )
 
     async def _reset_device(self, unit: _Unit, exc: Exception) -> None:
         """Close the bus or port; the next attempt of each sensor on it opens it again."""
@@ -375,16 +454,28 @@ class SensorService:
         assert device is not None
         if not device.is_open:
             return
-        log.warning("sensor %s: closing %s to reopen it (%s)", unit.name, device.path,
-                    unit.last_error, extra=fields(sensor=unit.name))
+        log.warning(
+            "sensor %s: closing %s to reopen it (%s)",
+            unit.name,
+            device.path,
+            unit.last_error,
+            extra=fields(sensor=unit.name),
+        )
         try:
             await unit.worker.call(device.reset, unit.config.timeout)
             unit.counters["device_resets"] = unit.counters.get("device_resets", 0) + 1
         except Exception as reset_exc:  # noqa: BLE001 - a later attempt tries again
-            log.error("sensor %s: closing %s failed: %s", unit.name, device.path, reset_exc,
-                      extra=fields(sensor=unit.name))
+            log.error(
+                "sensor %s: closing %s failed: %s",
+                unit.name,
+                device.path,
+                reset_exc,
+                extra=fields(sensor=unit.name),
+            )
 
-    async def _succeeded(self, unit: _Unit, readings: list[Reading], payload: bytes, stale: bool) -> None:
+    async def _succeeded(
+        self, unit: _Unit, readings: list[Reading], payload: bytes, stale: bool
+    ) -> None:
         now = self._clock.monotonic()
         unit.last_success = now
         change = unit.availability.success()
@@ -408,14 +499,20 @@ class SensorService:
         for target in self._compensated.get(source.name, ()):
             target.built.driver.compensate(float(temperature.value), float(humidity.value))
 
-    async def _publish_state(self, unit: _Unit, readings: list[Reading], payload: bytes, now: float) -> None:
+    async def _publish_state(
+        self, unit: _Unit, readings: list[Reading], payload: bytes, now: float
+    ) -> None:
         c = unit.config
         async with unit.publish_lock:
             await self._publish(unit, unit.topics.state, payload, retain=c.retain)
             if c.plain_topics:
                 for r in readings:
-                    await self._publish(unit, unit.topics.quantity(r.quantity),
-                                        plain_payload(r, c.decimals), retain=c.retain)
+                    await self._publish(
+                        unit,
+                        unit.topics.quantity(r.quantity),
+                        plain_payload(r, c.decimals),
+                        retain=c.retain,
+                    )
         unit.last_values = {q: r.value for q, r in unit.latest.items()}
         unit.last_publish = now
 
@@ -425,8 +522,13 @@ class SensorService:
             unit.counters["published"] += 1
         except Exception as exc:  # noqa: BLE001 - a full queue must not stop the sensor
             unit.counters["publish_errors"] += 1
-            log.warning("sensor %s: publish to %s failed: %s", unit.name, topic, exc,
-                        extra=fields(sensor=unit.name))
+            log.warning(
+                "sensor %s: publish to %s failed: %s",
+                unit.name,
+                topic,
+                exc,
+                extra=fields(sensor=unit.name),
+            )
 
     # --- GPIO events --------------------------------------------------------------------------------
 
@@ -446,8 +548,12 @@ class SensorService:
             unit.events.put_nowait(reading)
         except asyncio.QueueFull:
             unit.counters["events_dropped"] += 1
-            log.warning("sensor %s: event queue full, dropped a change of %s", unit.name, reading.quantity,
-                        extra=fields(sensor=unit.name))
+            log.warning(
+                "sensor %s: event queue full, dropped a change of %s",
+                unit.name,
+                reading.quantity,
+                extra=fields(sensor=unit.name),
+            )
 
     async def _drain_events(self, unit: _Unit) -> None:
         while True:
@@ -457,9 +563,17 @@ class SensorService:
             readings = list(unit.latest.values())
             now = self._clock.monotonic()
             self._observe(unit, [reading], now)
-            await self._publish_state(unit, readings, state_payload(
-                readings, self._clock.time(), unit.config.decimals,
-                self.clock_status.synchronized), now)
+            await self._publish_state(
+                unit,
+                readings,
+                state_payload(
+                    readings,
+                    self._clock.time(),
+                    unit.config.decimals,
+                    self.clock_status.synchronized,
+                ),
+                now,
+            )
             self.last_progress = now
 
     def _observe(self, unit: _Unit, readings: list[Reading], now: float) -> None:
@@ -477,19 +591,28 @@ class SensorService:
         now = self._clock.monotonic()
         out = []
         for u in self._units:
-            out.append({
-                "name": u.name, "type": u.config.type, "interval": u.config.interval,
-                "online": u.availability.online,
-                "age": None if u.last_success is None else round(now - u.last_success, 1),
-                "last_error": u.last_error, "reads": u.counters["reads"],
-                "failures": u.counters["failures"], "state_topic": u.topics.state,
-                "values": {q: {"value": r.value, "unit": r.unit} for q, r in u.latest.items()}})
+            out.append(
+                {
+                    "name": u.name,
+                    "type": u.config.type,
+                    "interval": u.config.interval,
+                    "online": u.availability.online,
+                    "age": None if u.last_success is None else round(now - u.last_success, 1),
+                    "last_error": u.last_error,
+                    "reads": u.counters["reads"],
+                    "failures": u.counters["failures"],
+                    "state_topic": u.topics.state,
+                    "values": {q: {"value": r.value, "unit": r.unit} for q, r in u.latest.items()},
+                }
+            )
         return out
 
-
     def status(self) -> ServiceStatus:
-        return ServiceStatus(bool(self._tasks), self.last_progress,
-                             tuple(self._sensor_status(u) for u in self._units))
+        return ServiceStatus(
+            bool(self._tasks),
+            self.last_progress,
+            tuple(self._sensor_status(u) for u in self._units),
+        )
 
     def summary(self) -> str:
         """For the service's STATUS= line."""
@@ -498,30 +621,51 @@ class SensorService:
 
     def overdue(self, now: float, grace: float = 5.0) -> tuple[str, ...]:
         """Sensors whose task missed its next attempt by more than timeout + grace (a stuck loop)."""
-        return tuple(u.name for u in self._units
-                     if u.next_due is not None and now > u.next_due + u.config.timeout * 2 + grace)
+        return tuple(
+            u.name
+            for u in self._units
+            if u.next_due is not None and now > u.next_due + u.config.timeout * 2 + grace
+        )
 
     @staticmethod
     def _sensor_status(u: _Unit) -> SensorStatus:
         c = u.counters
-        return SensorStatus(u.name, u.availability.online, c["reads"], c["failures"],
-                            u.availability.consecutive_failures, c["timeouts"], c["busy"],
-                            c["published"], c["publish_errors"], c["events"], c["events_dropped"],
-                            u.last_error, u.last_success, u.next_due)
+        return SensorStatus(
+            u.name,
+            u.availability.online,
+            c["reads"],
+            c["failures"],
+            u.availability.consecutive_failures,
+            c["timeouts"],
+            c["busy"],
+            c["published"],
+            c["publish_errors"],
+            c["events"],
+            c["events_dropped"],
+            u.last_error,
+            u.last_success,
+            u.next_due,
+        )
 
 
 def _port_lost(unit: _Unit, exc: Exception) -> bool:
     """A serial port that failed by itself (the USB adapter was pulled: pyserial's SerialException
     or a bare OSError from an ioctl, termios.error from tcflush), not a driver's verdict on the
     data and not a timeout."""
-    return unit.device is not None and unit.device.key.startswith("serial:") \
-        and isinstance(exc, (OSError, termios.error)) \
+    return (
+        unit.device is not None
+        and unit.device.key.startswith("serial:")
+        and isinstance(exc, (OSError, termios.error))
         and not isinstance(exc, (DriverError, TimeoutError, DeviceUnavailable))
+    )
 
 
 def _bus_stuck(unit: _Unit) -> bool:
     """Every `offline_after` consecutive failures of a sensor on an I2C bus, the bus is reopened
     (a wedged file descriptor, a USB-I2C adapter that went away; see drivers.bus.i2c.recover_bus)."""
     failures = unit.availability.consecutive_failures
-    return unit.device is not None and unit.device.key.startswith("i2c:") \
+    return (
+        unit.device is not None
+        and unit.device.key.startswith("i2c:")
         and failures % unit.availability.offline_after == 0
+    )

@@ -25,7 +25,9 @@ class SensorTopics:
 
     def quantity(self, quantity: str) -> str:
         if quantity == AVAILABILITY:
-            raise ValueError(f"a quantity cannot be named {AVAILABILITY!r}: it is the availability topic")
+            raise ValueError(
+                f"a quantity cannot be named {AVAILABILITY!r}: it is the availability topic"
+            )
         return f"{self.state}/{quantity}"
 
 

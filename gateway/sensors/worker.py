@@ -28,7 +28,9 @@ class SensorBusy(RuntimeError):
     """The previous driver call of this sensor is still running (hung)."""
 
 
-def run_in_thread(fn: Callable[[], T], name: str, lock: threading.Lock | None = None) -> asyncio.Future[T]:
+def run_in_thread(
+    fn: Callable[[], T], name: str, lock: threading.Lock | None = None
+) -> asyncio.Future[T]:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     future.add_done_callback(_consume)
@@ -49,8 +51,12 @@ def run_in_thread(fn: Callable[[], T], name: str, lock: threading.Lock | None = 
     return future
 
 
-def _deliver(loop: asyncio.AbstractEventLoop, future: asyncio.Future, result: object,
-             exc: BaseException | None) -> None:
+def _deliver(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future,
+    result: object,
+    exc: BaseException | None,
+) -> None:
     def settle() -> None:
         if future.done():
             return

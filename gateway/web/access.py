@@ -63,8 +63,7 @@ def backoff(failures: int) -> float:
 
 
 class Access:
-    def __init__(self, auth: GatewayAuth, session_seconds: float,
-                 clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(self, auth: GatewayAuth, session_seconds: float, clock=time.monotonic) -> None:  # noqa: ANN001
         self.auth = auth
         self.session_seconds = session_seconds
         self.clock = clock
@@ -145,8 +144,7 @@ class Access:
         if ok:
             self.failures.pop(address, None)
             sid = token(32)
-            self.sessions[sid] = WebSession(user, token(24),
-                                            self.clock() + self.session_seconds)
+            self.sessions[sid] = WebSession(user, token(24), self.clock() + self.session_seconds)
             while len(self.sessions) > MAX_SESSIONS:
                 self.sessions.popitem(last=False)
             return sid
@@ -167,8 +165,10 @@ class Access:
 
     def cookie(self, sid: str, secure: bool) -> str:
         flags = "; Secure" if secure else ""
-        return f"{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Strict; " \
-               f"Max-Age={int(self.session_seconds)}{flags}"
+        return (
+            f"{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Strict; "
+            f"Max-Age={int(self.session_seconds)}{flags}"
+        )
 
     @staticmethod
     def expired_cookie() -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 from gateway.modelbase import BaseModel, ConfigDict, Field, model_validator
 
 
-
 def loopback_host(host: str) -> bool:
     """Whether `host` names this machine's loopback ("localhost", 127.0.0.0/8, ::1)."""
     if host == "localhost":
@@ -18,6 +17,7 @@ def loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
 
 class WebConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

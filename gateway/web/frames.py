@@ -12,7 +12,6 @@ WebSockets to under half the TCP rate. Unmasking is one big-integer XOR (RFC 645
 from __future__ import annotations
 
 
-
 def frame_length(buf: bytes | bytearray, pos: int = 0) -> int | None:
     """The whole length of the frame starting at `pos` (header, mask and payload), or None when
     its header is not complete yet."""
@@ -23,11 +22,11 @@ def frame_length(buf: bytes | bytearray, pos: int = 0) -> int | None:
     if n == 126:
         if len(buf) - pos < 4:
             return None
-        n, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+        n, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
     elif n == 127:
         if len(buf) - pos < 10:
             return None
-        n, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+        n, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
     return head + (4 if second & 0x80 else 0) + n
 
 
@@ -58,6 +57,6 @@ def split(buf: bytes | bytearray) -> tuple[list[bytes], int]:
         if end > size:
             break
         start = pos + head + 4
-        out.append(unmask(buf[start:end], buf[start - 4:start]))
+        out.append(unmask(buf[start:end], buf[start - 4 : start]))
         pos = end
     return out, pos

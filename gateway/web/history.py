@@ -103,8 +103,11 @@ class History:
             series.add(float(value), now)
 
     def of(self, sensor: str, now: float) -> dict[str, list[tuple[float, float]]]:
-        return {quantity: series.points(now, self.span)
-                for (name, quantity), series in self.series.items() if name == sensor}
+        return {
+            quantity: series.points(now, self.span)
+            for (name, quantity), series in self.series.items()
+            if name == sensor
+        }
 
     @property
     def bytes(self) -> int:

@@ -90,15 +90,22 @@ def plot_caption(points: list[tuple[float, float]], span: float) -> str:
     values = [v for _, v in points]
     window = plot_window(points, span)
     period = f"{window / 3600:.1f} h" if window >= 5400 else f"{window / 60:.0f} min"
-    return (f"<span>last {esc(period)}</span>"
-            f"<span>{esc(fmt_value(min(values)))} … {esc(fmt_value(max(values)))}</span>")
+    return (
+        f"<span>last {esc(period)}</span>"
+        f"<span>{esc(fmt_value(min(values)))} … {esc(fmt_value(max(values)))}</span>"
+    )
 
 
 def _rows(rows: list[tuple[str, str, str]]) -> str:
     """(label, html value, id) rows of a two-column table."""
-    return "<table>" + "".join(
-        f'<tr><td>{esc(label)}</td><td{f" id={chr(34)}{key}{chr(34)}" if key else ""}>{value}</td></tr>'
-        for label, value, key in rows) + "</table>"
+    return (
+        "<table>"
+        + "".join(
+            f"<tr><td>{esc(label)}</td><td{f' id={chr(34)}{key}{chr(34)}' if key else ''}>{value}</td></tr>"
+            for label, value, key in rows
+        )
+        + "</table>"
+    )
 
 
 def _gateway(status: dict[str, Any]) -> str:
@@ -106,42 +113,67 @@ def _gateway(status: dict[str, Any]) -> str:
     temp = status.get("cpu_temperature")
     store = status.get("store") or {}
     rows = [
-        ("Gateway id", esc(status["id"]), ""), ("Version", esc(status["version"]), ""),
+        ("Gateway id", esc(status["id"]), ""),
+        ("Version", esc(status["version"]), ""),
         ("Up", esc(fmt_age(status["uptime"]).replace(" ago", "")), "g-uptime"),
-        ("Clock synchronised", esc({True: "yes", False: "NO", None: "unknown"}[
-            status["clock_synced"]]), "g-clock"),
+        (
+            "Clock synchronised",
+            esc({True: "yes", False: "NO", None: "unknown"}[status["clock_synced"]]),
+            "g-clock",
+        ),
         ("CPU temperature", esc("—" if temp is None else f"{temp:.1f} °C"), "g-temp"),
-        ("Throttling", esc("not reported" if throttle is None else
-                           (", ".join(throttle["now"]) or "none") +
-                           (f" (since boot: {', '.join(throttle['since_boot'])})"
-                            if throttle["since_boot"] else "")), "g-throttle"),
+        (
+            "Throttling",
+            esc(
+                "not reported"
+                if throttle is None
+                else (", ".join(throttle["now"]) or "none")
+                + (
+                    f" (since boot: {', '.join(throttle['since_boot'])})"
+                    if throttle["since_boot"]
+                    else ""
+                )
+            ),
+            "g-throttle",
+        ),
         ("Disk free", esc(fmt_bytes(status["disk_free"])), "g-disk"),
-        ("Store", esc(f"{store.get('state', 'off')}, {fmt_bytes(store.get('file bytes'))}"
-                      if store else "not enabled"), "g-store"),
+        (
+            "Store",
+            esc(
+                f"{store.get('state', 'off')}, {fmt_bytes(store.get('file bytes'))}"
+                if store
+                else "not enabled"
+            ),
+            "g-store",
+        ),
     ]
     return f'<section id="gateway"><h2>Gateway</h2>{_rows(rows)}</section>'
 
 
 def _sensor(s: dict[str, Any], history: dict[str, list], span: float) -> str:
     name = s["name"]
-    state = {True: ('online', 'on'), False: ('OFFLINE', 'bad'), None: ('starting', 'muted')}[
-        s["online"]]
+    state = {True: ("online", "on"), False: ("OFFLINE", "bad"), None: ("starting", "muted")}[
+        s["online"]
+    ]
     values = "".join(
         f'<div><span class="muted">{esc(q)}</span> <span class="val" id="s-{esc(name)}-{esc(q)}">'
-        f'{esc(fmt_value(r["value"]))}</span> {esc(r["unit"])}'
+        f"{esc(fmt_value(r['value']))}</span> {esc(r['unit'])}"
         f'<svg viewBox="0 0 {PLOT_W} {PLOT_H}" preserveAspectRatio="none" '
         f'aria-label="{esc(q)} history">'
         f'<polyline id="p-{esc(name)}-{esc(q)}" points="{polyline(history.get(q, []), span)}"/>'
         f'</svg><div class="range" id="c-{esc(name)}-{esc(q)}">'
-        f'{plot_caption(history.get(q, []), span)}</div></div>'
-        for q, r in s["values"].items())
+        f"{plot_caption(history.get(q, []), span)}</div></div>"
+        for q, r in s["values"].items()
+    )
     error = s.get("last_error")
-    return (f'<div class="card sensor" data-sensor="{esc(name)}"><h3>{esc(name)} '
-            f'<span class="muted">{esc(s["type"])}, every {s["interval"]:g} s</span></h3>'
-            f'<div><span id="s-{esc(name)}-avail" class="{state[1]}">{state[0]}</span> · '
-            f'<span class="muted">read <span id="s-{esc(name)}-age">{esc(fmt_age(s["age"]))}'
-            f'</span></span></div>{values or "<div class=muted>no reading yet</div>"}'
-            f'<div class="bad" id="s-{esc(name)}-error">{esc(error or "")}</div></div>')
+    return (
+        f'<div class="card sensor" data-sensor="{esc(name)}"><h3>{esc(name)} '
+        f'<span class="muted">{esc(s["type"])}, every {s["interval"]:g} s</span></h3>'
+        f'<div><span id="s-{esc(name)}-avail" class="{state[1]}">{state[0]}</span> · '
+        f'<span class="muted">read <span id="s-{esc(name)}-age">{esc(fmt_age(s["age"]))}'
+        f"</span></span></div>{values or '<div class=muted>no reading yet</div>'}"
+        f'<div class="bad" id="s-{esc(name)}-error">{esc(error or "")}</div></div>'
+    )
 
 
 def _relay(r: dict[str, Any]) -> str:
@@ -156,92 +188,142 @@ def _relay(r: dict[str, Any]) -> str:
     if limits["interlock"]:
         bits.append("interlocked with " + ", ".join(limits["interlock"]))
     last = r.get("last")
-    last_text = "" if not last else \
-        f"{last['event']} ({last['reason']}{': ' + last['detail'] if last.get('detail') else ''})"
-    buttons = "".join(f'<button type="button" data-relay="{esc(name)}" data-cmd="{cmd}">'
-                      f'{label}</button>' for cmd, label in
-                      (("ON", "On"), ("OFF", "Off"), ("TOGGLE", "Toggle")))
-    return (f'<div class="card relay" data-relay-card="{esc(name)}"><h3>{esc(r["title"])}</h3>'
-            f'<div>State: <span id="r-{esc(name)}-state" class="{"on" if state == "ON" else "off"}">'
-            f'{esc(state)}</span> <span class="muted">switched <span id="r-{esc(name)}-count">'
-            f'{esc(r["switches"])}</span> time(s)</span></div>'
-            f'<div class="muted">Last: <span id="r-{esc(name)}-last">{esc(last_text or "—")}</span></div>'
-            f'<div class="muted">{esc("; ".join(bits) or "no safety limits configured")}</div>'
-            f'<div>{buttons}</div><div id="r-{esc(name)}-msg" class="bad" role="status"></div></div>')
+    last_text = (
+        ""
+        if not last
+        else f"{last['event']} ({last['reason']}{': ' + last['detail'] if last.get('detail') else ''})"
+    )
+    buttons = "".join(
+        f'<button type="button" data-relay="{esc(name)}" data-cmd="{cmd}">{label}</button>'
+        for cmd, label in (("ON", "On"), ("OFF", "Off"), ("TOGGLE", "Toggle"))
+    )
+    return (
+        f'<div class="card relay" data-relay-card="{esc(name)}"><h3>{esc(r["title"])}</h3>'
+        f'<div>State: <span id="r-{esc(name)}-state" class="{"on" if state == "ON" else "off"}">'
+        f'{esc(state)}</span> <span class="muted">switched <span id="r-{esc(name)}-count">'
+        f"{esc(r['switches'])}</span> time(s)</span></div>"
+        f'<div class="muted">Last: <span id="r-{esc(name)}-last">{esc(last_text or "—")}</span></div>'
+        f'<div class="muted">{esc("; ".join(bits) or "no safety limits configured")}</div>'
+        f'<div>{buttons}</div><div id="r-{esc(name)}-msg" class="bad" role="status"></div></div>'
+    )
 
 
 def _bridge(b: dict[str, Any]) -> str:
     name = b["name"]
-    rows = [("Link", esc(b.get("state")), f"b-{esc(name)}-state"),
-            ("Queued", esc(f"{b.get('queue/messages', 0)} msg, "
-                           f"{fmt_bytes(b.get('queue/bytes', 0))}"), f"b-{esc(name)}-queue"),
-            ("Oldest queued", esc(f"{b.get('queue/oldest_age', 0)} s"), f"b-{esc(name)}-oldest"),
-            ("Sent / acked", esc(f"{b.get('messages/sent')} / {b.get('messages/acked')}"),
-             f"b-{esc(name)}-sent"),
-            ("Send / drain rate", "—", f"b-{esc(name)}-rate"),  # from two snapshots (JS)
-            ("Dropped", esc(b.get("messages/dropped")), f"b-{esc(name)}-dropped"),
-            ("Last error", esc(b.get("last_error") or "—"), f"b-{esc(name)}-error")]
+    rows = [
+        ("Link", esc(b.get("state")), f"b-{esc(name)}-state"),
+        (
+            "Queued",
+            esc(f"{b.get('queue/messages', 0)} msg, {fmt_bytes(b.get('queue/bytes', 0))}"),
+            f"b-{esc(name)}-queue",
+        ),
+        ("Oldest queued", esc(f"{b.get('queue/oldest_age', 0)} s"), f"b-{esc(name)}-oldest"),
+        (
+            "Sent / acked",
+            esc(f"{b.get('messages/sent')} / {b.get('messages/acked')}"),
+            f"b-{esc(name)}-sent",
+        ),
+        ("Send / drain rate", "—", f"b-{esc(name)}-rate"),  # from two snapshots (JS)
+        ("Dropped", esc(b.get("messages/dropped")), f"b-{esc(name)}-dropped"),
+        ("Last error", esc(b.get("last_error") or "—"), f"b-{esc(name)}-error"),
+    ]
     return f'<div class="card"><h3>{esc(name)}</h3>{_rows(rows)}</div>'
 
 
 def _broker(values: dict[str, Any]) -> str:
-    keys = [("Clients connected", "clients/connected"), ("Most clients", "clients/maximum"),
-            ("Subscriptions", "subscriptions/count"), ("Retained messages",
-                                                       "retained messages/count"),
-            ("Messages queued", "store/messages/count"), ("Publishes in", "publish/messages/received"),
-            ("Publishes out", "publish/messages/sent"), ("Dropped", "messages/dropped"),
-            ("Open sockets", "connections/open"), ("Refused connects", "connections/refused"),
-            ("Protocol errors", "protocol/errors")]
-    rows = [(label, esc(values.get(key, 0)), "k-" + key.replace("/", "-").replace(" ", "-"))
-            for label, key in keys]
+    keys = [
+        ("Clients connected", "clients/connected"),
+        ("Most clients", "clients/maximum"),
+        ("Subscriptions", "subscriptions/count"),
+        ("Retained messages", "retained messages/count"),
+        ("Messages queued", "store/messages/count"),
+        ("Publishes in", "publish/messages/received"),
+        ("Publishes out", "publish/messages/sent"),
+        ("Dropped", "messages/dropped"),
+        ("Open sockets", "connections/open"),
+        ("Refused connects", "connections/refused"),
+        ("Protocol errors", "protocol/errors"),
+    ]
+    rows = [
+        (label, esc(values.get(key, 0)), "k-" + key.replace("/", "-").replace(" ", "-"))
+        for label, key in keys
+    ]
     rows += [("Publishes in / out per s", "—", "k-rates")]
-    drops = ", ".join(f"{k.removeprefix('messages/dropped/')} {v}" for k, v in values.items()
-                      if k.startswith("messages/dropped/")) or "none"
-    limits = ", ".join(f"{k.removeprefix('limits/')} {v}" for k, v in values.items()
-                       if k.startswith("limits/")) or "none"
+    drops = (
+        ", ".join(
+            f"{k.removeprefix('messages/dropped/')} {v}"
+            for k, v in values.items()
+            if k.startswith("messages/dropped/")
+        )
+        or "none"
+    )
+    limits = (
+        ", ".join(
+            f"{k.removeprefix('limits/')} {v}" for k, v in values.items() if k.startswith("limits/")
+        )
+        or "none"
+    )
     rows += [("Drops by reason", esc(drops), "k-drops"), ("Limits hit", esc(limits), "k-limits")]
     return f'<section id="broker"><h2>Broker</h2>{_rows(rows)}</section>'
 
 
-def render_page(snapshot: dict[str, Any], history: History, now: float, *, csrf: str,
-                user: str | None, logins: bool) -> str:
+def render_page(
+    snapshot: dict[str, Any],
+    history: History,
+    now: float,
+    *,
+    csrf: str,
+    user: str | None,
+    logins: bool,
+) -> str:
     status = snapshot["status"]
     span = history.span or 1.0
     sensors = "".join(_sensor(s, history.of(s["name"], now), span) for s in snapshot["sensors"])
     relays = "".join(_relay(r) for r in snapshot["relays"])
     bridges = "".join(_bridge(b) for b in snapshot["bridges"])
-    who = f'{esc(user)} <form method="post" action="/logout"><input type="hidden" name="csrf" ' \
-          f'value="{esc(csrf)}"><button>Log out</button></form>' if user else \
-          ('<a href="/login" style="color:#fff">log in</a>' if logins else "")
+    who = (
+        f'{esc(user)} <form method="post" action="/logout"><input type="hidden" name="csrf" '
+        f'value="{esc(csrf)}"><button>Log out</button></form>'
+        if user
+        else ('<a href="/login" style="color:#fff">log in</a>' if logins else "")
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<meta name="csrf-token" content="{esc(csrf)}">'
         f'<meta name="history-span" content="{span:g}">'
-        f'<title>{esc(status["id"])} · Edge Gateway</title><style>{STYLE}</style></head><body>'
+        f"<title>{esc(status['id'])} · Edge Gateway</title><style>{STYLE}</style></head><body>"
         f'<header><h1>{esc(status["id"])}</h1><span class="sub">Pi Edge Gateway '
         f'{esc(status["version"])}</span><span id="live" class="pill">static</span>'
         f'<span class="sub" id="g-status">{esc(status["status_line"])}</span>'
         f'<span class="sub">{who}</span></header><main>'
-        f'{_gateway(status)}'
+        f"{_gateway(status)}"
         f'<section id="sensors"><h2>Sensors</h2>{sensors or "<p class=muted>none configured</p>"}</section>'
         f'<section id="relays"><h2>Relays</h2>{relays or "<p class=muted>none configured</p>"}</section>'
         f'<section id="bridges"><h2>Bridges</h2>{bridges or "<p class=muted>none configured</p>"}</section>'
-        f'{_broker(snapshot["broker"])}'
-        f'</main><script src="/app.js"></script></body></html>')
+        f"{_broker(snapshot['broker'])}"
+        f'</main><script src="/app.js"></script></body></html>'
+    )
 
 
 def render_login(message: str, possible: bool) -> str:
-    body = ('<form method="post" action="/login"><p><label>User<br><input name="user" '
+    body = (
+        (
+            '<form method="post" action="/login"><p><label>User<br><input name="user" '
             'autocomplete="username" required></label></p><p><label>Password<br><input '
             'name="password" type="password" autocomplete="current-password" required></label>'
-            '</p><button>Log in</button></form>') if possible else \
-        '<p>No password file is configured: only this machine (loopback) can see the page.</p>'
-    return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-            'content="width=device-width,initial-scale=1"><title>Log in · Edge Gateway</title>'
-            f'<style>{STYLE}</style></head><body><header><h1>Edge Gateway</h1></header><main>'
-            f'<section><h2>Log in with a broker user</h2><p class="bad">{esc(message)}</p>'
-            f'{body}</section></main></body></html>')
+            "</p><button>Log in</button></form>"
+        )
+        if possible
+        else "<p>No password file is configured: only this machine (loopback) can see the page.</p>"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        'content="width=device-width,initial-scale=1"><title>Log in · Edge Gateway</title>'
+        f"<style>{STYLE}</style></head><body><header><h1>Edge Gateway</h1></header><main>"
+        f'<section><h2>Log in with a broker user</h2><p class="bad">{esc(message)}</p>'
+        f"{body}</section></main></body></html>"
+    )
 
 
 SCRIPT = r"""'use strict';

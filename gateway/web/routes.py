@@ -37,9 +37,11 @@ log = logging.getLogger(__name__)
 LIVE_PERIOD = 2.0  # seconds between two snapshots on /api/events
 MAX_EVENT_STREAMS = 8  # open /api/events streams; overflow policy: the newest is refused (503)
 JSON = "application/json"
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-       "base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
 
 
 def host_allowed(host: str) -> bool:
@@ -49,7 +51,7 @@ def host_allowed(host: str) -> bool:
     its requests carry that name in Host."""
     name = host.strip().lower()
     if name.startswith("["):  # [v6]:port
-        name = name[1:name.find("]")] if "]" in name else name
+        name = name[1 : name.find("]")] if "]" in name else name
     elif name.count(":") == 1:
         name = name.rsplit(":", 1)[0]
     if not name:
@@ -119,20 +121,31 @@ class Routes:
     def handle(self, request: Request) -> Any:
         # (not /mqtt: MQTT clients send any Host, and a browser may open a WebSocket to any
         # origin anyway; MQTT's own authentication and ACLs apply there)
-        if request.loopback and request.path != "/mqtt" and \
-                not host_allowed(request.headers.get("host", "")):
+        if (
+            request.loopback
+            and request.path != "/mqtt"
+            and not host_allowed(request.headers.get("host", ""))
+        ):
             self.server.count("bad_host")
-            return error(421, "a loopback request must name this machine in Host (an IP address, "
-                         "localhost or the host name)")
+            return error(
+                421,
+                "a loopback request must name this machine in Host (an IP address, "
+                "localhost or the host name)",
+            )
         method = "GET" if request.method == "HEAD" else request.method
         handler = self.table.get((method, request.path))
         if handler is not None:
             return handler(request)
         if request.path.startswith("/api/relays/") and method == "POST":
             return self.switch(request, request.path.removeprefix("/api/relays/"))
-        if request.path.startswith("/api/sensors/") and request.path.endswith("/history") \
-                and method == "GET":
-            return self.sensor_history(request, request.path[len("/api/sensors/"):-len("/history")])
+        if (
+            request.path.startswith("/api/sensors/")
+            and request.path.endswith("/history")
+            and method == "GET"
+        ):
+            return self.sensor_history(
+                request, request.path[len("/api/sensors/") : -len("/history")]
+            )
         if any(path == request.path for _, path in self.table):
             allowed = ", ".join(sorted(m for m, p in self.table if p == request.path))
             return Response(405, b"method not allowed\n", headers=[("Allow", allowed)])
@@ -148,6 +161,7 @@ class Routes:
     def api(self, build: Any) -> Any:
         def handler(request: Request) -> Response:
             return self._denied(request) or json_response(build())
+
         return handler
 
     # -- the page ------------------------------------------------------------------------------
@@ -157,13 +171,20 @@ class Routes:
             return denied
         from gateway.web.page import render_page
 
-        html = render_page(self.state.everything(), self.history, time.monotonic(),
-                           csrf=self.access.csrf_token(request) or "",
-                           user=self.access.user(request),
-                           logins=self.access.logins_possible)
-        return Response(200, html.encode(), "text/html; charset=utf-8",
-                        headers=[("Content-Security-Policy", CSP),
-                                 ("Referrer-Policy", "no-referrer")])
+        html = render_page(
+            self.state.everything(),
+            self.history,
+            time.monotonic(),
+            csrf=self.access.csrf_token(request) or "",
+            user=self.access.user(request),
+            logins=self.access.logins_possible,
+        )
+        return Response(
+            200,
+            html.encode(),
+            "text/html; charset=utf-8",
+            headers=[("Content-Security-Policy", CSP), ("Referrer-Policy", "no-referrer")],
+        )
 
     def script(self, request: Request) -> Response:
         from gateway.web.page import SCRIPT
@@ -174,32 +195,43 @@ class Routes:
         from gateway.web.page import render_login
 
         html = render_login(message, self.access.logins_possible)
-        return Response(status, html.encode(), "text/html; charset=utf-8",
-                        headers=[("Content-Security-Policy", CSP)])
+        return Response(
+            status,
+            html.encode(),
+            "text/html; charset=utf-8",
+            headers=[("Content-Security-Policy", CSP)],
+        )
 
     async def login(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
         address = request.protocol.peer_ip
         if self.access.busy(address):
             self.server.count("logins_refused")
-            return Response(429, b"a login from this address is still being answered\n",
-                            headers=[("Retry-After", "1")])
+            return Response(
+                429,
+                b"a login from this address is still being answered\n",
+                headers=[("Retry-After", "1")],
+            )
         sid = await self.access.login(address, form.get("user", ""), form.get("password", ""))
         if sid is None:
             self.server.count("logins_failed")
             log.warning("web: failed login for %r from %s", form.get("user", ""), request.peer)
             return self.login_form(request, "Wrong user name or password.", 403)
         log.info("web: %s logged in from %s", form.get("user"), request.peer)
-        return Response(303, b"", headers=[
-            ("Location", "/"), ("Set-Cookie", self.access.cookie(sid, request.tls))])
+        return Response(
+            303,
+            b"",
+            headers=[("Location", "/"), ("Set-Cookie", self.access.cookie(sid, request.tls))],
+        )
 
     def logout(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
         if not self.access.csrf_ok(request, form):
             return error(403, "missing or wrong CSRF token")
         self.access.logout(request)
-        return Response(303, b"", headers=[("Location", "/login"),
-                                           ("Set-Cookie", self.access.expired_cookie())])
+        return Response(
+            303, b"", headers=[("Location", "/login"), ("Set-Cookie", self.access.expired_cookie())]
+        )
 
     # -- the API that is not a plain snapshot --------------------------------------------------
 
@@ -208,8 +240,13 @@ class Routes:
             return denied
         if not any(item["name"] == name for item in self.state.sensors()):
             return error(404, f"no sensor named {name!r}")
-        return json_response({"sensor": name, "span": self.history.span,
-                              "series": self.history.of(name, time.monotonic())})
+        return json_response(
+            {
+                "sensor": name,
+                "span": self.history.span,
+                "series": self.history.of(name, time.monotonic()),
+            }
+        )
 
     async def switch(self, request: Request, name: str) -> Response:
         if denied := self._denied(request):
@@ -224,8 +261,14 @@ class Routes:
             return error(403, f"not allowed to publish to {topic}")
         outcome = await relays.command(name, request.body)
         body = json.loads(outcome.to_json(None))
-        log.info("web: relay %s command %r from %s (%s): %s", name, request.body[:40],
-                 self.access.user(request) or "anonymous", request.peer, outcome.result.value)
+        log.info(
+            "web: relay %s command %r from %s (%s): %s",
+            name,
+            request.body[:40],
+            self.access.user(request) or "anonymous",
+            request.peer,
+            outcome.result.value,
+        )
         return json_response(body, 200 if outcome.result.value == "done" else 409)
 
     def metrics(self, request: Request) -> Response:

@@ -70,7 +70,9 @@ class HttpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.slot: Slot | None = None
         self.tls: ServerTls | None = None
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_request_bytes)
+        self.h11 = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=self.config.max_request_bytes
+        )
         self.peer = ""
         self.peer_ip = ""
         self.timer: asyncio.TimerHandle | None = None
@@ -93,8 +95,13 @@ class HttpProtocol(asyncio.Protocol):
         broker = self.server.gateway.broker
         admitted = broker.admission.admit(self.config.name, self.peer_ip or None)
         if isinstance(admitted, str):
-            broker.ratelog.log(logging.WARNING, admitted, "web connection from %s refused: %s "
-                               "reached", self.peer, admitted)
+            broker.ratelog.log(
+                logging.WARNING,
+                admitted,
+                "web connection from %s refused: %s reached",
+                self.peer,
+                admitted,
+            )
             transport.abort()
             return
         self.slot = admitted
@@ -179,8 +186,17 @@ class HttpProtocol(asyncio.Protocol):
             key = name.decode("latin-1")
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        self.request = Request(event.method.decode("latin-1"), path, query, headers, b"",
-                               self.peer, _is_loopback(self.peer_ip), self.tls is not None, self)
+        self.request = Request(
+            event.method.decode("latin-1"),
+            path,
+            query,
+            headers,
+            b"",
+            self.peer,
+            _is_loopback(self.peer_ip),
+            self.tls is not None,
+            self,
+        )
         self.body, self.body_size = [], 0
         # h11 bounds a head that arrives in pieces (max_incomplete_event_size); one that arrives
         # in one read is measured here
@@ -219,8 +235,12 @@ class HttpProtocol(asyncio.Protocol):
             return
         exc = task.exception()
         if exc is not None:
-            log.error("web: %s %s failed: %r", self.request and self.request.method,
-                      self.request and self.request.path, exc)
+            log.error(
+                "web: %s %s failed: %r",
+                self.request and self.request.method,
+                self.request and self.request.path,
+                exc,
+            )
             self.respond(Response(500, b"internal error\n", close=True))
         elif task.result() is not None:
             self.respond(task.result())
@@ -228,8 +248,9 @@ class HttpProtocol(asyncio.Protocol):
     def _bad_request(self, exc: h11.RemoteProtocolError) -> None:
         status = exc.error_status_hint
         self.server.count("too_large" if status == 431 else "bad_requests")
-        self.server.gateway.broker.ratelog.log(logging.INFO, "web_bad_request", "web: bad "
-                                               "request from %s: %s", self.peer, exc)
+        self.server.gateway.broker.ratelog.log(
+            logging.INFO, "web_bad_request", "web: bad request from %s: %s", self.peer, exc
+        )
         self.respond(Response(status, f"{exc}\n".encode(), close=True))
 
     # -- responses -----------------------------------------------------------------------------
@@ -241,8 +262,15 @@ class HttpProtocol(asyncio.Protocol):
         headers = self._headers(response)
         headers.append(("Content-Length", str(len(response.body))))
         try:
-            out = [self.h11.send(h11.Response(status_code=response.status, headers=headers,
-                                              reason=_reason(response.status)))]
+            out = [
+                self.h11.send(
+                    h11.Response(
+                        status_code=response.status,
+                        headers=headers,
+                        reason=_reason(response.status),
+                    )
+                )
+            ]
             if response.body and (self.request is None or self.request.method != "HEAD"):
                 out.append(self.h11.send(h11.Data(data=response.body)))
             out.append(self.h11.send(h11.EndOfMessage()))
@@ -265,8 +293,13 @@ class HttpProtocol(asyncio.Protocol):
     def start_stream(self, response: Response) -> None:
         """Send the head of a response whose body follows in pieces (`send_chunk`)."""
         headers = self._headers(response)
-        self.write(self.h11.send(h11.Response(status_code=response.status, headers=headers,
-                                              reason=_reason(response.status))))
+        self.write(
+            self.h11.send(
+                h11.Response(
+                    status_code=response.status, headers=headers, reason=_reason(response.status)
+                )
+            )
+        )
         self.streaming = True
 
     def send_chunk(self, data: bytes) -> bool:
@@ -283,9 +316,15 @@ class HttpProtocol(asyncio.Protocol):
 
     def switch_protocol(self, response: Response) -> bytes:
         """Send 101 Switching Protocols; returns what the client sent after its request."""
-        self.write(self.h11.send(h11.InformationalResponse(
-            status_code=101, headers=self._headers(response, server=False),
-            reason=b"Switching Protocols")))
+        self.write(
+            self.h11.send(
+                h11.InformationalResponse(
+                    status_code=101,
+                    headers=self._headers(response, server=False),
+                    reason=b"Switching Protocols",
+                )
+            )
+        )
         self.busy = False
         data, _closed = self.h11.trailing_data
         return bytes(data)
@@ -350,8 +389,12 @@ class HttpProtocol(asyncio.Protocol):
         if self.timer_kind == "request":
             self.server.count("timeouts")
             self.server.gateway.broker.ratelog.log(
-                logging.INFO, "web_timeout", "web: %s sent no whole request in %g s: closed",
-                self.peer, self.config.request_timeout)
+                logging.INFO,
+                "web_timeout",
+                "web: %s sent no whole request in %g s: closed",
+                self.peer,
+                self.config.request_timeout,
+            )
             if self.h11.our_state is h11.SEND_RESPONSE or self.h11.our_state is h11.IDLE:
                 try:
                     self.respond(Response(408, b"request timeout\n", close=True))
@@ -392,8 +435,17 @@ class WebServer:
         self.protocols: set[HttpProtocol] = set()
         self.tasks: set[asyncio.Future] = set()
         self.counters: dict[str, int] = dict.fromkeys(
-            ("requests", "bad_requests", "too_large", "timeouts", "slow_clients", "tls_errors",
-             "logins_failed"), 0)
+            (
+                "requests",
+                "bad_requests",
+                "too_large",
+                "timeouts",
+                "slow_clients",
+                "tls_errors",
+                "logins_failed",
+            ),
+            0,
+        )
         self.routes = Routes(self)
         self._server: asyncio.AbstractServer | None = None
         gateway.broker.admission.add_listener(config.name, config.max_connections)
@@ -403,12 +455,14 @@ class WebServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: HttpProtocol(self), self.config.host,
-                                                self.config.port, reuse_address=True)
+        self._server = await loop.create_server(
+            lambda: HttpProtocol(self), self.config.host, self.config.port, reuse_address=True
+        )
         await self.routes.start()
         host, port = self.address
-        log.info("web: listening on %s://%s:%d", "https" if self.ssl_context else "http",
-                 host, port)
+        log.info(
+            "web: listening on %s://%s:%d", "https" if self.ssl_context else "http", host, port
+        )
 
     @property
     def address(self) -> tuple[str, int]:

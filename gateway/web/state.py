@@ -22,8 +22,12 @@ THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 # bits 16-19: the same "has occurred since boot".
 THROTTLED = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
 
-THROTTLE_BITS = {0: "under-voltage", 1: "frequency capped", 2: "throttled",
-                 3: "soft temperature limit"}
+THROTTLE_BITS = {
+    0: "under-voltage",
+    1: "frequency capped",
+    2: "throttled",
+    3: "soft temperature limit",
+}
 
 
 def _read(path: Path) -> str | None:
@@ -49,9 +53,11 @@ def throttling() -> dict[str, Any] | None:
         flags = int(raw, 16)
     except ValueError:
         return None
-    return {"raw": f"0x{flags:x}",
-            "now": [name for bit, name in THROTTLE_BITS.items() if flags >> bit & 1],
-            "since_boot": [name for bit, name in THROTTLE_BITS.items() if flags >> (bit + 16) & 1]}
+    return {
+        "raw": f"0x{flags:x}",
+        "now": [name for bit, name in THROTTLE_BITS.items() if flags >> bit & 1],
+        "since_boot": [name for bit, name in THROTTLE_BITS.items() if flags >> (bit + 16) & 1],
+    }
 
 
 def disk_free(path: Path) -> int | None:
@@ -95,13 +101,18 @@ class GatewayState:
         now = gw.broker.clock()
         sys_values = gw.broker.core.sys_values(now)
         return {
-            "id": config.gateway.id, "version": __version__,
+            "id": config.gateway.id,
+            "version": __version__,
             "uptime": round(now - stats.started_at, 1),
-            "time": time.time(), "clock_synced": self.clock_synced(),
-            "cpu_temperature": cpu_temperature(), "throttling": throttling(),
+            "time": time.time(),
+            "clock_synced": self.clock_synced(),
+            "cpu_temperature": cpu_temperature(),
+            "throttling": throttling(),
             "disk_free": disk_free(Path(config.gateway.state_dir)),
-            "store": {k.removeprefix("store/"): v for k, v in sys_values.items()
-                      if k.startswith("store/")} or None,
+            "store": {
+                k.removeprefix("store/"): v for k, v in sys_values.items() if k.startswith("store/")
+            }
+            or None,
             "status_line": gw.status_line(),
         }
 
@@ -123,18 +134,29 @@ class GatewayState:
 
     def bridges(self) -> list[dict[str, Any]]:
         now = self.gateway.broker.clock()
-        return [{"name": service.name, **service.metrics(now)}
-                for service in self.gateway.services if type(service).__name__ == "BridgeService"]
+        return [
+            {"name": service.name, **service.metrics(now)}
+            for service in self.gateway.services
+            if type(service).__name__ == "BridgeService"
+        ]
 
     def broker(self) -> dict[str, Any]:
         core = self.gateway.broker.core
         admission = self.gateway.broker.admission
-        values = {k: v for k, v in core.sys_values(self.gateway.broker.clock()).items()
-                  if not k.startswith("store/")}
+        values = {
+            k: v
+            for k, v in core.sys_values(self.gateway.broker.clock()).items()
+            if not k.startswith("store/")
+        }
         values["connections/open"] = admission.total
         values["connections/by listener"] = dict(admission.by_listener)
         return values
 
     def everything(self) -> dict[str, Any]:
-        return {"status": self.status(), "sensors": self.sensors(), "relays": self.relays(),
-                "bridges": self.bridges(), "broker": self.broker()}
+        return {
+            "status": self.status(),
+            "sensors": self.sensors(),
+            "relays": self.relays(),
+            "bridges": self.bridges(),
+            "broker": self.broker(),
+        }

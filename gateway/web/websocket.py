@@ -44,25 +44,41 @@ def _tokens(value: str) -> list[str]:
 
 def upgrade(server: WebServer, request: Request) -> Response | None:
     headers = request.headers
-    if "websocket" not in (t.lower() for t in _tokens(headers.get("upgrade", ""))) or \
-            "upgrade" not in (t.lower() for t in _tokens(headers.get("connection", ""))):
-        return Response(426, b"MQTT over WebSockets: this path needs a WebSocket upgrade\n",
-                        headers=[("Upgrade", "websocket")])
+    if "websocket" not in (
+        t.lower() for t in _tokens(headers.get("upgrade", ""))
+    ) or "upgrade" not in (t.lower() for t in _tokens(headers.get("connection", ""))):
+        return Response(
+            426,
+            b"MQTT over WebSockets: this path needs a WebSocket upgrade\n",
+            headers=[("Upgrade", "websocket")],
+        )
     key = headers.get("sec-websocket-key", "")
     if headers.get("sec-websocket-version") != "13" or not key:
         server.count("bad_requests")
-        return Response(400, b"WebSocket version 13 with a Sec-WebSocket-Key required\n",
-                        headers=[("Sec-WebSocket-Version", "13")], close=True)
+        return Response(
+            400,
+            b"WebSocket version 13 with a Sec-WebSocket-Key required\n",
+            headers=[("Sec-WebSocket-Version", "13")],
+            close=True,
+        )
     offered = _tokens(headers.get("sec-websocket-protocol", ""))
     chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
     if chosen is None:
         server.count("bad_requests")
         return Response(400, b"subprotocol mqtt required (Sec-WebSocket-Protocol)\n", close=True)
     protocol = request.protocol
-    trailing = protocol.switch_protocol(Response(101, content_type="", headers=[
-        ("Upgrade", "websocket"), ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode()),
-        ("Sec-WebSocket-Protocol", chosen)]))
+    trailing = protocol.switch_protocol(
+        Response(
+            101,
+            content_type="",
+            headers=[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode()),
+                ("Sec-WebSocket-Protocol", chosen),
+            ],
+        )
+    )
     link = MqttOverWebSocket(server, protocol)
     protocol.upgraded = link
     if trailing:
@@ -164,8 +180,13 @@ class MqttOverWebSocket:
 
     def _fail(self, code: int, why: str) -> None:
         self.server.count("bad_frames")
-        self.broker.ratelog.log(logging.INFO, "web_bad_frame", "web: WebSocket from %s closed: "
-                                "%s", self.protocol.peer, why)
+        self.broker.ratelog.log(
+            logging.INFO,
+            "web_bad_frame",
+            "web: WebSocket from %s closed: %s",
+            self.protocol.peer,
+            why,
+        )
         try:
             self.protocol.write(self.ws.send(CloseConnection(code=code, reason=why[:100])))
         except LocalProtocolError:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 def pytest_configure(config):  # noqa: ANN001, ANN201
     config.addinivalue_line(
-        "markers", "boot: boots a Debian rootfs with the .deb under systemd-nspawn; needs root, "
-        "debootstrap and systemd-container; runs only with GATEWAY_BOOT_TEST=1")
+        "markers",
+        "boot: boots a Debian rootfs with the .deb under systemd-nspawn; needs root, "
+        "debootstrap and systemd-container; runs only with GATEWAY_BOOT_TEST=1",
+    )
 
 
 def pytest_terminal_summary(terminalreporter):  # noqa: ANN001, ANN201

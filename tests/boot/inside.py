@@ -29,8 +29,20 @@ RESULTS = Path("/var/lib/boot-test/results.json")
 SECRET = Path("/etc/edge-gateway/secrets/admin.password")
 PASSWD = Path("/etc/edge-gateway/passwd")
 EDGE_GATEWAY = "/opt/edge-gateway/venv/bin/edge-gateway"
-PROPS = ("ActiveState", "SubState", "Result", "NRestarts", "MainPID", "Type", "NotifyAccess",
-         "StatusText", "WatchdogUSec", "ExecMainCode", "ExecMainStatus", "User")
+PROPS = (
+    "ActiveState",
+    "SubState",
+    "Result",
+    "NRestarts",
+    "MainPID",
+    "Type",
+    "NotifyAccess",
+    "StatusText",
+    "WatchdogUSec",
+    "ExecMainCode",
+    "ExecMainStatus",
+    "User",
+)
 
 results: dict = {"steps": [], "started": time.monotonic()}
 
@@ -70,22 +82,35 @@ def wait_for(predicate, timeout: float, interval: float = 0.25):  # noqa: ANN001
 
 def settled(timeout: float) -> dict[str, str]:
     """The unit's properties once it is running or has failed (no start job pending)."""
+
     def done() -> dict[str, str] | None:
         props = show()
         if props.get("ActiveState") in ("active", "failed") and props.get("SubState") in (
-                "running", "failed", "dead", "exited"):
+            "running",
+            "failed",
+            "dead",
+            "exited",
+        ):
             return props
         return None
+
     return wait_for(done, timeout) or show()
 
 
 class Probe:
     """One paho client: connect, and optionally subscribe and collect what arrives."""
 
-    def __init__(self, client_id: str, username: str | None, password: str | None,
-                 port: int = 1883, cafile: str | None = None) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)
+    def __init__(
+        self,
+        client_id: str,
+        username: str | None,
+        password: str | None,
+        port: int = 1883,
+        cafile: str | None = None,
+    ) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
         self.port = port
         if cafile is not None:
             self.client.tls_set(ca_certs=cafile)
@@ -134,8 +159,21 @@ def pub_sub(tag: str, password: str) -> dict:
         sub.client.subscribe(f"boot/{tag}", qos=1)
         step["suback"] = sub.subscribed.wait(10)
         payload = f"hello-{tag}-{os.getpid()}"
-        pub = run(EDGE_GATEWAY, "pub", "-u", "admin", "--password-file", str(SECRET),
-                  "-t", f"boot/{tag}", "-q", "1", "-m", payload, timeout=30)
+        pub = run(
+            EDGE_GATEWAY,
+            "pub",
+            "-u",
+            "admin",
+            "--password-file",
+            str(SECRET),
+            "-t",
+            f"boot/{tag}",
+            "-q",
+            "1",
+            "-m",
+            payload,
+            timeout=30,
+        )
         step["pub_rc"] = pub.returncode
         step["pub_output"] = (pub.stdout + pub.stderr)[-2000:]
         sub.got.wait(10)
@@ -144,8 +182,9 @@ def pub_sub(tag: str, password: str) -> dict:
     finally:
         sub.close()
     # The broker's lines about the subscriber, found by their journal field.
-    step["journal_client"] = run("journalctl", "--no-pager", "-o", "cat", "-u", UNIT,
-                                 f"CLIENT_ID=boot-sub-{tag}").stdout.splitlines()
+    step["journal_client"] = run(
+        "journalctl", "--no-pager", "-o", "cat", "-u", UNIT, f"CLIENT_ID=boot-sub-{tag}"
+    ).stdout.splitlines()
     anon = Probe(f"boot-anon-{tag}", None, None)
     step["anonymous_connack"] = anon.connect()
     anon.close()
@@ -156,13 +195,20 @@ def step_boot() -> None:
     props = settled(90)
     # The command the config's comments and the README tell the operator to run, on PATH.
     check = run("sh", "-c", "edge-gateway check-config /etc/edge-gateway/gateway.toml")
-    results["check_config"] = {"rc": check.returncode, "output": check.stdout + check.stderr,
-                               "which": run("sh", "-c", "command -v edge-gateway").stdout.strip()}
-    results["boot"] = {"props": props, "provision": show("edge-gateway-provision.service"),
-                       "journal": journal(), "provision_journal": journal(
-                           "edge-gateway-provision.service"),
-                       "etc": run("ls", "-ln", "/etc/edge-gateway", "/etc/edge-gateway/secrets",
-                                  "/var/lib/edge-gateway").stdout}
+    results["check_config"] = {
+        "rc": check.returncode,
+        "output": check.stdout + check.stderr,
+        "which": run("sh", "-c", "command -v edge-gateway").stdout.strip(),
+    }
+    results["boot"] = {
+        "props": props,
+        "provision": show("edge-gateway-provision.service"),
+        "journal": journal(),
+        "provision_journal": journal("edge-gateway-provision.service"),
+        "etc": run(
+            "ls", "-ln", "/etc/edge-gateway", "/etc/edge-gateway/secrets", "/var/lib/edge-gateway"
+        ).stdout,
+    }
 
 
 def step_tls(password: str) -> None:
@@ -170,10 +216,14 @@ def step_tls(password: str) -> None:
     probe = Probe("boot-tls", "admin", password, port=8883, cafile="/etc/edge-gateway/ca.crt")
     connack = probe.connect()
     probe.close()
-    san = run("openssl", "x509", "-in", "/etc/edge-gateway/server.crt", "-noout", "-ext",
-              "subjectAltName").stdout
-    results["tls"] = {"connack": connack, "san": san,
-                      "hostname": Path("/etc/hostname").read_text().strip()}
+    san = run(
+        "openssl", "x509", "-in", "/etc/edge-gateway/server.crt", "-noout", "-ext", "subjectAltName"
+    ).stdout
+    results["tls"] = {
+        "connack": connack,
+        "san": san,
+        "hostname": Path("/etc/hostname").read_text().strip(),
+    }
 
 
 def step_reload(password: str) -> None:
@@ -188,11 +238,18 @@ def step_reload(password: str) -> None:
     probe = Probe("boot-reloader-after", "reloader", "reload-pass-1")
     after_reload = probe.connect()
     probe.close()
-    results["reload"] = {"before": before, "passwd_rc": add.returncode,
-                         "passwd_output": add.stdout + add.stderr, "passwd_mode": mode,
-                         "connack_before_reload": before_reload, "reload_rc": reload.returncode,
-                         "reload_output": reload.stdout + reload.stderr, "after": after,
-                         "connack_after_reload": after_reload, "journal": journal()}
+    results["reload"] = {
+        "before": before,
+        "passwd_rc": add.returncode,
+        "passwd_output": add.stdout + add.stderr,
+        "passwd_mode": mode,
+        "connack_before_reload": before_reload,
+        "reload_rc": reload.returncode,
+        "reload_output": reload.stdout + reload.stderr,
+        "after": after,
+        "connack_after_reload": after_reload,
+        "journal": journal(),
+    }
     results["pubsub_after_reload"] = pub_sub("reload", password)
 
 
@@ -204,19 +261,31 @@ def step_watchdog() -> None:
 
     def restarted() -> dict[str, str] | None:
         props = show()
-        if int(props["NRestarts"]) > int(before["NRestarts"]) and props["ActiveState"] == "active" \
-                and props["SubState"] == "running" and props["MainPID"] not in ("0", str(pid)):
+        if (
+            int(props["NRestarts"]) > int(before["NRestarts"])
+            and props["ActiveState"] == "active"
+            and props["SubState"] == "running"
+            and props["MainPID"] not in ("0", str(pid))
+        ):
             return props
         return None
+
     after = wait_for(restarted, 60)
-    results["watchdog"] = {"before": before, "stopped_pid": pid, "after": after or show(),
-                           "seconds": round(time.monotonic() - t0, 1), "journal": journal()}
+    results["watchdog"] = {
+        "before": before,
+        "stopped_pid": pid,
+        "after": after or show(),
+        "seconds": round(time.monotonic() - t0, 1),
+        "journal": journal(),
+    }
 
 
 def identity() -> dict[str, str]:
     """What the device made on its first boot, by content hash."""
-    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in (Path("/etc/edge-gateway/gateway-id"), PASSWD, SECRET)}
+    return {
+        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in (Path("/etc/edge-gateway/gateway-id"), PASSWD, SECRET)
+    }
 
 
 def retained(topic: str, password: str) -> list[list[str]]:
@@ -240,38 +309,67 @@ def step_upgrade(password: str) -> None:
     edit = "\n# edited by the operator before the upgrade\n"
     config.write_text(config.read_text() + edit)
     payload = f"kept-{os.getpid()}"
-    pub = run(EDGE_GATEWAY, "pub", "-u", "admin", "--password-file", str(SECRET), "-r",
-              "-t", "boot/retained", "-q", "1", "-m", payload, timeout=30)
+    pub = run(
+        EDGE_GATEWAY,
+        "pub",
+        "-u",
+        "admin",
+        "--password-file",
+        str(SECRET),
+        "-r",
+        "-t",
+        "boot/retained",
+        "-q",
+        "1",
+        "-m",
+        payload,
+        timeout=30,
+    )
     before, identity_before = show(), identity()
     version_before = run("dpkg-query", "-W", "-f=${Version}", "edge-gateway").stdout
-    install = run("apt-get", "install", "-y", "--no-install-recommends", upgrade["deb"],
-                  timeout=300)
+    install = run(
+        "apt-get", "install", "-y", "--no-install-recommends", upgrade["deb"], timeout=300
+    )
 
     def restarted() -> dict[str, str] | None:
         props = show()
-        if props["ActiveState"] == "active" and props["SubState"] == "running" \
-                and props["MainPID"] not in ("0", before["MainPID"]):
+        if (
+            props["ActiveState"] == "active"
+            and props["SubState"] == "running"
+            and props["MainPID"] not in ("0", before["MainPID"])
+        ):
             return props
         return None
+
     after = wait_for(restarted, 90) or show()
     results["upgrade"] = {
-        "before": before, "after": after, "retained_pub_rc": pub.returncode,
-        "install_rc": install.returncode, "install_output": (install.stdout + install.stderr)[-3000:],
+        "before": before,
+        "after": after,
+        "retained_pub_rc": pub.returncode,
+        "install_rc": install.returncode,
+        "install_output": (install.stdout + install.stderr)[-3000:],
         "version_before": version_before,
         "version_after": run("dpkg-query", "-W", "-f=${Version}", "edge-gateway").stdout,
         "config_edit_kept": config.read_text().endswith(edit),
-        "identity_before": identity_before, "identity_after": identity(),
-        "retained_sent": payload, "retained_after": retained("boot/retained", password),
-        "journal": journal()[-30:]}
+        "identity_before": identity_before,
+        "identity_after": identity(),
+        "retained_sent": payload,
+        "retained_after": retained("boot/retained", password),
+        "journal": journal()[-30:],
+    }
     results["pubsub_after_upgrade"] = pub_sub("upgrade", password)
 
 
 def step_stop() -> None:
     t0 = time.monotonic()
     stop = run("systemctl", "stop", UNIT, timeout=90)
-    results["stop"] = {"rc": stop.returncode, "output": stop.stdout + stop.stderr,
-                       "seconds": round(time.monotonic() - t0, 1), "props": show(),
-                       "journal": journal()[-30:]}
+    results["stop"] = {
+        "rc": stop.returncode,
+        "output": stop.stdout + stop.stderr,
+        "seconds": round(time.monotonic() - t0, 1),
+        "props": show(),
+        "journal": journal()[-30:],
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -29,8 +29,16 @@ MIRROR = os.environ.get("GATEWAY_BOOT_MIRROR", "http://deb.debian.org/debian")
 # systemd as PID 1, and every run-time dependency of edge-gateway (python3, libsystemd0), so the
 # package installs offline (openssl makes the first boot's TLS certificates); procps/iproute2 for
 # looking around when a boot goes wrong.
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "libsystemd0", "openssl", "procps",
-            "iproute2")
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "python3",
+    "libsystemd0",
+    "openssl",
+    "procps",
+    "iproute2",
+)
 CACHE = Path(os.environ.get("GATEWAY_BOOT_CACHE", "/var/cache/edge-gateway-boot"))
 TIMINGS: dict[str, float] = {}  # step -> seconds, printed at the end of the pytest run
 
@@ -40,18 +48,24 @@ class BootSetupError(RuntimeError):
 
 
 def require_tools() -> None:
-    missing = [tool for tool in ("debootstrap", "systemd-nspawn", "dpkg-buildpackage")
-               if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None]
+    missing = [
+        tool
+        for tool in ("debootstrap", "systemd-nspawn", "dpkg-buildpackage")
+        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None
+    ]
     problems = []
     if os.geteuid() != 0:
         problems.append("not root (debootstrap and systemd-nspawn need root)")
     if missing:
-        problems.append("missing " + ", ".join(missing) + " (apt-get install debootstrap "
-                        "systemd-container dh-virtualenv debhelper python3-dev python3-venv "
-                        "libsystemd-dev pkg-config)")
+        problems.append(
+            "missing " + ", ".join(missing) + " (apt-get install debootstrap "
+            "systemd-container dh-virtualenv debhelper python3-dev python3-venv "
+            "libsystemd-dev pkg-config)"
+        )
     if problems:
-        raise BootSetupError("boot test asked for (GATEWAY_BOOT_TEST=1) but cannot run: "
-                             + "; ".join(problems))
+        raise BootSetupError(
+            "boot test asked for (GATEWAY_BOOT_TEST=1) but cannot run: " + "; ".join(problems)
+        )
 
 
 def cache_key(arch: str) -> str:
@@ -66,8 +80,9 @@ def run(argv: list[str], timeout: float, log: Path | None = None) -> subprocess.
     with log.open("a") as out:
         out.write(f"\n$ {' '.join(argv)}\n")
         out.flush()
-        return subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            argv, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False
+        )
 
 
 def base_rootfs(arch: str = "amd64", timeout: float = 900) -> tuple[Path, float]:
@@ -81,11 +96,23 @@ def base_rootfs(arch: str = "amd64", timeout: float = 900) -> tuple[Path, float]
     log = CACHE / f"debootstrap-{SUITE}-{arch}.log"
     log.write_text("")
     start = time.monotonic()
-    result = run(["debootstrap", "--variant=minbase", f"--arch={arch}",
-                  "--include=" + ",".join(PACKAGES), SUITE, str(partial), MIRROR], timeout, log)
+    result = run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--arch={arch}",
+            "--include=" + ",".join(PACKAGES),
+            SUITE,
+            str(partial),
+            MIRROR,
+        ],
+        timeout,
+        log,
+    )
     if result.returncode != 0:
-        raise BootSetupError(f"debootstrap failed ({result.returncode}); see {log}:\n"
-                             + log.read_text()[-3000:])
+        raise BootSetupError(
+            f"debootstrap failed ({result.returncode}); see {log}:\n" + log.read_text()[-3000:]
+        )
     (partial / ".complete").write_text(f"{SUITE} {arch} {' '.join(PACKAGES)}\n")
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
@@ -105,22 +132,41 @@ def work_copy(base: Path, name: str) -> Path:
     return work
 
 
-def nspawn_run(root: Path, argv: list[str], timeout: float, log: Path | None = None,
-               ) -> subprocess.CompletedProcess:
+def nspawn_run(
+    root: Path,
+    argv: list[str],
+    timeout: float,
+    log: Path | None = None,
+) -> subprocess.CompletedProcess:
     """Run one command in the root with systemd-nspawn (no boot), without a network."""
-    return run(["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--private-network",
-                "-D", str(root), *argv], timeout, log)
+    return run(
+        [
+            "systemd-nspawn",
+            "--quiet",
+            "--register=no",
+            "--keep-unit",
+            "--private-network",
+            "-D",
+            str(root),
+            *argv,
+        ],
+        timeout,
+        log,
+    )
 
 
 def install_deb(root: Path, deb: Path, log: Path) -> None:
     target = root / "root" / deb.name  # not /tmp: nspawn mounts a fresh tmpfs there
     shutil.copy2(deb, target)
-    result = nspawn_run(root, ["apt-get", "install", "-y", "--no-install-recommends",
-                               f"/root/{deb.name}"], 300, log)
+    result = nspawn_run(
+        root, ["apt-get", "install", "-y", "--no-install-recommends", f"/root/{deb.name}"], 300, log
+    )
     target.unlink()
     if result.returncode != 0:
-        raise AssertionError(f"apt-get install of {deb.name} failed in {root}; see {log}:\n"
-                             + log.read_text()[-3000:])
+        raise AssertionError(
+            f"apt-get install of {deb.name} failed in {root}; see {log}:\n"
+            + log.read_text()[-3000:]
+        )
 
 
 @dataclass
@@ -135,12 +181,25 @@ def boot(root: Path, console: Path, timeout: float) -> Boot:
 
     At the deadline nspawn gets SIGTERM (the container halts in order), then 30 s later SIGKILL.
     """
-    argv = ["systemd-nspawn", "--register=no", "--keep-unit", "--private-network", "--quiet",
-            "-D", str(root), "-b"]
+    argv = [
+        "systemd-nspawn",
+        "--register=no",
+        "--keep-unit",
+        "--private-network",
+        "--quiet",
+        "-D",
+        str(root),
+        "-b",
+    ]
     start = time.monotonic()
     with console.open("w") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             returncode: int | None = proc.wait(timeout)
         except subprocess.TimeoutExpired:

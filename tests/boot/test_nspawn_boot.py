@@ -49,6 +49,7 @@ HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), plat
 # GATEWAY_BOOT_ARCH=arm64 on an amd64 machine boots under qemu-user (binfmt, qemu-user-static).
 ARCH = os.environ.get("GATEWAY_BOOT_ARCH") or HOST_ARCH
 
+
 def host_suite() -> str:
     for line in Path("/etc/os-release").read_text().splitlines():
         if line.startswith("VERSION_CODENAME="):
@@ -135,33 +136,61 @@ def upgrade_deb(deb: Path) -> tuple[Path, str]:
     new_version = version + "+boottest1"
     control.write_text(text.replace(f"Version: {version}\n", f"Version: {new_version}\n"))
     out = scratch / f"edge-gateway_{new_version}_{ARCH}.deb"
-    subprocess.run(["dpkg-deb", "-Zgzip", "--build", str(tree), str(out)], check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        ["dpkg-deb", "-Zgzip", "--build", str(tree), str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     shutil.rmtree(tree)
     return out, new_version
 
 
 # What the package owns and what the device made; `apt-get remove` keeps the second kind.
-PROGRAM = ("/opt/edge-gateway/venv/bin/python", "/usr/lib/systemd/system/edge-gateway.service",
-           "/usr/lib/edge-gateway/provision", "/usr/bin/edge-gateway")
-KEPT = ("/etc/edge-gateway/gateway.toml", "/etc/edge-gateway/gateway-id", "/etc/edge-gateway/passwd",
-        "/etc/edge-gateway/secrets/admin.password", "/var/lib/edge-gateway/broker.db")
+PROGRAM = (
+    "/opt/edge-gateway/venv/bin/python",
+    "/usr/lib/systemd/system/edge-gateway.service",
+    "/usr/lib/edge-gateway/provision",
+    "/usr/bin/edge-gateway",
+)
+KEPT = (
+    "/etc/edge-gateway/gateway.toml",
+    "/etc/edge-gateway/gateway-id",
+    "/etc/edge-gateway/passwd",
+    "/etc/edge-gateway/secrets/admin.password",
+    "/var/lib/edge-gateway/broker.db",
+)
 
 
 def remove_and_purge(root: Path, log: Path) -> dict:
     """`apt-get remove`, then `apt-get purge`, with the container powered off; what each left."""
+
     def look() -> dict:
-        status = rootfs.nspawn_run(root, ["sh", "-c", "dpkg-query -W -f='${Status}' edge-gateway "
-                                          "2>/dev/null || echo not-installed"], 60)
-        return {"status": status.stdout.strip(),
-                "present": {path: (root / path.lstrip("/")).exists() for path in PROGRAM + KEPT},
-                "etc_dir": (root / "etc/edge-gateway").exists(),
-                "state_dir": (root / "var/lib/edge-gateway").exists()}
+        status = rootfs.nspawn_run(
+            root,
+            [
+                "sh",
+                "-c",
+                "dpkg-query -W -f='${Status}' edge-gateway 2>/dev/null || echo not-installed",
+            ],
+            60,
+        )
+        return {
+            "status": status.stdout.strip(),
+            "present": {path: (root / path.lstrip("/")).exists() for path in PROGRAM + KEPT},
+            "etc_dir": (root / "etc/edge-gateway").exists(),
+            "state_dir": (root / "var/lib/edge-gateway").exists(),
+        }
+
     remove = rootfs.nspawn_run(root, ["apt-get", "remove", "-y", "edge-gateway"], 300, log)
     after_remove = look()
     purge = rootfs.nspawn_run(root, ["apt-get", "purge", "-y", "edge-gateway"], 300, log)
-    return {"remove_rc": remove.returncode, "after_remove": after_remove,
-            "purge_rc": purge.returncode, "after_purge": look()}
+    return {
+        "remove_rc": remove.returncode,
+        "after_remove": after_remove,
+        "purge_rc": purge.returncode,
+        "after_purge": look(),
+    }
 
 
 def prepare(root: Path, upgrade: tuple[Path, str]) -> None:
@@ -175,12 +204,21 @@ def prepare(root: Path, upgrade: tuple[Path, str]) -> None:
     shutil.copy2(HERE / "inside.py", root / "usr/local/lib/boot-test/inside.py")
     # A copy of the package's venv (it has paho-mqtt) runs the checks, so upgrading the package
     # under them replaces nothing they are running from.
-    subprocess.run(["cp", "-a", str(root / "opt/edge-gateway/venv"),
-                    str(root / "usr/local/lib/boot-test/venv")], check=True, timeout=120)
+    subprocess.run(
+        [
+            "cp",
+            "-a",
+            str(root / "opt/edge-gateway/venv"),
+            str(root / "usr/local/lib/boot-test/venv"),
+        ],
+        check=True,
+        timeout=120,
+    )
     deb, version = upgrade
     shutil.copy2(deb, root / "usr/local/lib/boot-test" / deb.name)
-    (root / "usr/local/lib/boot-test/upgrade.json").write_text(json.dumps(
-        {"deb": f"/usr/local/lib/boot-test/{deb.name}", "version": version}))
+    (root / "usr/local/lib/boot-test/upgrade.json").write_text(
+        json.dumps({"deb": f"/usr/local/lib/boot-test/{deb.name}", "version": version})
+    )
     (root / "etc/systemd/system/boot-test.service").write_text(TEST_UNIT)
     wants = root / "etc/systemd/system/default.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
@@ -205,8 +243,18 @@ def booted() -> dict:
     install_log = OUT / "install.log"
     install_log.write_text("")
     timed("apt-get install .deb", rootfs.install_deb, root, deb, install_log)
-    verify = rootfs.run(["chroot", str(root), "systemd-analyze", "verify", "--man=no",
-                         "edge-gateway.service", "edge-gateway-provision.service"], 120)
+    verify = rootfs.run(
+        [
+            "chroot",
+            str(root),
+            "systemd-analyze",
+            "verify",
+            "--man=no",
+            "edge-gateway.service",
+            "edge-gateway-provision.service",
+        ],
+        120,
+    )
     upgrade = timed("upgrade .deb (repack)", upgrade_deb, deb)
     prepare(root, upgrade)
     boot = timed("boot + checks + poweroff", rootfs.boot, root, OUT / "console.log", BOOT_DEADLINE)
@@ -214,15 +262,22 @@ def booted() -> dict:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     lifecycle = timed("apt-get remove + purge", remove_and_purge, root, install_log)
-    return {"boot": boot, "results": results, "verify": verify, "root": root,
-            "lifecycle": lifecycle, "upgrade_version": upgrade[1]}
+    return {
+        "boot": boot,
+        "results": results,
+        "verify": verify,
+        "root": root,
+        "lifecycle": lifecycle,
+        "upgrade_version": upgrade[1],
+    }
 
 
 def section(booted: dict, name: str) -> dict:
     results = booted["results"]
     assert results.get("done"), (
         f"the checks inside the container did not finish (console: {booted['boot'].console}):\n"
-        + booted["boot"].console.read_text()[-4000:])
+        + booted["boot"].console.read_text()[-4000:]
+    )
     assert "error" not in results, results["error"]
     assert name in results, f"no {name!r} in results: {sorted(results)}"
     return results[name]
@@ -241,8 +296,9 @@ def assert_pub_sub(step: dict) -> None:
 
 def test_units_verify_cleanly(booted: dict) -> None:
     verify = booted["verify"]
-    assert verify.returncode == 0 and not (verify.stdout + verify.stderr).strip(), \
+    assert verify.returncode == 0 and not (verify.stdout + verify.stderr).strip(), (
         verify.stdout + verify.stderr
+    )
 
 
 def test_active_running_through_type_notify(booted: dict) -> None:
@@ -262,14 +318,20 @@ def test_first_boot_provisioning(booted: dict) -> None:
     boot = section(booted, "boot")
     provision = boot["provision"]
     assert (provision["ActiveState"], provision["Result"]) == ("active", "success"), dump(boot)
-    assert any("provision: gateway id, broker user admin" in line
-               for line in boot["provision_journal"]), dump(boot["provision_journal"])
-    gid = next(line.split(":")[2] for line in
-               (booted["root"] / "etc/group").read_text().splitlines()
-               if line.startswith("edge-gateway:"))
+    assert any(
+        "provision: gateway id, broker user admin" in line for line in boot["provision_journal"]
+    ), dump(boot["provision_journal"])
+    gid = next(
+        line.split(":")[2]
+        for line in (booted["root"] / "etc/group").read_text().splitlines()
+        if line.startswith("edge-gateway:")
+    )
     # `ls -ln` lines: mode, links, uid, gid, size, date..., name
-    modes = {fields[-1]: (fields[0], fields[2], fields[3]) for fields in
-             (line.split() for line in boot["etc"].splitlines()) if len(fields) >= 9}
+    modes = {
+        fields[-1]: (fields[0], fields[2], fields[3])
+        for fields in (line.split() for line in boot["etc"].splitlines())
+        if len(fields) >= 9
+    }
     assert modes["passwd"] == ("-rw-r-----", "0", gid), boot["etc"]
     assert modes["admin.password"] == ("-rw-------", "0", "0"), boot["etc"]
     assert modes["ca.key"] == ("-rw-------", "0", "0"), boot["etc"]
@@ -293,14 +355,17 @@ def test_tls_listener_serves_the_certificate_made_on_first_boot(booted: dict) ->
     step = section(booted, "tls")
     assert step["connack"] == "Success", dump(step)
     host = step["hostname"]
-    assert f"DNS:{host}, DNS:{host}.local, DNS:localhost, IP Address:127.0.0.1" in step["san"], \
+    assert f"DNS:{host}, DNS:{host}.local, DNS:localhost, IP Address:127.0.0.1" in step["san"], (
         dump(step)
+    )
 
 
 def test_journal_lines_carry_the_client_id_field(booted: dict) -> None:
     step = section(booted, "pubsub")
-    assert any(line.startswith("client boot-sub-first connected from 127.0.0.1:")
-               for line in step["journal_client"]), dump(step)
+    assert any(
+        line.startswith("client boot-sub-first connected from 127.0.0.1:")
+        for line in step["journal_client"]
+    ), dump(step)
 
 
 def test_anonymous_client_refused_on_the_lan_listener(booted: dict) -> None:
@@ -310,16 +375,18 @@ def test_anonymous_client_refused_on_the_lan_listener(booted: dict) -> None:
 
 def test_reload_rereads_the_password_file_without_a_restart(booted: dict) -> None:
     reload = section(booted, "reload")
-    assert reload["passwd_rc"] == 0 and reload["passwd_mode"] == "640 root:edge-gateway", \
-        dump(reload)
+    assert reload["passwd_rc"] == 0 and reload["passwd_mode"] == "640 root:edge-gateway", dump(
+        reload
+    )
     assert reload["connack_before_reload"] == "Bad user name or password", dump(reload)
     assert reload["reload_rc"] == 0, dump(reload)
     assert reload["connack_after_reload"] == "Success", dump(reload)
     after, before = reload["after"], reload["before"]
     assert (after["ActiveState"], after["SubState"]) == ("active", "running"), dump(reload)
     assert after["MainPID"] == before["MainPID"] and after["NRestarts"] == before["NRestarts"]
-    assert any("reloaded password and ACL files" in line for line in reload["journal"]), \
-        dump(reload["journal"])
+    assert any("reloaded password and ACL files" in line for line in reload["journal"]), dump(
+        reload["journal"]
+    )
     assert_pub_sub(section(booted, "pubsub_after_reload"))
 
 
@@ -343,7 +410,10 @@ def test_stop_is_clean(booted: dict) -> None:
     props = stop["props"]
     assert stop["rc"] == 0, dump(stop)
     assert (props["ActiveState"], props["SubState"], props["Result"]) == (
-        "inactive", "dead", "success"), dump(stop)
+        "inactive",
+        "dead",
+        "success",
+    ), dump(stop)
     assert (props["ExecMainCode"], props["ExecMainStatus"]) == ("1", "0"), dump(stop)  # exited 0
     journal = "\n".join(stop["journal"])
     assert ": stopping" in journal and ": stopped" in journal, journal
@@ -365,7 +435,9 @@ def test_upgrade_keeps_config_credentials_and_state(booted: dict) -> None:
     # The running gateway was restarted onto the new version, not left on the old one.
     assert (after["ActiveState"], after["SubState"]) == ("active", "running"), dump(step)
     assert after["MainPID"] != before["MainPID"], dump(step)
-    assert step["config_edit_kept"] and step["identity_before"] == step["identity_after"], dump(step)
+    assert step["config_edit_kept"] and step["identity_before"] == step["identity_after"], dump(
+        step
+    )
     assert step["retained_after"] == [["boot/retained", step["retained_sent"]]], dump(step)
     assert_pub_sub(section(booted, "pubsub_after_upgrade"))
 

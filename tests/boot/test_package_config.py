@@ -24,7 +24,8 @@ def test_package_config_loads_with_nothing_but_password_listeners():
     assert tls.tls is not None and plain.tls is None
     assert not tls.anonymous_allowed and not plain.anonymous_allowed
     assert config.warnings() == [
-        "broker.listeners[lan]: passwords cross the network in clear text (no tls)"]
+        "broker.listeners[lan]: passwords cross the network in clear text (no tls)"
+    ]
 
 
 def test_package_config_names_only_files_provisioning_writes():
@@ -33,8 +34,10 @@ def test_package_config_names_only_files_provisioning_writes():
     assert config.auth.password_file == Path("/etc/edge-gateway/passwd")
     assert "/etc/edge-gateway/passwd" in provision
     tls = config.broker.listeners[0].tls
-    assert (tls.certfile, tls.keyfile) == (Path("/etc/edge-gateway/server.crt"),
-                                           Path("/etc/edge-gateway/secrets/server.key"))
+    assert (tls.certfile, tls.keyfile) == (
+        Path("/etc/edge-gateway/server.crt"),
+        Path("/etc/edge-gateway/secrets/server.key"),
+    )
     assert '"server.crt"' in provision and '"server.key"' in provision
     assert config.auth.acl_file is None and config.auth.scram_file is None
     assert config.gateway.state_dir == Path("/var/lib/edge-gateway")
@@ -43,15 +46,20 @@ def test_package_config_names_only_files_provisioning_writes():
 def test_package_config_serves_the_web_surface_over_tls_on_the_lan():
     web = load(PACKAGE_CONFIG).web
     assert web.enabled and (web.host, web.port) == ("0.0.0.0", 8443)
-    assert (web.certfile, web.keyfile) == (Path("/etc/edge-gateway/server.crt"),
-                                           Path("/etc/edge-gateway/secrets/server.key"))
+    assert (web.certfile, web.keyfile) == (
+        Path("/etc/edge-gateway/server.crt"),
+        Path("/etc/edge-gateway/secrets/server.key"),
+    )
     assert not web.anonymous_allowed
 
 
 def test_debian_rules_installs_the_package_config_as_the_conffile():
     rules = (ROOT / "debian" / "rules").read_text()
-    assert re.search(r"config/gateway\.package\.toml\s+debian/edge-gateway/etc/edge-gateway/"
-                     r"gateway\.toml", rules)
+    assert re.search(
+        r"config/gateway\.package\.toml\s+debian/edge-gateway/etc/edge-gateway/"
+        r"gateway\.toml",
+        rules,
+    )
 
 
 def test_a_missing_tls_file_is_named_in_the_error(tmp_path):

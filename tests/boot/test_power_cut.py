@@ -72,8 +72,13 @@ def build_deb() -> Path:
     given = os.environ.get("GATEWAY_BOOT_DEB")
     if given:
         return Path(given)
-    result = subprocess.run([str(REPO / "image" / "build-deb.sh"), str(OUT / "deb")],
-                            capture_output=True, text=True, timeout=2400, check=False)
+    result = subprocess.run(
+        [str(REPO / "image" / "build-deb.sh"), str(OUT / "deb")],
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        check=False,
+    )
     assert result.returncode == 0, f"image/build-deb.sh failed:\n{result.stderr[-4000:]}"
     return Path(result.stdout.strip().splitlines()[-1])
 
@@ -213,8 +218,10 @@ def test_nothing_acknowledged_is_missing_after_power_cuts() -> None:
         boot_seconds = [machine.wait_mqtt(BOOT_TIMEOUT)]
         drain(port, quiet=2)  # the persistent session exists from here on
         for cut in range(CUTS):
-            pubs = [Publisher(port, f"q1r{cut}", 1, mqtt.MQTTv311),
-                    Publisher(port, f"q2r{cut}", 2, mqtt.MQTTv5)]
+            pubs = [
+                Publisher(port, f"q1r{cut}", 1, mqtt.MQTTv311),
+                Publisher(port, f"q2r{cut}", 2, mqtt.MQTTv5),
+            ]
             for pub in pubs:
                 pub.thread.start()
             delay = rng.uniform(3, 8)
@@ -230,23 +237,37 @@ def test_nothing_acknowledged_is_missing_after_power_cuts() -> None:
             duplicates_qos2 += sum(1 for tag in got if tag.startswith("q2") and tag in received)
             received.update(got)
             missing = sorted(acked - received)
-            rounds.append({"cut": cut + 1, "after_s": round(delay, 1),
-                           "sent": sum(p.sent for p in pubs), "acked": len(round_acked),
-                           "refused": sum(len(p.refused) for p in pubs),
-                           "delivered": len(got), "missing": len(missing)})
-            assert not missing, f"cut {cut + 1}: {len(missing)} acknowledged message(s) " \
-                                f"missing: {missing[:10]} (console {console})"
+            rounds.append(
+                {
+                    "cut": cut + 1,
+                    "after_s": round(delay, 1),
+                    "sent": sum(p.sent for p in pubs),
+                    "acked": len(round_acked),
+                    "refused": sum(len(p.refused) for p in pubs),
+                    "delivered": len(got),
+                    "missing": len(missing),
+                }
+            )
+            assert not missing, (
+                f"cut {cut + 1}: {len(missing)} acknowledged message(s) "
+                f"missing: {missing[:10]} (console {console})"
+            )
     finally:
         machine.stop()
-        figures = {"seed": seed, "cuts": len(rounds), "acked": len(acked),
-                   "acked_qos1": sum(1 for t in acked if t.startswith("q1")),
-                   "acked_qos2": sum(1 for t in acked if t.startswith("q2")),
-                   "missing": len(acked - received), "qos2_duplicates": duplicates_qos2,
-                   "setup_s": round(setup_seconds), "total_s": round(time.monotonic() - started),
-                   "rounds": rounds}
+        figures = {
+            "seed": seed,
+            "cuts": len(rounds),
+            "acked": len(acked),
+            "acked_qos1": sum(1 for t in acked if t.startswith("q1")),
+            "acked_qos2": sum(1 for t in acked if t.startswith("q2")),
+            "missing": len(acked - received),
+            "qos2_duplicates": duplicates_qos2,
+            "setup_s": round(setup_seconds),
+            "total_s": round(time.monotonic() - started),
+            "rounds": rounds,
+        }
         (OUT / "figures.json").write_text(json.dumps(figures, indent=2))
-        print("power-cut figures:", json.dumps({k: v for k, v in figures.items()
-                                                if k != "rounds"}))
+        print("power-cut figures:", json.dumps({k: v for k, v in figures.items() if k != "rounds"}))
     assert len(rounds) == CUTS
     assert acked, "nothing was acknowledged: the test tested nothing"
     assert duplicates_qos2 == 0

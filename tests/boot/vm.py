@@ -33,11 +33,16 @@ KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools")
 
 def require_tools() -> None:
     rootfs.require_tools()
-    missing = [tool for tool in ("qemu-system-x86_64", "mkfs.ext4")
-               if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None]
+    missing = [
+        tool
+        for tool in ("qemu-system-x86_64", "mkfs.ext4")
+        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None
+    ]
     if missing:
-        raise rootfs.BootSetupError(f"power-cut test: missing {', '.join(missing)} "
-                                    "(apt-get install qemu-system-x86 e2fsprogs)")
+        raise rootfs.BootSetupError(
+            f"power-cut test: missing {', '.join(missing)} "
+            "(apt-get install qemu-system-x86 e2fsprogs)"
+        )
 
 
 def kernel_rootfs(log: Path, timeout: float = 1800) -> Path:
@@ -48,13 +53,28 @@ def kernel_rootfs(log: Path, timeout: float = 1800) -> Path:
         return root
     partial = rootfs.work_copy(base, base.name + "-kernel.partial")
     # apt needs the network here (no --private-network): the kernel is not in the base root.
-    result = rootfs.run(["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "-D",
-                         str(partial), "sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND="
-                         "noninteractive apt-get install -y -qq --no-install-recommends "
-                         + " ".join(KERNEL_PACKAGES) + " && apt-get clean"], timeout, log)
+    result = rootfs.run(
+        [
+            "systemd-nspawn",
+            "--quiet",
+            "--register=no",
+            "--keep-unit",
+            "-D",
+            str(partial),
+            "sh",
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND="
+            "noninteractive apt-get install -y -qq --no-install-recommends "
+            + " ".join(KERNEL_PACKAGES)
+            + " && apt-get clean",
+        ],
+        timeout,
+        log,
+    )
     if result.returncode != 0 or not list((partial / "boot").glob("initrd.img-*")):
-        raise rootfs.BootSetupError(f"installing the kernel failed; see {log}:\n"
-                                    + log.read_text()[-3000:])
+        raise rootfs.BootSetupError(
+            f"installing the kernel failed; see {log}:\n" + log.read_text()[-3000:]
+        )
     (partial / ".complete-kernel").write_text(" ".join(KERNEL_PACKAGES) + "\n")
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
@@ -70,8 +90,9 @@ def kernel_files(root: Path) -> tuple[Path, Path]:
 def disk_image(root: Path, image: Path, size: str = "3G", log: Path | None = None) -> None:
     """An ext4 file system image holding `root` (mkfs.ext4 -d: populated without mounting)."""
     image.unlink(missing_ok=True)
-    result = rootfs.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(root), str(image), size],
-                        600, log)
+    result = rootfs.run(
+        ["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(root), str(image), size], 600, log
+    )
     if result.returncode != 0:
         raise AssertionError(f"mkfs.ext4 -d failed: {result.stdout}{result.stderr}")
 
@@ -79,19 +100,46 @@ def disk_image(root: Path, image: Path, size: str = "3G", log: Path | None = Non
 class Vm:
     """One qemu process; start() boots, cut() pulls the plug (SIGKILL), stop() as well."""
 
-    def __init__(self, vmlinuz: Path, initrd: Path, image: Path, port: int, console: Path,
-                 memory_mb: int = 768) -> None:
+    def __init__(
+        self,
+        vmlinuz: Path,
+        initrd: Path,
+        image: Path,
+        port: int,
+        console: Path,
+        memory_mb: int = 768,
+    ) -> None:
         self.argv = [
-            "qemu-system-x86_64", "-accel", "tcg", "-m", str(memory_mb), "-smp", "1",
-            "-kernel", str(vmlinuz), "-initrd", str(initrd),
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-m",
+            str(memory_mb),
+            "-smp",
+            "1",
+            "-kernel",
+            str(vmlinuz),
+            "-initrd",
+            str(initrd),
             # the journal (the gateway's log included) on the serial console, for the console file
-            "-append", "root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=1 "
-                       "systemd.journald.forward_to_console=1",
-            "-drive", f"file={image},format=raw,if=virtio,cache=writeback",
-            "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:1883",
-            "-device", "virtio-net-pci,netdev=n0",
-            "-chardev", f"file,id=console,path={console},append=on", "-serial", "chardev:console",
-            "-display", "none", "-monitor", "none", "-no-reboot",
+            "-append",
+            "root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=1 "
+            "systemd.journald.forward_to_console=1",
+            "-drive",
+            f"file={image},format=raw,if=virtio,cache=writeback",
+            "-netdev",
+            f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:1883",
+            "-device",
+            "virtio-net-pci,netdev=n0",
+            "-chardev",
+            f"file,id=console,path={console},append=on",
+            "-serial",
+            "chardev:console",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
         ]
         self.port = port
         self.console = console
@@ -102,8 +150,13 @@ class Vm:
         self.boots += 1
         with self.console.open("a") as out:
             out.write(f"\n===== boot {self.boots} =====\n")
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def cut(self) -> None:
         """Power cut: SIGKILL, no shutdown, the guest's page cache is gone."""
@@ -119,13 +172,16 @@ class Vm:
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             if self.proc is None or self.proc.poll() is not None:
-                raise AssertionError(f"qemu exited ({self.proc and self.proc.returncode}); "
-                                     f"console: {self.console}")
+                raise AssertionError(
+                    f"qemu exited ({self.proc and self.proc.returncode}); console: {self.console}"
+                )
             if connack(self.port):
                 return time.monotonic() - start
             time.sleep(1)
-        raise AssertionError(f"no MQTT within {timeout} s; console {self.console}:\n"
-                             + self.console.read_text(errors="replace")[-3000:])
+        raise AssertionError(
+            f"no MQTT within {timeout} s; console {self.console}:\n"
+            + self.console.read_text(errors="replace")[-3000:]
+        )
 
 
 def connack(port: int) -> bool:

@@ -47,7 +47,7 @@ def test_error_vector_fails_the_same_way_fed_byte_by_byte(vector: Vector) -> Non
     decoder = _decoder(vector)
     with pytest.raises(ProtocolError) as caught:
         for index in range(len(vector.data)):
-            decoder.feed(vector.data[index:index + 1])
+            decoder.feed(vector.data[index : index + 1])
     assert caught.value.reason_code == vector.expected
 
 

@@ -20,16 +20,17 @@ class TriggerPin(TickedMockPin):
 
 
 class FakeHCSR04:
-    def __init__(self, factory: TickedMockFactory, echo: int, trigger: int,
-                 speed: float = 343.42) -> None:
+    def __init__(
+        self, factory: TickedMockFactory, echo: int, trigger: int, speed: float = 343.42
+    ) -> None:
         self.factory, self.speed = factory, speed
-        self.distance: float | None = 1.0          # None: no echo
+        self.distance: float | None = 1.0  # None: no echo
         self.connected = True
         self.echo = factory.pin(echo)
         self.trigger = factory.pin(trigger, pin_class=TriggerPin)
         self.trigger.module = self
         self.pings = 0
-        self.queue: list[float | None] = []        # distances for the next pings, then `distance`
+        self.queue: list[float | None] = []  # distances for the next pings, then `distance`
 
     def fire(self) -> None:
         if not self.connected:

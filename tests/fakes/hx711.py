@@ -32,10 +32,10 @@ class FakeHX711:
         self.settling = 999_999 - 2**20
         self.ready = True
         self.powered = True
-        self.queue: list[int] = []           # codes for the next conversions, then the input
+        self.queue: list[int] = []  # codes for the next conversions, then the input
         self._bits: list[int] = []
         self._pulses = 0
-        self._fresh = True                   # next conversion is a settling one
+        self._fresh = True  # next conversion is a settling one
         self.conversions = 0
         self.resets = 0
         self._load()
@@ -67,7 +67,7 @@ class FakeHX711:
             else:
                 self.dout.drive_low()
         elif self._pulses == 25:
-            self.dout.drive_high()           # the 25th pulse pulls DOUT high
+            self.dout.drive_high()  # the 25th pulse pulls DOUT high
 
     def tick(self) -> None:
         """Time passes (the driver slept): a powered-down chip resets; after a read's 25..27

@@ -146,8 +146,9 @@ class FakeSMBus:
     def read_byte(self, i2c_addr: int, force: bool | None = None) -> int:
         return self._read(i2c_addr, 1)[0]
 
-    def write_byte_data(self, i2c_addr: int, register: int, value: int,
-                        force: bool | None = None) -> None:
+    def write_byte_data(
+        self, i2c_addr: int, register: int, value: int, force: bool | None = None
+    ) -> None:
         self._write(i2c_addr, [register, value])
 
     def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int:
@@ -158,19 +159,22 @@ class FakeSMBus:
         self._write(i2c_addr, [register])
         return int.from_bytes(self._read(i2c_addr, 2), "little")
 
-    def write_word_data(self, i2c_addr: int, register: int, value: int,
-                        force: bool | None = None) -> None:
+    def write_word_data(
+        self, i2c_addr: int, register: int, value: int, force: bool | None = None
+    ) -> None:
         self._write(i2c_addr, [register, value & 0xFF, value >> 8])
 
-    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int,
-                            force: bool | None = None) -> list[int]:
+    def read_i2c_block_data(
+        self, i2c_addr: int, register: int, length: int, force: bool | None = None
+    ) -> list[int]:
         if not 1 <= length <= 32:
             raise ValueError("Desired block length over 32 bytes")  # smbus2's own limit
         self._write(i2c_addr, [register])
         return list(self._read(i2c_addr, length))
 
-    def write_i2c_block_data(self, i2c_addr: int, register: int, data: Sequence[int],
-                             force: bool | None = None) -> None:
+    def write_i2c_block_data(
+        self, i2c_addr: int, register: int, data: Sequence[int], force: bool | None = None
+    ) -> None:
         if len(data) > 32:
             raise ValueError("Data length cannot exceed 32 bytes")
         self._write(i2c_addr, [register, *data])

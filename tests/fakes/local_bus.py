@@ -55,8 +55,15 @@ class MemoryClient:
     bus: MemoryBus
     client_id: str
 
-    async def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False,
-                      properties: Properties = NO_PROPERTIES) -> None:
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties = NO_PROPERTIES,
+    ) -> None:
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         await self.bus.route(Message(topic, data, QoS(qos), retain, properties))
 
@@ -67,8 +74,9 @@ class MemoryClient:
                 await _call(handler, message)
 
     async def unsubscribe(self, topic_filter: str) -> None:
-        self.bus._subs = [s for s in self.bus._subs
-                          if not (s[0] == self.client_id and s[1] == topic_filter)]
+        self.bus._subs = [
+            s for s in self.bus._subs if not (s[0] == self.client_id and s[1] == topic_filter)
+        ]
 
 
 async def _call(handler: MessageHandler, message: Message) -> None:

@@ -23,7 +23,7 @@ class PtyDevice:
     def __init__(self, respond: Responder) -> None:
         self.respond = respond
         self.master, self._slave = os.openpty()
-        tty.setraw(self._slave)                 # no echo, no CR/LF translation
+        tty.setraw(self._slave)  # no echo, no CR/LF translation
         self.path = os.ttyname(self._slave)
         self.received = bytearray()
         self._stop = threading.Event()

@@ -54,7 +54,7 @@ class FakeSpiDev:
         self._check_open()
         self.transfers += 1
         if self.chip is None:
-            return [0xFF] * len(data)                      # MISO floats high: no chip
+            return [0xFF] * len(data)  # MISO floats high: no chip
         return list(self.chip.transfer(bytes(data), self._mode, self._speed))
 
     def close(self) -> None:
@@ -77,13 +77,13 @@ class FakeMCP3x08:
     def transfer(self, data: bytes, mode: int, speed: int) -> bytes:
         assert mode in (0, 3) and speed <= 3_600_000, (mode, speed)
         if self.chip == "mcp3008":
-            assert data[0] == 0x01                         # start bit in the last bit of byte 0
+            assert data[0] == 0x01  # start bit in the last bit of byte 0
             single, d = bool(data[1] & 0x80), data[1] >> 4 & 0x07
         else:
-            assert data[0] & 0x04                          # start bit
+            assert data[0] & 0x04  # start bit
             single, d = bool(data[0] & 0x02), (data[0] & 0x01) << 2 | data[1] >> 6
         code = self._code(single, d)
-        high = 0xFF & ~((1 << (self.bits - 7)) - 1)        # undriven bits above the null bit
+        high = 0xFF & ~((1 << (self.bits - 7)) - 1)  # undriven bits above the null bit
         return bytes([0xFF, high | code >> 8, code & 0xFF])
 
 
@@ -92,7 +92,7 @@ class FakeMAX31855:
 
     def __init__(self) -> None:
         self.hot, self.cold = 215.25, 24.5
-        self.fault = 0                                     # 0x1 OC, 0x2 SCG, 0x4 SCV
+        self.fault = 0  # 0x1 OC, 0x2 SCG, 0x4 SCV
 
     def frame(self) -> int:
         word = (round(self.hot / 0.25) & 0x3FFF) << 18 | (round(self.cold / 0.0625) & 0xFFF) << 4
@@ -102,7 +102,7 @@ class FakeMAX31855:
 
     def transfer(self, data: bytes, mode: int, speed: int) -> bytes:
         assert mode == 0 and speed <= 5_000_000
-        return self.frame().to_bytes(4, "big")[:len(data)]
+        return self.frame().to_bytes(4, "big")[: len(data)]
 
 
 class FakeMAX31865:
@@ -113,7 +113,7 @@ class FakeMAX31865:
         self.reference = reference
         self.ohms = 100.0
         self.regs = bytearray(8)
-        self.regs[3:7] = b"\xff\xff\x00\x00"               # thresholds as after power-up
+        self.regs[3:7] = b"\xff\xff\x00\x00"  # thresholds as after power-up
         self.fault_status = 0
         self.conversions = 0
         self.bias_at_conversion: list[bool] = []
@@ -133,10 +133,10 @@ class FakeMAX31865:
             register = address & 0x7F
             for i, value in enumerate(data[1:]):
                 if register + i == 0:
-                    if value & 0x02:                       # fault status clear (self-clearing)
+                    if value & 0x02:  # fault status clear (self-clearing)
                         self.fault_status, self.regs[7] = 0, 0
                         value &= ~0x02
-                    self.regs[0] = value & ~0x20           # one-shot clears itself
+                    self.regs[0] = value & ~0x20  # one-shot clears itself
                     if value & 0x20:
                         self._convert()
                 out.append(0)

@@ -23,8 +23,11 @@ WANTS_LINK = "etc/systemd/system/multi-user.target.wants/wpa_supplicant@wlan0.se
 # IEEE 802.11i-2004, Annex H.4 (PSK mapping test vectors): passphrase, SSID, PSK.
 IEEE_VECTORS = [
     ("password", "IEEE", "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e"),
-    ("ThisIsAPassword", "ThisIsASSID",
-     "0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af"),
+    (
+        "ThisIsAPassword",
+        "ThisIsASSID",
+        "0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af",
+    ),
 ]
 
 
@@ -41,14 +44,18 @@ def root(tmp_path: Path) -> Path:
 def run(root: Path, text: str | bytes) -> tuple[subprocess.CompletedProcess, Path]:
     sysconf = root.parent / "sysconf.txt"
     sysconf.write_bytes(text.encode() if isinstance(text, str) else text)
-    done = subprocess.run(["/bin/sh", str(SCRIPT), "--root", str(root), str(sysconf)],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["/bin/sh", str(SCRIPT), "--root", str(root), str(sysconf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return done, sysconf
 
 
 def network_block(root: Path) -> dict[str, str]:
     lines = (root / WPA_CONF).read_text().splitlines()
-    inner = lines[lines.index("network={") + 1:lines.index("}")]
+    inner = lines[lines.index("network={") + 1 : lines.index("}")]
     return dict(line.strip().split("=", 1) for line in inner)
 
 
@@ -74,8 +81,10 @@ def test_wifi_config_is_root_only_and_the_unit_enabled(root):
 
 def test_applied_lines_are_commented_and_the_passphrase_leaves_the_file(root):
     secret = "correct horse battery staple"
-    text = ("# my settings\nhostname=gw-barn-1\nroot_authorized_key=ssh-ed25519 AAAAkey me@laptop\n"
-            f"wifi_ssid=barn\nwifi_psk={secret}\nwifi_country=DE\n")
+    text = (
+        "# my settings\nhostname=gw-barn-1\nroot_authorized_key=ssh-ed25519 AAAAkey me@laptop\n"
+        f"wifi_ssid=barn\nwifi_psk={secret}\nwifi_country=DE\n"
+    )
     done, sysconf = run(root, text)
     assert done.returncode == 0, done.stderr
     assert sysconf.read_text().splitlines() == [
@@ -89,8 +98,9 @@ def test_applied_lines_are_commented_and_the_passphrase_leaves_the_file(root):
     assert secret.encode() not in sysconf.read_bytes()
     assert (root / "etc" / "hostname").read_text() == "gw-barn-1\n"
     assert "127.0.1.1\tgw-barn-1" in (root / "etc" / "hosts").read_text().splitlines()
-    assert (root / "root" / ".ssh" / "authorized_keys").read_text() == \
-        "ssh-ed25519 AAAAkey me@laptop\n"
+    assert (
+        root / "root" / ".ssh" / "authorized_keys"
+    ).read_text() == "ssh-ed25519 AAAAkey me@laptop\n"
     assert stat.S_IMODE((root / "root" / ".ssh" / "authorized_keys").stat().st_mode) == 0o600
 
 
@@ -118,15 +128,18 @@ def test_an_ssid_with_quotes_and_spaces_needs_no_escaping(root):
     assert bytes.fromhex(network_block(root)["ssid"]).decode() == ssid
 
 
-@pytest.mark.parametrize(("lines", "complaint"), [
-    ("wifi_ssid=barn\nwifi_psk=short\n", "8 to 63 characters"),
-    ("wifi_ssid=barn\nwifi_psk=" + "x" * 64 + "\n", "8 to 63 characters"),
-    ("wifi_ssid=barn\nwifi_psk=caf\u00e9-caf\u00e9-caf\u00e9\n", "printable ASCII"),
-    ("wifi_ssid=barn\n", "open networks are not supported"),
-    ("wifi_psk=password\n", "without wifi_ssid="),
-    ("wifi_ssid=" + "s" * 33 + "\nwifi_psk=password\n", "at most 32 bytes"),
-    ("wifi_ssid=barn\nwifi_psk=password\nwifi_country=Germany\n", "two-letter ISO 3166"),
-])
+@pytest.mark.parametrize(
+    ("lines", "complaint"),
+    [
+        ("wifi_ssid=barn\nwifi_psk=short\n", "8 to 63 characters"),
+        ("wifi_ssid=barn\nwifi_psk=" + "x" * 64 + "\n", "8 to 63 characters"),
+        ("wifi_ssid=barn\nwifi_psk=caf\u00e9-caf\u00e9-caf\u00e9\n", "printable ASCII"),
+        ("wifi_ssid=barn\n", "open networks are not supported"),
+        ("wifi_psk=password\n", "without wifi_ssid="),
+        ("wifi_ssid=" + "s" * 33 + "\nwifi_psk=password\n", "at most 32 bytes"),
+        ("wifi_ssid=barn\nwifi_psk=password\nwifi_country=Germany\n", "two-letter ISO 3166"),
+    ],
+)
 def test_bad_wifi_settings_are_refused_and_left_in_place(root, lines, complaint):
     text = "hostname=gw3\n" + lines
     done, sysconf = run(root, text)
@@ -149,18 +162,25 @@ def test_bad_host_names_are_refused(root, name):
 
 
 def test_second_run_changes_nothing(root):
-    done, sysconf = run(root, "hostname=gw4\nroot_authorized_key=ssh-ed25519 AAAAkey\n"
-                              "wifi_ssid=IEEE\nwifi_psk=password\nwifi_country=DE\n")
+    done, sysconf = run(
+        root,
+        "hostname=gw4\nroot_authorized_key=ssh-ed25519 AAAAkey\n"
+        "wifi_ssid=IEEE\nwifi_psk=password\nwifi_country=DE\n",
+    )
     assert done.returncode == 0, done.stderr
     after_first = sysconf.read_bytes()
     conf_first = (root / WPA_CONF).read_bytes()
     os.utime(sysconf, (1_000_000_000, 1_000_000_000))
-    again = subprocess.run(["/bin/sh", str(SCRIPT), "--root", str(root), str(sysconf)],
-                           capture_output=True, text=True, timeout=30)
+    again = subprocess.run(
+        ["/bin/sh", str(SCRIPT), "--root", str(root), str(sysconf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert again.returncode == 0, again.stderr
     assert again.stdout == "" and again.stderr == ""
     assert sysconf.read_bytes() == after_first
-    assert sysconf.stat().st_mtime == 1_000_000_000   # not rewritten at all
+    assert sysconf.stat().st_mtime == 1_000_000_000  # not rewritten at all
     assert (root / WPA_CONF).read_bytes() == conf_first
     assert (root / "root" / ".ssh" / "authorized_keys").read_text() == "ssh-ed25519 AAAAkey\n"
 

@@ -24,13 +24,13 @@ def gateway(tmp_path):
     config.write_text(f"""
 [gateway]
 id = "field-gw"
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 [[broker.listeners]]
 port = {port}
 [[sensors]]
 type = "nmea"
 name = "gps"
-port = "{tmp_path / 'ttyUSB0'}"
+port = "{tmp_path / "ttyUSB0"}"
 [[sensors]]
 type = "bme280"
 name = "attic"
@@ -54,11 +54,19 @@ def test_absent_buses_and_ports_leave_the_gateway_running(gateway):
     proc, notify, port, tmp_path = gateway
     notify.wait_for("READY=1")
     client = TestClient(port, "ha")
-    client.subscribe([("edge/sensor/+/availability", 1), ("edge/relay/valve/availability", 1),
-                      ("edge/relay/valve/event", 1), ("edge/sensor/probe", 1)])
-    wanted = {("edge/sensor/gps/availability", b"offline"),
-              ("edge/sensor/attic/availability", b"offline"),
-              ("edge/relay/valve/availability", b"offline")}
+    client.subscribe(
+        [
+            ("edge/sensor/+/availability", 1),
+            ("edge/relay/valve/availability", 1),
+            ("edge/relay/valve/event", 1),
+            ("edge/sensor/probe", 1),
+        ]
+    )
+    wanted = {
+        ("edge/sensor/gps/availability", b"offline"),
+        ("edge/sensor/attic/availability", b"offline"),
+        ("edge/relay/valve/availability", b"offline"),
+    }
     readings = 0
     for _ in range(50):
         message = client.expect_one(timeout=10)
@@ -80,63 +88,85 @@ def test_absent_buses_and_ports_leave_the_gateway_running(gateway):
     assert proc.wait(20) == 0
     output = proc.stdout.read()
     gps = tmp_path / "ttyUSB0"
-    assert (f"sensor gps: cannot open {gps}: [Errno 2] No such file or directory; offline, "
-            f"retrying with backoff up to 300 s") in output
-    assert ("sensor attic: cannot open /dev/i2c-250: [Errno 2] No such file or directory; offline, "
-            "retrying with backoff up to 300 s") in output
+    assert (
+        f"sensor gps: cannot open {gps}: [Errno 2] No such file or directory; offline, "
+        f"retrying with backoff up to 300 s"
+    ) in output
+    assert (
+        "sensor attic: cannot open /dev/i2c-250: [Errno 2] No such file or directory; offline, "
+        "retrying with backoff up to 300 s"
+    ) in output
     assert "relay valve: cannot open pcf8574 0x20 pin 0 on /dev/i2c-250: " in output
 
 
-def start_up_error(tmp_path, devices: str, env: dict | None = None,
-                   code: int = 1) -> tuple[str, str]:
+def start_up_error(
+    tmp_path, devices: str, env: dict | None = None, code: int = 1
+) -> tuple[str, str]:
     """`run` with a config of `devices` (TOML tables) that must not start: (config path, stderr)
     after checking for exit code `code` (1: the config, 3: this machine) and no traceback."""
     config = tmp_path / "gateway.toml"
     config.write_text(f"""
 [gateway]
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 [[broker.listeners]]
 port = {free_port()}
 {devices}""")
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60,
-                            env=None if env is None else {**os.environ, **env})
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=None if env is None else {**os.environ, **env},
+    )
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     return str(config), result.stderr
 
 
 def test_a_bad_sensor_option_still_stops_start_up_with_file_and_problem(tmp_path):
-    config, stderr = start_up_error(tmp_path, """
+    config, stderr = start_up_error(
+        tmp_path,
+        """
 [[sensors]]
 type = "nmea"
 name = "gps"
 port = "nosuch://ttyUSB0"
-""")
+""",
+    )
     assert f"{config}: sensors[gps]: invalid URL, protocol 'nosuch' not known" in stderr
 
 
 def test_a_relay_address_the_chip_cannot_have_stops_start_up_though_its_bus_is_absent(tmp_path):
     """Not absent hardware, so not retried: the address is checked before /dev/i2c-250 is opened."""
-    config, stderr = start_up_error(tmp_path, """
+    config, stderr = start_up_error(
+        tmp_path,
+        """
 [[relays]]
 name = "valve"
 kind = "mcp23017"
 bus = 250
 address = 0x38
 pin = 0
-""")
-    assert (f"{config}: relays[valve]: mcp23017 0x38 pin 0 on /dev/i2c-250: MCP23017: address 0x38 "
-            "is not one of its addresses") in stderr
+""",
+    )
+    assert (
+        f"{config}: relays[valve]: mcp23017 0x38 pin 0 on /dev/i2c-250: MCP23017: address 0x38 "
+        "is not one of its addresses"
+    ) in stderr
 
 
 def test_gpio_relays_without_a_working_pin_factory_stop_start_up_with_one_line(tmp_path):
     """GPIO configured on a machine whose GPIO library cannot work (as here: no Pi): a clear error
     naming the file and what to do. GPIOZERO_PIN_FACTORY names a factory that cannot load here
     (pigpio needs its daemon), so the outcome does not depend on what this machine has."""
-    config, stderr = start_up_error(tmp_path, """
+    config, stderr = start_up_error(
+        tmp_path,
+        """
 [[relays]]
 name = "lamp"
 pin = 17
-""", env={"GPIOZERO_PIN_FACTORY": "pigpio"}, code=3)
+""",
+        env={"GPIOZERO_PIN_FACTORY": "pigpio"},
+        code=3,
+    )
     assert f"{config}: GPIO sensors or relays are configured, but " in stderr

@@ -51,25 +51,78 @@ pattern deny dev/%u/locked/#
 pattern read cl/%c/+
 """
 
-USERS = {"home": "home-pw", "alice": "alice-pw", "writer": "writer-pw", "carol": "carol-pw",
-         "admin": "admin-pw"}
+USERS = {
+    "home": "home-pw",
+    "alice": "alice-pw",
+    "writer": "writer-pw",
+    "carol": "carol-pw",
+    "admin": "admin-pw",
+}
 
 RETAINED = ["secret/kept", "other/kept", "a/kept", "a/secret"]
-LIVE = ["secret/x", "secret/a/b", "homeassistant/sensor/n/t/config", "homeassistant/light/n/config",
-        "other/x", "w/x", "top", "a/public", "a/secret", "a/x/y", "dev/alice/temp",
-        "dev/alice/locked/x", "dev/alice/locked/override", "dev/bob/temp", "cl/c1/x",
-        "cl/other/x", "public/news"]
+LIVE = [
+    "secret/x",
+    "secret/a/b",
+    "homeassistant/sensor/n/t/config",
+    "homeassistant/light/n/config",
+    "other/x",
+    "w/x",
+    "top",
+    "a/public",
+    "a/secret",
+    "a/x/y",
+    "dev/alice/temp",
+    "dev/alice/locked/x",
+    "dev/alice/locked/override",
+    "dev/bob/temp",
+    "cl/c1/x",
+    "cl/other/x",
+    "public/news",
+]
 
 HA = ["homeassistant/sensor/n/t/config", "homeassistant/light/n/config"]
 # (user, client id, filter, what is delivered: live topics, then retained ones "topic (r)").
 # "cl/c1/x" stands for cl/<the subscriber's client id>/x, the topic of `pattern read cl/%c/+`.
 CASES = [
-    ("home", "h1", "#", HA + ["other/x", "w/x", "top", "a/public", "a/secret", "a/x/y",
-                              "dev/alice/temp", "dev/alice/locked/x", "dev/alice/locked/override",
-                              "dev/bob/temp", "cl/c1/x", "cl/other/x", "public/news",
-                              "other/kept (r)", "a/kept (r)", "a/secret (r)"]),
-    ("home", "h2", "+/+", ["other/x", "w/x", "a/public", "a/secret", "public/news",
-                           "other/kept (r)", "a/kept (r)", "a/secret (r)"]),
+    (
+        "home",
+        "h1",
+        "#",
+        HA
+        + [
+            "other/x",
+            "w/x",
+            "top",
+            "a/public",
+            "a/secret",
+            "a/x/y",
+            "dev/alice/temp",
+            "dev/alice/locked/x",
+            "dev/alice/locked/override",
+            "dev/bob/temp",
+            "cl/c1/x",
+            "cl/other/x",
+            "public/news",
+            "other/kept (r)",
+            "a/kept (r)",
+            "a/secret (r)",
+        ],
+    ),
+    (
+        "home",
+        "h2",
+        "+/+",
+        [
+            "other/x",
+            "w/x",
+            "a/public",
+            "a/secret",
+            "public/news",
+            "other/kept (r)",
+            "a/kept (r)",
+            "a/secret (r)",
+        ],
+    ),
     ("home", "h3", "homeassistant/#", HA),
     ("home", "h4", "homeassistant/+/+/config", ["homeassistant/light/n/config"]),
     ("home", "h5", "+/x", ["other/x", "w/x"]),
@@ -80,8 +133,19 @@ CASES = [
     ("alice", "a3", "w/#", None),  # write-only
     ("alice", "a4", "dev/alice/#", ["dev/alice/temp", "dev/alice/locked/override"]),
     ("alice", "a5", "dev/bob/#", None),
-    ("alice", "a6", "#", ["a/public", "a/x/y", "dev/alice/temp", "dev/alice/locked/override",
-                          "cl/c1/x", "a/kept (r)"]),
+    (
+        "alice",
+        "a6",
+        "#",
+        [
+            "a/public",
+            "a/x/y",
+            "dev/alice/temp",
+            "dev/alice/locked/override",
+            "cl/c1/x",
+            "a/kept (r)",
+        ],
+    ),
     # shared: the inner filter is checked (one with no retained topic: Mosquitto 2.0.11 sends
     # retained messages to a new shared subscription, which MQTT 5 section 4.8.2 rules out)
     ("alice", "a7", "$share/g/a/+/y", ["a/x/y"]),
@@ -107,8 +171,11 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def brokers(files):
     mosquitto = AclMosquitto(files, files / "passwd", files / "acl").start()
-    auth = GatewayAuth({"default": ListenerPolicy(allow_anonymous=True)},
-                       password_file=files / "passwd", acl_file=files / "acl")
+    auth = GatewayAuth(
+        {"default": ListenerPolicy(allow_anonymous=True)},
+        password_file=files / "passwd",
+        acl_file=files / "acl",
+    )
     ours = BrokerThread(authenticator=auth, authorizer=auth).start()
     try:
         for port in (ours.port, mosquitto.port):
@@ -122,12 +189,14 @@ def brokers(files):
         mosquitto.stop()
 
 
-def run_case(port: int, version: int, user: str | None, client_id: str,
-             topic_filter: str) -> tuple[int, list[str]]:
+def run_case(
+    port: int, version: int, user: str | None, client_id: str, topic_filter: str
+) -> tuple[int, list[str]]:
     """SUBSCRIBE, then the publisher's topics and a sentinel on sync/<client id>; returns the
     SUBACK code and the payloads delivered before the sentinel (sorted)."""
-    sub = TestClient(port, client_id, version=version, username=user,
-                     password=USERS.get(user or ""))
+    sub = TestClient(
+        port, client_id, version=version, username=user, password=USERS.get(user or "")
+    )
     writer = TestClient(port, f"writer-{client_id}", username="writer", password=USERS["writer"])
     try:
         (code,) = sub.subscribe(topic_filter, 1)
@@ -153,8 +222,9 @@ def run_case(port: int, version: int, user: str | None, client_id: str,
 
 
 @pytest.mark.parametrize("version", [V311, V5])
-@pytest.mark.parametrize(("user", "client_id", "topic_filter", "expected"), CASES,
-                         ids=[f"{c[0]}-{c[2]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("user", "client_id", "topic_filter", "expected"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES]
+)
 def test_acl_table_matches_mosquitto(brokers, version, user, client_id, topic_filter, expected):
     client_id = f"{client_id}-v{version}"
     if expected is not None:
@@ -173,29 +243,35 @@ def test_acl_table_matches_mosquitto(brokers, version, user, client_id, topic_fi
 
 # (publisher, client id, topic, delivered to an observer that may read everything)
 PUBLISH_CASES = [
-    ("alice", "p1", "w/x", True),            # topic write
-    ("alice", "p2", "a/public", False),      # read only
-    ("alice", "p3", "dev/alice/x", False),   # pattern read only
-    ("home", "p4", "other/y", True),         # readwrite #
-    ("home", "p5", "secret/y", False),       # topic deny
+    ("alice", "p1", "w/x", True),  # topic write
+    ("alice", "p2", "a/public", False),  # read only
+    ("alice", "p3", "dev/alice/x", False),  # pattern read only
+    ("home", "p4", "other/y", True),  # readwrite #
+    ("home", "p5", "secret/y", False),  # topic deny
     ("carol", "k1", "home_k1/state", True),  # %c inside a level is substituted too
     ("carol", "k2", "home_k1/state", False),
-    (None, "p6", "public/news", False),      # anonymous: read only
-    (None, "k3", "home_k3/state", True),     # %c patterns apply to anonymous clients
+    (None, "p6", "public/news", False),  # anonymous: read only
+    (None, "k3", "home_k3/state", True),  # %c patterns apply to anonymous clients
 ]
 
 
 @pytest.mark.parametrize("version", [V311, V5])
-@pytest.mark.parametrize(("user", "client_id", "topic", "delivered"), PUBLISH_CASES,
-                         ids=[f"{c[0]}-{c[2]}" for c in PUBLISH_CASES])
+@pytest.mark.parametrize(
+    ("user", "client_id", "topic", "delivered"),
+    PUBLISH_CASES,
+    ids=[f"{c[0]}-{c[2]}" for c in PUBLISH_CASES],
+)
 def test_publish_acl_matches_mosquitto(brokers, version, user, client_id, topic, delivered):
     for name, port in brokers.items():
-        observer = TestClient(port, f"obs-{client_id}-{version}", username="admin",
-                              password=USERS["admin"])
-        publisher = TestClient(port, client_id, version=version, username=user,
-                               password=USERS.get(user or ""))
-        writer = TestClient(port, f"w-{client_id}-{version}", username="writer",
-                            password=USERS["writer"])
+        observer = TestClient(
+            port, f"obs-{client_id}-{version}", username="admin", password=USERS["admin"]
+        )
+        publisher = TestClient(
+            port, client_id, version=version, username=user, password=USERS.get(user or "")
+        )
+        writer = TestClient(
+            port, f"w-{client_id}-{version}", username="writer", password=USERS["writer"]
+        )
         try:
             assert observer.subscribe(topic, 1) == [1]
             assert observer.subscribe(f"sync/{client_id}", 1) == [1]

@@ -20,7 +20,7 @@ def gateway_process(tmp_path):
     config.write_text(f"""
 [gateway]
 id = "test-gw"
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 demo = true
 [[broker.listeners]]
 port = {port}
@@ -68,7 +68,11 @@ def test_ready_only_once_serving_then_reload_and_clean_stop(gateway_process):
 def test_bad_config_stops_start_up_with_file_and_key(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("[broker]\nmax_inflight = -1\n")
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1  # ExitCode.CONFIG
     assert f"{config}: broker.max_inflight:" in result.stderr

@@ -25,7 +25,7 @@ pytestmark = [
 def _load_runner():
     spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look the module up by name
+    sys.modules[spec.name] = module  # dataclasses look the module up by name
     spec.loader.exec_module(module)
     return module
 
@@ -54,8 +54,9 @@ def mosquitto():
 
 
 def _loadgen(loadgen: Path, *args: str) -> dict:
-    proc = subprocess.run([str(loadgen), *args, "--timeout", "10"], capture_output=True,
-                          text=True, timeout=20)
+    proc = subprocess.run(
+        [str(loadgen), *args, "--timeout", "10"], capture_output=True, text=True, timeout=20
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1, (proc.stdout, proc.stderr)
     return json.loads(lines[0]) | {"exit_code": proc.returncode}
@@ -63,8 +64,20 @@ def _loadgen(loadgen: Path, *args: str) -> dict:
 
 @pytest.mark.parametrize("qos", [1, 2])
 def test_fanin_delivers_every_message(loadgen: Path, mosquitto, qos: int) -> None:
-    result = _loadgen(loadgen, "fanin", "--port", str(mosquitto.port), "--qos", str(qos),
-                      "--pubs", "4", "--messages", "50", "--drain", "2")
+    result = _loadgen(
+        loadgen,
+        "fanin",
+        "--port",
+        str(mosquitto.port),
+        "--qos",
+        str(qos),
+        "--pubs",
+        "4",
+        "--messages",
+        "50",
+        "--drain",
+        "2",
+    )
     assert result["exit_code"] == 0 and result["error"] is None
     assert result["expected"] == 200
     assert result["received"] == result["unique"] == 200
@@ -74,8 +87,9 @@ def test_fanin_delivers_every_message(loadgen: Path, mosquitto, qos: int) -> Non
 
 
 def test_idle_connections_are_accepted(loadgen: Path, mosquitto) -> None:
-    result = _loadgen(loadgen, "idle", "--port", str(mosquitto.port), "--conns", "20",
-                      "--hold", "0")
+    result = _loadgen(
+        loadgen, "idle", "--port", str(mosquitto.port), "--conns", "20", "--hold", "0"
+    )
     assert result["connected"] == 20 and result["failed"] == 0 and result["exit_code"] == 0
 
 

@@ -18,8 +18,10 @@ from tests.support.bridge import BridgeHarness, bridge_config, cloud_behind_prox
 from tests.support.clients import TestClient
 from tests.support.mosquitto import mosquitto_available
 
-pytestmark = [pytest.mark.timeout(60),
-              pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed"),
+]
 
 MAX_AGE = 5
 WINDOW = 10  # deliveries per session in memory; the rest stay on disk
@@ -38,10 +40,12 @@ def bridge(cloud, tmp_path):
     started = []
 
     def _start(**queue) -> BridgeHarness:
-        cfg = bridge_config(mosq, port=proxy.port, status_topic="",
-                            queue={"max_age": MAX_AGE, **queue})
-        harness = BridgeHarness(cfg, store=tmp_path / "broker.db", clock=clock.monotonic,
-                                memory_window=WINDOW)
+        cfg = bridge_config(
+            mosq, port=proxy.port, status_topic="", queue={"max_age": MAX_AGE, **queue}
+        )
+        harness = BridgeHarness(
+            cfg, store=tmp_path / "broker.db", clock=clock.monotonic, memory_window=WINDOW
+        )
         started.append(harness)
         harness.wait_state("connected")
         proxy.set_mode("cut")
@@ -68,15 +72,21 @@ def _purge(harness: BridgeHarness, now: float) -> None:
 
 def _queue(harness: BridgeHarness) -> tuple[int, int, int]:
     """(in memory, on disk only, max_age drops)"""
-    return harness.value(lambda s: (len(s.forwarder.session.queue), s.forwarder.session.spilled,
-                                    s.counters.dropped.get("max_age", 0)))
+    return harness.value(
+        lambda s: (
+            len(s.forwarder.session.queue),
+            s.forwarder.session.spilled,
+            s.counters.dropped.get("max_age", 0),
+        )
+    )
 
 
 def _rows(harness: BridgeHarness, path) -> tuple[int, int]:
     """(queued rows of the bridge's session, message bodies) in the store file."""
     with sqlite3.connect(path) as db:
-        queued = db.execute("SELECT count(*) FROM queue WHERE client_id='$bridge/cloud' AND "
-                            "state=0").fetchone()[0]
+        queued = db.execute(
+            "SELECT count(*) FROM queue WHERE client_id='$bridge/cloud' AND state=0"
+        ).fetchone()[0]
         bodies = db.execute("SELECT count(*) FROM messages").fetchone()[0]
     return queued, bodies
 

@@ -13,8 +13,10 @@ from tests.support.bridge import BridgeHarness, bridge_config, cloud_behind_prox
 from tests.support.clients import TestClient
 from tests.support.mosquitto import mosquitto_available
 
-pytestmark = [pytest.mark.timeout(60),
-              pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed"),
+]
 
 
 @pytest.fixture
@@ -94,8 +96,7 @@ def test_without_a_cloud_session_each_unacknowledged_message_is_resent_once(clou
     """clean_start: the cloud forgets us at every connect. What was in flight when the link
     died goes out again once, from the bridge's session (paho's own copies are dropped)."""
     mosq, proxy, observer = cloud
-    harness = BridgeHarness(bridge_config(mosq, port=proxy.port, status_topic="",
-                                          clean_start=True))
+    harness = BridgeHarness(bridge_config(mosq, port=proxy.port, status_topic="", clean_start=True))
     try:
         harness.wait_state("connected")
         proxy.set_mode("blackhole")
@@ -146,8 +147,9 @@ def test_metrics_are_republished_only_when_they_change(cloud, tmp_path):
     """They are retained, and retained messages are written to the store: an idle bridge used to
     rewrite them on disk every metrics interval."""
     mosq, proxy, _ = cloud
-    harness = BridgeHarness(bridge_config(mosq, port=proxy.port, status_topic=""),
-                            store=tmp_path / "broker.db")
+    harness = BridgeHarness(
+        bridge_config(mosq, port=proxy.port, status_topic=""), store=tmp_path / "broker.db"
+    )
     try:
         harness.wait_state("connected")
         _publish(harness.port, "one", [b"1"])
@@ -155,8 +157,9 @@ def test_metrics_are_republished_only_when_they_change(cloud, tmp_path):
 
         def publish_metrics() -> int:
             """Publish the metrics now; returns the store's operation count after it."""
-            return harness.value(lambda s: (s.publish_metrics(s.broker.clock()),
-                                            harness.thread.store.mark())[1])
+            return harness.value(
+                lambda s: (s.publish_metrics(s.broker.clock()), harness.thread.store.mark())[1]
+            )
 
         idle = publish_metrics()
         assert publish_metrics() == idle  # nothing changed: nothing published, nothing written

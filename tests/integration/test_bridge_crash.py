@@ -19,8 +19,10 @@ from tests.support.gateway_process import free_port
 from tests.support.mosquitto import Mosquitto, mosquitto_available
 from tests.support.tcp_proxy import TcpProxy
 
-pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed"),
+]
 
 BEFORE_KILL = 1500
 AFTER_RESTART = 500
@@ -81,7 +83,10 @@ class Gateway:
         log = open(self.tmp / "gateway.log", "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         log.close()
         notify.settimeout(30)
         try:
@@ -108,8 +113,9 @@ class Gateway:
 def _wait_state(port: int, state: str, timeout: float = 20) -> None:
     watcher = TestClient(port, f"watch-{time.monotonic_ns()}")
     seen = queue.Queue()
-    watcher.client.message_callback_add("edge/bridge/cloud/state",
-                                        lambda c, u, m: seen.put(m.payload.decode()))
+    watcher.client.message_callback_add(
+        "edge/bridge/cloud/state", lambda c, u, m: seen.put(m.payload.decode())
+    )
     watcher.subscribe("edge/bridge/cloud/state", 0)
     deadline = time.monotonic() + timeout
     try:
@@ -125,8 +131,9 @@ def _wait_state(port: int, state: str, timeout: float = 20) -> None:
 
 def _publish(port: int, start: int, count: int) -> None:
     pub = TestClient(port, f"pub-{start}")
-    infos = [pub.client.publish("edge/data/seq", str(i).encode(), 1)
-             for i in range(start, start + count)]
+    infos = [
+        pub.client.publish("edge/data/seq", str(i).encode(), 1) for i in range(start, start + count)
+    ]
     for info in infos:
         info.wait_for_publish(30)
         assert info.is_published()
@@ -164,8 +171,10 @@ def test_kill_9_during_outage_loses_nothing(tmp_path):
                 seen.add(n)
                 numbers.append(n)
         assert numbers == sorted(numbers), "out of order"
-        print(f"\nkill -9: {len(seen)} messages delivered {time.monotonic() - started:.2f} s "
-              "after the link returned")
+        print(
+            f"\nkill -9: {len(seen)} messages delivered {time.monotonic() - started:.2f} s "
+            "after the link returned"
+        )
     finally:
         observer.disconnect()
         gateway.stop()

@@ -93,8 +93,12 @@ def _materialise(path: Path, tmp: Path) -> Path:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_passes_check_config(path, tmp_path):
     config = _materialise(path, tmp_path)
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "check-config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "warning" not in result.stderr, result.stderr
 
@@ -131,8 +135,13 @@ def _cloud_config(name: str, mosq: Mosquitto, tmp: Path) -> BridgeConfig:
     auth = CLOUDS[name][0]
     tls = dict(data.get("tls", {}))
     tls.update(ca_file=str(mosq.ca_file), server_name=data["host"])
-    data.update(host="127.0.0.1", backoff_initial=0.05, backoff_max=0.5, metrics_interval=1,
-                connect_timeout=5)
+    data.update(
+        host="127.0.0.1",
+        backoff_initial=0.05,
+        backoff_max=0.5,
+        metrics_interval=1,
+        connect_timeout=5,
+    )
     if auth == "mtls":
         port = mosq.mtls_port
         tls.update(cert_file=str(mosq.client_cert), key_file=str(mosq.client_key))
@@ -149,8 +158,10 @@ def _cloud_config(name: str, mosq: Mosquitto, tmp: Path) -> BridgeConfig:
         data["azure"] = {**data["azure"], "device_key_file": str(key)}
         device, ttl = data["azure"]["device_id"], data["azure"]["token_ttl"]
         # what IoT Hub checks, as a password: the token signed for this host, device and expiry
-        mosq.add_user(azure_username("127.0.0.1", device),
-                      sas_token("127.0.0.1", device, DEVICE_KEY, int(WALL) + ttl))
+        mosq.add_user(
+            azure_username("127.0.0.1", device),
+            sas_token("127.0.0.1", device, DEVICE_KEY, int(WALL) + ttl),
+        )
     data["tls"] = tls
     # the profile's rules are checked with the example's port (AWS allows only 8883 and 443)
     return BridgeConfig.model_validate(data).model_copy(update={"port": port})
@@ -204,8 +215,12 @@ def test_server_name_is_sent_as_sni(tmp_path):
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    data = {**_bridge_table(_example("hivemq-cloud")), "host": "127.0.0.1", "port": port,
-            "password_file": str(ca_file)}
+    data = {
+        **_bridge_table(_example("hivemq-cloud")),
+        "host": "127.0.0.1",
+        "port": port,
+        "password_file": str(ca_file),
+    }
     data["tls"] = {"ca_file": str(ca_file), "server_name": host}
     ctx = client_context(BridgeConfig.model_validate(data))
     assert ctx is not None

@@ -15,8 +15,10 @@ from tests.support.clients import V5, TestClient, v5_props
 from tests.support.mosquitto import mosquitto_available
 from tests.support.tcp_proxy import TcpProxy
 
-pytestmark = [pytest.mark.timeout(60),
-              pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed"),
+]
 
 LIMIT = 10
 
@@ -51,8 +53,9 @@ def _fill(port: int, count: int, version: int = V5) -> None:
     pub.disconnect()
 
 
-@pytest.mark.parametrize("policy,kept", [("drop-oldest", range(5, 15)),
-                                         ("drop-newest", range(0, 10))])
+@pytest.mark.parametrize(
+    "policy,kept", [("drop-oldest", range(5, 15)), ("drop-newest", range(0, 10))]
+)
 def test_drop_policies_keep_the_right_messages_and_count_drops(cloud, policy, kept):
     mosq, proxy, observer = cloud
     harness = _harness(mosq, proxy, max_messages=LIMIT, overflow=policy)
@@ -63,8 +66,7 @@ def test_drop_policies_keep_the_right_messages_and_count_drops(cloud, policy, ke
         reason = "queue_full_drop_oldest" if policy == "drop-oldest" else "queue_full_drop_new"
         assert dropped == {reason: 5}
         assert _received(harness, proxy, observer) == [str(i).encode() for i in kept]
-        sys_dropped = harness.value(
-            lambda s: s.broker.core.stats.dropped.get(f"bridge_{reason}"))
+        sys_dropped = harness.value(lambda s: s.broker.core.stats.dropped.get(f"bridge_{reason}"))
         assert sys_dropped == 5
     finally:
         harness.stop()

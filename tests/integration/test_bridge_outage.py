@@ -16,8 +16,10 @@ from tests.support.clients import TestClient
 from tests.support.mosquitto import Mosquitto, mosquitto_available
 from tests.support.tcp_proxy import TcpProxy
 
-pytestmark = [pytest.mark.timeout(600 if os.environ.get("GATEWAY_SOAK") == "1" else 120),
-              pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
+pytestmark = [
+    pytest.mark.timeout(600 if os.environ.get("GATEWAY_SOAK") == "1" else 120),
+    pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed"),
+]
 
 TOPICS = 4
 # bounded by default; GATEWAY_SOAK=1 runs 25,000 messages per outage phase (100,000 in all)
@@ -42,8 +44,9 @@ class Observer:
             try:
                 msg = self.client.messages.get(timeout=max(0.01, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"only {len(self.seen)} of {expected} messages reached "
-                                     "the cloud") from None
+                raise AssertionError(
+                    f"only {len(self.seen)} of {expected} messages reached the cloud"
+                ) from None
             key = (msg.topic, int(msg.payload))
             if key in self.seen:
                 self.duplicates += 1
@@ -94,13 +97,17 @@ def test_nothing_lost_through_cut_blackhole_and_cloud_restart(tmp_path, record_p
         total += PER_PHASE
         # What systemctl status shows for the bridge (part of the gateway's STATUS= line); read
         # in one go on the loop, as the link state may move on between two reads.
-        name, state, queued, summary = harness.value(lambda s: (
-            s.name, s.state.value, s.forwarder.session.queued_count, s.summary()))
+        name, state, queued, summary = harness.value(
+            lambda s: (s.name, s.state.value, s.forwarder.session.queued_count, s.summary())
+        )
         assert queued > 0 and state != "connected"
         assert summary == f"bridge {name} {state} ({queued} queued)"
         # the log line says so, with the journal field (journalctl BRIDGE=<name>)
-        lost = [r for r in caplog.records if "connection to" in r.getMessage()
-                and "lost" in r.getMessage()]
+        lost = [
+            r
+            for r in caplog.records
+            if "connection to" in r.getMessage() and "lost" in r.getMessage()
+        ]
         assert lost and all(r.BRIDGE == name for r in lost), [r.getMessage() for r in lost]
         proxy.set_mode("pass")
         harness.wait_state("connected")
@@ -125,9 +132,12 @@ def test_nothing_lost_through_cut_blackhole_and_cloud_restart(tmp_path, record_p
         report["drain_after_restart_s"] = observer.collect(total, 60)
 
         observer.check_order()
-        report.update(messages=total, duplicates=observer.duplicates,
-                      resent=harness.value(lambda s: s.counters.resent),
-                      dropped=harness.value(lambda s: s.counters.dropped_total))
+        report.update(
+            messages=total,
+            duplicates=observer.duplicates,
+            resent=harness.value(lambda s: s.counters.resent),
+            dropped=harness.value(lambda s: s.counters.dropped_total),
+        )
         assert report["dropped"] == 0
         record_property("bridge_outage", report)
         print(f"\nbridge outage report: {report}")

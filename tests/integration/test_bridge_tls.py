@@ -11,8 +11,10 @@ from tests.support.bridge import BridgeHarness, bridge_config
 from tests.support.clients import V5, TestClient
 from tests.support.mosquitto import Mosquitto, mosquitto_available
 
-pytestmark = [pytest.mark.timeout(60),
-              pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")]
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed"),
+]
 
 
 @pytest.fixture

@@ -8,8 +8,17 @@ import pytest
 
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.enums import QoS, ReasonCode
-from gateway.mqtt.packets import Connack, Connect, Disconnect, Pingreq, Pingresp, Publish, Suback, \
-    Subscribe, Subscription
+from gateway.mqtt.packets import (
+    Connack,
+    Connect,
+    Disconnect,
+    Pingreq,
+    Pingresp,
+    Publish,
+    Suback,
+    Subscribe,
+    Subscription,
+)
 from gateway.mqtt.properties import Properties
 from tests.support.clients import V5, V311, TestClient
 from tests.support.raw import RawClient
@@ -146,8 +155,11 @@ def test_wildcard_in_publish_topic_closes_connection_MQTT_3_3_2_2(broker):
 def test_invalid_filter_gets_failure_in_suback_MQTT_3_8_3_2(broker):
     raw = RawClient(broker.port, 5)
     raw.connect("f")
-    raw.send(Subscribe(1, (Subscription("a/#/b", QoS.AT_LEAST_ONCE),
-                           Subscription("ok/+", QoS.AT_LEAST_ONCE))))
+    raw.send(
+        Subscribe(
+            1, (Subscription("a/#/b", QoS.AT_LEAST_ONCE), Subscription("ok/+", QoS.AT_LEAST_ONCE))
+        )
+    )
     ack = raw.recv()
     assert isinstance(ack, Suback)
     assert ack.reason_codes == (ReasonCode.TOPIC_FILTER_INVALID, ReasonCode.GRANTED_QOS_1)

@@ -28,26 +28,37 @@ def test_delivery_qos_is_min_of_publish_and_subscription_MQTT_3_8_4_8(broker, pu
     assert sub.expect_one().qos == min(pub_qos, sub_qos)
 
 
-@pytest.mark.parametrize("topic_filter,topic,matches", [
-    ("a/+/c", "a/b/c", True),
-    ("a/+/c", "a/b/d", False),
-    ("a/#", "a", True),  # [MQTT-4.7.1-2] '#' includes the parent level
-    ("a/#", "a/b/c/d", True),
-    ("+/+", "a/b", True),
-    ("+", "a/b", False),
-    ("+/b", "/b", True),  # an empty level is a level [MQTT-4.7.3-?]
-    ("#", "$SYS/broker/uptime", False),  # [MQTT-4.7.2-1]
-    ("+/broker/uptime", "$SYS/broker/uptime", False),  # [MQTT-4.7.2-1]
-    ("$SYS/#", "$SYS/broker/x", True),
-])
+@pytest.mark.parametrize(
+    "topic_filter,topic,matches",
+    [
+        ("a/+/c", "a/b/c", True),
+        ("a/+/c", "a/b/d", False),
+        ("a/#", "a", True),  # [MQTT-4.7.1-2] '#' includes the parent level
+        ("a/#", "a/b/c/d", True),
+        ("+/+", "a/b", True),
+        ("+", "a/b", False),
+        ("+/b", "/b", True),  # an empty level is a level [MQTT-4.7.3-?]
+        ("#", "$SYS/broker/uptime", False),  # [MQTT-4.7.2-1]
+        ("+/broker/uptime", "$SYS/broker/uptime", False),  # [MQTT-4.7.2-1]
+        ("$SYS/#", "$SYS/broker/x", True),
+    ],
+)
 def test_wildcard_matching_MQTT_4_7(broker, topic_filter, topic, matches):
     sub = TestClient(broker.port, "sub")
     sub.subscribe(topic_filter, 0)
     sub.subscribe("marker", 0)
     if topic.startswith("$"):
-        broker.run(lambda: broker.broker.core.route_publish(
-            __import__("gateway.mqtt.packets", fromlist=["Publish"]).Publish(topic, b"x"),
-            topic, "$SYS", broker.broker.clock()) and None)
+        broker.run(
+            lambda: (
+                broker.broker.core.route_publish(
+                    __import__("gateway.mqtt.packets", fromlist=["Publish"]).Publish(topic, b"x"),
+                    topic,
+                    "$SYS",
+                    broker.broker.clock(),
+                )
+                and None
+            )
+        )
         broker.run(broker.broker.flush)
     else:
         TestClient(broker.port, "pub").publish(topic, b"x")

@@ -110,13 +110,17 @@ def test_qos2_duplicate_publish_is_delivered_once_MQTT_4_3_3(broker):
     sub.expect_none()
 
 
-@pytest.mark.parametrize("policy,expected", [
-    (QueueOverflow.DROP_NEW, list(range(5))),
-    (QueueOverflow.DROP_OLDEST, list(range(5, 10))),
-])
+@pytest.mark.parametrize(
+    "policy,expected",
+    [
+        (QueueOverflow.DROP_NEW, list(range(5))),
+        (QueueOverflow.DROP_OLDEST, list(range(5, 10))),
+    ],
+)
 def test_queue_limit_overflow_policy_is_applied_and_counted(make_broker, policy, expected):
-    thread = make_broker(BrokerSettings(max_queued_messages=5, queue_overflow=policy,
-                                        sys_interval=0))
+    thread = make_broker(
+        BrokerSettings(max_queued_messages=5, queue_overflow=policy, sys_interval=0)
+    )
     sub = TestClient(thread.port, "slow", clean=False)
     sub.subscribe("o", 1)
     sub.disconnect()
@@ -127,12 +131,12 @@ def test_queue_limit_overflow_policy_is_applied_and_counted(make_broker, policy,
     assert [int(m.payload) for m in back.expect(5)] == expected
     back.sync()
     back.expect_none()
-    reason = "queue_full_drop_new" if policy is QueueOverflow.DROP_NEW else \
-        "queue_full_drop_oldest"
+    reason = "queue_full_drop_new" if policy is QueueOverflow.DROP_NEW else "queue_full_drop_oldest"
     assert _sys(thread, f"messages/dropped/{reason}") == 5
 
 
 # -- will messages ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", [V311, V5])
 def test_will_published_on_abnormal_disconnect_MQTT_3_1_2_8(broker, version):
@@ -176,8 +180,14 @@ def test_will_delay_cancelled_by_reconnect_MQTT_3_1_3_9(broker):
     watcher = TestClient(broker.port, "watcher")
     watcher.subscribe("wd/#", 1)
     props = v5_props(PacketTypes.WILLMESSAGE, WillDelayInterval=2)
-    dev = TestClient(broker.port, "dev", version=V5, clean=False, session_expiry=60,
-                     will=("wd/dev", b"gone", 1, False, props))
+    dev = TestClient(
+        broker.port,
+        "dev",
+        version=V5,
+        clean=False,
+        session_expiry=60,
+        will=("wd/dev", b"gone", 1, False, props),
+    )
     dev.kill()
     TestClient(broker.port, "dev", version=V5, clean=False, session_expiry=60)
     # past the will delay: a timer tick has run since; only the marker arrives
@@ -192,8 +202,14 @@ def test_will_delay_publishes_after_the_delay_MQTT_3_1_3_9(broker):
     watcher = TestClient(broker.port, "watcher")
     watcher.subscribe("wd/#", 1)
     props = v5_props(PacketTypes.WILLMESSAGE, WillDelayInterval=1)
-    dev = TestClient(broker.port, "dev", version=V5, clean=False, session_expiry=60,
-                     will=("wd/dev", b"late", 1, False, props))
+    dev = TestClient(
+        broker.port,
+        "dev",
+        version=V5,
+        clean=False,
+        session_expiry=60,
+        will=("wd/dev", b"late", 1, False, props),
+    )
     killed = time.monotonic()
     dev.kill()
     got = watcher.expect_one(timeout=5)
@@ -205,8 +221,14 @@ def test_will_published_when_session_expires_before_will_delay_MQTT_3_1_2_8(brok
     watcher = TestClient(broker.port, "watcher")
     watcher.subscribe("wx/#", 1)
     props = v5_props(PacketTypes.WILLMESSAGE, WillDelayInterval=3600)
-    dev = TestClient(broker.port, "dev", version=V5, clean=True, session_expiry=1,
-                     will=("wx/dev", b"expired", 1, False, props))
+    dev = TestClient(
+        broker.port,
+        "dev",
+        version=V5,
+        clean=True,
+        session_expiry=1,
+        will=("wx/dev", b"expired", 1, False, props),
+    )
     dev.kill()
     assert watcher.expect_one(timeout=5).payload == b"expired"
 

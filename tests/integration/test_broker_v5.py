@@ -18,9 +18,13 @@ def test_application_properties_passed_through_MQTT_3_3_2_3(broker):
     sub = TestClient(broker.port, "sub", version=V5)
     sub.subscribe("rpc/req", 1)
     pub = TestClient(broker.port, "pub", version=V5)
-    props = v5_props(ContentType="application/json", ResponseTopic="rpc/resp",
-                     CorrelationData=b"\x01\x02", PayloadFormatIndicator=1,
-                     UserProperty=[("k", "v"), ("k", "v2")])
+    props = v5_props(
+        ContentType="application/json",
+        ResponseTopic="rpc/resp",
+        CorrelationData=b"\x01\x02",
+        PayloadFormatIndicator=1,
+        UserProperty=[("k", "v"), ("k", "v2")],
+    )
     pub.publish("rpc/req", b"{}", qos=1, properties=props)
     got = sub.expect_one().properties
     assert got.ContentType == "application/json"
@@ -123,8 +127,7 @@ def test_receive_maximum_limits_unacknowledged_deliveries_MQTT_3_3_4_7(broker):
     assert raw.recv().payload == b"2"
 
 
-def test_too_many_unreleased_qos2_from_client_is_receive_maximum_exceeded_MQTT_3_3_4_9(
-        make_broker):
+def test_too_many_unreleased_qos2_from_client_is_receive_maximum_exceeded_MQTT_3_3_4_9(make_broker):
     thread = make_broker(BrokerSettings(receive_maximum=2, sys_interval=0))
     raw = RawClient(thread.port, 5)
     raw.connect("greedy")
@@ -222,8 +225,15 @@ def test_puback_reason_codes_v5(broker):
     assert raw.recv().reason_code == ReasonCode.NO_MATCHING_SUBSCRIBERS
     raw.send(Publish("$SYS/fake", b"x", QoS.AT_LEAST_ONCE, packet_id=2))
     assert raw.recv().reason_code == ReasonCode.NOT_AUTHORIZED
-    raw.send(Publish("pf", b"\xff\xfe", QoS.AT_LEAST_ONCE, packet_id=3,
-                     properties=Properties(payload_format_indicator=1)))
+    raw.send(
+        Publish(
+            "pf",
+            b"\xff\xfe",
+            QoS.AT_LEAST_ONCE,
+            packet_id=3,
+            properties=Properties(payload_format_indicator=1),
+        )
+    )
     assert raw.recv().reason_code == ReasonCode.PAYLOAD_FORMAT_INVALID  # [MQTT-3.3.2-4]
 
 

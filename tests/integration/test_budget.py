@@ -43,10 +43,13 @@ def work(tmp_path_factory):
 def gateway_figures(work):
     def fast_config(state: Path, port: int, cloud_port: int) -> str:
         text = budget.realistic_config(state, port, cloud_port, interval=budget.INTERVAL / SPEED)
-        return text.replace('durability = "sync"', f'durability = "sync"\nown_grace = {120 / SPEED}')
+        return text.replace(
+            'durability = "sync"', f'durability = "sync"\nown_grace = {120 / SPEED}'
+        )
 
-    return budget.measure_gateway(work, settle=5, window=15, down_window=18, strace=False,
-                                  make_config=fast_config)
+    return budget.measure_gateway(
+        work, settle=5, window=15, down_window=18, strace=False, make_config=fast_config
+    )
 
 
 def test_broker_only_rss(work):
@@ -54,8 +57,9 @@ def test_broker_only_rss(work):
     rss = budget.measure_broker_only(work, settle=2, libraries=libraries)
     assert rss <= budget.GOALS["broker_rss"], f"broker-only gateway: {rss:.1f} MB"
     # no TLS and no passwords configured: neither libssl nor OpenSSL's libcrypto is loaded
-    openssl = sorted(name for name in libraries if name.startswith(("libssl", "libcrypto", "_ssl",
-                                                                     "_hashlib")))
+    openssl = sorted(
+        name for name in libraries if name.startswith(("libssl", "libcrypto", "_ssl", "_hashlib"))
+    )
     assert openssl == [], openssl
     assert any(name.startswith("libsqlite3") for name in libraries)  # positive control
 

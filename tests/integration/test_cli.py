@@ -9,8 +9,12 @@ from gateway.broker.settings import BrokerSettings
 
 
 def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_pub_then_sub_receives_the_retained_message(broker):
@@ -18,8 +22,7 @@ def test_pub_then_sub_receives_the_retained_message(broker):
     published = cli("pub", "-p", port, "-t", "cli/test", "-m", "hello", "-q", "1", "-r")
     assert published.returncode == 0, published.stderr
     for version in ("311", "5"):
-        received = cli("sub", "-p", port, "-V", version, "-t", "cli/#", "-v", "-C", "1",
-                       "-W", "20")
+        received = cli("sub", "-p", port, "-V", version, "-t", "cli/#", "-v", "-C", "1", "-W", "20")
         assert received.returncode == 0, received.stderr
         assert received.stdout.strip() == "cli/test hello"
 
@@ -45,12 +48,20 @@ def test_passwd_without_a_terminal_reads_stdin_and_fails_in_one_line(tmp_path):
     path = str(tmp_path / "pw")
 
     def passwd(*args: str, stdin: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gateway.cli", "passwd", *args],
-                              input=stdin, capture_output=True, text=True, timeout=60,
-                              start_new_session=True)
+        return subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "passwd", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            start_new_session=True,
+        )
 
     empty = passwd("-c", path, "bob", stdin="")
-    assert (empty.returncode, empty.stderr) == (1, "edge-gateway passwd: error: no password on stdin\n")
+    assert (empty.returncode, empty.stderr) == (
+        1,
+        "edge-gateway passwd: error: no password on stdin\n",
+    )
     once = passwd("-c", path, "bob", stdin="s3cret\n")
     assert once.returncode == 1 and len(once.stderr.splitlines()) == 1, once.stderr
     differ = passwd("-c", path, "bob", stdin="s3cret\nother\n")
@@ -63,6 +74,7 @@ def test_passwd_without_a_terminal_reads_stdin_and_fails_in_one_line(tmp_path):
     users = [line.split(":")[0] for line in (tmp_path / "pw").read_text().splitlines()]
     assert users == ["bob", "carol"]
     # the file works for Mosquitto's own tool too
-    check = subprocess.run(["mosquitto_passwd", "-b", path, "dave", "pw3"], capture_output=True,
-                           timeout=30)
+    check = subprocess.run(
+        ["mosquitto_passwd", "-b", path, "dave", "pw3"], capture_output=True, timeout=30
+    )
     assert check.returncode == 0

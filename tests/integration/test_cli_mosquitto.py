@@ -28,9 +28,12 @@ import trustme
 from tests.support.gateway_process import free_port, run_gateway
 from tests.support.mosquitto import _wait_port
 
-pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(shutil.which("mosquitto_pub") is None,
-                                 reason="mosquitto-clients not installed")]
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(
+        shutil.which("mosquitto_pub") is None, reason="mosquitto-clients not installed"
+    ),
+]
 
 ACL = "topic readwrite #\n\nuser alice\ntopic readwrite a/#\n"
 OURS = [sys.executable, "-m", "gateway.cli"]
@@ -68,24 +71,50 @@ def files(tmp_path_factory) -> Files:
     client = ca.issue_cert("cli-client")
     _write(d / "server.pem", server.cert_chain_pems[0].bytes())
     _write(d / "server.key", server.private_key_pem.bytes())
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(d / "passwd"), "alice", "alice-pw"],
-                   check=True, capture_output=True, timeout=10)
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(d / "passwd"), "alice", "alice-pw"],
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
     os.chmod(d / "passwd", 0o644)
     _write(d / "acl", ACL.encode())
-    return Files(d, _write(d / "ca.pem", ca.cert_pem.bytes()),
-                 _write(d / "other-ca.pem", other.cert_pem.bytes()),
-                 _write(d / "client.pem", client.cert_chain_pems[0].bytes()),
-                 _write(d / "client.key", client.private_key_pem.bytes()))
+    return Files(
+        d,
+        _write(d / "ca.pem", ca.cert_pem.bytes()),
+        _write(d / "other-ca.pem", other.cert_pem.bytes()),
+        _write(d / "client.pem", client.cert_chain_pems[0].bytes()),
+        _write(d / "client.key", client.private_key_pem.bytes()),
+    )
 
 
 def _seed(port: int) -> None:
     """Retained messages for `sub` to print (published with mosquitto_pub)."""
-    for args in (["-t", "r/1", "-m", "one"], ["-t", "r/2", "-m", "two"],
-                 ["-t", "j/1", "-m", '{"a": [1, 2]}'],
-                 ["-t", "p/1", "-m", "props", "-V", "5", "-D", "publish", "user-property", "k",
-                  "v", "-D", "publish", "content-type", "text/plain"]):
-        subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-r", *args], check=True,
-                       timeout=10)
+    for args in (
+        ["-t", "r/1", "-m", "one"],
+        ["-t", "r/2", "-m", "two"],
+        ["-t", "j/1", "-m", '{"a": [1, 2]}'],
+        [
+            "-t",
+            "p/1",
+            "-m",
+            "props",
+            "-V",
+            "5",
+            "-D",
+            "publish",
+            "user-property",
+            "k",
+            "v",
+            "-D",
+            "publish",
+            "content-type",
+            "text/plain",
+        ],
+    ):
+        subprocess.run(
+            ["mosquitto_pub", "-p", str(port), "-q", "1", "-r", *args], check=True, timeout=10
+        )
 
 
 @pytest.fixture(scope="module")
@@ -93,18 +122,22 @@ def mosquitto(files):
     d = files.dir
     broker = Broker("mosquitto", free_port(), free_port(), free_port())
     tls = f"cafile {files.ca}\ncertfile {d / 'server.pem'}\nkeyfile {d / 'server.key'}\n"
-    conf = _write(d / "mosquitto.conf", f"""user root
+    conf = _write(
+        d / "mosquitto.conf",
+        f"""user root
 log_dest stdout
 allow_anonymous true
-password_file {d / 'passwd'}
-acl_file {d / 'acl'}
+password_file {d / "passwd"}
+acl_file {d / "acl"}
 listener {broker.plain} 127.0.0.1
 listener {broker.tls} 127.0.0.1
 {tls}listener {broker.mtls} 127.0.0.1
 {tls}require_certificate true
-""".encode())
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+""".encode(),
+    )
+    proc = subprocess.Popen(
+        ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         for port in (broker.plain, broker.tls, broker.mtls):
             _wait_port(port)
@@ -126,12 +159,12 @@ def gateway(files, tmp_path_factory):
 [gateway]
 id = "cli-gw"
 log_level = "WARNING"
-state_dir = "{state / 'state'}"
+state_dir = "{state / "state"}"
 [broker]
 sys_interval = 0
 [auth]
-password_file = "{d / 'passwd'}"
-acl_file = "{d / 'acl'}"
+password_file = "{d / "passwd"}"
+acl_file = "{d / "acl"}"
 [[broker.listeners]]
 name = "plain"
 port = {broker.plain}
@@ -179,8 +212,11 @@ def run(command: list[str], *args: str, stdin: bytes | None = None) -> subproces
     return subprocess.run([*command, *args], input=stdin, capture_output=True, timeout=60)
 
 
-def both(tool: str, *args: str, stdin: bytes | None = None,
-         ) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+def both(
+    tool: str,
+    *args: str,
+    stdin: bytes | None = None,
+) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
     """(mosquitto_<tool>'s result, edge-gateway <tool>'s result), run side by side."""
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         theirs = pool.submit(run, [f"mosquitto_{tool}"], *args, stdin=stdin)
@@ -188,8 +224,13 @@ def both(tool: str, *args: str, stdin: bytes | None = None,
         return theirs.result(), ours.result()
 
 
-def assert_same(theirs: subprocess.CompletedProcess, ours: subprocess.CompletedProcess, *,
-                same_error: bool = True, mask: str | None = None) -> None:
+def assert_same(
+    theirs: subprocess.CompletedProcess,
+    ours: subprocess.CompletedProcess,
+    *,
+    same_error: bool = True,
+    mask: str | None = None,
+) -> None:
     """Same exit status and stdout; our stderr one line (Mosquitto's first line, if asked)."""
     out_theirs, out_ours = theirs.stdout, ours.stdout
     if mask:
@@ -247,8 +288,9 @@ USAGE_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("tool", "args"), USAGE_ERRORS, ids=lambda v: " ".join(v) if
-                         isinstance(v, list) else v)
+@pytest.mark.parametrize(
+    ("tool", "args"), USAGE_ERRORS, ids=lambda v: " ".join(v) if isinstance(v, list) else v
+)
 def test_usage_errors_match_mosquitto(tool, args):
     theirs, ours = both(tool, "-p", "1", *args)
     assert theirs.returncode == 1, theirs
@@ -267,13 +309,19 @@ def test_help_is_long_only_and_exits_like_mosquitto():
 
 # -- against both brokers --------------------------------------------------------------------------
 
+
 def test_pub_then_sub_roundtrip_every_message_mode(broker, tmp_path):
     """-m, -f, -s, -l and -n, each at QoS 0, 1 and 2, retained, read back with -v."""
     p = str(broker.plain)
     source = tmp_path / "payload.bin"
     source.write_bytes(b"from a file\x00\xff")
-    modes = [(["-m", "hello"], None), (["-f", str(source)], None), (["-s"], b"all of\nstdin"),
-             (["-n"], None), (["-l"], b"first\nsecond\nlast")]
+    modes = [
+        (["-m", "hello"], None),
+        (["-f", str(source)], None),
+        (["-s"], b"all of\nstdin"),
+        (["-n"], None),
+        (["-l"], b"first\nsecond\nlast"),
+    ]
     for n, (mode, stdin) in enumerate(modes):
         qos = str(n % 3)
         theirs, ours = both("pub", "-p", p, "-q", qos, "-r", "-t", f"m/{n}", *mode, stdin=stdin)
@@ -317,8 +365,11 @@ def test_sub_matches_mosquitto_sub(broker, args):
         # ACL does not cover (0x80), which mosquitto_sub reports and ends with 0
         theirs, ours = both("sub", "-p", str(broker.plain), *args)
         assert theirs.returncode == ours.returncode == 0 and not ours.stdout
-        assert theirs.stderr.strip() == ours.stderr.strip() == \
-            b"All subscription requests were denied."
+        assert (
+            theirs.stderr.strip()
+            == ours.stderr.strip()
+            == b"All subscription requests were denied."
+        )
         return
     if "wrong" in args and broker.name == "gateway":
         _refused_login("sub", broker, args)
@@ -326,20 +377,58 @@ def test_sub_matches_mosquitto_sub(broker, args):
     theirs, ours = both("sub", "-p", str(broker.plain), *args)
     if "%j" in args and "-V" in args:
         # paho does not keep the order MQTT 5 properties came in: compare them as a JSON object
-        assert [json.loads(o.stdout) | {"tst": 0} for o in (theirs, ours)][0] == \
-            json.loads(ours.stdout) | {"tst": 0}, (theirs, ours)
+        assert [json.loads(o.stdout) | {"tst": 0} for o in (theirs, ours)][0] == json.loads(
+            ours.stdout
+        ) | {"tst": 0}, (theirs, ours)
         theirs.stdout = ours.stdout = b""
-    assert_same(theirs, ours, mask=_TIME if any("%I" in a or "%j" in a or "%J" in a
-                                               for a in args) else None)
+    assert_same(
+        theirs, ours, mask=_TIME if any("%I" in a or "%j" in a or "%J" in a for a in args) else None
+    )
 
 
 PUB_CASES = [
     (["-t", "ok", "-m", "x"], True),
-    (["-t", "ok", "-m", "x", "-q", "1", "-V", "mqttv5", "-D", "publish", "user-property", "a",
-      "b", "-D", "publish", "message-expiry-interval", "60"], True),
+    (
+        [
+            "-t",
+            "ok",
+            "-m",
+            "x",
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+            "-D",
+            "publish",
+            "user-property",
+            "a",
+            "b",
+            "-D",
+            "publish",
+            "message-expiry-interval",
+            "60",
+        ],
+        True,
+    ),
     (["-t", "ok", "-m", "x", "-q", "2", "--repeat", "3", "-i", "fixed-id"], True),
-    (["-t", "ok", "-m", "x", "-I", "prefix-", "--will-topic", "w", "--will-payload", "gone",
-      "--will-qos", "1", "--will-retain"], True),
+    (
+        [
+            "-t",
+            "ok",
+            "-m",
+            "x",
+            "-I",
+            "prefix-",
+            "--will-topic",
+            "w",
+            "--will-payload",
+            "gone",
+            "--will-qos",
+            "1",
+            "--will-retain",
+        ],
+        True,
+    ),
     (["-t", "ok", "-m", "x", "-c", "-i", "persistent", "-x", "60", "-V", "5"], True),
     (["-t", "b", "-m", "x", "-u", "alice", "-P", "alice-pw", "-q", "1"], True),  # dropped (3.1.1)
     (["-t", "b", "-m", "x", "-u", "alice", "-P", "alice-pw", "-q", "1", "-V", "5"], True),
@@ -350,8 +439,9 @@ PUB_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("args", "same_error"), PUB_CASES, ids=lambda v: " ".join(v) if
-                         isinstance(v, list) else str(v))
+@pytest.mark.parametrize(
+    ("args", "same_error"), PUB_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else str(v)
+)
 def test_pub_matches_mosquitto_pub(broker, args, same_error):
     if "wrong" in args and broker.name == "gateway":
         _refused_login("pub", broker, args)
@@ -370,8 +460,9 @@ def _refused_login(tool: str, broker: Broker, args: list[str]) -> None:
         result = run(command, "-p", str(broker.plain), *args)
         code = result.returncode
         text = reason_string(code) if "-V" in args else CONNACK_311.get(code, "?")
-        assert code and result.stderr.splitlines()[0] == f"Connection error: {text}".encode(), \
+        assert code and result.stderr.splitlines()[0] == f"Connection error: {text}".encode(), (
             result
+        )
 
 
 def test_refused_connection_is_one_line_exit_1():
@@ -382,18 +473,31 @@ def test_refused_connection_is_one_line_exit_1():
 
 # -- TLS --------------------------------------------------------------------------------------------
 
+
 def test_tls_and_client_certificates(broker, files):
     ca = ["--cafile", str(files.ca), "-t", "tls/x", "-m", "y", "-q", "1"]
     cert = ["--cert", str(files.client_cert), "--key", str(files.client_key)]
-    ok_cases = [["-p", str(broker.tls), *ca], ["-p", str(broker.tls), "-h", "127.0.0.1", *ca],
-                ["-p", str(broker.mtls), *ca, *cert],
-                ["-p", str(broker.tls), *ca, "--tls-version", "tlsv1.2"]]
+    ok_cases = [
+        ["-p", str(broker.tls), *ca],
+        ["-p", str(broker.tls), "-h", "127.0.0.1", *ca],
+        ["-p", str(broker.mtls), *ca, *cert],
+        ["-p", str(broker.tls), *ca, "--tls-version", "tlsv1.2"],
+    ]
     for args in ok_cases:
         theirs, ours = both("pub", *args)
         assert theirs.returncode == 0, theirs
         assert_same(theirs, ours)
     failing = {
-        "unknown CA": ["-p", str(broker.tls), "--cafile", str(files.other_ca), "-t", "x", "-m", "y"],
+        "unknown CA": [
+            "-p",
+            str(broker.tls),
+            "--cafile",
+            str(files.other_ca),
+            "-t",
+            "x",
+            "-m",
+            "y",
+        ],
         "client certificate": ["-p", str(broker.mtls), *ca],
         "TLS": ["-p", str(broker.tls), "--cafile", "/nonexistent/ca.pem", "-t", "x", "-m", "y"],
     }
@@ -408,21 +512,25 @@ def test_tls_and_client_certificates(broker, files):
 
 
 def test_plain_port_with_tls_names_the_cause(broker, files):
-    theirs, ours = both("pub", "-p", str(broker.plain), "--cafile", str(files.ca), "-t", "x",
-                        "-m", "y")
+    theirs, ours = both(
+        "pub", "-p", str(broker.plain), "--cafile", str(files.ca), "-t", "x", "-m", "y"
+    )
     assert theirs.returncode != 0 and ours.returncode != 0
     assert b"TLS" in ours.stderr and len(ours.stderr.splitlines()) == 1, ours.stderr
 
 
 # -- a live message while subscribed ----------------------------------------------------------------
 
+
 def test_live_message_reaches_both_subscribers(broker):
     """mosquitto_sub and our sub both subscribed (each says so with -d), our pub publishes once."""
     p = str(broker.plain)
     args = ["-p", p, "-t", "live/#", "-C", "1", "-v", "-d", "-W", "20"]
     # stdbuf: mosquitto_sub's "Subscribed" debug line is not flushed into a pipe otherwise
-    procs = [subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for command in ([*OURS, "sub"], ["stdbuf", "-oL", "mosquitto_sub"])]
+    procs = [
+        subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for command in ([*OURS, "sub"], ["stdbuf", "-oL", "mosquitto_sub"])
+    ]
     try:
         for proc in procs:
             while True:
@@ -449,13 +557,47 @@ def test_will_is_published_when_our_client_dies(broker):
     """--will-topic/--will-payload/--will-qos/--will-retain reach the broker: killing our sub
     (no DISCONNECT) makes the broker publish the will, retained, as for mosquitto_sub."""
     p = str(broker.plain)
-    watcher = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-p", p, "-t", "will/ours",
-                                "-v", "-d", "-C", "1", "-W", "30"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ours = subprocess.Popen([*OURS, "sub", "-p", p, "-t", "nothing/here", "-d", "-k", "5",
-                             "--will-topic", "will/ours", "--will-payload", "gone",
-                             "--will-qos", "1", "--will-retain"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watcher = subprocess.Popen(
+        [
+            "stdbuf",
+            "-oL",
+            "mosquitto_sub",
+            "-p",
+            p,
+            "-t",
+            "will/ours",
+            "-v",
+            "-d",
+            "-C",
+            "1",
+            "-W",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    ours = subprocess.Popen(
+        [
+            *OURS,
+            "sub",
+            "-p",
+            p,
+            "-t",
+            "nothing/here",
+            "-d",
+            "-k",
+            "5",
+            "--will-topic",
+            "will/ours",
+            "--will-payload",
+            "gone",
+            "--will-qos",
+            "1",
+            "--will-retain",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         for proc in (watcher, ours):  # both subscribed
             while not (line := proc.stdout.readline()).startswith(b"Subscribed"):
@@ -463,10 +605,12 @@ def test_will_is_published_when_our_client_dies(broker):
         ours.kill()
         out, err = watcher.communicate(timeout=30)
         assert watcher.returncode == 0, err
-        assert [line for line in out.splitlines() if not line.startswith(b"Client ")] == \
-            [b"will/ours gone"]
-        retained = run(["mosquitto_sub"], "-p", p, "-t", "will/ours", "-C", "1", "-F", "%r %p",
-                       "-W", "10")
+        assert [line for line in out.splitlines() if not line.startswith(b"Client ")] == [
+            b"will/ours gone"
+        ]
+        retained = run(
+            ["mosquitto_sub"], "-p", p, "-t", "will/ours", "-C", "1", "-F", "%r %p", "-W", "10"
+        )
         assert retained.stdout == b"1 gone\n", retained
     finally:
         for proc in (watcher, ours):
@@ -494,9 +638,12 @@ def test_sub_reconnects_and_subscribes_again_like_mosquitto_sub(broker):
 
     proxy = TcpProxy(broker.plain)
     args = ["-p", str(proxy.port), "-t", "again/#", "-v", "-d", "-C", "1", "-W", "30"]
-    procs = [subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for command in ([*OURS, "sub"], ["stdbuf", "-oL", "mosquitto_sub"])]
+    procs = [
+        subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for command in ([*OURS, "sub"], ["stdbuf", "-oL", "mosquitto_sub"])
+    ]
     try:
+
         def subscribed(proc: subprocess.Popen) -> None:
             while not (line := proc.stdout.readline()).startswith(b"Subscribed"):
                 assert line, proc.stderr.read()
@@ -507,14 +654,16 @@ def test_sub_reconnects_and_subscribes_again_like_mosquitto_sub(broker):
         proxy.set_mode("pass")
         for proc in procs:
             subscribed(proc)  # again, on the new connection
-        published = run(OURS, "pub", "-p", str(broker.plain), "-t", "again/x", "-m", "back",
-                        "-q", "1")
+        published = run(
+            OURS, "pub", "-p", str(broker.plain), "-t", "again/x", "-m", "back", "-q", "1"
+        )
         assert published.returncode == 0, published
         for proc in procs:
             out, err = proc.communicate(timeout=30)
             assert proc.returncode == 0, err
-            assert [line for line in out.splitlines() if not line.startswith(b"Client ")] == \
-                [b"again/x back"]
+            assert [line for line in out.splitlines() if not line.startswith(b"Client ")] == [
+                b"again/x back"
+            ]
     finally:
         proxy.close()
         for proc in procs:

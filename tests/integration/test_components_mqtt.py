@@ -27,8 +27,9 @@ def relays(broker, tmp_path):
     )
 
     async def _start():
-        service = RelayService(configs, broker.broker.local_client("relays"), "edge", tmp_path,
-                               pin_factory=factory)
+        service = RelayService(
+            configs, broker.broker.local_client("relays"), "edge", tmp_path, pin_factory=factory
+        )
         await service.start()
         return service
 
@@ -54,8 +55,12 @@ def test_relay_commands_switch_the_pin_and_state_is_read_back(broker, relays, ve
     assert _state(watcher, "edge/relay/pump").payload == b"OFF"  # retained start-up state
     cmd = TestClient(broker.port, "cmd", version=version)
     pin = factory.pin(17)
-    for payload, expected, level in [(b"ON", b"ON", False), (b"OFF", b"OFF", True),
-                                     (b"TOGGLE", b"ON", False), (b"toggle", b"OFF", True)]:
+    for payload, expected, level in [
+        (b"ON", b"ON", False),
+        (b"OFF", b"OFF", True),
+        (b"TOGGLE", b"ON", False),
+        (b"toggle", b"OFF", True),
+    ]:
         cmd.publish("edge/relay/pump/set", payload, qos=1)
         got = _state(watcher, "edge/relay/pump")
         assert got.payload == expected and got.retain is False
@@ -67,8 +72,9 @@ def test_relay_json_command_with_for_turns_on_then_reports(broker, relays):
     watcher = TestClient(broker.port, "watcher")
     watcher.subscribe("edge/relay/pump", 1)
     _state(watcher, "edge/relay/pump")
-    TestClient(broker.port, "cmd").publish("edge/relay/pump/set",
-                                           json.dumps({"state": "ON", "for": 30}), qos=1)
+    TestClient(broker.port, "cmd").publish(
+        "edge/relay/pump/set", json.dumps({"state": "ON", "for": 30}), qos=1
+    )
     assert _state(watcher, "edge/relay/pump").payload == b"ON"
 
 
@@ -76,8 +82,9 @@ def test_retained_relay_command_is_ignored(broker, relays):
     service, factory = relays
     events = TestClient(broker.port, "events")
     events.subscribe("edge/relay/pump/event", 1)
-    TestClient(broker.port, "cmd", version=V5).publish("edge/relay/pump/set", b"ON", qos=1,
-                                                       retain=True)
+    TestClient(broker.port, "cmd", version=V5).publish(
+        "edge/relay/pump/set", b"ON", qos=1, retain=True
+    )
     event = json.loads(events.expect_one().payload)
     assert event["event"] == "ignored"
     assert bool(factory.pin(17).state) is True  # still off (active-low)
@@ -102,8 +109,9 @@ def test_pwm_brightness_command(broker, relays):
     watcher = TestClient(broker.port, "watcher")
     watcher.subscribe("edge/relay/fan", 1)
     _state(watcher, "edge/relay/fan")
-    TestClient(broker.port, "cmd").publish("edge/relay/fan/set",
-                                           json.dumps({"state": "ON", "brightness": 40}), qos=1)
+    TestClient(broker.port, "cmd").publish(
+        "edge/relay/fan/set", json.dumps({"state": "ON", "brightness": 40}), qos=1
+    )
     state = json.loads(_state(watcher, "edge/relay/fan").payload)
     assert state["state"] == "ON" and state["brightness"] == pytest.approx(40, abs=0.5)
     assert factory.pin(18).state == pytest.approx(0.4, abs=0.005)
@@ -111,14 +119,21 @@ def test_pwm_brightness_command(broker, relays):
 
 @pytest.fixture
 def sensors(broker):
-    configs = (SimulatedConfig(type="simulated", name="room", interval=0.2,
-                               quantities=["temperature", "humidity"], seed=7),
-               SimulatedConfig(type="simulated", name="broken", interval=0.2, error_rate=1.0,
-                               seed=8))
+    configs = (
+        SimulatedConfig(
+            type="simulated",
+            name="room",
+            interval=0.2,
+            quantities=["temperature", "humidity"],
+            seed=7,
+        ),
+        SimulatedConfig(type="simulated", name="broken", interval=0.2, error_rate=1.0, seed=8),
+    )
 
     async def _start():
-        service = SensorService.from_config(configs, broker.broker.local_client("sensors"),
-                                            base_topic="edge")
+        service = SensorService.from_config(
+            configs, broker.broker.local_client("sensors"), base_topic="edge"
+        )
         await service.start()
         return service
 

@@ -25,8 +25,7 @@ R = ReasonCode
 # CONNECT (5.0, client id "c6", keepalive 60) and PUBLISH "t" with property Topic Alias = 0,
 # which 5.0 forbids [MQTT-3.3.2-8]: 0x94 Topic Alias invalid, a code DISCONNECT can carry and
 # CONNACK cannot
-CONNECT_THEN_BAD_PUBLISH = bytes.fromhex("100f00044d5154540502003c0000026336"
-                                         "30080001740323000078")
+CONNECT_THEN_BAD_PUBLISH = bytes.fromhex("100f00044d5154540502003c000002633630080001740323000078")
 
 
 def no_tracebacks(records: list[logging.LogRecord]) -> bool:
@@ -65,8 +64,9 @@ def test_a_client_still_writing_after_its_offence_reads_the_disconnect(make_brok
     raw = RawClient(thread.port, version=5)
     assert raw.connect("eager").reason_code == R.SUCCESS
     # three QoS 2 publishes unreleased with a receive maximum of 2 [MQTT-3.3.4-9]
-    raw.send_bytes(b"".join(encode(Publish("q", b"x", QoS.EXACTLY_ONCE, packet_id=i), 5)
-                            for i in (1, 2, 3)))
+    raw.send_bytes(
+        b"".join(encode(Publish("q", b"x", QoS.EXACTLY_ONCE, packet_id=i), 5) for i in (1, 2, 3))
+    )
     more = encode(Publish("t", b"y" * 200), 5) * 5
     for _ in range(30):  # the client goes on writing, unaware (about 30 KB in 0.3 s)
         raw.send_bytes(more)  # a reset would raise here (BrokenPipeError / ConnectionReset)

@@ -65,8 +65,11 @@ HA = 'prefix = "ha"\nnode_id = "shed1"\ndevice_name = "Shed"'
 def start(tmp_path: Path, homeassistant: str):
     port = free_port()
     config = tmp_path / "gateway.toml"
-    config.write_text(CONFIG.format(state=tmp_path / "state", port=port, homeassistant=homeassistant,
-                                    cloud_port=free_port()))
+    config.write_text(
+        CONFIG.format(
+            state=tmp_path / "state", port=port, homeassistant=homeassistant, cloud_port=free_port()
+        )
+    )
     return port, run_gateway(config)
 
 
@@ -89,13 +92,24 @@ def wait_for(client: TestClient, topic: str, timeout: float = 15) -> bytes:
 
 
 EXPECTED = {  # (component, object_id) announced for CONFIG
-    ("sensor", "air_pm2_5"), ("sensor", "air_co2"), ("binary_sensor", "door_contact"),
-    ("switch", "relay_pump"), ("fan", "relay_fan"), ("light", "relay_lamp"),
-    ("sensor", "gateway_clients"), ("sensor", "gateway_queued"), ("sensor", "gateway_store"),
-    ("sensor", "gateway_uptime"), ("binary_sensor", "gateway_clock_synchronized"),
+    ("sensor", "air_pm2_5"),
+    ("sensor", "air_co2"),
+    ("binary_sensor", "door_contact"),
+    ("switch", "relay_pump"),
+    ("fan", "relay_fan"),
+    ("light", "relay_lamp"),
+    ("sensor", "gateway_clients"),
+    ("sensor", "gateway_queued"),
+    ("sensor", "gateway_store"),
+    ("sensor", "gateway_uptime"),
+    ("binary_sensor", "gateway_clock_synchronized"),
     ("binary_sensor", "bridge_cloud_connected"),
     ("sensor", "bridge_cloud_queued"),
-} | ({("sensor", "gateway_cpu_temperature")} if read_cpu_temperature(CPU_THERMAL) is not None else set())
+} | (
+    {("sensor", "gateway_cpu_temperature")}
+    if read_cpu_temperature(CPU_THERMAL) is not None
+    else set()
+)
 
 
 def test_one_device_every_config_valid_and_republished_on_birth(tmp_path):
@@ -116,10 +130,14 @@ def test_one_device_every_config_valid_and_republished_on_birth(tmp_path):
             assert config["availability"][-1]["topic"] == "site/status"
         names = {c["name"] for c in configs.values()}
         assert {"Air PM2.5", "Air CO2", "Door Contact", "Pump", "Fan", "Lamp"} <= names
-        assert configs["ha/sensor/shed1/air_co2/config"]["availability"][0]["topic"] == \
-            "site/sensor/air/availability"
-        assert configs["ha/fan/shed1/relay_fan/config"]["availability"][0]["topic"] == \
-            "site/relay/fan/availability"
+        assert (
+            configs["ha/sensor/shed1/air_co2/config"]["availability"][0]["topic"]
+            == "site/sensor/air/availability"
+        )
+        assert (
+            configs["ha/fan/shed1/relay_fan/config"]["availability"][0]["topic"]
+            == "site/relay/fan/availability"
+        )
 
         # every availability topic an entity lists says "online"
         watcher = TestClient(port, "watcher")
@@ -134,9 +152,13 @@ def test_one_device_every_config_valid_and_republished_on_birth(tmp_path):
         ha.publish("site/relay/fan/set", json.dumps({"state": "ON", "brightness": 40}), qos=1)
         ha.publish("ha/status", "online", qos=1)  # HA's birth: configs again, diagnostics at once
         payload = diag.expect_one(timeout=10).payload
-        rendered = {object_id: ha_schema.render(configs[f"ha/{component}/shed1/{object_id}/config"]
-                                                ["value_template"], payload)
-                    for component, object_id in EXPECTED if object_id.startswith(("gateway_", "bridge_"))}
+        rendered = {
+            object_id: ha_schema.render(
+                configs[f"ha/{component}/shed1/{object_id}/config"]["value_template"], payload
+            )
+            for component, object_id in EXPECTED
+            if object_id.startswith(("gateway_", "bridge_"))
+        }
         assert rendered["gateway_clients"] == "3"  # ha, watcher, diag
         assert rendered["gateway_store"] == "ok"  # [store] is on by default
         assert rendered["bridge_cloud_connected"] == "OFF"  # nothing listens on its port
@@ -148,7 +170,9 @@ def test_one_device_every_config_valid_and_republished_on_birth(tmp_path):
         state = TestClient(port, "state")
         state.subscribe("site/relay/fan", 1)
         fan = configs["ha/fan/shed1/relay_fan/config"]
-        assert ha_schema.render(fan["percentage_value_template"], state.expect_one().payload) == "40"
+        assert (
+            ha_schema.render(fan["percentage_value_template"], state.expect_one().payload) == "40"
+        )
 
         proc.terminate()
         proc.wait(20)
@@ -186,7 +210,10 @@ def test_default_prefix_node_id_and_device_name(tmp_path):
         message = ha.expect_one(timeout=10)
         assert message.topic == "homeassistant/switch/test-gw/relay_pump/config"
         config = json.loads(message.payload)
-        assert config["device"] == {"identifiers": ["pi-edge-gateway_test-gw"],
-                                    "name": "Pi Edge Gateway test-gw", "model": "Pi Edge Gateway",
-                                    "manufacturer": "Pi Edge Gateway project",
-                                    "sw_version": config["origin"]["sw_version"]}
+        assert config["device"] == {
+            "identifiers": ["pi-edge-gateway_test-gw"],
+            "name": "Pi Edge Gateway test-gw",
+            "model": "Pi Edge Gateway",
+            "manufacturer": "Pi Edge Gateway project",
+            "sw_version": config["origin"]["sw_version"],
+        }

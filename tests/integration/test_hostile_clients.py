@@ -57,7 +57,7 @@ def test_slow_loris_connections_are_closed_by_the_connect_timeout(make_broker):
     for i in range(min(len(connect) - 1, 8)):  # trickle: a byte every 0.2 s, never complete
         for raw in tricklers:
             try:
-                raw.send_bytes(connect[i:i + 1])
+                raw.send_bytes(connect[i : i + 1])
             except OSError:  # already closed by the broker: that is the point
                 pass
         time.sleep(0.2)  # the attacker's pace, not synchronisation
@@ -118,8 +118,10 @@ def test_client_that_never_reads_is_cut_off_at_the_write_buffer_limit(make_broke
     deaf = socket.socket()
     deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     deaf.connect(("127.0.0.1", thread.port))
-    deaf.sendall(encode(Connect("deaf"), 4) +
-                 encode(Subscribe(1, (Subscription("big/#", QoS.AT_MOST_ONCE),)), 4))
+    deaf.sendall(
+        encode(Connect("deaf"), 4)
+        + encode(Subscribe(1, (Subscription("big/#", QoS.AT_MOST_ONCE),)), 4)
+    )
     good = TestClient(thread.port, "good", version=V5)
     good.subscribe("big/#", 1)
     pub = TestClient(thread.port, "pub")
@@ -127,8 +129,11 @@ def test_client_that_never_reads_is_cut_off_at_the_write_buffer_limit(make_broke
     count, worst = 600, 0  # 9.6 MB: more than the kernel's socket buffers can hide
 
     def buffered() -> int:
-        return sum(c.io.get_write_buffer_size() for c in thread.broker.core.connections
-                   if c.io is not None and not c.io.is_closing())
+        return sum(
+            c.io.get_write_buffer_size()
+            for c in thread.broker.core.connections
+            if c.io is not None and not c.io.is_closing()
+        )
 
     for i in range(count):
         pub.publish("big/x", payload, qos=1)

@@ -29,11 +29,15 @@ class Catcher(logging.Handler):
             self.records.append(record)
             self.changed.notify_all()
 
-    def wait_for(self, match: Callable[[logging.LogRecord], bool], timeout: float = 5.0,
-                 ) -> logging.LogRecord:
+    def wait_for(
+        self,
+        match: Callable[[logging.LogRecord], bool],
+        timeout: float = 5.0,
+    ) -> logging.LogRecord:
         with self.changed:
             found = self.changed.wait_for(
-                lambda: next((r for r in self.records if match(r)), None), timeout)
+                lambda: next((r for r in self.records if match(r)), None), timeout
+            )
         assert found, "no such log record; saw: " + "; ".join(r.getMessage() for r in self.records)
         return found
 
@@ -66,16 +70,19 @@ def make_auth(tmp_path, acl: str | None = None) -> GatewayAuth:
     (tmp_path / "passwd").write_text(passwd.dumps())
     if acl is not None:
         (tmp_path / "acl").write_text(acl)
-    return GatewayAuth({"default": ListenerPolicy(allow_anonymous=True)},
-                       password_file=tmp_path / "passwd",
-                       acl_file=tmp_path / "acl" if acl is not None else None)
+    return GatewayAuth(
+        {"default": ListenerPolicy(allow_anonymous=True)},
+        password_file=tmp_path / "passwd",
+        acl_file=tmp_path / "acl" if acl is not None else None,
+    )
 
 
 def test_refused_login_names_client_and_username(make_broker, catcher: Catcher, tmp_path) -> None:
     auth = make_auth(tmp_path)
     broker = make_broker(authenticator=auth, authorizer=auth)
-    TestClient(broker.port, "fields-2", version=V5, username="alice", password="wrong",
-               connect=False).connect(expect_rc=134)
+    TestClient(
+        broker.port, "fields-2", version=V5, username="alice", password="wrong", connect=False
+    ).connect(expect_rc=134)
     refused = catcher.wait_for(lambda r: "bad username or password" in r.getMessage())
     assert refused.CLIENT_ID == "fields-2" and refused.USERNAME == "alice"
     assert not hasattr(refused, "TOPIC")  # no empty fields

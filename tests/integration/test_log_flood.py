@@ -20,8 +20,7 @@ FLOOD = 300
 @pytest.fixture
 def broker(tmp_path):
     (tmp_path / "acl").write_text("topic read open/#\n")
-    auth = GatewayAuth({"default": ListenerPolicy(allow_anonymous=True)},
-                       acl_file=tmp_path / "acl")
+    auth = GatewayAuth({"default": ListenerPolicy(allow_anonymous=True)}, acl_file=tmp_path / "acl")
     thread = BrokerThread(authenticator=auth, authorizer=auth).start()
     yield thread
     thread.stop()

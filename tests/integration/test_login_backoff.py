@@ -22,8 +22,9 @@ def broker(tmp_path):
     passwords = PasswordFile()
     passwords.set("alice", "right")
     passwords.save(tmp_path / "passwd")
-    auth = GatewayAuth({"default": ListenerPolicy(allow_anonymous=False)},
-                       password_file=tmp_path / "passwd")
+    auth = GatewayAuth(
+        {"default": ListenerPolicy(allow_anonymous=False)}, password_file=tmp_path / "passwd"
+    )
     thread = BrokerThread(authenticator=auth, authorizer=auth).start()
     yield thread
     thread.stop()

@@ -44,7 +44,7 @@ NOT_RUN = {
     "systemctl": "systemd as PID 1 (the boot test, tests/boot, runs the service under it)",
     "journalctl": "journald (the boot test reads the service's journal)",
     "mosquitto_sub": "the Pi's TLS listener and its CA, made on the device's first boot "
-                     "(the image check and the boot test connect that way)",
+    "(the image check and the boot test connect that way)",
     "nano": "an editor",
     "reboot": "a Pi",
     "env": "raspi-firmware's kernel hook, on the image only",
@@ -82,13 +82,17 @@ def program(line: str) -> str:
 def test_every_command_is_run_here_or_named_with_the_reason():
     unknown = sorted({program(line) for line in command_lines()} - set(NOT_RUN) - RUN_HERE)
     assert unknown == [], f"run these in test_operator_guide.py or add them to NOT_RUN: {unknown}"
-    assert sum(program(line) == "edge-gateway" for line in command_lines()) >= 8  # the parsing works
+    assert (
+        sum(program(line) == "edge-gateway" for line in command_lines()) >= 8
+    )  # the parsing works
 
 
 def test_links_lead_somewhere():
     text = GUIDE.read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-               for h in re.findall(r"^#+ (.*)$", text, re.M)}
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.*)$", text, re.M)
+    }
     for target in re.findall(r"\]\(([^)]+)\)", text):
         path, _, anchor = target.partition("#")
         if target.startswith("http"):
@@ -102,17 +106,29 @@ def test_links_lead_somewhere():
 def sensor_types() -> set[str]:
     from gateway.sensors.config import SensorConfig
 
-    union = typing.get_args(SensorConfig)[0] if typing.get_origin(SensorConfig) is typing.Annotated \
+    union = (
+        typing.get_args(SensorConfig)[0]
+        if typing.get_origin(SensorConfig) is typing.Annotated
         else SensorConfig
-    return {t for model in typing.get_args(union) for t in typing.get_args(model.model_fields["type"].annotation)}
+    )
+    return {
+        t
+        for model in typing.get_args(union)
+        for t in typing.get_args(model.model_fields["type"].annotation)
+    }
 
 
 def test_every_sensor_type_has_a_wiring_row():
     wiring = GUIDE.read_text().split("### Wiring", 1)[1].split("## 5.", 1)[0]
-    rows = set(re.findall(r"^\| `([a-z0-9_]+)`", wiring, re.M)) | \
-        set(re.findall(r"^\| `[a-z0-9_]+`, `([a-z0-9_]+)`", wiring, re.M)) | \
-        {t for row in re.findall(r"^\| (`[a-z0-9_]+`(?:, `[a-z0-9_]+`)+)", wiring, re.M)
-         for t in re.findall(r"`([a-z0-9_]+)`", row)}
+    rows = (
+        set(re.findall(r"^\| `([a-z0-9_]+)`", wiring, re.M))
+        | set(re.findall(r"^\| `[a-z0-9_]+`, `([a-z0-9_]+)`", wiring, re.M))
+        | {
+            t
+            for row in re.findall(r"^\| (`[a-z0-9_]+`(?:, `[a-z0-9_]+`)+)", wiring, re.M)
+            for t in re.findall(r"`([a-z0-9_]+)`", row)
+        }
+    )
     missing = sorted(sensor_types() - rows)
     assert missing == [], f"add a wiring row to docs/operator-guide.md for: {missing}"
 
@@ -120,7 +136,9 @@ def test_every_sensor_type_has_a_wiring_row():
 def test_the_guide_names_every_library_of_the_pi_extra():
     import tomllib
 
-    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["pi"]
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["pi"]
     names = {re.split(r"[<>=!;\[ ]", requirement, maxsplit=1)[0] for requirement in extra}
     missing = sorted(n for n in names if n not in GUIDE.read_text())
     assert missing == [], f"docs/operator-guide.md's pip section does not name {missing}"
@@ -128,15 +146,19 @@ def test_the_guide_names_every_library_of_the_pi_extra():
 
 def test_what_the_guide_says_the_image_turns_on_is_what_it_does():
     overlay = REPO / "image" / "debian" / "overlay" / "etc"
-    active = [line for line in (overlay / "default" / "raspi-firmware-custom").read_text().splitlines()
-              if line and not line.startswith("#")]
+    active = [
+        line
+        for line in (overlay / "default" / "raspi-firmware-custom").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert active == ["dtparam=i2c_arm=on"]  # I2C on; 1-Wire, SPI off, as the guide's table says
     assert "i2c-dev" in (overlay / "modules-load.d" / "edge-gateway.conf").read_text().split()
     rules = (overlay / "udev" / "rules.d" / "60-edge-gateway.rules").read_text()
     assert 'GROUP="i2c"' in rules and 'GROUP="gpio"' in rules
     stage = REPO / "image" / "pi-gen" / "stage-edge-gateway" / "00-edge-gateway"
-    assert (stage / "files" / "edge-gateway-modules.conf").resolve() == \
-        (overlay / "modules-load.d" / "edge-gateway.conf").resolve()
+    assert (stage / "files" / "edge-gateway-modules.conf").resolve() == (
+        overlay / "modules-load.d" / "edge-gateway.conf"
+    ).resolve()
     assert "dtparam=i2c_arm=on" in (stage / "01-run.sh").read_text()
     table = GUIDE.read_text().split("| bus | the image |", 1)[1].split("\n\n", 1)[0]
     assert re.search(r"^\| I2C .*\| \*\*on\*\*", table, re.M)
@@ -146,6 +168,7 @@ def test_what_the_guide_says_the_image_turns_on_is_what_it_does():
 
 # -- the commands, against a gateway -------------------------------------------------------------
 
+
 @pytest.fixture
 def guide_gateway(tmp_path):
     """A gateway from the guide's TOML snippets (demo = true: mock GPIO; the I2C, 1-Wire and
@@ -153,14 +176,18 @@ def guide_gateway(tmp_path):
     a bridge to a port where nothing listens, so the bridge topics the guide watches exist."""
     port = free_port()
     passwd, admin = tmp_path / "passwd", tmp_path / "admin.password"
-    subprocess.run([BIN / "edge-gateway", "passwd", "-c", "-b", str(passwd), "admin", ADMIN_PASSWORD],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [BIN / "edge-gateway", "passwd", "-c", "-b", str(passwd), "admin", ADMIN_PASSWORD],
+        check=True,
+        capture_output=True,
+    )
     admin.write_text(ADMIN_PASSWORD + "\n")
     config = tmp_path / "gateway.toml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 [gateway]
 id = "guide-gw"
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 demo = true
 [[broker.listeners]]
 name = "lan"
@@ -176,9 +203,14 @@ port = {free_port()}
 backoff_initial = 30
 [[bridges.topics]]
 pattern = "edge/sensor/#"
-""" + "\n".join(fenced("toml")))
-    files = {"/etc/edge-gateway/gateway.toml": config, "/etc/edge-gateway/passwd": passwd,
-             "/etc/edge-gateway/secrets/admin.password": admin}
+"""
+        + "\n".join(fenced("toml"))
+    )
+    files = {
+        "/etc/edge-gateway/gateway.toml": config,
+        "/etc/edge-gateway/passwd": passwd,
+        "/etc/edge-gateway/secrets/admin.password": admin,
+    }
     with run_gateway(config) as (proc, notify):
         notify.wait_for("READY=1")
         yield proc, notify, port, files
@@ -240,14 +272,17 @@ def test_every_edge_gateway_command_of_the_guide_runs(guide_gateway):
             notify.wait_for("READY=1")
             TestClient(port, f"probe-{user}", username=user, password=TYPED_PASSWORD).disconnect()
         elif " sub " in command and " -C " not in command:
-            sub = subprocess.Popen(bash(command), env=env(), stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+            sub = subprocess.Popen(
+                bash(command), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             time.sleep(2)  # what a person watching sees before Ctrl-C
             sub.send_signal(signal.SIGINT)
             out, err = sub.communicate(timeout=10)
             assert out.strip() and not err.strip(), f"{line}\nstdout: {out!r}\nstderr: {err!r}"
         else:
-            result = subprocess.run(bash(command), env=env(), capture_output=True, text=True, timeout=30)
+            result = subprocess.run(
+                bash(command), env=env(), capture_output=True, text=True, timeout=30
+            )
             assert result.returncode == 0, f"{line}\n{result.stdout}{result.stderr}"
             assert result.stdout.strip(), line
             if "check-config" in command:

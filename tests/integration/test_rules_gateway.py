@@ -72,7 +72,7 @@ def test_rules_act_inside_the_gateway(tmp_path: Path):
     with run_gateway(config) as (proc, notify):
         notify.wait_for("READY=1")
         alerts = TestClient(port, "alerts")
-        alerts.subscribe("alerts/co2", qos=1)               # the sensor rule fired (retained)
+        alerts.subscribe("alerts/co2", qos=1)  # the sensor rule fired (retained)
         assert alerts.expect_one(timeout=10).payload == b"high"
         watcher = TestClient(port, "watcher")
         watcher.subscribe("edge/relay/compressor/event", qos=1)
@@ -88,7 +88,7 @@ def test_rules_act_inside_the_gateway(tmp_path: Path):
         assert events["compressor"]["reason"] == "min_off_time"
         lamp = TestClient(port, "lamp")
         lamp.subscribe("edge/relay/lamp", qos=1)
-        assert b"OFF" in lamp.expect_one().payload.upper()          # retained state at start
+        assert b"OFF" in lamp.expect_one().payload.upper()  # retained state at start
         TestClient(port, "button").publish("demo/button", "press", qos=1)
         assert b"ON" in lamp.expect_one().payload
         proc.terminate()

@@ -46,9 +46,14 @@ def test_a_window_started_inside_its_hours_switches_on_at_once(tmp_path: Path):
     port = free_port()
     now = datetime.now(timezone.utc)
     config = tmp_path / "gateway.toml"
-    config.write_text(CONFIG.format(port=port, state=tmp_path / "state",
-                                    on=(now - timedelta(hours=1)).strftime("%H:%M"),
-                                    off=(now + timedelta(hours=1)).strftime("%H:%M")))
+    config.write_text(
+        CONFIG.format(
+            port=port,
+            state=tmp_path / "state",
+            on=(now - timedelta(hours=1)).strftime("%H:%M"),
+            off=(now + timedelta(hours=1)).strftime("%H:%M"),
+        )
+    )
     with run_gateway(config) as (proc, notify):
         notify.wait_for("READY=1")
         watcher = TestClient(port, "watcher")
@@ -57,7 +62,7 @@ def test_a_window_started_inside_its_hours_switches_on_at_once(tmp_path: Path):
         lamp = TestClient(port, "lamp")
         lamp.subscribe("edge/relay/lamp", qos=1)
         state = lamp.expect_one().payload.upper()
-        if b"OFF" in state:                       # the power-on state, then the window's ON
+        if b"OFF" in state:  # the power-on state, then the window's ON
             state = lamp.expect_one(timeout=10).payload.upper()
         assert b"ON" in state and b"OFF" not in state
         proc.terminate()

@@ -66,8 +66,11 @@ def auth_dir(tmp_path_factory):
 def acl_broker(auth_dir):
     from tests.support.broker_thread import BrokerThread
 
-    auth = GatewayAuth({"default": ListenerPolicy(allow_anonymous=True)},
-                       password_file=auth_dir / "pw", acl_file=auth_dir / "acl")
+    auth = GatewayAuth(
+        {"default": ListenerPolicy(allow_anonymous=True)},
+        password_file=auth_dir / "pw",
+        acl_file=auth_dir / "acl",
+    )
     thread = BrokerThread(authenticator=auth, authorizer=auth).start()
     thread.broker.core.ratelog.interval = 0  # every denial logged: each case looks for its line
     yield thread
@@ -83,22 +86,22 @@ def raw_client(port: int, version: int, user: str | None, client_id: str) -> Raw
 
 
 SUBSCRIBE_CASES = [
-    ("alice", "a1", "r/x", True),        # topic read
-    ("alice", "a1", "w/x", False),       # topic write: no read
-    ("alice", "a1", "rw/#", True),       # topic readwrite
-    ("alice", "a1", "o/x", True),        # access omitted = readwrite
-    ("alice", "a1", "d/#", True),        # partly readable: d/secret is filtered per delivery
+    ("alice", "a1", "r/x", True),  # topic read
+    ("alice", "a1", "w/x", False),  # topic write: no read
+    ("alice", "a1", "rw/#", True),  # topic readwrite
+    ("alice", "a1", "o/x", True),  # access omitted = readwrite
+    ("alice", "a1", "d/#", True),  # partly readable: d/secret is filtered per delivery
     ("alice", "a1", "d/secret", False),  # wholly inside topic deny d/secret
     ("alice", "a1", "d/public", True),
     ("alice", "a1", "u/alice/x", True),  # pattern %u
     ("alice", "a1", "u/bob/x", False),
-    ("alice", "a1", "c/a1/x", True),     # pattern %c
+    ("alice", "a1", "c/a1/x", True),  # pattern %c
     ("alice", "a1", "c/a2/x", False),
-    ("alice", "a1", "anon/x", False),    # anonymous rules are not a named user's
-    (None, "n1", "anon/x", True),        # rules before any user line
+    ("alice", "a1", "anon/x", False),  # anonymous rules are not a named user's
+    (None, "n1", "anon/x", True),  # rules before any user line
     (None, "n1", "r/x", False),
-    (None, "n1", "u/alice/x", False),    # %u patterns never apply to anonymous clients
-    (None, "n1", "c/n1/#", True),        # %c patterns do
+    (None, "n1", "u/alice/x", False),  # %u patterns never apply to anonymous clients
+    (None, "n1", "c/n1/#", True),  # %c patterns do
 ]
 
 
@@ -115,7 +118,7 @@ def test_subscribe_acl_MQTT_3_9_3_1(acl_broker, version, user, client_id, topic_
 
 
 PUBLISH_CASES = [
-    ("alice", "a1", "r/x", False),       # read only
+    ("alice", "a1", "r/x", False),  # read only
     ("alice", "a1", "w/x", True),
     ("alice", "a1", "rw/x", True),
     ("alice", "a1", "o/x", True),
@@ -125,7 +128,7 @@ PUBLISH_CASES = [
     ("alice", "a1", "c/a1/x", True),
     ("alice", "a1", "c/zz/x", False),
     (None, "n1", "anon/in", True),
-    (None, "n1", "anon/other", False),   # anonymous may only read there
+    (None, "n1", "anon/other", False),  # anonymous may only read there
     (None, "n1", "c/n1/x", True),
 ]
 
@@ -140,8 +143,9 @@ def observer(acl_broker):
 
 @pytest.mark.parametrize("version", [4, 5])
 @pytest.mark.parametrize(("user", "client_id", "topic", "allowed"), PUBLISH_CASES)
-def test_publish_acl_MQTT_3_3_5_2(acl_broker, observer, caplog, version, user, client_id, topic,
-                                  allowed):
+def test_publish_acl_MQTT_3_3_5_2(
+    acl_broker, observer, caplog, version, user, client_id, topic, allowed
+):
     raw = raw_client(acl_broker.port, version, user, client_id)
     raw.send(Publish(topic, b"payload", QoS.AT_LEAST_ONCE, packet_id=7))
     puback = raw.recv()
@@ -160,11 +164,18 @@ def test_publish_acl_MQTT_3_3_5_2(acl_broker, observer, caplog, version, user, c
 
 @pytest.mark.parametrize("version", [V311, V5])
 def test_mosquitto_passwd_file_is_accepted_over_a_socket(acl_broker, version):
-    ok = TestClient(acl_broker.port, "pw-ok", version=version, username="alice",
-                    password="alice-pw")
+    ok = TestClient(
+        acl_broker.port, "pw-ok", version=version, username="alice", password="alice-pw"
+    )
     ok.disconnect()
-    bad = TestClient(acl_broker.port, "pw-bad", version=version, username="alice",
-                     password="wrong", connect=False)
+    bad = TestClient(
+        acl_broker.port,
+        "pw-bad",
+        version=version,
+        username="alice",
+        password="wrong",
+        connect=False,
+    )
     bad.connect(expect_rc=0x86)  # Bad user name or password (3.1.1: return code 4)
     bad.client.loop_stop()
 
@@ -178,9 +189,13 @@ class GatewayProcess:
     def __init__(self, config: Path) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("NOTIFY_SOCKET", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "-c", str(config),
-                                      "--loop", "asyncio"], stderr=subprocess.PIPE, text=True,
-                                     env=env, cwd=Path(__file__).parents[2])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "-c", str(config), "--loop", "asyncio"],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=Path(__file__).parents[2],
+        )
         os.set_blocking(self.proc.stderr.fileno(), False)
         self.log = ""
 
@@ -206,8 +221,10 @@ class GatewayProcess:
 def test_sighup_reloads_files_keeps_connections_and_subscriptions(tmp_path):
     port = free_port()
     mosquitto_passwd("-c", "-b", str(tmp_path / "pw"), "alice", "alice-pw")
-    before = ("user alice\ntopic read r/#\ntopic read p/#\ntopic readwrite keep/#\n"
-              "user admin\ntopic write #\n")
+    before = (
+        "user alice\ntopic read r/#\ntopic read p/#\ntopic readwrite keep/#\n"
+        "user admin\ntopic write #\n"
+    )
     (tmp_path / "acl").write_text(before)
     mosquitto_passwd("-b", str(tmp_path / "pw"), "admin", "admin-pw")
     config = tmp_path / "gateway.toml"
@@ -223,8 +240,8 @@ host = "127.0.0.1"
 port = {port}
 allow_anonymous = false
 [auth]
-password_file = "{tmp_path / 'pw'}"
-acl_file = "{tmp_path / 'acl'}"
+password_file = "{tmp_path / "pw"}"
+acl_file = "{tmp_path / "acl"}"
 """)
     gateway = GatewayProcess(config)
     try:
@@ -236,8 +253,10 @@ acl_file = "{tmp_path / 'acl'}"
         admin = TestClient(port, "admin-1", version=V5, username="admin", password="admin-pw")
 
         # r/x can deliver nothing now; p/# is still partly readable
-        (tmp_path / "acl").write_text("user alice\ntopic read p/#\ntopic deny p/secret\n"
-                                      "topic readwrite keep/#\nuser admin\ntopic write #\n")
+        (tmp_path / "acl").write_text(
+            "user alice\ntopic read p/#\ntopic deny p/secret\n"
+            "topic readwrite keep/#\nuser admin\ntopic write #\n"
+        )
         mosquitto_passwd("-b", str(tmp_path / "pw"), "carol", "carol-pw")
         gateway.proc.send_signal(signal.SIGHUP)
         gateway.wait_for("1 subscription(s) can deliver nothing now")

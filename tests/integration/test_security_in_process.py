@@ -27,8 +27,12 @@ topic read homeassistant/#
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     d = tmp_path_factory.mktemp("inproc")
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(d / "pw"), "alice", "alice-pw"],
-                   check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(d / "pw"), "alice", "alice-pw"],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     (d / "acl").write_text(ACL)
     port = free_port()
     config = d / "gateway.toml"
@@ -36,7 +40,7 @@ def gateway(tmp_path_factory):
 [gateway]
 id = "t"
 base_topic = "edge"
-state_dir = "{d / 'state'}"
+state_dir = "{d / "state"}"
 demo = true
 [broker]
 sys_interval = 0
@@ -46,8 +50,8 @@ host = "127.0.0.1"
 port = {port}
 allow_anonymous = false
 [auth]
-password_file = "{d / 'pw'}"
-acl_file = "{d / 'acl'}"
+password_file = "{d / "pw"}"
+acl_file = "{d / "acl"}"
 [homeassistant]
 discovery = true
 [[sensors]]
@@ -77,8 +81,9 @@ def test_anonymous_client_is_refused_on_a_listener_named_local(gateway, version)
 
 @pytest.mark.parametrize("version", [V311, V5])
 def test_wrong_password_is_refused_on_a_listener_named_local(gateway, version):
-    client = TestClient(gateway, "guess", version=version, username="alice", password="nope",
-                        connect=False)
+    client = TestClient(
+        gateway, "guess", version=version, username="alice", password="nope", connect=False
+    )
     client.connect(expect_rc=0x86)  # Bad user name or password (3.1.1: return code 4)
     client.client.loop_stop()
 
@@ -86,11 +91,15 @@ def test_wrong_password_is_refused_on_a_listener_named_local(gateway, version):
 def test_in_process_clients_work_under_an_acl_without_anonymous_rules(gateway):
     alice = TestClient(gateway, "alice-1", version=V5, username="alice", password="alice-pw")
     try:
-        assert alice.subscribe([("edge/sensor/room", 1), ("edge/relay/lamp", 1),
-                                ("homeassistant/+/+/+/config", 1)]) == [1, 1, 1]
+        assert alice.subscribe(
+            [("edge/sensor/room", 1), ("edge/relay/lamp", 1), ("homeassistant/+/+/+/config", 1)]
+        ) == [1, 1, 1]
         seen = {}  # the retained messages of the gateway's own clients, then new readings
-        while not ("edge/sensor/room" in seen and "edge/relay/lamp" in seen
-                   and any(t.startswith("homeassistant/") for t in seen)):
+        while not (
+            "edge/sensor/room" in seen
+            and "edge/relay/lamp" in seen
+            and any(t.startswith("homeassistant/") for t in seen)
+        ):
             message = alice.expect_one()
             seen[message.topic] = message.payload
         assert seen["edge/relay/lamp"] == b"OFF"
@@ -112,8 +121,9 @@ def wait_for_state(client: TestClient, state: bytes) -> None:
 
 @pytest.mark.parametrize("client_id", ["relays", "sensors"])
 def test_a_network_client_cannot_take_over_an_in_process_session(gateway, client_id):
-    intruder = TestClient(gateway, client_id, version=V5, username="alice",
-                          password="alice-pw", connect=False)
+    intruder = TestClient(
+        gateway, client_id, version=V5, username="alice", password="alice-pw", connect=False
+    )
     intruder.connect(expect_rc=0x85)  # Client Identifier not valid
     intruder.client.loop_stop()
     alice = TestClient(gateway, "alice-2", version=V5, username="alice", password="alice-pw")

@@ -52,8 +52,12 @@ def test_max_connections_total(make_broker):
 
 
 def test_max_connections_per_listener(make_broker):
-    thread = make_broker(listeners=[ListenerSpec("small", "127.0.0.1", 0, max_connections=1),
-                                    ListenerSpec("big", "127.0.0.1", 0)])
+    thread = make_broker(
+        listeners=[
+            ListenerSpec("small", "127.0.0.1", 0, max_connections=1),
+            ListenerSpec("big", "127.0.0.1", 0),
+        ]
+    )
     small, big = (port for _, port in thread.broker.addresses)
     first = TestClient(small, "a")
     refused = RawClient(small)
@@ -85,8 +89,12 @@ def test_max_inflight_and_max_queued_messages(make_broker):
         pub.publish("q", str(i).encode(), qos=1)
     got = [sub.recv() for _ in range(2)]  # the in-flight window: 2 unacknowledged
     assert [p.payload for p in got] == [b"0", b"1"]
-    stats = thread.run(lambda: (dict(thread.broker.core.stats.dropped),
-                                thread.broker.core.sessions["slow"].queued_count))
+    stats = thread.run(
+        lambda: (
+            dict(thread.broker.core.stats.dropped),
+            thread.broker.core.sessions["slow"].queued_count,
+        )
+    )
     assert stats == ({"queue_full_drop_new": 5}, 3)  # 3 queued, 5 dropped, counted
     # 8 publishes found the 2-slot window full (queued or dropped), 5 found the queue full
     assert limits(thread) == {"max_inflight": 8, "max_queued_messages": 5}
@@ -114,7 +122,10 @@ def test_max_topic_length_and_levels_apply_to_filters_too(make_broker):
     thread = make_broker(settings(max_topic_length=20, max_topic_levels=3))
     v5 = TestClient(thread.port, "five", version=V5)
     assert v5.subscribe([("f" * 21, 0), ("a/b/+/#", 0), ("a/b/c", 1)]) == [
-        R.TOPIC_FILTER_INVALID, R.TOPIC_FILTER_INVALID, 1]
+        R.TOPIC_FILTER_INVALID,
+        R.TOPIC_FILTER_INVALID,
+        1,
+    ]
     v3 = TestClient(thread.port, "three", version=V311)
     assert v3.subscribe([("$share/g/a/b/c/d", 0), ("ok/#", 0)]) == [0x80, 0]
     assert limits(thread) == {"max_topic_length": 1, "max_topic_levels": 2}
@@ -151,4 +162,3 @@ def test_receive_maximum_inbound_MQTT_3_3_4_9(make_broker):
     packets = raw.wait_closed()
     assert packets[-1].reason_code == R.RECEIVE_MAXIMUM_EXCEEDED
     assert limits(thread) == {"receive_maximum": 1}
-

@@ -12,8 +12,17 @@ from gateway.broker.auth import GatewayAuth, ListenerPolicy
 from gateway.broker.scram import METHOD, ScramClient, ScramCredentialsFile
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.enums import QoS, ReasonCode
-from gateway.mqtt.packets import Auth, Connack, Disconnect, Pingreq, Pingresp, Publish, Suback, \
-    Subscribe, Subscription
+from gateway.mqtt.packets import (
+    Auth,
+    Connack,
+    Disconnect,
+    Pingreq,
+    Pingresp,
+    Publish,
+    Suback,
+    Subscribe,
+    Subscription,
+)
 from gateway.mqtt.properties import Properties
 from tests.support.raw import RawClient
 
@@ -33,10 +42,14 @@ def auth_files(tmp_path):
 
 @pytest.fixture
 def scram_broker(make_broker, auth_files):
-    auth = GatewayAuth({"default": ListenerPolicy(allow_anonymous=False)},
-                       acl_file=auth_files / "acl", scram_file=auth_files / "scram")
-    return make_broker(BrokerSettings(sys_interval=0, connect_timeout=1.0),
-                       authenticator=auth, authorizer=auth)
+    auth = GatewayAuth(
+        {"default": ListenerPolicy(allow_anonymous=False)},
+        acl_file=auth_files / "acl",
+        scram_file=auth_files / "scram",
+    )
+    return make_broker(
+        BrokerSettings(sys_interval=0, connect_timeout=1.0), authenticator=auth, authorizer=auth
+    )
 
 
 class RecordingRaw(RawClient):
@@ -66,15 +79,20 @@ def scram_connect(port: int, user: str, password: str, client_id: str = "c1"):
     challenge = raw.recv()
     if not isinstance(challenge, Auth):
         return raw, scram, None, challenge
-    raw.send(_auth(R.CONTINUE_AUTHENTICATION, scram.final(challenge.properties.authentication_data)))
+    raw.send(
+        _auth(R.CONTINUE_AUTHENTICATION, scram.final(challenge.properties.authentication_data))
+    )
     return raw, scram, challenge, raw.recv()
 
 
 def _connect(client_id: str, data: bytes | None, method: str = METHOD):
     from gateway.mqtt.packets import Connect
 
-    return Connect(client_id, protocol_version=5,
-                   properties=Properties(authentication_method=method, authentication_data=data))
+    return Connect(
+        client_id,
+        protocol_version=5,
+        properties=Properties(authentication_method=method, authentication_data=data),
+    )
 
 
 def test_scram_exchange_connects_and_server_proves_it_knows_the_key_MQTT_4_12_0_2(scram_broker):
@@ -91,8 +109,11 @@ def test_scram_exchange_connects_and_server_proves_it_knows_the_key_MQTT_4_12_0_
 def test_scram_identity_is_the_username_for_the_acl(scram_broker):
     raw, _, _, connack = scram_connect(scram_broker.port, "alice", "wonderland")
     assert connack.reason_code == R.SUCCESS
-    raw.send(Subscribe(1, (Subscription("alice/x", QoS.AT_MOST_ONCE),
-                           Subscription("bob/x", QoS.AT_MOST_ONCE))))
+    raw.send(
+        Subscribe(
+            1, (Subscription("alice/x", QoS.AT_MOST_ONCE), Subscription("bob/x", QoS.AT_MOST_ONCE))
+        )
+    )
     suback = raw.recv()
     assert isinstance(suback, Suback)
     assert suback.reason_codes == (R.SUCCESS, R.NOT_AUTHORIZED)
@@ -102,8 +123,9 @@ def test_scram_identity_is_the_username_for_the_acl(scram_broker):
 
 
 @pytest.mark.parametrize(("user", "password"), [("alice", "wrong"), ("mallory", "wonderland")])
-def test_wrong_password_or_unknown_user_gets_connack_0x87_MQTT_4_12_0_4(scram_broker, user,
-                                                                      password):
+def test_wrong_password_or_unknown_user_gets_connack_0x87_MQTT_4_12_0_4(
+    scram_broker, user, password
+):
     raw, _, challenge, connack = scram_connect(scram_broker.port, user, password)
     assert challenge is not None  # an unknown user is not revealed before the proof
     assert isinstance(connack, Connack) and connack.reason_code == R.NOT_AUTHORIZED
@@ -142,8 +164,13 @@ def test_auth_with_another_method_is_a_protocol_error_MQTT_4_12_0_5(scram_broker
     scram = ScramClient("alice", "wonderland")
     raw.send(_connect("c1", scram.first()))
     challenge = raw.recv()
-    raw.send(_auth(R.CONTINUE_AUTHENTICATION,
-                   scram.final(challenge.properties.authentication_data), method="OTHER"))
+    raw.send(
+        _auth(
+            R.CONTINUE_AUTHENTICATION,
+            scram.final(challenge.properties.authentication_data),
+            method="OTHER",
+        )
+    )
     (connack,) = raw.wait_closed()
     assert isinstance(connack, Connack) and connack.reason_code == R.PROTOCOL_ERROR
 
@@ -171,7 +198,9 @@ def _reauth(raw: RawClient, user: str, password: str):
     raw.send(_auth(R.RE_AUTHENTICATE, scram.first()))  # [MQTT-4.12.1-1]
     challenge = raw.recv()
     assert isinstance(challenge, Auth) and challenge.reason_code == R.CONTINUE_AUTHENTICATION
-    raw.send(_auth(R.CONTINUE_AUTHENTICATION, scram.final(challenge.properties.authentication_data)))
+    raw.send(
+        _auth(R.CONTINUE_AUTHENTICATION, scram.final(challenge.properties.authentication_data))
+    )
     return scram
 
 
@@ -199,17 +228,23 @@ def test_failed_reauthentication_disconnects_with_0x87_MQTT_4_12_1_2(scram_broke
 def test_scram_and_passwords_coexist_on_one_listener(make_broker, auth_files):
     import subprocess
 
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(auth_files / "pw"), "carol", "secret"],
-                   check=True, timeout=30, capture_output=True)
-    auth = GatewayAuth({"default": ListenerPolicy(allow_anonymous=False)},
-                       password_file=auth_files / "pw", scram_file=auth_files / "scram")
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(auth_files / "pw"), "carol", "secret"],
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
+    auth = GatewayAuth(
+        {"default": ListenerPolicy(allow_anonymous=False)},
+        password_file=auth_files / "pw",
+        scram_file=auth_files / "scram",
+    )
     thread = make_broker(authenticator=auth, authorizer=auth)
     raw = RawClient(thread.port, version=5)
     assert raw.connect("p", username="carol", password=b"secret").reason_code == R.SUCCESS
     _, _, _, connack = scram_connect(thread.port, "alice", "wonderland", client_id="s")
     assert connack.reason_code == R.SUCCESS
     raw.close()
-
 
 
 def test_scram_guesses_share_the_login_back_off(scram_broker):

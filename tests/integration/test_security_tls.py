@@ -37,9 +37,12 @@ def pki(tmp_path_factory):
         "server": ca.issue_cert("127.0.0.1", "localhost"),
         "good": ca.issue_cert("device-7.example", common_name="sensor-1"),
         "other": ca.issue_cert("device-8.example", common_name="sensor-2"),
-        "expired": ca.issue_cert("old.example", common_name="sensor-1",
-                                 not_before=now - datetime.timedelta(days=10),
-                                 not_after=now - datetime.timedelta(days=1)),
+        "expired": ca.issue_cert(
+            "old.example",
+            common_name="sensor-1",
+            not_before=now - datetime.timedelta(days=10),
+            not_after=now - datetime.timedelta(days=1),
+        ),
         "wrong_ca": other_ca.issue_cert("device-7.example", common_name="sensor-1"),
         "server_other_ca": other_ca.issue_cert("127.0.0.1"),
     }
@@ -50,13 +53,19 @@ def pki(tmp_path_factory):
 
 
 def start(data: dict) -> BrokerThread:
-    data = {"broker": {"sys_interval": 0, **data.get("broker", {})},
-            **{k: v for k, v in data.items() if k != "broker"}}
+    data = {
+        "broker": {"sys_interval": 0, **data.get("broker", {})},
+        **{k: v for k, v in data.items() if k != "broker"},
+    }
     config = parse(data)
     auth = build_auth(config)
-    return BrokerThread(config.broker.settings("test"), listener_specs(config),
-                        authenticator=auth, authorizer=auth,
-                        max_connections=config.broker.max_connections).start()
+    return BrokerThread(
+        config.broker.settings("test"),
+        listener_specs(config),
+        authenticator=auth,
+        authorizer=auth,
+        max_connections=config.broker.max_connections,
+    ).start()
 
 
 @pytest.fixture
@@ -74,8 +83,12 @@ def brokers():
 
 
 def tls_listener(pki, **tls) -> dict:
-    return {"name": "tls", "host": "127.0.0.1", "port": 0,
-            "tls": {"certfile": str(pki["server"]), "keyfile": str(pki["server"]), **tls}}
+    return {
+        "name": "tls",
+        "host": "127.0.0.1",
+        "port": 0,
+        "tls": {"certfile": str(pki["server"]), "keyfile": str(pki["server"]), **tls},
+    }
 
 
 def client_tls(pki, cert: str | None = None, ca: str = "ca", **kw) -> dict:
@@ -85,12 +98,21 @@ def client_tls(pki, cert: str | None = None, ca: str = "ca", **kw) -> dict:
     return out
 
 
-def attempt(port: int, *, tls: dict | None = None, version: int = V5, username: str | None = None,
-            password: str | None = None, host: str = "127.0.0.1", transport: str = "tcp"):
+def attempt(
+    port: int,
+    *,
+    tls: dict | None = None,
+    version: int = V5,
+    username: str | None = None,
+    password: str | None = None,
+    host: str = "127.0.0.1",
+    transport: str = "tcp",
+):
     """Connect once with paho: the CONNACK reason code as an int, or REFUSED."""
     events: queue.Queue = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="probe", protocol=version,
-                         transport=transport)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="probe", protocol=version, transport=transport
+    )
     client.on_connect = lambda c, u, f, rc, p: events.put(("connack", rc))
     client.on_disconnect = lambda c, u, f, rc, p: events.put(("disconnect", rc))
     if tls is not None:
@@ -116,8 +138,7 @@ def attempt(port: int, *, tls: dict | None = None, version: int = V5, username: 
 
 
 def test_tls_listener_serves_a_client_that_trusts_its_ca(brokers, pki):
-    thread = brokers({"broker": {"listeners": [tls_listener(pki)]},
-                      "auth": {}})
+    thread = brokers({"broker": {"listeners": [tls_listener(pki)]}, "auth": {}})
     tls = client_tls(pki)
     sub = TestClient(thread.port, "sub", tls=tls)
     sub.subscribe("t/#", 1)
@@ -130,7 +151,9 @@ def test_tls_listener_serves_a_client_that_trusts_its_ca(brokers, pki):
 
 def test_client_refuses_a_server_certificate_from_another_ca(brokers, pki):
     listener = tls_listener(pki)
-    listener["tls"].update(certfile=str(pki["server_other_ca"]), keyfile=str(pki["server_other_ca"]))
+    listener["tls"].update(
+        certfile=str(pki["server_other_ca"]), keyfile=str(pki["server_other_ca"])
+    )
     thread = brokers({"broker": {"listeners": [listener]}})
     assert attempt(thread.port, tls=client_tls(pki)) == REFUSED
     assert attempt(thread.port, tls=client_tls(pki, ca="other_ca")) == 0
@@ -190,8 +213,14 @@ def test_cipher_setting_limits_tls_1_2_suites(brokers, pki):
 
 @pytest.fixture
 def mtls(brokers, pki):
-    return brokers({"broker": {"listeners": [tls_listener(
-        pki, cafile=str(pki["ca"]), require_certificate=True)]}, "auth": {}})
+    return brokers(
+        {
+            "broker": {
+                "listeners": [tls_listener(pki, cafile=str(pki["ca"]), require_certificate=True)]
+            },
+            "auth": {},
+        }
+    )
 
 
 def test_mtls_good_certificate_connects(mtls, pki):
@@ -226,20 +255,33 @@ topic readwrite devices/device-7.example/#
 """
 
 
-@pytest.mark.parametrize(("source", "own", "foreign"), [
-    ("cn", "sensors/sensor-1/temp", "sensors/sensor-2/temp"),
-    ("san", "devices/device-7.example/temp", "sensors/sensor-1/temp"),
-])
+@pytest.mark.parametrize(
+    ("source", "own", "foreign"),
+    [
+        ("cn", "sensors/sensor-1/temp", "sensors/sensor-2/temp"),
+        ("san", "devices/device-7.example/temp", "sensors/sensor-1/temp"),
+    ],
+)
 @pytest.mark.parametrize("version", [V311, V5])
-def test_certificate_identity_is_the_username_for_the_acl(brokers, pki, tmp_path, source, own,
-                                                          foreign, version):
+def test_certificate_identity_is_the_username_for_the_acl(
+    brokers, pki, tmp_path, source, own, foreign, version
+):
     (tmp_path / "acl").write_text(ACL)
-    listener = tls_listener(pki, cafile=str(pki["ca"]), require_certificate=True,
-                            use_identity_as_username=source)
-    thread = brokers({"broker": {"listeners": [listener]}, "auth": {"acl_file": str(tmp_path / "acl")}})
+    listener = tls_listener(
+        pki, cafile=str(pki["ca"]), require_certificate=True, use_identity_as_username=source
+    )
+    thread = brokers(
+        {"broker": {"listeners": [listener]}, "auth": {"acl_file": str(tmp_path / "acl")}}
+    )
     # the username in CONNECT is ignored: the certificate names the user
-    client = TestClient(thread.port, "dev", version=version, tls=client_tls(pki, "good"),
-                        username="someone-else", password="x")
+    client = TestClient(
+        thread.port,
+        "dev",
+        version=version,
+        tls=client_tls(pki, "good"),
+        username="someone-else",
+        password="x",
+    )
     granted, refused = client.subscribe([(own, 1), (foreign, 1)])
     assert granted == 1
     assert refused == (0x87 if version == V5 else 0x80)  # [MQTT-3.9.3-1]
@@ -260,9 +302,16 @@ def test_identity_listener_refuses_a_client_without_a_certificate(brokers, pki):
 
 def test_unix_socket_listener_allows_local_tools_anonymously(brokers, tmp_path):
     path = tmp_path / "mqtt.sock"
-    thread = brokers({"broker": {"listeners": [
-        {"name": "tcp", "host": "127.0.0.1", "port": 0},
-        {"name": "local", "unix_path": str(path)}]}})
+    thread = brokers(
+        {
+            "broker": {
+                "listeners": [
+                    {"name": "tcp", "host": "127.0.0.1", "port": 0},
+                    {"name": "local", "unix_path": str(path)},
+                ]
+            }
+        }
+    )
     assert path.exists()
     assert attempt(1, host=str(path), transport="unix", version=V311) == 0  # port unused
     connected = thread.run(lambda: thread.broker.core.stats.clients_maximum)
@@ -278,8 +327,9 @@ def test_anonymous_refused_where_the_config_defaults_say_so(brokers, tmp_path):
     assert auth.policies["lan"].allow_anonymous is False
     from gateway.broker.server import ListenerSpec
 
-    thread = BrokerThread(listeners=[ListenerSpec("lan", "127.0.0.1", 0)], authenticator=auth,
-                          authorizer=auth).start()
+    thread = BrokerThread(
+        listeners=[ListenerSpec("lan", "127.0.0.1", 0)], authenticator=auth, authorizer=auth
+    ).start()
     try:
         assert attempt(thread.port, version=V311) == 0x87
         assert attempt(thread.port, version=V5) == 0x87
@@ -290,9 +340,16 @@ def test_anonymous_refused_where_the_config_defaults_say_so(brokers, tmp_path):
 
 
 def test_explicit_allow_anonymous_on_a_listener(brokers):
-    thread = brokers({"broker": {"listeners": [
-        {"name": "open", "host": "127.0.0.1", "port": 0, "allow_anonymous": True},
-        {"name": "closed", "host": "127.0.0.1", "port": 0, "allow_anonymous": False}]}})
+    thread = brokers(
+        {
+            "broker": {
+                "listeners": [
+                    {"name": "open", "host": "127.0.0.1", "port": 0, "allow_anonymous": True},
+                    {"name": "closed", "host": "127.0.0.1", "port": 0, "allow_anonymous": False},
+                ]
+            }
+        }
+    )
     open_port, closed_port = (port for _, port in thread.broker.addresses)
     assert attempt(open_port) == 0
     assert attempt(closed_port) == 0x87

@@ -25,11 +25,13 @@ LIMIT = 10.0  # seconds any one step may take
 
 def station(value: bytes) -> Callable[[bytes], tuple[int, bytes]]:
     """A polled weather station: answers each READ command with one line."""
+
     def respond(pending: bytes) -> tuple[int, bytes]:
         end = pending.find(b"READ\r\n")
         if end < 0:
             return 0, b""
         return end + 6, b"T=" + value + b"\r\n"
+
     return respond
 
 
@@ -65,8 +67,9 @@ def availability(payload: bytes) -> Callable[[Received], bool]:
 
 
 def reading(value: float) -> Callable[[Received], bool]:
-    return lambda m: m.topic == "edge/sensor/station" and \
-        json.loads(m.payload)["temperature"]["value"] == value
+    return lambda m: (
+        m.topic == "edge/sensor/station" and json.loads(m.payload)["temperature"]["value"] == value
+    )
 
 
 @pytest.fixture
@@ -80,18 +83,31 @@ def opened_log():
     logger.setLevel(level)
 
 
-def test_a_serial_sensor_survives_absent_unplugged_and_replugged_adapters(broker, tmp_path, opened_log,
-                                                                           caplog):
+def test_a_serial_sensor_survives_absent_unplugged_and_replugged_adapters(
+    broker, tmp_path, opened_log, caplog
+):
     link = tmp_path / "ttyUSB0"
-    configs = (SerialLineConfig(type="serial_line", name="station", port=str(link), interval=0.2,
-                                timeout=2, backoff_max=0.4, offline_after=2, command="READ\r\n",
-                                pattern=r"T=(?P<temperature>-?\d+\.\d+)",
-                                units={"temperature": "°C"}, listen_time=0.5),
-               SimulatedConfig(type="simulated", name="probe", interval=0.2, seed=1))
+    configs = (
+        SerialLineConfig(
+            type="serial_line",
+            name="station",
+            port=str(link),
+            interval=0.2,
+            timeout=2,
+            backoff_max=0.4,
+            offline_after=2,
+            command="READ\r\n",
+            pattern=r"T=(?P<temperature>-?\d+\.\d+)",
+            units={"temperature": "°C"},
+            listen_time=0.5,
+        ),
+        SimulatedConfig(type="simulated", name="probe", interval=0.2, seed=1),
+    )
 
     async def start() -> SensorService:
-        service = SensorService.from_config(configs, broker.broker.local_client("sensors"),
-                                            base_topic="edge")
+        service = SensorService.from_config(
+            configs, broker.broker.local_client("sensors"), base_topic="edge"
+        )
         await service.start()
         return service
 
@@ -127,10 +143,15 @@ def test_a_serial_sensor_survives_absent_unplugged_and_replugged_adapters(broker
         for device in devices[1:]:
             device.close()
     assert devices[1].received.count(b"READ\r\n") >= 1
-    warnings = [r.getMessage() for r in caplog.records
-                if r.levelno == logging.WARNING and "cannot open" in r.getMessage()]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "cannot open" in r.getMessage()
+    ]
     # one warning per absence (start-up, after the pull), the retries in between at debug level
     assert len(warnings) == 2, warnings
-    assert warnings[0] == (f"sensor station: cannot open {link}: [Errno 2] No such file or directory; "
-                           f"offline, retrying with backoff up to 0.4 s")
+    assert warnings[0] == (
+        f"sensor station: cannot open {link}: [Errno 2] No such file or directory; "
+        f"offline, retrying with backoff up to 0.4 s"
+    )
     assert any("closing " + str(link) in r.getMessage() for r in caplog.records)

@@ -23,8 +23,10 @@ def _fill(path) -> None:
         sub.subscribe("v/#", 1)
         sub.disconnect()
         pub = TestClient(b.port, "pub")
-        infos = [pub.publish(f"v/{i}", b"x" * 200, qos=1, retain=i % 10 == 0, wait=False)
-                 for i in range(300)]
+        infos = [
+            pub.publish(f"v/{i}", b"x" * 200, qos=1, retain=i % 10 == 0, wait=False)
+            for i in range(300)
+        ]
         for info in infos:
             info.wait_for_publish(10)
             assert info.is_published()
@@ -63,13 +65,18 @@ def _garbage(path) -> None:
     path.write_bytes(b"this is not a database\n" * 100)
 
 
-@pytest.mark.parametrize("damage, why", [
-    (_zeros, "not a database"),
-    (_newer, "newer than this gateway"),
-    (_garbage, "not a database"),
-], ids=["zero-filled", "newer-schema", "garbage"])
-def test_unusable_store_is_quarantined_and_the_broker_starts_fresh(tmp_path, caplog, filled,
-                                                                   damage, why):
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        (_zeros, "not a database"),
+        (_newer, "newer than this gateway"),
+        (_garbage, "not a database"),
+    ],
+    ids=["zero-filled", "newer-schema", "garbage"],
+)
+def test_unusable_store_is_quarantined_and_the_broker_starts_fresh(
+    tmp_path, caplog, filled, damage, why
+):
     path = tmp_path / "broker.db"
     shutil.copy(filled, path)
     damage(path)
@@ -78,8 +85,7 @@ def test_unusable_store_is_quarantined_and_the_broker_starts_fresh(tmp_path, cap
         b = StoreBroker(path).start()
     try:
         moved = sorted(tmp_path.glob("broker.db.corrupt-*"))
-        assert [p.name for p in moved if not p.name.endswith(("-wal", "-shm"))] == \
-            [moved[0].name]
+        assert [p.name for p in moved if not p.name.endswith(("-wal", "-shm"))] == [moved[0].name]
         assert moved[0].name.startswith("broker.db.corrupt-2") and moved[0].name.endswith("Z")
         assert moved[0].read_bytes() == damaged  # kept as it was, for a post-mortem
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -111,8 +117,9 @@ def test_a_truncated_store_keeps_what_is_left(tmp_path, caplog, filled):
     try:
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert any("STORE DAMAGED" in e and "salvaged" in e for e in errors), errors
-        (moved,) = [p for p in tmp_path.glob("broker.db.corrupt-*")
-                    if not p.name.endswith(("-wal", "-shm"))]
+        (moved,) = [
+            p for p in tmp_path.glob("broker.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))
+        ]
         assert moved.read_bytes() == damaged  # kept as it was, for a post-mortem
         assert b.sys("store/quarantined") == 1
         assert b.sys("store/quarantined/rows") > 0  # the rows on the missing half, counted
@@ -134,6 +141,7 @@ def test_an_empty_file_is_a_fresh_store_not_a_corrupt_one(tmp_path):
 
 # -- damage in one row: only that unit is lost ----------------------------------------------------
 
+
 def _fill_two(path) -> None:
     """Two persistent sessions with 100 queued messages each, and 10 retained messages."""
     b = StoreBroker(path).start()
@@ -143,8 +151,12 @@ def _fill_two(path) -> None:
             sub.subscribe("v/#", 1)
             sub.disconnect()
         pub = TestClient(b.port, "pub")
-        infos = [pub.publish(f"v/{i}", f"m{i}".encode().ljust(200, b"."), qos=1,
-                             retain=i % 10 == 0, wait=False) for i in range(100)]
+        infos = [
+            pub.publish(
+                f"v/{i}", f"m{i}".encode().ljust(200, b"."), qos=1, retain=i % 10 == 0, wait=False
+            )
+            for i in range(100)
+        ]
         for info in infos:
             info.wait_for_publish(10)
             assert info.is_published()
@@ -188,8 +200,8 @@ def _cell_of(path, table: str, rowid: int) -> int:
         head = base + (100 if page == 1 else 0)
         if data[head] != 13:  # not a table leaf
             continue
-        for n in range(int.from_bytes(data[head + 3:head + 5], "big")):
-            cell = base + int.from_bytes(data[head + 8 + 2 * n:head + 10 + 2 * n], "big")
+        for n in range(int.from_bytes(data[head + 3 : head + 5], "big")):
+            cell = base + int.from_bytes(data[head + 8 + 2 * n : head + 10 + 2 * n], "big")
             _, a = _varint(data, cell)
             found, b = _varint(data, cell + a)
             if found == rowid:
@@ -221,14 +233,22 @@ def _drain(b: StoreBroker, name: str) -> list[bytes]:
     return got
 
 
-@pytest.mark.parametrize("table, where, lost", [
-    ("retained", "topic='v/50'", {"retained": 1}),
-    ("queue", "client_id='alpha' AND qid=(SELECT min(qid)+40 FROM queue WHERE client_id='alpha')",
-     {"alpha": 1}),
-    ("sessions", "client_id='alpha'", {"alpha": 100}),
-], ids=["one-retained-row", "one-queued-row", "one-session-row"])
-def test_one_damaged_row_quarantines_only_its_unit(tmp_path, caplog, two_sessions, table, where,
-                                                   lost):
+@pytest.mark.parametrize(
+    "table, where, lost",
+    [
+        ("retained", "topic='v/50'", {"retained": 1}),
+        (
+            "queue",
+            "client_id='alpha' AND qid=(SELECT min(qid)+40 FROM queue WHERE client_id='alpha')",
+            {"alpha": 1},
+        ),
+        ("sessions", "client_id='alpha'", {"alpha": 100}),
+    ],
+    ids=["one-retained-row", "one-queued-row", "one-session-row"],
+)
+def test_one_damaged_row_quarantines_only_its_unit(
+    tmp_path, caplog, two_sessions, table, where, lost
+):
     path = tmp_path / "broker.db"
     shutil.copy(two_sessions, path)
     _damage_row(path, table, where)
@@ -256,8 +276,9 @@ def test_one_damaged_row_quarantines_only_its_unit(tmp_path, caplog, two_session
         b.stop()
 
 
-def test_rows_that_read_but_do_not_decode_are_quarantined_one_by_one(tmp_path, caplog,
-                                                                    two_sessions):
+def test_rows_that_read_but_do_not_decode_are_quarantined_one_by_one(
+    tmp_path, caplog, two_sessions
+):
     path = tmp_path / "broker.db"
     shutil.copy(two_sessions, path)
     con = sqlite3.connect(path)
@@ -281,13 +302,15 @@ def test_rows_that_read_but_do_not_decode_are_quarantined_one_by_one(tmp_path, c
         b.stop()
 
 
-def test_a_queued_message_on_disk_only_that_does_not_decode_is_skipped_at_page_in(tmp_path,
-                                                                                 two_sessions):
+def test_a_queued_message_on_disk_only_that_does_not_decode_is_skipped_at_page_in(
+    tmp_path, two_sessions
+):
     path = tmp_path / "broker.db"
     shutil.copy(two_sessions, path)
     con = sqlite3.connect(path)
-    (mid,) = con.execute("SELECT msg_id FROM queue WHERE client_id='beta' ORDER BY qid "
-                         "LIMIT 1 OFFSET 60").fetchone()
+    (mid,) = con.execute(
+        "SELECT msg_id FROM queue WHERE client_id='beta' ORDER BY qid LIMIT 1 OFFSET 60"
+    ).fetchone()
     con.execute("UPDATE messages SET props=x'ff00ff' WHERE id=?", (mid,))
     con.commit()
     con.close()

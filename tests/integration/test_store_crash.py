@@ -33,7 +33,16 @@ import pytest
 
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import (
-    Connack, Disconnect, Puback, Pubcomp, Publish, Pubrec, Pubrel, Suback, Subscribe, Subscription,
+    Connack,
+    Disconnect,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
 )
 from tests.support.gateway_process import free_port
 from tests.support.raw import RawClient
@@ -53,7 +62,7 @@ class Gateway:
         self.config.write_text(f"""
 [gateway]
 id = "crash-gw"
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 log_level = "WARNING"
 [broker]
 sys_interval = 0
@@ -78,7 +87,10 @@ memory_window = 500
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config)],
-                env=env, stdout=log, stderr=subprocess.STDOUT)
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -181,8 +193,9 @@ class Subscriber:
         raw.send(Disconnect())
         raw.close()
 
-    def drain(self, port: int, expected: set[bytes], timeout: float = 60,
-              quiet: float = 0.5) -> None:
+    def drain(
+        self, port: int, expected: set[bytes], timeout: float = 60, quiet: float = 0.5
+    ) -> None:
         raw = RawClient(port)
         try:
             raw.connect(self.client_id, clean_start=False)
@@ -245,8 +258,9 @@ def _online(subscriber: Subscriber, port: int) -> tuple[threading.Thread, thread
     return thread, stop
 
 
-def _crash_rounds(tmp_path, durability: str, rounds: int, seed: int,
-                  online: bool = False) -> tuple[int, list, list]:
+def _crash_rounds(
+    tmp_path, durability: str, rounds: int, seed: int, online: bool = False
+) -> tuple[int, list, list]:
     """`online`: the subscriber is connected while the publishers publish and the kill comes."""
     rng = random.Random(seed)
     gateway = Gateway(tmp_path, durability)
@@ -259,11 +273,13 @@ def _crash_rounds(tmp_path, durability: str, rounds: int, seed: int,
         subscriber.subscribe(gateway.port)
         for round_no in range(rounds):
             total += PER_ROUND
-            threads = [threading.Thread(target=p.run, args=(gateway.port, total), daemon=True)
-                       for p in publishers]
+            threads = [
+                threading.Thread(target=p.run, args=(gateway.port, total), daemon=True)
+                for p in publishers
+            ]
             if online:  # connected first, so the kill cuts deliveries in flight towards it
                 threads.append(_online(subscriber, gateway.port)[0])
-            for thread in threads[:len(publishers)]:
+            for thread in threads[: len(publishers)]:
                 thread.start()
             time.sleep(rng.uniform(0.2, 1.2))  # the random moment of the power cut
             gateway.kill()

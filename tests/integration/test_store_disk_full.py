@@ -67,8 +67,11 @@ class Publisher:
     messages got a success acknowledgement."""
 
     def __init__(self, port: int, name: str, version: int) -> None:
-        kwargs = {"client_id": name, "protocol": version,
-                  "callback_api_version": CallbackAPIVersion.VERSION2}
+        kwargs = {
+            "client_id": name,
+            "protocol": version,
+            "callback_api_version": CallbackAPIVersion.VERSION2,
+        }
         if version != V5:
             kwargs["clean_session"] = True
         self.client = mqtt.Client(**kwargs)
@@ -187,8 +190,14 @@ def test_acknowledged_messages_survive_a_full_disk_kill_9_and_a_restart(tmp_path
         sys_value(port, "store/state", lambda v: v == "full")
         sys_value(port, "messages/dropped/store_full", lambda v: int(v) >= len(v5.refused))
         status: list[str] = []  # STATUS= comes every 2 s; older ones are still in the socket
-        wait_until(lambda: status.extend(notify.wait_for("STATUS=", timeout=5)) or
-                   "store full (store_full)" in status[-1], timeout=10, what="STATUS= store full")
+        wait_until(
+            lambda: (
+                status.extend(notify.wait_for("STATUS=", timeout=5))
+                or "store full (store_full)" in status[-1]
+            ),
+            timeout=10,
+            what="STATUS= store full",
+        )
         proc.kill()  # SIGKILL with the disk still full
         proc.wait(10)
         v5.stop()

@@ -36,12 +36,13 @@ def _offline_subscriber(b: StoreBroker, client_id: str = "away", topic: str = "t
     sub.disconnect()
 
 
-def _publish(b: StoreBroker, count: int, size: int = 10, topic: str = "t/x",
-             **kwargs) -> list[int]:
+def _publish(b: StoreBroker, count: int, size: int = 10, topic: str = "t/x", **kwargs) -> list[int]:
     """Publish QoS 1 and return each PUBACK's reason code (always 0 for 3.1.1)."""
     pub = TestClient(b.port, "pub", **kwargs)
-    infos = [pub.publish(topic, str(i).encode().ljust(size, b"."), qos=1, wait=False)
-             for i in range(count)]
+    infos = [
+        pub.publish(topic, str(i).encode().ljust(size, b"."), qos=1, wait=False)
+        for i in range(count)
+    ]
     for info in infos:
         info.wait_for_publish(10)
         assert info.is_published()
@@ -66,8 +67,9 @@ def test_queue_drop_new_keeps_the_first_messages(run):
 
 
 def test_queue_drop_oldest_across_the_memory_window_and_a_restart(run):
-    settings = BrokerSettings(sys_interval=0, max_queued_messages=50,
-                              queue_overflow=QueueOverflow.DROP_OLDEST)
+    settings = BrokerSettings(
+        sys_interval=0, max_queued_messages=50, queue_overflow=QueueOverflow.DROP_OLDEST
+    )
     b = run(settings, memory_window=8)
     _offline_subscriber(b)
     _publish(b, 120)

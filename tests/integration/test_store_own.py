@@ -45,7 +45,10 @@ def test_own_retained_stays_in_memory_and_replaces_a_lan_value_on_disk(db, broke
     lan.publish("edge/sensor/a", b"from-lan", qos=1, retain=True)  # positive control: written
     lan.publish("lan/only", b"kept", qos=1, retain=True)
     b.committed()
-    assert rows(db, "SELECT topic FROM retained ORDER BY topic") == [("edge/sensor/a",), ("lan/only",)]
+    assert rows(db, "SELECT topic FROM retained ORDER BY topic") == [
+        ("edge/sensor/a",),
+        ("lan/only",),
+    ]
     before = recorded(b)
     own_publish(b, "edge/sensor/b", b"21.5", retain=True)
     assert recorded(b) == before  # nothing recorded for the store at all

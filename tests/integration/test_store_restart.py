@@ -32,8 +32,13 @@ def test_retained_messages_survive_a_restart(db, brokers):
     pub.publish("r/b", b"beta", qos=0, retain=True)
     pub.publish("r/c", b"gone", qos=1, retain=True)
     pub.publish("r/c", b"", qos=1, retain=True)  # cleared [MQTT-3.3.1-10]
-    pub.publish("r/d", b"props", qos=1, retain=True,
-                properties=v5_props(ContentType="text/plain", UserProperty=[("k", "v")]))
+    pub.publish(
+        "r/d",
+        b"props",
+        qos=1,
+        retain=True,
+        properties=v5_props(ContentType="text/plain", UserProperty=[("k", "v")]),
+    )
     pub.disconnect()
     b.committed()
     b = restart(b, brokers, db)
@@ -42,8 +47,11 @@ def test_retained_messages_survive_a_restart(db, brokers):
     got = {m.topic: m for m in sub.expect(3)}
     sub.sync()
     sub.expect_none()
-    assert {t: m.payload for t, m in got.items()} == {"r/a": b"alpha", "r/b": b"beta",
-                                                      "r/d": b"props"}
+    assert {t: m.payload for t, m in got.items()} == {
+        "r/a": b"alpha",
+        "r/b": b"beta",
+        "r/d": b"props",
+    }
     assert all(m.retain for m in got.values())
     assert got["r/d"].properties.ContentType == "text/plain"
     assert got["r/d"].properties.UserProperty == [("k", "v")]
@@ -83,8 +91,11 @@ def test_session_expiry_and_subscription_options_survive_a_restart(db, brokers):
     session = b.run(lambda: b.core.sessions["v5-sub"])
     assert session.expiry_interval == 3600
     entry = session.subscriptions["o/#"]
-    assert (entry.options.qos, entry.options.no_local, entry.options.retain_as_published) == \
-        (1, True, True)
+    assert (entry.options.qos, entry.options.no_local, entry.options.retain_as_published) == (
+        1,
+        True,
+        True,
+    )
     back = TestClient(b.port, "v5-sub", version=V5, clean=False, session_expiry=3600)
     assert back.flags.session_present is True
     back.publish("o/x", b"own", qos=1)  # no local: not delivered to itself
@@ -104,6 +115,7 @@ def test_clean_session_leaves_nothing_on_disk(db, brokers):
     sub.disconnect()
     b.committed()
     import sqlite3
+
     con = sqlite3.connect(db)
     try:
         assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
@@ -190,8 +202,14 @@ def test_delayed_will_pending_at_shutdown_is_published_after_restart_on_wall_tim
     watcher.subscribe("wills/#", 1)
     watcher.disconnect()
     will_props = v5_props(PacketTypes.WILLMESSAGE, WillDelayInterval=2)
-    client = TestClient(b.port, "will-client", version=V5, clean=False, session_expiry=3600,
-                        will=("wills/w", b"gone", 1, False, will_props))
+    client = TestClient(
+        b.port,
+        "will-client",
+        version=V5,
+        clean=False,
+        session_expiry=3600,
+        will=("wills/w", b"gone", 1, False, will_props),
+    )
     client.kill()
     b.committed()
     left = time.time()

@@ -40,16 +40,29 @@ def tls_broker(pki):
     started = []
 
     def _start(**broker) -> BrokerThread:
-        config = parse({
-            "broker": {"sys_interval": 0, **broker,
-                       "listeners": [{"name": "tls", "host": "127.0.0.1", "port": 0,
-                                      "allow_anonymous": True,
-                                      "tls": {"certfile": str(pki[0]),
-                                              "keyfile": str(pki[0])}}]}})
+        config = parse(
+            {
+                "broker": {
+                    "sys_interval": 0,
+                    **broker,
+                    "listeners": [
+                        {
+                            "name": "tls",
+                            "host": "127.0.0.1",
+                            "port": 0,
+                            "allow_anonymous": True,
+                            "tls": {"certfile": str(pki[0]), "keyfile": str(pki[0])},
+                        }
+                    ],
+                }
+            }
+        )
         thread = BrokerThread(
-            config.broker.settings("test"), listener_specs(config),
+            config.broker.settings("test"),
+            listener_specs(config),
             max_connections=config.broker.max_connections,
-            max_connections_per_address=config.broker.max_connections_per_address).start()
+            max_connections_per_address=config.broker.max_connections_per_address,
+        ).start()
         started.append(thread)
         return thread
 
@@ -108,13 +121,18 @@ def mqtt_over_tls(port: int, client: ssl.SSLContext, client_id: str) -> bytes:
 
 
 def sys_counters(thread: BrokerThread) -> tuple[int, dict[str, int]]:
-    return thread.run(lambda: (thread.broker.core.stats.tls_handshakes_failed,
-                               dict(thread.broker.core.stats.limits_hit)))
+    return thread.run(
+        lambda: (
+            thread.broker.core.stats.tls_handshakes_failed,
+            dict(thread.broker.core.stats.limits_hit),
+        )
+    )
 
 
 def test_half_open_tls_flood_is_admitted_up_to_the_limit_then_timed_out(tls_broker, pki, caplog):
-    thread = tls_broker(max_connections=50, max_connections_per_address=0,
-                        tls_handshake_timeout=3.0)
+    thread = tls_broker(
+        max_connections=50, max_connections_per_address=0, tls_handshake_timeout=3.0
+    )
     peak = 0
 
     def admitted() -> int:
@@ -125,8 +143,12 @@ def test_half_open_tls_flood_is_admitted_up_to_the_limit_then_timed_out(tls_brok
 
     with caplog.at_level(logging.INFO, "gateway.broker.server"):
         flood = half_open(thread.port, 300)
-        wait_until(lambda: thread.run(lambda: thread.broker.core.stats.limits_hit.get(
-            "max_connections", 0)) == 250)
+        wait_until(
+            lambda: (
+                thread.run(lambda: thread.broker.core.stats.limits_hit.get("max_connections", 0))
+                == 250
+            )
+        )
         assert admitted() == 50
         # the 250 refused were closed at once, the 50 admitted are still waiting for a ClientHello
         wait_until(lambda: sum(map(is_closed, flood)) == 250)
@@ -159,7 +181,9 @@ def test_the_per_address_limit_leaves_other_hosts_in(tls_broker, pki):
     assert not closed_by_broker(other[0], 0.2)
     assert sys_counters(thread)[1] == {"max_connections_per_address": 1}
     assert thread.run(lambda: dict(thread.broker.admission.by_address)) == {
-        "127.0.0.1": 5, "127.0.0.2": 1}
+        "127.0.0.1": 5,
+        "127.0.0.2": 1,
+    }
     for sock in mine + other:
         sock.close()
 
@@ -185,11 +209,13 @@ def test_failed_handshakes_are_counted_and_logged_rate_limited(tls_broker, pki, 
 
 def test_over_tls_the_disconnect_is_followed_by_close_notify_not_a_reset(tls_broker, pki):
     thread = tls_broker()
-    connect_then_bad_publish = bytes.fromhex("100f00044d5154540502003c0000026336"
-                                             "30080001740323000078")  # topic alias 0: 0x94
+    connect_then_bad_publish = bytes.fromhex(
+        "100f00044d5154540502003c000002633630080001740323000078"
+    )  # topic alias 0: 0x94
     with socket.create_connection(("127.0.0.1", thread.port), TIMEOUT) as raw:
-        with pki[1].wrap_socket(raw, server_hostname="127.0.0.1",
-                                suppress_ragged_eofs=False) as tls:  # a bare EOF raises
+        with pki[1].wrap_socket(
+            raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False
+        ) as tls:  # a bare EOF raises
             tls.sendall(connect_then_bad_publish)
             got = b""
             while True:
@@ -199,5 +225,5 @@ def test_over_tls_the_disconnect_is_followed_by_close_notify_not_a_reset(tls_bro
                 got += data
     # CONNACK 0x00 (with properties), then DISCONNECT 0x94 with a reason string
     assert got[0] == 0x20 and got[3] == 0x00
-    disconnect = got[2 + got[1]:]
+    disconnect = got[2 + got[1] :]
     assert disconnect[0] == 0xE0 and disconnect[2] == 0x94

@@ -29,7 +29,7 @@ def _config(tmp_path: Path, *, extra_web: str = "", extra: str = "") -> tuple[Pa
     config.write_text(f"""
 [gateway]
 id = "web-gw"
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 demo = true
 [[broker.listeners]]
 name = "local"
@@ -72,8 +72,9 @@ def gateway(tmp_path_factory):
         yield {"mqtt": mqtt_port, "web": web_port, "proc": proc}
 
 
-def request(port: int, method: str, path: str, body: bytes | str | None = None,
-            headers: dict | None = None) -> tuple[int, dict, bytes]:
+def request(
+    port: int, method: str, path: str, body: bytes | str | None = None, headers: dict | None = None
+) -> tuple[int, dict, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -93,7 +94,7 @@ def csrf_of(port: int, cookie: str = "") -> str:
     _, _, page = request(port, "GET", "/", headers={"Cookie": cookie} if cookie else None)
     marker = b'name="csrf-token" content="'
     start = page.index(marker) + len(marker)
-    return page[start:page.index(b'"', start)].decode()
+    return page[start : page.index(b'"', start)].decode()
 
 
 def wait_for(check, timeout: float = 10.0):  # noqa: ANN001, ANN201
@@ -108,6 +109,7 @@ def wait_for(check, timeout: float = 10.0):  # noqa: ANN001, ANN201
 
 
 # -- the API -----------------------------------------------------------------------------------
+
 
 def test_api_reads_the_live_state(gateway):
     port = gateway["web"]
@@ -147,8 +149,12 @@ def test_relay_switched_through_the_api_is_seen_on_mqtt(gateway):
     token = csrf_of(port)
     status, _, body = request(port, "POST", "/api/relays/lamp", "ON", {"X-CSRF-Token": token})
     assert status == 200, body
-    assert json.loads(body) == {"output": "lamp", "result": "done", "reason": "command",
-                                "state": "ON"}
+    assert json.loads(body) == {
+        "output": "lamp",
+        "result": "done",
+        "reason": "command",
+        "state": "ON",
+    }
     event = json.loads(watcher.expect_one().payload)
     assert event == {"event": "switched", "state": "ON", "reason": "command"}
     relay = {r["name"]: r for r in get_json(port, "/api/relays")}["lamp"]
@@ -176,8 +182,13 @@ def test_state_changes_need_the_csrf_token(gateway):
         status, _, body = request(port, "POST", "/api/relays/lamp", "TOGGLE", headers)
         assert status == 403 and b"CSRF" in body
     # a cross-site form post carries the body as a form field without the right token
-    status, _, _ = request(port, "POST", "/api/relays/lamp", "csrf=x",
-                           {"Content-Type": "application/x-www-form-urlencoded"})
+    status, _, _ = request(
+        port,
+        "POST",
+        "/api/relays/lamp",
+        "csrf=x",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 403
     assert {r["name"]: r for r in get_json(port, "/api/relays")}["lamp"]["switches"] == before
 
@@ -194,6 +205,7 @@ def test_a_rebound_host_name_gets_nothing_from_loopback(gateway):
 
 # -- /metrics --------------------------------------------------------------------------------------
 
+
 def test_metrics_have_help_and_type_and_pass_promtool(gateway):
     status, headers, body = request(gateway["web"], "GET", "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -201,20 +213,28 @@ def test_metrics_have_help_and_type_and_pass_promtool(gateway):
     names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
     helps = {line.split()[2] for line in text.splitlines() if line.startswith("# HELP")}
     assert names == helps
-    for expected in ("edge_broker_clients_connected", "edge_sensor_read_errors_total",
-                     "edge_sensor_last_read_age_seconds", "edge_relay_switches_total",
-                     "edge_store_state", "edge_broker_dropped_messages_total",
-                     "edge_broker_connections_open", "edge_bridge_queue_messages"):
+    for expected in (
+        "edge_broker_clients_connected",
+        "edge_sensor_read_errors_total",
+        "edge_sensor_last_read_age_seconds",
+        "edge_relay_switches_total",
+        "edge_store_state",
+        "edge_broker_dropped_messages_total",
+        "edge_broker_connections_open",
+        "edge_bridge_queue_messages",
+    ):
         assert expected in names, expected
     assert 'edge_sensor_value{quantity="temperature",sensor="room",unit="°C"}' in text
     if PROMTOOL is None:
         pytest.skip("promtool not installed (apt prometheus)")
-    result = subprocess.run([PROMTOOL, "check", "metrics"], input=body, capture_output=True,
-                            timeout=30)
+    result = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=body, capture_output=True, timeout=30
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 # -- MQTT over WebSockets ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", [V311, V5])
 def test_mqtt_over_websockets_with_paho_reaches_tcp_clients_and_relays(gateway, version):
@@ -235,17 +255,22 @@ def test_mqtt_over_websockets_with_paho_reaches_tcp_clients_and_relays(gateway, 
 
 
 def test_websocket_needs_the_mqtt_subprotocol(gateway):
-    headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
-    status, _, body = request(gateway["web"], "GET", "/mqtt",
-                              headers={**headers, "Sec-WebSocket-Protocol": "chat"})
+    headers = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    status, _, body = request(
+        gateway["web"], "GET", "/mqtt", headers={**headers, "Sec-WebSocket-Protocol": "chat"}
+    )
     assert status == 400 and b"mqtt" in body
     assert request(gateway["web"], "GET", "/mqtt")[0] == 426
     with socket.create_connection(("127.0.0.1", gateway["web"]), timeout=5) as sock:
-        lines = [f"{k}: {v}" for k, v in {**headers, "Sec-WebSocket-Protocol":
-                                          "mqttv3.1"}.items()]
-        sock.sendall(("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "\r\n".join(lines) +
-                      "\r\n\r\n").encode())
+        lines = [f"{k}: {v}" for k, v in {**headers, "Sec-WebSocket-Protocol": "mqttv3.1"}.items()]
+        sock.sendall(
+            ("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode()
+        )
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 101 ")
     assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in answer  # RFC 6455 §1.3
@@ -253,6 +278,7 @@ def test_websocket_needs_the_mqtt_subprotocol(gateway):
 
 
 # -- bad input ---------------------------------------------------------------------------------
+
 
 def _raw(port: int, data: bytes, timeout: float = 5) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -269,8 +295,9 @@ def test_malformed_and_oversized_requests_close_that_connection_only(gateway):
         bystander.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert _response(bystander).startswith(b"HTTP/1.1 200")
         assert _raw(port, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400")
-        assert _raw(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: " + b"a" * 40_000 + b"\r\n\r\n") \
-            .startswith(b"HTTP/1.1 431")
+        assert _raw(
+            port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: " + b"a" * 40_000 + b"\r\n\r\n"
+        ).startswith(b"HTTP/1.1 431")
         big = b"POST /api/relays/lamp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999\r\n\r\n"
         assert _raw(port, big).startswith(b"HTTP/1.1 413")
         bystander.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # still served
@@ -285,8 +312,13 @@ def _response(sock: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:")))
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+    )
     while len(body) < length:
         body += sock.recv(65536)
     return head + b"\r\n\r\n" + body
@@ -297,7 +329,7 @@ def _metric_values(port: int, name: str) -> dict[str, float]:
     out = {}
     for line in body.decode().splitlines():
         if line.startswith(name + "{"):
-            labels, value = line[len(name) + 1:].rsplit("} ", 1)
+            labels, value = line[len(name) + 1 :].rsplit("} ", 1)
             out[labels] = float(value)
     return out
 
@@ -354,14 +386,17 @@ def test_the_gateway_is_fine_after_all_that(gateway):
 
 # -- TLS: https and wss ----------------------------------------------------------------------------
 
+
 def test_https_and_wss_with_the_configured_certificate(tmp_path):
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    config, _, web_port = _config(tmp_path, extra_web=f'certfile = "{tmp_path / "server.pem"}"\n'
-                                  f'keyfile = "{tmp_path / "server.pem"}"')
+    config, _, web_port = _config(
+        tmp_path,
+        extra_web=f'certfile = "{tmp_path / "server.pem"}"\nkeyfile = "{tmp_path / "server.pem"}"',
+    )
     with run_gateway(config) as (proc, notify):
         _ready(proc, notify)
         context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
@@ -370,14 +405,20 @@ def test_https_and_wss_with_the_configured_certificate(tmp_path):
         response = conn.getresponse()
         assert response.status == 200 and json.loads(response.read())["id"] == "web-gw"
         conn.close()
-        ws = TestClient(web_port, "wss", version=V5, websocket="/mqtt",
-                        tls={"ca_certs": str(tmp_path / "ca.pem")})
+        ws = TestClient(
+            web_port,
+            "wss",
+            version=V5,
+            websocket="/mqtt",
+            tls={"ca_certs": str(tmp_path / "ca.pem")},
+        )
         ws.subscribe("edge/relay/lamp", 1)
         assert ws.expect_one().payload in (b"ON", b"OFF")
         ws.disconnect()
 
 
 # -- access: logins with a broker user ---------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
@@ -386,19 +427,26 @@ def secured(tmp_path_factory):
     passwords.set("alice", "alice-pw", iterations=1000)
     passwords.set("bob", "bob-pw", iterations=1000)
     passwords.save(tmp_path / "pw")
-    (tmp_path / "acl").write_text("user alice\ntopic readwrite edge/#\n"
-                                  "user bob\ntopic read edge/#\n")
+    (tmp_path / "acl").write_text(
+        "user alice\ntopic readwrite edge/#\nuser bob\ntopic read edge/#\n"
+    )
     config, mqtt_port, web_port = _config(
-        tmp_path, extra=f'[auth]\npassword_file = "{tmp_path / "pw"}"\n'
-                        f'acl_file = "{tmp_path / "acl"}"\n')
+        tmp_path,
+        extra=f'[auth]\npassword_file = "{tmp_path / "pw"}"\nacl_file = "{tmp_path / "acl"}"\n',
+    )
     with run_gateway(config) as (proc, notify):
         _ready(proc, notify)
         yield {"mqtt": mqtt_port, "web": web_port}
 
 
 def login(port: int, user: str, password: str) -> tuple[int, str]:
-    status, headers, _ = request(port, "POST", "/login", f"user={user}&password={password}",
-                                 {"Content-Type": "application/x-www-form-urlencoded"})
+    status, headers, _ = request(
+        port,
+        "POST",
+        "/login",
+        f"user={user}&password={password}",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
     return status, headers.get("set-cookie", "")
 
 
@@ -417,19 +465,25 @@ def test_login_sets_a_strict_http_only_cookie_and_acl_decides(secured):
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     session = cookie.split(";")[0]
     token = csrf_of(port, session)
-    status, _, body = request(port, "POST", "/api/relays/lamp", "ON",
-                              {"Cookie": session, "X-CSRF-Token": token})
+    status, _, body = request(
+        port, "POST", "/api/relays/lamp", "ON", {"Cookie": session, "X-CSRF-Token": token}
+    )
     assert status == 200, body
     # the anonymous page's token is not the session's
     anonymous = csrf_of(port)
     assert anonymous != token
-    assert request(port, "POST", "/api/relays/lamp", "OFF",
-                   {"Cookie": session, "X-CSRF-Token": anonymous})[0] == 403
+    assert (
+        request(
+            port, "POST", "/api/relays/lamp", "OFF", {"Cookie": session, "X-CSRF-Token": anonymous}
+        )[0]
+        == 403
+    )
     # bob may read edge/# but not write: refused by the ACL, like his MQTT publish would be
     _, bob_cookie = login(port, "bob", "bob-pw")
     bob = bob_cookie.split(";")[0]
-    status, _, body = request(port, "POST", "/api/relays/lamp", "OFF",
-                              {"Cookie": bob, "X-CSRF-Token": csrf_of(port, bob)})
+    status, _, body = request(
+        port, "POST", "/api/relays/lamp", "OFF", {"Cookie": bob, "X-CSRF-Token": csrf_of(port, bob)}
+    )
     assert status == 403 and b"edge/relay/lamp/set" in body
 
 
@@ -443,8 +497,10 @@ def test_failed_logins_back_off(secured):
     assert timings[0] >= 0.9 and timings[1] >= 1.9, timings
     body = b"user=alice&password=wrong"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:  # answered in 4 s
-        slow.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/"
-                     b"x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        slow.sendall(
+            b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/"
+            b"x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
         # meanwhile even the right password is refused: one attempt at a time per address
         assert login(port, "alice", "alice-pw")[0] == 429
         assert _response(slow).startswith(b"HTTP/1.1 403")
@@ -452,13 +508,20 @@ def test_failed_logins_back_off(secured):
 
 
 def test_mqtt_over_websockets_uses_the_password_file(secured):
-    ok = TestClient(secured["web"], "alice-ws", websocket="/mqtt", username="alice",
-                    password="alice-pw")
+    ok = TestClient(
+        secured["web"], "alice-ws", websocket="/mqtt", username="alice", password="alice-pw"
+    )
     ok.subscribe("edge/relay/lamp", 1)
     assert ok.expect_one().topic == "edge/relay/lamp"  # the positive control for the one below
     ok.disconnect()
-    bad = TestClient(secured["web"], "mallory", websocket="/mqtt", username="alice",
-                     password="nope", connect=False)
+    bad = TestClient(
+        secured["web"],
+        "mallory",
+        websocket="/mqtt",
+        username="alice",
+        password="nope",
+        connect=False,
+    )
     bad.connect(expect_rc=0x86)  # Bad user name or password (3.1.1: return code 4)
     # the web listener is on loopback, so anonymous clients are allowed there, as on an MQTT
     # loopback listener; the ACL file still decides what they may do
@@ -476,9 +539,12 @@ def test_without_tls_the_web_surface_keeps_openssl_out(tmp_path):
 
     config, _, web_port = _config(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config),
-                             "--loop", "asyncio"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", str(config), "--loop", "asyncio"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: _answers(web_port), timeout=30)
         status, _, body = request(web_port, "GET", "/metrics")

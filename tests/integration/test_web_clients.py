@@ -32,29 +32,36 @@ def gateway(tmp_path_factory):
 def test_mqtt_js_over_websockets(gateway, version):
     tcp = TestClient(gateway["mqtt"], "tcp-observer")
     tcp.subscribe("js/test", 1)
-    result = run_node("mqttjs_check.js", f"ws://127.0.0.1:{gateway['web']}/mqtt", version,
-                      "js/test", timeout=60)
+    result = run_node(
+        "mqttjs_check.js", f"ws://127.0.0.1:{gateway['web']}/mqtt", version, "js/test", timeout=60
+    )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["connected"] and "error" not in outcome, outcome
     assert outcome["granted"] == [1, 1]
     assert outcome["received"] == f"hello from MQTT.js v{version}"
-    assert outcome["retained"] in ("edge/relay/lamp=OFF", "edge/relay/lamp=ON",
-                                   "edge/relay/pump=OFF")
+    assert outcome["retained"] in (
+        "edge/relay/lamp=OFF",
+        "edge/relay/lamp=ON",
+        "edge/relay/pump=OFF",
+    )
     got = tcp.expect_one()  # and a TCP client saw the WebSocket client's message
     assert got.payload == f"hello from MQTT.js v{version}".encode()
     tcp.disconnect()
 
 
-@pytest.mark.skipif(not shutil.which(os.environ.get("CHROMIUM", "/usr/bin/chromium")),
-                    reason="chromium is not installed (apt chromium)")
+@pytest.mark.skipif(
+    not shutil.which(os.environ.get("CHROMIUM", "/usr/bin/chromium")),
+    reason="chromium is not installed (apt chromium)",
+)
 def test_status_page_in_a_real_browser(gateway, tmp_path):
     port = gateway["web"]
     wait_for(lambda: all(s["values"] for s in get_json(port, "/api/sensors")))
     watcher = TestClient(gateway["mqtt"], "page-watcher")
     watcher.subscribe("edge/relay/lamp/event", 1)
-    result = run_node("browser_check.js", f"http://127.0.0.1:{port}/", "lamp", "pump",
-                      str(tmp_path), timeout=150)
+    result = run_node(
+        "browser_check.js", f"http://127.0.0.1:{port}/", "lamp", "pump", str(tmp_path), timeout=150
+    )
     assert result.returncode == 0, result.stderr
     page = json.loads(result.stdout.strip().splitlines()[-1])
     assert "error" not in page, page
@@ -66,7 +73,9 @@ def test_status_page_in_a_real_browser(gateway, tmp_path):
     assert set(sensors) == {"room"}
     assert set(sensors["room"]["values"]) == {"s-room-temperature", "s-room-humidity"}
     assert {r["name"]: r["buttons"] for r in first["relays"]} == {
-        "lamp": ["On", "Off", "Toggle"], "pump": ["On", "Off", "Toggle"]}
+        "lamp": ["On", "Off", "Toggle"],
+        "pump": ["On", "Off", "Toggle"],
+    }
     assert page["second"]["sensors"] != first["sensors"]  # updated live, no reload
     # the switch from the page went through the relay controller: MQTT saw it
     event = json.loads(watcher.expect_one(timeout=10).payload)

@@ -70,10 +70,13 @@ def test_carried_code_is_one_the_packet_allows(code: ReasonCode, packet_type: Pa
 
 
 @FUZZ
-@given(st.sampled_from(["authenticating", "connected-5.0", "connected-3.1.1"]),
-       st.sampled_from([code for code in R if code.is_error]))
-def test_any_protocol_error_is_reported_with_a_code_its_packet_carries(state: str,
-                                                                       code: ReasonCode) -> None:
+@given(
+    st.sampled_from(["authenticating", "connected-5.0", "connected-3.1.1"]),
+    st.sampled_from([code for code in R if code.is_error]),
+)
+def test_any_protocol_error_is_reported_with_a_code_its_packet_carries(
+    state: str, code: ReasonCode
+) -> None:
     conn, client = connection(state)
     conn.protocol_error(ProtocolError(code, "injected"), 1.0)
     assert conn.closed
@@ -83,8 +86,9 @@ def test_any_protocol_error_is_reported_with_a_code_its_packet_carries(state: st
         return
     (packet,) = out
     packet_type = CARRIERS[type(packet)]
-    assert packet_type == (PacketType.CONNACK if state == "authenticating"
-                           else PacketType.DISCONNECT)
+    assert packet_type == (
+        PacketType.CONNACK if state == "authenticating" else PacketType.DISCONNECT
+    )
     assert packet.reason_code == carried_code(packet_type, code)
 
 

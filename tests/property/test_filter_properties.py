@@ -18,7 +18,7 @@ def test_moving_average_and_median_equal_the_reference(values, n):
     average = build_chain("q", "", [{"average": n}])
     median = build_chain("q", "", [{"median": n}])
     for i, v in enumerate(values):
-        window = values[max(0, i - n + 1):i + 1]
+        window = values[max(0, i - n + 1) : i + 1]
         assert average.apply(v, i) == pytest.approx(statistics.fmean(window), rel=1e-9, abs=1e-6)
         assert median.apply(v, i) == statistics.median(window)
 
@@ -35,10 +35,14 @@ def test_exponential_equals_the_recurrence(values, alpha):
 def test_conversion_round_trips_within_a_dimension(value, unit, data):
     same = sorted(u for u, spec in UNITS.items() if spec[0] == UNITS[unit][0])
     other = data.draw(st.sampled_from(same))
-    assert convert(convert(value, unit, other), other, unit) == pytest.approx(value, rel=1e-9, abs=1e-6)
+    assert convert(convert(value, unit, other), other, unit) == pytest.approx(
+        value, rel=1e-9, abs=1e-6
+    )
 
 
-@given(st.lists(st.tuples(finite, finite), min_size=2, max_size=8, unique_by=lambda p: p[0]), finite)
+@given(
+    st.lists(st.tuples(finite, finite), min_size=2, max_size=8, unique_by=lambda p: p[0]), finite
+)
 def test_lookup_passes_through_its_points_and_stays_between_neighbours(raw, x):
     points = sorted(raw)
     for px, py in points:

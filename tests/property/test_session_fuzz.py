@@ -30,17 +30,43 @@ from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import QoS, ReasonCode
 from gateway.mqtt.errors import ProtocolError
-from gateway.mqtt.packets import Auth, Connack, Connect, Disconnect, Pingreq, Puback, Pubcomp, \
-    Publish, Pubrec, Pubrel, Subscribe, Subscription, Unsubscribe, Will
+from gateway.mqtt.packets import (
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Pingreq,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Subscribe,
+    Subscription,
+    Unsubscribe,
+    Will,
+)
 from gateway.mqtt.properties import Properties
 
 EXAMPLES = 5000 if os.environ.get("GATEWAY_SOAK") == "1" else 300
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                             HealthCheck.data_too_large])
-LIMITS = BrokerSettings(sys_interval=5, connect_timeout=3, max_inflight=2, receive_maximum=2,
-                        max_queued_messages=4, max_subscriptions_per_client=3, max_packet_size=512,
-                        max_topic_levels=4, topic_alias_maximum=2, publish_rate_limit=50,
-                        publish_rate_burst=5)
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+LIMITS = BrokerSettings(
+    sys_interval=5,
+    connect_timeout=3,
+    max_inflight=2,
+    receive_maximum=2,
+    max_queued_messages=4,
+    max_subscriptions_per_client=3,
+    max_packet_size=512,
+    max_topic_levels=4,
+    topic_alias_maximum=2,
+    publish_rate_limit=50,
+    publish_rate_burst=5,
+)
 CONNS = 3
 R = ReasonCode
 
@@ -59,29 +85,72 @@ def v5_props(draw, **choices):
 def packets(version: int):
     v5 = version == 5
     empty = st.just(Properties())
-    connect_props = v5_props(session_expiry_interval=st.sampled_from([0, 10, 0xFFFFFFFF]),
-                             receive_maximum=st.sampled_from([1, 2, 100]),
-                             authentication_method=st.sampled_from(["SCRAM-SHA-256", "X"]),
-                             topic_alias_maximum=st.integers(0, 3)) if v5 else empty
-    publish_props = v5_props(topic_alias=st.integers(0, 3),
-                             message_expiry_interval=st.integers(0, 5),
-                             payload_format_indicator=st.integers(0, 1)) if v5 else empty
+    connect_props = (
+        v5_props(
+            session_expiry_interval=st.sampled_from([0, 10, 0xFFFFFFFF]),
+            receive_maximum=st.sampled_from([1, 2, 100]),
+            authentication_method=st.sampled_from(["SCRAM-SHA-256", "X"]),
+            topic_alias_maximum=st.integers(0, 3),
+        )
+        if v5
+        else empty
+    )
+    publish_props = (
+        v5_props(
+            topic_alias=st.integers(0, 3),
+            message_expiry_interval=st.integers(0, 5),
+            payload_format_indicator=st.integers(0, 1),
+        )
+        if v5
+        else empty
+    )
     wills = st.none() | st.builds(Will, topics, st.binary(max_size=8), qos, st.booleans())
     return st.one_of(
-        st.builds(Connect, st.sampled_from(["a", "b", "c", ""]), st.just(version), st.booleans(),
-                  st.sampled_from([0, 1, 5]), st.none() | st.just("u"), st.none() | st.just(b"p"),
-                  wills, connect_props),
-        st.builds(lambda t, p, q, r, i, props: Publish(t, p, q, r, False, i if q else None, props),
-                  topics, st.binary(max_size=40), qos, st.booleans(), ids, publish_props),
-        st.builds(lambda i, subs: Subscribe(i, tuple(subs)), ids,
-                  st.lists(st.builds(Subscription, filters, qos), min_size=1, max_size=3)),
-        st.builds(lambda i, fs: Unsubscribe(i, tuple(fs)), ids,
-                  st.lists(filters, min_size=1, max_size=2)),
-        st.builds(Puback, ids), st.builds(Pubrec, ids), st.builds(Pubrel, ids),
-        st.builds(Pubcomp, ids), st.just(Pingreq()),
+        st.builds(
+            Connect,
+            st.sampled_from(["a", "b", "c", ""]),
+            st.just(version),
+            st.booleans(),
+            st.sampled_from([0, 1, 5]),
+            st.none() | st.just("u"),
+            st.none() | st.just(b"p"),
+            wills,
+            connect_props,
+        ),
+        st.builds(
+            lambda t, p, q, r, i, props: Publish(t, p, q, r, False, i if q else None, props),
+            topics,
+            st.binary(max_size=40),
+            qos,
+            st.booleans(),
+            ids,
+            publish_props,
+        ),
+        st.builds(
+            lambda i, subs: Subscribe(i, tuple(subs)),
+            ids,
+            st.lists(st.builds(Subscription, filters, qos), min_size=1, max_size=3),
+        ),
+        st.builds(
+            lambda i, fs: Unsubscribe(i, tuple(fs)), ids, st.lists(filters, min_size=1, max_size=2)
+        ),
+        st.builds(Puback, ids),
+        st.builds(Pubrec, ids),
+        st.builds(Pubrel, ids),
+        st.builds(Pubcomp, ids),
+        st.just(Pingreq()),
         st.builds(Disconnect, st.sampled_from([R.SUCCESS, R.DISCONNECT_WITH_WILL_MESSAGE])),
-        *([st.builds(Auth, st.sampled_from([R.CONTINUE_AUTHENTICATION, R.RE_AUTHENTICATE]),
-                     st.just(Properties(authentication_method="X")))] if v5 else []),
+        *(
+            [
+                st.builds(
+                    Auth,
+                    st.sampled_from([R.CONTINUE_AUTHENTICATION, R.RE_AUTHENTICATE]),
+                    st.just(Properties(authentication_method="X")),
+                )
+            ]
+            if v5
+            else []
+        ),
     )
 
 
@@ -102,7 +171,9 @@ def wire(draw, version: int, mutate: bool) -> bytes:
         return draw(st.binary(min_size=1, max_size=64))
     index = draw(st.integers(0, len(data) - 1))
     if kind == "flip":
-        return data[:index] + bytes([data[index] ^ (1 << draw(st.integers(0, 7)))]) + data[index + 1:]
+        return (
+            data[:index] + bytes([data[index] ^ (1 << draw(st.integers(0, 7)))]) + data[index + 1 :]
+        )
     if kind == "truncate":
         return data[:index]
     return data[:index] + draw(st.binary(min_size=1, max_size=8)) + data[index:]
@@ -112,11 +183,22 @@ def steps(mutate: bool):
     def send(version: int):
         return st.tuples(st.just("send"), st.integers(0, CONNS - 1), wire(version, mutate))
 
-    return st.integers(4, 5).flatmap(lambda version: st.tuples(st.just(version), st.lists(
-        st.one_of(send(version), send(version), send(version),
-                  st.tuples(st.just("advance"), st.sampled_from([0.01, 0.5, 2.0, 8.0])),
-                  st.tuples(st.just("lose"), st.integers(0, CONNS - 1))),
-        min_size=1, max_size=30)))
+    return st.integers(4, 5).flatmap(
+        lambda version: st.tuples(
+            st.just(version),
+            st.lists(
+                st.one_of(
+                    send(version),
+                    send(version),
+                    send(version),
+                    st.tuples(st.just("advance"), st.sampled_from([0.01, 0.5, 2.0, 8.0])),
+                    st.tuples(st.just("lose"), st.integers(0, CONNS - 1)),
+                ),
+                min_size=1,
+                max_size=30,
+            ),
+        )
+    )
 
 
 class Harness:
@@ -154,11 +236,15 @@ class Harness:
             if not other.closed:
                 continue
             if other is conn:
-                connack_error = any(isinstance(p, Connack) and p.reason_code.is_error
-                                    for p in written.get(cid, []))
-                assert (self.core.stats.protocol_errors > errors or connack_error or
-                        self.core.stats.connections_refused > refused or
-                        cid in self.disconnected), "closed without a reason"
+                connack_error = any(
+                    isinstance(p, Connack) and p.reason_code.is_error for p in written.get(cid, [])
+                )
+                assert (
+                    self.core.stats.protocol_errors > errors
+                    or connack_error
+                    or self.core.stats.connections_refused > refused
+                    or cid in self.disconnected
+                ), "closed without a reason"
             else:  # [MQTT-3.1.4-3] a newer connection took the client id over
                 assert conn.client_id and other.client_id == conn.client_id
             self._lost(other)
@@ -169,8 +255,9 @@ class Harness:
         for c in self.core.connections:
             if c.closed:
                 continue
-            if (not c.connected and self.now - c.opened_at > LIMITS.connect_timeout) or \
-                    (c.connected and c.keep_alive and self.now - c.last_rx > 1.5 * c.keep_alive):
+            if (not c.connected and self.now - c.opened_at > LIMITS.connect_timeout) or (
+                c.connected and c.keep_alive and self.now - c.last_rx > 1.5 * c.keep_alive
+            ):
                 due.add(c)
         before = {c: c for c in self.core.connections if not c.closed}
         self.core.tick(self.now)
@@ -206,8 +293,10 @@ class Harness:
             assert len(session.subscriptions) <= LIMITS.max_subscriptions_per_client
             assert session.queued_count <= LIMITS.max_queued_messages
             if session.link is not None:
-                assert len(session.inflight) <= max(session.link.send_quota, 0) or \
-                    len(session.inflight) <= LIMITS.max_inflight
+                assert (
+                    len(session.inflight) <= max(session.link.send_quota, 0)
+                    or len(session.inflight) <= LIMITS.max_inflight
+                )
         for conn in self.conns:
             assert conn in core.connections
 

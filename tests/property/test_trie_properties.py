@@ -17,8 +17,9 @@ TOPICS = st.lists(LEVELS, min_size=1, max_size=4).map("/".join).filter(bool)  # 
 
 @st.composite
 def filters(draw):
-    levels = draw(st.lists(st.sampled_from(["a", "b", "c", "", "$SYS", "+"]), min_size=1,
-                           max_size=4))
+    levels = draw(
+        st.lists(st.sampled_from(["a", "b", "c", "", "$SYS", "+"]), min_size=1, max_size=4)
+    )
     if draw(st.booleans()):
         levels.append("#")
     return "/".join(levels) or "+"  # an empty filter is invalid [MQTT-4.7.3-1]
@@ -47,8 +48,9 @@ def test_trie_after_removals_matches_the_remaining_filters(subscriptions, data):
         assert trie.remove(subscriptions[i], f"c{i}")
     topic = data.draw(TOPICS)
     got = sorted(opts for _, opts in trie.match(topic).plain)
-    expected = [i for i, f in enumerate(subscriptions)
-                if i not in removed and topic_matches(f, topic)]
+    expected = [
+        i for i, f in enumerate(subscriptions) if i not in removed and topic_matches(f, topic)
+    ]
     assert got == expected
     assert trie.count == len(subscriptions) - len(removed)
 

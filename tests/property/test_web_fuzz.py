@@ -29,7 +29,9 @@ def gateway(tmp_path_factory):
         notify.wait_for("READY=1")
         yield state
         # the gateway is fine: it answers HTTP and MQTT, then stops cleanly with a clean log
-        assert get_json(web_port, "/api/status")["id"] == "web-gw"  # (fuzz: the gateway still serves)
+        assert (
+            get_json(web_port, "/api/status")["id"] == "web-gw"
+        )  # (fuzz: the gateway still serves)
         client = TestClient(mqtt_port, "after-fuzz")
         client.sync()
         client.disconnect()
@@ -37,7 +39,9 @@ def gateway(tmp_path_factory):
         assert proc.wait(30) == 0
         log = proc.stdout.read()
         assert "Traceback" not in log and "Exception in callback" not in log, log[-3000:]
-        assert 500 not in state["statuses"], "a fuzzed request got 500 (see the log): " + log[-3000:]
+        assert 500 not in state["statuses"], (
+            "a fuzzed request got 500 (see the log): " + log[-3000:]
+        )
 
 
 def exchange(port: int, data: bytes) -> bytes:
@@ -65,13 +69,28 @@ def statuses(answer: bytes) -> list[int]:
     return out
 
 
-token = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz-ABC0123456789"), min_size=1,
-                max_size=12)
+token = st.text(
+    st.sampled_from("abcdefghijklmnopqrstuvwxyz-ABC0123456789"), min_size=1, max_size=12
+)
 header_value = st.binary(max_size=60).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
 method = st.sampled_from([b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"BREW", b""])
-target = st.one_of(st.sampled_from([b"/", b"/api/status", b"/api/relays/lamp", b"/metrics",
-                                    b"/mqtt", b"/api/events", b"/login", b"/api/sensors/room/"
-                                    b"history", b"*", b"http://x/"]), st.binary(max_size=40))
+target = st.one_of(
+    st.sampled_from(
+        [
+            b"/",
+            b"/api/status",
+            b"/api/relays/lamp",
+            b"/metrics",
+            b"/mqtt",
+            b"/api/events",
+            b"/login",
+            b"/api/sensors/room/history",
+            b"*",
+            b"http://x/",
+        ]
+    ),
+    st.binary(max_size=40),
+)
 version = st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"HTTP/1.1x", b""])
 
 
@@ -82,20 +101,27 @@ def requests(draw) -> bytes:  # noqa: ANN001
         headers.append((b"Host", b"x"))
     body = draw(st.binary(max_size=300))
     if draw(st.booleans()):
-        headers.append((b"Content-Length", str(draw(st.integers(-5, 400)) if
-                                               draw(st.booleans()) else len(body)).encode()))
+        headers.append(
+            (
+                b"Content-Length",
+                str(draw(st.integers(-5, 400)) if draw(st.booleans()) else len(body)).encode(),
+            )
+        )
     elif draw(st.booleans()):
         headers.append((b"Transfer-Encoding", draw(st.sampled_from([b"chunked", b"gzip", b"x"]))))
     head = draw(method) + b" " + draw(target) + b" " + draw(version) + b"\r\n"
     head += b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n"
     data = head + body
     if draw(st.booleans()):  # cut anywhere
-        data = data[:draw(st.integers(0, len(data)))]
+        data = data[: draw(st.integers(0, len(data)))]
     return data
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.one_of(requests(), st.binary(max_size=600)))
 def test_random_http_closes_one_connection_only(gateway, data):
     answer = exchange(gateway["web"], data)
@@ -104,14 +130,23 @@ def test_random_http_closes_one_connection_only(gateway, data):
     assert all(100 <= code < 600 for code in got)
 
 
-UPGRADE = (b"GET /mqtt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-           b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-           b"Sec-WebSocket-Protocol: mqtt\r\n\r\n")
+UPGRADE = (
+    b"GET /mqtt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Protocol: mqtt\r\n\r\n"
+)
 CONNECT = bytes.fromhex("101000044d5154540402003c000466757a7a")  # MQTT 3.1.1 CONNECT "fuzz"
 
 
-def frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = b"abcd",
-          rsv: int = 0, length: int | None = None) -> bytes:
+def frame(
+    opcode: int,
+    payload: bytes,
+    *,
+    fin: bool = True,
+    mask: bytes | None = b"abcd",
+    rsv: int = 0,
+    length: int | None = None,
+) -> bytes:
     n = len(payload) if length is None else length
     first = (0x80 if fin else 0) | (rsv << 4) | opcode
     if n < 126:
@@ -126,16 +161,29 @@ def frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None =
     return head + payload
 
 
-frames = st.lists(st.one_of(
-    st.builds(frame, st.sampled_from([0, 1, 2, 8, 9, 10, 3, 11, 15]), st.binary(max_size=200),
-              fin=st.booleans(), mask=st.one_of(st.none(), st.binary(min_size=4, max_size=4)),
-              rsv=st.integers(0, 7), length=st.one_of(st.none(), st.integers(0, 70000))),
-    st.just(frame(2, CONNECT)),
-    st.binary(max_size=100)), max_size=8)
+frames = st.lists(
+    st.one_of(
+        st.builds(
+            frame,
+            st.sampled_from([0, 1, 2, 8, 9, 10, 3, 11, 15]),
+            st.binary(max_size=200),
+            fin=st.booleans(),
+            mask=st.one_of(st.none(), st.binary(min_size=4, max_size=4)),
+            rsv=st.integers(0, 7),
+            length=st.one_of(st.none(), st.integers(0, 70000)),
+        ),
+        st.just(frame(2, CONNECT)),
+        st.binary(max_size=100),
+    ),
+    max_size=8,
+)
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(parts=frames)
 def test_random_websocket_frames_close_one_connection_only(gateway, parts):
     answer = exchange(gateway["web"], UPGRADE + b"".join(parts))
@@ -144,14 +192,19 @@ def test_random_websocket_frames_close_one_connection_only(gateway, parts):
 
 def test_a_websocket_text_frame_is_closed_with_1003(gateway):
     answer = exchange(gateway["web"], UPGRADE + frame(1, b"CONNECT as text"))
-    close = answer[answer.index(b"\r\n\r\n") + 4:]
+    close = answer[answer.index(b"\r\n\r\n") + 4 :]
     assert close[0] == 0x88 and struct.unpack("!H", close[2:4])[0] == 1003  # [MQTT-6.0.0-1]
 
 
 def test_an_mqtt_packet_split_across_frames_is_one_packet(gateway):
     # [MQTT-6.0.0-2]: the receiver must not assume packets are aligned on frame boundaries
     half = len(CONNECT) // 2
-    answer = exchange(gateway["web"], UPGRADE + frame(2, CONNECT[:half]) +
-                      frame(2, CONNECT[half:]) + frame(2, bytes.fromhex("e000")))
-    body = answer[answer.index(b"\r\n\r\n") + 4:]
+    answer = exchange(
+        gateway["web"],
+        UPGRADE
+        + frame(2, CONNECT[:half])
+        + frame(2, CONNECT[half:])
+        + frame(2, bytes.fromhex("e000")),
+    )
+    body = answer[answer.index(b"\r\n\r\n") + 4 :]
     assert body[:2] == b"\x82\x04" and body[2:6] == bytes.fromhex("20020000")  # CONNACK accepted

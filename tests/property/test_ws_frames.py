@@ -11,9 +11,11 @@ from wsproto.events import BytesMessage
 from gateway.web import frames
 from tests.property.test_web_fuzz import frame
 
-plain = st.builds(lambda payload, mask: frame(2, payload, mask=mask),
-                  st.binary(max_size=300) | st.binary(min_size=126, max_size=65_535),
-                  st.binary(min_size=4, max_size=4))
+plain = st.builds(
+    lambda payload, mask: frame(2, payload, mask=mask),
+    st.binary(max_size=300) | st.binary(min_size=126, max_size=65_535),
+    st.binary(min_size=4, max_size=4),
+)
 
 
 def wsproto_payload(data: bytes) -> bytes:
@@ -27,7 +29,7 @@ def test_split_reads_what_wsproto_reads_however_the_stream_is_cut(parts, cuts):
     stream = b"".join(parts)
     pending, out, pos = bytearray(), [], 0
     for size in [*cuts, len(stream)]:
-        pending += stream[pos:pos + size]
+        pending += stream[pos : pos + size]
         pos += size
         payloads, used = frames.split(pending)
         del pending[:used]
@@ -37,9 +39,19 @@ def test_split_reads_what_wsproto_reads_however_the_stream_is_cut(parts, cuts):
     assert frames.frame_length(stream) in (None, len(parts[0]) if parts else None)
 
 
-@given(st.sampled_from([frame(2, b"x", fin=False), frame(1, b"x"), frame(9, b""),
-                        frame(2, b"x", mask=None), frame(2, b"x", rsv=4), frame(0, b"x"),
-                        frame(2, b"x" * 70_000, mask=b"abcd")[:2] + b"\x00" * 8]))
+@given(
+    st.sampled_from(
+        [
+            frame(2, b"x", fin=False),
+            frame(1, b"x"),
+            frame(9, b""),
+            frame(2, b"x", mask=None),
+            frame(2, b"x", rsv=4),
+            frame(0, b"x"),
+            frame(2, b"x" * 70_000, mask=b"abcd")[:2] + b"\x00" * 8,
+        ]
+    )
+)
 def test_split_stops_at_any_other_frame(other):
     data = frame(2, b"first") + other
     payloads, used = frames.split(data)

@@ -23,8 +23,12 @@ from tests.support.tcp_proxy import TcpProxy
 
 
 @contextlib.contextmanager
-def cloud_behind_proxy(tmp_path: Path, observer_id: str, *, cut: bool = False,
-                       ) -> Iterator[tuple[Mosquitto, TcpProxy, TestClient]]:
+def cloud_behind_proxy(
+    tmp_path: Path,
+    observer_id: str,
+    *,
+    cut: bool = False,
+) -> Iterator[tuple[Mosquitto, TcpProxy, TestClient]]:
     """The cloud for bridge tests: Mosquitto (mTLS listener behind a TCP proxy the test holds,
     `cut` from the start if asked) and an observer subscribed to ``gw1/data/#`` on its plain
     listener."""
@@ -42,16 +46,32 @@ def cloud_behind_proxy(tmp_path: Path, observer_id: str, *, cut: bool = False,
         mosq.stop()
 
 
-def bridge_config(mosq: Mosquitto, *, port: int | None = None, auth: str = "mtls",
-                  **overrides: Any) -> BridgeConfig:
+def bridge_config(
+    mosq: Mosquitto, *, port: int | None = None, auth: str = "mtls", **overrides: Any
+) -> BridgeConfig:
     tls: dict[str, Any] = {"ca_file": mosq.ca_file, "server_name": "localhost"}
     data: dict[str, Any] = {
-        "name": "cloud", "host": "127.0.0.1", "keepalive": 5, "ack_timeout": 5,
-        "connect_timeout": 3, "backoff_initial": 0.05, "backoff_max": 0.5,
-        "topics": [{"pattern": "data/#", "direction": "out", "local_prefix": "edge/",
-                    "remote_prefix": "gw1/"},
-                   {"pattern": "cmd/#", "direction": "in", "local_prefix": "edge/",
-                    "remote_prefix": "gw1/"}],
+        "name": "cloud",
+        "host": "127.0.0.1",
+        "keepalive": 5,
+        "ack_timeout": 5,
+        "connect_timeout": 3,
+        "backoff_initial": 0.05,
+        "backoff_max": 0.5,
+        "topics": [
+            {
+                "pattern": "data/#",
+                "direction": "out",
+                "local_prefix": "edge/",
+                "remote_prefix": "gw1/",
+            },
+            {
+                "pattern": "cmd/#",
+                "direction": "in",
+                "local_prefix": "edge/",
+                "remote_prefix": "gw1/",
+            },
+        ],
         "metrics_interval": 1,
     }
     if auth == "mtls":
@@ -73,9 +93,16 @@ class BridgeHarness:
     """With `store` (a path), the broker has a durable store (`StoreBroker`; `store_settings` go to
     its StoreSettings) and `clock` can replace its monotonic clock."""
 
-    def __init__(self, cfg: BridgeConfig, settings: BrokerSettings | None = None, *,
-                 store: Path | None = None, clock: Callable[[], float] | None = None,
-                 wall: Callable[[], float] | None = None, **store_settings: Any) -> None:
+    def __init__(
+        self,
+        cfg: BridgeConfig,
+        settings: BrokerSettings | None = None,
+        *,
+        store: Path | None = None,
+        clock: Callable[[], float] | None = None,
+        wall: Callable[[], float] | None = None,
+        **store_settings: Any,
+    ) -> None:
         self.cfg = cfg
         self._service_kwargs = {} if wall is None else {"wall": wall}
         settings = settings or BrokerSettings(sys_interval=0)
@@ -88,13 +115,13 @@ class BridgeHarness:
         self.watcher = TestClient(self.thread.port, "bridge-watcher", version=5)
         self.states: queue.Queue[str] = queue.Queue()
         self.watcher.client.message_callback_add(
-            f"edge/bridge/{cfg.name}/state", lambda c, u, m: self.states.put(m.payload.decode()))
+            f"edge/bridge/{cfg.name}/state", lambda c, u, m: self.states.put(m.payload.decode())
+        )
         self.watcher.subscribe(f"edge/bridge/{cfg.name}/state", 0)
 
     async def _start(self) -> BridgeService:
         assert self.thread.broker is not None
-        service = BridgeService(self.cfg, self.thread.broker, "gw1", "edge",
-                                **self._service_kwargs)
+        service = BridgeService(self.cfg, self.thread.broker, "gw1", "edge", **self._service_kwargs)
         await service.start()
         return service
 

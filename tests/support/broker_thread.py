@@ -16,13 +16,19 @@ from gateway.broker.settings import BrokerSettings
 
 
 class BrokerThread:
-    def __init__(self, settings: BrokerSettings | None = None,
-                 listeners: list[ListenerSpec] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings | None = None,
+        listeners: list[ListenerSpec] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="broker", daemon=True)
-        self._make = lambda: Broker(settings or BrokerSettings(sys_interval=0),
-                                    listeners or [ListenerSpec("default", "127.0.0.1", 0)],
-                                    **kwargs)
+        self._make = lambda: Broker(
+            settings or BrokerSettings(sys_interval=0),
+            listeners or [ListenerSpec("default", "127.0.0.1", 0)],
+            **kwargs,
+        )
         self.broker: Broker | None = None
 
     def start(self) -> BrokerThread:

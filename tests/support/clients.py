@@ -34,19 +34,35 @@ class TestClient:
 
     __test__ = False
 
-    def __init__(self, port: int, client_id: str = "", *, version: int = V311,
-                 clean: bool = True, keepalive: int = 60, session_expiry: int | None = None,
-                 will: tuple | None = None, username: str | None = None,
-                 password: str | None = None, connect_properties: Properties | None = None,
-                 host: str = "127.0.0.1", tls: dict | None = None, connect: bool = True,
-                 receive_maximum: int | None = None, manual_ack: bool = False,
-                 websocket: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        client_id: str = "",
+        *,
+        version: int = V311,
+        clean: bool = True,
+        keepalive: int = 60,
+        session_expiry: int | None = None,
+        will: tuple | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        connect_properties: Properties | None = None,
+        host: str = "127.0.0.1",
+        tls: dict | None = None,
+        connect: bool = True,
+        receive_maximum: int | None = None,
+        manual_ack: bool = False,
+        websocket: str | None = None,
+    ) -> None:
         self.port = port
         self.host = host
         self.version = version
-        kwargs: dict[str, Any] = {"client_id": client_id, "protocol": version,
-                                  "callback_api_version": CallbackAPIVersion.VERSION2,
-                                  "manual_ack": manual_ack}
+        kwargs: dict[str, Any] = {
+            "client_id": client_id,
+            "protocol": version,
+            "callback_api_version": CallbackAPIVersion.VERSION2,
+            "manual_ack": manual_ack,
+        }
         if version != V5:
             kwargs["clean_session"] = clean
         if websocket is not None:  # MQTT over WebSockets at this path
@@ -92,8 +108,9 @@ class TestClient:
             props = props or Properties(PacketTypes.CONNECT)
             if self.session_expiry is not None:
                 props.SessionExpiryInterval = self.session_expiry
-            self.client.connect(self.host, self.port, self.keepalive, clean_start=self.clean,
-                                properties=props)
+            self.client.connect(
+                self.host, self.port, self.keepalive, clean_start=self.clean, properties=props
+            )
         else:
             self.client.connect(self.host, self.port, self.keepalive)
         self.client.loop_start()
@@ -104,8 +121,16 @@ class TestClient:
         return flags, rc, props
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.messages.put(Received(msg.topic, msg.payload, msg.qos, bool(msg.retain),
-                                   bool(msg.dup), getattr(msg, "properties", None)))
+        self.messages.put(
+            Received(
+                msg.topic,
+                msg.payload,
+                msg.qos,
+                bool(msg.retain),
+                bool(msg.dup),
+                getattr(msg, "properties", None),
+            )
+        )
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
         with self._published_lock:
@@ -117,9 +142,12 @@ class TestClient:
 
     def subscribe(self, topic: str | list, qos: int = 0, **kwargs: Any) -> list:
         if self.version == V5:
-            options = mqtt.SubscribeOptions(qos=qos, noLocal=kwargs.pop("no_local", False),
-                                            retainAsPublished=kwargs.pop("rap", False),
-                                            retainHandling=kwargs.pop("retain_handling", 0))
+            options = mqtt.SubscribeOptions(
+                qos=qos,
+                noLocal=kwargs.pop("no_local", False),
+                retainAsPublished=kwargs.pop("rap", False),
+                retainHandling=kwargs.pop("retain_handling", 0),
+            )
             result, mid = self.client.subscribe(topic, options=options, **kwargs)
         else:
             result, mid = self.client.subscribe(topic, qos)
@@ -134,9 +162,15 @@ class TestClient:
         assert got_mid == mid
         return list(codes) if isinstance(codes, list) else [codes]
 
-    def publish(self, topic: str, payload: bytes | str = b"", qos: int = 0,
-                retain: bool = False, properties: Properties | None = None,
-                wait: bool = True) -> mqtt.MQTTMessageInfo:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str = b"",
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+        wait: bool = True,
+    ) -> mqtt.MQTTMessageInfo:
         info = self.client.publish(topic, payload, qos, retain, properties=properties)
         if wait:
             info.wait_for_publish(TIMEOUT)

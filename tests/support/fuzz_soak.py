@@ -42,8 +42,22 @@ from pathlib import Path
 from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import QoS, ReasonCode
 from gateway.mqtt.errors import ProtocolError
-from gateway.mqtt.packets import Auth, Connect, Disconnect, Pingreq, Pingresp, Puback, Pubcomp, \
-    Publish, Pubrec, Pubrel, Subscribe, Subscription, Unsubscribe, Will
+from gateway.mqtt.packets import (
+    Auth,
+    Connect,
+    Disconnect,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Subscribe,
+    Subscription,
+    Unsubscribe,
+    Will,
+)
 from gateway.mqtt.properties import Properties
 from tests.support.gateway_process import NotifySocket, free_port
 
@@ -57,22 +71,41 @@ WEIGHTS = (0, 70, 30)  # of a batch's fuzz packet
 
 # -- the corpus ---------------------------------------------------------------------------------
 
+
 def _props(rng: random.Random, **choices: list) -> Properties:
-    return Properties(**{name: rng.choice(values) for name, values in choices.items()
-                         if rng.random() < 0.3})
+    return Properties(
+        **{name: rng.choice(values) for name, values in choices.items() if rng.random() < 0.3}
+    )
 
 
 def random_connect(rng: random.Random, version: int) -> Connect:
     will = None
     if rng.random() < 0.2:
-        will = Will(rng.choice(TOPICS[:-1]), rng.randbytes(rng.randint(0, 8)),
-                    QoS(rng.randint(0, 2)), rng.random() < 0.3)
+        will = Will(
+            rng.choice(TOPICS[:-1]),
+            rng.randbytes(rng.randint(0, 8)),
+            QoS(rng.randint(0, 2)),
+            rng.random() < 0.3,
+        )
     props = Properties()
     if version == 5:
-        props = _props(rng, session_expiry_interval=[0, 10, 300], receive_maximum=[1, 2, 100],
-                       topic_alias_maximum=[0, 2], maximum_packet_size=[64, 1000, 100000])
-    return Connect(rng.choice(CLIENT_IDS), version, rng.random() < 0.7, rng.choice([0, 2, 60]),
-                   None, None, will, props)
+        props = _props(
+            rng,
+            session_expiry_interval=[0, 10, 300],
+            receive_maximum=[1, 2, 100],
+            topic_alias_maximum=[0, 2],
+            maximum_packet_size=[64, 1000, 100000],
+        )
+    return Connect(
+        rng.choice(CLIENT_IDS),
+        version,
+        rng.random() < 0.7,
+        rng.choice([0, 2, 60]),
+        None,
+        None,
+        will,
+        props,
+    )
 
 
 def random_packet(rng: random.Random, version: int) -> object:
@@ -80,16 +113,33 @@ def random_packet(rng: random.Random, version: int) -> object:
     pid = rng.randint(1, 12)
     if kind <= 3:
         qos = QoS(rng.randint(0, 2))
-        props = _props(rng, topic_alias=[0, 1, 2, 3], message_expiry_interval=[0, 1, 60],
-                       payload_format_indicator=[0, 1]) if version == 5 else Properties()
+        props = (
+            _props(
+                rng,
+                topic_alias=[0, 1, 2, 3],
+                message_expiry_interval=[0, 1, 60],
+                payload_format_indicator=[0, 1],
+            )
+            if version == 5
+            else Properties()
+        )
         topic = rng.choice(TOPICS)
         if not topic and props.topic_alias is None:
             topic = "fz/t"
-        return Publish(topic, rng.randbytes(rng.randint(0, 200)), qos, rng.random() < 0.1,
-                       False, pid if qos else None, props)
+        return Publish(
+            topic,
+            rng.randbytes(rng.randint(0, 200)),
+            qos,
+            rng.random() < 0.1,
+            False,
+            pid if qos else None,
+            props,
+        )
     if kind == 4:
-        subs = tuple(Subscription(rng.choice(FILTERS), QoS(rng.randint(0, 2)))
-                     for _ in range(rng.randint(1, 3)))
+        subs = tuple(
+            Subscription(rng.choice(FILTERS), QoS(rng.randint(0, 2)))
+            for _ in range(rng.randint(1, 3))
+        )
         return Subscribe(pid, subs)
     if kind == 5:
         return Unsubscribe(pid, tuple(rng.sample(FILTERS, rng.randint(1, 2))))
@@ -108,8 +158,9 @@ def random_packet(rng: random.Random, version: int) -> object:
     if rng.random() < 0.1:
         return random_connect(rng, version)  # a second CONNECT [MQTT-3.1.0-2]
     if rng.random() < 0.3:
-        return Disconnect(ReasonCode.DISCONNECT_WITH_WILL_MESSAGE if version == 5
-                          else ReasonCode.SUCCESS)
+        return Disconnect(
+            ReasonCode.DISCONNECT_WITH_WILL_MESSAGE if version == 5 else ReasonCode.SUCCESS
+        )
     return Pingreq()
 
 
@@ -117,7 +168,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
     kind = rng.randrange(3)
     index = rng.randrange(len(data))
     if kind == 0:
-        return data[:index] + bytes([data[index] ^ (1 << rng.randrange(8))]) + data[index + 1:]
+        return data[:index] + bytes([data[index] ^ (1 << rng.randrange(8))]) + data[index + 1 :]
     if kind == 1:
         return data[:index]
     return data[:index] + rng.randbytes(rng.randint(1, 8)) + data[index:]
@@ -173,8 +224,9 @@ def fuzz_worker(port: int, seed: int, fuzz_packets: int, connections: int, resul
     rng = random.Random(seed)
     corpus = build_corpus(rng, 3000)
     counts = dict.fromkeys(KINDS, 0)
-    counts.update(packets=0, connections=0, answered=0, closed=0, stalled=0, refused=0,
-                  undecodable=0)
+    counts.update(
+        packets=0, connections=0, answered=0, closed=0, stalled=0, refused=0, undecodable=0
+    )
     selector = selectors.DefaultSelector()
     live = 0
 
@@ -233,8 +285,9 @@ def _open(port: int, rng: random.Random, corpus: dict, counts: dict) -> FuzzConn
     return conn
 
 
-def _send_batch(conn: FuzzConnection, rng: random.Random, corpus: dict, counts: dict,
-                head: bytes = b"") -> bool:
+def _send_batch(
+    conn: FuzzConnection, rng: random.Random, corpus: dict, counts: dict, head: bytes = b""
+) -> bool:
     pool = corpus[conn.version]
     valid = rng.randint(*BATCH)
     kind = rng.choices(KINDS[1:], WEIGHTS[1:])[0]
@@ -260,7 +313,7 @@ def _send(conn: FuzzConnection, data: bytes) -> bool:
 
 
 def _read(conn: FuzzConnection, counts: dict) -> str:
-    """"answered" (PINGRESP seen), "closed", or "waiting" for more."""
+    """ "answered" (PINGRESP seen), "closed", or "waiting" for more."""
     try:
         data = conn.sock.recv(262144)
     except BlockingIOError:
@@ -282,6 +335,7 @@ def _read(conn: FuzzConnection, counts: dict) -> str:
 
 
 # -- the well-behaved pair ----------------------------------------------------------------------
+
 
 class RawMqtt:
     def __init__(self, port: int, client_id: str, clean: bool) -> None:
@@ -321,8 +375,10 @@ class GoodPair:
         self.received: set[int] = set()
         self.errors: list[str] = []
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._publish, daemon=True),
-                        threading.Thread(target=self._subscribe, daemon=True)]
+        self.threads = [
+            threading.Thread(target=self._publish, daemon=True),
+            threading.Thread(target=self._subscribe, daemon=True),
+        ]
         for thread in self.threads:
             thread.start()
 
@@ -332,8 +388,11 @@ class GoodPair:
             while not self.stop.is_set():
                 while len(unacked) < window and not self.stop.is_set():
                     pid = self.sent % 65535 + 1
-                    self.pub.send(Publish(self.topic, str(self.sent).encode(),
-                                          QoS.AT_LEAST_ONCE, packet_id=pid))
+                    self.pub.send(
+                        Publish(
+                            self.topic, str(self.sent).encode(), QoS.AT_LEAST_ONCE, packet_id=pid
+                        )
+                    )
                     unacked.add(pid)
                     self.sent += 1
                 ack = self.pub.recv()
@@ -370,6 +429,7 @@ class GoodPair:
 
 
 # -- the run ------------------------------------------------------------------------------------
+
 
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
@@ -414,8 +474,14 @@ enabled = true
     return conf
 
 
-def run_soak(tmp: Path, fuzz_packets: int, workers: int = 2, connections: int = 32,
-             seed: int = 1, keep_log: Path | None = None) -> dict:
+def run_soak(
+    tmp: Path,
+    fuzz_packets: int,
+    workers: int = 2,
+    connections: int = 32,
+    seed: int = 1,
+    keep_log: Path | None = None,
+) -> dict:
     port = free_port()
     conf = write_config(tmp, port)
     log_path = tmp / "gateway.log"
@@ -423,8 +489,12 @@ def run_soak(tmp: Path, fuzz_packets: int, workers: int = 2, connections: int = 
     env = dict(os.environ, NOTIFY_SOCKET=notify.path)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     with open(log_path, "w") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(conf)],
-                                env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--config", str(conf)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     samples: list[float] = []
     try:
         notify.wait_for("READY=1", timeout=30)
@@ -435,9 +505,14 @@ def run_soak(tmp: Path, fuzz_packets: int, workers: int = 2, connections: int = 
         pair = GoodPair(port, f"{seed}")
         results = multiprocessing.get_context("spawn").Queue()
         started = time.monotonic()
-        procs = [multiprocessing.get_context("spawn").Process(
-            target=fuzz_worker, args=(port, seed * 1000 + i, fuzz_packets // workers, connections,
-                                      results), daemon=True) for i in range(workers)]
+        procs = [
+            multiprocessing.get_context("spawn").Process(
+                target=fuzz_worker,
+                args=(port, seed * 1000 + i, fuzz_packets // workers, connections, results),
+                daemon=True,
+            )
+            for i in range(workers)
+        ]
         for p in procs:
             p.start()
         counts: list[dict] = []
@@ -465,8 +540,9 @@ def run_soak(tmp: Path, fuzz_packets: int, workers: int = 2, connections: int = 
             proc.wait(10)
         notify.sock.close()
     log = log_path.read_text(errors="replace").splitlines()
-    bad_lines = [line for line in log if "Traceback" in line or line.startswith(("ERROR",
-                                                                               "CRITICAL"))]
+    bad_lines = [
+        line for line in log if "Traceback" in line or line.startswith(("ERROR", "CRITICAL"))
+    ]
     first = next((i for i, line in enumerate(log) if line in bad_lines), None)
     if keep_log is not None:
         keep_log.write_text("\n".join(log))
@@ -474,32 +550,49 @@ def run_soak(tmp: Path, fuzz_packets: int, workers: int = 2, connections: int = 
     return {
         "packets": totals.get("packets", 0),
         "fuzz_packets": totals.get("mutated", 0) + totals.get("random", 0),
-        "counts": totals, "workers_done": len(counts),
-        "seconds": round(elapsed, 1), "alive_until_stop": alive, "exit_code": exit_code,
-        "rss_start_mb": round(rss_start, 1), "rss_peak_mb": round(max(samples, default=0), 1),
+        "counts": totals,
+        "workers_done": len(counts),
+        "seconds": round(elapsed, 1),
+        "alive_until_stop": alive,
+        "exit_code": exit_code,
+        "rss_start_mb": round(rss_start, 1),
+        "rss_peak_mb": round(max(samples, default=0), 1),
         "rss_end_mb": round(rss_end, 1),
         "rss_samples_mb": [round(x, 1) for x in samples[:: max(1, len(samples) // 20)]],
-        "pair_sent": pair.sent, "pair_missing": len(missing), "pair_errors": pair.errors,
-        "log_lines": len(log), "bad_log_lines": bad_lines[:20],
-        "first_traceback": log[first:first + 40] if first is not None else [],
+        "pair_sent": pair.sent,
+        "pair_missing": len(missing),
+        "pair_errors": pair.errors,
+        "log_lines": len(log),
+        "bad_log_lines": bad_lines[:20],
+        "first_traceback": log[first : first + 40] if first is not None else [],
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fuzz-packets", type=int, default=1_000_000,
-                        help="mutated and random packets to send (the valid ones come on top)")
+    parser.add_argument(
+        "--fuzz-packets",
+        type=int,
+        default=1_000_000,
+        help="mutated and random packets to send (the valid ones come on top)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32, help="per worker")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-log", type=Path, help="copy the gateway's log here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fuzz-soak-") as tmp:
-        result = run_soak(Path(tmp), args.fuzz_packets, args.workers, args.connections, args.seed,
-                          args.keep_log)
+        result = run_soak(
+            Path(tmp), args.fuzz_packets, args.workers, args.connections, args.seed, args.keep_log
+        )
     print(json.dumps(result, indent=1))
-    ok = result["alive_until_stop"] and result["exit_code"] == 0 and not result["pair_missing"] \
-        and not result["pair_errors"] and not result["bad_log_lines"]
+    ok = (
+        result["alive_until_stop"]
+        and result["exit_code"] == 0
+        and not result["pair_missing"]
+        and not result["pair_errors"]
+        and not result["bad_log_lines"]
+    )
     return 0 if ok else 1
 
 

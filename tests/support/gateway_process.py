@@ -48,8 +48,13 @@ def run_gateway(config: Path) -> Iterator[tuple[subprocess.Popen, NotifySocket]]
     stdout and stderr together on `proc.stdout` (text)."""
     notify = NotifySocket(str(config.parent / "notify.sock"))
     env = dict(os.environ, NOTIFY_SOCKET=notify.path)
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         yield proc, notify
     finally:

@@ -16,8 +16,10 @@ from homeassistant.const import __version__
 def schema_for(component, config):
     module = importlib.import_module(f"homeassistant.components.mqtt.{component}")
     if component == "light":
-        return {"json": module.DISCOVERY_SCHEMA_JSON, "template": module.DISCOVERY_SCHEMA_TEMPLATE}.get(
-            config.get("schema", "basic"), module.DISCOVERY_SCHEMA_BASIC)
+        return {
+            "json": module.DISCOVERY_SCHEMA_JSON,
+            "template": module.DISCOVERY_SCHEMA_TEMPLATE,
+        }.get(config.get("schema", "basic"), module.DISCOVERY_SCHEMA_BASIC)
     return module.DISCOVERY_SCHEMA
 
 

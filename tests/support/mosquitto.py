@@ -38,8 +38,13 @@ def _wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 class Mosquitto:
-    def __init__(self, base: Path, *, expired_server_cert: bool = False,
-                 server_names: tuple[str, ...] = ("localhost", "127.0.0.1")) -> None:
+    def __init__(
+        self,
+        base: Path,
+        *,
+        expired_server_cert: bool = False,
+        server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+    ) -> None:
         self.dir = base / "mosquitto"
         self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
@@ -47,8 +52,9 @@ class Mosquitto:
         self.other_ca = trustme.CA()  # a CA that did not sign the server: "wrong CA"
         if expired_server_cert:
             past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
-            server = self.ca.issue_cert(*server_names, not_before=past,
-                                        not_after=past + datetime.timedelta(days=1))
+            server = self.ca.issue_cert(
+                *server_names, not_before=past, not_after=past + datetime.timedelta(days=1)
+            )
         else:
             server = self.ca.issue_cert(*server_names)
         client = self.ca.issue_cert("gateway-client")
@@ -60,8 +66,12 @@ class Mosquitto:
         self.client_key = self._write("client.key", client.private_key_pem.bytes())
         self.password_file = self._write("password.txt", PASSWORD.encode() + b"\n")
         passwd = self.passwd = self.dir / "passwd"
-        subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), USERNAME, PASSWORD],
-                       check=True, capture_output=True, timeout=10)
+        subprocess.run(
+            ["mosquitto_passwd", "-b", "-c", str(passwd), USERNAME, PASSWORD],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
         os.chmod(passwd, 0o644)
         self.mtls_port, self.password_port, self.plain_port = free_port(), free_port(), free_port()
         self.conf = self._write("mosquitto.conf", self._config(passwd).encode())
@@ -70,8 +80,12 @@ class Mosquitto:
 
     def add_user(self, username: str, password: str) -> None:
         """Before start(): one more user in the password listener's file."""
-        subprocess.run(["mosquitto_passwd", "-b", str(self.passwd), username, password],
-                       check=True, capture_output=True, timeout=10)
+        subprocess.run(
+            ["mosquitto_passwd", "-b", str(self.passwd), username, password],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
 
     def _write(self, name: str, data: bytes) -> Path:
         path = self.dir / name
@@ -111,8 +125,9 @@ allow_anonymous true
 
     def start(self) -> Mosquitto:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            ["mosquitto", "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         for port in (self.mtls_port, self.password_port, self.plain_port):
             _wait_port(port)
@@ -161,16 +176,17 @@ log_type error
 log_type warning
 listener {self.port} 127.0.0.1
 allow_anonymous true
-password_file {self.dir / 'passwd'}
-acl_file {self.dir / 'acl'}
+password_file {self.dir / "passwd"}
+acl_file {self.dir / "acl"}
 """)
         self.log_path = self.dir / "stdout.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> AclMosquitto:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                ["mosquitto", "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+            )
         _wait_port(self.port)
         return self
 

@@ -21,19 +21,30 @@ def node_modules() -> Path:
     if node is None or npm is None:
         pytest.skip("node and npm are not installed (apt nodejs npm)")
     manifest = (WEB_JS / "package.json").read_bytes()
-    cache = Path(os.environ.get("GATEWAY_NODE_CACHE",
-                                Path.home() / ".cache" / "pi-edge-gateway-tests"))
+    cache = Path(
+        os.environ.get("GATEWAY_NODE_CACHE", Path.home() / ".cache" / "pi-edge-gateway-tests")
+    )
     target = cache / hashlib.sha256(manifest).hexdigest()[:16]
     if not (target / "node_modules" / ".done").exists():
         target.mkdir(parents=True, exist_ok=True)
         (target / "package.json").write_bytes(manifest)
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=target, check=True, timeout=600, capture_output=True)
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=target,
+            check=True,
+            timeout=600,
+            capture_output=True,
+        )
         (target / "node_modules" / ".done").write_text("")
     return target / "node_modules"
 
 
 def run_node(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ, NODE_PATH=str(node_modules()))
-    return subprocess.run(["node", str(WEB_JS / script), *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["node", str(WEB_JS / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

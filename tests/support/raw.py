@@ -14,11 +14,13 @@ TIMEOUT = 5.0
 
 
 class RawClient:
-    def __init__(self, port: int, version: int = 4, host: str = "127.0.0.1",
-                 source: str | None = None) -> None:
+    def __init__(
+        self, port: int, version: int = 4, host: str = "127.0.0.1", source: str | None = None
+    ) -> None:
         """`source`: a loopback address to connect from (127.0.0.2 is a second client host)."""
-        self.sock = socket.create_connection((host, port), timeout=TIMEOUT,
-                                             source_address=(source, 0) if source else None)
+        self.sock = socket.create_connection(
+            (host, port), timeout=TIMEOUT, source_address=(source, 0) if source else None
+        )
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.version = version
         self.decoder = StreamDecoder(version=version)

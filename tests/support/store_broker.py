@@ -21,8 +21,9 @@ from gateway.broker.store import SqliteStore, StoreSettings, open_store
 
 
 class StoreBroker:
-    def __init__(self, path: Path, settings: BrokerSettings | None = None,
-                 clock: Any = None, **store: Any) -> None:
+    def __init__(
+        self, path: Path, settings: BrokerSettings | None = None, clock: Any = None, **store: Any
+    ) -> None:
         self.settings = settings or BrokerSettings(sys_interval=0)
         self.clock = clock
         self.store_settings = StoreSettings(Path(path), **store)
@@ -36,8 +37,7 @@ class StoreBroker:
 
         async def _start() -> None:
             kwargs = {"clock": self.clock} if self.clock is not None else {}
-            self.broker = Broker(self.settings, [ListenerSpec("default", "127.0.0.1", 0)],
-                                 **kwargs)
+            self.broker = Broker(self.settings, [ListenerSpec("default", "127.0.0.1", 0)], **kwargs)
             self.store = await open_store(self.broker, self.store_settings)
             await self.broker.start()
 

@@ -58,6 +58,7 @@ def test_the_unit_allows_the_default_max_connections_and_the_reserve():
     from gateway.config import BrokerConfig
 
     unit = (Path(__file__).parents[2] / "systemd" / "edge-gateway.service").read_text()
-    limit = int(next(line.split("=", 1)[1] for line in unit.splitlines()
-                     if line.startswith("LimitNOFILE=")))
+    limit = int(
+        next(line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("LimitNOFILE="))
+    )
     assert limit >= BrokerConfig().max_connections + app.FD_RESERVE

@@ -21,7 +21,9 @@ def write(tmp_path: Path, body: str) -> Path:
 
 
 def test_driver_problems_are_errors_with_the_sensor_or_relay_name(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [[sensors]]
 type = "nmea"
 name = "gps"
@@ -40,9 +42,15 @@ name = "valve"
 kind = "pcf8574"
 address = 0x30
 pin = 0
-""")
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "check-config", str(path)],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+""",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
     assert lines == [
@@ -52,13 +60,17 @@ pin = 0
         f"{path}: relays[valve]: pcf8574 0x30 pin 0 on /dev/i2c-1: PCF8574: address 0x30 is not "
         "one of its addresses (0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x38, 0x39, 0x3A, "
         "0x3B, 0x3C, 0x3D, 0x3E, 0x3F)",
-        f"{path}: 4 error(s)"]
+        f"{path}: 4 error(s)",
+    ]
 
 
-def test_absent_hardware_is_not_opened_and_not_an_error(tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_absent_hardware_is_not_opened_and_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """No /dev/i2c-250, no serial port, no GPIO on this machine: building touches none of them."""
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
 [[sensors]]
 type = "bme280"
 name = "attic"
@@ -66,7 +78,7 @@ bus = 250
 [[sensors]]
 type = "nmea"
 name = "gps"
-port = "{tmp_path / 'ttyUSB0'}"
+port = "{tmp_path / "ttyUSB0"}"
 [[sensors]]
 type = "gpio_input"
 name = "door"
@@ -80,7 +92,8 @@ pin = 0
 [[relays]]
 name = "pump"
 pin = 17
-""")
+""",
+    )
     assert main(["check-config", str(path)]) == 0
     out = capsys.readouterr()
     assert out.err == "" and out.out == f"{path}: OK (1 listener(s), 3 sensor(s), 2 relay(s))\n"
@@ -88,9 +101,12 @@ pin = 17
 
 
 def test_a_missing_smbus2_is_reported_for_each_sensor_and_relay_that_needs_it(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "smbus2", None)  # `import smbus2` raises ImportError
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [[sensors]]
 type = "bme280"
 name = "attic"
@@ -102,10 +118,13 @@ name = "valve"
 kind = "pcf8574"
 address = 0x20
 pin = 0
-""")
+""",
+    )
     assert main(["check-config", str(path)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"{path}: sensors[attic]: import of smbus2 halted; None in sys.modules",
-                   f"{path}: relays[valve]: pcf8574 0x20 pin 0 on /dev/i2c-1: import of smbus2 "
-                   "halted; None in sys.modules",
-                   f"{path}: 2 error(s)"]
+    assert err == [
+        f"{path}: sensors[attic]: import of smbus2 halted; None in sys.modules",
+        f"{path}: relays[valve]: pcf8574 0x20 pin 0 on /dev/i2c-1: import of smbus2 "
+        "halted; None in sys.modules",
+        f"{path}: 2 error(s)",
+    ]

@@ -31,7 +31,7 @@ def test_example_config_documents_every_broker_key():
 
 def test_misspelt_key_is_an_error_with_its_path(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text('[broker]\nmax_packet_sise = 10\n[[broker.listeners]]\nport = 70000\n')
+    path.write_text("[broker]\nmax_packet_sise = 10\n[[broker.listeners]]\nport = 70000\n")
     with pytest.raises(ConfigError) as info:
         load(path)
     problems = info.value.problems
@@ -62,8 +62,9 @@ def test_anonymous_on_lan_listener_is_refused_by_default_and_warned_when_allowed
     lan = parse({"broker": {"listeners": [{"name": "lan", "host": "0.0.0.0"}]}})
     assert lan.broker.listeners[0].anonymous_allowed is False
     assert lan.warnings() == []
-    opened = parse({"broker": {"listeners": [{"name": "lan", "host": "0.0.0.0",
-                                               "allow_anonymous": True}]}})
+    opened = parse(
+        {"broker": {"listeners": [{"name": "lan", "host": "0.0.0.0", "allow_anonymous": True}]}}
+    )
     assert any("anonymous" in w for w in opened.warnings())
 
 
@@ -75,8 +76,12 @@ def test_duplicate_sensor_names_are_refused():
 def test_check_config_cli_prints_every_error_and_fails(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('[gateway]\nlog_level = "LOUD"\n[broker]\nreceive_maximum = 0\n')
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "check-config", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert f"{path}: gateway.log_level:" in result.stderr
     assert f"{path}: broker.receive_maximum:" in result.stderr
@@ -86,8 +91,12 @@ def test_check_config_cli_prints_every_error_and_fails(tmp_path):
 def test_check_config_cli_ok_and_warning(tmp_path):
     path = tmp_path / "ok.toml"
     path.write_text('[[broker.listeners]]\nhost = "0.0.0.0"\nallow_anonymous = true\n')
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "check-config", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "warning: broker.listeners[default]: anonymous clients allowed" in result.stderr
     assert "OK" in result.stdout
@@ -117,16 +126,26 @@ def test_problems_name_list_items_and_show_values_as_written():
     """Items by name (by index when names repeat), no pydantic tag or "Value error," prefix, the
     refused value shown (an I2C address in hex)."""
     with pytest.raises(ConfigError) as info:
-        parse({"sensors": [{"type": "bme281", "name": "x"}, {"name": "y"},
-                           {"type": "bme280", "name": "attic", "address": 0x80}],
-               "relays": [{"name": "p", "pin": 1, "min_off_seconds": -1}],
-               "bridges": [{"name": "c", "host": "h", "profile": "aws-iot",
-                            "topics": [{"pattern": "a/#"}]}]})
+        parse(
+            {
+                "sensors": [
+                    {"type": "bme281", "name": "x"},
+                    {"name": "y"},
+                    {"type": "bme280", "name": "attic", "address": 0x80},
+                ],
+                "relays": [{"name": "p", "pin": 1, "min_off_seconds": -1}],
+                "bridges": [
+                    {"name": "c", "host": "h", "profile": "aws-iot", "topics": [{"pattern": "a/#"}]}
+                ],
+            }
+        )
     problems = info.value.problems
-    assert problems[0].startswith("sensors[x]: type = 'bme281' is not known; expected one of "
-                                  "'bme280', ")
+    assert problems[0].startswith(
+        "sensors[x]: type = 'bme281' is not known; expected one of 'bme280', "
+    )
     assert problems[1:] == [
         "sensors[y]: the key 'type' is missing",
         "sensors[attic].address: Input should be less than or equal to 0x77 (got 0x80)",
         "relays[p].min_off_seconds: Input should be greater than 0 (got -1)",
-        "bridges[c]: profile aws-iot requires a client certificate (tls.cert_file)"]
+        "bridges[c]: profile aws-iot requires a client certificate (tls.cert_file)",
+    ]

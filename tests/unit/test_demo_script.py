@@ -16,9 +16,14 @@ def fake_venv(tmp_path: Path, gateway_works: bool = True) -> Path:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     log = tmp_path / "calls"
-    for name, body in (("python", 'echo "python $*" >> "%s"' % log),
-                       ("edge-gateway", 'echo "edge-gateway $*" >> "%s"\n%s' % (
-                           log, "" if gateway_works else '[ "$1" = --version ] && exit 1'))):
+    for name, body in (
+        ("python", 'echo "python $*" >> "%s"' % log),
+        (
+            "edge-gateway",
+            'echo "edge-gateway $*" >> "%s"\n%s'
+            % (log, "" if gateway_works else '[ "$1" = --version ] && exit 1'),
+        ),
+    ):
         script = venv / "bin" / name
         script.write_text(f"#!/bin/sh\n{body}\nexit 0\n")
         script.chmod(0o755)
@@ -28,8 +33,12 @@ def fake_venv(tmp_path: Path, gateway_works: bool = True) -> Path:
 def demo(tmp_path: Path, venv: Path) -> list[str]:
     log = tmp_path / "calls"
     log.unlink(missing_ok=True)
-    subprocess.run([str(ROOT / "scripts" / "demo"), "--loop", "asyncio"], check=True, timeout=60,
-                   env={**os.environ, "GATEWAY_VENV": str(venv)})
+    subprocess.run(
+        [str(ROOT / "scripts" / "demo"), "--loop", "asyncio"],
+        check=True,
+        timeout=60,
+        env={**os.environ, "GATEWAY_VENV": str(venv)},
+    )
     return log.read_text().splitlines()
 
 

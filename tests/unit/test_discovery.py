@@ -9,8 +9,15 @@ import pytest
 
 from drivers.simulated import PROFILES
 from gateway.diagnostics import BridgeLink, Diagnostics, read_cpu_temperature
-from gateway.discovery import (DeviceInfo, DiscoveredSensor, Discovery, diagnostic_entities, human,
-                               relay_entity, sensor_entities)
+from gateway.discovery import (
+    DeviceInfo,
+    DiscoveredSensor,
+    Discovery,
+    diagnostic_entities,
+    human,
+    relay_entity,
+    sensor_entities,
+)
 from gateway.relays.config import OutputConfig
 from gateway.relays.controller import state_payload
 from gateway.relays.topics import Topics
@@ -24,7 +31,9 @@ STATUS = "edge/status"
 
 
 def sensor(name="kitchen", quantities=(("temperature", "°C"),), overrides=None, label="Kitchen"):
-    return DiscoveredSensor(name, label, topics_for("edge", name), tuple(quantities), overrides or {})
+    return DiscoveredSensor(
+        name, label, topics_for("edge", name), tuple(quantities), overrides or {}
+    )
 
 
 def by_id(entities):
@@ -40,14 +49,26 @@ def valid(entity):
 def test_sensor_entity_config():
     (entity,) = sensor_entities(DEVICE, sensor(), STATUS)
     config = valid(entity)
-    assert entity.topic("homeassistant", "pi1") == "homeassistant/sensor/pi1/kitchen_temperature/config"
+    assert (
+        entity.topic("homeassistant", "pi1")
+        == "homeassistant/sensor/pi1/kitchen_temperature/config"
+    )
     assert config["unique_id"] == "pi1_kitchen_temperature"
-    assert config["default_entity_id"] == "sensor.pi1_kitchen_temperature" and "object_id" not in config
+    assert (
+        config["default_entity_id"] == "sensor.pi1_kitchen_temperature"
+        and "object_id" not in config
+    )
     assert config["name"] == "Kitchen Temperature"
     assert config["state_topic"] == "edge/sensor/kitchen"
     assert (config["device_class"], config["state_class"], config["unit_of_measurement"]) == (
-        "temperature", "measurement", "°C")
-    assert [a["topic"] for a in config["availability"]] == ["edge/sensor/kitchen/availability", STATUS]
+        "temperature",
+        "measurement",
+        "°C",
+    )
+    assert [a["topic"] for a in config["availability"]] == [
+        "edge/sensor/kitchen/availability",
+        STATUS,
+    ]
     assert config["availability_mode"] == "all"
     assert config["device"]["identifiers"] == ["pi-edge-gateway_pi1"]
     assert config["origin"]["name"] == "Pi Edge Gateway" and config["origin"]["sw_version"]
@@ -55,8 +76,16 @@ def test_sensor_entity_config():
 
 
 def test_names_read_as_people_write_them():
-    entities = by_id(sensor_entities(DEVICE, sensor("air", (("pm2_5", "µg/m³"), ("co2", "ppm"),
-                                                            ("pm1_0_standard", "µg/m³")), label="Air")))
+    entities = by_id(
+        sensor_entities(
+            DEVICE,
+            sensor(
+                "air",
+                (("pm2_5", "µg/m³"), ("co2", "ppm"), ("pm1_0_standard", "µg/m³")),
+                label="Air",
+            ),
+        )
+    )
     assert entities["air_pm2_5"].config["name"] == "Air PM2.5"
     assert entities["air_co2"].config["name"] == "Air CO2"
     assert entities["air_pm1_0_standard"].config["name"] == "Air PM1.0 (standard)"
@@ -80,15 +109,30 @@ def test_gpio_states_are_binary_sensors_and_contact_on_means_open():
     config = valid(door)
     assert door.component == "binary_sensor" and config["device_class"] == "opening"
     assert config["default_entity_id"] == "binary_sensor.pi1_door_contact"
-    assert ha_schema.render(config["value_template"], '{"contact":{"value":true}}') == "OFF"  # closed
+    assert (
+        ha_schema.render(config["value_template"], '{"contact":{"value":true}}') == "OFF"
+    )  # closed
     assert ha_schema.render(config["value_template"], '{"contact":{"value":false}}') == "ON"
     assert "unit_of_measurement" not in config and "state_class" not in config
 
 
 def test_device_class_override_removal_unknown_quantities_and_units_ha_would_refuse():
-    entities = by_id(sensor_entities(DEVICE, sensor("meter", (
-        ("total", "L"), ("rate", "L/min"), ("channel_0", "V"), ("fix", ""), ("temperature", "raw")),
-        {"total": "water", "channel_0": "none"})))
+    entities = by_id(
+        sensor_entities(
+            DEVICE,
+            sensor(
+                "meter",
+                (
+                    ("total", "L"),
+                    ("rate", "L/min"),
+                    ("channel_0", "V"),
+                    ("fix", ""),
+                    ("temperature", "raw"),
+                ),
+                {"total": "water", "channel_0": "none"},
+            ),
+        )
+    )
     for entity in entities.values():
         valid(entity)
     assert entities["meter_total"].config["device_class"] == "water"
@@ -102,16 +146,35 @@ def test_device_class_override_removal_unknown_quantities_and_units_ha_would_ref
 
 @pytest.mark.parametrize("quantity", sorted(PROFILES))
 def test_every_simulated_quantity_is_valid(quantity):
-    for entity in sensor_entities(DEVICE, sensor("s", ((quantity, PROFILES[quantity].unit),)), STATUS):
+    for entity in sensor_entities(
+        DEVICE, sensor("s", ((quantity, PROFILES[quantity].unit),)), STATUS
+    ):
         valid(entity)
 
 
 DRIVER_QUANTITIES = [  # what the drivers announce (their `quantities`), units as they give them
-    ("voltage", "V"), ("current", "A"), ("power", "W"), ("shunt_voltage", "V"), ("pressure", "hPa"),
-    ("illuminance", "lx"), ("pm1_0_standard", "µg/m³"), ("speed", "km/h"), ("altitude", "m"),
-    ("latitude", "°"), ("longitude", "°"), ("course", "°"), ("satellites", ""), ("hdop", ""),
-    ("fix_quality", ""), ("count", ""), ("total", "m³"), ("rate", "/s"), ("voltage_a0", "V"),
-    ("energy", "kWh"), ("gas", "m³"), ("flow", "L/min"),
+    ("voltage", "V"),
+    ("current", "A"),
+    ("power", "W"),
+    ("shunt_voltage", "V"),
+    ("pressure", "hPa"),
+    ("illuminance", "lx"),
+    ("pm1_0_standard", "µg/m³"),
+    ("speed", "km/h"),
+    ("altitude", "m"),
+    ("latitude", "°"),
+    ("longitude", "°"),
+    ("course", "°"),
+    ("satellites", ""),
+    ("hdop", ""),
+    ("fix_quality", ""),
+    ("count", ""),
+    ("total", "m³"),
+    ("rate", "/s"),
+    ("voltage_a0", "V"),
+    ("energy", "kWh"),
+    ("gas", "m³"),
+    ("flow", "L/min"),
 ]
 
 
@@ -135,7 +198,9 @@ def test_every_configured_driver_type_is_valid_in_home_assistant():
     resources = Resources(pin_factory=TickedMockFactory())
     classes = {}
     for built in build_sensors(configs, resources):
-        for entity in sensor_entities(DEVICE, sensor(built.config.name, built.driver.quantities), STATUS):
+        for entity in sensor_entities(
+            DEVICE, sensor(built.config.name, built.driver.quantities), STATUS
+        ):
             valid(entity)
             classes[entity.object_id] = entity.config.get("device_class")
     resources.close()
@@ -156,10 +221,15 @@ def test_relay_switch_on_the_same_device_with_the_gateway_availability():
     assert entity.topic("ha", "pi1") == "ha/switch/pi1/relay_pump/config"
     assert config["name"] == "Cellar pump" and config["unique_id"] == "pi1_relay_pump"
     assert config["device"] == DEVICE.block()
-    assert config["command_topic"] == "edge/relay/pump/set" and config["state_topic"] == "edge/relay/pump"
+    assert (
+        config["command_topic"] == "edge/relay/pump/set"
+        and config["state_topic"] == "edge/relay/pump"
+    )
     assert [a["topic"] for a in config["availability"]] == ["edge/relay/pump/availability", STATUS]
     assert config["availability_mode"] == "all"
-    assert config["state_on"] == state_payload(cfg, 1.0) and config["state_off"] == state_payload(cfg, 0.0)
+    assert config["state_on"] == state_payload(cfg, 1.0) and config["state_off"] == state_payload(
+        cfg, 0.0
+    )
 
 
 def test_pwm_fan_percentage_reaches_home_assistant_as_an_integer():
@@ -185,21 +255,41 @@ def test_pwm_light_and_plain_light_and_none():
 
 
 def test_diagnostic_entities_read_the_diagnostics_payload():
-    entities = by_id(diagnostic_entities(DEVICE, "edge/gateway/diagnostics", ["cloud"],
-                                         cpu_temperature=True, gateway_availability=STATUS))
-    payload = Diagnostics(clients=3, queued=12, uptime=4000, store="ok", cpu_temperature=48.3,
-                          bridges={"cloud": BridgeLink(False, 12)},
-                          clock_synchronized=False).payload()
-    expected = {"gateway_clients": "3", "gateway_queued": "12", "gateway_store": "ok",
-                "gateway_uptime": "4000", "gateway_cpu_temperature": "48.3",
-                "bridge_cloud_connected": "OFF", "bridge_cloud_queued": "12",
-                "gateway_clock_synchronized": "OFF"}
+    entities = by_id(
+        diagnostic_entities(
+            DEVICE,
+            "edge/gateway/diagnostics",
+            ["cloud"],
+            cpu_temperature=True,
+            gateway_availability=STATUS,
+        )
+    )
+    payload = Diagnostics(
+        clients=3,
+        queued=12,
+        uptime=4000,
+        store="ok",
+        cpu_temperature=48.3,
+        bridges={"cloud": BridgeLink(False, 12)},
+        clock_synchronized=False,
+    ).payload()
+    expected = {
+        "gateway_clients": "3",
+        "gateway_queued": "12",
+        "gateway_store": "ok",
+        "gateway_uptime": "4000",
+        "gateway_cpu_temperature": "48.3",
+        "bridge_cloud_connected": "OFF",
+        "bridge_cloud_queued": "12",
+        "gateway_clock_synchronized": "OFF",
+    }
     assert set(entities) == set(expected)
     for object_id, value in expected.items():
         config = valid(entities[object_id])
         assert config["entity_category"] == "diagnostic"
-        assert config["availability"] == [{"topic": STATUS, "payload_available": "online",
-                                           "payload_not_available": "offline"}]
+        assert config["availability"] == [
+            {"topic": STATUS, "payload_available": "online", "payload_not_available": "offline"}
+        ]
         assert config["device"]["identifiers"] == ["pi-edge-gateway_pi1"]
         assert ha_schema.render(config["value_template"], payload) == value, object_id
     assert entities["bridge_cloud_connected"].config["device_class"] == "connectivity"
@@ -215,15 +305,21 @@ def test_no_cpu_temperature_entity_where_the_board_has_no_thermal_zone(tmp_path:
     assert b"cpu_temperature" not in Diagnostics(0, 0, 0, "off").payload()
 
 
-@pytest.mark.parametrize("bad, problem", [
-    ({"object_id": "x"}, "object_id"),
-    ({"unit_of_measurement": "raw"}, "not valid with device class"),
-    ({"bogus": 1}, "unknown key"),
-    ({"value_template": "{{ value_json.x "}, "value_template"),
-    ({"availability_mode": "most"}, "availability_mode"),
-    ({"default_entity_id": "switch.pi1_x"}, "default_entity_id"),
-    ({"state_class": "measurement", "device_class": "energy", "unit_of_measurement": "kWh"}, "state_class"),
-])
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        ({"object_id": "x"}, "object_id"),
+        ({"unit_of_measurement": "raw"}, "not valid with device class"),
+        ({"bogus": 1}, "unknown key"),
+        ({"value_template": "{{ value_json.x "}, "value_template"),
+        ({"availability_mode": "most"}, "availability_mode"),
+        ({"default_entity_id": "switch.pi1_x"}, "default_entity_id"),
+        (
+            {"state_class": "measurement", "device_class": "energy", "unit_of_measurement": "kWh"},
+            "state_class",
+        ),
+    ],
+)
 def test_the_schema_check_finds_what_home_assistant_refuses(bad, problem):
     """Positive controls: the checker the other tests rely on does fail."""
     (entity,) = sensor_entities(DEVICE, sensor())
@@ -238,12 +334,16 @@ async def test_discovery_publishes_retained_at_start_and_again_when_home_assista
     async def on_birth():
         births.append(1)
 
-    entities = sensor_entities(DEVICE, sensor("climate", (("temperature", "°C"), ("humidity", "%")))) + \
-        [relay(name="pump", pin=17)[1]]
+    entities = sensor_entities(
+        DEVICE, sensor("climate", (("temperature", "°C"), ("humidity", "%")))
+    ) + [relay(name="pump", pin=17)[1]]
     discovery = Discovery(bus.client("discovery"), DEVICE, entities, prefix="ha", on_birth=on_birth)
     await discovery.start()
-    topics = {"ha/sensor/pi1/climate_temperature/config", "ha/sensor/pi1/climate_humidity/config",
-              "ha/switch/pi1/relay_pump/config"}
+    topics = {
+        "ha/sensor/pi1/climate_temperature/config",
+        "ha/sensor/pi1/climate_humidity/config",
+        "ha/switch/pi1/relay_pump/config",
+    }
     assert set(bus.retained) == topics
     assert all(len(bus.published(t)) == 1 for t in topics)
     await bus.client("ha").publish("ha/status", "offline")
@@ -262,16 +362,26 @@ async def test_diagnostics_are_published_on_a_change_and_on_the_heartbeat_only()
 
     now = [100.0]
     stats = SimpleNamespace(clients_connected=1, started_at=0.0)
-    gateway = SimpleNamespace(broker=SimpleNamespace(core=SimpleNamespace(stats=stats, sessions={}),
-                                                     clock=lambda: now[0]),
-                              store=None, services=[])
+    gateway = SimpleNamespace(
+        broker=SimpleNamespace(
+            core=SimpleNamespace(stats=stats, sessions={}), clock=lambda: now[0]
+        ),
+        store=None,
+        services=[],
+    )
     bus = MemoryBus()
-    publisher = DiagnosticsPublisher(gateway, bus.client("diagnostics"), "edge/gateway/diagnostics",
-                                     thermal=None, heartbeat=60)
+    publisher = DiagnosticsPublisher(
+        gateway, bus.client("diagnostics"), "edge/gateway/diagnostics", thermal=None, heartbeat=60
+    )
     await publisher.publish()
-    assert json.loads(bus.published("edge/gateway/diagnostics")[-1]) == \
-        {"clients": 1, "queued": 0, "uptime": 100, "store": "off", "bridges": {},
-             "clock_synchronized": True}
+    assert json.loads(bus.published("edge/gateway/diagnostics")[-1]) == {
+        "clients": 1,
+        "queued": 0,
+        "uptime": 100,
+        "store": "off",
+        "bridges": {},
+        "clock_synchronized": True,
+    }
     now[0] = 130.0  # only the uptime moved: not yet
     assert not publisher.due(publisher.collect(), now[0])
     stats.clients_connected = 2  # a client came: at once

@@ -23,12 +23,14 @@ from gateway.discovery import diagnostic_entities, sensor_entities
 from tests.unit.test_discovery import DEVICE, DRIVER_QUANTITIES, STATUS, relay, sensor
 
 HA_PYTHON = os.environ.get("GATEWAY_HA_PYTHON")
-pytestmark = pytest.mark.skipif(not HA_PYTHON, reason="set GATEWAY_HA_PYTHON to a Python with homeassistant")
+pytestmark = pytest.mark.skipif(
+    not HA_PYTHON, reason="set GATEWAY_HA_PYTHON to a Python with homeassistant"
+)
 VALIDATE = Path(__file__).parents[1] / "support" / "ha_validate.py"
 
 #: what HA added after 2024.3 that our payloads use: (key or error, first HA version that knows it)
 KNOWN_NEWER = {
-    "default_entity_id": (2025, 10),   # replaces object_id (deprecated 2025.10, removed 2026.4)
+    "default_entity_id": (2025, 10),  # replaces object_id (deprecated 2025.10, removed 2026.4)
     "some but not all values in the same group of inclusion 'color_mode'": (2024, 4),
     # from 2024.4 a JSON light's supported_color_modes no longer needs the `color_mode` flag
     # (which 2025.3 refuses)
@@ -38,10 +40,14 @@ KNOWN_NEWER = {
 def entities():
     quantities = DRIVER_QUANTITIES + [(q, PROFILES[q].unit) for q in PROFILES]
     found = sensor_entities(DEVICE, sensor("s", quantities), STATUS)
-    found += [relay(name="pump", pin=17)[1], relay(name="fan", kind="pwm", pin=12, ha_component="fan")[1],
-              relay(name="lamp", kind="pwm", pin=13, ha_component="light")[1],
-              relay(name="porch", pin=22, ha_component="light")[1], relay(name="sw", kind="pwm", pin=14)[1],
-              relay(name="blower", pin=15, ha_component="fan")[1]]
+    found += [
+        relay(name="pump", pin=17)[1],
+        relay(name="fan", kind="pwm", pin=12, ha_component="fan")[1],
+        relay(name="lamp", kind="pwm", pin=13, ha_component="light")[1],
+        relay(name="porch", pin=22, ha_component="light")[1],
+        relay(name="sw", kind="pwm", pin=14)[1],
+        relay(name="blower", pin=15, ha_component="fan")[1],
+    ]
     return found + diagnostic_entities(DEVICE, "edge/gateway/diagnostics", ["cloud"], True, STATUS)
 
 
@@ -52,8 +58,14 @@ def older_than(version: str, first: tuple[int, int]) -> bool:
 
 def test_every_payload_passes_home_assistants_own_schema():
     found = entities()
-    result = subprocess.run([HA_PYTHON, str(VALIDATE)], input=json.dumps([[e.component, e.config] for e in found]),
-                            capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [HA_PYTHON, str(VALIDATE)],
+        input=json.dumps([[e.component, e.config] for e in found]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     answer = json.loads(result.stdout)
     version = answer["version"]
     problems = []
@@ -63,5 +75,7 @@ def test_every_payload_passes_home_assistants_own_schema():
             problems.append(f"{entity.component} {entity.object_id}: {error}")
         unknown = set(dropped) - tolerated
         if unknown:
-            problems.append(f"{entity.component} {entity.object_id}: HA {version} drops {sorted(unknown)}")
+            problems.append(
+                f"{entity.component} {entity.object_id}: HA {version} drops {sorted(unknown)}"
+            )
     assert problems == [], f"Home Assistant {version}: {problems}"

@@ -29,8 +29,9 @@ def test_replacing_keeps_the_existing_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
 
 
-def test_a_failed_replace_leaves_the_old_content_and_no_temporary_file(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_replace_leaves_the_old_content_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "f"
     path.write_text("old")
 
@@ -44,11 +45,18 @@ def test_a_failed_replace_leaves_the_old_content_and_no_temporary_file(tmp_path:
     assert os.listdir(tmp_path) == ["f"]
 
 
-def test_the_directory_is_fsynced_after_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_directory_is_fsynced_after_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
     real_replace, real_fsync_directory = os.replace, fileio.fsync_directory
-    monkeypatch.setattr(fileio.os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b)))
-    monkeypatch.setattr(fileio, "fsync_directory",
-                        lambda d: (calls.append(f"fsync {Path(d).name}"), real_fsync_directory(d)))
+    monkeypatch.setattr(
+        fileio.os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))
+    )
+    monkeypatch.setattr(
+        fileio,
+        "fsync_directory",
+        lambda d: (calls.append(f"fsync {Path(d).name}"), real_fsync_directory(d)),
+    )
     fileio.atomic_write_text(tmp_path / "f", "x")
     assert calls == ["replace", f"fsync {tmp_path.name}"]

@@ -43,8 +43,13 @@ print(json.dumps({
 
 
 def plain_load(path: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", PLAIN_LOAD, str(path)], capture_output=True,
-                         text=True, check=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", PLAIN_LOAD, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     return json.loads(out.stdout)
 
 
@@ -57,12 +62,14 @@ def test_plain_models_hold_what_pydantic_validated(name):
     got = plain_load(path)
     assert got["pydantic_loaded"] is False
     assert got["dump"] == repr(expected.model_dump())
-    assert got["sensor_options"] == [repr(s.model_dump(exclude=set(NON_DRIVER_FIELDS)))
-                                     for s in expected.sensors]
+    assert got["sensor_options"] == [
+        repr(s.model_dump(exclude=set(NON_DRIVER_FIELDS))) for s in expected.sensors
+    ]
     assert got["fields_set"] == [sorted(s.model_fields_set) for s in expected.sensors]
     assert got["warnings"] == expected.warnings()
-    assert got["listeners"] == [[l.is_loopback, l.anonymous_allowed]
-                                for l in expected.broker.listeners]
+    assert got["listeners"] == [
+        [l.is_loopback, l.anonymous_allowed] for l in expected.broker.listeners
+    ]
     assert got["broker_settings"] == repr(expected.broker.settings("x"))
     assert got["hashable"] is True
 

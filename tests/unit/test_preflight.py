@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_WARNINGS = {
     # the package's plain 1883 listener is for LAN devices that cannot do TLS (README, security)
     "gateway.package.toml": [
-        "broker.listeners[lan]: passwords cross the network in clear text (no tls)"],
+        "broker.listeners[lan]: passwords cross the network in clear text (no tls)"
+    ],
 }
 
 
@@ -68,86 +69,144 @@ def sensors(*tables: dict) -> dict:
 
 
 def test_devices_on_one_bus_share_its_pins():
-    config = parse({**sensors({"type": "bme280", "name": "a"}, {"type": "sht3x", "name": "b"},
-                              {"type": "nmea", "name": "gps", "port": "/dev/serial0"},
-                              {"type": "pms5003", "name": "air", "port": "/dev/serial0"},
-                              {"type": "ds18b20", "name": "t1", "device_id": "28-0316a2795aff"},
-                              {"type": "ds18b20", "name": "t2", "device_id": "28-0316a2795afe"},
-                              {"type": "mcp3008", "name": "adc"},
-                              {"type": "max31855", "name": "tc", "chip_select": 1}),
-                    "relays": [{"name": "v", "kind": "pcf8574", "address": 0x20, "pin": 0}]})
+    config = parse(
+        {
+            **sensors(
+                {"type": "bme280", "name": "a"},
+                {"type": "sht3x", "name": "b"},
+                {"type": "nmea", "name": "gps", "port": "/dev/serial0"},
+                {"type": "pms5003", "name": "air", "port": "/dev/serial0"},
+                {"type": "ds18b20", "name": "t1", "device_id": "28-0316a2795aff"},
+                {"type": "ds18b20", "name": "t2", "device_id": "28-0316a2795afe"},
+                {"type": "mcp3008", "name": "adc"},
+                {"type": "max31855", "name": "tc", "chip_select": 1},
+            ),
+            "relays": [{"name": "v", "kind": "pcf8574", "address": 0x20, "pin": 0}],
+        }
+    )
     assert pin_problems(config) == []
 
 
 def test_two_spi_devices_on_one_chip_select_and_a_dht_on_the_1wire_pin_clash():
-    config = parse(sensors({"type": "mcp3008", "name": "adc"}, {"type": "max31855", "name": "tc"},
-                           {"type": "ds18b20", "name": "t", "device_id": "28-0316a2795aff"},
-                           {"type": "dht22", "name": "h"}))
+    config = parse(
+        sensors(
+            {"type": "mcp3008", "name": "adc"},
+            {"type": "max31855", "name": "tc"},
+            {"type": "ds18b20", "name": "t", "device_id": "28-0316a2795aff"},
+            {"type": "dht22", "name": "h"},
+        )
+    )
     assert pin_problems(config) == [
         "sensors[h].gpiopin: BCM 4 is also used by 1-Wire on BCM 4 (sensors[t].gpiopin)",
-        "sensors[adc].chip_select: BCM 8 is also used by sensors[tc].chip_select"]
+        "sensors[adc].chip_select: BCM 8 is also used by sensors[tc].chip_select",
+    ]
 
 
 def test_a_mapping_that_matches_nothing_the_gateway_publishes_is_warned():
     def bridge(prefix: str, pattern: str) -> dict:
-        return {"bridges": [{"name": "cloud", "host": "example.com", "topics": [
-            {"pattern": pattern, "local_prefix": prefix}]}], "gateway": {"state_dir": "/tmp"},
-            "sensors": [{"type": "simulated", "name": "attic"}]}
+        return {
+            "bridges": [
+                {
+                    "name": "cloud",
+                    "host": "example.com",
+                    "topics": [{"pattern": pattern, "local_prefix": prefix}],
+                }
+            ],
+            "gateway": {"state_dir": "/tmp"},
+            "sensors": [{"type": "simulated", "name": "attic"}],
+        }
 
     warned = check(parse(bridge("edge/", "sensors/#")), drivers=False).warnings
-    assert warned == ["bridges[cloud].topics[0]: 'edge/sensors/#' (local_prefix + pattern) matches "
-                      "nothing the gateway publishes (edge/status, edge/sensor/attic, ...); it "
-                      "forwards only what MQTT clients publish there"]
+    assert warned == [
+        "bridges[cloud].topics[0]: 'edge/sensors/#' (local_prefix + pattern) matches "
+        "nothing the gateway publishes (edge/status, edge/sensor/attic, ...); it "
+        "forwards only what MQTT clients publish there"
+    ]
     for prefix, pattern in (("edge/", "sensor/#"), ("", "edge/+/attic"), ("edge/", "#")):
         assert check(parse(bridge(prefix, pattern)), drivers=False).warnings == []
 
 
-@pytest.mark.parametrize("a, b, overlap", [
-    ("a/#", "a", True), ("a/+", "a/b/c", False), ("+/b", "a/+", True), ("#", "$SYS/x", False),
-    ("$SYS/#", "$SYS/broker", True), ("a/b", "a/c", False), ("a/+/c", "a/#", True)])
+@pytest.mark.parametrize(
+    "a, b, overlap",
+    [
+        ("a/#", "a", True),
+        ("a/+", "a/b/c", False),
+        ("+/b", "a/+", True),
+        ("#", "$SYS/x", False),
+        ("$SYS/#", "$SYS/broker", True),
+        ("a/b", "a/c", False),
+        ("a/+/c", "a/#", True),
+    ],
+)
 def test_filters_overlap(a, b, overlap):
     assert filters_overlap(a, b) is overlap and filters_overlap(b, a) is overlap
 
 
 def test_min_free_bytes_larger_than_the_file_system_is_warned(tmp_path):
     size = shutil.disk_usage(tmp_path).total
-    config = parse({"gateway": {"state_dir": str(tmp_path / "state")},
-                    "store": {"min_free_bytes": size + 1}})
+    config = parse(
+        {"gateway": {"state_dir": str(tmp_path / "state")}, "store": {"min_free_bytes": size + 1}}
+    )
     [warning] = check(config, drivers=False).warnings
-    assert warning.startswith(f"store.min_free_bytes: {size + 1} (") and "the whole file system" \
-        in warning
-    fits = parse({"gateway": {"state_dir": str(tmp_path / "state")},
-                  "store": {"min_free_bytes": size // 2}})
+    assert (
+        warning.startswith(f"store.min_free_bytes: {size + 1} (")
+        and "the whole file system" in warning
+    )
+    fits = parse(
+        {"gateway": {"state_dir": str(tmp_path / "state")}, "store": {"min_free_bytes": size // 2}}
+    )
     assert check(fits, drivers=False).warnings == []
 
 
 def test_a_systemd_credential_outside_the_service_is_a_warning_not_an_error(monkeypatch):
     monkeypatch.delenv("INVOCATION_ID", raising=False)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-    config = parse({"gateway": {"state_dir": "/tmp"}, "bridges": [{
-        "name": "cloud", "host": "example.com", "username": "gw",
-        "password_file": "/run/credentials/edge-gateway.service/nope",
-        "topics": [{"pattern": "edge/#"}]}]})
+    config = parse(
+        {
+            "gateway": {"state_dir": "/tmp"},
+            "bridges": [
+                {
+                    "name": "cloud",
+                    "host": "example.com",
+                    "username": "gw",
+                    "password_file": "/run/credentials/edge-gateway.service/nope",
+                    "topics": [{"pattern": "edge/#"}],
+                }
+            ],
+        }
+    )
     found = check(config, drivers=False)
     assert found.errors == []
-    assert found.warnings == ["bridges[cloud].password_file: /run/credentials/edge-gateway.service/"
-                              "nope: not checked: a systemd credential is readable only inside the "
-                              "service (LoadCredential=); check-config sees it when run as the "
-                              "service's ExecStartPre="]
+    assert found.warnings == [
+        "bridges[cloud].password_file: /run/credentials/edge-gateway.service/"
+        "nope: not checked: a systemd credential is readable only inside the "
+        "service (LoadCredential=); check-config sees it when run as the "
+        "service's ExecStartPre="
+    ]
     monkeypatch.setenv("INVOCATION_ID", "0123")  # under systemd: missing is missing
     assert check(config, drivers=False).errors == [
         "bridges[cloud].password_file: /run/credentials/edge-gateway.service/nope: file does not "
-        "exist"]
+        "exist"
+    ]
 
 
 def test_two_listeners_on_one_port_and_a_state_dir_under_a_file_are_errors(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    config = parse({"gateway": {"state_dir": str(blocker / "state")},
-                    "broker": {"listeners": [{"name": "lo", "port": 1883},
-                                             {"name": "lan", "host": "0.0.0.0", "port": 1883},
-                                             {"name": "tools", "port": 0}]},
-                    "web": {"enabled": True, "port": 1884}})
+    config = parse(
+        {
+            "gateway": {"state_dir": str(blocker / "state")},
+            "broker": {
+                "listeners": [
+                    {"name": "lo", "port": 1883},
+                    {"name": "lan", "host": "0.0.0.0", "port": 1883},
+                    {"name": "tools", "port": 0},
+                ]
+            },
+            "web": {"enabled": True, "port": 1884},
+        }
+    )
     assert check(config, drivers=False).errors == [
         "broker.listeners[lan]: port 1883 on 0.0.0.0 is also broker.listeners[lo]'s",
-        f"gateway.state_dir: {blocker / 'state'} cannot be made: {blocker} is a file"]
+        f"gateway.state_dir: {blocker / 'state'} cannot be made: {blocker} is a file",
+    ]

@@ -32,7 +32,11 @@ def provision(root: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run(
         [sys.executable, str(SCRIPT), "--root", str(root)],
-        capture_output=True, text=True, timeout=60, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
 
 
@@ -77,8 +81,15 @@ def test_two_devices_never_share_an_id_or_a_password(tmp_path: Path) -> None:
 def test_second_run_changes_nothing(tmp_path: Path) -> None:
     root = device_root(tmp_path, "pi")
     provision(root)
-    files = ("gateway-id", "passwd", "secrets/admin.password", "ca.crt", "server.crt",
-             "secrets/ca.key", "secrets/server.key")
+    files = (
+        "gateway-id",
+        "passwd",
+        "secrets/admin.password",
+        "ca.crt",
+        "server.crt",
+        "secrets/ca.key",
+        "secrets/server.key",
+    )
     before = {f: read(root, "etc/edge-gateway/" + f) for f in files}
     result = provision(root)
     assert result.returncode == 0
@@ -117,9 +128,20 @@ def test_tls_ca_and_server_certificate_for_this_host(tmp_path: Path) -> None:
     for path, (mode, gid) in modes.items():
         st = (root / path).stat()
         assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (mode, 0, gid), path
-    text = subprocess.run(["openssl", "x509", "-in", str(root / "etc/edge-gateway/server.crt"),
-                           "-noout", "-ext", "subjectAltName,extendedKeyUsage"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-in",
+            str(root / "etc/edge-gateway/server.crt"),
+            "-noout",
+            "-ext",
+            "subjectAltName,extendedKeyUsage",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "DNS:gw-barn, DNS:gw-barn.local, DNS:localhost, IP Address:127.0.0.1" in text
     assert "TLS Web Server Authentication" in text
 
@@ -145,8 +167,12 @@ def test_a_real_client_verifies_the_broker_with_the_device_ca(tmp_path: Path) ->
         client.disconnect()
         other = device_root(tmp_path, "other")
         assert provision(other).returncode == 0
-        stranger = TestClient(broker.port, "tls-other", connect=False,
-                              tls={"ca_certs": str(other / "etc/edge-gateway/ca.crt")})
+        stranger = TestClient(
+            broker.port,
+            "tls-other",
+            connect=False,
+            tls={"ca_certs": str(other / "etc/edge-gateway/ca.crt")},
+        )
         try:
             stranger.connect()
         except ssl.SSLCertVerificationError as exc:
@@ -162,13 +188,19 @@ def test_a_new_server_certificate_after_deleting_the_old_keeps_the_ca(tmp_path: 
     (root / "etc/hostname").write_text("old-name\n")
     provision(root)
     etc = root / "etc/edge-gateway"
-    ca, key = read(root, "etc/edge-gateway/ca.crt"), read(root, "etc/edge-gateway/secrets/server.key")
+    ca, key = (
+        read(root, "etc/edge-gateway/ca.crt"),
+        read(root, "etc/edge-gateway/secrets/server.key"),
+    )
     (root / "etc/hostname").write_text("new-name\n")
     (etc / "server.crt").unlink()
     result = provision(root)
     assert result.stdout == "provision: TLS certificate for new-name\n", result.stderr
     assert read(root, "etc/edge-gateway/ca.crt") == ca
     assert read(root, "etc/edge-gateway/secrets/server.key") != key
-    verify = subprocess.run(["openssl", "verify", "-CAfile", str(etc / "ca.crt"),
-                             str(etc / "server.crt")], capture_output=True, text=True)
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(etc / "ca.crt"), str(etc / "server.crt")],
+        capture_output=True,
+        text=True,
+    )
     assert verify.returncode == 0, verify.stderr

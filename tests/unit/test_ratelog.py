@@ -20,7 +20,11 @@ def test_one_line_per_cause_per_interval_and_the_rest_counted(caplog) -> None:
         now[0] += 10.0
         assert rl.log(logging.WARNING, "refused", "refused %s", "d")
     assert [r.getMessage() for r in caplog.records] == [
-        "refused a", "handshake b", "refused c (and 4,211 more in the last 10 s)", "refused d"]
+        "refused a",
+        "handshake b",
+        "refused c (and 4,211 more in the last 10 s)",
+        "refused d",
+    ]
 
 
 def test_flush_sums_up_a_flood_that_stopped(caplog) -> None:
@@ -40,5 +44,7 @@ def test_flush_sums_up_a_flood_that_stopped(caplog) -> None:
         now[0] += 10.0
         rl.flush()  # nothing held back since
     assert [r.getMessage() for r in caplog.records] == [
-        "bad password for 'u0'", "bad password for 'u4212' (and 4,211 more in the last 10 s)"]
+        "bad password for 'u0'",
+        "bad password for 'u4212' (and 4,211 more in the last 10 s)",
+    ]
     assert {r.name for r in caplog.records} == {"test.ratelog.other"}

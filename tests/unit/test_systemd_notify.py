@@ -46,7 +46,9 @@ class NotifySocket:
 
 
 @pytest.fixture(params=["path", "abstract"])
-def notify_socket(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifySocket]:
+def notify_socket(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[NotifySocket]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     with tempfile.TemporaryDirectory(prefix="sdn") as directory:  # short: sun_path is 108 bytes
         if request.param == "path":
@@ -100,7 +102,9 @@ def test_ready_sends_ready_1(notify_socket: NotifySocket, notifier: sd.Notifier)
     assert notify_socket.receive() == "READY=1"
 
 
-def test_ready_with_status_is_one_message(notify_socket: NotifySocket, notifier: sd.Notifier) -> None:
+def test_ready_with_status_is_one_message(
+    notify_socket: NotifySocket, notifier: sd.Notifier
+) -> None:
     assert notifier.ready("listening on 1883")
     assert notify_socket.receive() == "READY=1\nSTATUS=listening on 1883"
 
@@ -110,7 +114,9 @@ def test_status(notify_socket: NotifySocket, notifier: sd.Notifier) -> None:
     assert notify_socket.receive() == "STATUS=3 clients, bridge up"
 
 
-def test_status_cannot_inject_other_assignments(notify_socket: NotifySocket, notifier: sd.Notifier) -> None:
+def test_status_cannot_inject_other_assignments(
+    notify_socket: NotifySocket, notifier: sd.Notifier
+) -> None:
     notifier.status("evil\nREADY=1")
     assert notify_socket.receive() == "STATUS=evil READY=1"
 
@@ -132,7 +138,9 @@ def test_reloading_carries_monotonic_usec(notify_socket: NotifySocket, backend: 
     assert notify_socket.receive() == "RELOADING=1\nMONOTONIC_USEC=123456789"
 
 
-def test_reloading_uses_clock_monotonic_by_default(notify_socket: NotifySocket, notifier: sd.Notifier) -> None:
+def test_reloading_uses_clock_monotonic_by_default(
+    notify_socket: NotifySocket, notifier: sd.Notifier
+) -> None:
     before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     notifier.reloading()
     after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
@@ -229,7 +237,10 @@ def test_watchdog_pings_when_every_heartbeat_is_fresh(
 
 
 def test_watchdog_goes_quiet_when_one_heartbeat_is_stale(
-    notify_socket: NotifySocket, watchdog: sd.Watchdog, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    notify_socket: NotifySocket,
+    watchdog: sd.Watchdog,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = watchdog.register("store")
     bridge = watchdog.register("bridge")
@@ -327,7 +338,10 @@ class _Done(Exception):
 
 
 async def test_run_pings_every_half_timeout_until_a_heartbeat_stalls(
-    notify_socket: NotifySocket, watchdog: sd.Watchdog, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    notify_socket: NotifySocket,
+    watchdog: sd.Watchdog,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = watchdog.register("store")
     sleeper = Sleeper(clock, [(15, store.beat), (15, None), (15, None), (15, None)])
@@ -341,7 +355,10 @@ async def test_run_pings_every_half_timeout_until_a_heartbeat_stalls(
 
 
 async def test_run_logs_a_blocked_event_loop(
-    notify_socket: NotifySocket, watchdog: sd.Watchdog, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    notify_socket: NotifySocket,
+    watchdog: sd.Watchdog,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sleeper = Sleeper(clock, [(15 + 12, None)])
     with pytest.raises(_Done):
@@ -349,7 +366,9 @@ async def test_run_logs_a_blocked_event_loop(
     assert "event loop was blocked for 12.0 s" in caplog.text
 
 
-async def test_run_against_the_real_loop_and_socket(notify_socket: NotifySocket, notifier: sd.Notifier) -> None:
+async def test_run_against_the_real_loop_and_socket(
+    notify_socket: NotifySocket, notifier: sd.Notifier
+) -> None:
     import asyncio
 
     wd = sd.Watchdog(notifier, timeout=0.02)
@@ -426,20 +445,32 @@ def test_journald_handler_sends_structured_fields_without_timestamps(
 
         assert isinstance(handler, JournalHandler)
         logging.getLogger("gateway.sensors").warning(
-            "read of %s failed", "bme280", extra={"SENSOR": "bme280", "CLIENT_ID": "c1", "BRIDGE": "cloud"}
+            "read of %s failed",
+            "bme280",
+            extra={"SENSOR": "bme280", "CLIENT_ID": "c1", "BRIDGE": "cloud"},
         )
-        logging.getLogger("gateway.broker").info("client connected", extra=journal_fields(client_id="c2"))
+        logging.getLogger("gateway.broker").info(
+            "client connected", extra=journal_fields(client_id="c2")
+        )
     assert stderr_path.read_text() == ""  # nothing doubled onto stderr
     (message, fields), (message2, fields2) = sent
     assert message == "read of bme280 failed"  # journald stamps the time itself
-    assert fields["SENSOR"] == "bme280" and fields["CLIENT_ID"] == "c1" and fields["BRIDGE"] == "cloud"
+    assert (
+        fields["SENSOR"] == "bme280" and fields["CLIENT_ID"] == "c1" and fields["BRIDGE"] == "cloud"
+    )
     assert fields["PRIORITY"] == "4" and fields["LOGGER"] == "gateway.sensors"
     assert fields["SYSLOG_IDENTIFIER"] == "edge-gateway"
     assert all(key.isupper() for key in fields), sorted(fields)
-    assert message2 == "client connected" and fields2["CLIENT_ID"] == "c2" and fields2["PRIORITY"] == "6"
+    assert (
+        message2 == "client connected"
+        and fields2["CLIENT_ID"] == "c2"
+        and fields2["PRIORITY"] == "6"
+    )
 
 
-def test_journal_stream_of_another_file_means_terminal(root_logger: logging.Logger, tmp_path) -> None:
+def test_journal_stream_of_another_file_means_terminal(
+    root_logger: logging.Logger, tmp_path
+) -> None:
     # JOURNAL_STREAM is inherited even when stderr has been redirected elsewhere.
     other = tmp_path / "other"
     other.write_text("")
@@ -481,7 +512,9 @@ def test_real_journal_send_accepts_our_fields(
     with open(stderr_path, "w") as stream:
         sd.setup_logging("INFO", stream=stream, environ=journal_stream_env(str(stderr_path)))
         log = logging.getLogger("gateway.sensors")
-        log.warning("read of %s failed", "bme280", extra=journal_fields(sensor="bme280", bridge=None))
+        log.warning(
+            "read of %s failed", "bme280", extra=journal_fields(sensor="bme280", bridge=None)
+        )
         try:
             raise OSError(121, "Remote I/O error")
         except OSError:

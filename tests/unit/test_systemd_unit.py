@@ -92,11 +92,15 @@ def make_root(tmp_path: Path, unit_text: str, *, stub_execs: bool = True) -> Pat
 
 def verify(root: Path, unit: str = UNIT.name) -> str:
     result = run(tool("systemd-analyze"), "verify", "--man=no", f"--root={root}", unit)
-    return (result.stdout + result.stderr).strip() + ("" if result.returncode == 0 else f"\n[exit {result.returncode}]")
+    return (result.stdout + result.stderr).strip() + (
+        "" if result.returncode == 0 else f"\n[exit {result.returncode}]"
+    )
 
 
 def exposure(unit_path: Path) -> float:
-    result = run(tool("systemd-analyze"), "security", "--offline=true", "--no-pager", str(unit_path))
+    result = run(
+        tool("systemd-analyze"), "security", "--offline=true", "--no-pager", str(unit_path)
+    )
     match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", result.stdout)
     assert match, f"no exposure score in:\n{result.stdout}\n{result.stderr}"
     return float(match.group(1))
@@ -142,8 +146,9 @@ def test_exposure_score_is_at_most_2() -> None:
 
 def test_provisioning_exposure_score_is_at_most_3() -> None:
     score = exposure(PROVISION_UNIT)
-    assert score <= MAX_PROVISION_EXPOSURE, \
+    assert score <= MAX_PROVISION_EXPOSURE, (
         f"provisioning exposure {score} > {MAX_PROVISION_EXPOSURE}: a hardening setting was lost"
+    )
 
 
 def test_exposure_parser_sees_an_unhardened_unit(tmp_path: Path) -> None:
@@ -180,7 +185,14 @@ def test_resource_limits() -> None:
 def test_hardware_devices_are_the_only_devices() -> None:
     assert values("DevicePolicy") == ["closed"]
     allowed = {v.split()[0] for v in values("DeviceAllow")}
-    assert {"char-gpiochip", "char-i2c", "char-ttyAMA", "char-ttyS", "char-ttyUSB", "char-ttyACM"} <= allowed
+    assert {
+        "char-gpiochip",
+        "char-i2c",
+        "char-ttyAMA",
+        "char-ttyS",
+        "char-ttyUSB",
+        "char-ttyACM",
+    } <= allowed
     assert {"char-bcm2835-gpiomem", "/dev/gpiomem", "/dev/gpiomem0"} <= allowed
     assert all(v.split()[1] == "rw" for v in values("DeviceAllow"))
     assert values("PrivateDevices") == []  # PrivateDevices=yes would hide them all

@@ -42,7 +42,7 @@ def test_probe_asks_timedatectl_without_timesyncd_and_trusts_when_nothing_answer
     absent = tmp_path / "no-timesyncd"
     assert probe(absent, script(tmp_path, "no")) == (False, "timedatectl")
     assert probe(absent, script(tmp_path, "yes")) == (True, "timedatectl")
-    assert probe(absent, ("false",)) == (True, "no time service")      # timedatectl fails
+    assert probe(absent, ("false",)) == (True, "no time service")  # timedatectl fails
     assert probe(absent, (str(tmp_path / "missing"),)) == (True, "no time service")
 
 
@@ -59,13 +59,13 @@ async def test_clock_watch_publishes_sys_topics_and_counts_jumps(tmp_path: Path)
     retained = broker.core.retained
     assert retained.get("$SYS/broker/clock/synchronized").payload == b"false"
     (run / "synchronized").touch()
-    wall[0] += 5 + 86_400 * 200                                  # NTP moves the clock 200 days
+    wall[0] += 5 + 86_400 * 200  # NTP moves the clock 200 days
     mono[0] += 5
     await watch.look()
     assert status.synchronized and status.jumps == 1
     assert retained.get("$SYS/broker/clock/synchronized").payload == b"true"
     assert retained.get("$SYS/broker/clock/jumps").payload == b"1"
-    wall[0] += 5 + 60                                            # a minute's slew: no jump
+    wall[0] += 5 + 60  # a minute's slew: no jump
     mono[0] += 5
     await watch.look()
     assert status.jumps == 1
@@ -84,20 +84,26 @@ async def test_wait_synchronized_returns_once_set():
 
 def test_sensor_payload_has_no_ts_but_says_why_while_unsynced():
     readings = [Reading("temperature", 21.5, "°C")]
-    assert json.loads(state_payload(readings, 1e9, synced=False)) == \
-        {"temperature": {"value": 21.5, "unit": "°C"}, "clock": "unsynced"}
+    assert json.loads(state_payload(readings, 1e9, synced=False)) == {
+        "temperature": {"value": 21.5, "unit": "°C"},
+        "clock": "unsynced",
+    }
     assert "ts" in json.loads(state_payload(readings, 1e9))
 
 
-@pytest.mark.parametrize("payload, refused", [
-    (b'{"state":"ON","expires":1900000000}', True),
-    (b'{"state":"ON","ts":"2026-12-03T10:00:00Z"}', True),
-    (b'{"state":"ON","for":30}', False),
-    (b"ON", False),
-])
+@pytest.mark.parametrize(
+    "payload, refused",
+    [
+        (b'{"state":"ON","expires":1900000000}', True),
+        (b'{"state":"ON","ts":"2026-12-03T10:00:00Z"}', True),
+        (b'{"state":"ON","for":30}', False),
+        (b"ON", False),
+    ],
+)
 def test_timed_relay_commands_are_refused_while_the_clock_is_unsynced(payload, refused):
-    cfg = OutputConfig.model_validate({"name": "pump", "kind": "gpio", "pin": 5,
-                                       "max_command_age": 60})
+    cfg = OutputConfig.model_validate(
+        {"name": "pump", "kind": "gpio", "pin": 5, "max_command_age": 60}
+    )
     envelope = parse("pump", payload)
     verdict = admit(envelope, cfg, retained=False, wall_now=100.0, clock_synced=False)
     assert (verdict is not None and verdict[0] is Reason.CLOCK_UNSYNCED) is refused
@@ -113,11 +119,16 @@ def test_a_wall_clock_jump_expires_no_session(monkeypatch: pytest.MonkeyPatch):
     conn = core.open_connection(1000.0, "test")
     from gateway.mqtt.codec import encode
 
-    conn.receive_data(encode(Connect("dev", protocol_version=5,
-                                     properties=Properties(session_expiry_interval=600)), 5), 1000.0)
+    conn.receive_data(
+        encode(
+            Connect("dev", protocol_version=5, properties=Properties(session_expiry_interval=600)),
+            5,
+        ),
+        1000.0,
+    )
     conn.connection_lost(1001.0)
-    monkeypatch.setattr(time, "time", lambda: 1e12)            # the wall clock leaps ahead
+    monkeypatch.setattr(time, "time", lambda: 1e12)  # the wall clock leaps ahead
     core.tick(1002.0)
     assert "dev" in core.sessions
     core.tick(1601.0)
-    assert "dev" not in core.sessions                          # 600 s of monotonic time: gone
+    assert "dev" not in core.sessions  # 600 s of monotonic time: gone

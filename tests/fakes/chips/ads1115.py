@@ -38,7 +38,7 @@ class FakeADS1115:
         self._settle()
         self.config = value & 0x7FFF | (self.config & 0x8000)
         if value & 0x8000 and value & 0x0100 and self._done_at is None:
-            self.config &= 0x7FFF                        # OS reads 0 while converting
+            self.config &= 0x7FFF  # OS reads 0 while converting
             a, b = PAIRS[value >> 12 & 7]
             volts = self.inputs[a] - (self.inputs[b] if b is not None else 0.0)
             fsr = FSR[value >> 9 & 7]

@@ -14,7 +14,7 @@ class FakeAHT:
         self.clock, self.chip, self.address = clock, chip, 0x38
         self.calibrated = calibrated
         self.temperature, self.humidity = 23.0, 40.0
-        self.raw: tuple[int, int] | None = None       # (S_RH, S_T) to force a value
+        self.raw: tuple[int, int] | None = None  # (S_RH, S_T) to force a value
         self.corrupt_crc = False
         self.measure_s = 0.075
         self.inits = 0
@@ -40,10 +40,20 @@ class FakeAHT:
             raise nak(self.address)
 
     def _data(self) -> bytes:
-        rh, t = self.raw or (round(self.humidity / 100 * 2**20),
-                             round((self.temperature + 50) / 200 * 2**20))
-        body = bytes([self._status(), rh >> 12 & 0xFF, rh >> 4 & 0xFF,
-                      (rh & 0x0F) << 4 | t >> 16 & 0x0F, t >> 8 & 0xFF, t & 0xFF])
+        rh, t = self.raw or (
+            round(self.humidity / 100 * 2**20),
+            round((self.temperature + 50) / 200 * 2**20),
+        )
+        body = bytes(
+            [
+                self._status(),
+                rh >> 12 & 0xFF,
+                rh >> 4 & 0xFF,
+                (rh & 0x0F) << 4 | t >> 16 & 0x0F,
+                t >> 8 & 0xFF,
+                t & 0xFF,
+            ]
+        )
         if self.chip == "aht10":
             return body
         crc = crc8(body) ^ (0xFF if self.corrupt_crc else 0)

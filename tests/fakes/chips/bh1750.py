@@ -27,7 +27,7 @@ class FakeBH1750:
         if self.count is not None:
             return self.count
         factor = 2 if opcode in (0x21, 0x11) else 1
-        return min(0xFFFF, round(self.lux * 1.2 * self.mtreg / 69 * factor))   # saturates
+        return min(0xFFFF, round(self.lux * 1.2 * self.mtreg / 69 * factor))  # saturates
 
     def write(self, data: bytes) -> None:
         if len(data) != 1:
@@ -50,7 +50,7 @@ class FakeBH1750:
         if self._pending and self.clock.now >= self._pending[0]:
             self.data = self._count(self._pending[1])
             if self._pending[1] & 0x20:
-                self.powered = False      # one-time modes power down after measuring
+                self.powered = False  # one-time modes power down after measuring
             self._pending = None
             self.measurements += 1
 

@@ -8,9 +8,31 @@ from __future__ import annotations
 from tests.fakes.i2c import FakeClock, RegisterChip
 
 #: an independent published test vector's calibration (elixir-sensors/bmp280's BME680 test)
-VECTOR = dict(t1=26195, t2=26290, t3=3, p1=35395, p2=-10405, p3=88, p4=4836, p5=-118, p6=30, p7=26,
-              p8=-765, p9=-3367, p10=30, h1=717, h2=1021, h3=0, h4=45, h5=20, h6=120, h7=-100,
-              g1=-30, g2=-5969, g3=18)
+VECTOR = dict(
+    t1=26195,
+    t2=26290,
+    t3=3,
+    p1=35395,
+    p2=-10405,
+    p3=88,
+    p4=4836,
+    p5=-118,
+    p6=30,
+    p7=26,
+    p8=-765,
+    p9=-3367,
+    p10=30,
+    h1=717,
+    h2=1021,
+    h3=0,
+    h4=45,
+    h5=20,
+    h6=120,
+    h7=-100,
+    g1=-30,
+    g2=-5969,
+    g3=18,
+)
 
 
 def _le(value: int) -> bytes:
@@ -18,8 +40,13 @@ def _le(value: int) -> bytes:
 
 
 class FakeBME680(RegisterChip):
-    def __init__(self, clock: FakeClock, address: int = 0x77, variant: int = 0,
-                 calibration: dict | None = None) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        address: int = 0x77,
+        variant: int = 0,
+        calibration: dict | None = None,
+    ) -> None:
         super().__init__(address)
         self.clock = clock
         c = dict(VECTOR, **(calibration or {}))
@@ -41,7 +68,7 @@ class FakeBME680(RegisterChip):
         self.heat_stable = True
         self.resets = 0
         self._done_at: float | None = None
-        self.forced: list[int] = []          # res_heat_0 at each forced measurement
+        self.forced: list[int] = []  # res_heat_0 at each forced measurement
 
     def _duration(self) -> float:
         os = {0: 0, 1: 1, 2: 2, 3: 4, 4: 8, 5: 16}
@@ -49,7 +76,7 @@ class FakeBME680(RegisterChip):
         cycles = os[ctrl >> 5] + os[ctrl >> 2 & 7] + os[self.regs[0x72] & 7]
         wait = self.regs[0x64]
         heat = (wait & 0x3F) * (1, 4, 16, 64)[wait >> 6] / 1000 if self.regs[0x71] & 0x30 else 0
-        return cycles * 0.00192 + 0.003 + heat           # a little quicker than the driver waits
+        return cycles * 0.00192 + 0.003 + heat  # a little quicker than the driver waits
 
     def on_write(self, register: int, value: int) -> None:
         if register == 0xE0 and value == 0xB6:
@@ -59,7 +86,7 @@ class FakeBME680(RegisterChip):
         if register == 0x74 and value & 0x03 == 0b01:
             self.forced.append(self.regs[0x5A])
             self._done_at = self.clock.now + self._duration()
-            self.regs[0x1D] = 0x20                       # measuring
+            self.regs[0x1D] = 0x20  # measuring
 
     def on_read(self, register: int) -> int:
         if self._done_at is not None and self.clock.now >= self._done_at:
@@ -70,6 +97,6 @@ class FakeBME680(RegisterChip):
             self.regs[0x25:0x27] = bytes([h >> 8, h & 0xFF])
             flags = 0x20 | (0x10 if self.heat_stable else 0) | self.gas_range
             gas = bytes([self.gas_adc >> 2, (self.gas_adc & 0x03) << 6 | flags])
-            self.regs[0x2C if self.variant else 0x2A:(0x2C if self.variant else 0x2A) + 2] = gas
-            self.regs[0x1D] = 0x80                       # new data
+            self.regs[0x2C if self.variant else 0x2A : (0x2C if self.variant else 0x2A) + 2] = gas
+            self.regs[0x1D] = 0x80  # new data
         return self.regs[register]

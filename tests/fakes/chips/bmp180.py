@@ -17,12 +17,14 @@ TYPICAL_S = {0x2E: 0.0030, 0x34: 0.0030, 0x74: 0.0060, 0xB4: 0.0120, 0xF4: 0.022
 
 
 class FakeBMP180(RegisterChip):
-    def __init__(self, clock: FakeClock, calibration: tuple[int, ...] = EXAMPLE_CALIBRATION) -> None:
+    def __init__(
+        self, clock: FakeClock, calibration: tuple[int, ...] = EXAMPLE_CALIBRATION
+    ) -> None:
         super().__init__(0x77)
         self.clock = clock
         self.regs[0xD0] = 0x55
         for i, word in enumerate(calibration):
-            self.regs[0xAA + 2 * i:0xAC + 2 * i] = (word & 0xFFFF).to_bytes(2, "big")
+            self.regs[0xAA + 2 * i : 0xAC + 2 * i] = (word & 0xFFFF).to_bytes(2, "big")
         self.ut, self.up = 27898, 23843
         self.resets = 0
         self._done_at: float | None = None
@@ -34,14 +36,14 @@ class FakeBMP180(RegisterChip):
             self.regs[0xF4] = 0
         elif register == 0xF4 and value in TYPICAL_S:
             self._done_at = self.clock.now + TYPICAL_S[value]
-            self.regs[0xF4] = value | 0x20            # Sco set while converting
+            self.regs[0xF4] = value | 0x20  # Sco set while converting
             if value == 0x2E:
                 self._pending = self.ut.to_bytes(2, "big") + b"\x00"
             else:
                 oss = value >> 6
                 self._pending = (self.up << (8 - oss)).to_bytes(3, "big")
         elif register not in (0xE0, 0xF4):
-            super().on_write(register, value)         # EEPROM and id are read-only on the chip
+            super().on_write(register, value)  # EEPROM and id are read-only on the chip
 
     def on_read(self, register: int) -> int:
         if self._done_at is not None and self.clock.now >= self._done_at:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from tests.fakes.i2c import FakeClock, RegisterChip
 
-NVM = bytes.fromhex("236B5849F65CFFCEF42300EA636E79F3F6AA4312C4")   # elixir-sensors/bmp3xx
-RAW = bytes.fromhex("979F6D73D885")                                  # -> 100876.006 Pa, 30.4993 °C
+NVM = bytes.fromhex("236B5849F65CFFCEF42300EA636E79F3F6AA4312C4")  # elixir-sensors/bmp3xx
+RAW = bytes.fromhex("979F6D73D885")  # -> 100876.006 Pa, 30.4993 °C
 
 
 class FakeBMP388(RegisterChip):
@@ -27,13 +27,13 @@ class FakeBMP388(RegisterChip):
             return
         super().on_write(register, value)
         if register == 0x1B and value >> 4 & 0b11 == 0b01:
-            self.regs[0x03] = 0x10                          # cmd_rdy, no data yet
-            self._done_at = self.clock.now + 0.0025         # quicker than the driver's wait
+            self.regs[0x03] = 0x10  # cmd_rdy, no data yet
+            self._done_at = self.clock.now + 0.0025  # quicker than the driver's wait
 
     def on_read(self, register: int) -> int:
         if self._done_at is not None and self.clock.now >= self._done_at:
             self._done_at = None
             self.regs[0x04:0x0A] = self.raw
             self.regs[0x03] = 0x70
-            self.regs[0x1B] &= 0x03                         # back to sleep after forced mode
+            self.regs[0x1B] &= 0x03  # back to sleep after forced mode
         return self.regs[register]

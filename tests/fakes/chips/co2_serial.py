@@ -20,9 +20,9 @@ class FakeMhZ19B:
             return len(data), b""
         if len(data) - start < 9:
             return 0, b""
-        frame = data[start:start + 9]
+        frame = data[start : start + 9]
         if checksum(frame) != frame[8]:
-            return start + 1, b""                           # the sensor ignores a bad command
+            return start + 1, b""  # the sensor ignores a bad command
         self.commands.append(frame[2])
         if frame[2] == 0x79:
             self.abc = frame[3] == 0xA0
@@ -51,7 +51,7 @@ class FakeSds011:
             return len(data), b""
         if len(data) - start < 19:
             return 0, b""
-        cmd = data[start:start + 19]
+        cmd = data[start : start + 19]
         if sum(cmd[2:17]) & 0xFF != cmd[17] or cmd[18] != 0xAB:
             return start + 1, b""
         kind, set_, value = cmd[2], cmd[3], cmd[4]
@@ -60,13 +60,15 @@ class FakeSds011:
             self.log.append("sleep" if self.sleeping else "work")
             return start + 19, self._frame(0xC5, bytes([6, 1, value, 0]))
         if self.sleeping:
-            return start + 19, b""                          # asleep: only "work" wakes it
+            return start + 19, b""  # asleep: only "work" wakes it
         if kind == 2 and set_:
             self.query_mode = value == 1
             return start + 19, self._frame(0xC5, bytes([2, 1, value, 0]))
         if kind == 4:
             self.log.append("query")
-            pm = round(self.pm25 * 10).to_bytes(2, "little") + round(self.pm10 * 10).to_bytes(2, "little")
+            pm = round(self.pm25 * 10).to_bytes(2, "little") + round(self.pm10 * 10).to_bytes(
+                2, "little"
+            )
             return start + 19, self._frame(0xC0, pm)
         return start + 19, b""
 
@@ -74,7 +76,7 @@ class FakeSds011:
 class FakeSenseairS8:
     def __init__(self, address: int = 0x68) -> None:
         self.address = address
-        self.inputs = [0x0000, 0, 0, 400]                   # IR1 MeterStatus .. IR4 CO2
+        self.inputs = [0x0000, 0, 0, 400]  # IR1 MeterStatus .. IR4 CO2
         self.abc_period = 180
         self.writes = 0
 
@@ -89,13 +91,14 @@ class FakeSenseairS8:
             return 8, b""
         address, value = int.from_bytes(frame[2:4], "big"), int.from_bytes(frame[4:6], "big")
         if function == 0x04 and address + value <= 4:
-            words = self.inputs[address:address + value]
+            words = self.inputs[address : address + value]
         elif function == 0x03 and address == 31 and value == 1:
             words = [self.abc_period]
         elif function == 0x06 and address == 31:
             self.abc_period, self.writes = value, self.writes + 1
-            return 8, frame                                 # the echo
+            return 8, frame  # the echo
         else:
             return 8, with_crc(bytes([slave, function | 0x80, 2]))
-        return 8, with_crc(bytes([slave, function, 2 * len(words)])
-                           + b"".join(w.to_bytes(2, "big") for w in words))
+        return 8, with_crc(
+            bytes([slave, function, 2 * len(words)]) + b"".join(w.to_bytes(2, "big") for w in words)
+        )

@@ -11,10 +11,12 @@ from pathlib import Path
 class FakeIIO:
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.fail: dict[str, int] = {}          # device -> errno for its next reads
+        self.fail: dict[str, int] = {}  # device -> errno for its next reads
         self.reads = 0
 
-    def add(self, index: int, name: str = "dht11@4", celsius: float = 21.3, rh: float = 48.2) -> str:
+    def add(
+        self, index: int, name: str = "dht11@4", celsius: float = 21.3, rh: float = 48.2
+    ) -> str:
         device = f"iio:device{index}"
         path = self.base / device
         path.mkdir(parents=True)
@@ -34,4 +36,3 @@ class FakeIIO:
             raise OSError(code, os.strerror(code))
         self.reads += 1
         return Path(path).read_text()
-

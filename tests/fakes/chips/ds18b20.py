@@ -21,7 +21,8 @@ def dallas_crc(data: bytes) -> int:
 
 def scratchpad(raw: int, resolution: int = 12) -> bytes:
     body = (raw & 0xFFFF).to_bytes(2, "little") + bytes(
-        [0x4B, 0x46, RESOLUTION_CONFIG[resolution], 0xFF, 0x0E, 0x10])
+        [0x4B, 0x46, RESOLUTION_CONFIG[resolution], 0xFF, 0x0E, 0x10]
+    )
     return body + bytes([dallas_crc(body)])
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from drivers.i2c.htu21d import crc8
 from tests.fakes.i2c import FakeClock, nak
 
-TYPICAL_S = {0xF3: 0.044, 0xF5: 0.014}          # HTU21D typical 14-bit T, 12-bit RH
+TYPICAL_S = {0xF3: 0.044, 0xF5: 0.014}  # HTU21D typical 14-bit T, 12-bit RH
 
 
 class FakeHTU21D:
     def __init__(self, clock: FakeClock) -> None:
         self.clock, self.address = clock, 0x40
         self.temperature, self.humidity = 21.0, 45.0
-        self.raw: dict[int, int] = {}                 # command -> raw word, to force a value
+        self.raw: dict[int, int] = {}  # command -> raw word, to force a value
         self.corrupt_crc = False
-        self.swap_status = False                      # answer with the wrong status bit
+        self.swap_status = False  # answer with the wrong status bit
         self.resets = 0
         self._ready_at: float | None = None
         self._out = b""
@@ -43,6 +43,6 @@ class FakeHTU21D:
 
     def read(self, length: int) -> bytes:
         if self._ready_at is None or self.clock.now < self._ready_at:
-            raise nak(self.address)                   # still measuring (no hold master)
+            raise nak(self.address)  # still measuring (no hold master)
         out, self._out, self._ready_at = self._out, b"", None
         return (out + b"\xff" * length)[:length]

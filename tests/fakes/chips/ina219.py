@@ -10,8 +10,20 @@ from __future__ import annotations
 
 from tests.fakes.i2c import FakeClock, nak
 
-ADC_S = {0: 84e-6, 1: 148e-6, 2: 276e-6, 3: 532e-6, 8: 532e-6, 9: 1.06e-3, 10: 2.13e-3,
-         11: 4.26e-3, 12: 8.51e-3, 13: 17.02e-3, 14: 34.05e-3, 15: 68.10e-3}
+ADC_S = {
+    0: 84e-6,
+    1: 148e-6,
+    2: 276e-6,
+    3: 532e-6,
+    8: 532e-6,
+    9: 1.06e-3,
+    10: 2.13e-3,
+    11: 4.26e-3,
+    12: 8.51e-3,
+    13: 17.02e-3,
+    14: 34.05e-3,
+    15: 68.10e-3,
+}
 PGA_LIMIT = [4000, 8000, 16000, 32000]
 
 
@@ -36,12 +48,12 @@ class FakeINA219:
                 self.regs = [0x399F, 0, 0, 0, 0, 0]
                 return
             self.regs[0] = value
-            self.regs[2] &= ~0x0002                          # writing config clears CNVR
+            self.regs[2] &= ~0x0002  # writing config clears CNVR
             if value & 0x7 in (1, 2, 3):
                 times = ADC_S[value >> 7 & 0xF] + ADC_S[value >> 3 & 0xF]
                 self._done_at = self.clock.now + times
         elif reg == 5:
-            self.regs[5] = value & 0xFFFE                    # bit 0 is void
+            self.regs[5] = value & 0xFFFE  # bit 0 is void
 
     def _convert(self) -> None:
         cfg = self.regs[0]
@@ -62,5 +74,5 @@ class FakeINA219:
             self._convert()
         value = self.regs[self.pointer]
         if self.pointer == 3:
-            self.regs[2] &= ~0x0002                          # reading POWER clears CNVR
+            self.regs[2] &= ~0x0002  # reading POWER clears CNVR
         return (value.to_bytes(2, "big") * length)[:length]

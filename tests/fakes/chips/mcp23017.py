@@ -15,8 +15,16 @@ from __future__ import annotations
 
 from tests.fakes.i2c import RegisterChip, nak
 
-IODIR, IPOL, IOCON_A, IOCON_B, INTF, INTCAP, GPIO, OLAT = (0x00, 0x02, 0x0A, 0x0B, 0x0E, 0x10,
-                                                           0x12, 0x14)
+IODIR, IPOL, IOCON_A, IOCON_B, INTF, INTCAP, GPIO, OLAT = (
+    0x00,
+    0x02,
+    0x0A,
+    0x0B,
+    0x0E,
+    0x10,
+    0x12,
+    0x14,
+)
 LAST_REGISTER = 0x15
 
 

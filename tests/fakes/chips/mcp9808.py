@@ -10,7 +10,7 @@ class FakeMCP9808(RegisterChip):
     def __init__(self, address: int = 0x18) -> None:
         super().__init__(address)
         self.words = {0x05: 0x0000, 0x06: 0x0054, 0x07: 0x0400, 0x08: 0x03}
-        self.flags = 0                       # bits 15..13 of T_A
+        self.flags = 0  # bits 15..13 of T_A
 
     def set_celsius(self, value: float) -> None:
         resolution = (0.5, 0.25, 0.125, 0.0625)[self.words[0x08]]

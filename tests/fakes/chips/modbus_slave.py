@@ -47,10 +47,14 @@ class FakeModbusSlave:
             return 0, b""
         request, reply = data[:8], b""
         self.requests.append(request)
-        if crc16_table(request[:6]) == int.from_bytes(request[6:], "little") \
-                and request[0] == self.address and not self.silent:
-            reply = self._answer(request[1], int.from_bytes(request[2:4], "big"),
-                                 int.from_bytes(request[4:6], "big"))
+        if (
+            crc16_table(request[:6]) == int.from_bytes(request[6:], "little")
+            and request[0] == self.address
+            and not self.silent
+        ):
+            reply = self._answer(
+                request[1], int.from_bytes(request[2:4], "big"), int.from_bytes(request[4:6], "big")
+            )
         return 8, reply
 
     def _answer(self, function: int, start: int, count: int) -> bytes:
@@ -63,7 +67,7 @@ class FakeModbusSlave:
         out = frame(bytes([self.address, function, len(data)]) + data)
         if self.corrupt_crc:
             out = out[:-1] + bytes([out[-1] ^ 0xFF])
-        return out[:self.truncate] if self.truncate is not None else out
+        return out[: self.truncate] if self.truncate is not None else out
 
     def _exception(self, function: int, code: int) -> bytes:
         return frame(bytes([self.address, function | 0x80, code]))

@@ -31,8 +31,10 @@ class FakeGps:
         else:
             lat, ns = ddmm(self.latitude, True)
             lon, ew = ddmm(self.longitude, False)
-            body = (f"{self.talker}GGA,123519.00,{lat},{ns},{lon},{ew},{self.quality},"
-                    f"{self.satellites:02d},{self.hdop},{self.altitude},M,46.9,M,,")
+            body = (
+                f"{self.talker}GGA,123519.00,{lat},{ns},{lon},{ew},{self.quality},"
+                f"{self.satellites:02d},{self.hdop},{self.altitude},M,46.9,M,,"
+            )
         return sentence(body, **kw)
 
     def rmc(self, **kw) -> bytes:
@@ -40,8 +42,11 @@ class FakeGps:
             return sentence(f"{self.talker}RMC,123519.00,V,,,,,,,230394,,,N", **kw)
         lat, ns = ddmm(self.latitude, True)
         lon, ew = ddmm(self.longitude, False)
-        return sentence(f"{self.talker}RMC,123519.00,A,{lat},{ns},{lon},{ew},{self.knots},"
-                        f"{self.course},230394,003.1,W,A", **kw)
+        return sentence(
+            f"{self.talker}RMC,123519.00,A,{lat},{ns},{lon},{ew},{self.knots},"
+            f"{self.course},230394,003.1,W,A",
+            **kw,
+        )
 
     def epoch(self) -> bytes:
         """One second of output, as a typical receiver sends it."""

@@ -30,14 +30,15 @@ class FakePms5003:
             return len(data), b""
         if len(data) - start < 7:
             return 0, b""
-        cmd = data[start:start + 7]
+        cmd = data[start : start + 7]
         if sum(cmd[:5]) != int.from_bytes(cmd[5:], "big"):
-            return start + 1, b""              # bad command: ignored
+            return start + 1, b""  # bad command: ignored
         self.commands.append(cmd)
         if cmd[2] == 0xE1:
             self.passive = cmd[4] == 0
-            return start + 7, b"\x42\x4d\x00\x04\xe1" + bytes([cmd[4]]) + \
-                (sum(b"\x42\x4d\x00\x04\xe1") + cmd[4]).to_bytes(2, "big")
+            return start + 7, b"\x42\x4d\x00\x04\xe1" + bytes([cmd[4]]) + (
+                sum(b"\x42\x4d\x00\x04\xe1") + cmd[4]
+            ).to_bytes(2, "big")
         if cmd[2] == 0xE2 and self.passive:
             return start + 7, self.data_frame()
         return start + 7, b""

@@ -9,4 +9,4 @@ class FakeRegisterChip(RegisterChip):
     def __init__(self, address: int, contents: dict[int, bytes] | None = None) -> None:
         super().__init__(address)
         for register, data in (contents or {}).items():
-            self.regs[register:register + len(data)] = data
+            self.regs[register : register + len(data)] = data

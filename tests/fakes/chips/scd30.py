@@ -16,7 +16,7 @@ class FakeSCD30:
     def __init__(self, clock: FakeClock) -> None:
         self.clock, self.address = clock, 0x61
         self.co2, self.temperature, self.humidity = 439.09515, 27.238279, 48.806744
-        self.words: list[int] | None = None          # to answer exact words
+        self.words: list[int] | None = None  # to answer exact words
         self.interval, self.asc, self.altitude, self.pressure = 2, True, 0, None
         self.frc: int | None = None
         self.started_at: float | None = None
@@ -31,8 +31,10 @@ class FakeSCD30:
 
     def _measurement(self) -> bytes:
         if self.words is None:
-            raw = b"".join(struct.pack(">f", v) for v in (self.co2, self.temperature, self.humidity))
-            words = [int.from_bytes(raw[i:i + 2], "big") for i in range(0, 12, 2)]
+            raw = b"".join(
+                struct.pack(">f", v) for v in (self.co2, self.temperature, self.humidity)
+            )
+            words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, 12, 2)]
         else:
             words = self.words
         return with_crc(*words, corrupt=self.corrupt_crc)
@@ -42,7 +44,7 @@ class FakeSCD30:
         if cmd not in COMMANDS or len(args) % 3:
             raise nak(self.address)
         for i in range(0, len(args), 3):
-            if crc8(args[i:i + 2]) != args[i + 2]:
+            if crc8(args[i : i + 2]) != args[i + 2]:
                 raise nak(self.address)
         arg = int.from_bytes(args[:2], "big") if args else None
         self._out = b""

@@ -8,8 +8,16 @@ from drivers.i2c.sensirion import crc8
 from tests.fakes.chips.sht3x import with_crc
 from tests.fakes.i2c import FakeClock, nak
 
-EXEC_S = {0x21B1: 0.0, 0xEC05: 0.001, 0x3F86: 0.5, 0xE4B8: 0.001, 0x3682: 0.001, 0x2416: 0.001,
-          0x2427: 0.001, 0x362F: 0.4}
+EXEC_S = {
+    0x21B1: 0.0,
+    0xEC05: 0.001,
+    0x3F86: 0.5,
+    0xE4B8: 0.001,
+    0x3682: 0.001,
+    0x2416: 0.001,
+    0x2427: 0.001,
+    0x362F: 0.4,
+}
 ALLOWED_WHILE_RUNNING = {0xEC05, 0xE4B8, 0x3F86}
 
 
@@ -33,8 +41,11 @@ class FakeSCD4x:
         return int((self.clock.now - self.running_since) // 5.0)
 
     def _measurement(self) -> bytes:
-        raw = self.raw or (self.co2, round((self.temperature + 45) / 175 * 65536),
-                           round(self.humidity / 100 * 65536))
+        raw = self.raw or (
+            self.co2,
+            round((self.temperature + 45) / 175 * 65536),
+            round(self.humidity / 100 * 65536),
+        )
         return with_crc(*raw, corrupt=self.corrupt_crc)
 
     def write(self, data: bytes) -> None:
@@ -44,12 +55,12 @@ class FakeSCD4x:
         if cmd not in EXEC_S or len(args) % 3:
             raise nak(self.address)
         if self.running_since is not None and cmd not in ALLOWED_WHILE_RUNNING:
-            raise nak(self.address)                      # §3.5: not allowed while measuring
+            raise nak(self.address)  # §3.5: not allowed while measuring
         words = []
         for i in range(0, len(args), 3):
-            if crc8(args[i:i + 2]) != args[i + 2]:
-                raise nak(self.address)                  # a bad argument CRC is not executed
-            words.append(int.from_bytes(args[i:i + 2], "big"))
+            if crc8(args[i : i + 2]) != args[i + 2]:
+                raise nak(self.address)  # a bad argument CRC is not executed
+            words.append(int.from_bytes(args[i : i + 2], "big"))
         self.commands.append(cmd)
         self._ready_at, self._out = self.clock.now + EXEC_S[cmd], b""
         if cmd == 0x21B1:
@@ -58,7 +69,9 @@ class FakeSCD4x:
         elif cmd == 0x3F86:
             self.running_since = None
         elif cmd == 0x3682:
-            self._out = with_crc(self.serial >> 32, self.serial >> 16 & 0xFFFF, self.serial & 0xFFFF)
+            self._out = with_crc(
+                self.serial >> 32, self.serial >> 16 & 0xFFFF, self.serial & 0xFFFF
+            )
         elif cmd == 0xE4B8:
             ready = self._samples_made() > self.samples_read
             self._out = with_crc(0x8006 if ready else 0x8000)

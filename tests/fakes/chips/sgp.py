@@ -9,8 +9,16 @@ from drivers.i2c.sensirion import crc8
 from tests.fakes.chips.sht3x import with_crc
 from tests.fakes.i2c import FakeClock, nak
 
-EXEC_S = {0x3682: 0.001, 0x260F: 0.030, 0x280E: 0.320, 0x3615: 0.001, 0x2003: 0.010,
-          0x2008: 0.012, 0x2061: 0.010, 0x202F: 0.010}
+EXEC_S = {
+    0x3682: 0.001,
+    0x260F: 0.030,
+    0x280E: 0.320,
+    0x3615: 0.001,
+    0x2003: 0.010,
+    0x2008: 0.012,
+    0x2061: 0.010,
+    0x202F: 0.010,
+}
 
 
 class FakeSGP:
@@ -22,7 +30,7 @@ class FakeSGP:
         self.eco2, self.tvoc = 612, 87
         self.features = 0x0022
         self.initialised_at: float | None = None
-        self.compensation: list[tuple[int, ...]] = []   # argument words of each measurement
+        self.compensation: list[tuple[int, ...]] = []  # argument words of each measurement
         self.absolute_humidity: int | None = None
         self.heater_off = False
         self._out, self._ready_at = b"", None
@@ -33,9 +41,9 @@ class FakeSGP:
             raise nak(self.address)
         words = []
         for i in range(0, len(args), 3):
-            if crc8(args[i:i + 2]) != args[i + 2]:
+            if crc8(args[i : i + 2]) != args[i + 2]:
                 raise nak(self.address)
-            words.append(int.from_bytes(args[i:i + 2], "big"))
+            words.append(int.from_bytes(args[i : i + 2], "big"))
         self._ready_at, self._out = self.clock.now + EXEC_S[cmd], b""
         if cmd == 0x3682:
             self._out = with_crc(0x0000, 0x0123, 0x4567)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tests.fakes.i2c import FakeClock, nak
 
-TYPICAL_S = {0x2400: 0.0125, 0x240B: 0.0045, 0x2416: 0.0025}   # high / medium / low
+TYPICAL_S = {0x2400: 0.0125, 0x240B: 0.0045, 0x2416: 0.0025}  # high / medium / low
 
 
 def sensirion_crc(word: bytes) -> int:
@@ -37,7 +37,7 @@ class FakeSHT3x:
         self.temperature, self.humidity = 21.5, 45.0
         self.raw: tuple[int, int] | None = None
         self.corrupt_crc = False
-        self.status = 0x8010                  # alert pending + reset detected after power-up (§4.11)
+        self.status = 0x8010  # alert pending + reset detected after power-up (§4.11)
         self._ready_at: float | None = None
         self._out = b""
         self.commands: list[int] = []
@@ -49,7 +49,7 @@ class FakeSHT3x:
 
     def write(self, data: bytes) -> None:
         if len(data) != 2:
-            raise nak(self.address)           # the SHT3x only accepts 16-bit commands
+            raise nak(self.address)  # the SHT3x only accepts 16-bit commands
         cmd = int.from_bytes(data, "big")
         self.commands.append(cmd)
         if cmd in TYPICAL_S:
@@ -64,6 +64,6 @@ class FakeSHT3x:
 
     def read(self, length: int) -> bytes:
         if self._ready_at is None or self.clock.now < self._ready_at:
-            raise nak(self.address)           # measuring or nothing to send (§4.3)
+            raise nak(self.address)  # measuring or nothing to send (§4.3)
         out, self._out, self._ready_at = self._out, b"", None
         return (out + b"\xff" * length)[:length]

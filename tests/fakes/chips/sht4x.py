@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.fakes.chips.sht3x import with_crc
 from tests.fakes.i2c import FakeClock, nak
 
-TYPICAL_S = {0xFD: 0.0069, 0xF6: 0.0037, 0xE0: 0.0013}          # §3.1 table 4, typical
+TYPICAL_S = {0xFD: 0.0069, 0xF6: 0.0037, 0xE0: 0.0013}  # §3.1 table 4, typical
 
 
 class FakeSHT4x:
@@ -20,8 +20,10 @@ class FakeSHT4x:
     def _raw(self) -> tuple[int, int]:
         if self.raw is not None:
             return self.raw
-        return (round((self.temperature + 45) / 175 * 65535),
-                round((self.humidity + 6) / 125 * 65535))
+        return (
+            round((self.temperature + 45) / 175 * 65535),
+            round((self.humidity + 6) / 125 * 65535),
+        )
 
     def write(self, data: bytes) -> None:
         if len(data) != 1:

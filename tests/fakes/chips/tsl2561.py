@@ -14,9 +14,9 @@ class FakeTSL2561:
     def __init__(self, clock: FakeClock, address: int = 0x39, part: int = 0x5) -> None:
         self.clock, self.address = clock, address
         self.regs = bytearray(16)
-        self.regs[0x1] = 0x02                         # 402 ms, 1x after power-up
+        self.regs[0x1] = 0x02  # 402 ms, 1x after power-up
         self.regs[0xA] = part << 4
-        self.ch0_402_16x, self.ch1_402_16x = 20_000.0, 5_000.0   # what 402 ms at 16x would count
+        self.ch0_402_16x, self.ch1_402_16x = 20_000.0, 5_000.0  # what 402 ms at 16x would count
         self._started: float | None = None
         self.pointer = 0
 
@@ -28,11 +28,11 @@ class FakeTSL2561:
             gain = 1 if self.regs[0x1] & 0x10 else 1 / 16
             for reg, value in ((0xC, self.ch0_402_16x), (0xE, self.ch1_402_16x)):
                 count = min(maximum, int(value * gain * fraction))
-                self.regs[reg:reg + 2] = count.to_bytes(2, "little")
+                self.regs[reg : reg + 2] = count.to_bytes(2, "little")
 
     def write(self, data: bytes) -> None:
         if not data[0] & 0x80:
-            raise nak(self.address)                   # no CMD bit: not a command
+            raise nak(self.address)  # no CMD bit: not a command
         self.pointer = data[0] & 0x0F
         if len(data) == 2:
             if self.pointer == 0x0:
@@ -44,4 +44,4 @@ class FakeTSL2561:
 
     def read(self, length: int) -> bytes:
         self._settle()
-        return bytes(self.regs[self.pointer:self.pointer + length])
+        return bytes(self.regs[self.pointer : self.pointer + length])

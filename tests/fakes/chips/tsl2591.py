@@ -14,7 +14,7 @@ class FakeTSL2591:
         self.clock, self.address = clock, 0x29
         self.regs = bytearray(0x20)
         self.regs[0x12] = 0x50
-        self.full, self.ir = 10.0, 2.0          # counts per ms at gain 1
+        self.full, self.ir = 10.0, 2.0  # counts per ms at gain 1
         self.pointer = 0
         self._started: float | None = None
 
@@ -42,4 +42,4 @@ class FakeTSL2591:
 
     def read(self, length: int) -> bytes:
         self._settle()
-        return bytes(self.regs[self.pointer:self.pointer + length])
+        return bytes(self.regs[self.pointer : self.pointer + length])

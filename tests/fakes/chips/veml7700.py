@@ -26,7 +26,7 @@ class FakeVEML7700:
     def __init__(self, clock: FakeClock) -> None:
         self.clock, self.address = clock, 0x10
         self.lux = 250.0
-        self.conf = 0x0001                 # shut down at power-up
+        self.conf = 0x0001  # shut down at power-up
         self.count = 0
         self._valid_from: float | None = None
         self.writes = 0

@@ -36,8 +36,13 @@ def test_mapping_rewrites_prefixes_both_ways_and_caps_qos():
 
 
 def test_first_matching_mapping_wins_and_directions_are_kept_apart():
-    m = Mapper((TopicMap("a/#", Direction.OUT, "", "x/"), TopicMap("#", Direction.OUT, "", "y/"),
-                TopicMap("cmd/#", Direction.IN, "local/", "")))
+    m = Mapper(
+        (
+            TopicMap("a/#", Direction.OUT, "", "x/"),
+            TopicMap("#", Direction.OUT, "", "y/"),
+            TopicMap("cmd/#", Direction.IN, "local/", ""),
+        )
+    )
     assert m.outbound("a/b", QoS(1), False).topic == "x/a/b"
     assert m.outbound("b", QoS(1), False).topic == "y/b"
     assert m.outbound("local/cmd/1", QoS(1), False).topic == "y/local/cmd/1"
@@ -152,20 +157,24 @@ def test_sas_token_matches_the_documented_construction():
     key = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
     token = sas_token("hub.azure-devices.net", "dev1", key, 1_700_000_000)
     uri = quote("hub.azure-devices.net/devices/dev1", safe="")
-    expected = base64.b64encode(hmac.new(base64.b64decode(key),
-                                         f"{uri}\n1700000000".encode(),
-                                         hashlib.sha256).digest()).decode()
-    fields = dict(part.split("=", 1) for part in token.removeprefix(
-        "SharedAccessSignature ").split("&"))
+    expected = base64.b64encode(
+        hmac.new(base64.b64decode(key), f"{uri}\n1700000000".encode(), hashlib.sha256).digest()
+    ).decode()
+    fields = dict(
+        part.split("=", 1) for part in token.removeprefix("SharedAccessSignature ").split("&")
+    )
     assert fields == {"sr": uri, "sig": quote(expected, safe=""), "se": "1700000000"}
     assert unquote(fields["sig"]) == expected
-    assert username("hub.azure-devices.net", "dev1") == \
-        "hub.azure-devices.net/dev1/?api-version=2021-04-12"
+    assert (
+        username("hub.azure-devices.net", "dev1")
+        == "hub.azure-devices.net/dev1/?api-version=2021-04-12"
+    )
 
 
 def test_sas_token_is_renewed_before_it_expires():
-    r = SasRenewal("hub.azure-devices.net", "dev1", base64.b64encode(b"k").decode(), ttl=3600,
-                   renew_before=300)
+    r = SasRenewal(
+        "hub.azure-devices.net", "dev1", base64.b64encode(b"k").decode(), ttl=3600, renew_before=300
+    )
     assert r.due(1000)
     r.issue(1000)
     assert r.expires_at == 4600 and not r.due(4299) and r.due(4300)
@@ -193,7 +202,8 @@ def test_aws_on_443_gets_its_alpn_and_refuses_another():
     assert cfg.effective_alpn() == ("x-amzn-mqtt-ca",)
     assert "needs ALPN" in _problems(profile="aws-iot", port=443, tls={**tls, "alpn": ["mqtt"]})
     assert "client_id must equal thing_name" in _problems(
-        profile="aws-iot", tls=tls, thing_name="t1", client_id="other")
+        profile="aws-iot", tls=tls, thing_name="t1", client_id="other"
+    )
 
 
 def test_azure_profile_rules():
@@ -201,12 +211,22 @@ def test_azure_profile_rules():
     text = _problems(profile="azure-iot-hub", azure=azure)
     assert "MQTT 3.1.1 only" in text and "devices/dev1/messages/events/" in text
     assert "no retained messages" in text
-    ok = BridgeConfig.model_validate({
-        **BASE, "profile": "azure-iot-hub", "protocol": "3.1.1", "azure": azure,
-        "topics": [{"pattern": "#", "remote_prefix": "devices/dev1/messages/events/",
-                    "retain": False},
-                   {"pattern": "#", "direction": "in",
-                    "remote_prefix": "devices/dev1/messages/devicebound/"}]})
+    ok = BridgeConfig.model_validate(
+        {
+            **BASE,
+            "profile": "azure-iot-hub",
+            "protocol": "3.1.1",
+            "azure": azure,
+            "topics": [
+                {"pattern": "#", "remote_prefix": "devices/dev1/messages/events/", "retain": False},
+                {
+                    "pattern": "#",
+                    "direction": "in",
+                    "remote_prefix": "devices/dev1/messages/devicebound/",
+                },
+            ],
+        }
+    )
     assert ok.effective_client_id("gw") == "dev1" and ok.effective_status_topic("gw") is None
 
 

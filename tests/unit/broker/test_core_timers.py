@@ -7,8 +7,17 @@ from gateway.broker.core import BrokerCore
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import QoS, ReasonCode
-from gateway.mqtt.packets import Connack, Connect, Disconnect, Pingreq, Pingresp, Publish, \
-    Subscribe, Subscription, Will
+from gateway.mqtt.packets import (
+    Connack,
+    Connect,
+    Disconnect,
+    Pingreq,
+    Pingresp,
+    Publish,
+    Subscribe,
+    Subscription,
+    Will,
+)
 from gateway.mqtt.properties import Properties
 
 T0 = 1000.0
@@ -35,8 +44,9 @@ class Peer:
         return got
 
     def connect(self, client_id: str, now: float, **kwargs) -> Connack:
-        ack, *self.pending = self.send(Connect(client_id, protocol_version=self.version,
-                                               **kwargs), now)
+        ack, *self.pending = self.send(
+            Connect(client_id, protocol_version=self.version, **kwargs), now
+        )
         assert isinstance(ack, Connack) and ack.reason_code == ReasonCode.SUCCESS
         return ack
 
@@ -130,8 +140,9 @@ def test_will_delay_cancelled_when_the_session_resumes_MQTT_3_1_3_9():
     dev.connect("dev", T0, will=_will(30), properties=Properties(session_expiry_interval=300))
     dev.lose(T0 + 1)
     again = Peer(core, T0 + 10)
-    again.connect("dev", T0 + 10, clean_start=False,
-                  properties=Properties(session_expiry_interval=300))
+    again.connect(
+        "dev", T0 + 10, clean_start=False, properties=Properties(session_expiry_interval=300)
+    )
     core.tick(T0 + 100)
     assert watcher.received() == []
 
@@ -179,13 +190,30 @@ def test_queued_message_expires_while_the_client_is_away_MQTT_3_3_2_5():
     sub.lose(T0)
     pub = Peer(core, T0)
     pub.connect("pub", T0)
-    pub.send(Publish("e", b"short", QoS.AT_LEAST_ONCE, packet_id=1,
-                     properties=Properties(message_expiry_interval=10)), T0)
-    pub.send(Publish("e", b"long", QoS.AT_LEAST_ONCE, packet_id=2,
-                     properties=Properties(message_expiry_interval=100)), T0)
+    pub.send(
+        Publish(
+            "e",
+            b"short",
+            QoS.AT_LEAST_ONCE,
+            packet_id=1,
+            properties=Properties(message_expiry_interval=10),
+        ),
+        T0,
+    )
+    pub.send(
+        Publish(
+            "e",
+            b"long",
+            QoS.AT_LEAST_ONCE,
+            packet_id=2,
+            properties=Properties(message_expiry_interval=100),
+        ),
+        T0,
+    )
     back = Peer(core, T0 + 30)
-    ack = back.connect("sub", T0 + 30, clean_start=False,
-                       properties=Properties(session_expiry_interval=600))
+    ack = back.connect(
+        "sub", T0 + 30, clean_start=False, properties=Properties(session_expiry_interval=600)
+    )
     assert ack.session_present
     [publish] = back.received()
     assert publish.payload == b"long"

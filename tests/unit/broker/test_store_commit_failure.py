@@ -79,10 +79,10 @@ def retry(store: SqliteStore) -> None:
 
 def client(core: BrokerCore, client_id: str, version: int, clean: bool = True):  # noqa: ANN201
     conn = core.open_connection(0.0)
-    props = Properties(session_expiry_interval=3600) if version == 5 and not clean else \
-        Properties()
-    conn.receive_data(encode(Connect(client_id, version, clean_start=clean, properties=props),
-                             version), 0.0)
+    props = Properties(session_expiry_interval=3600) if version == 5 and not clean else Properties()
+    conn.receive_data(
+        encode(Connect(client_id, version, clean_start=clean, properties=props), version), 0.0
+    )
     received(conn)
     return conn
 
@@ -91,8 +91,9 @@ def received(conn) -> list:  # noqa: ANN001
     return list(StreamDecoder(version=conn.version).feed(conn.data_to_send()))
 
 
-def offline_subscriber(core: BrokerCore, store: SqliteStore, qos: int = 1,
-                       client_id: str = "away") -> None:
+def offline_subscriber(
+    core: BrokerCore, store: SqliteStore, qos: int = 1, client_id: str = "away"
+) -> None:
     sub = client(core, client_id, 4, clean=False)
     sub.receive_data(encode(Subscribe(1, (Subscription("t/#", QoS(qos)),)), 4), 0.0)
     sub.receive_data(b"\xe0\x00", 0.0)  # DISCONNECT
@@ -100,9 +101,12 @@ def offline_subscriber(core: BrokerCore, store: SqliteStore, qos: int = 1,
     settle(store)
 
 
-def publish(conn, qos: int, packet_id: int | None, payload: bytes = b"m", dup: bool = False) -> None:  # noqa: ANN001
-    conn.receive_data(encode(Publish("t/a", payload, QoS(qos), packet_id=packet_id, dup=dup),
-                             conn.version), 1.0)
+def publish(
+    conn, qos: int, packet_id: int | None, payload: bytes = b"m", dup: bool = False
+) -> None:  # noqa: ANN001
+    conn.receive_data(
+        encode(Publish("t/a", payload, QoS(qos), packet_id=packet_id, dup=dup), conn.version), 1.0
+    )
 
 
 def rows(store: SqliteStore, table: str) -> int:

@@ -13,8 +13,19 @@ from gateway.mqtt.enums import QoS
 
 def _add(db, qid: int, client: str, state: int = ops.QUEUED, body: int | None = None) -> None:
     message = Message("t", b"x" * qid, QoS(1), False, store_id=body or qid)
-    ops.queue_add(db, ops.Batch(), qid, client, message, None, 1, False, None, state,
-                  None if state == ops.QUEUED else qid)
+    ops.queue_add(
+        db,
+        ops.Batch(),
+        qid,
+        client,
+        message,
+        None,
+        1,
+        False,
+        None,
+        state,
+        None if state == ops.QUEUED else qid,
+    )
 
 
 def _purge(db, client: str, after: int, upto: int, limit: int = 1000) -> tuple[int, int]:
@@ -28,8 +39,9 @@ def _purge(db, client: str, after: int, upto: int, limit: int = 1000) -> tuple[i
 
 
 def _qids(db, client: str) -> list[int]:
-    return [r[0] for r in db.execute("SELECT qid FROM queue WHERE client_id=? ORDER BY qid",
-                                     (client,))]
+    return [
+        r[0] for r in db.execute("SELECT qid FROM queue WHERE client_id=? ORDER BY qid", (client,))
+    ]
 
 
 def test_purge_deletes_one_sessions_queued_range_in_batches(tmp_path):
@@ -48,7 +60,9 @@ def test_purge_deletes_one_sessions_queued_range_in_batches(tmp_path):
     assert bodies == {1, 2, 4, 5, 9, 10, 11}  # 5 is still referenced by the other session
 
 
-RANGE_PLAN = "SEARCH queue USING INDEX queue_by_client (client_id=? AND state=? AND qid>? AND qid<?)"
+RANGE_PLAN = (
+    "SEARCH queue USING INDEX queue_by_client (client_id=? AND state=? AND qid>? AND qid<?)"
+)
 
 
 def test_purge_is_a_range_of_the_queue_index(tmp_path):

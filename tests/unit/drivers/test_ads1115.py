@@ -43,10 +43,12 @@ def test_four_single_ended_channels():
     chip.inputs = [0.5, 1.25, 3.3, 0.0]
     with drv:
         got = {r.quantity: r.value for r in drv.read()}
-    assert got == {"voltage_a0": pytest.approx(0.5, abs=2e-4),
-                   "voltage_a1": pytest.approx(1.25, abs=2e-4),
-                   "voltage_a2": pytest.approx(3.3, abs=2e-4),
-                   "voltage_a3": pytest.approx(0.0, abs=2e-4)}
+    assert got == {
+        "voltage_a0": pytest.approx(0.5, abs=2e-4),
+        "voltage_a1": pytest.approx(1.25, abs=2e-4),
+        "voltage_a2": pytest.approx(3.3, abs=2e-4),
+        "voltage_a3": pytest.approx(0.0, abs=2e-4),
+    }
     assert chip.conversions == 4
     assert [q for q, _ in drv.quantities] == list(got)
 
@@ -64,7 +66,7 @@ def test_differential_pair_negative_value_with_gain():
 def test_waits_one_conversion_period_then_polls_os_bit(rate):
     clock = FakeClock()
     chip, drv = setup(clock, channels=["0"], data_rate=rate)
-    chip.clock_error = 1.09                     # slow oscillator, still inside ±10 %
+    chip.clock_error = 1.09  # slow oscillator, still inside ±10 %
     chip.inputs[0] = 1.0
     with drv:
         start = clock.now
@@ -94,8 +96,17 @@ def test_missing_adc_is_device_not_found():
         ADS1115(FakeSMBus(), 0x49).open()
 
 
-@pytest.mark.parametrize("options", [{"channels": ["4"]}, {"channels": ["1-2"]}, {"gain": 3.3},
-                                     {"data_rate": 100}, {"channels": []}, {"address": 0x50}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"channels": ["4"]},
+        {"channels": ["1-2"]},
+        {"gain": 3.3},
+        {"data_rate": 100},
+        {"channels": []},
+        {"address": 0x50},
+    ],
+)
 def test_bad_options(options):
     with pytest.raises(ValueError):
         ADS1115(FakeSMBus(), **options)

@@ -30,8 +30,10 @@ def test_uncalibrated_chip_is_initialised_then_read(chip):
     with drv:
         values = {r.quantity: r.value for r in drv.read()}
     assert fake.inits == 1
-    assert values == {"temperature": pytest.approx(-12.5, abs=0.001),
-                      "humidity": pytest.approx(67.0, abs=0.001)}
+    assert values == {
+        "temperature": pytest.approx(-12.5, abs=0.001),
+        "humidity": pytest.approx(67.0, abs=0.001),
+    }
 
 
 def test_calibrated_chip_is_not_initialised_again():
@@ -45,9 +47,9 @@ def test_busy_after_the_wait_polls_then_fails():
     clock = FakeClock()
     fake, drv = setup(clock)
     drv.open()
-    fake.measure_s = 0.085                     # a slow chip: done after one poll
+    fake.measure_s = 0.085  # a slow chip: done after one poll
     assert len(drv.read()) == 2
-    fake.measure_s = 1.0                       # never done in time
+    fake.measure_s = 1.0  # never done in time
     with pytest.raises(DriverError, match="busy"):
         drv.read()
 
@@ -64,7 +66,7 @@ def test_crc_mismatch_aht20():
 def test_temperature_outside_the_operating_range_raises():
     clock = FakeClock()
     fake, drv = setup(clock)
-    fake.raw = (0x80000, 0xF0000)              # S_T 15/16 of full scale: 137.5 °C
+    fake.raw = (0x80000, 0xF0000)  # S_T 15/16 of full scale: 137.5 °C
     drv.open()
     with pytest.raises(InvalidReading, match="temperature"):
         drv.read()

@@ -26,8 +26,9 @@ def test_mtreg_opcodes_p11_default_69():
     assert mtreg_commands(254) == (0x47, 0x7E)
 
 
-@pytest.mark.parametrize("mode,mtreg,wait", [("high", 69, 0.180), ("high2", 138, 0.360),
-                                              ("low", 31, 0.024 * 31 / 69)])
+@pytest.mark.parametrize(
+    "mode,mtreg,wait", [("high", 69, 0.180), ("high2", 138, 0.360), ("low", 31, 0.024 * 31 / 69)]
+)
 def test_one_time_modes_measurement_time_and_mtreg(mode, mtreg, wait):
     clock = FakeClock()
     chip, drv = setup(clock, mode=mode, mtreg=mtreg)
@@ -40,7 +41,7 @@ def test_one_time_modes_measurement_time_and_mtreg(mode, mtreg, wait):
     assert reading.unit == "lx"
     # quantisation: one count is 1/1.2 * 69/mtreg (/2 in high2) lx
     assert reading.value == pytest.approx(321.0, abs=0.5 * 69 / mtreg)
-    assert not chip.powered                  # one-time mode powered the chip down
+    assert not chip.powered  # one-time mode powered the chip down
 
 
 def test_reading_too_early_would_give_the_old_register():
@@ -49,7 +50,7 @@ def test_reading_too_early_would_give_the_old_register():
     drv.open()
     drv.read()
     chip.lux = 1000.0
-    drv.mtreg = 200                          # takes longer than the driver's 69-based wait
+    drv.mtreg = 200  # takes longer than the driver's 69-based wait
     drv.measurement_time_s = lambda: 0.180
     assert drv.read()[0].value != pytest.approx(1000.0, abs=1)
 
@@ -67,8 +68,9 @@ def test_missing_sensor_is_device_not_found():
         BH1750(FakeSMBus(), 0x5C).open()
 
 
-@pytest.mark.parametrize("options", [{"mode": "medium"}, {"mtreg": 30}, {"mtreg": 255},
-                                     {"address": 0x24}])
+@pytest.mark.parametrize(
+    "options", [{"mode": "medium"}, {"mtreg": 30}, {"mtreg": 255}, {"address": 0x24}]
+)
 def test_bad_options(options):
     with pytest.raises(ValueError):
         BH1750(FakeSMBus(), **options)

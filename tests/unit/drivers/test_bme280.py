@@ -34,7 +34,8 @@ def float_compensation(adc_t: int, adc_p: int, adc_h: int, c: dict[str, int]):
     p = p + (v1 + v2 + c["P7"]) / 16.0
     h = tf - 76800.0
     h = (adc_h - (c["H4"] * 64.0 + c["H5"] / 16384.0 * h)) * (
-        c["H2"] / 65536.0 * (1.0 + c["H6"] / 67108864.0 * h * (1.0 + c["H3"] / 67108864.0 * h)))
+        c["H2"] / 65536.0 * (1.0 + c["H6"] / 67108864.0 * h * (1.0 + c["H3"] / 67108864.0 * h))
+    )
     h = h * (1.0 - c["H1"] * h / 524288.0)
     return temp, p / 100.0, h
 
@@ -59,13 +60,20 @@ def test_bmp280_datasheet_worked_example_3_12():
     c = Calibration(**CAL)
     tf = bme280.t_fine(519888, c)
     assert tf == 128422
-    assert bme280.compensate_temperature(tf) == 2508          # 25.08 °C
+    assert bme280.compensate_temperature(tf) == 2508  # 25.08 °C
     assert bme280.compensate_pressure(415148, tf, c) / 256 == pytest.approx(100653.27, abs=0.5)
 
 
-@pytest.mark.parametrize("adc_t,adc_p,adc_h", [
-    (519888, 415148, 30000), (480000, 350000, 25000), (560000, 300000, 35000),
-    (500000, 430000, 22500), (540000, 380000, 28000)])
+@pytest.mark.parametrize(
+    "adc_t,adc_p,adc_h",
+    [
+        (519888, 415148, 30000),
+        (480000, 350000, 25000),
+        (560000, 300000, 35000),
+        (500000, 430000, 22500),
+        (540000, 380000, 28000),
+    ],
+)
 def test_integer_compensation_matches_float_formulas_8_1(adc_t, adc_p, adc_h):
     c = Calibration(**CAL)
     temp, hpa, rh = float_compensation(adc_t, adc_p, adc_h, CAL)
@@ -97,13 +105,18 @@ def test_forced_read_through_fake_chip_matches_float_formulas():
     assert values["pressure"] == (pytest.approx(hpa, abs=0.01), "hPa")
     assert values["humidity"] == (pytest.approx(rh, abs=0.05), "%")
     assert chip.measurements == 1
-    assert chip.regs[0xF4] & 0x03 == 0          # the chip went back to sleep
+    assert chip.regs[0xF4] & 0x03 == 0  # the chip went back to sleep
 
 
 def test_oversampling_options_written_to_ctrl_meas_and_ctrl_hum_5_4():
     clock = FakeClock()
-    _, chip, drv = make(clock, oversampling_temperature=2, oversampling_pressure=16,
-                        oversampling_humidity=4, iir_filter=8)
+    _, chip, drv = make(
+        clock,
+        oversampling_temperature=2,
+        oversampling_pressure=16,
+        oversampling_humidity=4,
+        iir_filter=8,
+    )
     with drv:
         drv.read()
     assert chip.regs[0xF4] >> 2 == 0b010_101
@@ -121,7 +134,7 @@ def test_skipped_humidity_is_not_reported_4_1():
 def test_slow_chip_is_polled_until_status_measuring_clears():
     clock = FakeClock()
     _, chip, drv = make(clock)
-    chip.slowdown = 1.2                           # longer than the datasheet maximum
+    chip.slowdown = 1.2  # longer than the datasheet maximum
     with drv:
         start = clock.now
         drv.read()
@@ -167,13 +180,20 @@ def test_missing_address_raises_device_not_found_with_eremoteio():
 def test_temperature_outside_operating_range_raises():
     clock = FakeClock()
     _, chip, drv = make(clock)
-    chip.adc_t = 800000              # 111.95 °C
+    chip.adc_t = 800000  # 111.95 °C
     with drv, pytest.raises(InvalidReading, match="temperature"):
         drv.read()
 
 
-@pytest.mark.parametrize("options", [{"oversampling_pressure": 3}, {"iir_filter": 5},
-                                     {"oversampling_temperature": 0}, {"address": 0x40}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"oversampling_pressure": 3},
+        {"iir_filter": 5},
+        {"oversampling_temperature": 0},
+        {"address": 0x40},
+    ],
+)
 def test_bad_options_are_clear_errors(options):
     with pytest.raises(ValueError):
         BME280(FakeSMBus(), **options)

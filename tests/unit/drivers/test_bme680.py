@@ -6,8 +6,16 @@ from __future__ import annotations
 import pytest
 
 from drivers.base import DeviceNotFound, DriverError, InvalidReading
-from drivers.i2c.bme680 import (BME680, Calibration, gas_resistance_bme680, gas_resistance_bme688,
-                                humidity, pressure, temperature, wait_code)
+from drivers.i2c.bme680 import (
+    BME680,
+    Calibration,
+    gas_resistance_bme680,
+    gas_resistance_bme688,
+    humidity,
+    pressure,
+    temperature,
+    wait_code,
+)
 from tests.fakes.chips.bme680 import VECTOR, FakeBME680
 from tests.fakes.i2c import FakeClock, FakeSMBus
 
@@ -30,7 +38,7 @@ def test_compensation_matches_an_independent_vector():
 
 
 def test_gas_wait_encoding_3_2_1():
-    assert wait_code(100) == 0x59                    # the datasheet's example
+    assert wait_code(100) == 0x59  # the datasheet's example
     assert wait_code(63) == 63 and wait_code(4032) == 0xFF
 
 
@@ -50,7 +58,7 @@ def test_forced_measurement_through_the_registers():
     assert values["pressure"] == pytest.approx(1009.7752, abs=1e-4)
     assert values["humidity"] == pytest.approx(25.2, abs=0.1)
     assert values["gas_resistance"] == pytest.approx(20467.26, abs=0.01)
-    assert chip.regs[0x64] == wait_code(150) and chip.forced[0] > 0    # heater set before measuring
+    assert chip.regs[0x64] == wait_code(150) and chip.forced[0] > 0  # heater set before measuring
 
 
 def test_bme688_reads_gas_from_its_own_registers():
@@ -59,7 +67,7 @@ def test_bme688_reads_gas_from_its_own_registers():
     with drv:
         values = {r.quantity: r.value for r in drv.read()}
     assert values["gas_resistance"] == pytest.approx(gas_resistance_bme688(195, 9))
-    assert chip.regs[0x71] == 0x20                                      # run_gas of the BME688
+    assert chip.regs[0x71] == 0x20  # run_gas of the BME688
 
 
 def test_unstable_heater_leaves_gas_out_and_keeps_the_rest():
@@ -76,7 +84,7 @@ def test_the_heater_follows_the_ambient_temperature():
     chip, drv = setup(clock)
     with drv:
         drv.read()
-        chip.raw["temperature"] = 560_000                                 # warmer
+        chip.raw["temperature"] = 560_000  # warmer
         drv.read()
         drv.read()
     assert chip.forced[2] != chip.forced[0]
@@ -87,7 +95,7 @@ def test_no_gas_option_and_errors():
     chip, drv = setup(clock, gas=False)
     with drv:
         assert [q for q, _ in drv.quantities] == ["temperature", "humidity", "pressure"]
-        chip.raw["humidity"] = 65535                                    # beyond 100 %
+        chip.raw["humidity"] = 65535  # beyond 100 %
         with pytest.raises(InvalidReading, match="humidity"):
             drv.read()
     chip.regs[0xD0] = 0x60

@@ -34,7 +34,7 @@ def test_driver_reproduces_the_worked_example_through_the_registers():
 def test_oversampling_shifts_up_and_waits_table_8(oss, wait):
     clock = FakeClock()
     chip, drv = setup(clock, oversampling=oss)
-    chip.up = 23843 << oss                    # the same pressure, measured with more bits
+    chip.up = 23843 << oss  # the same pressure, measured with more bits
     drv.open()
     clock.slept.clear()
     values = {r.quantity: r.value for r in drv.read()}
@@ -46,7 +46,7 @@ def test_conversion_not_done_is_a_failed_read():
     clock = FakeClock()
     chip, drv = setup(clock)
     drv.open()
-    drv.sleep = lambda s: None                # a driver that does not wait sees Sco still set
+    drv.sleep = lambda s: None  # a driver that does not wait sees Sco still set
     with pytest.raises(DriverError, match="still running"):
         drv.read()
 
@@ -54,7 +54,7 @@ def test_conversion_not_done_is_a_failed_read():
 def test_wrong_chip_id_is_not_found():
     clock = FakeClock()
     chip, drv = setup(clock)
-    chip.regs[0xD0] = 0x58                    # a BMP280 at the same address
+    chip.regs[0xD0] = 0x58  # a BMP280 at the same address
     with pytest.raises(DeviceNotFound, match="0x58"):
         drv.open()
 
@@ -68,7 +68,7 @@ def test_nothing_at_the_address_is_not_found():
 def test_eeprom_word_0xffff_is_refused_3_4():
     clock = FakeClock()
     chip, drv = setup(clock)
-    chip.regs[0xB2:0xB4] = b"\xff\xff"        # AC5 unreadable
+    chip.regs[0xB2:0xB4] = b"\xff\xff"  # AC5 unreadable
     with pytest.raises(DriverError, match="ac5"):
         drv.open()
 
@@ -76,7 +76,7 @@ def test_eeprom_word_0xffff_is_refused_3_4():
 def test_pressure_outside_operating_range_raises():
     clock = FakeClock()
     chip, drv = setup(clock, oversampling=0)
-    chip.up = 2000                            # far below 300 hPa
+    chip.up = 2000  # far below 300 hPa
     drv.open()
     with pytest.raises(InvalidReading, match="hPa"):
         drv.read()

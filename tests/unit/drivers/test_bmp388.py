@@ -12,7 +12,7 @@ from tests.fakes.i2c import FakeClock, FakeSMBus
 
 def test_calibration_and_compensation_match_the_vector():
     c = Calibration.from_nvm(NVM)
-    assert c.t1 == 27427 * 256 and c.p11 == -60 / 2 ** 65
+    assert c.t1 == 27427 * 256 and c.p11 == -60 / 2**65
     up, ut = int.from_bytes(RAW[:3], "little"), int.from_bytes(RAW[3:], "little")
     celsius, pascal = compensate(c, up, ut)
     assert celsius == pytest.approx(30.499314453874284, abs=1e-9)
@@ -24,13 +24,16 @@ def test_forced_read_through_the_registers(chip_id, name):
     clock = FakeClock()
     bus = FakeSMBus()
     chip = bus.attach(0x77, FakeBMP388(clock, chip_id))
-    with BMP388(bus, oversampling_pressure=16, oversampling_temperature=2, iir_filter=7,
-                sleep=clock.sleep) as drv:
+    with BMP388(
+        bus, oversampling_pressure=16, oversampling_temperature=2, iir_filter=7, sleep=clock.sleep
+    ) as drv:
         values = {r.quantity: r.value for r in drv.read()}
     assert drv.chip == name and chip.resets == 1
     assert chip.regs[0x1C] == 1 << 3 | 4 and chip.regs[0x1F] == 3 << 1
-    assert values == {"temperature": pytest.approx(30.4993, abs=1e-4),
-                      "pressure": pytest.approx(1008.76006, abs=1e-5)}
+    assert values == {
+        "temperature": pytest.approx(30.4993, abs=1e-4),
+        "pressure": pytest.approx(1008.76006, abs=1e-5),
+    }
 
 
 def test_conversion_time_3_9_2():

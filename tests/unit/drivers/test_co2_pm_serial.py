@@ -27,12 +27,14 @@ def pty():
         dev.fake = fake
         devices.append(dev)
         return dev
+
     yield make
     for dev in devices:
         dev.close()
 
 
 # --- MH-Z19B -------------------------------------------------------------------------------------
+
 
 def test_mhz19b_manual_examples():
     assert mhz_command(0x86) == bytes.fromhex("ff0186000000000079")
@@ -53,7 +55,7 @@ def test_mhz19b_decoder_skips_a_bad_frame_and_finds_the_next():
 def test_mhz19b_decoder_split_anywhere(noise, chunk):
     stream = noise.replace(b"\xff", b"") + MHZ_EXAMPLE
     dec = MhZ19Decoder(0x86)
-    got = [f for i in range(0, len(stream), chunk) for f in dec.feed(stream[i:i + chunk])]
+    got = [f for i in range(0, len(stream), chunk) for f in dec.feed(stream[i : i + chunk])]
     assert got == [MHZ_EXAMPLE]
 
 
@@ -79,12 +81,13 @@ def test_mhz19b_checksum_error_and_out_of_range(pty):
 
 def test_mhz19b_silent_port_is_not_found(pty):
     dev = pty(FakeMhZ19B())
-    dev.respond = lambda data: (len(data), b"")          # unplugged: nothing answers
+    dev.respond = lambda data: (len(data), b"")  # unplugged: nothing answers
     with pytest.raises(DeviceNotFound):
         MhZ19B(dev.open_port(), timeout=0.1).read()
 
 
 # --- SDS011 --------------------------------------------------------------------------------------
+
 
 def test_sds011_protocol_examples():
     assert parse(SDS_EXAMPLE) == (123.6, 261.8)
@@ -111,8 +114,9 @@ def test_sds011_query_mode(pty):
 def test_sds011_sleeps_between_reads_after_a_warm_up(pty):
     dev = pty(FakeSds011())
     slept = []
-    drv = Sds011(dev.open_port(), sleep_between_reads=True, warmup=30, timeout=2.0,
-                 sleep=slept.append)
+    drv = Sds011(
+        dev.open_port(), sleep_between_reads=True, warmup=30, timeout=2.0, sleep=slept.append
+    )
     drv.open()
     assert dev.fake.sleeping
     dev.fake.pm25 = 8.4
@@ -122,13 +126,14 @@ def test_sds011_sleeps_between_reads_after_a_warm_up(pty):
 
 
 def test_sds011_asleep_sensor_does_not_answer_a_query(pty):
-    dev = pty(FakeSds011())                  # asleep, as left by a previous run
+    dev = pty(FakeSds011())  # asleep, as left by a previous run
     drv = Sds011(dev.open_port(), timeout=0.2)
     with pytest.raises(DeviceNotFound):
         drv.read()
 
 
 # --- Senseair S8 ---------------------------------------------------------------------------------
+
 
 def test_s8_document_example_request():
     assert read_request(0xFE, 0x04, 3, 1) == bytes.fromhex("fe0400030001d5c5")
@@ -140,7 +145,7 @@ def test_s8_reads_co2_at_the_any_sensor_address(pty):
     with drv:
         dev.fake.inputs[3] = 812
         assert drv.read()[0].value == 812
-    assert dev.fake.writes == 0                 # ABC already 180 h: EEPROM not written
+    assert dev.fake.writes == 0  # ABC already 180 h: EEPROM not written
 
 
 def test_s8_writes_abc_period_only_when_it_differs(pty):
@@ -164,10 +169,11 @@ def test_s8_exception_response(pty):
     dev = pty(FakeSenseairS8(address=0x68))
     drv = SenseairS8(dev.open_port(), slave=0x68, abc_period=7, timeout=2.0)
 
-    def no_holding_registers(data):                       # an older firmware: HR32 unknown
+    def no_holding_registers(data):  # an older firmware: HR32 unknown
         if len(data) >= 8 and data[1] == 0x03:
             return 8, with_crc(bytes([0x68, 0x83, 2]))
         return dev.fake.respond(data)
+
     dev.respond = no_holding_registers
     with pytest.raises(ModbusException, match="illegal data address"):
         drv.open()

@@ -13,12 +13,14 @@ from tests.fakes.chips.dht_iio import FakeIIO
 
 def test_reads_milli_units(tmp_path):
     iio = FakeIIO(tmp_path)
-    iio.add(0, "some-adc")                       # another IIO device is ignored
+    iio.add(0, "some-adc")  # another IIO device is ignored
     iio.add(1, celsius=-12.4, rh=87.5)
     drv = DHT(base_path=str(tmp_path), read_file=iio.read_file)
     with drv:
-        assert [(r.quantity, r.value) for r in drv.read()] == [("temperature", -12.4),
-                                                               ("humidity", 87.5)]
+        assert [(r.quantity, r.value) for r in drv.read()] == [
+            ("temperature", -12.4),
+            ("humidity", 87.5),
+        ]
     assert drv.path.endswith("iio:device1")
 
 
@@ -55,7 +57,10 @@ def test_two_sensors_need_iio_device(tmp_path):
 def test_out_of_range_is_a_failed_read(tmp_path):
     iio = FakeIIO(tmp_path)
     iio.add(0, rh=103.0)
-    with DHT(base_path=str(tmp_path), read_file=iio.read_file) as drv, pytest.raises(InvalidReading):
+    with (
+        DHT(base_path=str(tmp_path), read_file=iio.read_file) as drv,
+        pytest.raises(InvalidReading),
+    ):
         drv.read()
 
 

@@ -64,15 +64,15 @@ def test_floating_input_without_pull(factory):
 
 def test_bounces_within_bounce_time_are_ignored(factory):
     sensor, events, pin = opened(factory, kind="button", bounce_time=0.05)
-    pin.drive_low()           # press
+    pin.drive_low()  # press
     factory.advance(0.002)
-    pin.drive_high()          # bounce
+    pin.drive_high()  # bounce
     factory.advance(0.002)
-    pin.drive_low()           # bounce
+    pin.drive_low()  # bounce
     assert events == [Reading("pressed", True)]
     assert sensor.ignored_edges == 2
     factory.advance(0.2)
-    pin.drive_high()          # release, well after the bounce window
+    pin.drive_high()  # release, well after the bounce window
     assert events == [Reading("pressed", True), Reading("pressed", False)]
     sensor.close()
 
@@ -81,7 +81,7 @@ def test_a_glitch_hidden_by_debounce_is_repaired_by_read(factory):
     sensor, events, pin = opened(factory, kind="contact", bounce_time=0.05)
     pin.drive_low()
     factory.advance(0.01)
-    pin.drive_high()          # real release, but inside the window: no event
+    pin.drive_high()  # real release, but inside the window: no event
     assert events == [Reading("contact", True)]
     assert sensor.read() == [Reading("contact", False)]
     factory.advance(1)
@@ -105,12 +105,15 @@ def test_read_before_open_is_a_clear_error(factory):
         DigitalInput(PIN, pin_factory=factory).read()
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"kind": "doorbell"}, "kind must be one of"),
-    ({"pull": "sideways"}, "pull must be one of"),
-    ({"bounce_time": 0}, "bounce_time"),
-    ({"bounce_time": -1}, "bounce_time"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"kind": "doorbell"}, "kind must be one of"),
+        ({"pull": "sideways"}, "pull must be one of"),
+        ({"bounce_time": 0}, "bounce_time"),
+        ({"bounce_time": -1}, "bounce_time"),
+    ],
+)
 def test_bad_options_are_rejected(options, message):
     with pytest.raises(ValueError, match=message):
         DigitalInput(PIN, pin_factory=MockFactory(), **options)
@@ -127,12 +130,15 @@ def test_pin_factory_by_name():
         make_factory("gpio9")
 
 
-@pytest.mark.parametrize("model, os_release, expected", [
-    ("Raspberry Pi 5 Model B Rev 1.0\x00", "VERSION_CODENAME=bookworm", True),
-    ("Raspberry Pi 4 Model B Rev 1.4", 'VERSION_CODENAME="bookworm"\nID=debian', True),
-    ("Raspberry Pi 4 Model B Rev 1.4", "VERSION_CODENAME=bullseye", False),
-    ("", "VERSION_CODENAME=bookworm", False),  # a Debian PC: gpiozero's default
-])
+@pytest.mark.parametrize(
+    "model, os_release, expected",
+    [
+        ("Raspberry Pi 5 Model B Rev 1.0\x00", "VERSION_CODENAME=bookworm", True),
+        ("Raspberry Pi 4 Model B Rev 1.4", 'VERSION_CODENAME="bookworm"\nID=debian', True),
+        ("Raspberry Pi 4 Model B Rev 1.4", "VERSION_CODENAME=bullseye", False),
+        ("", "VERSION_CODENAME=bookworm", False),  # a Debian PC: gpiozero's default
+    ],
+)
 def test_lgpio_is_chosen_on_pi5_and_bookworm(model, os_release, expected):
     assert needs_lgpio(model, os_release) is expected
 

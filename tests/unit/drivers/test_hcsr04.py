@@ -12,7 +12,9 @@ from tests.fakes.ticked_gpio import TickedMockFactory
 
 def setup(**options):
     factory = TickedMockFactory()
-    fake = FakeHCSR04(factory, echo=24, trigger=23, speed=speed_of_sound(options.get("temperature", 20.0)))
+    fake = FakeHCSR04(
+        factory, echo=24, trigger=23, speed=speed_of_sound(options.get("temperature", 20.0))
+    )
     slept: list[float] = []
     drv = HCSR04(pin=24, trigger_pin=23, pin_factory=factory, sleep=slept.append, **options)
     return fake, drv, slept
@@ -47,7 +49,7 @@ def test_no_echo_is_a_failed_read_not_a_clamped_value():
     fake.distance = None
     with drv, pytest.raises(InvalidReading, match="no echo"):
         drv.read()
-    fake.distance = 3.0                                    # beyond max_distance
+    fake.distance = 3.0  # beyond max_distance
     with drv, pytest.raises(InvalidReading, match="outside"):
         drv.read()
 

@@ -22,8 +22,8 @@ def test_crc_examples_sht21_5_7(data, crc):
 
 
 def test_conversion_formulas_6_1_6_2():
-    assert humidity(0x8000) == pytest.approx(56.5)            # -6 + 125 / 2
-    assert temperature(0x8000) == pytest.approx(41.01)        # -46.85 + 175.72 / 2
+    assert humidity(0x8000) == pytest.approx(56.5)  # -6 + 125 / 2
+    assert temperature(0x8000) == pytest.approx(41.01)  # -46.85 + 175.72 / 2
 
 
 def test_status_bits_are_cleared_before_conversion():
@@ -39,8 +39,10 @@ def test_reads_both_quantities_polling_while_nacked(chip_name):
     with drv:
         values = {r.quantity: r.value for r in drv.read()}
     assert chip.resets == 1
-    assert values == {"temperature": pytest.approx(-5.5, abs=0.01),
-                      "humidity": pytest.approx(83.25, abs=0.01)}
+    assert values == {
+        "temperature": pytest.approx(-5.5, abs=0.01),
+        "humidity": pytest.approx(83.25, abs=0.01),
+    }
 
 
 def test_crc_mismatch_is_a_failed_read():
@@ -64,7 +66,7 @@ def test_response_of_the_other_measurement_is_refused():
 def test_humidity_above_100_raises_not_clamps():
     clock = FakeClock()
     chip, drv = setup(clock)
-    chip.raw[0xF5] = 0xFFFE                                    # 118.99 % by the formula
+    chip.raw[0xF5] = 0xFFFE  # 118.99 % by the formula
     drv.open()
     with pytest.raises(InvalidReading, match="humidity"):
         drv.read()
@@ -74,7 +76,7 @@ def test_a_chip_that_never_finishes_is_a_failed_read():
     clock = FakeClock()
     chip, drv = setup(clock)
     drv.open()
-    chip.write = lambda data: None                             # accepts, never measures
+    chip.write = lambda data: None  # accepts, never measures
     with pytest.raises(OSError):
         drv.read()
 

@@ -16,18 +16,28 @@ def setup(**options):
     factory = MockFactory()
     fake = FakeHX711(factory, dout=5, sck=6)
     ticks = itertools.count()
-    drv = HX711(pin=5, clock_pin=6, pin_factory=factory, sleep=lambda s: fake.tick(),
-                monotonic=lambda: next(ticks) * 0.001, **options)
+    drv = HX711(
+        pin=5,
+        clock_pin=6,
+        pin_factory=factory,
+        sleep=lambda s: fake.tick(),
+        monotonic=lambda: next(ticks) * 0.001,
+        **options,
+    )
     return fake, drv
 
 
 def test_twos_complement_24_bit():
-    assert (to_signed(0x7FFFFF), to_signed(0x800000), to_signed(0xFFFFFF)) == (8388607, -8388608, -1)
+    assert (to_signed(0x7FFFFF), to_signed(0x800000), to_signed(0xFFFFFF)) == (
+        8388607,
+        -8388608,
+        -1,
+    )
 
 
 def test_reset_then_settling_conversion_discarded_then_weight():
     fake, drv = setup(offset=23_456, scale=50.0, unit="g")
-    fake.inputs["A"] = 30_000                   # x 4 at gain 128 (fake's code = input x gain/32)
+    fake.inputs["A"] = 30_000  # x 4 at gain 128 (fake's code = input x gain/32)
     with drv:
         assert fake.resets == 1
         values = {r.quantity: r.value for r in drv.read()}
@@ -47,7 +57,7 @@ def test_extra_pulses_select_the_gain_table_3(channel, gain, factor):
 def test_median_rejects_one_garbled_conversion():
     fake, drv = setup(samples=3)
     drv.open()
-    fake.queue = [4000, 3_000_000, 4004]        # one read garbled (the chip powered down mid-read)
+    fake.queue = [4000, 3_000_000, 4004]  # one read garbled (the chip powered down mid-read)
     assert dict((r.quantity, r.value) for r in drv.read())["raw"] == 4004
 
 

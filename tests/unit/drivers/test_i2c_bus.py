@@ -7,8 +7,14 @@ import errno
 import pytest
 
 from drivers.base import DeviceNotFound
-from drivers.bus.i2c import (check_address, missing_as_not_found, open_bus, read_raw,
-                             recover_bus, write_raw)
+from drivers.bus.i2c import (
+    check_address,
+    missing_as_not_found,
+    open_bus,
+    read_raw,
+    recover_bus,
+    write_raw,
+)
 from tests.fakes.chips.register import FakeRegisterChip
 from tests.fakes.i2c import FakeSMBus
 
@@ -68,11 +74,12 @@ def test_recover_bus_survives_a_failing_close():
     class Wedged(FakeSMBus):
         def close(self):
             raise OSError(errno.EIO, "stuck")
+
     assert isinstance(recover_bus(Wedged(), 3, lambda n: FakeSMBus()), FakeSMBus)
 
 
 def test_open_bus_uses_smbus2_and_reports_missing_device_file():
     with pytest.raises(FileNotFoundError):
-        open_bus(250)                    # /dev/i2c-250 does not exist: smbus2's own error
+        open_bus(250)  # /dev/i2c-250 does not exist: smbus2's own error
     with pytest.raises(ValueError):
         open_bus(-1)

@@ -33,9 +33,9 @@ def test_calibration_picks_smallest_pga_covering_the_shunt_voltage():
 
 
 def test_odd_calibration_is_made_even_because_bit_0_is_void():
-    cal = calibrate(0.1, 2.0)                         # trunc(...) = 6710
+    cal = calibrate(0.1, 2.0)  # trunc(...) = 6710
     assert cal.register % 2 == 0
-    cal = calibrate(0.05, 2.0)                        # 13421 -> 13420
+    cal = calibrate(0.05, 2.0)  # 13421 -> 13420
     assert cal.register == 13420
 
 
@@ -57,7 +57,7 @@ def test_triggered_read_through_the_chips_own_maths(amps, volts):
     assert got["power"] == pytest.approx(abs(amps) * volts, abs=0.01 + abs(amps) * 0.004)
     assert got["shunt_voltage"] == pytest.approx(amps * 0.1, abs=1e-5)
     assert chip.regs[5] == drv.calibration.register
-    assert chip.regs[2] & 0x2 == 0                    # reading power cleared CNVR
+    assert chip.regs[2] & 0x2 == 0  # reading power cleared CNVR
 
 
 def test_averaging_changes_config_and_waits_for_cnvr():
@@ -73,7 +73,7 @@ def test_averaging_changes_config_and_waits_for_cnvr():
 
 def test_current_beyond_max_current_overflows_and_raises():
     clock = FakeClock()
-    chip, drv = setup(clock, max_current=1.0)         # PGA 0.16 V covers 0.1 V, cal fits 1 A
+    chip, drv = setup(clock, max_current=1.0)  # PGA 0.16 V covers 0.1 V, cal fits 1 A
     chip.current, chip.bus_voltage = 1.5, 12.0
     with drv, pytest.raises(InvalidReading):
         drv.read()
@@ -81,8 +81,8 @@ def test_current_beyond_max_current_overflows_and_raises():
 
 def test_shunt_voltage_beyond_pga_raises():
     clock = FakeClock()
-    chip, drv = setup(clock, max_current=0.4)         # PGA 40 mV
-    chip.current, chip.bus_voltage = 0.5, 5.0         # 50 mV: saturates the shunt ADC
+    chip, drv = setup(clock, max_current=0.4)  # PGA 40 mV
+    chip.current, chip.bus_voltage = 0.5, 5.0  # 50 mV: saturates the shunt ADC
     with drv, pytest.raises(InvalidReading):
         drv.read()
 
@@ -92,10 +92,17 @@ def test_missing_chip_is_device_not_found():
         INA219(FakeSMBus(), 0x45).open()
 
 
-@pytest.mark.parametrize("options", [{"shunt_ohms": 0}, {"max_current": -1},
-                                     {"shunt_ohms": 1.0, "max_current": 1.0},
-                                     {"bus_voltage_range": 24}, {"samples": 3},
-                                     {"address": 0x60}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"shunt_ohms": 0},
+        {"max_current": -1},
+        {"shunt_ohms": 1.0, "max_current": 1.0},
+        {"bus_voltage_range": 24},
+        {"samples": 3},
+        {"address": 0x60},
+    ],
+)
 def test_bad_options(options):
     with pytest.raises(ValueError):
         INA219(FakeSMBus(), **options)

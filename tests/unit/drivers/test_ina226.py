@@ -26,7 +26,7 @@ def test_equation_1_calibration():
 
 def test_shunt_drop_beyond_81_92_mv_is_refused():
     with pytest.raises(ValueError, match="81.92 mV"):
-        calibrate(0.1, 1.0)                                  # 100 mV
+        calibrate(0.1, 1.0)  # 100 mV
 
 
 @pytest.mark.parametrize("amps,volts", [(0.25, 12.0), (-0.5, 5.0), (0.001, 24.0)])
@@ -60,14 +60,14 @@ def test_ina260_fixed_lsbs():
         values = {r.quantity: r.value for r in drv.read()}
     assert values["current"] == pytest.approx(3.2, abs=1.25e-3)
     assert values["power"] == pytest.approx(3.2 * 11.9, abs=0.01)
-    assert fake.regs[5] == 0                                # no calibration register written
+    assert fake.regs[5] == 0  # no calibration register written
 
 
 def test_saturated_shunt_and_overflow_are_failed_reads():
     clock = FakeClock()
     fake, drv = setup(clock)
     drv.open()
-    fake.amps = 2.0                                         # 200 mV: the ADC saturates
+    fake.amps = 2.0  # 200 mV: the ADC saturates
     with pytest.raises(InvalidReading, match="81.92 mV|OVF"):
         drv.read()
 
@@ -75,6 +75,6 @@ def test_saturated_shunt_and_overflow_are_failed_reads():
 def test_wrong_die_id_is_not_found():
     clock = FakeClock()
     fake, drv = setup(clock)
-    fake.regs[0xFF] = 0x2270                                # an INA260 configured as INA226
+    fake.regs[0xFF] = 0x2270  # an INA260 configured as INA226
     with pytest.raises(DeviceNotFound, match="0x2270"):
         drv.open()

@@ -32,8 +32,9 @@ def device():
 
 def test_named_groups_become_readings_with_units():
     dec = LineDecoder(PATTERN, UNITS)
-    assert dec.feed(b"T=-3.5C H=81%\r\n") == [[Reading("temperature", -3.5, "°C"),
-                                                Reading("humidity", 81, "%")]]
+    assert dec.feed(b"T=-3.5C H=81%\r\n") == [
+        [Reading("temperature", -3.5, "°C"), Reading("humidity", 81, "%")]
+    ]
 
 
 def test_partial_lines_wait_and_bad_lines_are_recorded():
@@ -50,14 +51,21 @@ def test_overlong_line_dropped():
 
 
 def test_optional_group_absent_is_left_out():
-    dec = LineDecoder(r"V=(?P<voltage>[\d.]+)(?: I=(?P<current>[\d.]+))?", {"voltage": "V",
-                                                                           "current": "A"})
+    dec = LineDecoder(
+        r"V=(?P<voltage>[\d.]+)(?: I=(?P<current>[\d.]+))?", {"voltage": "V", "current": "A"}
+    )
     assert dec.feed(b"V=12.1\n") == [[Reading("voltage", 12.1, "V")]]
 
 
-@pytest.mark.parametrize("pattern,units", [
-    (PATTERN, {"temperature": "°C"}), (PATTERN, {**UNITS, "pressure": "hPa"}),
-    (r"T=(\d+)", {}), (r"T=(?P<t>[", {"t": ""})])
+@pytest.mark.parametrize(
+    "pattern,units",
+    [
+        (PATTERN, {"temperature": "°C"}),
+        (PATTERN, {**UNITS, "pressure": "hPa"}),
+        (r"T=(\d+)", {}),
+        (r"T=(?P<t>[", {"t": ""}),
+    ],
+)
 def test_config_mismatch_is_value_error(pattern, units):
     with pytest.raises(ValueError):
         LineDecoder(pattern, units)
@@ -85,8 +93,9 @@ def test_streaming_device_only_garbage_raises_invalid(loop):
 def test_polled_device_over_pty_with_boot_garbage(device):
     device.fake.garbage_first = True
     device.fake.temperature = 19.25
-    drv = LineDevice(device.open_port(), pattern=PATTERN, units=UNITS, command="READ\r\n",
-                     timeout=2.0)
+    drv = LineDevice(
+        device.open_port(), pattern=PATTERN, units=UNITS, command="READ\r\n", timeout=2.0
+    )
     assert [r.value for r in drv.read()] == [19.25, 40]
     assert bytes(device.received) == b"READ\r\n"
 

@@ -10,9 +10,17 @@ from tests.fakes.chips.mcp9808 import FakeMCP9808
 from tests.fakes.i2c import FakeSMBus
 
 
-@pytest.mark.parametrize("word,celsius", [(0x0190, 25.0), (0x0191, 25.0625), (0x07D0, 125.0),
-                                          (0x1FFF, -0.0625), (0x1D80, -40.0),
-                                          (0xE190, 25.0)])   # alert flags set: ignored
+@pytest.mark.parametrize(
+    "word,celsius",
+    [
+        (0x0190, 25.0),
+        (0x0191, 25.0625),
+        (0x07D0, 125.0),
+        (0x1FFF, -0.0625),
+        (0x1D80, -40.0),
+        (0xE190, 25.0),
+    ],
+)  # alert flags set: ignored
 def test_equation_5_1(word, celsius):
     assert decode(word) == celsius
 
@@ -41,6 +49,6 @@ def test_another_chip_at_the_address_is_not_found():
 def test_out_of_range_is_a_failed_read():
     bus = FakeSMBus()
     fake = bus.attach(0x18, FakeMCP9808())
-    fake.words[0x05] = 0x0FF0                         # 255 °C
+    fake.words[0x05] = 0x0FF0  # 255 °C
     with MCP9808(bus) as drv, pytest.raises(InvalidReading):
         drv.read()

@@ -8,8 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.base import ChecksumError, DeviceNotFound, InvalidReading
-from drivers.serial.nmea import (NmeaDecoder, NmeaGps, coordinate, parse_gga, parse_rmc,
-                                 split_sentence)
+from drivers.serial.nmea import (
+    NmeaDecoder,
+    NmeaGps,
+    coordinate,
+    parse_gga,
+    parse_rmc,
+    split_sentence,
+)
 from tests.fakes.chips.nmea_gps import FakeGps, sentence
 
 # NMEA 0183 reference GGA example (widely reproduced, checksum *47)
@@ -49,9 +55,16 @@ def test_south_and_west_are_negative():
     assert coordinate("15112.600", "W", 3) == pytest.approx(-151.21)
 
 
-@pytest.mark.parametrize("value,hemi,digits", [("9100.000", "N", 2), ("4860.000", "N", 2),
-                                                ("18100.0", "E", 3), ("4807.0", "E", 2),
-                                                ("48x7.0", "N", 2)])
+@pytest.mark.parametrize(
+    "value,hemi,digits",
+    [
+        ("9100.000", "N", 2),
+        ("4860.000", "N", 2),
+        ("18100.0", "E", 3),
+        ("4807.0", "E", 2),
+        ("48x7.0", "N", 2),
+    ],
+)
 def test_bad_coordinates_raise(value, hemi, digits):
     with pytest.raises(InvalidReading):
         coordinate(value, hemi, digits)
@@ -63,7 +76,7 @@ def test_decoder_resyncs_after_garbage_and_partial_lines():
     out = dec.feed(stream)
     assert [s.kind for s in out] == ["GGA"]
     assert dec.feed(b"\r\n")[0].kind == "RMC"
-    assert len(dec.errors) == 1          # the truncated GGA
+    assert len(dec.errors) == 1  # the truncated GGA
 
 
 def test_overlong_line_is_dropped_and_counted():
@@ -77,7 +90,7 @@ def test_one_chunk_equals_byte_by_byte_and_never_raises(noise, chunk):
     stream = noise + b"\r\n" + FakeGps().epoch() + noise + b"\n" + GGA + b"\r\n"
     whole = NmeaDecoder().feed(stream)
     dec = NmeaDecoder()
-    pieces = [s for i in range(0, len(stream), chunk) for s in dec.feed(stream[i:i + chunk])]
+    pieces = [s for i in range(0, len(stream), chunk) for s in dec.feed(stream[i : i + chunk])]
     assert pieces == whole
     assert [s.kind for s in whole][-4:] == ["GGA", "GSA", "RMC", "GGA"]
 
@@ -99,8 +112,10 @@ def test_no_fix_reports_quality_and_satellites_only(port):
     gps = FakeGps()
     gps.quality, gps.satellites = 0, 3
     port.write(gps.epoch())
-    assert {r.quantity: r.value for r in NmeaGps(port).read()} == \
-        {"fix_quality": 0, "satellites": 3}
+    assert {r.quantity: r.value for r in NmeaGps(port).read()} == {
+        "fix_quality": 0,
+        "satellites": 3,
+    }
 
 
 def test_corrupt_sentences_only_raise_checksum_error_after_timeout(port):

@@ -8,8 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.base import ChecksumError, DeviceNotFound, InvalidReading
-from drivers.serial.pms5003 import (CMD_MODE_PASSIVE, CMD_READ_PASSIVE, Pms5003, Pms5003Decoder,
-                                    command, parse_frame)
+from drivers.serial.pms5003 import (
+    CMD_MODE_PASSIVE,
+    CMD_READ_PASSIVE,
+    Pms5003,
+    Pms5003Decoder,
+    command,
+    parse_frame,
+)
 from tests.fakes.chips.pms5003 import FakePms5003, frame
 from tests.fakes.serial_pty import PtyDevice
 
@@ -70,7 +76,7 @@ def test_split_anywhere_equals_whole_and_never_raises(noise, chunk):
     stream = noise + frame(VALUES) + noise + frame([7] * 13)
     whole = Pms5003Decoder().feed(stream)
     dec = Pms5003Decoder()
-    parts = [f for i in range(0, len(stream), chunk) for f in dec.feed(stream[i:i + chunk])]
+    parts = [f for i in range(0, len(stream), chunk) for f in dec.feed(stream[i : i + chunk])]
     assert parts == whole
     assert whole[-1].pm2_5 == 7
 
@@ -110,7 +116,7 @@ def test_passive_mode_requests_each_frame_over_a_pty(device):
 def test_passive_mode_silent_sensor_is_device_not_found(device):
     drv = Pms5003(device.open_port(), mode="passive", timeout=0.1)
     with pytest.raises(DeviceNotFound):
-        drv.read()                     # never switched to passive: the fake does not answer
+        drv.read()  # never switched to passive: the fake does not answer
 
 
 def test_bad_options():

@@ -26,8 +26,16 @@ def test_tmp102_style_12_bit_left_justified_big_endian_signed():
 
 
 def test_little_endian_unsigned_with_offset_and_scale():
-    drv = sensor({0x10: b"\x34\x12\x00"}, register=0x10, length=3, byte_order="little",
-                 scale=0.5, offset=-10, quantity="pressure", unit="Pa")
+    drv = sensor(
+        {0x10: b"\x34\x12\x00"},
+        register=0x10,
+        length=3,
+        byte_order="little",
+        scale=0.5,
+        offset=-10,
+        quantity="pressure",
+        unit="Pa",
+    )
     with drv:
         assert drv.read()[0].value == 0x1234 * 0.5 - 10
 
@@ -49,11 +57,17 @@ def test_missing_chip_is_device_not_found():
         RegisterSensor(FakeSMBus(), 0x49, register=0, quantity="x").open()
 
 
-@pytest.mark.parametrize("options", [{"register": 256}, {"register": 0, "length": 0},
-                                     {"register": 0, "length": 33},
-                                     {"register": 0, "byte_order": "middle"},
-                                     {"register": 0, "quantity": "Temp C"},
-                                     {"register": 0, "valid_range": (5, 1)}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"register": 256},
+        {"register": 0, "length": 0},
+        {"register": 0, "length": 33},
+        {"register": 0, "byte_order": "middle"},
+        {"register": 0, "quantity": "Temp C"},
+        {"register": 0, "valid_range": (5, 1)},
+    ],
+)
 def test_bad_config_is_a_clear_error(options):
     options.setdefault("quantity", "temperature")
     with pytest.raises(ValueError):

@@ -9,7 +9,7 @@ from drivers.i2c.scd30 import SCD30, floats
 from tests.fakes.chips.scd30 import FakeSCD30
 from tests.fakes.i2c import FakeClock, FakeSMBus
 
-EXAMPLE_WORDS = [0x43DB, 0x8C2E, 0x41D9, 0xE7FF, 0x4243, 0x3A1B]     # §1.4.5
+EXAMPLE_WORDS = [0x43DB, 0x8C2E, 0x41D9, 0xE7FF, 0x4243, 0x3A1B]  # §1.4.5
 
 
 def setup(clock, **options):
@@ -39,7 +39,7 @@ def test_reads_the_example_words_through_the_bus():
     with drv:
         values = {r.quantity: round(r.value, 2) for r in drv.read()}
     assert values == {"co2": 439.1, "temperature": 27.24, "humidity": 48.81}
-    assert chip.started_at is None                                  # close() stopped it
+    assert chip.started_at is None  # close() stopped it
 
 
 def test_no_new_measurement_in_time_is_a_failed_read():
@@ -47,7 +47,7 @@ def test_no_new_measurement_in_time_is_a_failed_read():
     chip, drv = setup(clock)
     drv.open()
     drv.read()
-    chip.interval = 60                                              # it stalls
+    chip.interval = 60  # it stalls
     with pytest.raises(DriverError, match="no measurement"):
         drv.read()
 
@@ -59,7 +59,7 @@ def test_crc_and_nan_are_failed_reads():
     chip.corrupt_crc = True
     with pytest.raises(ChecksumError):
         drv.read()
-    chip.corrupt_crc, chip.words = False, [0x7FC0, 0, 0x41D9, 0xE7FF, 0x4243, 0x3A1B]   # NaN
+    chip.corrupt_crc, chip.words = False, [0x7FC0, 0, 0x41D9, 0xE7FF, 0x4243, 0x3A1B]  # NaN
     clock.advance(2)
     with pytest.raises(InvalidReading, match="not a number"):
         drv.read()

@@ -40,9 +40,12 @@ def test_read_waits_for_the_next_5_s_sample():
     chip, drv = setup(clock)
     chip.co2, chip.temperature, chip.humidity = 1234, 19.5, 55.0
     drv.open()
-    values = {r.quantity: r.value for r in drv.read()}   # polls until the first sample at 5 s
-    assert values == {"co2": 1234, "temperature": pytest.approx(19.5, abs=0.01),
-                      "humidity": pytest.approx(55.0, abs=0.01)}
+    values = {r.quantity: r.value for r in drv.read()}  # polls until the first sample at 5 s
+    assert values == {
+        "co2": 1234,
+        "temperature": pytest.approx(19.5, abs=0.01),
+        "humidity": pytest.approx(55.0, abs=0.01),
+    }
     clock.advance(5.0)
     assert drv.read()[0].value == 1234
 
@@ -54,7 +57,7 @@ def test_reading_faster_than_the_sensor_samples_is_a_failed_read():
     clock.advance(5.0)
     drv.read()
     with pytest.raises(DriverError, match="every 5 s"):
-        drv.read()                                      # no new sample within 1.2 s after a sample
+        drv.read()  # no new sample within 1.2 s after a sample
 
 
 def test_crc_error_and_zero_ppm_are_failed_reads():
@@ -77,7 +80,7 @@ def test_forced_recalibration_3_8_1():
     drv.open()
     chip.co2 = 455
     assert drv.forced_recalibration(420) == 420 - 455
-    assert chip.running_since is not None               # measuring again afterwards
+    assert chip.running_since is not None  # measuring again afterwards
     chip.minutes_measured_before_frc = 1
     with pytest.raises(DriverError, match="failed"):
         drv.forced_recalibration(420)

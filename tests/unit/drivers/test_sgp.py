@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from drivers.base import DeviceNotFound, DriverError
-from drivers.i2c.sgp import (SGP30, SGP40, absolute_humidity, fixed_8_8, humidity_ticks,
-                             temperature_ticks)
+from drivers.i2c.sgp import (
+    SGP30,
+    SGP40,
+    absolute_humidity,
+    fixed_8_8,
+    humidity_ticks,
+    temperature_ticks,
+)
 from tests.fakes.chips.sgp import FakeSGP
 from tests.fakes.i2c import FakeClock, FakeSMBus
 
@@ -20,14 +26,14 @@ def setup(clock, chip="sgp40"):
 
 
 def test_compensation_ticks_sgp40_table():
-    assert (humidity_ticks(50), temperature_ticks(25)) == (0x8000, 0x6666)   # the defaults
+    assert (humidity_ticks(50), temperature_ticks(25)) == (0x8000, 0x6666)  # the defaults
     assert (humidity_ticks(0), humidity_ticks(100)) == (0, 0xFFFF)
     assert (temperature_ticks(-45), temperature_ticks(130)) == (0, 0xFFFF)
 
 
 def test_sgp30_absolute_humidity_fixed_point():
     assert fixed_8_8(15.5) == 0x0F80
-    assert absolute_humidity(25.0, 50.0) == pytest.approx(11.5, abs=0.1)   # the 23 g/m³ at 100 %
+    assert absolute_humidity(25.0, 50.0) == pytest.approx(11.5, abs=0.1)  # the 23 g/m³ at 100 %
 
 
 def test_sgp40_reports_nothing_during_the_algorithm_blackout_then_an_index():
@@ -36,9 +42,11 @@ def test_sgp40_reports_nothing_during_the_algorithm_blackout_then_an_index():
     with drv:
         results = [drv.read() for _ in range(60)]
     first = next(i for i, r in enumerate(results) if r)
-    assert 40 <= first <= 50                                    # "the first 45 samples"
-    assert all(r and r[0].quantity == "voc_index" and 0 < r[0].value <= 500 for r in results[first:])
-    assert fake.heater_off                                      # close() turned it off
+    assert 40 <= first <= 50  # "the first 45 samples"
+    assert all(
+        r and r[0].quantity == "voc_index" and 0 < r[0].value <= 500 for r in results[first:]
+    )
+    assert fake.heater_off  # close() turned it off
 
 
 def test_sgp40_sends_defaults_then_the_compensation_it_was_given():
@@ -64,13 +72,13 @@ def test_sgp30_hides_the_fixed_warm_up_values_and_sets_humidity_once():
     fake, drv = setup(clock, "sgp30")
     drv.open()
     drv.compensate(22.0, 40.0)
-    assert drv.read() == []                                     # 400 ppm / 0 ppb: warming up
+    assert drv.read() == []  # 400 ppm / 0 ppb: warming up
     clock.advance(15)
     assert [(r.quantity, r.value) for r in drv.read()] == [("eco2", 612), ("tvoc", 87)]
     assert fake.absolute_humidity == fixed_8_8(absolute_humidity(22.0, 40.0))
     fake.absolute_humidity = None
     drv.read()
-    assert fake.absolute_humidity is None                       # unchanged: not sent again
+    assert fake.absolute_humidity is None  # unchanged: not sent again
 
 
 def test_sgp30_wrong_product_and_missing():

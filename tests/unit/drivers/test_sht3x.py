@@ -33,8 +33,10 @@ def test_conversion_formula_4_13_end_points():
     assert convert(0xFFFF, 0xFFFF) == (130, 100)
 
 
-@pytest.mark.parametrize("repeatability,command,wait", [
-    ("high", 0x2400, 0.0155), ("medium", 0x240B, 0.0065), ("low", 0x2416, 0.0045)])
+@pytest.mark.parametrize(
+    "repeatability,command,wait",
+    [("high", 0x2400, 0.0155), ("medium", 0x240B, 0.0065), ("low", 0x2416, 0.0045)],
+)
 def test_single_shot_no_clock_stretching_commands_table_9(repeatability, command, wait):
     clock = FakeClock()
     chip, drv = setup(clock, repeatability=repeatability)
@@ -60,7 +62,7 @@ def test_read_during_measurement_is_nacked_and_retried():
     clock = FakeClock()
     chip, drv = setup(clock)
     drv.open()
-    drv.duration = 0.011              # shorter than the fake's typical 12.5 ms: the read is NAKed
+    drv.duration = 0.011  # shorter than the fake's typical 12.5 ms: the read is NAKed
     assert drv.read()[0].quantity == "temperature"
     assert clock.slept[-3:] == [0.011, 0.001, 0.001]
 
@@ -76,7 +78,7 @@ def test_corrupt_crc_raises_checksum_error():
 def test_temperature_beyond_specified_range_raises():
     clock = FakeClock()
     chip, drv = setup(clock)
-    chip.raw = (0xFFFF, 0x8000)       # 130 °C: not in -40..125 °C
+    chip.raw = (0xFFFF, 0x8000)  # 130 °C: not in -40..125 °C
     with drv, pytest.raises(InvalidReading):
         drv.read()
 

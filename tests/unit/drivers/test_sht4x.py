@@ -22,13 +22,12 @@ def test_conversion_4_6():
 
 def test_rh_outside_0_100_raises_instead_of_cropping_4_6():
     with pytest.raises(InvalidReading, match="humidity"):
-        convert(0x6666, 0xFFFF)       # 119 %
+        convert(0x6666, 0xFFFF)  # 119 %
     with pytest.raises(InvalidReading, match="humidity"):
-        convert(0x6666, 0x0000)       # -6 %
+        convert(0x6666, 0x0000)  # -6 %
 
 
-@pytest.mark.parametrize("precision,wait", [("high", 0.0083), ("medium", 0.0045),
-                                             ("low", 0.0016)])
+@pytest.mark.parametrize("precision,wait", [("high", 0.0083), ("medium", 0.0045), ("low", 0.0016)])
 def test_measure_commands_table_7_and_max_durations(precision, wait):
     clock = FakeClock()
     chip, drv = setup(clock, precision=precision)
@@ -37,8 +36,10 @@ def test_measure_commands_table_7_and_max_durations(precision, wait):
         start = clock.now
         values = {r.quantity: r.value for r in drv.read()}
     assert clock.now - start == pytest.approx(wait)
-    assert values == {"temperature": pytest.approx(-10.25, abs=0.003),
-                      "humidity": pytest.approx(80.5, abs=0.002)}
+    assert values == {
+        "temperature": pytest.approx(-10.25, abs=0.003),
+        "humidity": pytest.approx(80.5, abs=0.002),
+    }
 
 
 def test_open_reads_serial_number_0x89():

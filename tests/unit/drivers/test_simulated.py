@@ -51,22 +51,27 @@ def test_units_and_types_follow_the_profiles():
 def test_temperature_follows_a_daily_curve_warmer_afternoon_than_night():
     clock = Clock(NOON_UTC + 3 * 3600)  # 15:00, the peak
     afternoon = Simulated(["temperature"], seed=5, clock=clock).read()[0].value
-    clock.now = NOON_UTC + 15 * 3600     # 03:00, the trough
+    clock.now = NOON_UTC + 15 * 3600  # 03:00, the trough
     night = Simulated(["temperature"], seed=5, clock=clock).read()[0].value
     assert afternoon - night == pytest.approx(2 * PROFILES["temperature"].amplitude, abs=0.01)
 
 
 def test_random_walk_moves_slowly_between_close_reads():
     clock = Clock()
-    values = [v["temperature"] for v in series(Simulated(["temperature"], seed=11, clock=clock), clock, 60, 10)]
+    values = [
+        v["temperature"]
+        for v in series(Simulated(["temperature"], seed=11, clock=clock), clock, 60, 10)
+    ]
     steps = [abs(b - a) for a, b in zip(values, values[1:])]
-    assert max(steps) < 0.3          # 10 s apart: small steps
-    assert len(set(values)) > 5      # but it does move
+    assert max(steps) < 0.3  # 10 s apart: small steps
+    assert len(set(values)) > 5  # but it does move
 
 
 def test_states_flip_now_and_then():
     clock = Clock()
-    values = [v["motion"] for v in series(Simulated(["motion"], seed=2, clock=clock), clock, 500, 60)]
+    values = [
+        v["motion"] for v in series(Simulated(["motion"], seed=2, clock=clock), clock, 500, 60)
+    ]
     flips = sum(a != b for a, b in zip(values, values[1:]))
     assert 20 < flips < 300  # 12 per hour over about 8 hours, give or take
 
@@ -112,15 +117,18 @@ def test_a_hung_read_is_released_by_close():
     assert not thread.is_alive() and "hung" in str(errors[0])
 
 
-@pytest.mark.parametrize("args, options, message", [
-    ((["temprature"],), {}, "unknown or repeated simulated quantities"),
-    ((["co2", "co2"],), {}, "repeated"),
-    (([],), {}, "non-empty"),
-    (("temperature",), {}, "non-empty list"),
-    ((), {"error_rate": 1.5}, "error_rate must be between 0 and 1"),
-    ((), {"error_rate": 0.6, "hang_rate": 0.6}, "must not exceed 1"),
-    ((), {"hang_seconds": 0}, "hang_seconds"),
-])
+@pytest.mark.parametrize(
+    "args, options, message",
+    [
+        ((["temprature"],), {}, "unknown or repeated simulated quantities"),
+        ((["co2", "co2"],), {}, "repeated"),
+        (([],), {}, "non-empty"),
+        (("temperature",), {}, "non-empty list"),
+        ((), {"error_rate": 1.5}, "error_rate must be between 0 and 1"),
+        ((), {"error_rate": 0.6, "hang_rate": 0.6}, "must not exceed 1"),
+        ((), {"hang_seconds": 0}, "hang_seconds"),
+    ],
+)
 def test_bad_options_are_rejected(args, options, message):
     with pytest.raises(ValueError, match=message):
         Simulated(*args, **options)

@@ -16,13 +16,16 @@ def setup(clock, part=0x5, **options):
     return chip, TSL2561(bus, sleep=clock.sleep, **options)
 
 
-@pytest.mark.parametrize("ch0,ch1,expected", [
-    (1000, 250, 0.0304 * 1000 - 0.062 * 1000 * 0.25 ** 1.4),   # r = 0.25
-    (1000, 550, 0.0224 * 1000 - 0.031 * 550),                  # r = 0.55
-    (1000, 700, 0.0128 * 1000 - 0.0153 * 700),                 # r = 0.70
-    (1000, 1000, 0.00146 * 1000 - 0.00112 * 1000),             # r = 1.00
-    (1000, 1400, 0.0),                                         # r > 1.30
-])
+@pytest.mark.parametrize(
+    "ch0,ch1,expected",
+    [
+        (1000, 250, 0.0304 * 1000 - 0.062 * 1000 * 0.25**1.4),  # r = 0.25
+        (1000, 550, 0.0224 * 1000 - 0.031 * 550),  # r = 0.55
+        (1000, 700, 0.0128 * 1000 - 0.0153 * 700),  # r = 0.70
+        (1000, 1000, 0.00146 * 1000 - 0.00112 * 1000),  # r = 1.00
+        (1000, 1400, 0.0),  # r > 1.30
+    ],
+)
 def test_lux_formulas_t_package(ch0, ch1, expected):
     assert lux(ch0, ch1) == pytest.approx(expected)
 
@@ -52,7 +55,7 @@ def test_auto_gain_falls_back_to_1x_when_16x_saturates():
     chip.ch0_402_16x, chip.ch1_402_16x = 400_000.0, 60_000.0
     with drv:
         values = {r.quantity: r.value for r in drv.read()}
-    assert chip.regs[1] == 0x02                                  # 1x, 402 ms
+    assert chip.regs[1] == 0x02  # 1x, 402 ms
     assert values["illuminance"] == pytest.approx(lux(400_000, 60_000), rel=0.001)
 
 

@@ -31,14 +31,19 @@ def test_auto_gain_settles_where_the_channels_fit(full, gain):
         values = {r.quantity: r.value for r in drv.read()}
     assert drv.gain == gain
     assert values["full_spectrum"] < 65535 and values["illuminance"] == pytest.approx(
-        lux(values["full_spectrum"], values["infrared"], {"max": 9876.0, "medium": 25.0,
-                                                           "low": 1.0}[gain], 200))
+        lux(
+            values["full_spectrum"],
+            values["infrared"],
+            {"max": 9876.0, "medium": 25.0, "low": 1.0}[gain],
+            200,
+        )
+    )
 
 
 def test_saturation_at_a_fixed_gain_and_the_100_ms_full_scale():
     clock = FakeClock()
     chip, drv = setup(clock, gain="high", integration_time=100)
-    chip.full = 1.0                                          # 42,800 counts > 36,863 at 100 ms
+    chip.full = 1.0  # 42,800 counts > 36,863 at 100 ms
     with drv, pytest.raises(InvalidReading, match="saturated"):
         drv.read()
 

@@ -58,16 +58,33 @@ def pins() -> MockFactory:
 
 
 async def test_expander_on_a_missing_bus_is_refused_then_restored_when_the_bus_appears(
-        tmp_path: Path, pins: MockFactory, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, pins: MockFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="gateway.relays")
     StateStore(tmp_path).save({"valve": StoredState(1.0)})  # it was on before the reboot
     mqtt, clock = MemoryBus(), FakeClock(1000)
     buses = Buses(clock, b3=False)
-    outputs = (OutputConfig(name="valve", kind="pcf8574", bus=3, address=0x20, pin=0,
-                            active_low=True, power_on="restore"),
-               OutputConfig(name="pump", pin=17))
-    service = RelayService(outputs, mqtt.client("relays"), BASE, tmp_path, pin_factory=pins,
-                           open_i2c=buses.open_i2c, clock=clock)
+    outputs = (
+        OutputConfig(
+            name="valve",
+            kind="pcf8574",
+            bus=3,
+            address=0x20,
+            pin=0,
+            active_low=True,
+            power_on="restore",
+        ),
+        OutputConfig(name="pump", pin=17),
+    )
+    service = RelayService(
+        outputs,
+        mqtt.client("relays"),
+        BASE,
+        tmp_path,
+        pin_factory=pins,
+        open_i2c=buses.open_i2c,
+        clock=clock,
+    )
     await service.start()
     assert available(mqtt, "valve") == b"offline" and available(mqtt, "pump") == b"online"
     events = await Watcher.on(mqtt, f"{BASE}/relay/valve/event")
@@ -79,8 +96,10 @@ async def test_expander_on_a_missing_bus_is_refused_then_restored_when_the_bus_a
     # Each relay's log lines carry its journal field (journalctl RELAY=valve).
     refused = [r for r in caplog.records if r.getMessage().startswith("relay valve: refused")]
     assert refused and all(r.RELAY == "valve" for r in refused)
-    assert any(getattr(r, "RELAY", None) == "pump" and r.getMessage() == "relay pump: ON (command)"
-               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert any(
+        getattr(r, "RELAY", None) == "pump" and r.getMessage() == "relay pump: ON (command)"
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
 
     for delay in (5, 10, 20, 40, 60, 60):  # retried after 5 s, doubling, capped at 60 s
         clock.advance(delay)
@@ -102,15 +121,28 @@ async def test_expander_on_a_missing_bus_is_refused_then_restored_when_the_bus_a
     await service.stop()
 
 
-async def test_a_chip_that_answers_late_still_respects_its_interlock(tmp_path: Path,
-                                                                    pins: MockFactory) -> None:
+async def test_a_chip_that_answers_late_still_respects_its_interlock(
+    tmp_path: Path, pins: MockFactory
+) -> None:
     mqtt, clock = MemoryBus(), FakeClock()
     buses = Buses(clock, b1=True)
-    outputs = (OutputConfig(name="up", kind="mcp23017", address=0x21, pin=8, power_on="on",
-                            interlock=("down",)),
-               OutputConfig(name="down", pin=22))
-    service = RelayService(outputs, mqtt.client("relays"), BASE, tmp_path, pin_factory=pins,
-                           open_i2c=buses.open_i2c, clock=clock, retry_first=1, retry_max=4)
+    outputs = (
+        OutputConfig(
+            name="up", kind="mcp23017", address=0x21, pin=8, power_on="on", interlock=("down",)
+        ),
+        OutputConfig(name="down", pin=22),
+    )
+    service = RelayService(
+        outputs,
+        mqtt.client("relays"),
+        BASE,
+        tmp_path,
+        pin_factory=pins,
+        open_i2c=buses.open_i2c,
+        clock=clock,
+        retry_first=1,
+        retry_max=4,
+    )
     await service.start()  # the bus opens, nothing answers at 0x21
     assert available(mqtt, "up") == b"offline"
     await command(mqtt, "down", "ON")
@@ -132,10 +164,19 @@ async def test_expanders_on_two_buses_use_their_own_bus(tmp_path: Path, pins: Mo
     mqtt, clock = MemoryBus(), FakeClock()
     buses = Buses(clock, b0=True, b1=True)
     chips = {n: buses.bus[n].attach(0x20, FakePCF8574()) for n in (0, 1)}
-    outputs = (OutputConfig(name="a", kind="pcf8574", bus=0, address=0x20, pin=0),
-               OutputConfig(name="b", kind="pcf8574", address=0x20, pin=0))  # bus 1, the default
-    service = RelayService(outputs, mqtt.client("relays"), BASE, tmp_path, pin_factory=pins,
-                           open_i2c=buses.open_i2c, clock=clock)
+    outputs = (
+        OutputConfig(name="a", kind="pcf8574", bus=0, address=0x20, pin=0),
+        OutputConfig(name="b", kind="pcf8574", address=0x20, pin=0),
+    )  # bus 1, the default
+    service = RelayService(
+        outputs,
+        mqtt.client("relays"),
+        BASE,
+        tmp_path,
+        pin_factory=pins,
+        open_i2c=buses.open_i2c,
+        clock=clock,
+    )
     await service.start()
     assert sorted(buses.opened) == [0, 1]
     await command(mqtt, "a", "ON")

@@ -33,9 +33,16 @@ class Rig:
     def __init__(self, tmp_path: Path, *outputs: OutputConfig, **kw: Any) -> None:
         self.mqtt, self.clock, self.i2c = MemoryBus(), FakeClock(1000), FakeSMBus()
         self.pins = MockFactory(pin_class=MockPWMPin)
-        self.service = RelayService(outputs, self.mqtt.client("relays"), BASE, tmp_path,
-                                    pin_factory=self.pins, open_i2c=lambda n: self.i2c,
-                                    clock=self.clock, **kw)
+        self.service = RelayService(
+            outputs,
+            self.mqtt.client("relays"),
+            BASE,
+            tmp_path,
+            pin_factory=self.pins,
+            open_i2c=lambda n: self.i2c,
+            clock=self.clock,
+            **kw,
+        )
 
     async def events(self, name: str) -> Watcher:
         return await Watcher.on(self.mqtt, f"{BASE}/relay/{name}/event")
@@ -59,12 +66,15 @@ def bodies(watcher: Watcher) -> list[dict[str, Any]]:
 
 
 async def test_an_mcp23017_that_loses_power_is_offline_retried_and_set_up_again(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="gateway.relays")
-    rig = Rig(tmp_path,
-              OutputConfig(name="heater", kind="mcp23017", address=0x20, pin=0, max_on_seconds=60),
-              OutputConfig(name="pump", kind="mcp23017", address=0x20, pin=9),
-              OutputConfig(name="lamp", pin=17))
+    rig = Rig(
+        tmp_path,
+        OutputConfig(name="heater", kind="mcp23017", address=0x20, pin=0, max_on_seconds=60),
+        OutputConfig(name="pump", kind="mcp23017", address=0x20, pin=9),
+        OutputConfig(name="lamp", pin=17),
+    )
     chip = rig.i2c.attach(0x20, FakeMCP23017())
     await rig.service.start()
     await rig.command("heater", "ON")
@@ -99,12 +109,19 @@ async def test_an_mcp23017_that_loses_power_is_offline_retried_and_set_up_again(
     assert chip.regs[IODIRA] & 0x01 == 0 and chip.regs[IODIRB] & 0x02 == 0  # outputs again
     assert not chip.level(0) and chip.level(9)
     [restored] = bodies(heater)
-    assert restored == {"event": "switched", "state": "OFF", "reason": "restored",
-                        "detail": restored["detail"]}
-    assert restored["detail"].startswith("restored after device loss: it answered again after 255 s "
-                                         "and had reset (IODIR 0xFFFF")
+    assert restored == {
+        "event": "switched",
+        "state": "OFF",
+        "reason": "restored",
+        "detail": restored["detail"],
+    }
+    assert restored["detail"].startswith(
+        "restored after device loss: it answered again after 255 s and had reset (IODIR 0xFFFF"
+    )
     assert bodies(pump)[-1]["state"] == "ON"
-    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "had reset" in r.getMessage()]
+    warned = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "had reset" in r.getMessage()
+    ]
     assert {r.RELAY for r in warned} == {"heater", "pump"}
     await rig.command("heater", "ON")  # and it obeys commands again
     assert chip.level(0) and rig.state("heater") == b"ON"
@@ -112,9 +129,11 @@ async def test_an_mcp23017_that_loses_power_is_offline_retried_and_set_up_again(
 
 
 async def test_a_brown_out_the_bus_never_saw_is_found_by_the_read_back(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    rig = Rig(tmp_path, OutputConfig(name="valve", kind="mcp23017", address=0x21, pin=3,
-                                     check_interval=2))
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = Rig(
+        tmp_path, OutputConfig(name="valve", kind="mcp23017", address=0x21, pin=3, check_interval=2)
+    )
     chip = rig.i2c.attach(0x21, FakeMCP23017())
     await rig.service.start()
     await rig.command("valve", "ON")
@@ -129,16 +148,20 @@ async def test_a_brown_out_the_bus_never_saw_is_found_by_the_read_back(
     [restored] = bodies(events)
     assert restored["state"] == "ON" and restored["reason"] == "restored"
     assert "the chip had reset (IODIR 0xFFFF, OLAT 0x0000" in restored["detail"]
-    assert [r.levelno for r in caplog.records if "does not hold what was written" in r.getMessage()] \
-        == [logging.WARNING]
+    assert [
+        r.levelno for r in caplog.records if "does not hold what was written" in r.getMessage()
+    ] == [logging.WARNING]
     availability = [m.payload for m in rig.mqtt.log[online:] if m.topic.endswith("/availability")]
     assert availability == [b"online"]  # it answered throughout: never offline
     await rig.service.stop()
 
 
 async def test_a_pcf8574_that_came_back_all_high_gets_its_latch_again(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, OutputConfig(name="a", kind="pcf8574", address=0x20, pin=0, active_low=True),
-              OutputConfig(name="b", kind="pcf8574", address=0x20, pin=1, active_low=True))
+    rig = Rig(
+        tmp_path,
+        OutputConfig(name="a", kind="pcf8574", address=0x20, pin=0, active_low=True),
+        OutputConfig(name="b", kind="pcf8574", address=0x20, pin=1, active_low=True),
+    )
     chip = rig.i2c.attach(0x20, FakePCF8574())
     await rig.service.start()
     await rig.command("a", "ON")
@@ -157,8 +180,10 @@ async def test_a_pcf8574_that_came_back_all_high_gets_its_latch_again(tmp_path: 
 async def running_compressor(tmp_path: Path):  # noqa: ANN201
     """An MCP23017 compressor output with a 180 s min-off time, switched ON past it; (rig, chip,
     its event watcher)."""
-    rig = Rig(tmp_path, OutputConfig(name="compressor", kind="mcp23017", address=0x20, pin=4,
-                                     min_off_seconds=180))
+    rig = Rig(
+        tmp_path,
+        OutputConfig(name="compressor", kind="mcp23017", address=0x20, pin=4, min_off_seconds=180),
+    )
     chip = rig.i2c.attach(0x20, FakeMCP23017())
     await rig.service.start()
     await rig.advance(180)
@@ -168,16 +193,23 @@ async def running_compressor(tmp_path: Path):  # noqa: ANN201
 
 
 async def test_after_a_reset_min_off_time_is_kept_before_the_compressor_runs_again(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     rig, chip, events = await running_compressor(tmp_path)
     chip.brown_out()  # it dropped out: starting it again at once would short-cycle it
     await rig.advance(5)
     assert rig.state("compressor") == b"OFF" and not chip.level(4)
     assert chip.regs[IODIRA] & 0x10 == 0  # set up again, driven off
-    assert bodies(events) == [{"event": "switched", "state": "OFF", "reason": "restored",
-                               "detail": "restored after device loss: the chip had reset (IODIR "
-                                         "0xFFFF, OLAT 0x0000; expected outputs 0x0010 latched at "
-                                         "0x0010)"}]
+    assert bodies(events) == [
+        {
+            "event": "switched",
+            "state": "OFF",
+            "reason": "restored",
+            "detail": "restored after device loss: the chip had reset (IODIR "
+            "0xFFFF, OLAT 0x0000; expected outputs 0x0010 latched at "
+            "0x0010)",
+        }
+    ]
     await rig.advance(179)
     assert not chip.level(4)
     await rig.advance(1)
@@ -201,9 +233,11 @@ async def test_a_chip_that_kept_its_outputs_resumes_without_a_min_off_pause(tmp_
 
 
 async def test_a_lost_relay_held_on_keeps_its_interlock_partner_off(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, OutputConfig(name="up", kind="pcf8574", address=0x20, pin=0,
-                                     interlock=("down",)),
-              OutputConfig(name="down", pin=22))
+    rig = Rig(
+        tmp_path,
+        OutputConfig(name="up", kind="pcf8574", address=0x20, pin=0, interlock=("down",)),
+        OutputConfig(name="down", pin=22),
+    )
     chip = rig.i2c.attach(0x20, FakePCF8574())
     await rig.service.start()
     await rig.command("up", "ON")
@@ -216,8 +250,9 @@ async def test_a_lost_relay_held_on_keeps_its_interlock_partner_off(tmp_path: Pa
 
 
 async def test_an_io_error_on_a_command_checks_the_chip_at_once(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, OutputConfig(name="gate", kind="mcp23017", address=0x20, pin=0,
-                                     check_interval=0))  # no periodic read-back
+    rig = Rig(
+        tmp_path, OutputConfig(name="gate", kind="mcp23017", address=0x20, pin=0, check_interval=0)
+    )  # no periodic read-back
     chip = rig.i2c.attach(0x20, FakeMCP23017())
     await rig.service.start()
     events = await rig.events("gate")
@@ -249,14 +284,24 @@ async def test_gpio_outputs_are_not_read_back_periodically(tmp_path: Path) -> No
 
 # -- a missing library or a bad setting is not absent hardware -----------------------------------
 
-async def test_a_missing_smbus2_stops_start_up_naming_the_relay(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+
+async def test_a_missing_smbus2_stops_start_up_naming_the_relay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "smbus2", None)  # `import smbus2` raises ImportError
     mqtt = MemoryBus()
-    service = RelayService([OutputConfig(name="valve", kind="pcf8574", address=0x20, pin=0)],
-                           mqtt.client("relays"), BASE, tmp_path, clock=FakeClock())
-    with pytest.raises(RelaySetupError, match=r"relay 'valve': pcf8574 0x20 pin 0 on /dev/i2c-1: "
-                                              r"import of smbus2 halted"):
+    service = RelayService(
+        [OutputConfig(name="valve", kind="pcf8574", address=0x20, pin=0)],
+        mqtt.client("relays"),
+        BASE,
+        tmp_path,
+        clock=FakeClock(),
+    )
+    with pytest.raises(
+        RelaySetupError,
+        match=r"relay 'valve': pcf8574 0x20 pin 0 on /dev/i2c-1: "
+        r"import of smbus2 halted",
+    ):
         await service.start()
 
 
@@ -264,9 +309,14 @@ async def test_a_bad_address_stops_start_up_even_when_the_bus_is_absent(tmp_path
     def absent(number: int) -> FakeSMBus:
         raise FileNotFoundError(2, "No such file or directory", f"/dev/i2c-{number}")
 
-    service = RelayService([OutputConfig(name="valve", kind="pcf8574", address=0x30, pin=0)],
-                           MemoryBus().client("relays"), BASE, tmp_path, open_i2c=absent,
-                           clock=FakeClock())
+    service = RelayService(
+        [OutputConfig(name="valve", kind="pcf8574", address=0x30, pin=0)],
+        MemoryBus().client("relays"),
+        BASE,
+        tmp_path,
+        open_i2c=absent,
+        clock=FakeClock(),
+    )
     with pytest.raises(RelaySetupError, match=r"relay 'valve': .*PCF8574: address 0x30 is not one"):
         await service.start()
 

@@ -23,6 +23,7 @@ def bus() -> FakeSMBus:
 
 # -- GPIO --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("active_low", "level_when_on"), [(False, True), (True, False)])
 def test_gpio_relay_drives_the_pin_per_polarity(active_low: bool, level_when_on: bool) -> None:
     factory = MockFactory()
@@ -68,6 +69,7 @@ def test_active_low_pwm_inverts_the_duty_on_the_pin() -> None:
 
 
 # -- PCF8574 -----------------------------------------------------------------------------------
+
 
 def test_pcf8574_missing_chip_is_device_not_found(bus: FakeSMBus) -> None:
     with pytest.raises(DeviceNotFound) as info:
@@ -134,6 +136,7 @@ def test_pcf8574_failed_write_keeps_the_shadow_latch(bus: FakeSMBus) -> None:
 
 # -- MCP23017 ----------------------------------------------------------------------------------
 
+
 def test_mcp23017_output_sets_latch_then_direction(bus: FakeSMBus) -> None:
     fake = bus.attach(0x27, FakeMCP23017())
     chip = MCP23017(bus, 0x27)
@@ -179,6 +182,7 @@ def test_mcp23017_missing_chip_and_bad_pins(bus: FakeSMBus) -> None:
 
 # -- a chip that lost power: check() sees it, reinit() sets it up again ----------------------------
 
+
 def test_pcf8574_check_sees_a_reset_latch_and_reinit_restores_it(bus: FakeSMBus) -> None:
     fake = bus.attach(0x20, FakePCF8574())
     chip = PCF8574(bus, 0x20)
@@ -212,22 +216,26 @@ def test_pcf8574_check_and_reinit_raise_while_the_chip_is_unpowered(bus: FakeSMB
 
 
 def test_mcp23017_check_sees_inputs_after_a_reset_and_reinit_sets_latch_before_direction(
-        bus: FakeSMBus) -> None:
+    bus: FakeSMBus,
+) -> None:
     fake = bus.attach(0x20, FakeMCP23017())
     chip = MCP23017(bus, 0x20)
     a, b = chip.output(3, initial=1), chip.output(12)
     assert chip.check() is None
     fake.brown_out()  # IODIR 0xFF, OLAT 0: every pin an input, floating at the external level
     assert a.read() == 0.0
-    assert chip.check() == ("IODIR 0xFFFF, OLAT 0x0000; expected outputs 0x1008 latched at "
-                            "0x0008")
+    assert chip.check() == ("IODIR 0xFFFF, OLAT 0x0000; expected outputs 0x1008 latched at 0x0008")
     writes: list[bytes] = []
     original = fake.write
     fake.write = lambda data: (writes.append(data), original(data))[1]  # type: ignore[method-assign]
     chip.reinit({12: True})
     latched = [w for w in writes if len(w) == 2]
-    assert latched == [bytes([0x14, 0x08]), bytes([0x00, 0xF7]), bytes([0x15, 0x10]),
-                       bytes([0x01, 0xEF])]  # per port: OLAT first, then IODIR
+    assert latched == [
+        bytes([0x14, 0x08]),
+        bytes([0x00, 0xF7]),
+        bytes([0x15, 0x10]),
+        bytes([0x01, 0xEF]),
+    ]  # per port: OLAT first, then IODIR
     assert fake.regs[0x00] == 0xF7 and fake.regs[0x01] == 0xEF  # unclaimed pins stay inputs
     assert a.read() == 1.0 and b.read() == 1.0 and chip.check() is None
 

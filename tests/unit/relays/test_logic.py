@@ -125,11 +125,22 @@ def test_min_off_time_counts_from_start_up() -> None:
 
 
 def test_power_on_states() -> None:
-    m = RelayLogic([out("a"), out("b", power_on="on"), out("c", power_on="restore"),
-                    out("d", power_on="restore")], T0)
+    m = RelayLogic(
+        [
+            out("a"),
+            out("b", power_on="on"),
+            out("c", power_on="restore"),
+            out("d", power_on="restore"),
+        ],
+        T0,
+    )
     got = m.power_on({"c": 1.0}, T0)
-    assert got == [Switch("a", 0.0, Reason.POWER_ON), Switch("b", 1.0, Reason.POWER_ON),
-                   Switch("c", 1.0, Reason.POWER_ON), Switch("d", 0.0, Reason.POWER_ON)]
+    assert got == [
+        Switch("a", 0.0, Reason.POWER_ON),
+        Switch("b", 1.0, Reason.POWER_ON),
+        Switch("c", 1.0, Reason.POWER_ON),
+        Switch("d", 0.0, Reason.POWER_ON),
+    ]
 
 
 def test_power_on_with_min_off_is_deferred() -> None:
@@ -140,8 +151,9 @@ def test_power_on_with_min_off_is_deferred() -> None:
 
 
 def test_restore_never_breaks_an_interlock() -> None:
-    m = RelayLogic([out("up", power_on="restore", interlock=("down",)),
-                    out("down", power_on="restore")], T0)
+    m = RelayLogic(
+        [out("up", power_on="restore", interlock=("down",)), out("down", power_on="restore")], T0
+    )
     got = m.power_on({"up": 1.0, "down": 1.0}, T0)
     assert got[0] == Switch("up", 1.0, Reason.POWER_ON)
     assert isinstance(got[1], Refusal) and got[1].reason is Reason.INTERLOCK
@@ -150,8 +162,14 @@ def test_restore_never_breaks_an_interlock() -> None:
 
 def test_late_power_on_of_one_output_follows_the_same_rules() -> None:
     """An output whose device opens after start-up gets its power-on rule then (controller retry)."""
-    m = RelayLogic([out("up", power_on="restore", interlock=("down",)), out("down"),
-                    out("fan", power_on="on", min_off_seconds=30)], T0)
+    m = RelayLogic(
+        [
+            out("up", power_on="restore", interlock=("down",)),
+            out("down"),
+            out("fan", power_on="on", min_off_seconds=30),
+        ],
+        T0,
+    )
     m.power_on({"up": 1.0}, T0)
     m.observe("up", 0.0, T0)  # its device did not open: it is off
     m.observe("fan", 0.0, T0)
@@ -179,7 +197,9 @@ def test_readback_wins_over_the_decision() -> None:
 
 
 def test_stop_turns_offs_first_then_ons_and_keeps_keep() -> None:
-    m = logic(out("up", interlock=("down",)), out("down", on_stop="on"), out("lamp", on_stop="keep"))
+    m = logic(
+        out("up", interlock=("down",)), out("down", on_stop="on"), out("lamp", on_stop="keep")
+    )
     m.command(on("up"), T0)
     m.command(on("lamp"), T0)
     assert m.stop(T0 + 1) == [Switch("up", 0.0, Reason.STOP), Switch("down", 1.0, Reason.STOP)]
@@ -193,7 +213,9 @@ def test_pwm_levels() -> None:
     assert m.command(on("dimmer"), T0) == Switch("dimmer", 0.4, Reason.COMMAND)  # the last duty
 
 
-@pytest.mark.parametrize("command", [on("pump", level=0.5), on("pump", duration=0), on("pump", duration=-1)])
+@pytest.mark.parametrize(
+    "command", [on("pump", level=0.5), on("pump", duration=0), on("pump", duration=-1)]
+)
 def test_invalid_on_commands(command: Command) -> None:
     m = logic(out("pump"))
     d = m.command(command, T0)
@@ -201,6 +223,7 @@ def test_invalid_on_commands(command: Command) -> None:
 
 
 # -- device loss: lose() while the device does not answer, restore() when it answers again ---------
+
 
 def test_a_device_that_kept_its_state_gets_the_held_state_back() -> None:
     m = logic(out("pump", max_on_seconds=600), out("lamp"))
@@ -218,10 +241,14 @@ def test_max_on_time_that_ran_out_while_lost_ends_off() -> None:
     m.lose("heater")
     assert m.tick(T0 + 600) == [Switch("heater", 0.0, Reason.MAX_ON_TIME)]  # held until it is back
     for reset in (False, True):
-        assert m.restore("heater", T0 + 700, reset=reset) == [Switch("heater", 0.0, Reason.RESTORED)]
+        assert m.restore("heater", T0 + 700, reset=reset) == [
+            Switch("heater", 0.0, Reason.RESTORED)
+        ]
 
 
-def test_after_a_reset_an_output_without_min_off_is_on_again_at_once_on_its_first_max_on_clock() -> None:
+def test_after_a_reset_an_output_without_min_off_is_on_again_at_once_on_its_first_max_on_clock() -> (
+    None
+):
     m = logic(out("heater", max_on_seconds=600))
     m.command(on("heater"), T0)
     m.lose("heater")
@@ -234,7 +261,9 @@ def test_after_a_reset_min_off_counts_from_the_restore() -> None:
     m = logic(out("compressor", min_off_seconds=180, max_on_seconds=3600))
     m.command(on("compressor"), T0 + 200)
     m.lose("compressor")
-    assert m.restore("compressor", T0 + 300, reset=True) == [Switch("compressor", 0.0, Reason.RESTORED)]
+    assert m.restore("compressor", T0 + 300, reset=True) == [
+        Switch("compressor", 0.0, Reason.RESTORED)
+    ]
     assert m.level("compressor") == 0.0 and m.next_deadline() == T0 + 480
     assert isinstance(m.command(on("compressor"), T0 + 479), Refusal)
     assert m.tick(T0 + 480) == [Switch("compressor", 1.0, Reason.RESTORED)]

@@ -16,7 +16,11 @@ from tests.unit.relays.helpers import FakeClock, Watcher
 
 def test_save_then_load_round_trips_and_leaves_no_temp_file(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state")
-    states = {"pump": StoredState(1.0), "dimmer": StoredState(0.4), "valve": StoredState(1.0, timed=True)}
+    states = {
+        "pump": StoredState(1.0),
+        "dimmer": StoredState(0.4),
+        "valve": StoredState(1.0, timed=True),
+    }
     store.save(states)
     assert StateStore(tmp_path / "state").load() == states
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [FILE_NAME]
@@ -32,8 +36,12 @@ def test_timed_state_restores_as_off() -> None:
 
 
 def test_corrupt_file_is_quarantined(tmp_path: Path) -> None:
-    for bad in ("{not json", json.dumps({"version": 9, "outputs": {}}),
-                json.dumps({"version": 1, "outputs": {"pump": {"level": 7}}}), "[]"):
+    for bad in (
+        "{not json",
+        json.dumps({"version": 9, "outputs": {}}),
+        json.dumps({"version": 1, "outputs": {"pump": {"level": 7}}}),
+        "[]",
+    ):
         (tmp_path / FILE_NAME).write_text(bad)
         assert StateStore(tmp_path).load() == {}
         assert not (tmp_path / FILE_NAME).exists()
@@ -41,11 +49,14 @@ def test_corrupt_file_is_quarantined(tmp_path: Path) -> None:
 
 
 async def _service(bus: MemoryBus, tmp_path: Path, pins: MockFactory, **kw: object) -> RelayService:
-    outputs = (OutputConfig(name="pump", pin=17, power_on="restore", **kw),  # type: ignore[arg-type]
-               OutputConfig(name="fan", pin=18, power_on="restore"),
-               OutputConfig(name="siren", pin=19, power_on="off"))
-    service = RelayService(outputs, bus.client("relays"), "site", tmp_path, pin_factory=pins,
-                           clock=FakeClock())
+    outputs = (
+        OutputConfig(name="pump", pin=17, power_on="restore", **kw),  # type: ignore[arg-type]
+        OutputConfig(name="fan", pin=18, power_on="restore"),
+        OutputConfig(name="siren", pin=19, power_on="off"),
+    )
+    service = RelayService(
+        outputs, bus.client("relays"), "site", tmp_path, pin_factory=pins, clock=FakeClock()
+    )
     await service.start()
     return service
 
@@ -58,7 +69,9 @@ async def test_restore_after_a_crash(tmp_path: Path) -> None:
     # a crash: no stop(); a new process with fresh pins on the same state directory
     pins = MockFactory()
     second = await _service(bus, tmp_path, pins)
-    assert pins.pin(17).state is True and pins.pin(18).state is False and pins.pin(19).state is False
+    assert (
+        pins.pin(17).state is True and pins.pin(18).state is False and pins.pin(19).state is False
+    )
     assert bus.retained["site/relay/pump"].payload == b"ON"
     assert bus.retained["site/relay/siren"].payload == b"OFF"
     await second.stop()

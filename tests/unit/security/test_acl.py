@@ -44,10 +44,20 @@ def acl(tmp_path):
 
 
 def test_parsed_structure(acl):
-    assert acl.anonymous == (AclRule("public/#", Access.READ, 2), AclRule("public/inbox", Access.WRITE, 3))
+    assert acl.anonymous == (
+        AclRule("public/#", Access.READ, 2),
+        AclRule("public/inbox", Access.WRITE, 3),
+    )
     assert set(acl.users) == {"alice", "bob"}
-    assert acl.users["alice"][3] == AclRule("sensors/raw", Access.READWRITE, 9)  # access omitted = readwrite
-    assert [r.topic_filter for r in acl.patterns] == ["dev/%u/#", "clients/%c/state", "dev/%u/locked", "mixed/%u/%c"]
+    assert acl.users["alice"][3] == AclRule(
+        "sensors/raw", Access.READWRITE, 9
+    )  # access omitted = readwrite
+    assert [r.topic_filter for r in acl.patterns] == [
+        "dev/%u/#",
+        "clients/%c/state",
+        "dev/%u/locked",
+        "mixed/%u/%c",
+    ]
 
 
 # --- topic rules: read / write / readwrite / omitted ---------------------------------------
@@ -170,8 +180,9 @@ def test_deny_pattern_overrides_pattern_grant(acl):
 
 def test_user_topic_grant_beats_a_deny_pattern_as_in_mosquitto():
     # Mosquitto 2.0.11 decides on the client's own topic rules before it looks at patterns
-    acl = AclFile.parse("user carol\ntopic readwrite #\npattern deny private/%c/#\n"
-                        "pattern read private/%c/#\n")
+    acl = AclFile.parse(
+        "user carol\ntopic readwrite #\npattern deny private/%c/#\npattern read private/%c/#\n"
+    )
     assert acl.can_publish("carol", "c3", "private/c3/x")
     assert not acl.can_receive("dave", "c3", "private/c3/x")  # no topic rules: the deny decides
 

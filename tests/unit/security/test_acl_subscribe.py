@@ -18,16 +18,25 @@ from hypothesis import strategies as st
 from gateway.broker.acl import AclFile, _intersect, _topic_matches
 
 LEVELS = ["a", "b", "z", "$x"]
-TOPICS = ["/".join(p) for n in (1, 2, 3, 4) for p in itertools.product(LEVELS, repeat=n)
-          if not any(level.startswith("$") for level in p[1:])]
+TOPICS = [
+    "/".join(p)
+    for n in (1, 2, 3, 4)
+    for p in itertools.product(LEVELS, repeat=n)
+    if not any(level.startswith("$") for level in p[1:])
+]
 FILTER_LEVELS = ["a", "b", "$x", "+"]
 
 
 @st.composite
 def filters(draw, max_levels=3):
     with_hash = draw(st.booleans())
-    levels = draw(st.lists(st.sampled_from(FILTER_LEVELS), min_size=0 if with_hash else 1,
-                           max_size=max_levels - 1 if with_hash else max_levels))
+    levels = draw(
+        st.lists(
+            st.sampled_from(FILTER_LEVELS),
+            min_size=0 if with_hash else 1,
+            max_size=max_levels - 1 if with_hash else max_levels,
+        )
+    )
     levels = [levels[0]] + [lv.replace("$x", "a") for lv in levels[1:]] if levels else []
     return "/".join(levels + ["#"] if with_hash else levels)
 
@@ -93,53 +102,69 @@ def acl():
     return AclFile.parse(RULES)
 
 
-@pytest.mark.parametrize(("user", "client", "topic_filter", "granted"), [
-    ("home", "c", "#", True),              # issue 12: granted, and secret/... never delivered
-    ("home", "c", "+/+", True),
-    ("home", "c", "homeassistant/#", True),
-    ("home", "c", "homeassistant/+/+/config", True),
-    ("home", "c", "secret/#", False),      # wholly inside the deny rule
-    ("home", "c", "secret/x", False),
-    ("home", "c", "secret/+/y", False),
-    ("home", "c", "+/x", True),            # secret/x is not readable, other/x is
-    ("home", "c", "$SYS/#", False),        # '#' does not reach $ topics; nothing else does
-    ("alice", "c", "a/#", True),           # partly readable: a/secret filtered per delivery
-    ("alice", "c", "a/+", True),
-    ("alice", "c", "a/secret", False),
-    ("alice", "c", "a/public", True),
-    ("alice", "c", "w/#", False),          # write-only
-    ("alice", "c", "rw/#", True),          # rw/x is readable (rw/# also matches rw/x)
-    ("alice", "c", "#", True),             # a/..., rw/..., dev/alice/... are readable
-    ("alice", "c", "nothing/here", False),  # no read rule matches
-    ("alice", "c", "$SYS/broker/load", True),
-    ("alice", "c", "$share/g/a/public", True),  # shared: the inner filter is checked
-    ("alice", "c", "$share/g/a/secret", False),
-    ("alice", "c", "dev/alice/locked/#", True),  # the user's own topic grant beats the pattern deny
-    ("alice", "c", "dev/alice/locked/x", False),  # only the pattern deny matches there
-    ("alice", "c", "dev/alice/temp", True),
-    ("alice", "c", "dev/bob/temp", False),
-    ("alice", "c", "cl/c/x", True),
-    ("alice", "c", "cl/other/x", False),
-    (None, "c", "anon/x/#", True),
-    (None, "c", "dev/alice/temp", False),  # %u patterns do not apply to anonymous clients
-    (None, "c", "a/public", False),
-    ("carol", "c", "cl/c/+", True),        # a user without a block: patterns only
-    ("carol", "c", "anon/x", False),
-    ("a/b", "c", "dev/a/b/x", False),      # unsafe %u: the grant cannot be placed
-    ("carol", "c+", "cl/c+/x", False),     # a + in the client id: patterns refuse everything
-    ("alice", "c#", "a/public", True),     # ... but the user's own topic rules still apply
-])
+@pytest.mark.parametrize(
+    ("user", "client", "topic_filter", "granted"),
+    [
+        ("home", "c", "#", True),  # issue 12: granted, and secret/... never delivered
+        ("home", "c", "+/+", True),
+        ("home", "c", "homeassistant/#", True),
+        ("home", "c", "homeassistant/+/+/config", True),
+        ("home", "c", "secret/#", False),  # wholly inside the deny rule
+        ("home", "c", "secret/x", False),
+        ("home", "c", "secret/+/y", False),
+        ("home", "c", "+/x", True),  # secret/x is not readable, other/x is
+        ("home", "c", "$SYS/#", False),  # '#' does not reach $ topics; nothing else does
+        ("alice", "c", "a/#", True),  # partly readable: a/secret filtered per delivery
+        ("alice", "c", "a/+", True),
+        ("alice", "c", "a/secret", False),
+        ("alice", "c", "a/public", True),
+        ("alice", "c", "w/#", False),  # write-only
+        ("alice", "c", "rw/#", True),  # rw/x is readable (rw/# also matches rw/x)
+        ("alice", "c", "#", True),  # a/..., rw/..., dev/alice/... are readable
+        ("alice", "c", "nothing/here", False),  # no read rule matches
+        ("alice", "c", "$SYS/broker/load", True),
+        ("alice", "c", "$share/g/a/public", True),  # shared: the inner filter is checked
+        ("alice", "c", "$share/g/a/secret", False),
+        (
+            "alice",
+            "c",
+            "dev/alice/locked/#",
+            True,
+        ),  # the user's own topic grant beats the pattern deny
+        ("alice", "c", "dev/alice/locked/x", False),  # only the pattern deny matches there
+        ("alice", "c", "dev/alice/temp", True),
+        ("alice", "c", "dev/bob/temp", False),
+        ("alice", "c", "cl/c/x", True),
+        ("alice", "c", "cl/other/x", False),
+        (None, "c", "anon/x/#", True),
+        (None, "c", "dev/alice/temp", False),  # %u patterns do not apply to anonymous clients
+        (None, "c", "a/public", False),
+        ("carol", "c", "cl/c/+", True),  # a user without a block: patterns only
+        ("carol", "c", "anon/x", False),
+        ("a/b", "c", "dev/a/b/x", False),  # unsafe %u: the grant cannot be placed
+        ("carol", "c+", "cl/c+/x", False),  # a + in the client id: patterns refuse everything
+        ("alice", "c#", "a/public", True),  # ... but the user's own topic rules still apply
+    ],
+)
 def test_subscribe_rules(acl, user, client, topic_filter, granted):
     assert acl.can_subscribe(user, client, topic_filter) is granted
 
 
-@pytest.mark.parametrize(("user", "client", "topic", "readable"), [
-    ("home", "c", "secret/x", False),
-    ("home", "c", "other/x", True),
-    ("alice", "c", "dev/alice/locked/override", True),  # user grant before pattern deny
-    ("alice", "c", "dev/alice/locked/x", False),
-    ("alice", "c#", "dev/alice/temp", False),  # Mosquitto: a '#' in the client id, patterns refuse
-])
+@pytest.mark.parametrize(
+    ("user", "client", "topic", "readable"),
+    [
+        ("home", "c", "secret/x", False),
+        ("home", "c", "other/x", True),
+        ("alice", "c", "dev/alice/locked/override", True),  # user grant before pattern deny
+        ("alice", "c", "dev/alice/locked/x", False),
+        (
+            "alice",
+            "c#",
+            "dev/alice/temp",
+            False,
+        ),  # Mosquitto: a '#' in the client id, patterns refuse
+    ],
+)
 def test_read_check_follows_mosquittos_order(acl, user, client, topic, readable):
     assert acl.can_receive(user, client, topic) is readable
 

@@ -41,7 +41,9 @@ def test_the_table_is_bounded_and_evicts_the_oldest_failure():
     assert backoff.blocked_for("d", now=3.5) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize(("peer", "address"), [
-    ("192.0.2.7:51515", "192.0.2.7"), ("::1:4000", "::1"), ("unix", "unix"), ("", "")])
+@pytest.mark.parametrize(
+    ("peer", "address"),
+    [("192.0.2.7:51515", "192.0.2.7"), ("::1:4000", "::1"), ("unix", "unix"), ("", "")],
+)
 def test_peer_address(peer, address):
     assert peer_address(peer) == address

@@ -152,7 +152,9 @@ def test_conflicting_options_are_refused(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("stdin_text", "message"), [("", "no password on stdin"), ("\n", "must not be empty")])
+@pytest.mark.parametrize(
+    ("stdin_text", "message"), [("", "no password on stdin"), ("\n", "must not be empty")]
+)
 def test_empty_stdin_is_refused(tmp_path, stdin, capsys, stdin_text, message):
     stdin(stdin_text)
     assert passwd_tool.main(["-c", "--stdin", str(tmp_path / "passwd"), "u"]) == 1

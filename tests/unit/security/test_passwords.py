@@ -46,7 +46,13 @@ def test_mosquitto_passwd_passwords_verify(real_file):
 
 @pytest.mark.parametrize(
     ("user", "password"),
-    [("alice", b"Wonderland"), ("alice", b""), ("alice", b"wonderland "), ("bob", b"b:o b"), ("carol", b"wonderland")],
+    [
+        ("alice", b"Wonderland"),
+        ("alice", b""),
+        ("alice", b"wonderland "),
+        ("bob", b"b:o b"),
+        ("carol", b"wonderland"),
+    ],
 )
 def test_wrong_password_or_unknown_user_is_refused(real_file, user, password):
     assert not PasswordFile.load(real_file).verify(user, password)
@@ -175,7 +181,10 @@ def mosquitto_with(tmp_path):
             f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {password_file}\nuser root\n"
         )
         proc = subprocess.Popen(
-            ["mosquitto", "-v", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ["mosquitto", "-v", "-c", str(conf)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         procs.append(proc)
         for line in proc.stdout:  # wait for its own "running" line, not a timer

@@ -64,13 +64,15 @@ def service_with_bme280(clock: FakeClock, mqtt: MemoryBus, adapter: Adapter):
     chip = adapter.attach(0x76, CountingBME280(chip_clock))
     attic, probe = sensor_configs(
         {"type": "bme280", "name": "attic", "interval": 10, "backoff_max": 40, "offline_after": 3},
-        {"type": "simulated", "name": "probe", "interval": 10, "seed": 1})
+        {"type": "simulated", "name": "probe", "interval": 10, "seed": 1},
+    )
     resources = Resources(new_i2c=lambda: adapter)
     device = resources.i2c(attic.bus)
     driver = BME280(device.handle, attic.address, sleep=chip_clock.sleep)
     built = [BuiltSensor(attic, driver, device.key), build_sensor(probe, resources)]
-    service = SensorService(built, mqtt.client("sensors"), base_topic="edge", clock=clock,
-                            resources=resources)
+    service = SensorService(
+        built, mqtt.client("sensors"), base_topic="edge", clock=clock, resources=resources
+    )
     return service, chip
 
 
@@ -97,14 +99,18 @@ async def test_a_missing_i2c_bus_is_offline_at_once_retried_and_comes_online(cap
     assert mqtt.published("edge/sensor/attic/availability") == [b"offline", b"online"]
     assert stamps(mqtt, "edge/sensor/attic") == [110.0, 120.0]
     assert len(stamps(mqtt, "edge/sensor/probe")) == 13  # 0..120 every 10 s, undisturbed
-    warnings = [r for r in caplog.records
-                if r.levelno == logging.WARNING and "attic" in r.getMessage()]
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "attic" in r.getMessage()
+    ]
     assert [r.getMessage() for r in warnings] == [
         "sensor attic: cannot open /dev/i2c-1: [Errno 2] No such file or directory; "
-        "offline, retrying with backoff up to 40 s"]
+        "offline, retrying with backoff up to 40 s"
+    ]
     assert warnings[0].SENSOR == "attic"  # the journal field: journalctl SENSOR=attic
-    assert any(r.levelno == logging.INFO and r.getMessage() == "sensor attic: /dev/i2c-1 opened"
-               for r in caplog.records)
+    assert any(
+        r.levelno == logging.INFO and r.getMessage() == "sensor attic: /dev/i2c-1 opened"
+        for r in caplog.records
+    )
     await service.stop()
     assert mqtt.retained["edge/sensor/attic/availability"].payload == b"offline"
     assert adapter.closed

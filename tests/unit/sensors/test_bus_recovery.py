@@ -37,13 +37,28 @@ async def test_wedged_i2c_bus_is_reopened_and_the_sensor_recovers():
     clock, mqtt = FakeClock(), MemoryBus()
     bus = WedgingBus()
     bus.attach(0x48, FakeRegisterChip(0x48, {0x00: bytes([0x19, 0x00])}))  # 25.0 °C in 1/256
-    raw = TypeAdapter(SensorList).validate_python([
-        {"type": "i2c_register", "name": "tmp", "address": 0x48, "register": 0, "length": 2,
-         "signed": True, "scale": 1 / 256, "quantity": "temperature", "unit": "°C",
-         "interval": 10, "backoff_max": 10, "offline_after": 3}])
+    raw = TypeAdapter(SensorList).validate_python(
+        [
+            {
+                "type": "i2c_register",
+                "name": "tmp",
+                "address": 0x48,
+                "register": 0,
+                "length": 2,
+                "signed": True,
+                "scale": 1 / 256,
+                "quantity": "temperature",
+                "unit": "°C",
+                "interval": 10,
+                "backoff_max": 10,
+                "offline_after": 3,
+            }
+        ]
+    )
     resources = Resources(new_i2c=lambda: bus)
-    service = SensorService.from_config(raw, mqtt.client("sensors"), base_topic="edge",
-                                        clock=clock, resources=resources)
+    service = SensorService.from_config(
+        raw, mqtt.client("sensors"), base_topic="edge", clock=clock, resources=resources
+    )
     settled = settled_for(clock, service.drivers)
     await service.start()
     await clock.advance_to(5, settled)
@@ -51,7 +66,7 @@ async def test_wedged_i2c_bus_is_reopened_and_the_sensor_recovers():
     bus.wedged = True
     assert bus.opens == 1
     await clock.advance_to(45, settled)  # reads at 10, 20, 30 fail; the third closes the bus and
-    assert bus.opens == 2                # the attempt at 40 opens it again
+    assert bus.opens == 2  # the attempt at 40 opens it again
     assert mqtt.published("edge/sensor/tmp/availability") == [b"online", b"offline", b"online"]
     status = {s.name: s for s in service.status().sensors}
     assert status["tmp"].failures == 3

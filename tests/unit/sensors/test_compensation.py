@@ -43,11 +43,21 @@ def configs(*raw):
 async def test_readings_of_the_source_reach_the_gas_sensor_and_warm_up_publishes_nothing():
     clock, bus = FakeClock(), MemoryBus()
     climate_cfg, gas_cfg = configs(
-        {"type": "simulated", "name": "room", "interval": 10, "quantities": ["temperature", "humidity"]},
-        {"type": "sgp40", "name": "voc", "compensation_sensor": "room"})
+        {
+            "type": "simulated",
+            "name": "room",
+            "interval": 10,
+            "quantities": ["temperature", "humidity"],
+        },
+        {"type": "sgp40", "name": "voc", "compensation_sensor": "room"},
+    )
     climate, gas = Climate(), Gas()
-    service = SensorService([BuiltSensor(gas_cfg, gas), BuiltSensor(climate_cfg, climate)],
-                            bus.client("s"), base_topic="edge", clock=clock)
+    service = SensorService(
+        [BuiltSensor(gas_cfg, gas), BuiltSensor(climate_cfg, climate)],
+        bus.client("s"),
+        base_topic="edge",
+        clock=clock,
+    )
     await service.start()
     await clock.advance_to(5, settled_for(clock, {"voc": gas, "room": climate}))
     assert gas.given[0] == (27.5, 61.0)
@@ -58,15 +68,23 @@ async def test_readings_of_the_source_reach_the_gas_sensor_and_warm_up_publishes
 
 
 def test_source_must_exist_and_report_temperature_and_humidity():
-    a, b, c = configs({"type": "sgp40", "name": "voc", "compensation_sensor": "nowhere"},
-                      {"type": "simulated", "name": "t", "quantities": ["temperature"]},
-                      {"type": "sgp30", "name": "eco2", "compensation_sensor": "t"})
-    problems = compensation_problems([BuiltSensor(a, Gas()), BuiltSensor(b, Climate()),
-                                      BuiltSensor(c, Gas())])
+    a, b, c = configs(
+        {"type": "sgp40", "name": "voc", "compensation_sensor": "nowhere"},
+        {"type": "simulated", "name": "t", "quantities": ["temperature"]},
+        {"type": "sgp30", "name": "eco2", "compensation_sensor": "t"},
+    )
+    problems = compensation_problems(
+        [BuiltSensor(a, Gas()), BuiltSensor(b, Climate()), BuiltSensor(c, Gas())]
+    )
     assert [str(p) for p in problems] == [
-        "sensor 'voc' (type sgp40): compensation_sensor 'nowhere' is not another configured sensor"]
+        "sensor 'voc' (type sgp40): compensation_sensor 'nowhere' is not another configured sensor"
+    ]
     only_t = Climate()
     only_t.quantities = (("temperature", "°C"),)
     with pytest.raises(SensorSetupError, match="not temperature and humidity"):
-        SensorService([BuiltSensor(b, only_t), BuiltSensor(c, Gas())], MemoryBus().client("s"),
-                      base_topic="edge", clock=FakeClock())
+        SensorService(
+            [BuiltSensor(b, only_t), BuiltSensor(c, Gas())],
+            MemoryBus().client("s"),
+            base_topic="edge",
+            clock=FakeClock(),
+        )

@@ -11,22 +11,33 @@ T = 1_717_243_200.1234  # 2024-06-01T12:00:00.123Z
 
 def test_documented_shape():
     payload = state_payload([Reading("temperature", 21.4, "°C"), Reading("humidity", 45.2, "%")], T)
-    assert payload == ('{"temperature":{"value":21.4,"unit":"°C"},'
-                       '"humidity":{"value":45.2,"unit":"%"},'
-                       '"ts":"2024-06-01T12:00:00.123Z"}').encode()
+    assert (
+        payload
+        == (
+            '{"temperature":{"value":21.4,"unit":"°C"},'
+            '"humidity":{"value":45.2,"unit":"%"},'
+            '"ts":"2024-06-01T12:00:00.123Z"}'
+        ).encode()
+    )
 
 
 def test_states_ints_and_strings_keep_their_type_and_unit_is_always_present():
-    body = json.loads(state_payload([Reading("contact", True), Reading("co2", 612, "ppm"),
-                                     Reading("fix", "3D")], T))
+    body = json.loads(
+        state_payload(
+            [Reading("contact", True), Reading("co2", 612, "ppm"), Reading("fix", "3D")], T
+        )
+    )
     assert body["contact"] == {"value": True, "unit": ""}
     assert body["co2"] == {"value": 612, "unit": "ppm"}
     assert body["fix"] == {"value": "3D", "unit": ""}
 
 
 def test_float_noise_is_rounded_to_six_significant_digits_or_configured_decimals():
-    readings = [Reading("temperature", 21.400000000000002, "°C"), Reading("current", 0.0123456789, "A"),
-                Reading("pressure", 1013.2567, "hPa")]
+    readings = [
+        Reading("temperature", 21.400000000000002, "°C"),
+        Reading("current", 0.0123456789, "A"),
+        Reading("pressure", 1013.2567, "hPa"),
+    ]
     body = json.loads(state_payload(readings, T, {"pressure": 1}))
     assert body["temperature"]["value"] == 21.4
     assert body["current"]["value"] == 0.0123457
@@ -60,8 +71,10 @@ def test_plain_values():
 def test_topics_default_and_override():
     t = topics_for("edge/pi-1/", "kitchen")
     assert (t.state, t.availability, t.quantity("temperature")) == (
-        "edge/pi-1/sensor/kitchen", "edge/pi-1/sensor/kitchen/availability",
-        "edge/pi-1/sensor/kitchen/temperature")
+        "edge/pi-1/sensor/kitchen",
+        "edge/pi-1/sensor/kitchen/availability",
+        "edge/pi-1/sensor/kitchen/temperature",
+    )
     assert topics_for("edge", "x", "home/kitchen/climate") == SensorTopics("home/kitchen/climate")
     with pytest.raises(ValueError, match="availability"):
         t.quantity("availability")

@@ -18,8 +18,16 @@ from tests.fakes.local_bus import MemoryBus
 from tests.fakes.ticked_gpio import TickedMockFactory
 from tests.unit.sensors.test_scheduler import settled_for
 
-METER = {"type": "pulse_counter", "name": "water", "pin": 27, "factor": 0.5, "total_unit": "L",
-         "interval": 10, "persist": True, "persist_interval": 60}
+METER = {
+    "type": "pulse_counter",
+    "name": "water",
+    "pin": 27,
+    "factor": 0.5,
+    "total_unit": "L",
+    "interval": 10,
+    "persist": True,
+    "persist_interval": 60,
+}
 
 
 def configs(*raw):
@@ -32,8 +40,13 @@ class Gateway:
     def __init__(self, state_dir, **overrides):
         self.clock, self.mqtt, self.pins = FakeClock(), MemoryBus(), TickedMockFactory()
         self.service = SensorService.from_config(
-            configs({**METER, **overrides}), self.mqtt.client("sensors"), base_topic="edge",
-            clock=self.clock, resources=Resources(pin_factory=self.pins), state_dir=state_dir)
+            configs({**METER, **overrides}),
+            self.mqtt.client("sensors"),
+            base_topic="edge",
+            clock=self.clock,
+            resources=Resources(pin_factory=self.pins),
+            state_dir=state_dir,
+        )
         self.settled = settled_for(self.clock, self.service.drivers)
 
     async def start(self):
@@ -88,7 +101,10 @@ async def test_after_kill_9_the_total_resumes_from_the_last_save(tmp_path):
 
     # kill -9: no stop(); a new process starts on the same state directory
     second = await Gateway(tmp_path).start()
-    assert second.last() == (3, 1.5)  # the 2 pulses after the last save are lost, nothing counted twice
+    assert second.last() == (
+        3,
+        1.5,
+    )  # the 2 pulses after the last save are lost, nothing counted twice
     await second.service.stop()
     assert os.stat(tmp_path / FILE_NAME).st_ino == inode  # nothing changed: no write at stop
     await first.service.stop()
@@ -109,7 +125,9 @@ async def test_a_corrupt_file_is_quarantined_and_counting_starts_from_zero(tmp_p
     with caplog.at_level(logging.ERROR):
         meter = await Gateway(tmp_path).start()
     assert meter.last() == (0, 0.0)
-    assert (tmp_path / (FILE_NAME + ".corrupt")).read_text() == '{"version": 1, "counters": {"water": -4}}'
+    assert (
+        tmp_path / (FILE_NAME + ".corrupt")
+    ).read_text() == '{"version": 1, "counters": {"water": -4}}'
     assert any("bad count for 'water'" in r.getMessage() for r in caplog.records)
     await meter.service.stop()
 
@@ -130,5 +148,9 @@ def test_persist_options_are_checked():
     with pytest.raises(ValidationError, match="persist"):
         configs({"type": "gpio_input", "name": "door", "pin": 17, "persist": True})
     with pytest.raises(SensorSetupError, match="'water': persist = true needs a state directory"):
-        SensorService.from_config(configs(METER), MemoryBus().client("s"), base_topic="edge",
-                                  resources=Resources(pin_factory=TickedMockFactory()))
+        SensorService.from_config(
+            configs(METER),
+            MemoryBus().client("s"),
+            base_topic="edge",
+            resources=Resources(pin_factory=TickedMockFactory()),
+        )

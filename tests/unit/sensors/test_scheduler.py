@@ -42,12 +42,14 @@ def settled_for(clock, service_drivers):
                 continue
             return False
         return True
+
     return settled
 
 
 def stamps(bus, topic):
     """Seconds after the fake epoch at which each state message was read."""
     from datetime import datetime
+
     out = []
     for payload in bus.published(topic):
         ts = datetime.fromisoformat(json.loads(payload)["ts"].replace("Z", "+00:00")).timestamp()
@@ -59,9 +61,22 @@ async def test_failing_hung_and_recovering_sensors_do_not_disturb_the_others():
     clock, bus = FakeClock(), MemoryBus()
     raw = configs(
         {"type": "simulated", "name": "good", "interval": 10, "seed": 1},
-        {"type": "simulated", "name": "broken", "interval": 10, "backoff_max": 40, "error_rate": 1.0},
-        {"type": "simulated", "name": "hung", "interval": 10, "timeout": 2, "backoff_max": 40,
-         "hang_rate": 1.0, "hang_seconds": 30},
+        {
+            "type": "simulated",
+            "name": "broken",
+            "interval": 10,
+            "backoff_max": 40,
+            "error_rate": 1.0,
+        },
+        {
+            "type": "simulated",
+            "name": "hung",
+            "interval": 10,
+            "timeout": 2,
+            "backoff_max": 40,
+            "hang_rate": 1.0,
+            "hang_seconds": 30,
+        },
         {"type": "simulated", "name": "recovering", "interval": 10, "fail_first": 2, "seed": 2},
     )
     service = SensorService.from_config(raw, bus.client("sensors"), base_topic=BASE, clock=clock)
@@ -82,7 +97,16 @@ async def test_failing_hung_and_recovering_sensors_do_not_disturb_the_others():
     assert drivers["hung"].reads == 1 and drivers["hung"].hanging == 1
     assert "still running" in status["hung"].last_error
     # recovering: failed at 0 and 10, read at 30 (after a 20 s backoff), then every 10 s
-    assert stamps(bus, "edge/sensor/recovering") == [30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0]
+    assert stamps(bus, "edge/sensor/recovering") == [
+        30.0,
+        40.0,
+        50.0,
+        60.0,
+        70.0,
+        80.0,
+        90.0,
+        100.0,
+    ]
     assert bus.published("edge/sensor/recovering/availability") == [b"online"]
     assert status["recovering"].online is True and status["recovering"].consecutive_failures == 0
     assert service.status().last_progress == 100
@@ -100,10 +124,20 @@ async def test_failing_hung_and_recovering_sensors_do_not_disturb_the_others():
 
 async def test_deadband_and_max_silence():
     clock, bus = FakeClock(), MemoryBus()
-    (config,) = configs({"type": "simulated", "name": "t", "interval": 10, "on_change": True,
-                         "deadband": {"temperature": 0.5}, "max_silence": 60})
+    (config,) = configs(
+        {
+            "type": "simulated",
+            "name": "t",
+            "interval": 10,
+            "on_change": True,
+            "deadband": {"temperature": 0.5},
+            "max_silence": 60,
+        }
+    )
     driver = Scripted([20.0, 20.3, 20.6, 20.2, 19.9, 21.0] + [21.0] * 10)
-    service = SensorService([BuiltSensor(config, driver)], bus.client("s"), base_topic=BASE, clock=clock)
+    service = SensorService(
+        [BuiltSensor(config, driver)], bus.client("s"), base_topic=BASE, clock=clock
+    )
     await service.start()
     await clock.advance_to(110, settled_for(clock, {"t": driver}))
     values = [json.loads(p)["temperature"]["value"] for p in bus.published("edge/sensor/t")]
@@ -116,11 +150,22 @@ async def test_deadband_and_max_silence():
 
 async def test_plain_topics_retain_and_qos_follow_the_config():
     clock, bus = FakeClock(), MemoryBus()
-    (config,) = configs({"type": "simulated", "name": "air", "quantities": ["co2", "pm2_5"],
-                         "plain_topics": True, "retain": False, "qos": 0, "seed": 3,
-                         "topic": "home/air"})
+    (config,) = configs(
+        {
+            "type": "simulated",
+            "name": "air",
+            "quantities": ["co2", "pm2_5"],
+            "plain_topics": True,
+            "retain": False,
+            "qos": 0,
+            "seed": 3,
+            "topic": "home/air",
+        }
+    )
     driver = Simulated(["co2", "pm2_5"], seed=3, clock=clock.time)
-    service = SensorService([BuiltSensor(config, driver)], bus.client("s"), base_topic=BASE, clock=clock)
+    service = SensorService(
+        [BuiltSensor(config, driver)], bus.client("s"), base_topic=BASE, clock=clock
+    )
     await service.start()
     await clock.settle(settled_for(clock, {"air": driver}))
     state = json.loads(bus.published("home/air")[0])
@@ -133,10 +178,19 @@ async def test_plain_topics_retain_and_qos_follow_the_config():
 
 async def test_gpio_changes_are_published_the_moment_they_happen():
     clock, bus, factory = FakeClock(), MemoryBus(), TickedMockFactory()
-    raw = configs({"type": "gpio_input", "name": "door", "pin": 17, "kind": "contact",
-                   "interval": 60, "bounce_time": 0.05})
-    service = SensorService.from_config(raw, bus.client("s"), base_topic=BASE, clock=clock,
-                                        resources=Resources(pin_factory=factory))
+    raw = configs(
+        {
+            "type": "gpio_input",
+            "name": "door",
+            "pin": 17,
+            "kind": "contact",
+            "interval": 60,
+            "bounce_time": 0.05,
+        }
+    )
+    service = SensorService.from_config(
+        raw, bus.client("s"), base_topic=BASE, clock=clock, resources=Resources(pin_factory=factory)
+    )
     driver = service.drivers["door"]
     arrived = asyncio.Event()
     await bus.client("watcher").subscribe("edge/sensor/door", lambda m: arrived.set())
@@ -161,8 +215,9 @@ async def test_gpio_changes_are_published_the_moment_they_happen():
 
 async def test_status_before_start_and_after_stop():
     clock, bus = FakeClock(), MemoryBus()
-    service = SensorService.from_config(configs({"type": "simulated", "name": "x"}), bus.client("s"),
-                                        base_topic=BASE, clock=clock)
+    service = SensorService.from_config(
+        configs({"type": "simulated", "name": "x"}), bus.client("s"), base_topic=BASE, clock=clock
+    )
     assert service.status().running is False
     await service.start()
     assert service.status().running is True
@@ -171,6 +226,7 @@ async def test_status_before_start_and_after_stop():
 
 
 # --- the pure policy ---------------------------------------------------------------------------
+
 
 def test_backoff_doubles_from_the_interval_up_to_the_cap():
     assert [backoff_delay(10, n, 300) for n in range(0, 8)] == [10, 10, 20, 40, 80, 160, 300, 300]

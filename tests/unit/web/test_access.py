@@ -22,8 +22,9 @@ def req(loopback: bool, cookie: str = "", csrf: str = "") -> Request:
     headers = {"cookie": cookie} if cookie else {}
     if csrf:
         headers["x-csrf-token"] = csrf
-    return Request("POST", "/api/relays/lamp", "", headers, b"ON", "10.0.0.9:5000", loopback,
-                   False, None)  # type: ignore[arg-type]
+    return Request(
+        "POST", "/api/relays/lamp", "", headers, b"ON", "10.0.0.9:5000", loopback, False, None
+    )  # type: ignore[arg-type]
 
 
 def test_a_remote_visitor_needs_a_login_and_the_acl():

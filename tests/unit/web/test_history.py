@@ -10,8 +10,13 @@ def test_a_fresh_series_keeps_every_reading_at_its_interval():
     series = Series(points=8, step=1.0, origin=0.0, span=100.0)
     for t in range(5):
         series.add(float(t), now=float(t))
-    assert series.points(now=4.0, span=100.0) == [(4.0, 0.0), (3.0, 1.0), (2.0, 2.0), (1.0, 3.0),
-                                                  (0.0, 4.0)]
+    assert series.points(now=4.0, span=100.0) == [
+        (4.0, 0.0),
+        (3.0, 1.0),
+        (2.0, 2.0),
+        (1.0, 3.0),
+        (0.0, 4.0),
+    ]
 
 
 def test_two_readings_in_one_step_keep_the_newer():
@@ -38,8 +43,11 @@ def test_a_full_ring_halves_its_resolution_until_it_covers_the_span_then_overwri
 def test_history_skips_text_values_and_states_its_size():
     history = History(span=3600, points=720, origin=0.0)
     history.intervals["s"] = 5.0
-    history.record("s", [Reading("temperature", 21.5, "°C"), Reading("state", "open"),
-                         Reading("motion", True)], now=10.0)
+    history.record(
+        "s",
+        [Reading("temperature", 21.5, "°C"), Reading("state", "open"), Reading("motion", True)],
+        now=10.0,
+    )
     assert set(history.of("s", 10.0)) == {"temperature", "motion"}
     assert history.of("s", 10.0)["motion"] == [(0.0, 1.0)]
     assert history.bytes == 2 * 720 * POINT_BYTES
