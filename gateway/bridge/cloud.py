@@ -226,8 +226,10 @@ class CloudClient:
     def _in_loop(self, fn: Callable[[], None]) -> None:
         if threading.get_ident() == self._loop_thread:
             fn()
-        else:
+        elif not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fn)
+        # else: paho's __del__ closing the socket from a garbage collection in another thread after
+        # the loop has gone: a closed loop watches nothing, there is nothing to unwatch.
 
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
         pass  # watched by `_watch` once connect() has returned to the loop
