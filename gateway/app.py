@@ -24,8 +24,8 @@ from gateway.config import ConfigError, GatewayConfig, load
 from gateway.exitcodes import ExitCode
 from gateway.relays.hardware import RelaySetupError
 from gateway.sensors.registry import SensorSetupError
-from gateway.timesync import ClockStatus
 from gateway.systemd import Notifier, Watchdog, setup_logging, watchdog_interval
+from gateway.timesync import ClockStatus
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,6 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from gateway.modelbase import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from gateway.automation.config import (
     LocationConfig,
     RuleList,
@@ -23,6 +21,7 @@ from gateway.automation.config import (
 )
 from gateway.bridge.config import BridgeList
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
+from gateway.modelbase import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from gateway.mqtt.errors import GatewayError
 from gateway.relays.config import RelayList
 from gateway.sensors.config import HomeAssistantConfig, SensorList

@@ -30,8 +30,8 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from types import ModuleType
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TextIO
 
 log = logging.getLogger(__name__)

@@ -46,7 +46,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from gateway.modelbase import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-
 from gateway.mqtt.topics import validate_topic_filter, validate_topic_name
 from gateway.sensors.config import NAME_PATTERN, QUANTITY_PATTERN
 

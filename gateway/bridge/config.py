@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from gateway.modelbase import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-
 from gateway.bridge.mapping import Direction, TopicMap
+from gateway.modelbase import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from gateway.mqtt.enums import QoS
 
 AWS_ALPN = "x-amzn-mqtt-ca"  # AWS IoT Core: MQTT with X.509 client certificates on port 443

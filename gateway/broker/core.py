@@ -25,7 +25,6 @@ from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings
 from gateway.broker.stats import BrokerStats
 from gateway.broker.trie import SubscriptionTrie
 from gateway.logfields import log_fields
-from gateway.ratelog import RateLimitedLog
 from gateway.mqtt.enums import QoS, ReasonCode, RetainHandling
 from gateway.mqtt.errors import ProtocolError
 from gateway.mqtt.packets import (
@@ -42,6 +41,7 @@ from gateway.mqtt.packets import (
 )
 from gateway.mqtt.properties import Properties
 from gateway.mqtt.topics import parse_shared, validate_topic_filter, validate_topic_name
+from gateway.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 R = ReasonCode

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 from gateway.broker.local import Message, MessageHandler
 from gateway.broker.message import Delivery
 from gateway.logfields import log_fields
-from gateway.ratelog import RateLimitedLog
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
 from gateway.mqtt.topics import parse_shared, topic_matches, validate_topic_name
+from gateway.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:
     from gateway.broker.server import Broker

@@ -30,13 +30,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
-from gateway.broker.enhanced_auth import AuthenticationFailed
 from gateway.broker.authfiles import (
     AuthFileError,
     atomic_write_text,
     parse_entries,
     read_text,
 )
+from gateway.broker.enhanced_auth import AuthenticationFailed
 from gateway.broker.passwords import check_username
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.errors import GatewayError

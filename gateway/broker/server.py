@@ -27,9 +27,9 @@ from gateway.broker.local import LocalClient
 from gateway.broker.settings import BrokerSettings
 from gateway.broker.tls import ServerTls, SSLError
 from gateway.logfields import log_fields
-from gateway.ratelog import RateLimitedLog, flush_all
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Disconnect
+from gateway.ratelog import RateLimitedLog, flush_all
 
 if TYPE_CHECKING:
     import ssl

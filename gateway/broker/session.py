@@ -45,9 +45,9 @@ from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.broker.stats import BrokerStats
 from gateway.logfields import log_fields
-from gateway.ratelog import RateLimitedLog
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Subscription, Will
+from gateway.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 _drops = RateLimitedLog(log)  # a flood of drops: one line per cause per 10 s, the rest counted

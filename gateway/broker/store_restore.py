@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.broker.message import Delivery, Message
-from gateway.broker.settings import QueueOverflow
 from gateway.broker.session import OutFlight, OutState, Session, SubscriptionEntry
+from gateway.broker.settings import QueueOverflow
 from gateway.broker.store_ops import (
     ROW_ERRORS,
     message_from_row,

@@ -15,10 +15,10 @@ import time
 from typing import Any
 
 from gateway import __version__
+from gateway.mqtt.topics import topic_matches
 from gateway.mqtt_tools import link
 from gateway.mqtt_tools.options import HelpRequested, Options, UsageError, VersionRequested, parse
 from gateway.mqtt_tools.output import FormatError, Message, render
-from gateway.mqtt.topics import topic_matches
 
 USAGE = """\
 edge-gateway sub: subscribe and print messages, with mosquitto_sub's flags, defaults and exit status.

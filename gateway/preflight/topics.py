@@ -8,8 +8,8 @@ warning naming the gateway's own topics, not an error.
 
 from __future__ import annotations
 
-from gateway.mqtt.topics import filters_overlap
 from gateway.config import GatewayConfig
+from gateway.mqtt.topics import filters_overlap
 from gateway.sensors.topics import topics_for
 
 

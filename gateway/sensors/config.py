@@ -25,7 +25,6 @@ from gateway.modelbase import (
     PositiveFloat,
     model_validator,
 )
-
 from gateway.sensors.filters import FilterError
 from gateway.sensors.filters import parse as parse_filter
 

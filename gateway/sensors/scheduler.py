@@ -36,9 +36,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from drivers.base import DriverError, Reading
 from gateway.broker.local import LocalClient
+from gateway.discovery import DiscoveredSensor, human
 from gateway.logfields import fields
 from gateway.sensors.clock import Clock, SystemClock
-from gateway.discovery import DiscoveredSensor, human
 from gateway.sensors.config import SensorBase
 from gateway.sensors.counters import CounterStore
 from gateway.sensors.payloads import plain_payload, state_payload

@@ -7,10 +7,9 @@ Names follow Prometheus conventions: `_total` counters, base units (seconds, byt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import sys
 import types
+from typing import TYPE_CHECKING, Any
 from typing import Any as _Any
 
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from http import HTTPStatus
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import h11
 
-from gateway.broker.tls import SSLError, ServerTls
+from gateway.broker.tls import ServerTls, SSLError
 from gateway.web.config import WebConfig
 
 if TYPE_CHECKING:

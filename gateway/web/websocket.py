@@ -26,8 +26,8 @@ from wsproto.frame_protocol import CloseReason, ParseFailed
 from wsproto.utilities import LocalProtocolError, generate_accept_token
 
 from gateway.mqtt.enums import ReasonCode
-from gateway.web import frames
 from gateway.mqtt.packets import Disconnect
+from gateway.web import frames
 from gateway.web.server import Request, Response
 
 if TYPE_CHECKING:

@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from gateway.bridge.azure import sas_token, username as azure_username
+from gateway.bridge.azure import sas_token
+from gateway.bridge.azure import username as azure_username
 from gateway.bridge.config import PROFILES, BridgeConfig
 from gateway.bridge.mapping import Mapper
 from gateway.bridge.tls import client_context

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from gateway.broker.settings import BrokerSettings, QueueOverflow
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode as PahoReason
 
+from gateway.broker.settings import BrokerSettings, QueueOverflow
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe, Subscription
 from gateway.mqtt.properties import Properties

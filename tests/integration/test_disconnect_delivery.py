@@ -17,7 +17,7 @@ import time
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import QoS, ReasonCode
-from gateway.mqtt.packets import Connack, Disconnect, Pubrec, Publish
+from gateway.mqtt.packets import Connack, Disconnect, Publish, Pubrec
 from tests.support.raw import RawClient
 
 R = ReasonCode

@@ -6,8 +6,8 @@ import time
 
 from gateway.broker.server import ListenerSpec
 from gateway.broker.settings import BrokerSettings
-from gateway.mqtt.enums import QoS, ReasonCode
 from gateway.mqtt.codec import encode
+from gateway.mqtt.enums import QoS, ReasonCode
 from gateway.mqtt.packets import Disconnect, Publish, Subscribe, Subscription
 from tests.support.clients import V5, V311, TestClient
 from tests.support.raw import RawClient

@@ -7,9 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.base import ChecksumError, DeviceNotFound, InvalidReading
-from drivers.serial.mhz19 import MhZ19B, MhZ19Decoder, checksum, command as mhz_command, parse_co2
+from drivers.serial.mhz19 import MhZ19B, MhZ19Decoder, checksum, parse_co2
+from drivers.serial.mhz19 import command as mhz_command
 from drivers.serial.modbus_rtu import ModbusException, with_crc
-from drivers.serial.sds011 import Sds011, Sds011Decoder, command as sds_command, parse
+from drivers.serial.sds011 import Sds011, Sds011Decoder, parse
+from drivers.serial.sds011 import command as sds_command
 from drivers.serial.senseair_s8 import SenseairS8, read_request, status_problems
 from tests.fakes.chips.co2_serial import FakeMhZ19B, FakeSds011, FakeSenseairS8
 from tests.fakes.serial_pty import PtyDevice

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from drivers.base import DeviceNotFound, InvalidReading
-from drivers.spi.max31855 import MAX31855, decode as tc_decode
+from drivers.spi.max31855 import MAX31855
+from drivers.spi.max31855 import decode as tc_decode
 from drivers.spi.max31865 import MAX31865, resistance, temperature
 from drivers.spi.mcp3008 import MCP3008, MCP3208, decode, request
 from tests.fakes.i2c import FakeClock
