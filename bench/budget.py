@@ -47,7 +47,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from run import free_port  # noqa: E402 - bench/run.py, beside this file
+from run import free_port  # bench/run.py, beside this file
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -269,7 +269,7 @@ class SysWatcher:
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
-    def _message(self, client, userdata, msg) -> None:  # noqa: ANN001, ARG002
+    def _message(self, client, userdata, msg) -> None:  # noqa: ANN001
         self.values[msg.topic.removeprefix(self.prefix)] = msg.payload.decode()
 
     def wait(self, key: str, value: str, timeout: float) -> None:
@@ -343,7 +343,7 @@ def measure_gateway(
     strace: bool = True,
     loop: str = "asyncio",
     make_config=None,
-) -> dict[str, float | int | None]:  # noqa: ANN001
+) -> dict[str, float | int | None]:
     """`make_config(state_dir, port, cloud_port)`: the config text (default: realistic_config)."""
     port, cloud_port = free_port(), free_port()
     state = work / "gateway"

@@ -176,7 +176,7 @@ class Gateway:
         for service in reversed(self.services):
             try:
                 await service.stop()
-            except Exception:  # noqa: BLE001 - the rest must still stop
+            except Exception:  # the rest must still stop
                 log.exception("stopping %s failed", type(service).__name__)
         for task in self._tasks:
             task.cancel()
@@ -275,7 +275,7 @@ def _run_until_stopped(runner, config: GatewayConfig, path: str) -> int:  # noqa
             exc,
         )
         return ExitCode.ENVIRONMENT
-    except Exception as exc:  # noqa: BLE001 - the machine refused, or a bug
+    except Exception as exc:  # the machine refused, or a bug
         if _environment_error(exc):  # a port in use, a state directory it cannot write
             log.error("%s: cannot start: %s", path, _describe(exc))
             return ExitCode.ENVIRONMENT

@@ -153,7 +153,7 @@ def _cmd_status(argv: list[str]) -> int:
     values: dict[str, str] = {}
     last = [time.monotonic()]
 
-    def on_message(cl, userdata, msg):  # noqa: ANN001, ARG001
+    def on_message(cl, userdata, msg):  # noqa: ANN001
         values[msg.topic.removeprefix("$SYS/broker/")] = msg.payload.decode("utf-8", "replace")
         last[0] = time.monotonic()
 

@@ -67,7 +67,7 @@ def socket_notify(state: str, environ: Mapping[str, str] | None = None) -> bool:
 def library_notify() -> NotifySend | None:
     """systemd-python's `systemd.daemon.notify`, or None when the package is not installed."""
     try:
-        from systemd import daemon  # noqa: PLC0415 - optional dependency, extra [pi]
+        from systemd import daemon  # optional dependency, extra [pi]
     except ImportError:
         return None
     return daemon.notify
@@ -333,7 +333,7 @@ def journal_stream_is(stream: TextIO, environ: Mapping[str, str] | None = None) 
 def journal_module() -> ModuleType | None:
     """systemd-python's `systemd.journal`, or None when the package is not installed."""
     try:
-        from systemd import journal  # noqa: PLC0415 - optional dependency, extra [pi]
+        from systemd import journal  # optional dependency, extra [pi]
     except ImportError:
         return None
     return journal

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 JUMP = 120.0  # seconds the wall clock may move against the monotonic one between steps
@@ -98,7 +98,7 @@ def check_cron(expr: str) -> str:
 
 def _exists(naive: datetime, tz: tzinfo) -> bool:
     aware = naive.replace(tzinfo=tz, fold=0)
-    return aware.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) == naive
+    return aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
 
 
 def to_instant(naive: datetime, tz: tzinfo) -> float:

@@ -18,7 +18,7 @@ class LinkHealth:
 
     def reset(self, now: float) -> None:
         """A new connection: earlier sends are resent and timed from now."""
-        self._sent = {mid: now for mid in self._sent}
+        self._sent = dict.fromkeys(self._sent, now)
         self._last_ack = now
 
     def sent(self, mid: int, now: float) -> None:

@@ -62,9 +62,9 @@ import enum
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from gateway.broker.authfiles import AuthFileError, numbered_lines, read_text
 
@@ -103,7 +103,7 @@ class AclRule:
 class AclFile:
     """The parsed rules of one ACL file; checks are pure functions of (username, client id, topic)."""
 
-    __slots__ = ("anonymous", "users", "patterns", "_enforcing", "_cache")
+    __slots__ = ("_cache", "_enforcing", "anonymous", "patterns", "users")
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ def listener_limit_name(listener: str) -> str:
 class Slot:
     """One admitted connection's place in the counts."""
 
-    __slots__ = ("listener", "address", "released")
+    __slots__ = ("address", "listener", "released")
 
     def __init__(self, listener: str, address: str | None) -> None:
         self.listener = listener

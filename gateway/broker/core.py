@@ -714,4 +714,4 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-__all__ = ["Authenticator", "Authorizer", "BrokerCore", "NEVER_EXPIRES"]
+__all__ = ["NEVER_EXPIRES", "Authenticator", "Authorizer", "BrokerCore"]

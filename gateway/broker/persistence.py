@@ -126,7 +126,7 @@ NULL_PERSISTENCE = Persistence()
 class AckGate:
     """A connection's outgoing PUBACK / PUBREC / PUBCOMP, held in order until their commit."""
 
-    __slots__ = ("_core", "_send", "_refuse", "_held")
+    __slots__ = ("_core", "_held", "_refuse", "_send")
 
     def __init__(self, core: Any, send: Any, refuse: Any = None) -> None:
         self._core = core  # read `core.persistence` late: the store may be attached after us

@@ -27,8 +27,8 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from gateway.broker.authfiles import (
     AuthFileError,
@@ -39,7 +39,6 @@ from gateway.broker.authfiles import (
 from gateway.broker.enhanced_auth import AuthenticationFailed
 from gateway.broker.passwords import check_username
 from gateway.mqtt.enums import ReasonCode
-from gateway.mqtt.errors import GatewayError
 
 METHOD = "SCRAM-SHA-256"  # the MQTT Authentication Method (RFC 7677 section 3 mechanism name)
 DEFAULT_ITERATIONS = 4096  # RFC 7677 section 4: at least 4096
@@ -263,7 +262,7 @@ class ScramServer:
             raise AuthenticationFailed("channel binding data does not match the GS2 header")
         if not hmac.compare_digest(nonce.encode("utf-8"), self._nonce.encode("utf-8")):
             raise AuthenticationFailed("nonce does not match the server's")
-        auth_message = f"{self._first.bare},{self._server_first},{without_proof}".encode("utf-8")
+        auth_message = f"{self._first.bare},{self._server_first},{without_proof}".encode()
         self._check_proof(_unb64(proof_b64, "proof"), auth_message)
         self._username = self._first.username
         return f"v={_b64(_hmac(self._credentials.server_key, auth_message))}".encode("ascii")
@@ -297,7 +296,7 @@ class ScramClient:
         self._expected_signature: bytes | None = None
 
     def first(self) -> bytes:
-        return f"n,,{self._bare}".encode("utf-8")
+        return f"n,,{self._bare}".encode()
 
     def final(self, server_first: bytes) -> bytes:
         text = _decode(server_first)
@@ -309,7 +308,7 @@ class ScramClient:
         iterations = self._iterations(iterations_text)
         salted = hashlib.pbkdf2_hmac("sha256", self._password, _unb64(salt_b64, "salt"), iterations)
         without_proof = f"c={_b64(b'n,,')},r={nonce}"
-        auth_message = f"{self._bare},{text},{without_proof}".encode("utf-8")
+        auth_message = f"{self._bare},{text},{without_proof}".encode()
         client_key = _hmac(salted, b"Client Key")
         proof = _xor(client_key, _hmac(_h(client_key), auth_message))
         self._expected_signature = _hmac(_hmac(salted, b"Server Key"), auth_message)

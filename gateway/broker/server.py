@@ -66,14 +66,14 @@ class _MqttProtocol(asyncio.Protocol):
 
     __slots__ = (
         "broker",
-        "listener",
-        "transport",
         "conn",
-        "slot",
-        "tls",
-        "peer",
-        "timer",
         "drain_left",
+        "listener",
+        "peer",
+        "slot",
+        "timer",
+        "tls",
+        "transport",
     )
 
     def __init__(self, broker: Broker, listener: ListenerSpec) -> None:

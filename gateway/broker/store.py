@@ -785,7 +785,7 @@ def failure_reason(exc: BaseException) -> str | None:
         exc, sqlite3.IntegrityError | sqlite3.ProgrammingError
     ):
         code = getattr(exc, "sqlite_errorcode", None)
-        if code is not None and code & 0xFF == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+        if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(exc):
             return "store_full"
         return "store_io_error"
     if isinstance(exc, OSError):

@@ -85,7 +85,7 @@ class ServerTls:
     and uvloop's TLS transports each hold a 256 KiB read buffer per connection.
     """
 
-    __slots__ = ("_in", "_out", "_obj", "established", "peer_closed")
+    __slots__ = ("_in", "_obj", "_out", "established", "peer_closed")
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._in = ssl.MemoryBIO()

@@ -116,7 +116,7 @@ class StreamDecoder:
     accepted [MQTT-3.1.0-1], and its protocol level becomes `version` for the packets after it.
     """
 
-    __slots__ = ("version", "max_packet_size", "_chunks", "_buffered", "_need", "error")
+    __slots__ = ("_buffered", "_chunks", "_need", "error", "max_packet_size", "version")
 
     def __init__(
         self, *, max_packet_size: int = MAX_PACKET_SIZE, version: int | None = None

@@ -114,7 +114,7 @@ def decode_utf8(raw: bytes | memoryview) -> str:
 class Reader:
     """A bounds-checked cursor over one packet body."""
 
-    __slots__ = ("buf", "pos", "end")
+    __slots__ = ("buf", "end", "pos")
 
     def __init__(self, buf: bytes | memoryview, pos: int = 0, end: int | None = None) -> None:
         self.buf = buf

@@ -214,9 +214,9 @@ def build(opts: Options) -> mqtt.Client:
     if opts.tls:
         client.tls_set_context(ssl_context(opts))
     if opts.debug:
-        cid = client._client_id.decode(errors="replace")  # noqa: SLF001 - for the debug lines
+        cid = client._client_id.decode(errors="replace")  # for the debug lines
 
-        def on_log(cl: Any, userdata: Any, level: int, text: str) -> None:  # noqa: ARG001
+        def on_log(cl: Any, userdata: Any, level: int, text: str) -> None:
             if level != mqtt.MQTT_LOG_ERR:
                 print(f"Client {cid} {text[:1].lower()}{text[1:]}", flush=True)
 
@@ -246,7 +246,7 @@ class Connection:
         if self._user_on_log is not None:
             self._user_on_log(client, userdata, level, text)
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:  # noqa: ARG002
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         code = reason.value
         if code:
             self.failure = self._refused(code)
@@ -268,7 +268,7 @@ class Connection:
 
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
-    ) -> None:  # noqa: ARG002
+    ) -> None:
         if not self.connacked.is_set():
             self.failure = self._closed_before_connack(reason)
             self.connacked.set()

@@ -83,11 +83,11 @@ class UsageError(Exception):
     """A command line the tool refuses: one line on stderr, exit status 1."""
 
 
-class HelpRequested(Exception):  # noqa: N818 - a request, not an error
+class HelpRequested(Exception):  # a request, not an error
     """`--help`: the usage text is printed (exit status 1, as Mosquitto's)."""
 
 
-class VersionRequested(Exception):  # noqa: N818
+class VersionRequested(Exception):
     """`--version`."""
 
 
@@ -406,7 +406,7 @@ def _timeout(opts: Options, args: list[str], i: int) -> int:
     return i + 2
 
 
-def _no_retain(opts: Options, args: list[str], i: int) -> int:  # noqa: ARG001
+def _no_retain(opts: Options, args: list[str], i: int) -> int:
     opts.no_retain = True
     return i + 1
 
@@ -455,7 +455,7 @@ def _random_filter(opts: Options, args: list[str], i: int) -> int:
     return i + 2
 
 
-def _clean(opts: Options, args: list[str], i: int) -> int:  # noqa: ARG001
+def _clean(opts: Options, args: list[str], i: int) -> int:
     opts.clean_session = False
     return i + 1
 
@@ -558,10 +558,16 @@ def _property(opts: Options, args: list[str], i: int) -> int:
             f"Error: {name} property not allowed for {command} in --property argument."
         )
     if (
-        command == "subscribe"
-        and name not in ("subscription-identifier", "user-property")
-        or command
-        in ("auth", "connack", "puback", "pubrec", "pubrel", "pubcomp", "suback", "unsuback")
+        command == "subscribe" and name not in ("subscription-identifier", "user-property")
+    ) or command in (
+        "auth",
+        "connack",
+        "puback",
+        "pubrec",
+        "pubrel",
+        "pubcomp",
+        "suback",
+        "unsuback",
     ):
         raise UsageError(
             f"Error: {name} property not supported for {command} in --property argument."
@@ -592,11 +598,11 @@ def _property_value(name: str, kind: str, text: str) -> object:
     return text
 
 
-def _help(opts: Options, args: list[str], i: int) -> int:  # noqa: ARG001
+def _help(opts: Options, args: list[str], i: int) -> int:
     raise HelpRequested
 
 
-def _version(opts: Options, args: list[str], i: int) -> int:  # noqa: ARG001
+def _version(opts: Options, args: list[str], i: int) -> int:
     raise VersionRequested
 
 

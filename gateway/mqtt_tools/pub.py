@@ -101,7 +101,7 @@ class _Publisher:
         conn.on_lost = self._on_lost
         self.props = link.publish_properties(opts)
 
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:  # noqa: ARG002
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         code = getattr(reason, "value", 0)
         if code >= 128 and not self.opts.quiet:
             print(

@@ -121,7 +121,7 @@ class _Subscriber:
 
     def _on_subscribe(
         self, client: Any, userdata: Any, mid: int, reasons: list[Any], props: Any
-    ) -> None:  # noqa: ARG002
+    ) -> None:
         codes = [getattr(r, "value", r) for r in reasons]
         if self.opts.debug and not self.opts.quiet:
             print(f"Subscribed (mid: {mid}): {', '.join(str(c) for c in codes)}", flush=True)
@@ -133,7 +133,7 @@ class _Subscriber:
         if self.opts.exit_after_sub:
             self._finish()
 
-    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:  # noqa: ARG002
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         opts = self.opts
         if not self.processing:
             return
@@ -177,7 +177,7 @@ class _Subscriber:
         try:
             conn.open(opts.timeout or None)
             client.reconnect_delay_set(1, 30)
-            client._reconnect_on_failure = True  # noqa: SLF001 - mosquitto_sub reconnects too
+            client._reconnect_on_failure = True  # mosquitto_sub reconnects too
             left = opts.timeout - (time.monotonic() - started) if opts.timeout else None
             if not self.finished.wait(max(left, 0) if left is not None else None):
                 self.processing = False
@@ -192,5 +192,5 @@ class _Subscriber:
         return 0
 
 
-def _interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001
+def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt

@@ -101,7 +101,7 @@ Decision = Switch | Refusal
 class _State:
     """Mutable bookkeeping for one output (private to RelayLogic)."""
 
-    __slots__ = ("level", "last_on_level", "off_since", "off_at", "max_at", "pending_on", "lost")
+    __slots__ = ("last_on_level", "level", "lost", "max_at", "off_at", "off_since", "pending_on")
 
     def __init__(self, now: float) -> None:
         self.level = 0.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from gateway.modelbase import (
     AfterValidator,
@@ -683,50 +683,48 @@ class SimulatedConfig(SensorBase):
 
 
 SensorConfig = Annotated[
-    Union[
-        BME280Config,
-        SHT3xConfig,
-        SHT4xConfig,
-        BH1750Config,
-        ADS1115Config,
-        INA219Config,
-        BMP180Config,
-        AHTConfig,
-        HTU21DConfig,
-        LM75Config,
-        MCP9808Config,
-        SCD4xConfig,
-        INA226Config,
-        INA260Config,
-        SCD30Config,
-        MhZ19BConfig,
-        Sds011Config,
-        SenseairS8Config,
-        MCP3008Config,
-        MCP3208Config,
-        MAX31855Config,
-        MAX31865Config,
-        DHTConfig,
-        HCSR04Config,
-        RotaryEncoderConfig,
-        HX711Config,
-        VEML7700Config,
-        TSL2561Config,
-        SGP40Config,
-        SGP30Config,
-        BME680Config,
-        BMP388Config,
-        TSL2591Config,
-        I2CRegisterConfig,
-        DS18B20Config,
-        NMEAConfig,
-        PMS5003Config,
-        ModbusRTUConfig,
-        SerialLineConfig,
-        GPIOInputConfig,
-        PulseCounterConfig,
-        SimulatedConfig,
-    ],
+    BME280Config
+    | SHT3xConfig
+    | SHT4xConfig
+    | BH1750Config
+    | ADS1115Config
+    | INA219Config
+    | BMP180Config
+    | AHTConfig
+    | HTU21DConfig
+    | LM75Config
+    | MCP9808Config
+    | SCD4xConfig
+    | INA226Config
+    | INA260Config
+    | SCD30Config
+    | MhZ19BConfig
+    | Sds011Config
+    | SenseairS8Config
+    | MCP3008Config
+    | MCP3208Config
+    | MAX31855Config
+    | MAX31865Config
+    | DHTConfig
+    | HCSR04Config
+    | RotaryEncoderConfig
+    | HX711Config
+    | VEML7700Config
+    | TSL2561Config
+    | SGP40Config
+    | SGP30Config
+    | BME680Config
+    | BMP388Config
+    | TSL2591Config
+    | I2CRegisterConfig
+    | DS18B20Config
+    | NMEAConfig
+    | PMS5003Config
+    | ModbusRTUConfig
+    | SerialLineConfig
+    | GPIOInputConfig
+    | PulseCounterConfig
+    | SimulatedConfig,
     Field(discriminator="type"),
 ]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from drivers.base import Reading
 
@@ -34,7 +34,7 @@ class PayloadError(ValueError):
 
 
 def iso_utc(wall_time: float) -> str:
-    moment = datetime.fromtimestamp(wall_time, tz=timezone.utc)
+    moment = datetime.fromtimestamp(wall_time, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -22,7 +22,7 @@ POINT_BYTES = 8  # float32 value + uint32 time
 
 
 class Series:
-    __slots__ = ("step", "span", "origin", "times", "values", "start", "count", "overwritten")
+    __slots__ = ("count", "origin", "overwritten", "span", "start", "step", "times", "values")
 
     def __init__(self, points: int, step: float, origin: float, span: float = 0.0) -> None:
         self.step = max(1.0, step)

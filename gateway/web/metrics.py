@@ -126,7 +126,7 @@ class _Collector:
         self.state = state
         self.server = server
 
-    def collect(self):  # noqa: ANN201 - prometheus-client's collector protocol
+    def collect(self):  # prometheus-client's collector protocol
         status = self.state.status()
         info = GaugeMetricFamily(
             "edge_gateway_info", "the gateway's id and version (always 1)", labels=["id", "version"]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 
-def pytest_configure(config):  # noqa: ANN001, ANN201
+def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "boot: boots a Debian rootfs with the .deb under systemd-nspawn; needs root, "
@@ -9,7 +9,7 @@ def pytest_configure(config):  # noqa: ANN001, ANN201
     )
 
 
-def pytest_terminal_summary(terminalreporter):  # noqa: ANN001, ANN201
+def pytest_terminal_summary(terminalreporter):
     from tests.boot.rootfs import TIMINGS
 
     if TIMINGS:

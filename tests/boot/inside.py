@@ -70,7 +70,7 @@ def journal(unit: str = UNIT, since: str | None = None) -> list[str]:
     return run(*argv).stdout.splitlines()
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.25):  # noqa: ANN001, ANN201
+def wait_for(predicate, timeout: float, interval: float = 0.25):
     """Poll until predicate() returns something truthy or the timeout passes; its last value."""
     deadline = time.monotonic() + timeout
     while True:
@@ -125,11 +125,11 @@ class Probe:
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.on_message = self._on_message
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties):  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
         self.reason = str(reason_code)
         self.connack.set()
 
-    def _on_message(self, client, userdata, message):  # noqa: ANN001
+    def _on_message(self, client, userdata, message):
         self.messages.append((message.topic, message.payload.decode(errors="replace")))
         self.got.set()
 

@@ -59,7 +59,7 @@ def host_suite() -> str:
 
 # Built on this machine when it is the target (same architecture and Debian release), else inside a
 # copy of the test's own root: under qemu-user for arm64, natively for another release.
-BUILD_IN_ROOT = ARCH != HOST_ARCH or rootfs.SUITE != host_suite()
+BUILD_IN_ROOT = ARCH != HOST_ARCH or host_suite() != rootfs.SUITE
 # Boot, checks and power-off: 12 s were measured natively; qemu-user is several times slower.
 BOOT_BUDGET = 120 if ARCH == HOST_ARCH else 360
 BOOT_DEADLINE = 2 * BOOT_BUDGET  # then the container is stopped from outside
@@ -89,7 +89,7 @@ RestartSec=1
 """
 
 
-def timed(name: str, func, *args, **kwargs):  # noqa: ANN001, ANN201
+def timed(name: str, func, *args, **kwargs):
     start = time.monotonic()
     try:
         return func(*args, **kwargs)
@@ -283,7 +283,7 @@ def section(booted: dict, name: str) -> dict:
     return results[name]
 
 
-def dump(value) -> str:  # noqa: ANN001
+def dump(value) -> str:
     return json.dumps(value, indent=2)[-6000:]
 
 

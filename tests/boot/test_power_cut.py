@@ -120,7 +120,7 @@ class Publisher:
         self.client.loop_start()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def _on_publish(self, client, userdata, mid, rc, props) -> None:  # noqa: ANN001
+    def _on_publish(self, client, userdata, mid, rc, props) -> None:
         code = int(getattr(rc, "value", rc))
         with self.lock:
             tag = self.mids.pop(mid, None)

@@ -44,9 +44,9 @@ CHIPS = {
 
 #: chips one driver serves, told apart by its `chip` option (as the config's type_option does)
 CHIP_FAMILIES = {
-    **{c: ("drivers.i2c.aht", "AHT") for c in ("aht10", "aht20", "aht21")},
-    **{c: ("drivers.i2c.htu21d", "HTU21D") for c in ("htu21d", "sht21", "si7021")},
-    **{c: ("drivers.i2c.lm75", "LM75") for c in ("lm75", "lm75b", "tmp102")},
+    **dict.fromkeys(("aht10", "aht20", "aht21"), ("drivers.i2c.aht", "AHT")),
+    **dict.fromkeys(("htu21d", "sht21", "si7021"), ("drivers.i2c.htu21d", "HTU21D")),
+    **dict.fromkeys(("lm75", "lm75b", "tmp102"), ("drivers.i2c.lm75", "LM75")),
 }
 
 

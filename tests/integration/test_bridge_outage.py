@@ -108,7 +108,7 @@ def test_nothing_lost_through_cut_blackhole_and_cloud_restart(tmp_path, record_p
             for r in caplog.records
             if "connection to" in r.getMessage() and "lost" in r.getMessage()
         ]
-        assert lost and all(r.BRIDGE == name for r in lost), [r.getMessage() for r in lost]
+        assert lost and all(name == r.BRIDGE for r in lost), [r.getMessage() for r in lost]
         proxy.set_mode("pass")
         harness.wait_state("connected")
         report["drain_after_cut_s"] = observer.collect(total, 60)

@@ -37,7 +37,7 @@ def check_config(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, s
     return code, capsys.readouterr().err
 
 
-@pytest.fixture()
+@pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     """Good files of every kind the config can name, and a few bad ones."""
     ca, other_ca = trustme.CA(), trustme.CA()

@@ -19,11 +19,11 @@ from tests.support.raw import RawClient
 R = ReasonCode
 
 
-def limits(thread) -> dict[str, int]:  # noqa: ANN001
+def limits(thread) -> dict[str, int]:
     return thread.run(lambda: dict(thread.broker.core.stats.limits_hit))
 
 
-def open_connections(thread) -> int:  # noqa: ANN001
+def open_connections(thread) -> int:
     return thread.run(lambda: thread.broker.admission.total)
 
 
@@ -39,7 +39,7 @@ def well_behaved_pair_exchanges(port: int, count: int = 50, tag: str = "ok") -> 
     pub.disconnect()
 
 
-def wait_until(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float = 5.0) -> None:
     """Poll the broker (each call is a round trip through its loop), bounded by `timeout`."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -4,8 +4,7 @@ and the clock's state is under $SYS."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support.clients import TestClient
@@ -44,7 +43,7 @@ relay = "lamp"
 
 def test_a_window_started_inside_its_hours_switches_on_at_once(tmp_path: Path):
     port = free_port()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     config = tmp_path / "gateway.toml"
     config.write_text(
         CONFIG.format(

@@ -15,11 +15,11 @@ from tests.support.raw import RawClient
 R = ReasonCode
 
 
-def limits(thread) -> dict[str, int]:  # noqa: ANN001
+def limits(thread) -> dict[str, int]:
     return thread.run(lambda: dict(thread.broker.core.stats.limits_hit))
 
 
-def settings(**kw) -> BrokerSettings:  # noqa: ANN003
+def settings(**kw) -> BrokerSettings:
     return BrokerSettings(sys_interval=0, **kw)
 
 

@@ -59,7 +59,7 @@ class RecordingRaw(RawClient):
         super().__init__(port, version=5)
         self.sent = bytearray()
 
-    def send(self, packet) -> None:  # noqa: ANN001
+    def send(self, packet) -> None:
         from gateway.mqtt.codec import encode
 
         data = encode(packet, self.version)

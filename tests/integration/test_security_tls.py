@@ -29,7 +29,7 @@ REFUSED = "refused"  # the TLS handshake or the socket failed before any CONNACK
 def pki(tmp_path_factory):
     d = tmp_path_factory.mktemp("pki")
     ca, other_ca = trustme.CA(), trustme.CA()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     files = {"ca": d / "ca.pem", "other_ca": d / "other_ca.pem"}
     ca.cert_pem.write_to_path(files["ca"])
     other_ca.cert_pem.write_to_path(files["other_ca"])

@@ -213,7 +213,7 @@ def _damage_row(path, table: str, where: str) -> None:
     """Six bad bytes over the record header of one row (its column types and sizes)."""
     con = sqlite3.connect(path)
     try:
-        (rowid,) = con.execute(f"SELECT rowid FROM {table} WHERE {where}").fetchone()  # noqa: S608
+        (rowid,) = con.execute(f"SELECT rowid FROM {table} WHERE {where}").fetchone()
     finally:
         con.close()
     at = _cell_of(path, table, rowid)

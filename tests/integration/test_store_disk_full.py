@@ -88,7 +88,7 @@ class Publisher:
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
-    def _on_publish(self, client, userdata, mid, rc, props) -> None:  # noqa: ANN001
+    def _on_publish(self, client, userdata, mid, rc, props) -> None:
         code = int(getattr(rc, "value", rc))
         with self.lock:
             name = self.mids.get(mid)
@@ -103,7 +103,7 @@ class Publisher:
         else:
             self.refused[name] = code
 
-    def _on_disconnect(self, *args) -> None:  # noqa: ANN002
+    def _on_disconnect(self, *args) -> None:
         self.disconnects += 1
 
     def publish(self, count: int, start: int = 0) -> None:
@@ -128,7 +128,7 @@ class Publisher:
         self.client.disconnect()
 
 
-def wait_until(predicate, timeout: float = 30.0, what: str = "") -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float = 30.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -136,7 +136,7 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "") -> None:  # noq
         time.sleep(0.05)
 
 
-def sys_value(port: int, name: str, accept) -> str:  # noqa: ANN001
+def sys_value(port: int, name: str, accept) -> str:
     """The first value of $SYS/broker/NAME that `accept` takes (published every second; the
     retained one may be a second old), within 10 s."""
     probe = TestClient(port, "sys-probe")

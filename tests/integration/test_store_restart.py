@@ -11,11 +11,9 @@ import time
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 
-from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe, Subscription
-from gateway.mqtt.properties import Properties
-from tests.support.clients import V5, V311, TestClient, v5_props
+from tests.support.clients import V5, TestClient, v5_props
 from tests.support.raw import RawClient
 from tests.support.store_broker import StoreBroker, brokers, db  # noqa: F401 - fixtures
 

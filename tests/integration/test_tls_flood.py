@@ -9,7 +9,6 @@ is built from a config dict as the gateway builds it.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import select
 import socket
@@ -71,7 +70,7 @@ def tls_broker(pki):
         thread.stop()
 
 
-def wait_until(predicate, timeout: float = 10.0) -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"

@@ -59,7 +59,7 @@ max_connections = 12
     return config, mqtt_port, web_port
 
 
-def _ready(proc, notify) -> None:  # noqa: ANN001
+def _ready(proc, notify) -> None:
     notify.wait_for("READY=1")
 
 
@@ -84,7 +84,7 @@ def request(
         conn.close()
 
 
-def get_json(port: int, path: str):  # noqa: ANN201
+def get_json(port: int, path: str):
     status, _, body = request(port, "GET", path)
     assert status == 200, body
     return json.loads(body)
@@ -97,7 +97,7 @@ def csrf_of(port: int, cookie: str = "") -> str:
     return page[start : page.index(b'"', start)].decode()
 
 
-def wait_for(check, timeout: float = 10.0):  # noqa: ANN001, ANN201
+def wait_for(check, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while True:
         value = check()

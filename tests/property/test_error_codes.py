@@ -40,11 +40,11 @@ class PendingExchange:
 
 
 class EnhancedAuthenticator(Authenticator):
-    def start_enhanced(self, method: str, conn):  # noqa: ANN001, ANN201
+    def start_enhanced(self, method: str, conn):
         return PendingExchange()
 
 
-def connection(state: str):  # noqa: ANN201
+def connection(state: str):
     """A connection in `state`, its greeting already read by the client's decoder."""
     core = BrokerCore(BrokerSettings(sys_interval=0), 0.0, EnhancedAuthenticator())
     conn = core.open_connection(0.0, "prop", "default")

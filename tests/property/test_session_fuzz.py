@@ -210,7 +210,7 @@ class Harness:
         self.decoders: dict[object, StreamDecoder] = {}
         self.disconnected: set[object] = set()
 
-    def _open(self):  # noqa: ANN202
+    def _open(self):
         conn = self.core.open_connection(self.now, "fuzz", "default")
         return conn
 
@@ -274,12 +274,12 @@ class Harness:
             self.drain()
         self._replace(conn)
 
-    def _lost(self, conn) -> None:  # noqa: ANN001
+    def _lost(self, conn) -> None:
         conn.connection_lost(self.now)  # the glue does this once the transport is closed
         self.drain()
         self._replace(conn)
 
-    def _replace(self, conn) -> None:  # noqa: ANN001
+    def _replace(self, conn) -> None:
         if conn in self.conns:
             self.conns[self.conns.index(conn)] = self._open()
 
@@ -305,7 +305,7 @@ def run(version: int, program: list) -> None:
     harness = Harness(version)
     original = connection_module._HANDLERS[Disconnect]
 
-    def recording_disconnect(conn, packet, now):  # noqa: ANN001
+    def recording_disconnect(conn, packet, now):
         harness.disconnected.add(conn)
         return original(conn, packet, now)
 

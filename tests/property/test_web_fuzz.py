@@ -95,7 +95,7 @@ version = st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"HTTP/1.1x", b"
 
 
 @st.composite
-def requests(draw) -> bytes:  # noqa: ANN001
+def requests(draw) -> bytes:
     headers = draw(st.lists(st.tuples(token.map(str.encode), header_value), max_size=6))
     if draw(st.booleans()):
         headers.append((b"Host", b"x"))

@@ -209,7 +209,7 @@ class FuzzConnection:
     then PINGREQ) and waits for PINGRESP (the batch was handled), a close (a packet was refused)
     or a stall (the fuzz packet was cut short and the broker waits for the rest) before the next."""
 
-    __slots__ = ("sock", "version", "decoder", "deadline", "fuzz_kind")
+    __slots__ = ("deadline", "decoder", "fuzz_kind", "sock", "version")
 
     def __init__(self, sock: socket.socket, version: int) -> None:
         self.sock = sock
@@ -219,7 +219,7 @@ class FuzzConnection:
         self.fuzz_kind = ""
 
 
-def fuzz_worker(port: int, seed: int, fuzz_packets: int, connections: int, result) -> None:  # noqa: ANN001
+def fuzz_worker(port: int, seed: int, fuzz_packets: int, connections: int, result) -> None:
     """Send batches until `fuzz_packets` mutated or random packets are out, then report counts."""
     rng = random.Random(seed)
     corpus = build_corpus(rng, 3000)

@@ -400,8 +400,7 @@ def _topics(config: dict[str, Any]) -> list[str]:
         if key.endswith("_topic") and (
             not isinstance(value, str)
             or not value
-            or ("#" in value or "+" in value)
-            and key.endswith("command_topic")
+            or (("#" in value or "+" in value) and key.endswith("command_topic"))
         ):
             problems.append(f"{key} {value!r}")
     return problems

@@ -51,7 +51,7 @@ class Mosquitto:
         self.ca = trustme.CA()
         self.other_ca = trustme.CA()  # a CA that did not sign the server: "wrong CA"
         if expired_server_cert:
-            past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
+            past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=30)
             server = self.ca.issue_cert(
                 *server_names, not_before=past, not_after=past + datetime.timedelta(days=1)
             )

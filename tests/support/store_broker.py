@@ -93,7 +93,7 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def brokers():  # noqa: ANN201 - a factory
+def brokers():  # a factory
     """`brokers(path, **store_settings)` starts a StoreBroker; every one started is stopped after
     the test."""
     started: list[StoreBroker] = []

@@ -4,7 +4,7 @@ sunset, the catch-up policy at start-up and after a jump of the wall clock."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,6 @@ from gateway.automation.schedules import (
     ScheduleMachine,
     TimeSpec,
     check_cron,
-    cron_after,
     daily_after,
     parse_time,
     to_instant,
@@ -151,7 +150,7 @@ def test_sunrise_and_sunset_in_berlin_at_midsummer():
 
 def test_polar_day_has_no_sunset_and_the_window_keeps_its_state():
     svalbard = Place(ZoneInfo("Arctic/Longyearbyen"), 78.22, 15.65)
-    midsummer = datetime(2026, 6, 21, 12, tzinfo=timezone.utc).timestamp()
+    midsummer = datetime(2026, 6, 21, 12, tzinfo=UTC).timestamp()
     assert daily_after(parse_time("sunset"), midsummer, svalbard) > midsummer + 30 * 86400
     assert window_state(parse_time("sunset"), TimeSpec(23 * 60), midsummer, svalbard) is False
 
@@ -207,7 +206,7 @@ def test_a_late_step_fires_each_passed_event_once():
 
 def test_sun_window_needs_dates_of_other_days():
     svalbard_winter = Place(ZoneInfo("Arctic/Longyearbyen"), 78.22, 15.65)
-    noon = datetime(2026, 12, 21, 11, tzinfo=timezone.utc).timestamp()
+    noon = datetime(2026, 12, 21, 11, tzinfo=UTC).timestamp()
     machine = ScheduleMachine(place=svalbard_winter, on=parse_time("sunset"), off=TimeSpec(23 * 60))
     assert [f.kind for f in machine.step(noon, 0.0)] == ["off"]
     assert date.fromtimestamp(machine.next_due()) == date(2026, 12, 21)  # the 23:00 edge

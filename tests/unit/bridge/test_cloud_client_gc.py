@@ -12,7 +12,7 @@ from gateway.bridge.cloud import CloudClient, CloudSettings
 
 
 class _Events:
-    def __getattr__(self, name: str):  # noqa: ANN204 - any event: the test sends none
+    def __getattr__(self, name: str):  # any event: the test sends none
         return lambda *args, **kwargs: None
 
 

@@ -37,28 +37,28 @@ class FakeStore(Persistence):
     def commit(self) -> None:
         self.gates = [gate for gate in self.gates if not gate.release(self.seq)]
 
-    def session_changed(self, session, now):  # noqa: ANN001
+    def session_changed(self, session, now):
         session.durable = session.expiry_interval != 0
         self.seq += 1
 
-    def queue_add(self, session, delivery):  # noqa: ANN001
+    def queue_add(self, session, delivery):
         self._qid += 1
         delivery.qid = self._qid
         self.seq += 1
         return True
 
-    def delivery_sent(self, session, delivery, packet_id, state):  # noqa: ANN001
+    def delivery_sent(self, session, delivery, packet_id, state):
         if not delivery.qid:
             self._qid += 1
             delivery.qid = self._qid
         self.seq += 1
 
-    def queue_remove(self, session, delivery):  # noqa: ANN001
+    def queue_remove(self, session, delivery):
         delivery.qid = 0
         self.seq += 1
 
 
-def setup(store: FakeStore, expiry_clean: bool = False):  # noqa: ANN201
+def setup(store: FakeStore, expiry_clean: bool = False):
     core = BrokerCore(BrokerSettings(sys_interval=0), 0.0)
     core.persistence = store
     sub, pub = core.open_connection(0.0), core.open_connection(0.0)
@@ -70,11 +70,11 @@ def setup(store: FakeStore, expiry_clean: bool = False):  # noqa: ANN201
     return core, sub, pub
 
 
-def received(conn) -> list:  # noqa: ANN001
+def received(conn) -> list:
     return list(StreamDecoder(version=4).feed(conn.data_to_send()))
 
 
-def publish(pub, qos: int, payload: bytes, packet_id: int | None = None) -> None:  # noqa: ANN001
+def publish(pub, qos: int, payload: bytes, packet_id: int | None = None) -> None:
     pub.receive_data(encode(Publish("t/a", payload, QoS(qos), packet_id=packet_id), 4), 1.0)
 
 

@@ -29,7 +29,7 @@ class FailingDb:
         self.armed = False
         self.failures = 0
 
-    def execute(self, sql: str, *args):  # noqa: ANN002, ANN201
+    def execute(self, sql: str, *args):
         if self.armed and sql == "COMMIT":
             self.failures += 1
             error = sqlite3.OperationalError("disk I/O error")
@@ -37,14 +37,14 @@ class FailingDb:
             raise error
         return self.db.execute(sql, *args)
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self.db, name)
 
 
 class AtOnce:
     """Stands in for the event loop: the store thread's reports run immediately."""
 
-    def call_soon_threadsafe(self, callback, *args) -> None:  # noqa: ANN001
+    def call_soon_threadsafe(self, callback, *args) -> None:
         callback(*args)
 
     def is_closed(self) -> bool:
@@ -77,7 +77,7 @@ def retry(store: SqliteStore) -> None:
     settle(store)
 
 
-def client(core: BrokerCore, client_id: str, version: int, clean: bool = True):  # noqa: ANN201
+def client(core: BrokerCore, client_id: str, version: int, clean: bool = True):
     conn = core.open_connection(0.0)
     props = Properties(session_expiry_interval=3600) if version == 5 and not clean else Properties()
     conn.receive_data(
@@ -87,7 +87,7 @@ def client(core: BrokerCore, client_id: str, version: int, clean: bool = True): 
     return conn
 
 
-def received(conn) -> list:  # noqa: ANN001
+def received(conn) -> list:
     return list(StreamDecoder(version=conn.version).feed(conn.data_to_send()))
 
 
@@ -103,14 +103,14 @@ def offline_subscriber(
 
 def publish(
     conn, qos: int, packet_id: int | None, payload: bytes = b"m", dup: bool = False
-) -> None:  # noqa: ANN001
+) -> None:
     conn.receive_data(
         encode(Publish("t/a", payload, QoS(qos), packet_id=packet_id, dup=dup), conn.version), 1.0
     )
 
 
 def rows(store: SqliteStore, table: str) -> int:
-    return store.db.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+    return store.db.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 def test_failed_commit_refuses_the_held_puback_5_0_with_0x80_and_drops_the_message(broker):

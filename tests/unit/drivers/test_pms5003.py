@@ -39,8 +39,8 @@ def device():
 
 
 def test_host_commands_appendix_ii():
-    assert CMD_READ_PASSIVE == bytes.fromhex("424de200000171")
-    assert CMD_MODE_PASSIVE == bytes.fromhex("424de100000170")
+    assert bytes.fromhex("424de200000171") == CMD_READ_PASSIVE
+    assert bytes.fromhex("424de100000170") == CMD_MODE_PASSIVE
     assert command(0xE4, 1) == bytes.fromhex("424de400010174")
 
 

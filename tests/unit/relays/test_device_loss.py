@@ -177,7 +177,7 @@ async def test_a_pcf8574_that_came_back_all_high_gets_its_latch_again(tmp_path: 
     await rig.service.stop()
 
 
-async def running_compressor(tmp_path: Path):  # noqa: ANN201
+async def running_compressor(tmp_path: Path):
     """An MCP23017 compressor output with a 180 s min-off time, switched ON past it; (rig, chip,
     its event watcher)."""
     rig = Rig(
@@ -274,7 +274,7 @@ async def test_an_io_error_on_a_command_checks_the_chip_at_once(tmp_path: Path) 
 async def test_gpio_outputs_are_not_read_back_periodically(tmp_path: Path) -> None:
     rig = Rig(tmp_path, OutputConfig(name="lamp", pin=17))
     await rig.service.start()
-    assert rig.service._next_deadline() is None  # nothing to do until a command  # noqa: SLF001
+    assert rig.service._next_deadline() is None  # nothing to do until a command
     await rig.service.stop()
     with pytest.raises(ValueError, match="'check_interval' is only for I2C expanders"):
         OutputConfig(name="lamp", pin=17, check_interval=5)

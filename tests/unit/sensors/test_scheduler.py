@@ -229,7 +229,7 @@ async def test_status_before_start_and_after_stop():
 
 
 def test_backoff_doubles_from_the_interval_up_to_the_cap():
-    assert [backoff_delay(10, n, 300) for n in range(0, 8)] == [10, 10, 20, 40, 80, 160, 300, 300]
+    assert [backoff_delay(10, n, 300) for n in range(8)] == [10, 10, 20, 40, 80, 160, 300, 300]
     assert backoff_delay(10, 10_000, 300) == 300
 
 

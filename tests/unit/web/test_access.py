@@ -10,11 +10,11 @@ from gateway.web.server import Request
 
 
 class Auth:
-    def __init__(self, passwords, acl_text="user alice\ntopic readwrite edge/#\n"):  # noqa: ANN001
+    def __init__(self, passwords, acl_text="user alice\ntopic readwrite edge/#\n"):
         self.passwords = passwords
         self.acl = AclFile.parse(acl_text)
 
-    def can_publish(self, username, client_id, topic):  # noqa: ANN001, ANN201
+    def can_publish(self, username, client_id, topic):
         return self.acl.can_publish(username, client_id, topic)
 
 
@@ -70,4 +70,4 @@ def test_sessions_expire_and_the_table_is_bounded():
 
 
 def test_backoff_doubles_to_30_seconds():
-    assert [backoff(n) for n in range(0, 8)] == [0, 1, 2, 4, 8, 16, 30, 30]
+    assert [backoff(n) for n in range(8)] == [0, 1, 2, 4, 8, 16, 30, 30]
