@@ -250,7 +250,7 @@ def gateway(config: Path, loop: str = "asyncio"):
     exe = Path(sys.executable).with_name("edge-gateway")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gateway.cli"]
     return started(
-        cmd + ["run", "--config", str(config), "--loop", loop], env=clean_env(), cwd=config.parent
+        [*cmd, "run", "--config", str(config), "--loop", loop], env=clean_env(), cwd=config.parent
     )
 
 

@@ -273,7 +273,7 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=500)
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = args.flood + 2 * args.idle + 100
     if hard < need:
         print(f"RLIMIT_NOFILE hard limit {hard} < {need}: raise it (ulimit -Hn)", file=sys.stderr)

@@ -365,7 +365,7 @@ def load_in_child(path: str | Path, check: bool = True) -> tuple[GatewayConfig, 
         ]
         return pickle.loads(child.stdout), warnings  # noqa: S301 - our own child's output
     if child.returncode != 2 or not lines:
-        lines = [f"config validation failed (exit {child.returncode})"] + lines[-5:]
+        lines = [f"config validation failed (exit {child.returncode})", *lines[-5:]]
     raise ConfigError(str(path), lines)
 
 

@@ -23,6 +23,7 @@ out. Absolute humidity from T and RH by the datasheet's formula (§3.16).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -123,10 +124,8 @@ class SGP40(_Sensirion):
             self.algorithm = VocAlgorithm(sampling_interval=self.sampling_interval)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._send(SGP40_HEATER_OFF)
-        except OSError:
-            pass
 
     def read(self) -> list[Reading]:
         if self.algorithm is None:

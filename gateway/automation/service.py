@@ -156,7 +156,7 @@ class RuleService:
                 waker = asyncio.create_task(self._wake.wait(), name="rules-wake")
                 await asyncio.sleep(0)  # both started: the deadline is on the clock
                 self.idle = True
-                done, pending = await asyncio.wait(
+                _done, pending = await asyncio.wait(
                     {sleeper, waker}, return_when=asyncio.FIRST_COMPLETED
                 )
                 for task in pending:

@@ -67,6 +67,8 @@ def _import_paho() -> types.ModuleType:
 
 
 mqtt = _import_paho()
+import contextlib
+
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode  # noqa: E402 - after paho's import
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties as PahoProperties  # noqa: E402
@@ -386,10 +388,8 @@ class CloudClient:
         sock = self._sock
         if sock is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._client.loop_read()  # reads EOF: paho closes the socket and reports the loss
 
     async def disconnect(self, timeout: float = 2.0) -> None:

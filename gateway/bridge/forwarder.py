@@ -150,7 +150,7 @@ class Forwarder:
         return session
 
     def _sync_subscriptions(self, session: Session, now: float) -> None:
-        wanted = {f: q for f, q in self.mapper.local_subscriptions()}
+        wanted = dict(self.mapper.local_subscriptions())
         stale = [f for f in session.subscriptions if f not in wanted]
         if stale:
             self.core.unsubscribe(self._as_conn(session), Unsubscribe(1, tuple(stale)))
@@ -261,8 +261,10 @@ class Forwarder:
         if self._message_id is not None:
             props = dataclasses.replace(
                 props,
-                user_properties=props.user_properties
-                + ((self.cfg.message_id_property, self._message_id(delivery)),),
+                user_properties=(
+                    *props.user_properties,
+                    (self.cfg.message_id_property, self._message_id(delivery)),
+                ),
             )
         return props
 

@@ -16,6 +16,7 @@ off the relays), and a network CONNECT may not take its client id over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from typing import TYPE_CHECKING
@@ -157,10 +158,8 @@ class LocalLink:
         """Detach from the broker (a persistent session keeps queueing while detached)."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         core = self.broker.core
         if self.session.link is self:

@@ -13,6 +13,7 @@ behaviour; that is all in `gateway.broker.core` / `connection` / `session`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -356,10 +357,8 @@ class Broker:
             await link.close_client()
         if self._timer is not None:
             self._timer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-            except asyncio.CancelledError:
-                pass
         for server in self._servers:
             await server.wait_closed()
 

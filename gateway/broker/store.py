@@ -51,6 +51,7 @@ disk) is written at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -686,10 +687,8 @@ class SqliteStore(Persistence):
         self, db: sqlite3.Connection, todo: list[tuple], new: int, exc: BaseException
     ) -> None:
         """Roll back; drop the batch's queued deliveries, keep the rest for a retry, back off."""
-        try:
+        with contextlib.suppress(sqlite3.Error):
             db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
         reason = failure_reason(exc)
         dropped = [(op[1], op[2], len(op[3].payload)) for op in todo if ops.is_new_queued(op)]
         keep = [op for op in todo if not ops.is_new_queued(op) and op[0] is not ops.stop]

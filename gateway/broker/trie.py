@@ -132,4 +132,4 @@ class SubscriptionTrie(Generic[T]):
             for group, members in node.shared.items():
                 for client_id, options in members.items():
                     yield topic_filter, client_id, group, options
-            stack.extend((child, levels + [name]) for name, child in node.children.items())
+            stack.extend((child, [*levels, name]) for name, child in node.children.items())

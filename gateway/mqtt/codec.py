@@ -58,13 +58,13 @@ _REQUIRED_FLAGS: tuple[int | None, ...] = (
     0,
     0,
 )
-_TYPES = (None,) + tuple(PacketType)
+_TYPES = (None, *tuple(PacketType))
 # first byte -> packet type when its flags are valid, else 0: one lookup on the hot path
 _VALID_FIRST_BYTE = tuple(
     (b >> 4) if _REQUIRED_FLAGS[b >> 4] is None or _REQUIRED_FLAGS[b >> 4] == b & 0x0F else 0
     for b in range(256)
 )
-_DECODER_BY_TYPE = (None,) + tuple(DECODERS[t] for t in PacketType)
+_DECODER_BY_TYPE = (None, *tuple(DECODERS[t] for t in PacketType))
 
 
 def encode(packet: Packet, version: int) -> bytes:

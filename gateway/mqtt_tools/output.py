@@ -241,21 +241,21 @@ def _user_properties(message: Message) -> list[tuple[str, str]]:
 
 def _unix_time(now: float) -> str:
     seconds = int(now)
-    return f"{seconds}.{int(round((now - seconds) * 1e9)) % 1_000_000_000:09d}"
+    return f"{seconds}.{round((now - seconds) * 1e9) % 1_000_000_000:09d}"
 
 
 def _at(letter: str, now: float) -> bytes:
     if letter == "@":
         return b"@"
     if letter == "N":
-        return f"{int(round((now - int(now)) * 1e9)) % 1_000_000_000:09d}".encode()
+        return f"{round((now - int(now)) * 1e9) % 1_000_000_000:09d}".encode()
     return time.strftime(f"%{letter}", time.localtime(now)).encode()
 
 
 def _json(message: Message, now: float, *, escaped: bool, pretty: bool) -> bytes:
     """Mosquitto's json_print (cJSON): tst (local time, labelled Z as Mosquitto 2.0 does), topic,
     qos, retain, payloadlen, mid (QoS > 0), properties (MQTT 5), payload."""
-    micro = int(round((now - int(now)) * 1e6)) % 1_000_000
+    micro = round((now - int(now)) * 1e6) % 1_000_000
     stamp = (
         time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
         + f".{micro:06d}Z"

@@ -16,6 +16,7 @@ WebSocket, after which the socket carries MQTT for a broker `Connection` (`gatew
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Awaitable
@@ -359,10 +360,8 @@ class HttpProtocol(asyncio.Protocol):
         self._disarm()
         if self.transport is not None and not self.transport.is_closing():
             if self.tls is not None and self.tls.established:
-                try:
+                with contextlib.suppress(SSLError):
                     self.transport.write(self.tls.close())
-                except SSLError:
-                    pass
             self.transport.close()
 
     def abort(self) -> None:

@@ -16,6 +16,7 @@ connection is affected. Ping frames are answered by pong.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -187,10 +188,8 @@ class MqttOverWebSocket:
             self.protocol.peer,
             why,
         )
-        try:
+        with contextlib.suppress(LocalProtocolError):
             self.protocol.write(self.ws.send(CloseConnection(code=code, reason=why[:100])))
-        except LocalProtocolError:
-            pass
         self.conn.close()
         self.protocol.close()
 

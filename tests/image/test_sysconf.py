@@ -61,7 +61,7 @@ def network_block(root: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(("passphrase", "ssid", "psk"), IEEE_VECTORS)
 def test_wifi_passphrase_is_hashed_as_ieee_802_11i_h4(root, passphrase, ssid, psk):
-    done, sysconf = run(root, f"wifi_ssid={ssid}\nwifi_psk={passphrase}\nwifi_country=de\n")
+    done, _sysconf = run(root, f"wifi_ssid={ssid}\nwifi_psk={passphrase}\nwifi_country=de\n")
     assert done.returncode == 0, done.stderr
     net = network_block(root)
     assert net["psk"] == psk

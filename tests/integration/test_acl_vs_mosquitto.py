@@ -88,8 +88,8 @@ CASES = [
         "home",
         "h1",
         "#",
-        HA
-        + [
+        [
+            *HA,
             "other/x",
             "w/x",
             "top",

@@ -58,7 +58,7 @@ def _until(observer: TestClient, last: bytes) -> list[bytes]:
     out = []
     while (msg := observer.expect_one(timeout=15)).payload != last:
         out.append(msg.payload)
-    return out + [last]
+    return [*out, last]
 
 
 def test_pending_counts_qos1_handed_to_paho_until_the_cloud_acknowledges(cloud):

@@ -49,7 +49,7 @@ def _state(client, topic):
 
 @pytest.mark.parametrize("version", [V311, V5])
 def test_relay_commands_switch_the_pin_and_state_is_read_back(broker, relays, version):
-    service, factory = relays
+    _service, factory = relays
     watcher = TestClient(broker.port, "watcher", version=version)
     watcher.subscribe("edge/relay/pump", 1)
     assert _state(watcher, "edge/relay/pump").payload == b"OFF"  # retained start-up state
@@ -68,7 +68,7 @@ def test_relay_commands_switch_the_pin_and_state_is_read_back(broker, relays, ve
 
 
 def test_relay_json_command_with_for_turns_on_then_reports(broker, relays):
-    service, factory = relays
+    _service, _factory = relays
     watcher = TestClient(broker.port, "watcher")
     watcher.subscribe("edge/relay/pump", 1)
     _state(watcher, "edge/relay/pump")
@@ -79,7 +79,7 @@ def test_relay_json_command_with_for_turns_on_then_reports(broker, relays):
 
 
 def test_retained_relay_command_is_ignored(broker, relays):
-    service, factory = relays
+    _service, factory = relays
     events = TestClient(broker.port, "events")
     events.subscribe("edge/relay/pump/event", 1)
     TestClient(broker.port, "cmd", version=V5).publish(
@@ -91,7 +91,7 @@ def test_retained_relay_command_is_ignored(broker, relays):
 
 
 def test_interlock_refusal_reported_on_response_topic(broker, relays):
-    service, factory = relays
+    _service, factory = relays
     caller = TestClient(broker.port, "caller", version=V5)
     caller.subscribe("replies/caller", 1)
     caller.publish("edge/relay/up/set", b"ON", qos=1)
@@ -105,7 +105,7 @@ def test_interlock_refusal_reported_on_response_topic(broker, relays):
 
 
 def test_pwm_brightness_command(broker, relays):
-    service, factory = relays
+    _service, factory = relays
     watcher = TestClient(broker.port, "watcher")
     watcher.subscribe("edge/relay/fan", 1)
     _state(watcher, "edge/relay/fan")

@@ -183,7 +183,7 @@ def test_one_device_every_config_valid_and_republished_on_birth(tmp_path):
 
 def test_discovery_false_publishes_nothing(tmp_path):
     port, running = start(tmp_path, 'discovery = false\nprefix = "ha"')
-    with running as (proc, notify):
+    with running as (_proc, notify):
         notify.wait_for("READY=1")
         ha = TestClient(port, "home-assistant")
         ha.subscribe([("ha/#", 1), ("homeassistant/#", 1), ("site/status", 1)])
@@ -203,7 +203,7 @@ def test_discovery_false_publishes_nothing(tmp_path):
 
 def test_default_prefix_node_id_and_device_name(tmp_path):
     port, running = start(tmp_path, "")
-    with running as (proc, notify):
+    with running as (_proc, notify):
         notify.wait_for("READY=1")
         ha = TestClient(port, "home-assistant")
         ha.subscribe("homeassistant/switch/+/relay_pump/config", 1)

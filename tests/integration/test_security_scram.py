@@ -145,7 +145,7 @@ def test_unknown_method_gets_connack_0x8c_MQTT_4_12_0_1(scram_broker):
 def test_without_a_scram_file_scram_is_not_offered(make_broker):
     auth = GatewayAuth({"default": ListenerPolicy(allow_anonymous=True)})
     thread = make_broker(authenticator=auth, authorizer=auth)
-    raw, _, challenge, connack = scram_connect(thread.port, "alice", "wonderland")
+    _raw, _, challenge, connack = scram_connect(thread.port, "alice", "wonderland")
     assert challenge is None
     assert connack.reason_code == R.BAD_AUTHENTICATION_METHOD
 

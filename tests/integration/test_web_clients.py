@@ -23,7 +23,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "bench" / "out"
 def gateway(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("webclients")
     config, mqtt_port, web_port = _config(tmp_path)
-    with run_gateway(config) as (proc, notify):
+    with run_gateway(config) as (_proc, notify):
         notify.wait_for("READY=1")
         yield {"mqtt": mqtt_port, "web": web_port}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import threading
@@ -157,7 +158,7 @@ class TestClient:
         return [int(getattr(c, "value", c)) for c in codes]
 
     def unsubscribe(self, topic: str) -> list:
-        result, mid = self.client.unsubscribe(topic)
+        _result, mid = self.client.unsubscribe(topic)
         got_mid, codes, _ = self.unsubacks.get(timeout=TIMEOUT)
         assert got_mid == mid
         return list(codes) if isinstance(codes, list) else [codes]
@@ -210,10 +211,8 @@ class TestClient:
         if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
         self.client.loop_stop()
-        try:
+        with contextlib.suppress(queue.Empty):
             self.disconnects.get(timeout=TIMEOUT)
-        except queue.Empty:
-            pass
 
 
 def v5_props(packet_type: int = PacketTypes.PUBLISH, **values: Any) -> Properties:

@@ -7,6 +7,7 @@ an ack timeout can notice). One selector thread; every wait in it is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import struct
@@ -50,14 +51,10 @@ class TcpProxy:
             if s is None:
                 continue
             self._pairs.pop(s, None)
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(s)
-            except (KeyError, ValueError):
-                pass
-            try:
+            with contextlib.suppress(OSError):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
-                pass
             s.close()
 
     def _accept(self) -> None:

@@ -334,9 +334,10 @@ async def test_discovery_publishes_retained_at_start_and_again_when_home_assista
     async def on_birth():
         births.append(1)
 
-    entities = sensor_entities(
-        DEVICE, sensor("climate", (("temperature", "°C"), ("humidity", "%")))
-    ) + [relay(name="pump", pin=17)[1]]
+    entities = [
+        *sensor_entities(DEVICE, sensor("climate", (("temperature", "°C"), ("humidity", "%")))),
+        relay(name="pump", pin=17)[1],
+    ]
     discovery = Discovery(bus.client("discovery"), DEVICE, entities, prefix="ha", on_birth=on_birth)
     await discovery.start()
     topics = {

@@ -8,31 +8,31 @@ from __future__ import annotations
 from tests.fakes.i2c import FakeClock, RegisterChip
 
 #: an independent published test vector's calibration (elixir-sensors/bmp280's BME680 test)
-VECTOR = dict(
-    t1=26195,
-    t2=26290,
-    t3=3,
-    p1=35395,
-    p2=-10405,
-    p3=88,
-    p4=4836,
-    p5=-118,
-    p6=30,
-    p7=26,
-    p8=-765,
-    p9=-3367,
-    p10=30,
-    h1=717,
-    h2=1021,
-    h3=0,
-    h4=45,
-    h5=20,
-    h6=120,
-    h7=-100,
-    g1=-30,
-    g2=-5969,
-    g3=18,
-)
+VECTOR = {
+    "t1": 26195,
+    "t2": 26290,
+    "t3": 3,
+    "p1": 35395,
+    "p2": -10405,
+    "p3": 88,
+    "p4": 4836,
+    "p5": -118,
+    "p6": 30,
+    "p7": 26,
+    "p8": -765,
+    "p9": -3367,
+    "p10": 30,
+    "h1": 717,
+    "h2": 1021,
+    "h3": 0,
+    "h4": 45,
+    "h5": 20,
+    "h6": 120,
+    "h7": -100,
+    "g1": -30,
+    "g2": -5969,
+    "g3": 18,
+}
 
 
 def _le(value: int) -> bytes:

@@ -91,7 +91,7 @@ def test_qos2_publish_to_a_durable_session_waits_for_its_commit_mqtt_4_3_3():
 
 def test_later_qos0_and_qos1_wait_behind_a_held_qos2_mqtt_4_6_0_6():
     store = FakeStore()
-    core, sub, pub = setup(store)
+    _core, sub, pub = setup(store)
     publish(pub, 2, b"two", packet_id=5)
     publish(pub, 0, b"zero")
     publish(pub, 1, b"one", packet_id=6)
@@ -104,14 +104,14 @@ def test_later_qos0_and_qos1_wait_behind_a_held_qos2_mqtt_4_6_0_6():
 
 def test_qos1_alone_is_not_held():
     store = FakeStore()
-    core, sub, pub = setup(store)
+    _core, sub, pub = setup(store)
     publish(pub, 1, b"one", packet_id=6)
     assert [p.payload for p in received(sub)] == [b"one"]
 
 
 def test_pubrel_waits_for_the_commit_of_awaiting_pubcomp_mqtt_4_3_3():
     store = FakeStore()
-    core, sub, pub = setup(store)
+    _core, sub, pub = setup(store)
     publish(pub, 2, b"m", packet_id=5)
     store.commit()
     (publish_out,) = received(sub)
@@ -136,6 +136,6 @@ def test_reconnect_before_the_commit_resends_with_dup_and_the_same_id_after_it()
 
 def test_non_durable_session_and_relaxed_store_send_at_once():
     for store, clean in ((FakeStore(), True), (FakeStore(relaxed=True), False)):
-        core, sub, pub = setup(store, expiry_clean=clean)
+        _core, sub, pub = setup(store, expiry_clean=clean)
         publish(pub, 2, b"m", packet_id=5)
         assert [p.payload for p in received(sub)] == [b"m"]

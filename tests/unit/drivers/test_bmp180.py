@@ -44,7 +44,7 @@ def test_oversampling_shifts_up_and_waits_table_8(oss, wait):
 
 def test_conversion_not_done_is_a_failed_read():
     clock = FakeClock()
-    chip, drv = setup(clock)
+    _chip, drv = setup(clock)
     drv.open()
     drv.sleep = lambda s: None  # a driver that does not wait sees Sco still set
     with pytest.raises(DriverError, match="still running"):

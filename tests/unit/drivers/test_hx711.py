@@ -49,7 +49,7 @@ def test_extra_pulses_select_the_gain_table_3(channel, gain, factor):
     fake, drv = setup(channel=channel, gain=gain)
     fake.inputs = {"A": 1000, "B": -700}
     with drv:
-        raw = dict((r.quantity, r.value) for r in drv.read())["raw"]
+        raw = {r.quantity: r.value for r in drv.read()}["raw"]
     assert fake.gain == (channel, gain)
     assert raw == fake.inputs[channel] * factor
 
@@ -58,7 +58,7 @@ def test_median_rejects_one_garbled_conversion():
     fake, drv = setup(samples=3)
     drv.open()
     fake.queue = [4000, 3_000_000, 4004]  # one read garbled (the chip powered down mid-read)
-    assert dict((r.quantity, r.value) for r in drv.read())["raw"] == 4004
+    assert {r.quantity: r.value for r in drv.read()}["raw"] == 4004
 
 
 def test_saturated_code_is_a_failed_read():

@@ -45,7 +45,7 @@ def test_ina226_readings_through_the_chip_arithmetic(amps, volts):
 
 def test_triggered_conversion_waits_averaging_times_conversion_time():
     clock = FakeClock()
-    fake, drv = setup(clock, samples=64, conversion_time=0.000588)
+    _fake, drv = setup(clock, samples=64, conversion_time=0.000588)
     drv.open()
     clock.slept.clear()
     drv.read()

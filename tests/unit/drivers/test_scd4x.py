@@ -52,7 +52,7 @@ def test_read_waits_for_the_next_5_s_sample():
 
 def test_reading_faster_than_the_sensor_samples_is_a_failed_read():
     clock = FakeClock()
-    chip, drv = setup(clock)
+    _chip, drv = setup(clock)
     drv.open()
     clock.advance(5.0)
     drv.read()

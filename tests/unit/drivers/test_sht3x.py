@@ -60,7 +60,7 @@ def test_open_soft_resets_and_reads_status_register_4_11():
 
 def test_read_during_measurement_is_nacked_and_retried():
     clock = FakeClock()
-    chip, drv = setup(clock)
+    _chip, drv = setup(clock)
     drv.open()
     drv.duration = 0.011  # shorter than the fake's typical 12.5 ms: the read is NAKed
     assert drv.read()[0].quantity == "temperature"

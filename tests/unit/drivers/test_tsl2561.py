@@ -69,7 +69,7 @@ def test_saturated_at_fixed_gain_is_a_failed_read():
 
 def test_short_integration_scales_counts():
     clock = FakeClock()
-    chip, drv = setup(clock, gain="16x", integration_time=0.101)
+    _chip, drv = setup(clock, gain="16x", integration_time=0.101)
     with drv:
         value = drv.read()[0].value
     assert value == pytest.approx(lux(20_000, 5_000), rel=0.01)
@@ -77,7 +77,7 @@ def test_short_integration_scales_counts():
 
 def test_not_a_tsl2561_and_missing():
     clock = FakeClock()
-    chip, drv = setup(clock, part=0x7)
+    _chip, drv = setup(clock, part=0x7)
     with pytest.raises(DeviceNotFound, match="part number"):
         drv.open()
     with pytest.raises(DeviceNotFound):

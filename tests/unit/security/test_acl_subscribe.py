@@ -38,7 +38,7 @@ def filters(draw, max_levels=3):
         )
     )
     levels = [levels[0]] + [lv.replace("$x", "a") for lv in levels[1:]] if levels else []
-    return "/".join(levels + ["#"] if with_hash else levels)
+    return "/".join([*levels, "#"] if with_hash else levels)
 
 
 def _matched(topic_filter):
