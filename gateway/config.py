@@ -201,7 +201,7 @@ class GatewayConfig(_Model):
     def _web_name(self) -> GatewayConfig:
         if self.web.enabled and self.web.name in {
             "local",
-            *(l.name for l in self.broker.listeners),
+            *(listener.name for listener in self.broker.listeners),
         }:
             raise ValueError(f"web.name {self.web.name!r} is already a broker listener's name")
         return self

@@ -136,7 +136,6 @@ QUANTITY_NAMES = {
     "eco2": "eCO2",
     "hdop": "HDOP",
     "voc_index": "VOC index",
-    "voc_index": "VOC index",
 }
 
 

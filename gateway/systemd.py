@@ -136,11 +136,11 @@ class Notifier:
         MONOTONIC_USEC= lets systemd 253+ (Type=notify-reload) tell this reload from an earlier one;
         older managers ignore the field.
         """
-        return self.notify("RELOADING=1", "MONOTONIC_USEC=%d" % self._usec_clock())
+        return self.notify("RELOADING=1", f"MONOTONIC_USEC={self._usec_clock()}")
 
     def extend_timeout(self, seconds: float) -> bool:
         """Ask for more time to start or stop (EXTEND_TIMEOUT_USEC=), e.g. while a store recovers."""
-        return self.notify("EXTEND_TIMEOUT_USEC=%d" % int(seconds * 1_000_000))
+        return self.notify(f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}")
 
 
 def _one_line(text: str) -> str:
@@ -284,9 +284,7 @@ class Watchdog:
         if stale:
             log.error(
                 "watchdog: withholding WATCHDOG=1, stale heartbeats: %s",
-                ", ".join(
-                    "%s (%.1f s old, limit %.1f s)" % (s.name, s.age, s.max_age) for s in stale
-                ),
+                ", ".join(f"{s.name} ({s.age:.1f} s old, limit {s.max_age:.1f} s)" for s in stale),
             )
             return False
         self._notifier.watchdog()
@@ -359,7 +357,7 @@ class _SyslogPrefixFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         priority = next((p for level, p in self.PRIORITIES if record.levelno <= level), 2)
-        return "<%d>%s" % (priority, super().format(record))
+        return f"<{priority}>{super().format(record)}"
 
 
 def make_handler(

@@ -13,6 +13,7 @@ of ยง1.4.5, 0x43DB 0x8C2E / 0x41D9 0xE7FF / 0x4243 0x3A1B, is 439.1 ppm, 27.24 ย
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 import time
@@ -93,10 +94,8 @@ class SCD30(Driver):
         self._send(START, [self.pressure])
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # gone already: nothing to stop
             self._send(STOP)
-        except OSError:
-            pass  # gone already: nothing to stop
 
     def read(self) -> list[Reading]:
         for _ in range(round((self.measurement_interval + 1) / READY_POLL_S)):

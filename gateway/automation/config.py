@@ -57,7 +57,7 @@ class _Model(BaseModel):
 def _filter(value: str) -> str:
     try:
         validate_topic_filter(value)
-    except Exception as exc:  # the codec's ProtocolError: here it is a config mistake
+    except Exception as exc:  # noqa: BLE001 - the codec's ProtocolError: here a config mistake
         raise ValueError(f"topic {value!r}: {exc}") from None
     return value
 
@@ -65,7 +65,7 @@ def _filter(value: str) -> str:
 def _topic(value: str) -> str:
     try:
         validate_topic_name(value)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - as above
         raise ValueError(f"publish topic {value!r}: {exc}") from None
     if value.startswith("$"):
         raise ValueError(f"publish topic {value!r}: $-topics are the broker's")

@@ -25,6 +25,7 @@ deliveries itself, so each goes out once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import socket
@@ -67,7 +68,6 @@ def _import_paho() -> types.ModuleType:
 
 
 mqtt = _import_paho()
-import contextlib
 
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode  # noqa: E402 - after paho's import
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402

@@ -308,7 +308,7 @@ class BrokerCore:
         if session.will is not None:  # the session ends before the will delay is over
             self.publish_will(session.will, session.client_id, now)
             session.will = None
-        for key, entry in session.subscriptions.items():
+        for entry in session.subscriptions.values():
             self.subs.remove(entry.topic_filter, session.client_id, entry.group)
         session.subscriptions.clear()
         if session.queued_count:

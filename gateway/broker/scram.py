@@ -150,7 +150,7 @@ def _attributes(text: str, expected: str) -> list[str]:
     fields = text.split(",")
     if len(fields) < len(expected):
         raise AuthenticationFailed(f"SCRAM message {text!r} has too few attributes")
-    for field, name in zip(fields, expected):
+    for field, name in zip(fields, expected, strict=False):  # extensions may follow
         if not field.startswith(name + "="):
             raise AuthenticationFailed(f"expected attribute '{name}=' but got {field[:2]!r}")
     return [field[2:] for field in fields[: len(expected)]]

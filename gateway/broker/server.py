@@ -315,7 +315,7 @@ class Broker:
         for spec in self.listener_specs:
             factory = lambda spec=spec: _MqttProtocol(self, spec)  # noqa: E731
             if spec.unix_path:
-                if os.path.exists(spec.unix_path):
+                if os.path.exists(spec.unix_path):  # noqa: ASYNC240 - once, at start-up
                     os.unlink(spec.unix_path)
                 server = await loop.create_unix_server(factory, spec.unix_path)
             else:  # TLS is done by the protocol itself, after admission (see _MqttProtocol)
@@ -365,7 +365,7 @@ class Broker:
     async def _closed(self, timeout: float) -> None:
         """Wait (bounded) for the half-closed connections to finish, then cut the rest."""
         deadline = self.clock() + timeout
-        while self._protocols and self.clock() < deadline:
+        while self._protocols and self.clock() < deadline:  # noqa: ASYNC110 - a bounded poll
             await asyncio.sleep(0.02)
         for protocol in list(self._protocols):
             protocol.abort()

@@ -693,10 +693,11 @@ class SqliteStore(Persistence):
         dropped = [(op[1], op[2], len(op[3].payload)) for op in todo if ops.is_new_queued(op)]
         keep = [op for op in todo if not ops.is_new_queued(op) and op[0] is not ops.stop]
         if reason is None:  # not the disk: a bug or bad data that a retry would meet again
-            log.exception(
+            log.error(
                 "store commit of %d operations failed; the state they describe is "
                 "NOT on disk and is not retried",
                 len(todo),
+                exc_info=exc,
             )
             keep, reason = [], "store_io_error"
         elif self._failing is None:
@@ -737,10 +738,8 @@ class SqliteStore(Persistence):
     def _report_to(self, callback: Callable[..., object], *args: Any) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed while we committed
                 loop.call_soon_threadsafe(callback, *args)
-            except RuntimeError:  # the loop closed while we committed
-                pass
 
     def _measure(self) -> _Figures:
         db = self.db

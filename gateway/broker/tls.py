@@ -3,6 +3,7 @@ identity a client certificate carries."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -141,10 +142,10 @@ class ServerTls:
 
     def close(self) -> bytes:
         """Our close_notify (RFC 8446 section 6.1), to send before half-closing the socket."""
-        try:
+        with contextlib.suppress(
+            ssl.SSLError
+        ):  # SSLWantReadError: the peer's close_notify is not awaited
             self._obj.unwrap()
-        except ssl.SSLError:  # SSLWantReadError: the peer's close_notify is not awaited
-            pass
         return self._out.read()
 
     def peer_certificate(self) -> dict[str, Any] | None:

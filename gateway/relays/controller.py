@@ -593,7 +593,7 @@ class RelayService:
         error = None
         try:
             await self._io(output.set, switch.level)
-        except Exception as exc:  # a bus error, a timeout: the read-back below tells the truth
+        except Exception as exc:  # noqa: BLE001 - a bus error, a timeout: the read-back tells the truth
             error = f"{type(exc).__name__}: {exc}"
             log.error(
                 "relay %s: writing %g failed: %s",
@@ -650,7 +650,7 @@ class RelayService:
         if output is not None:
             try:
                 level = await self._io(output.read)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - logged; an OSError marks the device suspect
                 log.error("relay %s: read-back failed: %s", name, exc, extra=fields(relay=name))
                 if isinstance(exc, OSError):
                     self._suspect(name)
@@ -733,7 +733,7 @@ class RelayService:
                 continue  # close a device that is garbage-collected
             try:
                 output.close()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - logged; the other outputs still close
                 log.error("relay %s: closing failed: %s", name, exc, extra=fields(relay=name))
         self._outputs.clear()
 

@@ -16,6 +16,7 @@ unit (°C, Pa, m, g, m/s, L), so any two units of one dimension convert through 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -179,7 +180,7 @@ def _points(raw: Any, kind: str, minimum: int) -> list[tuple[float, float]]:
         raise FilterError(f"{kind} takes a list of [x, y] pairs, not {raw!r}") from None
     if len(points) < minimum:
         raise FilterError(f"{kind} needs at least {minimum} points")
-    if any(b[0] <= a[0] for a, b in zip(points, points[1:], strict=False)):
+    if any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
         raise FilterError(f"{kind}: the measured values must be strictly increasing")
     return points
 

@@ -47,7 +47,7 @@ def stamp(wall_time: float, synced: bool = True) -> dict[str, str]:
 def format_value(
     value: float | int | bool | str, decimals: int | None = None
 ) -> float | int | bool | str:
-    if isinstance(value, bool) or isinstance(value, (int, str)):
+    if isinstance(value, (bool, int, str)):
         return value
     if not math.isfinite(value):
         raise PayloadError(f"value {value!r} is not a finite number")

@@ -27,6 +27,7 @@ names sensors whose task has fallen behind its schedule by more than timeout + g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import termios
 from collections.abc import Sequence
@@ -537,10 +538,8 @@ class SensorService:
         loop = self._loop
         if loop is None:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
             loop.call_soon_threadsafe(self._enqueue, unit, reading)
-        except RuntimeError:
-            pass  # the loop is closed: shutting down
 
     def _enqueue(self, unit: _Unit, reading: Reading) -> None:
         unit.event_seq += 1

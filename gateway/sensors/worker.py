@@ -11,6 +11,7 @@ thread, so their transactions never interleave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -65,10 +66,8 @@ def _deliver(
         else:
             future.set_exception(exc)
 
-    try:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
         loop.call_soon_threadsafe(settle)
-    except RuntimeError:
-        pass  # the loop is closed: nobody is waiting any more
 
 
 def _consume(future: asyncio.Future) -> None:

@@ -473,4 +473,4 @@ SCRIPT = r"""'use strict';
   replot();
   setInterval(replot, 30000);
 })();
-""" % {"w": PLOT_W, "h": PLOT_H}
+""" % {"w": PLOT_W, "h": PLOT_H}  # noqa: UP031 - the script's own braces rule out .format()

@@ -17,11 +17,12 @@ def fake_venv(tmp_path: Path, gateway_works: bool = True) -> Path:
     (venv / "bin").mkdir(parents=True)
     log = tmp_path / "calls"
     for name, body in (
-        ("python", 'echo "python $*" >> "%s"' % log),
+        ("python", f'echo "python $*" >> "{log}"'),
         (
             "edge-gateway",
-            'echo "edge-gateway $*" >> "%s"\n%s'
-            % (log, "" if gateway_works else '[ "$1" = --version ] && exit 1'),
+            'echo "edge-gateway $*" >> "{}"\n{}'.format(
+                log, "" if gateway_works else '[ "$1" = --version ] && exit 1'
+            ),
         ),
     ):
         script = venv / "bin" / name

@@ -24,7 +24,7 @@ def device_root(tmp_path: Path, name: str) -> Path:
     root = tmp_path / name
     (root / "etc/edge-gateway/secrets").mkdir(parents=True)
     (root / "var/lib/edge-gateway").mkdir(parents=True)
-    (root / "etc/group").write_text("root:x:0:\nedge-gateway:x:%d:\n" % GID)
+    (root / "etc/group").write_text(f"root:x:0:\nedge-gateway:x:{GID}:\n")
     return root
 
 

@@ -408,7 +408,7 @@ def root_logger() -> Iterator[logging.Logger]:
 
 def journal_stream_env(path: str) -> dict[str, str]:
     st = os.stat(path)
-    return {"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)}
+    return {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
 
 
 def test_terminal_lines_are_level_name_message(root_logger: logging.Logger) -> None:
