@@ -142,14 +142,14 @@ class BrokerCore:
                 or packet.protocol_version == 3
                 or not settings.allow_zero_length_client_id
             ):  # [MQTT-3.1.3-8]
-                return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "empty client id")
+                return conn.refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "empty client id")
             import uuid  # here: only clients without an id need it
 
             client_id = f"auto-{uuid.uuid4()}"
         if len(client_id) > settings.max_client_id_length:
-            return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "client id too long")
+            return conn.refuse(R.CLIENT_IDENTIFIER_NOT_VALID, "client id too long")
         if client_id.startswith(RESERVED_CLIENT_ID_PREFIX) or self._in_process_id(client_id):
-            return conn._refuse(R.CLIENT_IDENTIFIER_NOT_VALID, f"client id {client_id!r} reserved")
+            return conn.refuse(R.CLIENT_IDENTIFIER_NOT_VALID, f"client id {client_id!r} reserved")
         if packet.will is not None:
             validate_topic_name(packet.will.topic)  # [MQTT-3.1.3-11]
         conn.client_id = client_id
@@ -159,7 +159,7 @@ class BrokerCore:
         code = self.authenticator.authenticate(packet, conn)
         if code.is_error:
             self.stats.connections_refused += 1
-            return conn._refuse(code, f"authentication of {packet.username!r} failed")
+            return conn.refuse(code, f"authentication of {packet.username!r} failed")
         self.complete_connect(conn, packet, now)
 
     def _in_process_id(self, client_id: str) -> bool:
@@ -176,14 +176,13 @@ class BrokerCore:
         assigned = client_id if client_id != packet.client_id else None
         if props.receive_maximum == 0 or props.maximum_packet_size == 0:  # [MQTT-3.1.2-?]
             raise ProtocolError(R.PROTOCOL_ERROR, "receive maximum / maximum packet size of 0")
-        self._apply_connect_limits(conn, packet)
+        conn.apply_connect_limits(packet)
         session, present = self._take_session(conn, client_id, packet.clean_start, now)
         session.expiry_interval = self._session_expiry(packet)
         session.will = packet.will
         session.will_due = None  # a reconnect cancels a delayed will [MQTT-3.1.3-9]
         session.username = conn.username
-        conn.session = session
-        conn.connected = True
+        conn.accept(session)  # CONNECTED
         self.stats.clients_connected += 1
         self.stats.clients_maximum = max(self.stats.clients_maximum, self.stats.clients_connected)
         connack_props = self._connack_properties(conn, packet, assigned)
@@ -205,19 +204,6 @@ class BrokerCore:
         )
         session.attach(conn, now)
         self.persistence.session_changed(session, now)
-
-    def _apply_connect_limits(self, conn, packet: Connect) -> None:
-        props = packet.properties
-        settings = self.settings
-        conn.keep_alive = packet.keep_alive
-        if packet.keep_alive > settings.max_keepalive or (
-            packet.keep_alive == 0 and settings.max_keepalive < 65535
-        ):
-            conn.keep_alive = settings.max_keepalive
-        if packet.protocol_version == 5:
-            conn.send_quota = min(props.receive_maximum or 65535, settings.max_inflight)
-            conn.client_max_packet = props.maximum_packet_size
-            conn.alias_out_max = props.topic_alias_maximum or 0
 
     def _connack_properties(self, conn, packet: Connect, assigned: str | None) -> Properties:
         if conn.version != 5:
@@ -282,7 +268,7 @@ class BrokerCore:
         """A connection left its session: will handling and session end [MQTT-3.1.2-8..10]."""
         self.stats.clients_connected -= 1
         session.detach(now)
-        conn.session = None
+        conn.session_detached()
         will = session.will
         session.will = None
         if will is not None and not conn.clean_disconnect:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from gateway.broker.connection import ConnState
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import PacketType as P
 from gateway.mqtt.enums import ReasonCode
@@ -51,7 +52,6 @@ class AuthState:
     method: str
     connect: Connect  # held until the first exchange succeeds
     exchange: object | None = None  # ScramServer-like; None between exchanges
-    reauth: bool = False
 
 
 def begin(core, conn, packet: Connect, now: float) -> None:  # noqa: ANN001
@@ -61,11 +61,11 @@ def begin(core, conn, packet: Connect, now: float) -> None:  # noqa: ANN001
     exchange = core.authenticator.start_enhanced(method, conn)
     if exchange is None:
         core.stats.connections_refused += 1
-        return conn._refuse(
+        return conn.refuse(
             R.BAD_AUTHENTICATION_METHOD,  # [MQTT-4.12.0-1]
             f"authentication method {method!r} not offered",
         )
-    conn.auth = AuthState(method, packet, exchange)
+    conn.start_authentication(AuthState(method, packet, exchange))  # AUTHENTICATING
     _start(core, conn, packet.properties.authentication_data, now)
 
 
@@ -78,10 +78,10 @@ def on_auth(core, conn, packet: Auth, now: float) -> None:  # noqa: ANN001
         raise ProtocolError(R.PROTOCOL_ERROR, "AUTH with a different authentication method")
     data = packet.properties.authentication_data
     if packet.reason_code == R.RE_AUTHENTICATE:
-        if not conn.connected or state.exchange is not None:  # [MQTT-4.12.1-1] after CONNACK
+        if conn.state is not ConnState.CONNECTED:  # [MQTT-4.12.1-1] after CONNACK, one at a time
             raise ProtocolError(R.PROTOCOL_ERROR, "re-authentication before CONNACK or during one")
         state.exchange = core.authenticator.start_enhanced(state.method, conn)
-        state.reauth = True
+        conn.start_reauthentication()  # REAUTHENTICATING
         if state.exchange is None:  # the method was withdrawn by a reload
             return _failed(core, conn, AuthenticationFailed("method no longer offered"))
         return _start(core, conn, data, now)
@@ -110,15 +110,16 @@ def _start(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
 def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
     state = conn.auth
     exchange, state.exchange = state.exchange, None
+    reauth = conn.state is ConnState.REAUTHENTICATING
     try:
         server_final = exchange.finish(data or b"")
         username = exchange.username
-        if state.reauth and username != conn.username:
+        if reauth and username != conn.username:
             raise AuthenticationFailed(f"re-authentication as {username!r}, not {conn.username!r}")
     except AuthenticationFailed as exc:
         return _failed(core, conn, exc)
     props = Properties(authentication_method=state.method, authentication_data=server_final)
-    if state.reauth:
+    if reauth:
         log.info(
             "client %s re-authenticated as %r (%s)",
             conn.client_id,
@@ -127,6 +128,7 @@ def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
             extra=log_fields(conn.client_id, conn, username=username),
         )
         conn.send(Auth(R.SUCCESS, props))
+        conn.end_reauthentication()  # CONNECTED
         return
     log.info(
         "client %s authenticated as %r (%s)",
@@ -162,4 +164,4 @@ def _failed(core, conn, exc: AuthenticationFailed) -> None:  # noqa: ANN001
         conn.close()
         return
     core.stats.connections_refused += 1
-    conn._refuse(code, "enhanced authentication failed")  # [MQTT-4.12.0-4]
+    conn.refuse(code, "enhanced authentication failed")  # [MQTT-4.12.0-4]

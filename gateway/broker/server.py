@@ -28,8 +28,6 @@ from gateway.broker.local import LocalClient
 from gateway.broker.settings import BrokerSettings
 from gateway.broker.tls import ServerTls, SSLError
 from gateway.logfields import log_fields
-from gateway.mqtt.enums import ReasonCode
-from gateway.mqtt.packets import Disconnect
 from gateway.ratelog import RateLimitedLog, flush_all
 
 if TYPE_CHECKING:
@@ -344,9 +342,7 @@ class Broker:
         for server in self._servers:
             server.close()
         for conn in list(self.core.connections):
-            if conn.connected and conn.version == 5 and not conn.closed:
-                conn.send(Disconnect(ReasonCode.SERVER_SHUTTING_DOWN))
-            conn.clean_disconnect = False
+            conn.announce_shutdown()
             conn.close()
         self.flush()
         for protocol in list(self._protocols):

@@ -26,8 +26,6 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason, ParseFailed
 from wsproto.utilities import LocalProtocolError, generate_accept_token
 
-from gateway.mqtt.enums import ReasonCode
-from gateway.mqtt.packets import Disconnect
 from gateway.web import frames
 from gateway.web.server import Request, Response
 
@@ -200,10 +198,7 @@ class MqttOverWebSocket:
         self.broker.flush()
 
     def server_stopping(self) -> None:
-        conn = self.conn
-        if conn.connected and conn.version == 5 and not conn.closed:
-            conn.send(Disconnect(ReasonCode.SERVER_SHUTTING_DOWN))
-        conn.clean_disconnect = False
+        self.conn.announce_shutdown()
         self.broker.flush()
 
     # -- the broker Connection's io ------------------------------------------------------------

@@ -18,6 +18,7 @@ Default run: 2 tests x 300 examples (a few seconds); GATEWAY_SOAK=1 runs 5,000 e
 
 from __future__ import annotations
 
+import contextlib
 import os
 from unittest import mock
 
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.broker import connection as connection_module
+from gateway.broker.connection import ConnState
 from gateway.broker.core import BrokerCore
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.codec import StreamDecoder, encode
@@ -303,13 +305,17 @@ class Harness:
 
 def run(version: int, program: list) -> None:
     harness = Harness(version)
-    original = connection_module._HANDLERS[Disconnect]
+    table = connection_module.HANDLERS
+    original = table[ConnState.CONNECTED][Disconnect]
 
     def recording_disconnect(conn, packet, now):
         harness.disconnected.add(conn)
         return original(conn, packet, now)
 
-    with mock.patch.dict(connection_module._HANDLERS, {Disconnect: recording_disconnect}):
+    with contextlib.ExitStack() as patches:
+        for row in table.values():  # every state in which DISCONNECT ends the connection
+            if row.get(Disconnect) is original:
+                patches.enter_context(mock.patch.dict(row, {Disconnect: recording_disconnect}))
         for step in program:
             getattr(harness, step[0])(*step[1:])
             harness.check_books()
