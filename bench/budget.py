@@ -43,7 +43,8 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,7 +208,9 @@ class Proc:
 
 
 @contextmanager
-def started(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None):
+def started(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[Proc]:
     popen = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd
     )
@@ -233,7 +236,9 @@ def started(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None 
         thread.join(2)
 
 
-def mosquitto(directory: Path, port: int, persistence: bool = False):
+def mosquitto(
+    directory: Path, port: int, persistence: bool = False
+) -> AbstractContextManager[Proc]:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o777)  # Mosquitto started as root drops to its own user
     conf = directory / f"mosquitto-{port}.conf"
@@ -246,7 +251,7 @@ def mosquitto(directory: Path, port: int, persistence: bool = False):
     return started(["mosquitto", "-c", str(conf)])
 
 
-def gateway(config: Path, loop: str = "asyncio"):
+def gateway(config: Path, loop: str = "asyncio") -> AbstractContextManager[Proc]:
     exe = Path(sys.executable).with_name("edge-gateway")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gateway.cli"]
     return started(
@@ -342,7 +347,7 @@ def measure_gateway(
     down_window: float,
     strace: bool = True,
     loop: str = "asyncio",
-    make_config=None,
+    make_config: Callable[[Path, int, int], str] | None = None,
 ) -> dict[str, float | int | None]:
     """`make_config(state_dir, port, cloud_port)`: the config text (default: realistic_config)."""
     port, cloud_port = free_port(), free_port()

@@ -137,7 +137,7 @@ class BrokerProcess:
         conf = write_mosquitto_conf(workdir, self.port)
         argv = shlex.split(target.cmd.format(port=self.port, loop=target.loop, conf=conf))
         self.log_path = workdir / f"{target.label.replace('/', '-')}-{self.port}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the process, closed in stop()
         self.proc = subprocess.Popen(
             pinned(cpu, argv),
             stdout=self._log,

@@ -76,7 +76,7 @@ class Simulated(Driver):
         self.error_rate, self.hang_rate, self.hang_seconds = error_rate, hang_rate, hang_seconds
         self._failures_left = fail_first
         self._clock = clock
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - a simulation, not a secret
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._walk: dict[str, float] = {}

@@ -10,8 +10,12 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gateway import __version__
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import MQTTMessage
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -153,7 +157,7 @@ def _cmd_status(argv: list[str]) -> int:
     values: dict[str, str] = {}
     last = [time.monotonic()]
 
-    def on_message(cl, userdata, msg):  # noqa: ANN001
+    def on_message(cl: object, userdata: object, msg: MQTTMessage) -> None:
         values[msg.topic.removeprefix("$SYS/broker/")] = msg.payload.decode("utf-8", "replace")
         last[0] = time.monotonic()
 

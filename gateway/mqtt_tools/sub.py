@@ -146,7 +146,7 @@ class _Subscriber:
             return
         if opts.remove_retained and msg.retain:
             client.publish(msg.topic, b"", 1, True)
-        if opts.random_filter >= 100 or random.random() * 100 < opts.random_filter:
+        if opts.random_filter >= 100 or random.random() * 100 < opts.random_filter:  # noqa: S311 - a sample
             self._print(_message(msg))
         if opts.count:
             self.count += 1

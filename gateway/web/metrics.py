@@ -45,6 +45,10 @@ from prometheus_client import exposition as _exposition  # noqa: E402
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prometheus_client.metrics_core import Metric
+
     from gateway.web.server import WebServer
     from gateway.web.state import GatewayState
 
@@ -126,7 +130,7 @@ class _Collector:
         self.state = state
         self.server = server
 
-    def collect(self):  # prometheus-client's collector protocol
+    def collect(self) -> Iterator[Metric]:  # prometheus-client's collector protocol
         status = self.state.status()
         info = GaugeMetricFamily(
             "edge_gateway_info", "the gateway's id and version (always 1)", labels=["id", "version"]

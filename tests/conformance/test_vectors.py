@@ -45,7 +45,7 @@ def test_error_vector_raises_its_reason_code(vector: Vector) -> None:
 @pytest.mark.parametrize("vector", ERRORS, ids=_id)
 def test_error_vector_fails_the_same_way_fed_byte_by_byte(vector: Vector) -> None:
     decoder = _decoder(vector)
-    with pytest.raises(ProtocolError) as caught:
+    with pytest.raises(ProtocolError) as caught:  # noqa: PT012 - at whichever byte it comes
         for index in range(len(vector.data)):
             decoder.feed(vector.data[index : index + 1])
     assert caught.value.reason_code == vector.expected

@@ -225,9 +225,11 @@ def test_server_name_is_sent_as_sni(tmp_path):
     data["tls"] = {"ca_file": str(ca_file), "server_name": host}
     ctx = client_context(BridgeConfig.model_validate(data))
     assert ctx is not None
-    with socket.create_connection(("127.0.0.1", port)) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            assert tls.getpeercert()["subjectAltName"] == (("DNS", host),)
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.getpeercert()["subjectAltName"] == (("DNS", host),)
     thread.join(5)
     listener.close()
     assert seen == [host]

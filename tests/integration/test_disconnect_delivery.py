@@ -47,10 +47,12 @@ def read_to_close(sock: socket.socket, version: int, timeout: float = 5.0) -> tu
 
 
 def test_connect_and_a_bad_publish_in_one_segment_get_connack_then_disconnect(broker, caplog):
-    with caplog.at_level(logging.INFO):
-        with socket.create_connection(("127.0.0.1", broker.port), 5) as sock:
-            sock.sendall(CONNECT_THEN_BAD_PUBLISH)  # one send, one segment on loopback
-            packets, how = read_to_close(sock, 5)
+    with (
+        caplog.at_level(logging.INFO),
+        socket.create_connection(("127.0.0.1", broker.port), 5) as sock,
+    ):
+        sock.sendall(CONNECT_THEN_BAD_PUBLISH)  # one send, one segment on loopback
+        packets, how = read_to_close(sock, 5)
     assert [type(p) for p in packets] == [Connack, Disconnect]
     assert packets[0].reason_code == R.SUCCESS
     assert packets[1].reason_code == R.TOPIC_ALIAS_INVALID

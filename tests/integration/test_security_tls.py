@@ -195,7 +195,9 @@ def test_cipher_setting_limits_tls_1_2_suites(brokers, pki):
         events: queue.Queue = queue.Queue()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="c")
         client.tls_set_context(context)
-        client.on_connect = lambda c, u, f, rc, p: events.put(int(getattr(rc, "value", rc)))
+        client.on_connect = lambda c, u, f, rc, p, events=events: events.put(
+            int(getattr(rc, "value", rc))
+        )
         try:
             client.connect("127.0.0.1", thread.port, 30)
         except (ssl.SSLError, OSError):

@@ -271,7 +271,7 @@ def _crash_rounds(
     try:
         gateway.start()
         subscriber.subscribe(gateway.port)
-        for round_no in range(rounds):
+        for _ in range(rounds):
             total += PER_ROUND
             threads = [
                 threading.Thread(target=p.run, args=(gateway.port, total), daemon=True)

@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 from tests.support.clients import V5, TestClient
-from tests.support.store_broker import StoreBroker, brokers, db  # noqa: F401 - fixtures
+from tests.support.store_broker import StoreBroker
 
 
 def own_publish(b: StoreBroker, topic: str, payload: bytes, qos: int = 1, retain: bool = False):

@@ -15,7 +15,7 @@ from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe, Subscription
 from tests.support.clients import V5, TestClient, v5_props
 from tests.support.raw import RawClient
-from tests.support.store_broker import StoreBroker, brokers, db  # noqa: F401 - fixtures
+from tests.support.store_broker import StoreBroker
 
 
 def restart(old: StoreBroker, start, path, **kwargs) -> StoreBroker:

@@ -111,12 +111,14 @@ def half_open(port: int, count: int, source: str = "127.0.0.1") -> list[socket.s
 
 def mqtt_over_tls(port: int, client: ssl.SSLContext, client_id: str) -> bytes:
     """Handshake, CONNECT (3.1.1), and the CONNACK's bytes."""
-    with socket.create_connection(("127.0.0.1", port), TIMEOUT) as raw:
-        with client.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            cid = client_id.encode()
-            body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
-            tls.sendall(bytes([0x10, len(body)]) + body)
-            return tls.recv(4)
+    with (
+        socket.create_connection(("127.0.0.1", port), TIMEOUT) as raw,
+        client.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        cid = client_id.encode()
+        body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+        tls.sendall(bytes([0x10, len(body)]) + body)
+        return tls.recv(4)
 
 
 def sys_counters(thread: BrokerThread) -> tuple[int, dict[str, int]]:
@@ -211,17 +213,17 @@ def test_over_tls_the_disconnect_is_followed_by_close_notify_not_a_reset(tls_bro
     connect_then_bad_publish = bytes.fromhex(
         "100f00044d5154540502003c000002633630080001740323000078"
     )  # topic alias 0: 0x94
-    with socket.create_connection(("127.0.0.1", thread.port), TIMEOUT) as raw:
-        with pki[1].wrap_socket(
-            raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False
-        ) as tls:  # a bare EOF raises
-            tls.sendall(connect_then_bad_publish)
-            got = b""
-            while True:
-                data = tls.recv(4096)  # b"" only after the broker's close_notify [RFC 8446 6.1]
-                if not data:
-                    break
-                got += data
+    with (
+        socket.create_connection(("127.0.0.1", thread.port), TIMEOUT) as raw,
+        pki[1].wrap_socket(raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False) as tls,
+    ):  # a bare EOF raises
+        tls.sendall(connect_then_bad_publish)
+        got = b""
+        while True:
+            data = tls.recv(4096)  # b"" only after the broker's close_notify [RFC 8446 6.1]
+            if not data:
+                break
+            got += data
     # CONNACK 0x00 (with properties), then DISCONNECT 0x94 with a reason string
     assert got[0] == 0x20 and got[3] == 0x00
     disconnect = got[2 + got[1] :]

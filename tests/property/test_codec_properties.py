@@ -280,7 +280,7 @@ def test_any_split_equals_one_chunk(case: tuple[int, list[Packet]], data: st.Dat
     assert expected == stream
     cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=8)))
     decoder, got = StreamDecoder(version=version), []
-    for start, end in zip([0, *cuts], [*cuts, len(wire)]):
+    for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
         got += decoder.feed(wire[start:end])
     assert got == expected
     byte_decoder, one_by_one = StreamDecoder(version=version), []

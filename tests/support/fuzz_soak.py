@@ -28,6 +28,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import random
 import selectors
 import signal
@@ -522,7 +523,7 @@ def run_soak(
             samples.append(rss_mb(proc.pid))
             try:
                 counts.append(results.get(timeout=0.5))
-            except Exception:  # queue.Empty: keep sampling
+            except queue.Empty:  # keep sampling
                 if not any(p.is_alive() for p in procs) and results.empty():
                     break
         elapsed = time.monotonic() - started

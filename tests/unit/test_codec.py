@@ -67,7 +67,7 @@ def test_varint_fifth_byte_is_malformed_MQTT_1_5_5() -> None:
 
 
 def test_varint_non_minimal_is_malformed_MQTT_1_5_5_1() -> None:
-    with pytest.raises(MalformedPacket, match="MQTT-1.5.5-1"):
+    with pytest.raises(MalformedPacket, match=r"MQTT-1\.5\.5-1"):
         decode_varint(H("81 00"), 0, 2)
 
 
@@ -158,7 +158,7 @@ def test_subscription_options_beyond_qos_not_written_for_3_1_1() -> None:
 
 
 def test_auth_cannot_be_encoded_for_3_1_1() -> None:
-    with pytest.raises(ValueError, match="5.0"):
+    with pytest.raises(ValueError, match=r"5\.0"):
         encode(Auth(), 4)
 
 
@@ -287,7 +287,7 @@ def test_decode_packet_refuses_unknown_version() -> None:
 
 
 def test_decode_packet_checks_fixed_header_flags_MQTT_2_1_3_1() -> None:
-    with pytest.raises(MalformedPacket, match="MQTT-2.1.3-1"):
+    with pytest.raises(MalformedPacket, match=r"MQTT-2\.1\.3-1"):
         decode_packet(0x80, H("000A 0001 61 00"), 4)
 
 
@@ -329,7 +329,7 @@ def test_good_packets_before_a_bad_one_in_the_same_chunk_are_returned_then_the_e
 
 
 def test_server_refuses_anything_but_connect_first_MQTT_3_1_0_1() -> None:
-    with pytest.raises(ProtocolError, match="MQTT-3.1.0-1"):
+    with pytest.raises(ProtocolError, match=r"MQTT-3\.1\.0-1"):
         StreamDecoder().feed(H("C0 00"))
 
 

@@ -68,7 +68,7 @@ def test_plain_models_hold_what_pydantic_validated(name):
     assert got["fields_set"] == [sorted(s.model_fields_set) for s in expected.sensors]
     assert got["warnings"] == expected.warnings()
     assert got["listeners"] == [
-        [l.is_loopback, l.anonymous_allowed] for l in expected.broker.listeners
+        [lis.is_loopback, lis.anonymous_allowed] for lis in expected.broker.listeners
     ]
     assert got["broker_settings"] == repr(expected.broker.settings("x"))
     assert got["hashable"] is True

@@ -85,7 +85,7 @@ def test_integer_compensation_matches_float_formulas_8_1(adc_t, adc_p, adc_h):
 
 def test_humidity_outside_0_100_raises_instead_of_clamping_4_2_3():
     c = Calibration(**CAL)
-    with pytest.raises(InvalidReading, match="outside 0..100"):
+    with pytest.raises(InvalidReading, match=r"outside 0\.\.100"):
         bme280.compensate_humidity(65000, bme280.t_fine(519888, c), c)
 
 

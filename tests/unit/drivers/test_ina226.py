@@ -25,7 +25,7 @@ def test_equation_1_calibration():
 
 
 def test_shunt_drop_beyond_81_92_mv_is_refused():
-    with pytest.raises(ValueError, match="81.92 mV"):
+    with pytest.raises(ValueError, match=r"81\.92 mV"):
         calibrate(0.1, 1.0)  # 100 mV
 
 
@@ -68,7 +68,7 @@ def test_saturated_shunt_and_overflow_are_failed_reads():
     fake, drv = setup(clock)
     drv.open()
     fake.amps = 2.0  # 200 mV: the ADC saturates
-    with pytest.raises(InvalidReading, match="81.92 mV|OVF"):
+    with pytest.raises(InvalidReading, match=r"81\.92 mV|OVF"):
         drv.read()
 
 

@@ -76,7 +76,7 @@ def test_forced_recalibration_and_its_range():
 
 
 def test_pressure_compensation_range_and_missing_chip():
-    with pytest.raises(ValueError, match="700..1400"):
+    with pytest.raises(ValueError, match=r"700\.\.1400"):
         SCD30(FakeSMBus(), pressure=500)
     with pytest.raises(DeviceNotFound):
         SCD30(FakeSMBus(), sleep=FakeClock().sleep).open()

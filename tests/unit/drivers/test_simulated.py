@@ -1,3 +1,4 @@
+import itertools
 import threading
 
 import pytest
@@ -62,7 +63,7 @@ def test_random_walk_moves_slowly_between_close_reads():
         v["temperature"]
         for v in series(Simulated(["temperature"], seed=11, clock=clock), clock, 60, 10)
     ]
-    steps = [abs(b - a) for a, b in zip(values, values[1:])]
+    steps = [abs(b - a) for a, b in itertools.pairwise(values)]
     assert max(steps) < 0.3  # 10 s apart: small steps
     assert len(set(values)) > 5  # but it does move
 
@@ -72,7 +73,7 @@ def test_states_flip_now_and_then():
     values = [
         v["motion"] for v in series(Simulated(["motion"], seed=2, clock=clock), clock, 500, 60)
     ]
-    flips = sum(a != b for a, b in zip(values, values[1:]))
+    flips = sum(a != b for a, b in itertools.pairwise(values))
     assert 20 < flips < 300  # 12 per hour over about 8 hours, give or take
 
 

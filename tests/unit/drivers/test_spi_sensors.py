@@ -166,7 +166,7 @@ def test_fault_is_named_and_cleared():
     drv = MAX31865(opened(fake), sleep=FakeClock().sleep)
     drv.open()
     fake.fault_status = 0x84
-    with pytest.raises(InvalidReading, match="high threshold.*over- or undervoltage"):
+    with pytest.raises(InvalidReading, match=r"high threshold.*over- or undervoltage"):
         drv.read()
     assert fake.fault_status == 0
     assert drv.read()[0].value == pytest.approx(0.0, abs=0.05)
@@ -182,7 +182,7 @@ def test_absent_spi_device_is_unavailable_not_a_config_error():
 
     resources = Resources(new_spi=lambda: FakeSpiDev(present=False))
     device = resources.spi(0, 1)
-    with pytest.raises(DeviceUnavailable, match="/dev/spidev0.1"):
+    with pytest.raises(DeviceUnavailable, match=r"/dev/spidev0\.1"):
         device.ensure_open()
     device.handle.present = True  # dtparam=spi=on and a reboot later
     assert device.ensure_open() == 1

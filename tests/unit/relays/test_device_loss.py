@@ -278,7 +278,7 @@ async def test_gpio_outputs_are_not_read_back_periodically(tmp_path: Path) -> No
     await rig.service.stop()
     with pytest.raises(ValueError, match="'check_interval' is only for I2C expanders"):
         OutputConfig(name="lamp", pin=17, check_interval=5)
-    with pytest.raises(ValueError, match="check_interval is 0 .off. or at least 0.5 s"):
+    with pytest.raises(ValueError, match=r"check_interval is 0 \(off\) or at least 0\.5 s"):
         OutputConfig(name="v", kind="pcf8574", address=0x20, pin=0, check_interval=0.1)
 
 

@@ -116,7 +116,7 @@ def test_pcf8574_pin_cannot_be_claimed_twice_or_out_of_range(bus: FakeSMBus) -> 
     out = chip.output(1)
     with pytest.raises(OutputValueError, match="in use"):
         chip.output(1)
-    with pytest.raises(OutputValueError, match="0..7"):
+    with pytest.raises(OutputValueError, match=r"0\.\.7"):
         chip.output(8)
     out.close()
     chip.output(1)
