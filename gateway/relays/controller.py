@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -56,6 +56,7 @@ from gateway.relays.logic import Decision, Reason, Refusal, RelayLogic, Switch
 from gateway.relays.state_store import StateStore, StoredState
 from gateway.relays.topics import Topics
 from gateway.relays.watch import DeviceWatch
+from gateway.reload import Outcome as ReloadOutcome
 from gateway.retry import doubling_delay
 from gateway.timesync import trusted
 
@@ -223,6 +224,92 @@ class RelayService:
         await self._io(self._close_all)
         self._executor.shutdown(wait=False)
         log.info("relays: stopped")
+
+    @property
+    def pin_factory(self) -> Any:
+        return self._hw.factory
+
+    @pin_factory.setter
+    def pin_factory(self, factory: Any) -> None:
+        self._hw.factory = factory
+
+    async def reconfigure(
+        self, configs: Sequence[OutputConfig], outcomes: Mapping[str, ReloadOutcome]
+    ) -> list[str]:
+        """A reload (gateway.relays.reload made `outcomes`, name -> what to do): removed and
+        restarted outputs get their stop state and are closed; the logic takes the new rules with
+        the state of the outputs that stay (their pins are not touched); added and restarted
+        outputs open at their power-on level. Returns the outputs that could not be built (a
+        RelaySetupError: they stay unavailable)."""
+        new = tuple(check_outputs(tuple(configs)))
+        gone = [
+            n for n, o in outcomes.items() if o in (ReloadOutcome.REMOVED, ReloadOutcome.RESTARTED)
+        ]
+        fresh = [
+            n for n, o in outcomes.items() if o in (ReloadOutcome.ADDED, ReloadOutcome.RESTARTED)
+        ]
+        kept = [
+            n
+            for n, o in outcomes.items()
+            if o in (ReloadOutcome.UNCHANGED, ReloadOutcome.RECONFIGURED)
+        ]
+        removed = [n for n, o in outcomes.items() if o is ReloadOutcome.REMOVED]
+        async with self._lock:
+            now = self._clock.monotonic()
+            for d in self._logic.stop(now, gone):
+                await (self._apply(d) if isinstance(d, Switch) else self._report_refusal(d))
+            await self._io(self._close_some, gone, [n for n in gone if n not in removed])
+            for name in gone:
+                await self._forget(name, cleared=name in removed)
+            self._configs, self._cfg = new, {c.name: c for c in new}
+            self._topics = {c.name: Topics.of(self._base, c.name) for c in new}
+            self._chip_of = {c.name: key for c in new if (key := chip_key(c)) is not None}
+            self._logic, switches = self._logic.reconfigured(new, kept, now)
+            for d in switches:
+                await self._apply(d)
+            failed = await self._open_fresh(fresh, now)
+            self._track_chips(now, retune=True)
+            await self._save()
+        self._wake.set()
+        return failed
+
+    async def _forget(self, name: str, *, cleared: bool) -> None:
+        """An output that is gone (removed, or restarted on other hardware): forget its state;
+        a removed one's retained state and availability are cleared (an empty retained
+        message), as its topics are no longer the gateway's."""
+        for table in (self._readback, self._missing, self._parked, self._last, self._switches):
+            table.pop(name, None)
+        if not cleared:
+            return
+        self._stored.pop(name, None)
+        self._restored.pop(name, None)
+        topics = self._topics[name]
+        await self._client.publish(topics.availability, "offline", qos=1, retain=True)
+        for topic in (topics.state, topics.availability):
+            await self._client.publish(topic, b"", qos=1, retain=True)
+
+    async def _open_fresh(self, names: Sequence[str], now: float) -> list[str]:
+        """Added (or restarted) outputs: the power-on rule, as at start-up, for them alone."""
+        decisions = [d for n in names for d in self._logic.power_on_one(n, self._restored, now)]
+        initial = {d.output: d.level for d in decisions if isinstance(d, Switch)}
+        failed = []
+        for name in names:
+            try:
+                await self._io(self._open_one, self._cfg[name], initial.get(name, 0.0))
+            except RelaySetupError as exc:
+                failed.append(name)
+                log.error("relays: %s; it stays unavailable", exc, extra=fields(relay=name))
+        for name in (*self._missing, *failed):
+            if name in names:
+                self._logic.observe(name, 0.0, now)
+        if self._missing and self._retry_at is None:
+            self._retry_at = now + self._retry_first
+        for d in decisions:
+            if isinstance(d, Refusal):
+                await self._report_refusal(d)
+        for name in names:
+            await self._refresh(name, Reason.POWER_ON)
+        return failed
 
     def alive(self) -> bool:
         """For the systemd watchdog: running, timer task alive, no hardware call stuck."""
@@ -427,15 +514,21 @@ class RelayService:
             await self._save()
 
     # -- expanders lost while running ------------------------------------------------------------
-    def _track_chips(self, now: float) -> None:
-        """Watch every chip that answered, checked at the shortest check_interval of its outputs."""
+    def _track_chips(self, now: float, *, retune: bool = False) -> None:
+        """Watch every chip that answered, checked at the shortest check_interval of its outputs
+        (`retune`: after a reload, which may have changed the intervals)."""
         for key in self._hw.chips():
+            if key not in self._chip_of.values():  # its outputs were removed by a reload
+                self._watch.untrack(key)
+                continue
             intervals = [
                 self._cfg[n].check_interval
                 for n, k in self._chip_of.items()
                 if k == key and self._cfg[n].check_interval > 0
             ]
             self._watch.track(key, min(intervals, default=None), now)
+            if retune:
+                self._watch.retune(key, min(intervals, default=None), now)
 
     def _on_chip(self, key: ChipKey) -> list[str]:
         """The outputs of chip `key` that were opened (usable or parked)."""
@@ -708,34 +801,43 @@ class RelayService:
 
     def _open_all(self, initial: dict[str, float]) -> None:
         for cfg in self._configs:
-            try:
-                self._open_output(cfg, initial.get(cfg.name, 0.0))
-            except OSError as exc:  # absent hardware must not keep the others from starting
-                self._missing[cfg.name] = 1
-                log.warning(
-                    "relay %s: cannot open %s: %s; unavailable, retrying every %g s at most",
-                    cfg.name,
-                    where(cfg),
-                    why(exc),
-                    self._retry_max,
-                    extra=fields(relay=cfg.name),
-                )
+            self._open_one(cfg, initial.get(cfg.name, 0.0))
+
+    def _open_one(self, cfg: OutputConfig, level: float) -> None:
+        try:
+            self._open_output(cfg, level)
+        except OSError as exc:  # absent hardware must not keep the others from starting
+            self._missing[cfg.name] = 1
+            log.warning(
+                "relay %s: cannot open %s: %s; unavailable, retrying every %g s at most",
+                cfg.name,
+                where(cfg),
+                why(exc),
+                self._retry_max,
+                extra=fields(relay=cfg.name),
+            )
 
     def _open_output(self, cfg: OutputConfig, level: float) -> None:
         self._outputs[cfg.name] = self._hw.open(cfg, level)
 
     def _close_all(self) -> None:
-        self._outputs.update(self._parked)  # a lost chip's pins are released too (no I/O)
-        self._parked.clear()
-        for name, output in self._outputs.items():
-            if self._cfg[name].on_stop != "off":
+        self._close_some(list({*self._outputs, *self._parked}))
+
+    def _close_some(self, names: Sequence[str], release: Sequence[str] = ()) -> None:
+        """Close these outputs (a lost chip's pins are released too, with no I/O); those whose
+        on_stop is not "off" stay driven while the process lives, unless in `release` (an output
+        restarted on other hardware, whose pin the new one may need)."""
+        for name in names:
+            output = self._outputs.pop(name, None) or self._parked.pop(name, None)
+            if output is None:
+                continue
+            if self._cfg[name].on_stop != "off" and name not in release:
                 self._kept.append(output)  # stays driven while the process lives; gpiozero would
                 continue  # close a device that is garbage-collected
             try:
                 output.close()
             except Exception as exc:  # noqa: BLE001 - logged; the other outputs still close
                 log.error("relay %s: closing failed: %s", name, exc, extra=fields(relay=name))
-        self._outputs.clear()
 
 
 def _chip_name(key: ChipKey) -> str:

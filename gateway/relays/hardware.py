@@ -56,7 +56,7 @@ class RelayHardware:
     def __init__(
         self, pin_factory: Any = None, open_i2c: Callable[[int], Any] | None = None
     ) -> None:
-        self._factory = pin_factory
+        self.factory = pin_factory
         self._open_i2c = open_i2c or _open_bus
         self._buses: dict[int, Any] = {}
         self._chips: dict[ChipKey, Any] = {}
@@ -117,11 +117,11 @@ class RelayHardware:
         return self._chips[key]
 
     def _pin_factory(self) -> Any:
-        if self._factory is None:
+        if self.factory is None:
             from drivers.bus.gpio import default_factory
 
-            self._factory = default_factory()
-        return self._factory
+            self.factory = default_factory()
+        return self.factory
 
     def _i2c_bus(self, number: int) -> Any:
         if number not in self._buses:  # a bus that will not open is not kept: opened again later

@@ -101,12 +101,22 @@ Decision = Switch | Refusal
 class _State:
     """Mutable bookkeeping for one output (private to RelayLogic)."""
 
-    __slots__ = ("last_on_level", "level", "lost", "max_at", "off_at", "off_since", "pending_on")
+    __slots__ = (
+        "last_on_level",
+        "level",
+        "lost",
+        "max_at",
+        "off_at",
+        "off_since",
+        "on_since",
+        "pending_on",
+    )
 
     def __init__(self, now: float) -> None:
         self.level = 0.0
         self.last_on_level = 1.0
         self.off_since = now  # start-up counts as a turn-off (see the module docstring)
+        self.on_since: float | None = None  # when it last turned on (maximum on-time)
         self.off_at: float | None = None  # end of a timed on
         self.max_at: float | None = None  # end of the maximum on-time
         self.pending_on: _PendingOn | None = None  # a deferred power-on (or restore)
@@ -230,20 +240,46 @@ class RelayLogic:
             return [Switch(name, 0.0, Reason.RESTORED)]
         return [Switch(name, state.level, Reason.RESTORED)]
 
-    def stop(self, now: float) -> list[Decision]:
-        """The on_stop switches: every "off" first, then every "on" (so interlocks hold throughout).
-        Outputs with on_stop = "keep" are left as they are."""
-        for state in self._state.values():
+    def stop(self, now: float, names: Sequence[str] | None = None) -> list[Decision]:
+        """The on_stop switches of `names` (default: every output): every "off" first, then every
+        "on" (so interlocks hold throughout). Outputs with on_stop = "keep" are left as they are."""
+        cfgs = [self._cfg[n] for n in (self._cfg if names is None else names)]
+        for c in cfgs:
+            state = self._state[c.name]
             state.pending_on = state.off_at = state.max_at = None
         offs: list[Decision] = [
-            self._turn_off(n, now, Reason.STOP) for n, c in self._cfg.items() if c.on_stop == "off"
+            self._turn_off(c.name, now, Reason.STOP) for c in cfgs if c.on_stop == "off"
         ]
         ons = [
-            self._turn_on(n, self._state[n].last_on_level, None, now, Reason.STOP)
-            for n, c in self._cfg.items()
+            self._turn_on(c.name, self._state[c.name].last_on_level, None, now, Reason.STOP)
+            for c in cfgs
             if c.on_stop == "on"
         ]
         return offs + ons
+
+    def reconfigured(
+        self, outputs: Sequence[OutputConfig], keep: Sequence[str], now: float
+    ) -> tuple[RelayLogic, list[Decision]]:
+        """A reload: the logic for the new `outputs`, carrying over the state of the outputs in
+        `keep` (their output did not change: their level, timers and off-time go on; a changed
+        max_on_seconds counts from when the output turned on). Returns it with the switches the
+        new interlocks demand: of two newly interlocked outputs that are both on, the one later
+        in the config is turned off (reason `interlock`), as no command could have made that
+        state."""
+        logic = RelayLogic(outputs, now)
+        for name in keep:
+            state = logic._state[name] = self._state[name]
+            max_on = logic._cfg[name].max_on_seconds
+            on_since = state.on_since if state.on_since is not None else now
+            state.max_at = on_since + max_on if max_on and state.level > 0 else None
+        order = {name: i for i, name in enumerate(logic._cfg)}
+        switches: list[Decision] = []
+        for name in logic._cfg:
+            if logic._state[name].level > 0 and any(
+                order[p] < order[name] and logic._state[p].level > 0 for p in logic._partners[name]
+            ):
+                switches.append(logic._turn_off(name, now, Reason.INTERLOCK))
+        return logic, switches
 
     # -- rules -----------------------------------------------------------------------------------
     def _power_on_one(self, name: str, level: float, now: float) -> list[Decision]:
@@ -308,12 +344,13 @@ class RelayLogic:
     def _mark_on(self, name: str, level: float, now: float) -> None:
         state, max_on = self._state[name], self._cfg[name].max_on_seconds
         state.level = level
+        state.on_since = now
         state.max_at = now + max_on if max_on else None
 
     def _mark_off(self, state: _State, now: float) -> None:
         state.level = 0.0
         state.off_since = now
-        state.off_at = state.max_at = None
+        state.off_at = state.max_at = state.on_since = None
 
 
 def _invalid_on(cmd: Command, cfg: OutputConfig) -> str | None:

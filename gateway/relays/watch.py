@@ -40,6 +40,18 @@ class DeviceWatch(Generic[K]):
         if key not in self._chips:
             self._chips[key] = _Chip(interval, now + interval if interval else None)
 
+    def retune(self, key: K, interval: float | None, now: float) -> None:
+        """A reload changed the chip's check interval: the next check counts from `now`."""
+        chip = self._chips.get(key)
+        if chip is not None and chip.interval != interval:
+            chip.interval = interval
+            if chip.lost_since is None:
+                self.checked(key, now)
+
+    def untrack(self, key: K) -> None:
+        """No output uses the chip any more (a reload removed them)."""
+        self._chips.pop(key, None)
+
     def is_lost(self, key: K) -> bool:
         chip = self._chips.get(key)
         return chip is not None and chip.lost_since is not None

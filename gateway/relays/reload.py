@@ -1,0 +1,134 @@
+"""Reload of the `[[relays]]` tables without a restart: what changed, and applying it.
+
+How it works: `plan` compares the running and the new relay configs by name (pure): a relay only
+in the new file is added, one only in the old is removed, an identical one is unchanged. A changed
+one whose *output* is the same — same kind, pin, expander address and bus, active_low, PWM
+frequency — is reconfigured: the pin is not touched (no power-on rule, no write, no glitch) and its
+state, timers and off-time go on under the new rules (interlocks, max/min times, power_on and
+on_stop for later, its title and discovery component). One whose output changed is restarted: its
+stop state on the old output, then its power-on rule on the new one. A renamed relay is a removal
+plus an addition (its topics are derived from its name). `reload_relays` applies the plan to the
+running `RelayService` (gateway.relays.controller), or starts one when the gateway ran none.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway.relays.config import OutputConfig
+from gateway.relays.hardware import where
+from gateway.reload import ComponentResult, Outcome
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
+
+log = logging.getLogger(__name__)
+
+KIND = "relay"
+OUTPUT_FIELDS = ("kind", "pin", "address", "bus", "active_low", "frequency")  # the hardware
+
+
+def same_output(old: OutputConfig, new: OutputConfig) -> bool:
+    """Whether both configs drive the same output in the same way (so it can stay as it is)."""
+    return all(getattr(old, f) == getattr(new, f) for f in OUTPUT_FIELDS)
+
+
+def changed_fields(old: OutputConfig, new: OutputConfig) -> list[str]:
+    return [f for f in type(new).model_fields if getattr(old, f) != getattr(new, f)]
+
+
+def plan(old: Sequence[OutputConfig], new: Sequence[OutputConfig]) -> dict[str, Outcome]:
+    """Relay name -> what a reload from `old` to `new` does to it (new config order, then the
+    removed ones)."""
+    before = {o.name: o for o in old}
+    after = {o.name: o for o in new}
+    out: dict[str, Outcome] = {}
+    for name, cfg in after.items():
+        was = before.get(name)
+        if was is None:
+            out[name] = Outcome.ADDED
+        elif was == cfg:
+            out[name] = Outcome.UNCHANGED
+        elif same_output(was, cfg):
+            out[name] = Outcome.RECONFIGURED
+        else:
+            out[name] = Outcome.RESTARTED
+    out.update({name: Outcome.REMOVED for name in before if name not in after})
+    return out
+
+
+def describe(outcome: Outcome, old: OutputConfig | None, new: OutputConfig | None) -> str:
+    """The detail of one relay's result line."""
+    if outcome is Outcome.RECONFIGURED and old and new:
+        return f"{', '.join(changed_fields(old, new))} changed; the output kept its state"
+    if outcome is Outcome.RESTARTED and old and new:
+        return f"{where(old)} -> {where(new)}: stop state on the old output, power-on on the new"
+    return ""
+
+
+async def reload_relays(
+    gateway: Any, old_config: GatewayConfig, new_config: GatewayConfig
+) -> list[ComponentResult]:
+    """Apply the relay part of a reload to the running gateway; one result per relay."""
+    from gateway.relays.controller import RelayService
+
+    old, new = tuple(old_config.relays), tuple(new_config.relays)
+    outcomes = plan(old, new)
+    if all(o is Outcome.UNCHANGED for o in outcomes.values()):
+        return [ComponentResult(KIND, n, o) for n, o in outcomes.items()]
+    moved = [
+        key
+        for key in ("base_topic", "state_dir")
+        if getattr(old_config.gateway, key) != getattr(new_config.gateway, key)
+    ]
+    if moved:  # every relay's topics or stored state move: the whole gateway is concerned
+        detail = f"gateway.{' and gateway.'.join(moved)} changed"
+        return [ComponentResult(KIND, n, Outcome.NEEDS_RESTART, detail) for n in outcomes]
+    service = next((s for s in gateway.services if isinstance(s, RelayService)), None)
+    if service is None:
+        await _start_service(gateway, new_config)
+    else:
+        if service.pin_factory is None:  # it had expanders only; GPIO outputs may come now
+            service.pin_factory = _pin_factory(new_config)
+        failed = await service.reconfigure(new, outcomes)
+        outcomes.update({n: Outcome.FAILED for n in failed})
+    olds, news = {o.name: o for o in old}, {o.name: o for o in new}
+    results = []
+    for name, outcome in outcomes.items():
+        detail = describe(outcome, olds.get(name), news.get(name))
+        results.append(ComponentResult(KIND, name, outcome, detail))
+    return results
+
+
+def _pin_factory(config: GatewayConfig) -> Any:
+    """The components' pin factory choice, for the new config."""
+    from gateway import components
+
+    return components.pin_factory_for(types.SimpleNamespace(config=config))
+
+
+async def _start_service(gateway: Any, config: GatewayConfig) -> None:
+    """The gateway ran no relays: start the service as start-up does, in its place (after the
+    clock watch, so it stops after the sensors, bridges and rules that use it)."""
+    from gateway.relays.controller import RelayService
+    from gateway.timesync import ClockWatch
+
+    base = config.gateway.base_topic
+    service = RelayService(
+        config.relays,
+        gateway.broker.local_client("relays"),
+        base,
+        Path(config.gateway.state_dir),
+        pin_factory=_pin_factory(config),
+    )
+    service.clock_status = gateway.clock_status
+    await service.start()
+    services = gateway.services
+    at = next((i + 1 for i, s in enumerate(services) if isinstance(s, ClockWatch)), 0)
+    services.insert(at, service)
+    beat = gateway.watchdog.register("relays")
+    gateway.heartbeat_checks.append(lambda: service.alive() and beat.beat())
