@@ -235,12 +235,12 @@ class RelayService:
 
     async def reconfigure(
         self, configs: Sequence[OutputConfig], outcomes: Mapping[str, ReloadOutcome]
-    ) -> list[str]:
+    ) -> dict[str, str]:
         """A reload (gateway.relays.reload made `outcomes`, name -> what to do): removed and
         restarted outputs get their stop state and are closed; the logic takes the new rules with
         the state of the outputs that stay (their pins are not touched); added and restarted
         outputs open at their power-on level. Returns the outputs that could not be built (a
-        RelaySetupError: they stay unavailable)."""
+        RelaySetupError: they stay unavailable), with the reason."""
         new = tuple(check_outputs(tuple(configs)))
         gone = [
             n for n, o in outcomes.items() if o in (ReloadOutcome.REMOVED, ReloadOutcome.RESTARTED)
@@ -288,16 +288,16 @@ class RelayService:
         for topic in (topics.state, topics.availability):
             await self._client.publish(topic, b"", qos=1, retain=True)
 
-    async def _open_fresh(self, names: Sequence[str], now: float) -> list[str]:
+    async def _open_fresh(self, names: Sequence[str], now: float) -> dict[str, str]:
         """Added (or restarted) outputs: the power-on rule, as at start-up, for them alone."""
         decisions = [d for n in names for d in self._logic.power_on_one(n, self._restored, now)]
         initial = {d.output: d.level for d in decisions if isinstance(d, Switch)}
-        failed = []
+        failed = {}
         for name in names:
             try:
                 await self._io(self._open_one, self._cfg[name], initial.get(name, 0.0))
             except RelaySetupError as exc:
-                failed.append(name)
+                failed[name] = str(exc)
                 log.error("relays: %s; it stays unavailable", exc, extra=fields(relay=name))
         for name in (*self._missing, *failed):
             if name in names:

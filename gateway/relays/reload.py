@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.relays.config import OutputConfig
 from gateway.relays.hardware import where
-from gateway.reload import ComponentResult, Outcome
+from gateway.reload import ComponentResult, Outcome, diff_named
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
@@ -44,21 +44,18 @@ def changed_fields(old: OutputConfig, new: OutputConfig) -> list[str]:
 def plan(old: Sequence[OutputConfig], new: Sequence[OutputConfig]) -> dict[str, Outcome]:
     """Relay name -> what a reload from `old` to `new` does to it (new config order, then the
     removed ones)."""
-    before = {o.name: o for o in old}
-    after = {o.name: o for o in new}
-    out: dict[str, Outcome] = {}
-    for name, cfg in after.items():
-        was = before.get(name)
-        if was is None:
-            out[name] = Outcome.ADDED
-        elif was == cfg:
-            out[name] = Outcome.UNCHANGED
-        elif same_output(was, cfg):
-            out[name] = Outcome.RECONFIGURED
-        else:
-            out[name] = Outcome.RESTARTED
-    out.update({name: Outcome.REMOVED for name in before if name not in after})
-    return out
+    diff = diff_named(old, new)
+    out = {o.name: Outcome.ADDED for o in diff.added}
+    out.update({o.name: Outcome.UNCHANGED for o in diff.unchanged})
+    out.update(
+        {
+            n.name: Outcome.RECONFIGURED if same_output(o, n) else Outcome.RESTARTED
+            for o, n in diff.changed
+        }
+    )
+    order = [o.name for o in new] + [o.name for o in diff.removed]
+    out.update({o.name: Outcome.REMOVED for o in diff.removed})
+    return {name: out[name] for name in order}
 
 
 def describe(outcome: Outcome, old: OutputConfig | None, new: OutputConfig | None) -> str:
@@ -89,17 +86,18 @@ async def reload_relays(
         detail = f"gateway.{' and gateway.'.join(moved)} changed"
         return [ComponentResult(KIND, n, Outcome.NEEDS_RESTART, detail) for n in outcomes]
     service = next((s for s in gateway.services if isinstance(s, RelayService)), None)
+    failed: dict[str, str] = {}
     if service is None:
         await _start_service(gateway, new_config)
     else:
         if service.pin_factory is None:  # it had expanders only; GPIO outputs may come now
             service.pin_factory = _pin_factory(new_config)
         failed = await service.reconfigure(new, outcomes)
-        outcomes.update({n: Outcome.FAILED for n in failed})
+        outcomes.update(dict.fromkeys(failed, Outcome.FAILED))
     olds, news = {o.name: o for o in old}, {o.name: o for o in new}
     results = []
     for name, outcome in outcomes.items():
-        detail = describe(outcome, olds.get(name), news.get(name))
+        detail = failed.get(name) or describe(outcome, olds.get(name), news.get(name))
         results.append(ComponentResult(KIND, name, outcome, detail))
     return results
 

@@ -151,7 +151,7 @@ async def service(
     await relays.stop()
 
 
-async def reconfigure(relays: RelayService, old: tuple, new: tuple) -> list[str]:
+async def reconfigure(relays: RelayService, old: tuple, new: tuple) -> dict[str, str]:
     return await relays.reconfigure(new, plan(old, new))
 
 
@@ -168,7 +168,7 @@ async def test_changed_rules_leave_the_pin_and_the_expander_untouched(
         GATE.model_copy(update={"check_interval": 0.0, "on_stop": "keep"}),
         OutputConfig(name="fan", pin=18, on_stop="off"),
     )
-    assert await reconfigure(relays, old, new) == []
+    assert await reconfigure(relays, old, new) == {}
     assert pump.writes == writes and chip.written[written:] == []  # no write at all: no glitch
     assert bus.retained[f"{BASE}/relay/pump"].payload == b"ON"
     clock.advance(5.0)  # the new max_on_seconds applies (counted from the turn-on)
@@ -185,7 +185,7 @@ async def test_added_removed_and_restarted_relays(service: tuple, pins: MockFact
         OutputConfig(name="fan", pin=18, on_stop="off"),
         OutputConfig(name="heater", pin=24, power_on="on"),  # added: its power-on rule
     )
-    assert await reconfigure(relays, old, new) == []
+    assert await reconfigure(relays, old, new) == {}
     assert pins.pin(17).state == 0 and pins.pin(17).function == "input"  # stopped, released
     assert pins.pin(27).state == 0  # the new output opened at its power-on level (off)
     assert pins.pin(24).state == 1
@@ -204,6 +204,17 @@ async def test_a_relay_added_at_an_absent_expander_is_unavailable(service: tuple
     relays, bus, *_ = service
     old = (PUMP, GATE, OutputConfig(name="fan", pin=18, on_stop="off"))
     late = OutputConfig(name="late", kind="mcp23017", address=0x21, pin=0)
-    assert await reconfigure(relays, old, (*old, late)) == []
+    assert await reconfigure(relays, old, (*old, late)) == {}
     assert bus.retained[f"{BASE}/relay/late/availability"].payload == b"offline"
     assert relays.summary() == "3/4 relay(s) available"
+
+
+async def test_a_relay_that_cannot_be_built_fails_alone(service: tuple, pins: MockFactory) -> None:
+    relays, bus, *_ = service
+    old = (PUMP, GATE, OutputConfig(name="fan", pin=18, on_stop="off"))
+    odd = OutputConfig(name="odd", kind="pcf8574", address=0x50, pin=0)  # no PCF8574 there
+    failed = await reconfigure(relays, old, (*old, odd))
+    assert list(failed) == ["odd"] and "0x50" in failed["odd"]
+    assert bus.retained[f"{BASE}/relay/odd/availability"].payload == b"offline"
+    await bus.client("lan").publish(f"{BASE}/relay/pump/set", b"OFF", qos=1)
+    assert pins.pin(17).state == 0  # the others still work
