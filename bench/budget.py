@@ -133,7 +133,12 @@ port = {port}
 
 
 def realistic_config(
-    state_dir: Path, port: int, cloud_port: int, sensors: int = SENSORS, interval: float = INTERVAL
+    state_dir: Path,
+    port: int,
+    cloud_port: int,
+    sensors: int = SENSORS,
+    interval: float = INTERVAL,
+    tls: bool = False,
 ) -> str:
     parts = [
         broker_only_config(state_dir, port),
@@ -154,7 +159,7 @@ keepalive = 5
 backoff_initial = 1
 backoff_max = 2
 [bridges.tls]
-enabled = false
+enabled = {"true" if tls else "false"}
 [[bridges.topics]]
 pattern = "#"
 direction = "out"
@@ -237,13 +242,14 @@ def started(
 
 
 def mosquitto(
-    directory: Path, port: int, persistence: bool = False
+    directory: Path, port: int, persistence: bool = False, tls: str = ""
 ) -> AbstractContextManager[Proc]:
+    """`tls`: Mosquitto config lines (certfile, keyfile) that make the listener a TLS one."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o777)  # Mosquitto started as root drops to its own user
     conf = directory / f"mosquitto-{port}.conf"
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+        f"listener {port} 127.0.0.1\n{tls}allow_anonymous true\n"
         f"persistence {'true' if persistence else 'false'}\n"
         f"persistence_location {directory}/\nlog_dest stdout\nlog_type error\n"
     )
@@ -402,6 +408,52 @@ def measure_gateway(
     return out
 
 
+def measure_tls_gateway(work: Path, settle: float, loop: str = "asyncio") -> float:
+    """RSS of the realistic gateway whose bridge goes over TLS, trusting the system store (no
+    `ca_file`), as to a real cloud: the "cloud" Mosquitto's certificate comes from a throwaway CA
+    put into a hashed directory named by SSL_CERT_DIR (the system bundle, SSL_CERT_FILE, stays
+    the default one, so a gateway that loads the whole bundle is seen doing it)."""
+    import trustme
+
+    port, cloud_port = free_port(), free_port()
+    tls_dir = work / "tls"
+    tls_dir.mkdir()
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(tls_dir / "bench-ca.pem"))
+    server.cert_chain_pems[0].write_to_path(str(tls_dir / "cloud.pem"))
+    server.private_key_pem.write_to_path(str(tls_dir / "cloud.key"))
+    for name in ("cloud.pem", "cloud.key"):
+        os.chmod(tls_dir / name, 0o644)  # read by Mosquitto's own user; a throwaway key
+    trust = tls_dir / "trust"
+    trust.mkdir()
+    shutil.copy(tls_dir / "bench-ca.pem", trust / "bench-ca.pem")
+    subprocess.run(["openssl", "rehash", str(trust)], check=True, capture_output=True)
+    state = work / "gateway-tls"
+    state.mkdir()
+    config = work / "gateway-tls.toml"
+    config.write_text(realistic_config(state, port, cloud_port, tls=True))
+    env = clean_env()
+    env.pop("SSL_CERT_FILE", None)
+    env["SSL_CERT_DIR"] = str(trust)
+    tls_lines = f"certfile {tls_dir / 'cloud.pem'}\nkeyfile {tls_dir / 'cloud.key'}\n"
+    with ExitStack() as stack:
+        cloud = stack.enter_context(mosquitto(work / "cloud-tls", cloud_port, tls=tls_lines))
+        wait_port(cloud_port)
+        exe = Path(sys.executable).with_name("edge-gateway")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gateway.cli"]
+        gw = stack.enter_context(
+            started([*cmd, "run", "--config", str(config), "--loop", loop], env=env, cwd=work)
+        )
+        gw.wait_line(r" ready: ", 60)
+        watch = SysWatcher(port)
+        stack.callback(watch.close)
+        watch.wait("connected", "1", 30)
+        time.sleep(settle)
+        assert cloud.popen.poll() is None
+        return rss_mb(gw.pid)
+
+
 MQTT_IO_CONFIG = """\
 mqtt:
   host: 127.0.0.1
@@ -460,6 +512,18 @@ def table(results: dict[str, float | int | None]) -> str:
             "≤ 30 MB",
             results["rss"] <= GOALS["gateway_rss"],
         ),
+        *(
+            [
+                (
+                    "same, bridge over TLS trusting the system store",
+                    f"{results['tls_rss']:.1f} MB",
+                    "≤ 30 MB",
+                    results["tls_rss"] <= GOALS["gateway_rss"],
+                )
+            ]
+            if results.get("tls_rss") is not None
+            else []
+        ),
         (
             "disk writes, link up",
             f"{results['writes_up']:.2f} MB/hour"
@@ -506,6 +570,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--mqtt-io", help="python of a virtualenv with mqtt-io installed")
     parser.add_argument("--no-strace", action="store_true")
+    parser.add_argument(
+        "--no-tls", action="store_true", help="skip the realistic gateway with its bridge over TLS"
+    )
     parser.add_argument("--json", help="also write the raw figures here")
     args = parser.parse_args(argv)
     compile_bytecode()
@@ -518,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
                 work, args.settle, args.window, args.down_window, not args.no_strace, args.loop
             )
         )
+        if not args.no_tls:
+            results["tls_rss"] = measure_tls_gateway(work, args.settle, args.loop)
         results.update(measure_anchor(work, args.settle, args.mqtt_io))
     print(table(results))
     if args.json:

@@ -3,6 +3,8 @@ minimum version. Handed to paho with `tls_set_context`."""
 
 from __future__ import annotations
 
+import os
+import re
 import ssl
 from typing import Any
 
@@ -29,7 +31,7 @@ def client_context(cfg: BridgeConfig) -> ssl.SSLContext | None:
     if tls.ca_file is not None:
         ctx.load_verify_locations(cafile=str(tls.ca_file))
     else:
-        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        trust_system_store(ctx)
     ctx.minimum_version = (
         ssl.TLSVersion.TLSv1_3 if tls.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
     )
@@ -40,3 +42,29 @@ def client_context(cfg: BridgeConfig) -> ssl.SSLContext | None:
         ctx.set_alpn_protocols(list(alpn))
     ctx.sni_name = tls.server_name
     return ctx
+
+
+_HASHED_NAME = re.compile(r"[0-9a-f]{8}\.\d+$")  # c_rehash / `openssl rehash` link names
+
+
+def trust_system_store(ctx: ssl.SSLContext) -> None:
+    """Trust the system's CA certificates, loading only the one a handshake needs.
+
+    `load_default_certs` parses the whole bundle (Debian: about 145 certificates, 1.3 MB of RSS
+    held for the life of the context); the same certificates as a hashed directory
+    (/etc/ssl/certs, kept by update-ca-certificates) are looked up by subject hash during the
+    handshake, so only the cloud's CA is read. A CA bundle named by SSL_CERT_FILE, or a system
+    without a hashed directory, gets the whole bundle as before."""
+    paths = ssl.get_default_verify_paths()
+    capath = paths.capath
+    if os.environ.get(paths.openssl_cafile_env) is None and capath and _is_hashed_dir(capath):
+        ctx.load_verify_locations(capath=capath)
+    else:
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+
+
+def _is_hashed_dir(path: str) -> bool:
+    try:
+        return any(_HASHED_NAME.match(name) for name in os.listdir(path))
+    except OSError:
+        return False
