@@ -262,6 +262,30 @@ class SCD4xConfig(I2CSensor):
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0  # the first sample takes 5 s
 
 
+class VL53L0XConfig(I2CSensor):
+    """VL53L0X time of flight: one single ranging per read, with the chip's power-on settings."""
+
+    driver = ("drivers.i2c.vl53l0x", "VL53L0X")
+    type: Literal["vl53l0x"]
+    address: I2CAddress = 0x29
+
+
+class VL53L1XConfig(I2CSensor):
+    """VL53L1X time of flight: ranging back to back, the next result taken at each read."""
+
+    driver = ("drivers.i2c.vl53l1x", "VL53L1X")
+    type: Literal["vl53l1x"]
+    address: I2CAddress = 0x29
+    distance_mode: Literal["short", "long"] = "long"  # short: up to 1.3 m, better in sunlight
+    timing_budget: Literal[15, 20, 33, 50, 100, 200, 500] = 100  # ms; 15 only in short mode
+
+    @model_validator(mode="after")
+    def _check_budget(self) -> VL53L1XConfig:
+        if self.timing_budget == 15 and self.distance_mode == "long":
+            raise ValueError(f"sensor {self.name!r}: timing_budget 15 ms is for short mode only")
+        return self
+
+
 class GasSensorConfig(I2CSensor):
     """SGP30 / SGP40: a sample every second feeds their baseline algorithms."""
 
@@ -695,6 +719,8 @@ SensorConfig = Annotated[
     | LM75Config
     | MCP9808Config
     | SCD4xConfig
+    | VL53L0XConfig
+    | VL53L1XConfig
     | INA226Config
     | INA260Config
     | SCD30Config

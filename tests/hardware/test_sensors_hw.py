@@ -39,6 +39,8 @@ CHIPS = {
     "bme680": ("drivers.i2c.bme680", "BME680"),
     "bmp388": ("drivers.i2c.bmp388", "BMP388"),
     "tsl2591": ("drivers.i2c.tsl2591", "TSL2591"),
+    "vl53l0x": ("drivers.i2c.vl53l0x", "VL53L0X"),
+    "vl53l1x": ("drivers.i2c.vl53l1x", "VL53L1X"),
 }
 
 

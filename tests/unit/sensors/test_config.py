@@ -67,6 +67,8 @@ ALL_TYPES = {
     "bmp388",
     "bmp390",
     "tsl2591",
+    "vl53l0x",
+    "vl53l1x",
 }
 
 
