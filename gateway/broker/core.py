@@ -603,38 +603,16 @@ class BrokerCore:
 
     def _check_connections(self, now: float) -> None:
         for conn in list(self.connections):
-            if conn.closed:
-                continue
-            if not conn.connected:
-                if now - conn.opened_at > self.settings.connect_timeout:
-                    self.stats.limit("connect_timeout")
-                    log.info(
-                        "connection from %s sent no CONNECT in time: closed",
-                        conn.peer,
-                        extra=log_fields(None, conn),
-                    )
-                    conn.close()
-            elif conn.keep_alive and now - conn.last_rx > 1.5 * conn.keep_alive:  # [MQTT-3.1.2-22]
-                self.stats.keepalive_timeouts += 1
-                log.info(
-                    "client %s silent for 1.5 x keepalive %d s: disconnected",
-                    conn.client_id,
-                    conn.keep_alive,
-                    extra=log_fields(conn.client_id, conn),
-                )
-                if conn.version == 5:
-                    conn.send(Disconnect(R.KEEP_ALIVE_TIMEOUT))
-                conn.close()
+            conn.check_timeouts(now)  # CONNECT timeout, keepalive x 1.5 [MQTT-3.1.2-22]
 
     def next_deadline(self) -> float | None:
         deadlines = [self._next_purge]
         if self.settings.sys_interval:
             deadlines.append(self._next_sys)
         for conn in self.connections:
-            if not conn.connected:
-                deadlines.append(conn.opened_at + self.settings.connect_timeout)
-            elif conn.keep_alive:
-                deadlines.append(conn.last_rx + 1.5 * conn.keep_alive)
+            due = conn.deadline()
+            if due is not None:
+                deadlines.append(due)
         for session in self.sessions.values():
             if session.will_due is not None:
                 deadlines.append(session.will_due)
