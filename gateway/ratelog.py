@@ -88,4 +88,4 @@ class RateLimitedLog:
         if held and since is not None:
             msg += " (and %s more in the last %.0f s)"
             args = (*args, f"{held:,}", now - since)
-        (logger or self.logger).log(level, msg, *args, **kwargs)  # type: ignore[arg-type]
+        (logger or self.logger).log(level, msg, *args, **kwargs)

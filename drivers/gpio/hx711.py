@@ -124,5 +124,8 @@ class HX711(Driver):
                     f"wiring, or a load beyond the range at this gain)"
                 )
             values.append(raw)
-        raw = statistics.median(values)
-        return [Reading("weight", (raw - self.offset) / self.scale, self.unit), Reading("raw", raw)]
+        middle = statistics.median(values)
+        return [
+            Reading("weight", (middle - self.offset) / self.scale, self.unit),
+            Reading("raw", middle),
+        ]

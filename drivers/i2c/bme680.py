@@ -228,7 +228,7 @@ def wait_code(ms: int) -> int:
 
 
 class BME680(Driver):
-    quantities = (
+    quantities: tuple[tuple[str, str], ...] = (
         ("temperature", "°C"),
         ("humidity", "%"),
         ("pressure", "hPa"),

@@ -9,6 +9,7 @@ that need a conversion started, a calibration or a CRC deserve their own module.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from drivers.base import Driver, InvalidReading, Reading
 from drivers.bus.i2c import SMBusLike, missing_as_not_found
@@ -26,7 +27,7 @@ class RegisterSensor(Driver):
         quantity: str,
         unit: str = "",
         length: int = 2,
-        byte_order: str = "big",
+        byte_order: Literal["big", "little"] = "big",
         signed: bool = False,
         scale: float = 1.0,
         offset: float = 0.0,

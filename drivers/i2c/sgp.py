@@ -27,6 +27,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from drivers.base import Driver, DriverError, Reading
 from drivers.bus.i2c import SMBusLike, check_address, missing_as_not_found, write_raw
@@ -111,7 +112,7 @@ class SGP40(_Sensirion):
     ) -> None:
         super().__init__(bus, address, (0x59,), sleep)
         self.sampling_interval = sampling_interval
-        self.algorithm = None
+        self.algorithm: Any = None  # a VocAlgorithm (a C extension without type information)
 
     def open(self) -> None:
         from sensirion_gas_index_algorithm.voc_algorithm import VocAlgorithm  # lazily: optional
@@ -178,6 +179,7 @@ class SGP30(_Sensirion):
                 self._send(SGP30_HUMIDITY, [value], wait=0.010)
                 self.sent_humidity = value
         eco2, tvoc = self._ask(SGP30_MEASURE, 2, wait=0.012)
+        assert self.started is not None  # open() set it
         if self.monotonic() - self.started < SGP30_WARMUP_S:
             return []  # the fixed 400 ppm / 0 ppb of the first 15 s
         return [Reading("eco2", eco2, "ppm"), Reading("tvoc", tvoc, "ppb")]

@@ -83,7 +83,11 @@ class VEML7700(Driver):
             )
         self.bus, self.address = bus, check_address(address, ADDRESSES, "VEML7700")
         self.auto = gain is None
-        self.setting = (gain, integration_time) if gain is not None else LADDER[START]
+        self.setting: tuple[float, float] = (
+            (gain, integration_time)
+            if gain is not None and integration_time is not None
+            else LADDER[START]
+        )
         self.resolution, self.sleep = resolution, sleep
 
     def _write(self, gain: float, it: float) -> None:

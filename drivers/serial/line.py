@@ -53,7 +53,7 @@ class LineDecoder:
 
     def feed(self, data: bytes) -> list[list[Reading]]:
         self._buf += data
-        out = []
+        out: list[list[Reading]] = []
         while (end := self._buf.find(b"\n")) >= 0:
             line = bytes(self._buf[:end]).rstrip(b"\r")
             del self._buf[: end + 1]

@@ -17,6 +17,7 @@ import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from drivers.base import ChecksumError, Driver, DriverError, InvalidReading, Reading
 from drivers.serial.stream import SerialPort, collect
@@ -168,7 +169,7 @@ class ModbusRtu(Driver):
         port: SerialPort,
         *,
         slave: int,
-        registers: Sequence[RegisterSpec | Mapping[str, object]],
+        registers: Sequence[RegisterSpec | Mapping[str, Any]],
         timeout: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,

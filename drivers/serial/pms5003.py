@@ -53,7 +53,8 @@ def parse_frame(frame: bytes) -> PmsFrame:
     if sum(frame[:30]) & 0xFFFF != given:
         raise ChecksumError(f"PMS5003: check code {given:04X} != {sum(frame[:30]):04X}")
     words = [int.from_bytes(frame[i : i + 2], "big") for i in range(4, 30, 2)]
-    return PmsFrame(*words[:6], counts=tuple(words[6:12]))
+    pm1_0_std, pm2_5_std, pm10_std, pm1_0, pm2_5, pm10 = words[:6]
+    return PmsFrame(pm1_0_std, pm2_5_std, pm10_std, pm1_0, pm2_5, pm10, tuple(words[6:12]))
 
 
 class Pms5003Decoder:

@@ -57,7 +57,7 @@ def _import_paho() -> types.ModuleType:
     import urllib
 
     if "urllib.request" in standins and not hasattr(urllib, "request"):
-        urllib.request = standins["urllib.request"]  # type: ignore[attr-defined]  # what paho reads
+        urllib.request = standins["urllib.request"]  # what paho reads
     try:
         import paho.mqtt.client as client
     finally:  # anyone importing them later gets the real modules
@@ -407,7 +407,7 @@ class CloudClient:
             def __getattr__(self, name: str) -> Any:
                 return getattr(previous, name)
 
-        self.events = _Waiter()  # type: ignore[assignment]
+        self.events = _Waiter()
         self._client.disconnect()
         try:
             async with asyncio.timeout(timeout):

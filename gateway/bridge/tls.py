@@ -17,7 +17,7 @@ class _NamedContext(ssl.SSLContext):
 
     sni_name: str | None = None
 
-    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # type: ignore[override]
+    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
         if self.sni_name:
             kwargs["server_hostname"] = self.sni_name
         return super().wrap_socket(sock, *args, **kwargs)

@@ -60,7 +60,7 @@ class SensorSetupError(GatewayError, ValueError):
 
 
 def _setup_error(config: SensorBase, problem: str) -> SensorSetupError:
-    name, kind = config.name, config.type  # type: ignore[attr-defined]
+    name, kind = config.name, config.type
     return SensorSetupError(f"sensor {name!r} (type {kind}): {problem}", problem, name)
 
 
@@ -89,7 +89,7 @@ def build_sensor(config: SensorBase, resources: Resources) -> BuiltSensor:
         for k, v in config.model_dump(exclude=set(NON_DRIVER_FIELDS)).items()
     }
     if config.type_option is not None:
-        options[config.type_option] = config.type  # type: ignore[attr-defined]
+        options[config.type_option] = config.type
     resource = None
     try:
         if isinstance(config, I2CSensor):

@@ -224,7 +224,7 @@ class SensorService:
         c = built.config
         device = self._resources.device(built.resource) if self._resources else None
         lock = device.lock if device is not None else None
-        persist_every = c.persist_interval if getattr(c, "persist", False) else None  # type: ignore[attr-defined]
+        persist_every = c.persist_interval if getattr(c, "persist", False) else None
         if persist_every is not None and not isinstance(built.driver, Counting):
             raise SensorSetupError(f"sensor {c.name!r}: its driver keeps no count to persist")
         return _Unit(

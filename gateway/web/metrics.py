@@ -35,7 +35,7 @@ def _import_without_ssl() -> None:
     try:
         import prometheus_client  # noqa: F401
     finally:
-        sys.modules["ssl"] = None  # type: ignore[assignment]
+        sys.modules["ssl"] = None
 
 
 _import_without_ssl()
