@@ -1,117 +1,66 @@
-"""The sans-IO core with a fake clock: keepalive, connect timeout, will delay, session and message
-expiry, and next_deadline(). No sockets, no sleeps: time is an argument."""
+"""The broker's timers on the in-memory broker with a fake clock (tests/support/broker_pair.py):
+keepalive, connect timeout, will delay, session and message expiry, and next_deadline(). No
+sockets, no sleeps: time is an argument."""
 
 from __future__ import annotations
 
-from gateway.broker.core import BrokerCore
-from gateway.broker.settings import BrokerSettings
-from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import QoS, ReasonCode
-from gateway.mqtt.packets import (
-    Connack,
-    Connect,
-    Disconnect,
-    Pingreq,
-    Pingresp,
-    Publish,
-    Subscribe,
-    Subscription,
-    Will,
-)
+from gateway.mqtt.packets import Pingreq, Pingresp, Publish, Will
 from gateway.mqtt.properties import Properties
-
-T0 = 1000.0
-
-
-class Peer:
-    """One client of the core: encodes what it sends, decodes what the core answers."""
-
-    def __init__(self, core: BrokerCore, now: float, version: int = 5) -> None:
-        self.core = core
-        self.version = version
-        self.conn = core.open_connection(now, "test")
-        self.decoder = StreamDecoder(version=version)
-        self.pending: list = []
-
-    def send(self, packet, now: float) -> list:
-        self.conn.receive_data(encode(packet, self.version), now)
-        return self.received()
-
-    def received(self) -> list:
-        self.core.take_dirty()
-        got = self.pending + self.decoder.feed(self.conn.data_to_send())
-        self.pending = []
-        return got
-
-    def connect(self, client_id: str, now: float, **kwargs) -> Connack:
-        ack, *self.pending = self.send(
-            Connect(client_id, protocol_version=self.version, **kwargs), now
-        )
-        assert isinstance(ack, Connack) and ack.reason_code == ReasonCode.SUCCESS
-        return ack
-
-    def lose(self, now: float) -> None:
-        self.conn.connection_lost(now)
-
-
-def make_core(**settings) -> BrokerCore:
-    return BrokerCore(BrokerSettings(sys_interval=0, **settings), T0)
+from tests.support.broker_pair import T0, BrokerPair, PairClient
 
 
 def test_keepalive_closes_at_one_and_a_half_times_not_before_MQTT_3_1_2_22():
-    core = make_core()
-    peer = Peer(core, T0)
-    peer.connect("k", T0, keep_alive=10)
-    core.tick(T0 + 14.9)
-    assert not peer.conn.closed
-    assert core.next_deadline() == T0 + 15
-    core.tick(T0 + 15.01)
-    assert peer.conn.closed
-    [disconnect] = peer.received()
+    pair = BrokerPair()
+    peer = pair.connect("k", keep_alive=10)
+    pair.advance_to(T0 + 14.9)
+    assert not peer.closed
+    assert pair.core.next_deadline() == T0 + 15
+    pair.advance_to(T0 + 15.01)
+    assert peer.closed
+    [disconnect] = peer.take()
     assert disconnect.reason_code == ReasonCode.KEEP_ALIVE_TIMEOUT
 
 
 def test_any_packet_resets_the_keepalive_timer():
-    core = make_core()
-    peer = Peer(core, T0)
-    peer.connect("k", T0, keep_alive=10)
-    assert isinstance(peer.send(Pingreq(), T0 + 14)[0], Pingresp)
-    core.tick(T0 + 28)
-    assert not peer.conn.closed
-    core.tick(T0 + 29.1)
-    assert peer.conn.closed
+    pair = BrokerPair()
+    peer = pair.connect("k", keep_alive=10)
+    pair.advance_to(T0 + 14)
+    peer.send(Pingreq())
+    assert isinstance(peer.recv(), Pingresp)
+    pair.advance_to(T0 + 28)
+    assert not peer.closed
+    pair.advance_to(T0 + 29.1)
+    assert peer.closed
 
 
 def test_keepalive_zero_never_times_out():
-    core = make_core()
-    peer = Peer(core, T0)
-    peer.connect("k", T0, keep_alive=0)
-    core.tick(T0 + 10**6)
-    assert not peer.conn.closed
+    pair = BrokerPair()
+    peer = pair.connect("k", keep_alive=0)
+    pair.advance(10**5)
+    assert not peer.closed
 
 
 def test_server_keep_alive_caps_a_long_keepalive_MQTT_3_2_2_21():
-    core = make_core(max_keepalive=30)
-    peer = Peer(core, T0)
-    ack = peer.connect("k", T0, keep_alive=600)
-    assert ack.properties.server_keep_alive == 30
-    core.tick(T0 + 45.5)
-    assert peer.conn.closed
+    pair = BrokerPair(max_keepalive=30)
+    peer = pair.connect("k", keep_alive=600)
+    assert peer.connack.properties.server_keep_alive == 30
+    pair.advance_to(T0 + 45.5)
+    assert peer.closed
 
 
 def test_connect_timeout():
-    core = make_core(connect_timeout=5)
-    peer = Peer(core, T0)
-    core.tick(T0 + 4.9)
-    assert not peer.conn.closed
-    core.tick(T0 + 5.1)
-    assert peer.conn.closed
+    pair = BrokerPair(connect_timeout=5)
+    peer = pair.open()
+    pair.advance_to(T0 + 4.9)
+    assert not peer.closed
+    pair.advance_to(T0 + 5.1)
+    assert peer.closed
 
 
-def _watch(core: BrokerCore, topic: str, now: float) -> Peer:
-    watcher = Peer(core, now)
-    watcher.connect("watcher", now, keep_alive=0)
-    watcher.send(Subscribe(1, (Subscription(topic, QoS.AT_MOST_ONCE),)), now)
+def _watch(pair: BrokerPair, topic: str) -> PairClient:
+    watcher = pair.connect("watcher", keep_alive=0)
+    watcher.subscribe(topic, 0)
     return watcher
 
 
@@ -119,115 +68,99 @@ def _will(delay: int | None) -> Will:
     return Will("w/dev", b"gone", QoS.AT_MOST_ONCE, False, Properties(will_delay_interval=delay))
 
 
+def _marker(pair: BrokerPair) -> None:
+    """A message every watcher of w/# gets: the positive control of a 'nothing arrives' check."""
+    pair.connect("marker", keep_alive=0).publish("w/marker", b"m")
+
+
 def test_will_delay_publishes_after_the_delay_MQTT_3_1_3_9():
-    core = make_core()
-    watcher = _watch(core, "w/#", T0)
-    dev = Peer(core, T0)
-    dev.connect("dev", T0, will=_will(30), properties=Properties(session_expiry_interval=300))
-    dev.lose(T0 + 1)
-    core.tick(T0 + 30.9)
-    assert watcher.received() == []
-    assert core.next_deadline() == T0 + 31
-    core.tick(T0 + 31)
-    [publish] = watcher.received()
+    pair = BrokerPair()
+    watcher = _watch(pair, "w/#")
+    dev = pair.connect("dev", will=_will(30), properties=Properties(session_expiry_interval=300))
+    pair.advance_to(T0 + 1)
+    dev.lose()
+    pair.advance_to(T0 + 30.9)
+    watcher.expect_nothing()
+    assert pair.core.next_deadline() == T0 + 31
+    pair.advance_to(T0 + 31)
+    [publish] = watcher.messages()
     assert publish.payload == b"gone"
+    assert publish.properties.will_delay_interval is None  # the delay is not passed on
 
 
 def test_will_delay_cancelled_when_the_session_resumes_MQTT_3_1_3_9():
-    core = make_core()
-    watcher = _watch(core, "w/#", T0)
-    dev = Peer(core, T0)
-    dev.connect("dev", T0, will=_will(30), properties=Properties(session_expiry_interval=300))
-    dev.lose(T0 + 1)
-    again = Peer(core, T0 + 10)
-    again.connect(
-        "dev", T0 + 10, clean_start=False, properties=Properties(session_expiry_interval=300)
-    )
-    core.tick(T0 + 100)
-    assert watcher.received() == []
+    pair = BrokerPair()
+    watcher = _watch(pair, "w/#")
+    dev = pair.connect("dev", will=_will(30), properties=Properties(session_expiry_interval=300))
+    pair.advance_to(T0 + 1)
+    dev.lose()
+    pair.advance_to(T0 + 10)
+    pair.connect("dev", clean_start=False, properties=Properties(session_expiry_interval=300))
+    pair.advance_to(T0 + 100)
+    _marker(pair)
+    assert [m.topic for m in watcher.messages()] == ["w/marker"]
 
 
 def test_will_published_at_session_end_when_expiry_is_shorter_than_delay_MQTT_3_1_2_8():
-    core = make_core()
-    watcher = _watch(core, "w/#", T0)
-    dev = Peer(core, T0)
-    dev.connect("dev", T0, will=_will(3600), properties=Properties(session_expiry_interval=20))
-    dev.lose(T0)
-    core.tick(T0 + 19.9)
-    assert watcher.received() == []
-    core.tick(T0 + 20)
-    assert [p.payload for p in watcher.received()] == [b"gone"]
-    assert "dev" not in core.sessions
+    pair = BrokerPair()
+    watcher = _watch(pair, "w/#")
+    dev = pair.connect("dev", will=_will(3600), properties=Properties(session_expiry_interval=20))
+    dev.lose()
+    pair.advance_to(T0 + 19.9)
+    watcher.expect_nothing()
+    pair.advance_to(T0 + 20)
+    assert [p.payload for p in watcher.messages()] == [b"gone"]
+    assert "dev" not in pair.core.sessions
 
 
 def test_normal_disconnect_discards_the_will_MQTT_3_14_4_3():
-    core = make_core()
-    watcher = _watch(core, "w/#", T0)
-    dev = Peer(core, T0)
-    dev.connect("dev", T0, will=_will(None))
-    dev.send(Disconnect(), T0 + 1)
-    dev.lose(T0 + 1)
-    core.tick(T0 + 100)
-    assert watcher.received() == []
+    pair = BrokerPair()
+    watcher = _watch(pair, "w/#")
+    dev = pair.connect("dev", will=_will(None))
+    pair.advance_to(T0 + 1)
+    dev.disconnect()
+    pair.advance_to(T0 + 100)
+    _marker(pair)
+    assert [m.topic for m in watcher.messages()] == ["w/marker"]
 
 
 def test_session_expiry_is_measured_from_the_disconnect_MQTT_3_1_2_11():
-    core = make_core()
-    dev = Peer(core, T0)
-    dev.connect("dev", T0, properties=Properties(session_expiry_interval=60))
-    dev.lose(T0 + 100)
-    core.tick(T0 + 159)
-    assert "dev" in core.sessions
-    core.tick(T0 + 160)
-    assert "dev" not in core.sessions
+    pair = BrokerPair()
+    dev = pair.connect("dev", keep_alive=0, properties=Properties(session_expiry_interval=60))
+    pair.advance_to(T0 + 100)
+    dev.lose()
+    pair.advance_to(T0 + 159)
+    assert "dev" in pair.core.sessions
+    pair.advance_to(T0 + 160)
+    assert "dev" not in pair.core.sessions
 
 
 def test_queued_message_expires_while_the_client_is_away_MQTT_3_3_2_5():
-    core = make_core()
-    sub = Peer(core, T0)
-    sub.connect("sub", T0, properties=Properties(session_expiry_interval=600))
-    sub.send(Subscribe(1, (Subscription("e", QoS.AT_LEAST_ONCE),)), T0)
-    sub.lose(T0)
-    pub = Peer(core, T0)
-    pub.connect("pub", T0)
-    pub.send(
-        Publish(
-            "e",
-            b"short",
-            QoS.AT_LEAST_ONCE,
-            packet_id=1,
-            properties=Properties(message_expiry_interval=10),
-        ),
-        T0,
+    pair = BrokerPair()
+    sub = pair.connect("sub", properties=Properties(session_expiry_interval=600))
+    sub.subscribe("e", 1)
+    sub.lose()
+    pub = pair.connect("pub")
+    pub.publish("e", b"short", 1, properties=Properties(message_expiry_interval=10))
+    pub.publish("e", b"long", 1, properties=Properties(message_expiry_interval=100))
+    pair.advance_to(T0 + 30)
+    back = pair.connect(
+        "sub", clean_start=False, properties=Properties(session_expiry_interval=600)
     )
-    pub.send(
-        Publish(
-            "e",
-            b"long",
-            QoS.AT_LEAST_ONCE,
-            packet_id=2,
-            properties=Properties(message_expiry_interval=100),
-        ),
-        T0,
-    )
-    back = Peer(core, T0 + 30)
-    ack = back.connect(
-        "sub", T0 + 30, clean_start=False, properties=Properties(session_expiry_interval=600)
-    )
-    assert ack.session_present
-    [publish] = back.received()
+    assert back.connack.session_present
+    [publish] = back.messages()
     assert publish.payload == b"long"
     assert publish.properties.message_expiry_interval == 70  # the remaining interval
-    assert core.stats.dropped["expired"] == 1
+    assert pair.core.stats.dropped["expired"] == 1
 
 
 def test_subscriber_offline_qos0_is_not_queued():
-    core = make_core()
-    sub = Peer(core, T0)
-    sub.connect("sub", T0, properties=Properties(session_expiry_interval=600))
-    sub.send(Subscribe(1, (Subscription("q", QoS.AT_LEAST_ONCE),)), T0)
-    sub.lose(T0)
-    pub = Peer(core, T0)
-    pub.connect("pub", T0)
-    pub.send(Publish("q", b"fire-and-forget"), T0)
-    assert len(core.sessions["sub"].queue) == 0
+    pair = BrokerPair()
+    sub = pair.connect("sub", properties=Properties(session_expiry_interval=600))
+    sub.subscribe("q", 1)
+    sub.lose()
+    pub = pair.connect("pub")
+    pub.send(Publish("q", b"fire-and-forget"))
+    assert len(pair.core.sessions["sub"].queue) == 0
+    pub.publish("q", b"kept", 1)  # the positive control: QoS 1 is queued
+    assert len(pair.core.sessions["sub"].queue) == 1
