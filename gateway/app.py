@@ -18,8 +18,8 @@ from pathlib import Path
 from drivers.bus.gpio import PinFactoryError
 from gateway import __version__
 from gateway.broker.auth import GatewayAuth, ListenerPolicy
+from gateway.broker.auth.tls import server_context
 from gateway.broker.server import Broker, ListenerSpec
-from gateway.broker.tls import server_context
 from gateway.config import ConfigError, GatewayConfig, load
 from gateway.exitcodes import ExitCode
 from gateway.relays.hardware import RelaySetupError

@@ -127,8 +127,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loaded = (config, warnings)
         if not config.uses_tls() and not _may_use_uvloop(args.loop):
             # asyncio imports ssl (libssl and OpenSSL's libcrypto, about 4.5 MB of RSS) whether a
-            # TLS socket is ever made or not; asyncio, paho and gateway.broker.tls all run without
-            # it (they import it in a try), so a gateway with no TLS anywhere does not load it
+            # TLS socket is ever made or not; asyncio, paho and gateway.broker.auth.tls all run
+            # without it (they import it in a try), so a gateway with no TLS anywhere does not load it
             # (uvloop imports ssl unconditionally: not when it may be picked)
             sys.modules["ssl"] = None  # type: ignore[assignment]
     from gateway.app import run_from_path

@@ -1,6 +1,6 @@
 """`edge-gateway passwd FILE USER`: add, change or delete a user in the broker's password file.
 
-The file is in Mosquitto's format (see gateway.broker.passwords), so mosquitto_passwd and this
+The file is in Mosquitto's format (see gateway.broker.auth.passwords), so mosquitto_passwd and this
 tool can edit the same file. With `--scram SCRAMFILE` the same password is also stored as
 SCRAM-SHA-256 credentials for MQTT 5 enhanced authentication; that file is created if missing.
 The two files are each replaced atomically, the password file first. `-I N` sets the PBKDF2
@@ -16,9 +16,9 @@ import argparse
 import getpass
 import sys
 
-from gateway.broker.authfiles import AuthFileError
-from gateway.broker.passwords import PBKDF2_ITERATIONS, PasswordFile
-from gateway.broker.scram import ScramCredentialsFile
+from gateway.broker.auth.files import AuthFileError
+from gateway.broker.auth.passwords import PBKDF2_ITERATIONS, PasswordFile
+from gateway.broker.auth.scram import ScramCredentialsFile
 
 PROG = "edge-gateway passwd"
 

@@ -73,7 +73,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode  # noqa: E402 - af
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties as PahoProperties  # noqa: E402
 
-from gateway.broker.tls import SSLError  # noqa: E402
+from gateway.broker.auth.tls import SSLError  # noqa: E402
 from gateway.mqtt.properties import NO_PROPERTIES, Properties  # noqa: E402
 
 if TYPE_CHECKING:

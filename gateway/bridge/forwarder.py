@@ -26,9 +26,9 @@ from gateway.bridge.health import LinkHealth
 from gateway.bridge.limits import ArrivalClock, TokenBucket
 from gateway.bridge.mapping import Mapper, Routed
 from gateway.broker.message import Delivery
-from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.session import OutState, Session
 from gateway.broker.settings import NEVER_EXPIRES, QueueOverflow
+from gateway.broker.store.persistence import NULL_PERSISTENCE, Persistence
 from gateway.logfields import fields
 from gateway.mqtt.enums import QoS, RetainHandling
 from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe

@@ -21,7 +21,7 @@ The states (`ConnState`) and what moves a connection between them:
 - AWAIT_CONNECT: the transport is open, nothing accepted yet; the CONNECT timeout runs. Only
   CONNECT may come [MQTT-3.1.0-1]; AUTH is refused as AUTH without a method [MQTT-4.12.0-7].
 - AUTHENTICATING: CONNECT named an MQTT 5 authentication method; the exchange runs through AUTH
-  packets (gateway.broker.enhanced_auth). No session yet; the CONNECT timeout still runs.
+  packets (gateway.broker.auth.enhanced). No session yet; the CONNECT timeout still runs.
 - CONNECTED: CONNACK 0x00 sent, the session attached; keepalive x 1.5 runs [MQTT-3.1.2-22].
 - REAUTHENTICATING: a connected client started re-authentication (AUTH 0x19) [MQTT-4.12.1-1];
   every packet of CONNECTED is still handled; the final step returns to CONNECTED or closes.
@@ -55,8 +55,8 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from gateway.broker.message import Delivery
-from gateway.broker.persistence import AckGate
 from gateway.broker.session import Session
+from gateway.broker.store.persistence import AckGate
 from gateway.logfields import log_fields
 from gateway.mqtt.codec import StreamDecoder, UnsupportedProtocolVersion, encode
 from gateway.mqtt.enums import PacketType as P
@@ -85,7 +85,7 @@ from gateway.mqtt.topics import validate_topic_name
 
 if TYPE_CHECKING:
     from gateway.broker.core import BrokerCore
-    from gateway.broker.enhanced_auth import AuthState
+    from gateway.broker.auth.enhanced import AuthState
 
 log = logging.getLogger(__name__)
 # the CONNECT and keepalive timeouts were the core's lines before they moved here: same logger,

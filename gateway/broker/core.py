@@ -16,13 +16,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.broker import enhanced_auth
+from gateway.broker.auth import enhanced as enhanced_auth
 from gateway.broker.message import Delivery, Message
-from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.retained import RetainedStore
 from gateway.broker.session import Session, SubscriptionEntry
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings
 from gateway.broker.stats import BrokerStats
+from gateway.broker.store.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.trie import SubscriptionTrie
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import QoS, ReasonCode, RetainHandling

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.broker.admission import Admission, Slot
+from gateway.broker.auth.tls import ServerTls, SSLError
 from gateway.broker.core import Authenticator, Authorizer, BrokerCore
 from gateway.broker.local import LocalClient
 from gateway.broker.settings import BrokerSettings
-from gateway.broker.tls import ServerTls, SSLError
 from gateway.logfields import log_fields
 from gateway.ratelog import RateLimitedLog, flush_all
 

@@ -41,9 +41,9 @@ from enum import Enum
 from typing import Protocol
 
 from gateway.broker.message import Delivery
-from gateway.broker.persistence import NULL_PERSISTENCE, Persistence
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
 from gateway.broker.stats import BrokerStats
+from gateway.broker.store.persistence import NULL_PERSISTENCE, Persistence
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Subscription, Will

@@ -127,7 +127,7 @@ def _listener_tls(config: GatewayConfig) -> list[tuple[str, TlsConfig]]:
 
 
 def _server_tls_problems(tls: TlsConfig, where: FileCheck) -> list[str]:
-    """The listener's context built as gateway.broker.tls.server_context builds it."""
+    """The listener's context built as gateway.broker.auth.tls.server_context builds it."""
     cert, key = where.resolve(tls.certfile), where.resolve(tls.keyfile)
     problems = []
     for name, path, loader in (
@@ -177,7 +177,7 @@ def _readable(path: Path) -> None:
 
 
 def _auth_loader(load: Callable[[Path], object], path: Path) -> None:
-    from gateway.broker.authfiles import AuthFileError
+    from gateway.broker.auth.files import AuthFileError
 
     try:
         load(path)
@@ -186,19 +186,19 @@ def _auth_loader(load: Callable[[Path], object], path: Path) -> None:
 
 
 def _password_file(path: Path) -> None:
-    from gateway.broker.passwords import PasswordFile
+    from gateway.broker.auth.passwords import PasswordFile
 
     _auth_loader(PasswordFile.load, path)
 
 
 def _acl_file(path: Path) -> None:
-    from gateway.broker.acl import AclFile
+    from gateway.broker.auth.acl import AclFile
 
     _auth_loader(AclFile.load, path)
 
 
 def _scram_file(path: Path) -> None:
-    from gateway.broker.scram import ScramCredentialsFile
+    from gateway.broker.auth.scram import ScramCredentialsFile
 
     _auth_loader(ScramCredentialsFile.load, path)
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import h11
 
-from gateway.broker.tls import ServerTls, SSLError
+from gateway.broker.auth.tls import ServerTls, SSLError
 from gateway.web.config import WebConfig
 
 if TYPE_CHECKING:
@@ -486,6 +486,6 @@ class WebServer:
 def _ssl_context(config: WebConfig) -> Any:  # ssl.SSLContext; ssl may be kept out
     if not config.tls:
         return None
-    from gateway.broker.tls import server_context
+    from gateway.broker.auth.tls import server_context
 
     return server_context(str(config.certfile), str(config.keyfile))

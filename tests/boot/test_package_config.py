@@ -68,7 +68,7 @@ def test_a_missing_tls_file_is_named_in_the_error(tmp_path):
     # directory". Now the message names the file.
     import pytest
 
-    from gateway.broker.tls import server_context
+    from gateway.broker.auth.tls import server_context
 
     missing = tmp_path / "server.crt"
     with pytest.raises(FileNotFoundError, match="TLS file missing") as info:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from gateway.broker.passwords import PasswordFile
+from gateway.broker.auth.passwords import PasswordFile
 from gateway.cli import main
 from tests.support.gateway_process import free_port, run_gateway
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from gateway.broker.auth import GatewayAuth, ListenerPolicy
-from gateway.broker.passwords import PasswordFile
+from gateway.broker.auth.passwords import PasswordFile
 from tests.support.clients import V5, TestClient
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from gateway.broker.auth import GatewayAuth, ListenerPolicy
-from gateway.broker.passwords import PasswordFile
+from gateway.broker.auth.passwords import PasswordFile
 from gateway.mqtt.enums import ReasonCode
 from tests.support.broker_thread import BrokerThread
 from tests.support.raw import RawClient

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.broker.auth import GatewayAuth, ListenerPolicy
-from gateway.broker.scram import METHOD, ScramClient, ScramCredentialsFile
+from gateway.broker.auth.scram import METHOD, ScramClient, ScramCredentialsFile
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.enums import QoS, ReasonCode
 from gateway.mqtt.packets import (

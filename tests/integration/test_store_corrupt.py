@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from gateway.broker.store_schema import SCHEMA_VERSION
+from gateway.broker.store.schema import SCHEMA_VERSION
 from tests.support.clients import TestClient
 from tests.support.store_broker import StoreBroker
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker.passwords import PasswordFile
+from gateway.broker.auth.passwords import PasswordFile
 from tests.support.clients import V5, V311, TestClient
 from tests.support.gateway_process import free_port, run_gateway
 

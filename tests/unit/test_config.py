@@ -115,11 +115,11 @@ def test_gateway_id_defaults_to_the_provisioned_id_then_the_host_name(tmp_path):
 
 
 def test_auth_names_the_scram_method_without_importing_scram():
-    """gateway.broker.auth keeps its own copy of the method name so that hashlib (OpenSSL) is
-    loaded only when a SCRAM or password file is configured."""
-    from gateway.broker import auth, scram
+    """gateway.broker.auth.gateway_auth keeps its own copy of the method name so that hashlib
+    (OpenSSL) is loaded only when a SCRAM or password file is configured."""
+    from gateway.broker.auth import gateway_auth, scram
 
-    assert auth.SCRAM_METHOD == scram.METHOD
+    assert gateway_auth.SCRAM_METHOD == scram.METHOD
 
 
 def test_problems_name_list_items_and_show_values_as_written():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from gateway.broker.passwords import PasswordFile
+from gateway.broker.auth.passwords import PasswordFile
 from gateway.cli import main
 from gateway.config import load, parse
 from gateway.mqtt.topics import filters_overlap

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker.passwords import PasswordFile
+from gateway.broker.auth.passwords import PasswordFile
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "debian/edge-gateway-provision"
@@ -151,8 +151,8 @@ def test_tls_ca_and_server_certificate_for_this_host(tmp_path: Path) -> None:
 def test_a_real_client_verifies_the_broker_with_the_device_ca(tmp_path: Path) -> None:
     # The broker serves the provisioned certificate; paho checks it against ca.crt and the name
     # (Python's default context: hostname check, and X509_STRICT from Python 3.13 on).
+    from gateway.broker.auth.tls import server_context
     from gateway.broker.server import ListenerSpec
-    from gateway.broker.tls import server_context
     from tests.support.broker_thread import BrokerThread
     from tests.support.clients import TestClient
 

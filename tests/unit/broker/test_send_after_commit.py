@@ -7,8 +7,8 @@ Pure: the core over sans-IO connections and a fake store whose commits the test 
 from __future__ import annotations
 
 from gateway.broker.core import BrokerCore
-from gateway.broker.persistence import Gate, Persistence
 from gateway.broker.settings import BrokerSettings
+from gateway.broker.store.persistence import Gate, Persistence
 from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Connect, Publish, Pubrec, Pubrel, Subscribe, Subscription

@@ -8,7 +8,7 @@ import ssl
 import pytest
 import trustme
 
-from gateway.broker.tls import SLICE, ServerTls, server_context
+from gateway.broker.auth.tls import SLICE, ServerTls, server_context
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
-"""The store's range purge of a session queue (`store_ops.purge_queued`, used by the bridge's age
+"""The store's range purge of a session queue (`store.ops.purge_queued`, used by the bridge's age
 limit): it deletes the queued rows of one session in a range of store ids, oldest first and at most
 a batch, through the index `queue_by_client`, leaves rows in flight and other sessions alone, and
 collects the message bodies nothing references any more. A real SQLite file, no thread."""
 
 from __future__ import annotations
 
-from gateway.broker import store_ops as ops
+from gateway.broker.store import ops
 from gateway.broker.message import Message
-from gateway.broker.store_schema import open_store
+from gateway.broker.store.schema import open_store
 from gateway.mqtt.enums import QoS
 
 

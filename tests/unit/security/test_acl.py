@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from gateway.broker.acl import Access, AclFile, AclRule
-from gateway.broker.authfiles import AuthFileError
+from gateway.broker.auth.acl import Access, AclFile, AclRule
+from gateway.broker.auth.files import AuthFileError
 
 ACL = """\
 # anonymous clients (rules before any user line)
@@ -159,7 +159,7 @@ def test_pattern_placeholder_may_sit_inside_a_level():
 
 
 def test_pattern_without_placeholder_logs_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="gateway.broker.acl"):
+    with caplog.at_level(logging.WARNING, logger="gateway.broker.auth.acl"):
         AclFile.parse("pattern read plain/topic\n", source="acl.conf")
     assert "acl.conf:1: pattern 'plain/topic' contains neither %u nor %c" in caplog.text
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.broker.acl import AclFile, _intersect, _topic_matches
+from gateway.broker.auth.acl import AclFile, _intersect, _topic_matches
 
 LEVELS = ["a", "b", "z", "$x"]
 TOPICS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.broker.login_backoff import LoginBackoff, peer_address
+from gateway.broker.auth.login_backoff import LoginBackoff, peer_address
 
 
 def test_windows_double_after_the_free_failures_up_to_the_cap():

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from gateway import passwd_tool
-from gateway.broker.passwords import PasswordFile
-from gateway.broker.scram import ScramClient, ScramCredentialsFile, ScramServer
+from gateway.broker.auth.passwords import PasswordFile
+from gateway.broker.auth.scram import ScramClient, ScramCredentialsFile, ScramServer
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from gateway.broker.authfiles import AuthFileError
-from gateway.broker.passwords import HashScheme, PasswordFile, PasswordHash
+from gateway.broker.auth.files import AuthFileError
+from gateway.broker.auth.passwords import HashScheme, PasswordFile, PasswordHash
 from tests.support.gateway_process import free_port
 
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"

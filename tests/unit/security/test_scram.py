@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from gateway.broker.authfiles import AuthFileError
-from gateway.broker.scram import (
+from gateway.broker.auth.files import AuthFileError
+from gateway.broker.auth.scram import (
     METHOD,
     AuthenticationFailed,
     ScramClient,

@@ -3,8 +3,8 @@ the integration tests can only come from loopback."""
 
 import asyncio
 
-from gateway.broker.acl import AclFile
-from gateway.broker.passwords import PasswordFile
+from gateway.broker.auth.acl import AclFile
+from gateway.broker.auth.passwords import PasswordFile
 from gateway.web.access import COOKIE, Access, backoff
 from gateway.web.server import Request
 

@@ -30,14 +30,14 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.broker.authfiles import (
+from gateway.broker.auth.enhanced import AuthenticationFailed
+from gateway.broker.auth.files import (
     AuthFileError,
     atomic_write_text,
     parse_entries,
     read_text,
 )
-from gateway.broker.enhanced_auth import AuthenticationFailed
-from gateway.broker.passwords import check_username
+from gateway.broker.auth.passwords import check_username
 from gateway.mqtt.enums import ReasonCode
 
 METHOD = "SCRAM-SHA-256"  # the MQTT Authentication Method (RFC 7677 section 3 mechanism name)

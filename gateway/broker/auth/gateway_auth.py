@@ -3,11 +3,11 @@
 It combines the per-listener anonymous rule (anonymous only on loopback unless the config says
 otherwise, as Mosquitto 2 does), client-certificate identities, the Mosquitto-format password file
 and the Mosquitto-format ACL file, and offers SCRAM-SHA-256 for MQTT 5 enhanced authentication
-(gateway.broker.enhanced_auth) when a SCRAM credentials file is configured. `reload()` re-reads
+(gateway.broker.auth.enhanced) when a SCRAM credentials file is configured. `reload()` re-reads
 all three files (SIGHUP); the caller then has the core name the subscriptions that can deliver
-nothing under the new ACL (they are kept: see gateway.broker.acl). Listeners that take the username from the client certificate do not offer SCRAM: the
-certificate is the identity there. Failed password logins slow their source address down
-(gateway.broker.login_backoff); the lines about refusals are rate-limited (gateway.ratelog).
+nothing under the new ACL (they are kept: see gateway.broker.auth.acl). Listeners that take the
+username from the client certificate do not offer SCRAM: the certificate is the identity there. Failed password logins slow their source address down
+(gateway.broker.auth.login_backoff); the lines about refusals are rate-limited (gateway.ratelog).
 
 No listener name means anything here: the in-process clients (sensors, relays, Home Assistant
 discovery, the bridge) never pass through `authenticate` at all, and the core skips the ACL for
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.broker.acl import AclFile
+from gateway.broker.auth.acl import AclFile
+from gateway.broker.auth.login_backoff import LoginBackoff, peer_address
+from gateway.broker.auth.tls import certificate_identity
 from gateway.broker.core import Authenticator, Authorizer
-from gateway.broker.login_backoff import LoginBackoff, peer_address
-from gateway.broker.tls import certificate_identity
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import ReasonCode
 from gateway.mqtt.packets import Connect
@@ -34,10 +34,10 @@ from gateway.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:  # imported when a password or SCRAM file is set: hashlib and hmac load OpenSSL's
     # libcrypto (about 1 MB of RSS a gateway without passwords does not need)
-    from gateway.broker.passwords import PasswordFile
-    from gateway.broker.scram import ScramCredentialsFile, ScramServer
+    from gateway.broker.auth.passwords import PasswordFile
+    from gateway.broker.auth.scram import ScramCredentialsFile, ScramServer
 
-SCRAM_METHOD = "SCRAM-SHA-256"  # gateway.broker.scram.METHOD (a test keeps the two equal)
+SCRAM_METHOD = "SCRAM-SHA-256"  # gateway.broker.auth.scram.METHOD (a test keeps the two equal)
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,12 @@ class GatewayAuth(Authenticator, Authorizer):
         """(Re)read the password, SCRAM and ACL files; if any fails to load, none changes."""
         passwords, scram, acl = self.passwords, self.scram, self.acl
         if self.password_path is not None:
-            from gateway.broker.passwords import PasswordFile
+            from gateway.broker.auth.passwords import PasswordFile
 
             passwords = PasswordFile.load(self.password_path)
             log.info("password file %s: %d user(s)", self.password_path, len(passwords))
         if self.scram_path is not None:
-            from gateway.broker.scram import ScramCredentialsFile
+            from gateway.broker.auth.scram import ScramCredentialsFile
 
             scram = ScramCredentialsFile.load(self.scram_path)
             log.info("SCRAM file %s: %d user(s)", self.scram_path, len(scram.usernames))
@@ -164,7 +164,7 @@ class GatewayAuth(Authenticator, Authorizer):
         policy = self.policies.get(conn.listener, ListenerPolicy(allow_anonymous=False))
         if method != SCRAM_METHOD or self.scram is None or policy.identity_source != "none":
             return None
-        from gateway.broker.scram import ScramServer
+        from gateway.broker.auth.scram import ScramServer
 
         address = peer_address(conn.peer)
         wait = self.backoff.blocked_for(address, self.clock())
@@ -204,7 +204,7 @@ class _ShutOut:
     username = None
 
     def start(self, data: bytes) -> bytes:
-        from gateway.broker.scram import AuthenticationFailed
+        from gateway.broker.auth.scram import AuthenticationFailed
 
         raise AuthenticationFailed(
             "back-off after failed logins", ReasonCode.CONNECTION_RATE_EXCEEDED

@@ -4,8 +4,8 @@ How this works: the pure core calls `Persistence` methods on every state change 
 restart (session saved/ended, subscriptions changed, a QoS 1/2 delivery queued / sent / acknowledged,
 an incoming QoS 2 packet id stored / released, a retained message set or cleared). The default
 `Persistence` does nothing, so a broker without a store behaves exactly as before. The SQLite store
-(`gateway.broker.store`) records each call as an operation and commits them in groups on its own
-thread.
+(`gateway.broker.store.sqlite`) records each call as an operation and commits them in groups on its
+own thread.
 
 Acknowledgement after commit: `mark()` is taken before a PUBLISH is routed; `ticket_since(mark)`
 afterwards says which commit must complete before its PUBACK / PUBREC may go out (None: nothing

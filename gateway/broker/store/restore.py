@@ -5,7 +5,7 @@ deliveries, incoming QoS 2 packet ids and retained messages; only then is the co
 quarantined at the smallest unit: a row that reads but does not decode is left out (a session whose
 own row is bad is left out whole, with its queue and subscriptions), logged and counted, and after a
 copy of the file is kept as `<name>.corrupt-<UTC time>` it is deleted; a page that cannot be read at
-all makes the store salvage the file row by row (`gateway.broker.store_salvage`) and load again.
+all makes the store salvage the file row by row (`gateway.broker.store.salvage`) and load again.
 Wall-clock times become times on the core's clock. A session that was connected when the gateway
 stopped is treated as disconnected now, without DISCONNECT: its will is due now (or after its delay)
 and its expiry counts from now. Each session keeps at most the memory window of queued deliveries
@@ -22,22 +22,22 @@ from typing import TYPE_CHECKING
 from gateway.broker.message import Delivery, Message
 from gateway.broker.session import OutFlight, OutState, Session, SubscriptionEntry
 from gateway.broker.settings import QueueOverflow
-from gateway.broker.store_ops import (
+from gateway.broker.store.ops import (
     ROW_ERRORS,
     message_from_row,
     read_queued,
     sub_ids_tuple,
     will_from_row,
 )
-from gateway.broker.store_salvage import salvage
-from gateway.broker.store_schema import StoreUnusable, open_store, quarantine, quarantine_copy
+from gateway.broker.store.salvage import salvage
+from gateway.broker.store.schema import StoreUnusable, open_store, quarantine, quarantine_copy
 from gateway.mqtt.enums import QoS, RetainHandling
 from gateway.mqtt.packets import Subscription
 from gateway.mqtt.topics import parse_shared
 
 if TYPE_CHECKING:
     from gateway.broker.core import BrokerCore
-    from gateway.broker.store import SqliteStore
+    from gateway.broker.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ How this works: `open_store(path, ...)` opens (or creates) the database, refuses
 code knows) by raising `StoreUnusable`, and otherwise applies the migrations in `MIGRATIONS` in order,
 each in its own transaction with `PRAGMA user_version` (so a power cut mid-migration leaves the old
 version). A file that is our store but has damaged pages (`StoreDamaged`) is salvaged row by row
-(`gateway.broker.store_salvage`): only the damaged rows are lost. `open_or_quarantine` moves any
+(`gateway.broker.store.salvage`): only the damaged rows are lost. `open_or_quarantine` moves any
 other unusable file aside as `<name>.corrupt-<UTC time>` (with its `-wal` / `-shm` files) and
 creates a fresh store, so the gateway always starts.
 
@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.broker.store_salvage import Damage, salvage
+from gateway.broker.store.salvage import Damage, salvage
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ of a session whose own row is gone: that session is the damaged unit). The damag
 aside as `<name>.corrupt-<UTC time>` for a post-mortem and the fresh file takes its place.
 
 Rows that read but do not decode (a bad will, properties or enum value) are quarantined by the
-restore (`gateway.broker.store_restore`) with `Damage.remove`, after a copy of the file is kept.
+restore (`gateway.broker.store.restore`) with `Damage.remove`, after a copy of the file is kept.
 """
 
 from __future__ import annotations

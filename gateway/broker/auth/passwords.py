@@ -23,7 +23,7 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from gateway.broker.authfiles import (
+from gateway.broker.auth.files import (
     AuthFileError,
     atomic_write_text,
     parse_entries,

@@ -1,6 +1,6 @@
 """The store's write operations and row codecs; they run on the store thread, inside one transaction.
 
-How this works: the loop side (`gateway.broker.store`) records each state change as a tuple
+How this works: the loop side (`gateway.broker.store.sqlite`) records each state change as a tuple
 `(operation, *arguments)`; the store thread runs a batch of them in one transaction with the
 functions below. A queue row that is added and deleted within one batch (a message acknowledged
 within the commit window) is never written (`cancelled_qids`). Message bodies are inserted with

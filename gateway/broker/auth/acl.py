@@ -66,7 +66,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from gateway.broker.authfiles import AuthFileError, numbered_lines, read_text
+from gateway.broker.auth.files import AuthFileError, numbered_lines, read_text
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 How this works: a CONNECT carrying an Authentication Method does not go to the password check.
 `begin()` asks the authenticator for a server-side exchange for that method (for
-"SCRAM-SHA-256" a `gateway.broker.scram.ScramServer` over the credentials file); none means the
+"SCRAM-SHA-256" a `gateway.broker.auth.scram.ScramServer` over the credentials file); none means the
 method is not offered and the client gets CONNACK 0x8C [MQTT-4.12.0-1]. The exchange then runs:
 
     CONNECT  method, data = client-first  ->  AUTH 0x18  method, data = server-first
@@ -37,7 +37,8 @@ R = ReasonCode
 
 class AuthenticationFailed(GatewayError):
     """The exchange failed; the broker answers with CONNACK `reason_code`. (Here rather than in
-    gateway.broker.scram, so the broker core does not load hashlib and OpenSSL without SCRAM.)"""
+    gateway.broker.auth.scram, so the broker core does not load hashlib and OpenSSL without
+    SCRAM.)"""
 
     def __init__(self, message: str, reason_code: ReasonCode = ReasonCode.NOT_AUTHORIZED) -> None:
         super().__init__(message)

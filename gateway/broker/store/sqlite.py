@@ -63,10 +63,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gateway.broker import store_ops as ops
-from gateway.broker.persistence import Gate, Persistence
-from gateway.broker.store_salvage import Damage
-from gateway.broker.store_schema import Quarantine, open_or_quarantine
+from gateway.broker.store import ops
+from gateway.broker.store.persistence import Gate, Persistence
+from gateway.broker.store.salvage import Damage
+from gateway.broker.store.schema import Quarantine, open_or_quarantine
 from gateway.mqtt.enums import ReasonCode
 from gateway.retry import doubling_delay
 
@@ -199,7 +199,7 @@ class SqliteStore(Persistence):
     def attach(self, core: BrokerCore, now: float) -> int:
         """Restore the stored state into `core` and become its persistence; returns the sessions
         restored. Call after `open()` and before the broker listens."""
-        from gateway.broker.store_restore import restore
+        from gateway.broker.store.restore import restore
 
         self.core = core
         count = restore(self, core, now)
