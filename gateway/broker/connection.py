@@ -84,8 +84,8 @@ from gateway.mqtt.reason_codes import carried_code
 from gateway.mqtt.topics import validate_topic_name
 
 if TYPE_CHECKING:
-    from gateway.broker.core import BrokerCore
     from gateway.broker.auth.enhanced import AuthState
+    from gateway.broker.core import BrokerCore
 
 log = logging.getLogger(__name__)
 # the CONNECT and keepalive timeouts were the core's lines before they moved here: same logger,

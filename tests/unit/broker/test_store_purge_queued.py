@@ -5,8 +5,8 @@ collects the message bodies nothing references any more. A real SQLite file, no 
 
 from __future__ import annotations
 
-from gateway.broker.store import ops
 from gateway.broker.message import Message
+from gateway.broker.store import ops
 from gateway.broker.store.schema import open_store
 from gateway.mqtt.enums import QoS
 
