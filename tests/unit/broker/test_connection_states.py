@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.broker.auth.enhanced import AuthenticationFailed
 from gateway.broker.connection import HANDLERS, Connection, ConnState
 from gateway.broker.core import Authenticator, BrokerCore
-from gateway.broker.enhanced_auth import AuthenticationFailed
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import ReasonCode
