@@ -17,19 +17,23 @@ bad PUBLISH in one TCP segment get a CONNACK and then the DISCONNECT the PUBLISH
 
 from __future__ import annotations
 
-from gateway.mqtt.decoder import DECODERS, UnsupportedProtocolVersion, protocol_error
+from collections.abc import Callable
+from typing import Any
+
+from gateway.mqtt.decoder import DECODERS, Decoder, UnsupportedProtocolVersion, protocol_error
 from gateway.mqtt.encoder import ENCODERS, VERSIONS, encode_ack, encode_publish
 from gateway.mqtt.enums import PacketType
 from gateway.mqtt.errors import MalformedPacket, PacketTooLarge, ProtocolError
-from gateway.mqtt.packets import Packet, Puback, Pubcomp, Publish, Pubrec, Pubrel
+from gateway.mqtt.packets import Connect, Packet, Puback, Pubcomp, Publish, Pubrec, Pubrel
 from gateway.mqtt.primitives import decode_varint
 
 MAX_PACKET_SIZE = 268_435_460  # 1 + 4 + 268,435,455: the largest packet the framing can express
 
 _PUBLISH = PacketType.PUBLISH
 _CONNECT = PacketType.CONNECT
-# keyed by class: hashing a type is cheaper than hashing an IntEnum member
-_FAST_ENCODERS = {
+# keyed by class: hashing a type is cheaper than hashing an IntEnum member (each encoder takes
+# packets of its key's class, which one dict value type cannot say: Any)
+_FAST_ENCODERS: dict[type, Callable[[Any, int], bytes]] = {
     Publish: encode_publish,
     Puback: encode_ack,
     Pubrec: encode_ack,
@@ -58,13 +62,18 @@ _REQUIRED_FLAGS: tuple[int | None, ...] = (
     0,
     0,
 )
-_TYPES = (None, *tuple(PacketType))
 # first byte -> packet type when its flags are valid, else 0: one lookup on the hot path
 _VALID_FIRST_BYTE = tuple(
     (b >> 4) if _REQUIRED_FLAGS[b >> 4] is None or _REQUIRED_FLAGS[b >> 4] == b & 0x0F else 0
     for b in range(256)
 )
-_DECODER_BY_TYPE = (None, *tuple(DECODERS[t] for t in PacketType))
+
+
+def _reserved(flags: int, buf: bytes, start: int, end: int, version: int) -> Packet:
+    raise MalformedPacket("packet type 0 is reserved (spec 2.1.2)")  # _check_header says it first
+
+
+_DECODER_BY_TYPE: tuple[Decoder, ...] = (_reserved, *tuple(DECODERS[t] for t in PacketType))
 
 
 def encode(packet: Packet, version: int) -> bytes:
@@ -88,12 +97,12 @@ def _check_header(first_byte: int, version: int | None) -> int:
         raise MalformedPacket("packet type 0 is reserved (spec 2.1.2)")
     if required is not None and first_byte & 0x0F != required:  # [MQTT-2.1.3-1]
         raise MalformedPacket(
-            f"{_TYPES[packet_type].name} fixed header flags "
+            f"{PacketType(packet_type).name} fixed header flags "
             f"0b{first_byte & 0x0F:04b}, must be 0b{required:04b} [MQTT-2.1.3-1]"
         )
     if version is None and packet_type != _CONNECT:  # [MQTT-3.1.0-1]
         raise protocol_error(
-            f"first packet must be CONNECT, got {_TYPES[packet_type].name} [MQTT-3.1.0-1]"
+            f"first packet must be CONNECT, got {PacketType(packet_type).name} [MQTT-3.1.0-1]"
         )
     return packet_type
 
@@ -197,8 +206,8 @@ class StreamDecoder:
                 packet = _DECODER_BY_TYPE[packet_type](
                     first & 0x0F, buf, body_start, end, version if version is not None else 0
                 )
-                if packet_type == _CONNECT and version is None:
-                    version = self.version = packet.protocol_version  # type: ignore[union-attr]
+                if version is None and isinstance(packet, Connect):  # the first: a CONNECT
+                    version = self.version = packet.protocol_version
                 packets.append(packet)
                 pos = end
         except ProtocolError as exc:

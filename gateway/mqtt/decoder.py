@@ -160,7 +160,7 @@ def _ack_factory(cls: type) -> Callable[[int], Packet]:
     )
 
     def make(packet_id: int) -> Packet:
-        packet = object.__new__(cls)
+        packet: Packet = object.__new__(cls)
         set_id(packet, packet_id)
         set_code(packet, ReasonCode.SUCCESS)
         set_props(packet, NO_PROPERTIES)

@@ -18,7 +18,6 @@ from gateway.mqtt.packets import (
     Connack,
     Connect,
     Disconnect,
-    Packet,
     Puback,
     Pubcomp,
     Publish,
@@ -110,18 +109,18 @@ def encode_publish(packet: Publish, version: int) -> bytes:
     return b"".join((bytes((first,)), encode_varint(length), head, payload))
 
 
-def encode_ack(packet: Packet, version: int) -> bytes:
+def encode_ack(packet: Puback | Pubrec | Pubrel | Pubcomp, version: int) -> bytes:
     """PUBACK, PUBREC, PUBREL, PUBCOMP (spec 3.4-3.7), with the 5.0 short forms."""
     first = _ACK_FIRST_BYTE[type(packet)]
-    packet_id = packet.packet_id  # type: ignore[union-attr]
+    packet_id = packet.packet_id
     if not 0 < packet_id <= 0xFFFF:
         raise ValueError(
             f"{packet.packet_type.name} needs a packet identifier in 1..65535, got {packet_id}"
         )
     if version != 5:
         return _ACK.pack(first, 2, packet_id)
-    code = packet.reason_code  # type: ignore[union-attr]
-    props = packet.properties  # type: ignore[union-attr]
+    code = packet.reason_code
+    props = packet.properties
     if props is NO_PROPERTIES or not props:
         if code == 0:  # 3.4.2.1: Remaining Length 2 means Success and no properties
             return _ACK.pack(first, 2, packet_id)

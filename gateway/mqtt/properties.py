@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import Enum
+from typing import Any
 
 from gateway.mqtt.enums import PacketType
 
@@ -161,8 +162,9 @@ class Properties:
     subscription_identifier_available: int | None = None
     shared_subscription_available: int | None = None
 
-    def present(self) -> list[tuple[PropertySpec, object]]:
-        """(spec, value) for every property that is set, in table order."""
+    def present(self) -> list[tuple[PropertySpec, Any]]:
+        """(spec, value) for every property that is set, in table order (each value of its own
+        field's type, which spec.wire_type tells)."""
         out = []
         for spec in PROPERTY_TABLE.values():
             value = getattr(self, spec.field)

@@ -8,6 +8,7 @@ the table in properties.py; the few value ranges the spec restricts are the seco
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from gateway.mqtt.enums import PacketType, ReasonCode
 from gateway.mqtt.errors import MalformedPacket, ProtocolError
@@ -48,7 +49,9 @@ VALUE_RANGES: dict[str, tuple[int, int, str]] = {
     "subscription_identifiers": (1, MAX_VARINT, "3.3.2.3.8"),
 }
 
-_READERS: dict[WireType, Callable[[Reader], object]] = {
+# Tables keyed by the wire type: each entry reads or writes the Python type of its own wire type
+# (int, str, bytes or a (name, value) pair), which a dict's one value type cannot say; hence Any.
+_READERS: dict[WireType, Callable[[Reader], Any]] = {
     WireType.BYTE: lambda r: r.byte("property value"),
     WireType.TWO_BYTE_INT: lambda r: r.uint16("property value"),
     WireType.FOUR_BYTE_INT: lambda r: r.uint32("property value"),
@@ -58,7 +61,7 @@ _READERS: dict[WireType, Callable[[Reader], object]] = {
     WireType.UTF8_PAIR: lambda r: (r.utf8("user property name"), r.utf8("user property value")),
 }
 
-_WRITERS: dict[WireType, Callable[[object], bytes]] = {
+_WRITERS: dict[WireType, Callable[[Any], bytes]] = {
     WireType.BYTE: encode_byte,
     WireType.TWO_BYTE_INT: encode_uint16,
     WireType.FOUR_BYTE_INT: encode_uint32,
@@ -94,15 +97,13 @@ def read_properties(reader: Reader, packet_type: PacketType, *, will: bool = Fal
         raise MalformedPacket("property length runs past the end of the packet")
     block = Reader(reader.buf, reader.pos, end)
     reader.pos = end
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     while block.pos < block.end:
         _read_one(block, packet_type, will, values)
     return Properties(**values)
 
 
-def _read_one(
-    block: Reader, packet_type: PacketType, will: bool, values: dict[str, object]
-) -> None:
+def _read_one(block: Reader, packet_type: PacketType, will: bool, values: dict[str, Any]) -> None:
     identifier = block.varint("property identifier")
     spec = PROPERTY_TABLE.get(identifier)
     if spec is None:  # spec 2.2.2.2: an unknown identifier cannot be skipped
@@ -111,10 +112,10 @@ def _read_one(
     if not _allowed(spec, packet_type, will):  # spec 2.2.2.2: "not valid for its packet type"
         raise MalformedPacket(f"property {spec.field} not allowed in {where}")
     value = _READERS[spec.wire_type](block)
-    if spec.wire_type is not WireType.UTF8_PAIR:
-        _check_range(spec.field, value)  # type: ignore[arg-type]
+    if isinstance(value, int):  # the ranges are of integer properties
+        _check_range(spec.field, value)
     if spec.repeatable:
-        values[spec.field] = values.get(spec.field, ()) + (value,)  # type: ignore[operator]
+        values[spec.field] = (*values.get(spec.field, ()), value)
     elif spec.field in values:  # spec 2.2.2.2: "more than once is a Protocol Error"
         raise ProtocolError(ReasonCode.PROTOCOL_ERROR, f"property {spec.field} repeated in {where}")
     else:
@@ -133,8 +134,8 @@ def write_properties(
             where = "will properties" if will else packet_type.name
             raise ValueError(f"property {spec.field} is not allowed in {where}")
         items = value if spec.repeatable else (value,)
-        for item in items:  # type: ignore[union-attr]
-            if spec.wire_type is not WireType.UTF8_PAIR:
+        for item in items:
+            if isinstance(item, int):  # the ranges are of integer properties
                 _check_encodable(spec.field, item)
             parts.append(encode_varint(spec.identifier))
             parts.append(_WRITERS[spec.wire_type](item))
@@ -142,9 +143,9 @@ def write_properties(
     return encode_varint(len(body)) + body
 
 
-def _check_encodable(field: str, value: object) -> None:
+def _check_encodable(field: str, value: int) -> None:
     try:
-        _check_range(field, value)  # type: ignore[arg-type]
+        _check_range(field, value)
     except ProtocolError as exc:
         raise ValueError(exc.message) from None
 
