@@ -200,7 +200,7 @@ class PairClient:
 
     def subscribe(
         self,
-        topic_filter: str,
+        topic_filter: str | list[tuple[str, int]],
         qos: int = 0,
         *,
         no_local: bool = False,
@@ -208,9 +208,12 @@ class PairClient:
         retain_handling: int = 0,
         subscription_id: int | None = None,
     ) -> tuple[ReasonCode, ...]:
-        """SUBSCRIBE to one filter; returns the SUBACK's reason codes."""
-        sub = Subscription(
-            topic_filter, QoS(qos), no_local, retain_as_published, RetainHandling(retain_handling)
+        """SUBSCRIBE to one filter, or to several [(filter, qos), ...] in one packet (the options
+        apply to each); returns the SUBACK's reason codes."""
+        wanted = [(topic_filter, qos)] if isinstance(topic_filter, str) else topic_filter
+        subs = tuple(
+            Subscription(f, QoS(q), no_local, retain_as_published, RetainHandling(retain_handling))
+            for f, q in wanted
         )
         props = (
             Properties(subscription_identifiers=(subscription_id,))
@@ -218,7 +221,7 @@ class PairClient:
             else NO_PROPERTIES
         )
         pid = self.next_packet_id()
-        self.send(Subscribe(pid, (sub,), props))
+        self.send(Subscribe(pid, subs, props))
         return self.take_ack(Suback, pid).reason_codes
 
     def unsubscribe(self, *topic_filters: str) -> Unsuback:
