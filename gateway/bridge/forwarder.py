@@ -170,6 +170,18 @@ class Forwarder:
         if persistence is not None:
             persistence.subscriptions_changed(session)
 
+    def release(self, now: float) -> None:
+        """The bridge was removed (a reload): its session stops queueing, unsubscribed from
+        every filter; what it holds stays, for a bridge of the same name to send."""
+        session = self.session
+        if session.subscriptions:
+            self.core.unsubscribe(
+                self._as_conn(session), Unsubscribe(1, tuple(session.subscriptions))
+            )
+            persistence = getattr(self.core, "persistence", None)
+            if persistence is not None:
+                persistence.subscriptions_changed(session)
+
     def _as_conn(self, session: Session) -> Forwarder:
         self.session = session
         return self

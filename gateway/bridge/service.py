@@ -92,6 +92,7 @@ class BridgeService:
         self._next_refill: float | None = None
         self._boot = f"{int(wall() * 1000):x}"
         self._published: dict[str, bytes] = {}  # metric key -> the payload last published
+        self.heartbeat_check: Callable[[], object] | None = None  # in the gateway's checks
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -160,7 +161,28 @@ class BridgeService:
         log.info(
             "bridge %s: stopped with %d message(s) queued",
             self.name,
-            forwarder.session.queued_count + len(forwarder.session.inflight) if forwarder else 0,
+            self.queued(),
+            extra=fields(bridge=self.name),
+        )
+
+    def queued(self) -> int:
+        """The messages its session holds for the cloud: queued (in memory or on disk only) and
+        in flight."""
+        forwarder = self.forwarder
+        if forwarder is None:
+            return 0
+        return forwarder.session.queued_count + len(forwarder.session.inflight)
+
+    def retire(self) -> None:
+        """After `stop`, for a bridge removed by a reload: its session stops queueing (what it
+        holds stays, for a bridge of the same name), its retained metric topics are cleared."""
+        if self.forwarder is not None:
+            self.forwarder.release(self.broker.clock())
+        self._publish_values(dict.fromkeys(self._published, ""))
+        log.info(
+            "bridge %s: removed; %d message(s) kept queued for a bridge of this name",
+            self.name,
+            self.queued(),
             extra=fields(bridge=self.name),
         )
 
@@ -410,12 +432,41 @@ class BridgeService:
 
 async def start_bridges(gateway: Any) -> list[BridgeService]:
     """Start every configured bridge; each gets a watchdog heartbeat (its timer must tick)."""
+    return [await start_bridge(gateway, cfg) for cfg in gateway.config.bridges]
+
+
+async def start_bridge(
+    gateway: Any,
+    cfg: BridgeConfig,
+    *,
+    counters: BridgeCounters | None = None,
+    at: int | None = None,
+) -> BridgeService:
+    """Start one bridge with its watchdog heartbeat; with `at`, a reload's: it goes into the
+    gateway's services there, and `counters` (the old service's) carry its metrics on."""
     config = gateway.config
-    started = []
-    for cfg in config.bridges:
-        bridge = BridgeService(cfg, gateway.broker, config.gateway.id, config.gateway.base_topic)
-        await bridge.start()
-        started.append(bridge)
-        beat = gateway.watchdog.register(f"bridge-{cfg.name}")
-        gateway.heartbeat_checks.append(lambda b=bridge, beat=beat: b.alive() and beat.beat())
-    return started
+    bridge = BridgeService(cfg, gateway.broker, config.gateway.id, config.gateway.base_topic)
+    if counters is not None:
+        bridge.counters = counters
+    await bridge.start()
+    beat = gateway.watchdog.register(f"bridge-{cfg.name}")
+    bridge.heartbeat_check = lambda: bridge.alive() and beat.beat()
+    gateway.heartbeat_checks.append(bridge.heartbeat_check)
+    if at is not None:
+        gateway.services.insert(at, bridge)
+    return bridge
+
+
+async def stop_bridge(gateway: Any, bridge: BridgeService, *, removed: bool) -> int:
+    """A reload's stop of one bridge: out of the services and the watchdog. `removed`: its
+    session stops queueing (what it holds is kept) and its metric topics are cleared. Returns
+    the messages it holds."""
+    await bridge.stop()
+    if bridge in gateway.services:
+        gateway.services.remove(bridge)
+    if bridge.heartbeat_check in gateway.heartbeat_checks:
+        gateway.heartbeat_checks.remove(bridge.heartbeat_check)
+    gateway.watchdog.unregister(f"bridge-{bridge.name}")
+    if removed:
+        bridge.retire()
+    return bridge.queued()
