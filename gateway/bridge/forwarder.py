@@ -109,7 +109,7 @@ class Forwarder:
         self.health = LinkHealth(cfg.ack_timeout)
         now = broker.clock()
         self.bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst, now)
-        self.arrivals = ArrivalClock(self.core._seq, now)  # by broker sequence: memory only
+        self.arrivals = ArrivalClock(self.core.sequence, now)  # by broker sequence: memory only
         self.stored_arrivals = ArrivalClock(self._store().last_queue_id(), now)  # by store row
         self._message_id = message_id if cfg.protocol == "5.0" and cfg.message_id_property else None
         self._mid_pid: dict[int, int] = {}
@@ -389,7 +389,7 @@ class Forwarder:
         """Drop queued messages older than `queue.max_age`: the oldest in memory, then, once all
         of those are gone, the ones on disk only (older first: one range delete in the store,
         counted when it answers). Returns the count dropped from memory."""
-        self.arrivals.record(self.core._seq, now)
+        self.arrivals.record(self.core.sequence, now)
         self.stored_arrivals.record(self._store().last_queue_id(), now)
         max_age = self.cfg.queue.max_age
         if not max_age:
@@ -399,7 +399,7 @@ class Forwarder:
         while session.queue and self._age(session.queue[0], now) > max_age:
             delivery = session.queue.popleft()
             session.queued_bytes -= len(delivery.message.payload)
-            session._forget(delivery)
+            session.forget(delivery)
             dropped += 1
         if dropped:
             self.counters.drop("max_age", dropped)

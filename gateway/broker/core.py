@@ -15,8 +15,10 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gateway.broker.auth import enhanced as enhanced_auth
+from gateway.broker.connection import Connection
 from gateway.broker.message import Delivery, Message
 from gateway.broker.retained import RetainedStore
 from gateway.broker.session import Session, SubscriptionEntry
@@ -46,6 +48,23 @@ from gateway.ratelog import RateLimitedLog
 log = logging.getLogger(__name__)
 R = ReasonCode
 RESERVED_CLIENT_ID_PREFIX = "$bridge/"  # bridge sessions; a LAN client may not take them over
+
+
+class Client(Protocol):
+    """What the core uses of a client that subscribes: a network `Connection`
+    (gateway.broker.connection) or one of the gateway's own in-process `LocalLink`s."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def version(self) -> int: ...  # 3, 4 (3.1.1) or 5
+    @property
+    def in_process(self) -> bool: ...  # the gateway's own: the ACL does not apply
+    @property
+    def session(self) -> Session | None: ...
+    def send(self, packet: object) -> None: ...
 
 
 class Authenticator:
@@ -104,35 +123,39 @@ class BrokerCore:
         # lines about events a client can repeat at will: one per cause per 10 s, the rest counted
         self.ratelog = RateLimitedLog(log)
         self.sessions: dict[str, Session] = {}
-        self.connections: set = set()
+        self.connections: set[Connection] = set()
         self.subs: SubscriptionTrie[SubscriptionEntry] = SubscriptionTrie()
         self.retained = RetainedStore(settings.max_retained_messages)
         self.hooks = CoreHooks()
         self.persistence: Persistence = NULL_PERSISTENCE  # the durable store, when one is attached
-        self._dirty: list = []
-        self._seq = 0
+        self._dirty: list[Connection] = []
+        self._seq = 0  # numbers the messages routed (`sequence`)
         self._rr: dict[str, int] = {}
         self._next_sys = now
         self._next_purge = now + 60
 
+    @property
+    def sequence(self) -> int:
+        """How many messages have been routed: each message's `seq` (the bridge dates its
+        queued messages by it)."""
+        return self._seq
+
     # -- connections -------------------------------------------------------------------------
 
-    def open_connection(self, now: float, peer: str = "", listener: str = ""):
-        from gateway.broker.connection import Connection
-
+    def open_connection(self, now: float, peer: str = "", listener: str = "") -> Connection:
         conn = Connection(self, now, peer, listener)
         self.connections.add(conn)
         return conn
 
-    def mark_dirty(self, conn) -> None:
+    def mark_dirty(self, conn: Connection) -> None:
         self._dirty.append(conn)
 
-    def take_dirty(self) -> list:
+    def take_dirty(self) -> list[Connection]:
         """Connections with data to write or a close to perform (the glue drains them)."""
         dirty, self._dirty = self._dirty, []
         return dirty
 
-    def connect(self, conn, packet: Connect, now: float) -> None:
+    def connect(self, conn: Connection, packet: Connect, now: float) -> None:
         settings = self.settings
         v5 = packet.protocol_version == 5
         client_id = packet.client_id
@@ -168,7 +191,7 @@ class BrokerCore:
         return session is not None and session.in_process
 
     def complete_connect(
-        self, conn, packet: Connect, now: float, auth: Properties | None = None
+        self, conn: Connection, packet: Connect, now: float, auth: Properties | None = None
     ) -> None:
         """An authenticated CONNECT: limits, session, CONNACK (with `auth`'s method and data)."""
         props = packet.properties
@@ -205,7 +228,9 @@ class BrokerCore:
         session.attach(conn, now)
         self.persistence.session_changed(session, now)
 
-    def _connack_properties(self, conn, packet: Connect, assigned: str | None) -> Properties:
+    def _connack_properties(
+        self, conn: Connection, packet: Connect, assigned: str | None
+    ) -> Properties:
         if conn.version != 5:
             return Properties()
         s = self.settings
@@ -231,7 +256,7 @@ class BrokerCore:
         return 0 if packet.clean_start else self.settings.persistent_client_expiration
 
     def _take_session(
-        self, conn, client_id: str, clean_start: bool, now: float
+        self, conn: Connection, client_id: str, clean_start: bool, now: float
     ) -> tuple[Session, bool]:
         session = self.sessions.get(client_id)
         if session is not None and session.link is not None:
@@ -242,13 +267,14 @@ class BrokerCore:
                 conn.peer,
                 extra=log_fields(client_id, conn),
             )
-            if getattr(old, "version", 4) == 5:  # [MQTT-3.1.4-3]
+            assert isinstance(old, Connection)  # in-process client ids were refused above
+            if old.version == 5:  # [MQTT-3.1.4-3]
                 old.send(Disconnect(R.SESSION_TAKEN_OVER))
             old.close()
-            self._link_gone(old, session, now)
+            self.link_gone(old, session, now)
             session = self.sessions.get(client_id)  # gone if its expiry was 0 [MQTT-3.1.2-23]
         if session is not None and clean_start:
-            self._end_session(session, now)
+            self.end_session(session, now)
             session = None
         if session is None:
             session = Session(client_id, self.settings, self.stats, self.persistence)
@@ -257,15 +283,16 @@ class BrokerCore:
         self.stats.clients_disconnected -= 1
         return session, True
 
-    def connection_closed(self, conn, now: float) -> None:
+    def connection_closed(self, conn: Connection, now: float) -> None:
         self.connections.discard(conn)
         session = conn.session
         if session is None or session.link is not conn:
             return
-        self._link_gone(conn, session, now)
+        self.link_gone(conn, session, now)
 
-    def _link_gone(self, conn, session: Session, now: float) -> None:
-        """A connection left its session: will handling and session end [MQTT-3.1.2-8..10]."""
+    def link_gone(self, conn: Connection, session: Session, now: float) -> None:
+        """Connection `conn` left `session` (closed or taken over): detach, then the will and
+        the session's end [MQTT-3.1.2-8..10]."""
         self.stats.clients_connected -= 1
         session.detach(now)
         conn.session_detached()
@@ -279,7 +306,7 @@ class BrokerCore:
             else:
                 self.publish_will(will, session.client_id, now)
         if session.expiry_interval == 0:
-            self._end_session(session, now)
+            self.end_session(session, now)
         else:
             self.stats.clients_disconnected += 1
             self.persistence.session_changed(session, now)
@@ -290,7 +317,10 @@ class BrokerCore:
             extra=log_fields(session.client_id, conn),
         )
 
-    def _end_session(self, session: Session, now: float) -> None:
+    def end_session(self, session: Session, now: float) -> None:
+        """The session is over (clean start, expiry 0 at the end of its connection, expired, or
+        replaced by an in-process client): a pending will now, subscriptions out of the trie,
+        queued deliveries dropped and counted, the store told."""
         if session.will is not None:  # the session ends before the will delay is over
             self.publish_will(session.will, session.client_id, now)
             session.will = None
@@ -329,7 +359,9 @@ class BrokerCore:
             self.stats.limit("max_topic_levels")
             raise ProtocolError(R.TOPIC_NAME_INVALID, "topic deeper than allowed")
 
-    def accept_publish(self, conn, packet: Publish, topic: str, now: float) -> ReasonCode:
+    def accept_publish(
+        self, conn: Connection, packet: Publish, topic: str, now: float
+    ) -> ReasonCode:
         """A client's PUBLISH: access check, then routing; returns the acknowledgement code."""
         if packet.retain and not self.settings.retain_available:
             raise ProtocolError(R.RETAIN_NOT_SUPPORTED, "retain is not available")  # [MQTT-3.3.1-?]
@@ -442,8 +474,9 @@ class BrokerCore:
 
     # -- subscriptions -----------------------------------------------------------------------
 
-    def subscribe(self, conn, packet: Subscribe, now: float) -> None:
+    def subscribe(self, conn: Client, packet: Subscribe, now: float) -> None:
         session = conn.session
+        assert session is not None  # SUBSCRIBE is handled only while the session is attached
         ids = packet.properties.subscription_identifiers
         if len(ids) > 1 or 0 in ids:  # [MQTT-3.8.2-1]
             raise ProtocolError(R.PROTOCOL_ERROR, "bad subscription identifier")
@@ -460,7 +493,7 @@ class BrokerCore:
             self._send_retained(session, sub, is_new, sub_id, now)
 
     def _add_subscription(
-        self, conn, session: Session, sub: Subscription, sub_id: int | None
+        self, conn: Client, session: Session, sub: Subscription, sub_id: int | None
     ) -> tuple[ReasonCode, bool]:
         try:
             validate_topic_filter(sub.topic_filter)
@@ -538,8 +571,9 @@ class BrokerCore:
             qos = QoS(min(message.qos, sub.qos))
             session.deliver(Delivery(message, qos, True, ids), now)  # [MQTT-3.3.1-9]
 
-    def unsubscribe(self, conn, packet: Unsubscribe) -> tuple[ReasonCode, ...]:
+    def unsubscribe(self, conn: Client, packet: Unsubscribe) -> tuple[ReasonCode, ...]:
         session = conn.session
+        assert session is not None  # UNSUBSCRIBE is handled only while the session is attached
         codes = []
         for topic_filter in packet.topic_filters:
             entry = session.subscriptions.pop(topic_filter, None)
@@ -572,7 +606,7 @@ class BrokerCore:
                 unreadable += 1
         return unreadable
 
-    def auth_packet(self, conn, packet: Auth, now: float) -> None:
+    def auth_packet(self, conn: Connection, packet: Auth, now: float) -> None:
         enhanced_auth.on_auth(self, conn, packet, now)
 
     # -- timers ------------------------------------------------------------------------------
@@ -591,7 +625,7 @@ class BrokerCore:
                 )
                 self.stats.clients_disconnected -= 1
                 self.stats.clients_expired += 1
-                self._end_session(session, now)
+                self.end_session(session, now)
         if now >= self._next_purge:
             self._next_purge = now + 60
             for session in self.sessions.values():

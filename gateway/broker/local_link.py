@@ -21,6 +21,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING
 
+from gateway.broker.connection import Connection
 from gateway.broker.local import Message, MessageHandler
 from gateway.broker.message import Delivery
 from gateway.logfields import log_fields
@@ -63,19 +64,20 @@ class LocalLink:
         session = core.sessions.get(client_id)
         if session is not None and session.link is not None and not session.in_process:
             old = session.link  # a network client took the name before we started: ours now
+            assert isinstance(old, Connection)
             log.warning(
                 "client %s disconnected: its client id is the gateway's own",
                 client_id,
                 extra=log_fields(client_id),
             )
             old.close()
-            core._link_gone(old, session, now)
+            core.link_gone(old, session, now)
             session = core.sessions.get(client_id)
         if session is None or not persistent:
             from gateway.broker.session import Session
 
             if session is not None:
-                core._end_session(session, now)
+                core.end_session(session, now)
             session = Session(client_id, core.settings, core.stats, core.persistence)
             core.sessions[client_id] = session
         session.expiry_interval = 0xFFFFFFFF if persistent else 0
@@ -165,7 +167,7 @@ class LocalLink:
         if self.session.link is self:
             self.session.detach(self.broker.clock())
             if self.session.expiry_interval == 0:
-                core._end_session(self.session, self.broker.clock())
+                core.end_session(self.session, self.broker.clock())
             else:
                 core.stats.clients_disconnected += 1
 

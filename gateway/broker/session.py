@@ -160,7 +160,7 @@ class Session:
         for packet_id, flight in list(self.inflight.items()):
             if flight.delivery.message.expired(now) and flight.state is not OutState.AWAIT_PUBCOMP:
                 del self.inflight[packet_id]
-                self._forget(flight.delivery)
+                self.forget(flight.delivery)
                 self.stats.drop("expired")
                 continue
             delivery = None if flight.state is OutState.AWAIT_PUBCOMP else flight.delivery
@@ -201,7 +201,7 @@ class Session:
         packet_id = self._allocate_packet_id()
         if link.acks_immediately:  # in-process: nothing stays in flight, nothing is recorded
             link.send_delivery(delivery, packet_id, False, now)
-            self._forget(delivery)
+            self.forget(delivery)
             return
         state = (
             OutState.AWAIT_PUBACK if delivery.qos == QoS.AT_LEAST_ONCE else OutState.AWAIT_PUBREC
@@ -256,10 +256,11 @@ class Session:
         ):
             return True
         if self.inflight.pop(held.packet_id, None) is not None:
-            self._forget(held.delivery)
+            self.forget(held.delivery)
         return False
 
-    def _forget(self, delivery: Delivery) -> None:
+    def forget(self, delivery: Delivery) -> None:
+        """`delivery` is done with (acknowledged, dropped or expired): off the durable queue."""
         if delivery.qid:
             self.persistence.queue_remove(self, delivery)
 
@@ -300,7 +301,7 @@ class Session:
         if self.queue:
             old = self.queue.popleft()
             self.queued_bytes -= len(old.message.payload)
-            self._forget(old)
+            self.forget(old)
             self._maybe_page()
         else:  # the oldest is on disk, being paged in: drop it when it arrives
             self.spilled -= 1
@@ -331,7 +332,7 @@ class Session:
             self.queued_bytes -= len(delivery.message.payload)
             if delivery.message.expired(now):
                 self.stats.drop("expired")
-                self._forget(delivery)
+                self.forget(delivery)
                 continue
             if delivery.qos == QoS.AT_MOST_ONCE:
                 self._send(HeldSend(0, None, delivery, False, now))
@@ -497,7 +498,7 @@ class Session:
     def _complete(self, packet_id: int, flight: OutFlight, now: float) -> None:
         """An outbound exchange is over: free its slot, forget it durably, send what waits."""
         del self.inflight[packet_id]
-        self._forget(flight.delivery)
+        self.forget(flight.delivery)
         self.pump(now)
 
     # -- QoS 2 from the client [MQTT-4.3.3] -----------------------------------------------------
@@ -527,7 +528,7 @@ class Session:
         for delivery in self.queue:
             if delivery.message.expired(now):
                 self.queued_bytes -= len(delivery.message.payload)
-                self._forget(delivery)
+                self.forget(delivery)
             else:
                 kept.append(delivery)
         dropped = len(self.queue) - len(kept)
