@@ -33,6 +33,13 @@ from gateway import __version__
 from gateway.broker.local import LocalClient, Message
 from gateway.relays.config import OutputConfig
 from gateway.relays.topics import Topics as RelayTopics
+from gateway.sensors.commands import (
+    CALIBRATE,
+    FRC_RANGE,
+    SELF_CALIBRATION,
+    command_topic,
+    setting_topic,
+)
 from gateway.sensors.topics import OFFLINE, ONLINE, SensorTopics
 
 log = logging.getLogger(__name__)
@@ -183,6 +190,7 @@ class DiscoveredSensor:
     topics: SensorTopics
     quantities: tuple[tuple[str, str], ...]
     device_class: Mapping[str, str]  # overrides; "none" removes the class
+    commands: tuple[str, ...] = ()  # gateway.sensors.commands its driver supports
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,11 +248,46 @@ def _entity(
 def sensor_entities(
     device: DeviceInfo, sensor: DiscoveredSensor, gateway_availability: str | None = None
 ) -> list[Entity]:
-    """One entity per quantity of `sensor`."""
-    return [
+    """One entity per quantity of `sensor`, and one per command it takes (a `number` for the
+    forced recalibration's reference ppm, a `switch` for automatic self-calibration; both
+    entity_category `config`)."""
+    entities = [
         _quantity(device, sensor, quantity, unit, gateway_availability)
         for quantity, unit in sensor.quantities
     ]
+    available = availability(sensor.topics.availability, gateway_availability)
+    state = sensor.topics.state
+    if CALIBRATE in sensor.commands:
+        low, high = FRC_RANGE
+        body = {
+            "command_topic": command_topic(state, CALIBRATE),
+            "min": low,
+            "max": high,
+            "step": 1,
+            "mode": "box",
+            "unit_of_measurement": "ppm",
+            "entity_category": "config",
+            "icon": "mdi:tune-vertical",
+            "qos": 1,
+        }
+        name = f"{sensor.label} forced recalibration"
+        entities.append(
+            _entity(device, "number", f"{sensor.name}_calibrate", name, available, body)
+        )
+    if SELF_CALIBRATION in sensor.commands:
+        body = {
+            "command_topic": command_topic(state, SELF_CALIBRATION),
+            "state_topic": setting_topic(state),
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "entity_category": "config",
+            "qos": 1,
+        }
+        name = f"{sensor.label} automatic self-calibration"
+        entities.append(
+            _entity(device, "switch", f"{sensor.name}_self_calibration", name, available, body)
+        )
+    return entities
 
 
 def _quantity(

@@ -118,3 +118,9 @@ class SCD30(Driver):
         if not 400 <= target_ppm <= 2000:
             raise ValueError("SCD30: forced recalibration value must be 400..2000 ppm")
         self._send(SET_FRC, [target_ppm])
+
+    def set_self_calibration(self, enabled: bool) -> None:
+        """(De-)activate continuous automatic self-calibration (§1.4.6; accepted while measuring);
+        the module keeps it across power cycles, and every open() sends the configured value."""
+        self._send(SET_ASC, [int(enabled)])
+        self.self_calibration = enabled

@@ -99,7 +99,7 @@ class MhZ19B(Driver):
 
     def open(self) -> None:
         # ABC and range have no response on the B model (manual: "no return value"): just send
-        self.port.write(command(CMD_ABC, bytes([0xA0 if self.self_calibration else 0x00])))
+        self.set_self_calibration(self.self_calibration)
         self.port.write(
             command(CMD_RANGE, b"\x00\x00\x00" + self.detection_range.to_bytes(2, "big"))
         )
@@ -107,3 +107,8 @@ class MhZ19B(Driver):
     def read(self) -> list[Reading]:
         frame = self._request(command(CMD_READ), CMD_READ)
         return [Reading("co2", parse_co2(frame, self.detection_range), "ppm")]
+
+    def set_self_calibration(self, enabled: bool) -> None:
+        """ABC on (byte 3 = 0xA0) or off (0x00), command 0x79; the B model sends no answer."""
+        self.port.write(command(CMD_ABC, bytes([0xA0 if enabled else 0x00])))
+        self.self_calibration = enabled

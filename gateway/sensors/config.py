@@ -251,12 +251,13 @@ class MCP9808Config(I2CSensor):
 
 
 class SCD4xConfig(I2CSensor):
-    """SCD40 / SCD41: a CO2 sample every 5 s in periodic mode."""
+    """SCD40 / SCD41: a CO2 sample every 5 s in periodic mode, or (SCD41) one per read."""
 
     driver = ("drivers.i2c.scd4x", "SCD4x")
     type: Literal["scd4x"]
     address: I2CAddress = 0x62
     self_calibration: bool = True  # automatic self-calibration (needs fresh air weekly)
+    single_shot: bool = False  # SCD41 only: idle between reads, measure_single_shot (5 s) each
     altitude: Annotated[int, Field(ge=0, le=3000)] = 0  # metres, for the pressure compensation
     interval: Annotated[float, Field(ge=5, le=86_400)] = 30.0  # the sensor samples every 5 s
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0  # the first sample takes 5 s

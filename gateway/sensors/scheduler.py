@@ -19,6 +19,10 @@ Pulse counters with `persist = true` continue from the count saved in the state 
 (gateway.sensors.counters): restored before their first open, saved after a read when the count
 changed and `persist_interval` passed, and at stop.
 
+CO2 sensors with forced recalibration or self-calibration get command topics
+(gateway.sensors.commands): their task runs a queued command while it waits for the next
+reading, in the same worker, so a command never overlaps a read.
+
 `status()` returns counters per sensor and `last_progress`, the monotonic time at which any sensor
 last completed an attempt or event: the heartbeat for the systemd watchdog. `overdue(now, grace)`
 names sensors whose task has fallen behind its schedule by more than timeout + grace.
@@ -36,9 +40,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from drivers.base import DriverError, Reading
-from gateway.broker.local import LocalClient
+from gateway.broker.local import LocalClient, Message
 from gateway.discovery import DiscoveredSensor, human
 from gateway.logfields import fields
+from gateway.sensors import commands
 from gateway.sensors.clock import Clock, SystemClock
 from gateway.sensors.config import SensorBase
 from gateway.sensors.counters import CounterStore
@@ -110,6 +115,10 @@ class _Unit:
     change: ChangeFilter
     availability: Availability
     events: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(EVENT_QUEUE_LIMIT))
+    commands: asyncio.Queue = field(
+        default_factory=lambda: asyncio.Queue(commands.COMMAND_QUEUE_LIMIT)
+    )
+    supported: tuple[str, ...] = ()  # the commands its driver has (gateway.sensors.commands)
     publish_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     device: SharedDevice | None = None  # the shared bus or port, if any
     opened: bool = False
@@ -235,6 +244,7 @@ class SensorService:
             Availability(c.offline_after),
             device=device,
             persist_every=persist_every,
+            supported=commands.supported(built.driver),
         )
 
     def discovered(self) -> list[DiscoveredSensor]:
@@ -246,6 +256,7 @@ class SensorService:
                 u.topics,
                 published_quantities(u.built),
                 dict(u.built.config.device_class),
+                u.supported,
             )
             for u in self._units
         ]
@@ -269,9 +280,13 @@ class SensorService:
                     asyncio.create_task(self._drain_events(unit), name=f"sensor-events:{unit.name}")
                 )
             self._tasks.append(asyncio.create_task(self._run(unit), name=f"sensor:{unit.name}"))
+        for unit in self._units:
+            await self._subscribe_commands(unit)
         log.info("sensors: started %d sensor(s)", len(self._units))
 
     async def stop(self) -> None:
+        for unit in self._units:
+            await self._unsubscribe_commands(unit)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -314,7 +329,7 @@ class SensorService:
                 failures = unit.availability.consecutive_failures
                 due = now + backoff_delay(unit.config.interval, failures, unit.config.backoff_max)
             unit.next_due = due
-            await self._clock.sleep(max(0.0, due - now))
+            await self._wait(unit, max(0.0, due - now))
 
     async def _attempt(self, unit: _Unit) -> bool:
         seq = unit.event_seq
@@ -530,6 +545,117 @@ class SensorService:
                 exc,
                 extra=fields(sensor=unit.name),
             )
+
+    # --- commands (gateway.sensors.commands) ---------------------------------------------------------
+
+    async def _subscribe_commands(self, unit: _Unit) -> None:
+        state = unit.topics.state
+        for name in unit.supported:
+
+            async def handler(message: Message, u: _Unit = unit, n: str = name) -> None:
+                await self._on_command(u, n, message)
+
+            await self._client.subscribe(commands.command_topic(state, name), handler, qos=1)
+        if commands.SELF_CALIBRATION in unit.supported:
+            setting = bool(getattr(unit.built.driver, "self_calibration", False))
+            await self._publish_setting(unit, setting)
+
+    async def _unsubscribe_commands(self, unit: _Unit) -> None:
+        for name in unit.supported:
+            await self._client.unsubscribe(commands.command_topic(unit.topics.state, name))
+
+    async def _on_command(self, unit: _Unit, name: str, message: Message) -> None:
+        try:
+            command = commands.parse(name, message.payload, retained=message.retain)
+        except commands.CommandError as exc:
+            await self._command_result(unit, name, message.payload.decode(errors="replace"), exc)
+            return
+        try:
+            unit.commands.put_nowait(command)
+        except asyncio.QueueFull:
+            busy = commands.CommandError(
+                f"busy: {commands.COMMAND_QUEUE_LIMIT} commands are already waiting"
+            )
+            await self._command_result(unit, name, command.value, busy)
+
+    async def _wait(self, unit: _Unit, delay: float) -> None:
+        """Sleep `delay` until the next attempt; a sensor with commands runs them meanwhile."""
+        if not unit.supported:
+            await self._clock.sleep(delay)
+            return
+        deadline = self._clock.monotonic() + delay
+        while True:
+            if unit.commands.empty():
+                remaining = deadline - self._clock.monotonic()
+                if remaining <= 0:
+                    return
+                getter = asyncio.ensure_future(unit.commands.get())
+                sleeper = asyncio.create_task(
+                    self._clock.sleep(remaining), name=f"sensor:{unit.name}:wait"
+                )
+                try:
+                    await asyncio.wait((getter, sleeper), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+                    if not getter.done():
+                        getter.cancel()
+                if getter.cancelled() or not getter.done():
+                    return
+                command = getter.result()
+            else:
+                command = unit.commands.get_nowait()
+            await self._run_command(unit, command)
+
+    async def _run_command(self, unit: _Unit, command: commands.Command) -> None:
+        unit.counters["commands"] = unit.counters.get("commands", 0) + 1
+        if not unit.opened or unit.availability.online is not True:
+            why = commands.CommandError("the sensor is not online: nothing was sent")
+            await self._command_result(unit, command.name, command.value, why)
+            return
+        driver = unit.built.driver
+        try:
+            extra = await unit.worker.call(
+                lambda: commands.execute(driver, command), unit.config.timeout
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the chip's refusal is the command's result
+            await self._command_result(unit, command.name, command.value, exc)
+            return
+        log.info(
+            "sensor %s: %s %s accepted%s",
+            unit.name,
+            command.name,
+            command.value,
+            f" (correction {extra['correction']} ppm)" if "correction" in extra else "",
+            extra=fields(sensor=unit.name),
+        )
+        payload = commands.result(command.name, command.value, extra=extra)
+        await self._publish(
+            unit, commands.result_topic(unit.topics.state, command.name), payload, retain=False
+        )
+        if command.name == commands.SELF_CALIBRATION:
+            await self._publish_setting(unit, bool(command.value))
+
+    async def _command_result(self, unit: _Unit, name: str, value: object, exc: Exception) -> None:
+        unit.counters["commands_refused"] = unit.counters.get("commands_refused", 0) + 1
+        log.warning(
+            "sensor %s: %s %s refused: %s",
+            unit.name,
+            name,
+            value,
+            exc,
+            extra=fields(sensor=unit.name),
+        )
+        payload = commands.result(name, value, reason=str(exc) or type(exc).__name__)
+        await self._publish(
+            unit, commands.result_topic(unit.topics.state, name), payload, retain=False
+        )
+
+    async def _publish_setting(self, unit: _Unit, enabled: bool) -> None:
+        await self._publish(
+            unit, commands.setting_topic(unit.topics.state), commands.on_off(enabled), retain=True
+        )
 
     # --- GPIO events --------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """A fake SCD4x: 16-bit commands with CRC-checked arguments, execution times during which reads
 NAK, the periodic mode (a sample every 5 s of the fake clock; only three commands allowed while it
-runs), the data-ready word, serial number and forced recalibration."""
+runs), the data-ready word, serial number, forced recalibration and the SCD41's measure_single_shot
+(5 s from idle; `model = "scd40"` NAKs it as an SCD40 does not know it)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ EXEC_S = {
     0x2416: 0.001,
     0x2427: 0.001,
     0x362F: 0.4,
+    0x219D: 5.0,
 }
 ALLOWED_WHILE_RUNNING = {0xEC05, 0xE4B8, 0x3F86}
 
 
 class FakeSCD4x:
-    def __init__(self, clock: FakeClock, serial: int = 0x1234_5678_9ABC) -> None:
-        self.clock, self.address, self.serial = clock, 0x62, serial
+    def __init__(
+        self, clock: FakeClock, serial: int = 0x1234_5678_9ABC, model: str = "scd41"
+    ) -> None:
+        self.clock, self.address, self.serial, self.model = clock, 0x62, serial, model
+        self.single_shot_at: float | None = None
         self.co2, self.temperature, self.humidity = 612, 24.0, 41.0
         self.raw: tuple[int, int, int] | None = None
         self.running_since: float | None = None
@@ -56,6 +61,8 @@ class FakeSCD4x:
             raise nak(self.address)
         if self.running_since is not None and cmd not in ALLOWED_WHILE_RUNNING:
             raise nak(self.address)  # §3.5: not allowed while measuring
+        if cmd == 0x219D and self.model != "scd41":
+            raise nak(self.address)
         words = []
         for i in range(0, len(args), 3):
             if crc8(args[i : i + 2]) != args[i + 2]:
@@ -72,12 +79,16 @@ class FakeSCD4x:
             self._out = with_crc(
                 self.serial >> 32, self.serial >> 16 & 0xFFFF, self.serial & 0xFFFF
             )
+        elif cmd == 0x219D:
+            self.single_shot_at = self.clock.now + 5.0
         elif cmd == 0xE4B8:
-            ready = self._samples_made() > self.samples_read
+            shot = self.single_shot_at is not None and self.clock.now >= self.single_shot_at
+            ready = shot or self._samples_made() > self.samples_read
             self._out = with_crc(0x8006 if ready else 0x8000)
         elif cmd == 0xEC05:
             self._out = self._measurement()
             self.samples_read = self._samples_made()
+            self.single_shot_at = None
         elif cmd == 0x2416:
             self.asc = bool(words[0])
         elif cmd == 0x2427:

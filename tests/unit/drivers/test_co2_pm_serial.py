@@ -70,6 +70,18 @@ def test_mhz19b_driver_sets_abc_and_range_then_reads(pty):
     assert (dev.fake.abc, dev.fake.range) == (False, 2000)
 
 
+def test_mhz19b_abc_switched_on_and_off_at_run_time(pty):
+    dev = pty(FakeMhZ19B())
+    drv = MhZ19B(dev.open_port(), self_calibration=True, timeout=2.0)
+    with drv:
+        drv.set_self_calibration(False)
+        assert drv.read()[0].value == 608  # the frame after 0x79 is answered in order
+        assert dev.fake.abc is False and drv.self_calibration is False
+        drv.set_self_calibration(True)
+        drv.read()
+        assert dev.fake.abc is True
+
+
 def test_mhz19b_checksum_error_and_out_of_range(pty):
     dev = pty(FakeMhZ19B())
     drv = MhZ19B(dev.open_port(), detection_range=2000, timeout=0.3)

@@ -80,3 +80,11 @@ def test_pressure_compensation_range_and_missing_chip():
         SCD30(FakeSMBus(), pressure=500)
     with pytest.raises(DeviceNotFound):
         SCD30(FakeSMBus(), sleep=FakeClock().sleep).open()
+
+
+def test_self_calibration_switched_while_measuring_1_4_6():
+    clock = FakeClock()
+    chip, drv = setup(clock, self_calibration=False)
+    drv.open()
+    drv.set_self_calibration(True)
+    assert chip.asc is True and drv.self_calibration is True and chip.started_at is not None

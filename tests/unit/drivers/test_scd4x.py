@@ -97,3 +97,37 @@ def test_close_stops_the_periodic_measurement():
 def test_nothing_at_0x62_is_not_found():
     with pytest.raises(DeviceNotFound):
         SCD4x(FakeSMBus(), sleep=FakeClock().sleep).open()
+
+
+def test_set_self_calibration_is_sent_idle_and_measuring_resumes():
+    clock = FakeClock()
+    chip, drv = setup(clock)
+    drv.open()
+    chip.commands.clear()
+    start = clock.now
+    drv.set_self_calibration(False)  # the fake NAKs 0x2416 while measuring (§3.5)
+    assert chip.commands == [0x3F86, 0x2416, 0x21B1] and chip.asc is False
+    assert clock.now - start >= 0.5  # stop_periodic_measurement's 500 ms before the next command
+    assert drv.self_calibration is False and drv.running
+
+
+def test_scd41_single_shot_idles_between_reads():
+    clock = FakeClock()
+    chip, drv = setup(clock, single_shot=True)
+    chip.co2 = 777
+    drv.open()
+    assert 0x21B1 not in chip.commands and chip.running_since is None
+    start = clock.now
+    assert drv.read()[0].value == 777
+    assert clock.now - start >= 5.0 and chip.running_since is None
+    assert chip.commands[-3:] == [0x219D, 0xE4B8, 0xEC05]
+
+
+def test_single_shot_on_an_scd40_is_a_failed_read_naming_the_scd41():
+    clock = FakeClock()
+    bus = FakeSMBus()
+    bus.attach(0x62, FakeSCD4x(clock, model="scd40"))
+    drv = SCD4x(bus, sleep=clock.sleep, single_shot=True)
+    drv.open()
+    with pytest.raises(DriverError, match="single_shot is for the SCD41 only"):
+        drv.read()
