@@ -51,6 +51,12 @@ class Admission:
         self.listener_limits[name] = max_connections
         self.by_listener.setdefault(name, 0)
 
+    def remove_listener(self, name: str) -> None:
+        """No more connections on `name`; those it has keep their slots until released."""
+        self.listener_limits.pop(name, None)
+        if not self.by_listener.get(name):
+            self.by_listener.pop(name, None)
+
     def refusal(self, listener: str, address: str | None) -> str | None:
         """The name of the limit a new connection would break, or None."""
         if self.max_connections and self.total >= self.max_connections:
@@ -83,7 +89,11 @@ class Admission:
             return
         slot.released = True
         self.total -= 1
-        self.by_listener[slot.listener] -= 1
+        left = self.by_listener[slot.listener] - 1
+        if left or slot.listener in self.listener_limits:
+            self.by_listener[slot.listener] = left
+        else:  # the last connection of a listener a reload removed
+            del self.by_listener[slot.listener]
         if slot.address is not None:
             left = self.by_address[slot.address] - 1
             if left:

@@ -127,6 +127,9 @@ class Connection:
 
     def __init__(self, core: BrokerCore, now: float, peer: str = "", listener: str = "") -> None:
         self.core = core
+        # the limits this connection was opened with: those a CONNACK announces (packet size,
+        # receive and topic alias maximum, retain) hold for it even when a reload changes them
+        self.settings = core.settings
         self.peer = peer
         self.listener = listener
         self.decoder = StreamDecoder(max_packet_size=core.settings.max_packet_size)
@@ -264,7 +267,7 @@ class Connection:
         """Keepalive (capped by the broker's maximum) and, for 5.0, the client's receive maximum,
         maximum packet size and topic alias maximum, from an accepted CONNECT."""
         props = packet.properties
-        settings = self.core.settings
+        settings = self.settings
         self.keep_alive = packet.keep_alive
         if packet.keep_alive > settings.max_keepalive or (
             packet.keep_alive == 0 and settings.max_keepalive < 65535
@@ -429,7 +432,7 @@ class Connection:
         alias = packet.properties.topic_alias
         topic = packet.topic
         if alias is not None:
-            if alias == 0 or alias > self.core.settings.topic_alias_maximum:  # [MQTT-3.3.2-8,9]
+            if alias == 0 or alias > self.settings.topic_alias_maximum:  # [MQTT-3.3.2-8,9]
                 raise ProtocolError(R.TOPIC_ALIAS_INVALID, f"topic alias {alias} out of range")
             if topic:
                 self.alias_in[alias] = topic
@@ -456,7 +459,7 @@ class Connection:
             return
         if (
             packet.qos == QoS.EXACTLY_ONCE
-            and len(session.incoming_qos2) >= core.settings.receive_maximum
+            and len(session.incoming_qos2) >= self.settings.receive_maximum
             and self.version == 5
         ):
             raise ProtocolError(

@@ -201,7 +201,7 @@ class BrokerCore:
             raise ProtocolError(R.PROTOCOL_ERROR, "receive maximum / maximum packet size of 0")
         conn.apply_connect_limits(packet)
         session, present = self._take_session(conn, client_id, packet.clean_start, now)
-        session.expiry_interval = self._session_expiry(packet)
+        session.expiry_interval = self._session_expiry(packet, conn.settings)
         session.will = packet.will
         session.will_due = None  # a reconnect cancels a delayed will [MQTT-3.1.3-9]
         session.username = conn.username
@@ -233,7 +233,7 @@ class BrokerCore:
     ) -> Properties:
         if conn.version != 5:
             return Properties()
-        s = self.settings
+        s = conn.settings
         return Properties(
             assigned_client_identifier=assigned,
             server_keep_alive=conn.keep_alive if conn.keep_alive != packet.keep_alive else None,
@@ -248,12 +248,10 @@ class BrokerCore:
             ),
         )
 
-    def _session_expiry(self, packet: Connect) -> int:
+    def _session_expiry(self, packet: Connect, settings: BrokerSettings) -> int:
         if packet.protocol_version == 5:
-            return min(
-                packet.properties.session_expiry_interval or 0, self.settings.max_session_expiry
-            )
-        return 0 if packet.clean_start else self.settings.persistent_client_expiration
+            return min(packet.properties.session_expiry_interval or 0, settings.max_session_expiry)
+        return 0 if packet.clean_start else settings.persistent_client_expiration
 
     def _take_session(
         self, conn: Connection, client_id: str, clean_start: bool, now: float
@@ -363,7 +361,7 @@ class BrokerCore:
         self, conn: Connection, packet: Publish, topic: str, now: float
     ) -> ReasonCode:
         """A client's PUBLISH: access check, then routing; returns the acknowledgement code."""
-        if packet.retain and not self.settings.retain_available:
+        if packet.retain and not conn.settings.retain_available:
             raise ProtocolError(R.RETAIN_NOT_SUPPORTED, "retain is not available")  # [MQTT-3.3.1-?]
         if topic.startswith("$SYS") or not self.authorizer.can_publish(
             conn.username, conn.client_id, topic

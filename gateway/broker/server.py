@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -290,17 +291,20 @@ class Broker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or BrokerSettings()
-        self.listener_specs = listeners or [ListenerSpec()]
+        # the listeners by name, in configuration order; a new socket takes its listener's spec
+        # as it is when the socket is accepted (a reload may swap a TLS context: gateway.broker.
+        # listeners)
+        self.specs: dict[str, ListenerSpec] = {s.name: s for s in listeners or [ListenerSpec()]}
         self.clock = clock
         self.core = BrokerCore(self.settings, clock(), authenticator, authorizer)
         # every listener kind asks this before it spends anything on a new socket
         self.admission = Admission(self.core.stats, max_connections, max_connections_per_address)
-        for spec in self.listener_specs:
+        for spec in self.specs.values():
             self.admission.add_listener(spec.name, spec.max_connections)
         self.ratelog = RateLimitedLog(log, clock=clock)
         self.core.ratelog.clock = clock
         self._protocols: set[_MqttProtocol] = set()  # admitted sockets, in any stage
-        self._servers: list[asyncio.AbstractServer] = []
+        self.servers: dict[str, asyncio.AbstractServer] = {}
         self._timer: asyncio.Task | None = None
         self._local_links: list = []
         self._wake = asyncio.Event()
@@ -309,45 +313,53 @@ class Broker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        for spec in self.listener_specs:
-            factory = lambda spec=spec: _MqttProtocol(self, spec)  # noqa: E731
-            if spec.unix_path:
-                if os.path.exists(spec.unix_path):  # noqa: ASYNC240 - once, at start-up
-                    os.unlink(spec.unix_path)
-                server = await loop.create_unix_server(factory, spec.unix_path)
-            else:  # TLS is done by the protocol itself, after admission (see _MqttProtocol)
-                server = await loop.create_server(factory, spec.host, spec.port, reuse_address=True)
-            self._servers.append(server)
-            log.info("listening on %s (%s)", self._describe(server, spec), spec.name)
+        for spec in self.specs.values():
+            server = await self.bind(spec)
+            await server.start_serving()
+            self.servers[spec.name] = server
+            log.info("listening on %s (%s)", self.describe(spec.name), spec.name)
         self._timer = asyncio.create_task(self._run_timers(), name="broker-timers")
 
-    def _describe(self, server: asyncio.AbstractServer, spec: ListenerSpec) -> str:
+    async def bind(self, spec: ListenerSpec) -> asyncio.AbstractServer:
+        """A bound server for `spec`, not yet accepting (OSError when the address is taken). Its
+        sockets take the spec registered under the listener's name when they are accepted."""
+        loop = asyncio.get_running_loop()
+        name = spec.name
+        factory = lambda: _MqttProtocol(self, self.specs[name])  # noqa: E731
+        if spec.unix_path:
+            if os.path.exists(spec.unix_path):
+                os.unlink(spec.unix_path)
+            return await loop.create_unix_server(factory, spec.unix_path, start_serving=False)
+        # TLS is done by the protocol itself, after admission (see _MqttProtocol)
+        return await loop.create_server(
+            factory, spec.host, spec.port, reuse_address=True, start_serving=False
+        )
+
+    def describe(self, name: str) -> str:
+        spec, server = self.specs[name], self.servers[name]
         if spec.unix_path:
             return spec.unix_path
         host, port = server.sockets[0].getsockname()[:2]
         return f"{'mqtts' if spec.ssl_context else 'mqtt'}://{host}:{port}"
 
     @property
+    def listener_specs(self) -> list[ListenerSpec]:
+        return list(self.specs.values())
+
+    @property
     def addresses(self) -> list[tuple[str, int]]:
         """(host, port) of every TCP listener, in configuration order (port 0 resolved)."""
-        out = []
-        for server, spec in zip(self._servers, self.listener_specs, strict=True):
-            if not spec.unix_path:
-                out.append(server.sockets[0].getsockname()[:2])
-        return out
+        return [
+            self.servers[name].sockets[0].getsockname()[:2]
+            for name, spec in self.specs.items()
+            if not spec.unix_path and name in self.servers
+        ]
 
     async def stop(self) -> None:
         """Stop listening, tell clients the server is going away, close every connection."""
-        for server in self._servers:
+        for server in self.servers.values():
             server.close()
-        for conn in list(self.core.connections):
-            conn.announce_shutdown()
-            conn.close()
-        self.flush()
-        for protocol in list(self._protocols):
-            if protocol.conn is None:  # still in its TLS handshake
-                protocol.abort()
+        self.disconnect()
         await self._closed(SHUTDOWN_DRAIN_SECONDS)
         for link in self._local_links:
             await link.close_client()
@@ -355,8 +367,104 @@ class Broker:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        for server in self._servers:
+        for server in self.servers.values():
             await server.wait_closed()
+
+    def disconnect(self, listener: str | None = None) -> int:
+        """Close the connections of one listener (of any kind; None: all) as a stop does:
+        DISCONNECT 0x8B (server shutting down) to a connected 5.0 client, a plain close on 3.1.1
+        (which has no server DISCONNECT), the will published as for any unclean end; sockets of
+        this broker's listeners still in their TLS handshake are cut. Returns the MQTT
+        connections closed."""
+        closed = 0
+        for conn in list(self.core.connections):
+            if listener is not None and conn.listener != listener:
+                continue
+            closed += not conn.closed
+            conn.announce_shutdown()
+            conn.close()
+        self.flush()
+        for protocol in list(self._protocols):
+            if protocol.conn is None and listener in (None, protocol.listener.name):  # in its
+                # TLS handshake
+                protocol.abort()
+        return closed
+
+    # -- listeners changed while running (a reload: gateway.broker.reload) -------------------
+
+    async def open_listener(self, spec: ListenerSpec) -> None:
+        """Start listening on a new listener (OSError when its address cannot be bound)."""
+        server = await self.bind(spec)
+        self.specs[spec.name] = spec
+        self.servers[spec.name] = server
+        self.admission.add_listener(spec.name, spec.max_connections)
+        await server.start_serving()
+        log.info("listening on %s (%s)", self.describe(spec.name), spec.name)
+
+    def close_listener(self, name: str) -> int:
+        """Stop listening on `name` and close its connections (see `disconnect`); the other
+        listeners' clients are not touched. Returns the connections closed."""
+        spec = self.specs.pop(name)
+        self.servers.pop(name).close()
+        self.admission.remove_listener(name)
+        closed = self.disconnect(name)
+        if spec.unix_path and os.path.exists(spec.unix_path):
+            os.unlink(spec.unix_path)  # (Python 3.13 removes it itself on close)
+        log.info("listener %s closed: %d connection(s) closed", name, closed)
+        return closed
+
+    async def replace_listener(self, spec: ListenerSpec) -> int:
+        """Reopen a listener with a changed address, TLS or access policy: its connections are
+        closed (see `disconnect`), the other listeners' are not. A new address is bound before
+        the old one is let go, so a failure to bind leaves the old listener as it was; on the same
+        address the old socket must close first, and if the address cannot then be bound again
+        the old listener is reopened as it was (or, failing that too, closed). OSError when the
+        new one cannot be bound. Returns the connections closed."""
+        name, old = spec.name, self.specs[spec.name]
+        moved = (spec.host, spec.port, spec.unix_path) != (old.host, old.port, old.unix_path)
+        if not moved:  # one address, one listening socket
+            self.servers[name].close()
+        try:
+            server = await self.bind(spec)
+        except OSError:
+            if not moved:
+                await self._reopen(old)
+            raise
+        self.servers[name].close()
+        if moved and old.unix_path and os.path.exists(old.unix_path):
+            os.unlink(old.unix_path)
+        closed = self.disconnect(name)
+        self.specs[name], self.servers[name] = spec, server
+        self.admission.add_listener(name, spec.max_connections)
+        await server.start_serving()
+        log.info("listening on %s (%s): %d connection(s) closed", self.describe(name), name, closed)
+        return closed
+
+    async def _reopen(self, spec: ListenerSpec) -> None:
+        try:
+            server = await self.bind(spec)
+        except OSError as exc:
+            log.error("listener %s could not be reopened on its old address: %s", spec.name, exc)
+            self.close_listener(spec.name)
+            return
+        self.servers[spec.name] = server
+        await server.start_serving()
+
+    def swap_context(self, name: str, context: ssl.SSLContext) -> None:
+        """New TLS handshakes on `name` use `context` (a renewed certificate); the listening
+        socket and the connections made before stay as they are."""
+        self.specs[name] = dataclasses.replace(self.specs[name], ssl_context=context)
+
+    def apply_settings(self, settings: BrokerSettings) -> None:
+        """New limits from now on (a reload). The core, the sessions and the glue read them where
+        they apply; what a CONNACK announced stays with the connections that got it (each keeps
+        the settings it was opened with: gateway.broker.connection)."""
+        self.settings = settings
+        core = self.core
+        core.settings = settings
+        core.retained.limit = settings.max_retained_messages  # stored ones stay; new topics wait
+        for session in core.sessions.values():
+            session.settings = settings
 
     async def _closed(self, timeout: float) -> None:
         """Wait (bounded) for the half-closed connections to finish, then cut the rest."""
