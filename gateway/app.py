@@ -17,8 +17,8 @@ from pathlib import Path
 
 from drivers.bus.gpio import PinFactoryError
 from gateway import __version__
-from gateway.broker.auth import GatewayAuth, ListenerPolicy
-from gateway.broker.auth.tls import server_context
+from gateway.broker.auth import GatewayAuth
+from gateway.broker.listener_config import auth_policies, listener_spec
 from gateway.broker.server import Broker, ListenerSpec
 from gateway.config import ConfigError, GatewayConfig, load
 from gateway.exitcodes import ExitCode
@@ -31,45 +31,15 @@ log = logging.getLogger(__name__)
 
 
 def listener_specs(config: GatewayConfig) -> list[ListenerSpec]:
-    specs = []
-    for listener in config.broker.listeners:
-        context = None
-        if listener.tls is not None:
-            tls = listener.tls
-            context = server_context(
-                str(tls.certfile),
-                str(tls.keyfile),
-                str(tls.cafile) if tls.cafile else None,
-                require_certificate=tls.require_certificate,
-                min_version=tls.min_version,
-                ciphers=tls.ciphers,
-            )
-        specs.append(
-            ListenerSpec(
-                listener.name,
-                listener.host,
-                listener.port,
-                context,
-                str(listener.unix_path) if listener.unix_path else None,
-                listener.max_connections,
-            )
-        )
-    return specs
+    return [listener_spec(listener) for listener in config.broker.listeners]
 
 
 def build_auth(config: GatewayConfig) -> GatewayAuth:
-    policies = {
-        listener.name: ListenerPolicy(
-            allow_anonymous=listener.anonymous_allowed,
-            identity_source=listener.tls.use_identity_as_username if listener.tls else "none",
-            require_certificate=bool(listener.tls and listener.tls.require_certificate),
-        )
-        for listener in config.broker.listeners
-    }
-    if config.web.enabled and config.web.mqtt:  # MQTT over WebSockets on the web listener
-        policies[config.web.name] = ListenerPolicy(allow_anonymous=config.web.anonymous_allowed)
     return GatewayAuth(
-        policies, config.auth.password_file, config.auth.acl_file, config.auth.scram_file
+        auth_policies(config),
+        config.auth.password_file,
+        config.auth.acl_file,
+        config.auth.scram_file,
     )
 
 

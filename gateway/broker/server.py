@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import socket
@@ -47,6 +46,9 @@ class ListenerSpec:
     ssl_context: ssl.SSLContext | None = None
     unix_path: str | None = None
     max_connections: int = 0  # 0 = no per-listener limit
+    tls_stamp: int = 0  # the certificate, key and CA files the context was loaded from (a reload
+    # compares it: gateway.broker.listener_config.tls_stamp)
+    source: object = None  # the config record this was built from (a reload compares with it)
 
 
 # After the broker closes a connection it shuts down its side for writing and reads (and drops)
@@ -327,8 +329,7 @@ class Broker:
         name = spec.name
         factory = lambda: _MqttProtocol(self, self.specs[name])  # noqa: E731
         if spec.unix_path:
-            if os.path.exists(spec.unix_path):
-                os.unlink(spec.unix_path)
+            _unlink(spec.unix_path)  # a socket file left behind by an earlier run
             return await loop.create_unix_server(factory, spec.unix_path, start_serving=False)
         # TLS is done by the protocol itself, after admission (see _MqttProtocol)
         return await loop.create_server(
@@ -408,8 +409,8 @@ class Broker:
         self.servers.pop(name).close()
         self.admission.remove_listener(name)
         closed = self.disconnect(name)
-        if spec.unix_path and os.path.exists(spec.unix_path):
-            os.unlink(spec.unix_path)  # (Python 3.13 removes it itself on close)
+        if spec.unix_path:
+            _unlink(spec.unix_path)  # (Python 3.13 removes it itself on close)
         log.info("listener %s closed: %d connection(s) closed", name, closed)
         return closed
 
@@ -431,8 +432,8 @@ class Broker:
                 await self._reopen(old)
             raise
         self.servers[name].close()
-        if moved and old.unix_path and os.path.exists(old.unix_path):
-            os.unlink(old.unix_path)
+        if moved and old.unix_path:
+            _unlink(old.unix_path)
         closed = self.disconnect(name)
         self.specs[name], self.servers[name] = spec, server
         self.admission.add_listener(name, spec.max_connections)
@@ -450,10 +451,12 @@ class Broker:
         self.servers[spec.name] = server
         await server.start_serving()
 
-    def swap_context(self, name: str, context: ssl.SSLContext) -> None:
-        """New TLS handshakes on `name` use `context` (a renewed certificate); the listening
-        socket and the connections made before stay as they are."""
-        self.specs[name] = dataclasses.replace(self.specs[name], ssl_context=context)
+    def update_listener(self, spec: ListenerSpec) -> None:
+        """A listener's new spec on the same address, TLS mode and policy: a renewed certificate
+        (the next TLS handshakes use it) or a new connection limit. Its socket and its
+        connections stay as they are."""
+        self.specs[spec.name] = spec
+        self.admission.add_listener(spec.name, spec.max_connections)
 
     def apply_settings(self, settings: BrokerSettings) -> None:
         """New limits from now on (a reload). The core, the sessions and the glue read them where
@@ -521,3 +524,8 @@ class Broker:
         link = LocalLink(self, client_id, persistent=persistent)
         self._local_links.append(link)
         return link
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

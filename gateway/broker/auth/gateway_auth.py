@@ -71,25 +71,40 @@ class GatewayAuth(Authenticator, Authorizer):
         self.passwords: PasswordFile | None = None
         self.scram: ScramCredentialsFile | None = None
         self.acl = AclFile.allow_all()
+        # what each file held when it was read ("password_file", "acl_file", "scram_file")
+        self.stamps: dict[str, int] = {}
         self.reload()
 
     def reload(self) -> None:
         """(Re)read the password, SCRAM and ACL files; if any fails to load, none changes."""
-        passwords, scram, acl = self.passwords, self.scram, self.acl
-        if self.password_path is not None:
+        self.use_files(self.password_path, self.acl_path, self.scram_path)
+
+    def use_files(
+        self, password_file: Path | None, acl_file: Path | None, scram_file: Path | None
+    ) -> None:
+        """Read these files (None: that file is no longer used) and use them from now on; if any
+        fails to load, nothing changes, the paths neither."""
+        passwords, scram, acl = None, None, AclFile.allow_all()
+        stamps = {}
+        if password_file is not None:
             from gateway.broker.auth.passwords import PasswordFile
 
-            passwords = PasswordFile.load(self.password_path)
-            log.info("password file %s: %d user(s)", self.password_path, len(passwords))
-        if self.scram_path is not None:
+            stamps["password_file"] = _stamp(password_file)
+            passwords = PasswordFile.load(password_file)
+            log.info("password file %s: %d user(s)", password_file, len(passwords))
+        if scram_file is not None:
             from gateway.broker.auth.scram import ScramCredentialsFile
 
-            scram = ScramCredentialsFile.load(self.scram_path)
-            log.info("SCRAM file %s: %d user(s)", self.scram_path, len(scram.usernames))
-        if self.acl_path is not None:
-            acl = AclFile.load(self.acl_path)
-            log.info("ACL file %s loaded", self.acl_path)
+            stamps["scram_file"] = _stamp(scram_file)
+            scram = ScramCredentialsFile.load(scram_file)
+            log.info("SCRAM file %s: %d user(s)", scram_file, len(scram.usernames))
+        if acl_file is not None:
+            stamps["acl_file"] = _stamp(acl_file)
+            acl = AclFile.load(acl_file)
+            log.info("ACL file %s loaded", acl_file)
+        self.password_path, self.acl_path, self.scram_path = password_file, acl_file, scram_file
         self.passwords, self.scram, self.acl = passwords, scram, acl
+        self.stamps = stamps
 
     # -- Authenticator ----------------------------------------------------------------------
 
@@ -211,6 +226,15 @@ class _ShutOut:
         )
 
     finish = start
+
+
+def _stamp(path: Path) -> int:
+    """What a file holds, as one number (read before it is loaded: a file replaced meanwhile
+    differs the next time); 0 when it cannot be read (its loader then says why)."""
+    try:
+        return hash(Path(path).read_bytes())
+    except OSError:
+        return 0
 
 
 def _count_limit(conn, name: str) -> None:  # noqa: ANN001

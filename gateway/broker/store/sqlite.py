@@ -190,6 +190,14 @@ class SqliteStore(Persistence):
         self.reset_ids()
         self._set_figures(self._measure())
 
+    def reconfigure(self, settings: StoreSettings) -> None:
+        """New durability, commit window, limits and own grace from now on (a reload; the path
+        and the memory window stay as opened). Acknowledgements already held still wait for their
+        commit; a new max_bytes / min_free_bytes is checked at once against the last figures."""
+        self.settings = settings
+        self.relaxed = settings.durability == "relaxed"
+        self._set_figures(self.figures)
+
     def reset_ids(self) -> None:
         """Read the id counters again (after the file was salvaged or replaced)."""
         assert self.db is not None
@@ -617,8 +625,8 @@ class SqliteStore(Persistence):
     # -- the store thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        window = self.settings.window
         while True:
+            window = self.settings.window  # a reload may change it (reconfigure)
             self.beat()
             try:
                 first = self._ops.get(timeout=self._poll())
