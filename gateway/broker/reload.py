@@ -187,7 +187,11 @@ AUTH_FILES = ("password_file", "scram_file", "acl_file")
 
 def _auth_files(gateway: Gateway, new: GatewayConfig) -> list:
     auth = gateway.auth
-    was = {name: getattr(auth, name) for name in AUTH_FILES}
+    was = {
+        "password_file": auth.password_path,
+        "scram_file": auth.scram_path,
+        "acl_file": auth.acl_path,
+    }
     stamps = dict(auth.stamps)
     paths = {name: getattr(new.auth, name) for name in AUTH_FILES}
     try:
@@ -312,7 +316,7 @@ async def _reopen(gateway: Gateway, listener: ListenerConfig, policies: dict) ->
 def _update(gateway: Gateway, before: ListenerConfig, after: ListenerConfig) -> ComponentResult:
     """A change the listener takes in place: its connection limit, its certificate files."""
     broker, name = gateway.broker, after.name
-    spec = broker.specs[name]
+    spec = dataclasses.replace(broker.specs[name], source=after)
     changes = []
     if after.tls is not None and (before.tls != after.tls or _renewed(spec, after)):
         try:

@@ -422,7 +422,7 @@ class Broker:
         the old listener is reopened as it was (or, failing that too, closed). OSError when the
         new one cannot be bound. Returns the connections closed."""
         name, old = spec.name, self.specs[spec.name]
-        moved = (spec.host, spec.port, spec.unix_path) != (old.host, old.port, old.unix_path)
+        moved = not self._same_address(old, spec)
         if not moved:  # one address, one listening socket
             self.servers[name].close()
         try:
@@ -440,6 +440,13 @@ class Broker:
         await server.start_serving()
         log.info("listening on %s (%s): %d connection(s) closed", self.describe(name), name, closed)
         return closed
+
+    def _same_address(self, old: ListenerSpec, new: ListenerSpec) -> bool:
+        """Whether `new` would listen where `old` does (port 0: the port it was given)."""
+        if old.unix_path or new.unix_path:
+            return old.unix_path == new.unix_path
+        port = self.servers[old.name].sockets[0].getsockname()[1]
+        return new.host == old.host and new.port in (old.port, port) and new.port != 0
 
     async def _reopen(self, spec: ListenerSpec) -> None:
         try:

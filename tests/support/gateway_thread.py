@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,18 @@ class GatewayThread:
     def call(self, coro: Any, timeout: float = 30.0) -> Any:
         """Run a coroutine on the gateway's loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def run(self, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
+        """Run a plain function on the gateway's loop (to read its state safely)."""
+
+        async def _run() -> Any:
+            return fn()
+
+        return self.call(_run(), timeout)
+
+    def port(self, listener: str) -> int:
+        """The port a TCP listener of the broker is bound to (a configured port 0 resolved)."""
+        return self.run(lambda: self.gateway.broker.servers[listener].sockets[0].getsockname()[1])
 
     def services(self, kind: type) -> list[Any]:
         assert self.gateway is not None
