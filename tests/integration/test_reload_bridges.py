@@ -47,7 +47,7 @@ backoff_initial = 0.05
 backoff_max = 0.5
 metrics_interval = 1
 tls = {{ ca_file = "{ca}", cert_file = "{cert}", key_file = "{key}", server_name = "localhost" }}
-topics = [{{ pattern = "data/#", direction = "out", local_prefix = "edge/", remote_prefix = "gw1/" }}]
+topics = [{{ pattern = "data/#", direction = "out", local_prefix = "edge/", remote_prefix = "{remote}" }}]
 """
 
 SECOND = """
@@ -65,10 +65,11 @@ topics = [{{ pattern = "other/#", direction = "out", local_prefix = "edge/", rem
 """
 
 
-def cloud(mosq: Mosquitto, port: int, keepalive: int = 5) -> str:
+def cloud(mosq: Mosquitto, port: int, keepalive: int = 5, remote: str = "gw1/") -> str:
     return CLOUD.format(
         port=port,
         keepalive=keepalive,
+        remote=remote,
         ca=mosq.ca_file,
         cert=mosq.client_cert,
         key=mosq.client_key,
@@ -179,6 +180,29 @@ def test_a_removed_bridge_keeps_its_queue_for_its_return(tmp_path: Path):
             observer.expect_none()
             for client in (lan, gone):
                 client.disconnect()
+        finally:
+            gateway.stop()
+
+
+def test_changed_mappings_apply_to_the_queue_kept(tmp_path: Path):
+    port = free_port()
+    head = HEAD.format(state=tmp_path / "state", port=port)
+    with cloud_behind_proxy(tmp_path, "mapping-observer", cut=True) as (mosq, proxy, observer):
+        old = load_toml(tmp_path, head + cloud(mosq, proxy.port), "old.toml")
+        new = load_toml(tmp_path, head + cloud(mosq, proxy.port, remote="gw1/data/v2/"), "n.toml")
+        gateway = GatewayThread(old).start()
+        try:
+            lan = TestClient(port, "lan")
+            for n in range(10):
+                lan.publish("edge/data/seq", str(n), qos=1)
+            results = gateway.call(reload_bridges(gateway.gateway, old, new))
+            assert [(r.name, r.outcome, r.detail) for r in results] == [
+                ("cloud", Outcome.RESTARTED, "topic mappings changed; 10 queued message(s) kept")
+            ]
+            proxy.set_mode("pass")  # the cloud is back: the queue goes out, mapped anew
+            got = [(m.topic, int(m.payload)) for m in observer.expect(10, timeout=30)]
+            assert got == [("gw1/data/v2/data/seq", n) for n in range(10)]
+            lan.disconnect()
         finally:
             gateway.stop()
 

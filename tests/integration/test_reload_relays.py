@@ -170,3 +170,30 @@ def test_relays_reload_keeps_the_pins_that_stay_untouched(tmp_path: Path, pins: 
             client.disconnect()
     finally:
         gateway.stop()
+
+
+def test_relays_added_to_a_gateway_without_any_and_removed_again(tmp_path: Path, pins: MockFactory):
+    port = free_port()
+    head = HEAD.format(state=tmp_path / "state", port=port)
+    none = load_toml(tmp_path, head, "none.toml")
+    one = load_toml(tmp_path, head + '[[relays]]\nname = "lamp"\npin = 5\n', "one.toml")
+    gateway = GatewayThread(none).start()
+    try:
+        assert gateway.services(RelayService) == []
+        watcher = TestClient(port, "watcher", clean=False)
+        watcher.subscribe("edge/relay/#", 1)
+        results = gateway.call(reload_relays(gateway.gateway, none, one))
+        assert results == [ComponentResult("relay", "lamp", Outcome.ADDED)]
+        until(watcher, "edge/relay/lamp", b"OFF")
+        TestClient(port, "cmd").publish("edge/relay/lamp/set", b"ON", qos=1)
+        until(watcher, "edge/relay/lamp", b"ON")
+        assert pins.pin(5).state == 1
+        results = gateway.call(reload_relays(gateway.gateway, one, none))
+        assert results == [ComponentResult("relay", "lamp", Outcome.REMOVED)]
+        until(watcher, "edge/relay/lamp", b"")
+        assert pins.pin(5).state == 0
+        (service,) = gateway.services(RelayService)  # it stays, with no outputs, for the next
+        assert service.summary() == "0/0 relay(s) available" and service.alive()
+        assert watcher.disconnects.empty()
+    finally:
+        gateway.stop()

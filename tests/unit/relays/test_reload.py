@@ -218,3 +218,30 @@ async def test_a_relay_that_cannot_be_built_fails_alone(service: tuple, pins: Mo
     assert bus.retained[f"{BASE}/relay/odd/availability"].payload == b"offline"
     await bus.client("lan").publish(f"{BASE}/relay/pump/set", b"OFF", qos=1)
     assert pins.pin(17).state == 0  # the others still work
+
+
+async def test_a_reload_storm_leaves_the_kept_output_untouched_and_consistent(
+    service: tuple, pins: MockFactory
+) -> None:
+    relays, bus, *_ = service
+    pump, writes = pins.pin(17), list(pins.pin(17).writes)
+    base = (PUMP, GATE, OutputConfig(name="fan", pin=18, on_stop="off"))
+    variants = [
+        (PUMP.model_copy(update={"title": "Pump"}), GATE, OutputConfig(name="fan", pin=19)),
+        base,
+        (PUMP, OutputConfig(name="spare", pin=22)),
+    ]
+    current = base
+    for i in range(20):  # the last one goes back to `base`
+        new = variants[i % 3]
+        await reconfigure(relays, current, new)
+        current = new
+    assert pump.writes == writes and pump.state == 1
+    assert relays.summary() == "3/3 relay(s) available"
+    assert {s["name"]: s["state"] for s in relays.snapshot()} == {
+        "pump": "ON",
+        "gate": "OFF",  # removed and added back: its power-on rule (off)
+        "fan": "OFF",
+    }
+    assert bus.retained[f"{BASE}/relay/pump"].payload == b"ON"
+    assert f"{BASE}/relay/spare" not in bus.retained
