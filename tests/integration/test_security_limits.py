@@ -10,11 +10,8 @@ import time
 
 from gateway.broker.server import ListenerSpec
 from gateway.broker.settings import BrokerSettings
-from gateway.mqtt.enums import ReasonCode
 from tests.support.clients import TestClient
 from tests.support.raw import RawClient
-
-R = ReasonCode
 
 
 def limits(thread) -> dict[str, int]:
