@@ -139,7 +139,7 @@ class RelayService:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="relays-io")
         self._io_started: dict[Future[Any], float] = {}
         self._outputs: dict[str, Output] = {}
-        self._kept: list[Output] = []
+        self._kept: dict[tuple, Output] = {}  # outputs stopped but left driven, by pin
         self._parked: dict[str, Output] = {}  # outputs whose expander is lost
         self._stored: dict[str, StoredState] = {}
         self._restored: dict[str, float] = {}  # what power_on = "restore" restores
@@ -818,6 +818,9 @@ class RelayService:
             )
 
     def _open_output(self, cfg: OutputConfig, level: float) -> None:
+        kept = self._kept.pop(_pin_key(cfg), None)  # a reload removed it, left driven
+        if kept is not None:
+            kept.close()
         self._outputs[cfg.name] = self._hw.open(cfg, level)
 
     def _close_all(self) -> None:
@@ -832,12 +835,19 @@ class RelayService:
             if output is None:
                 continue
             if self._cfg[name].on_stop != "off" and name not in release:
-                self._kept.append(output)  # stays driven while the process lives; gpiozero would
-                continue  # close a device that is garbage-collected
+                # driven while the process lives (gpiozero would close a device that is
+                # garbage-collected), until an output on the same pin opens (a reload)
+                self._kept[_pin_key(self._cfg[name])] = output
+                continue
             try:
                 output.close()
             except Exception as exc:  # noqa: BLE001 - logged; the other outputs still close
                 log.error("relay %s: closing failed: %s", name, exc, extra=fields(relay=name))
+
+
+def _pin_key(cfg: OutputConfig) -> tuple:
+    """The pin an output drives, whatever its kind: a GPIO pin, or an expander's."""
+    return (chip_key(cfg) or ("gpio",), cfg.pin)
 
 
 def _chip_name(key: ChipKey) -> str:

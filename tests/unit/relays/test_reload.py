@@ -245,3 +245,19 @@ async def test_a_reload_storm_leaves_the_kept_output_untouched_and_consistent(
     }
     assert bus.retained[f"{BASE}/relay/pump"].payload == b"ON"
     assert f"{BASE}/relay/spare" not in bus.retained
+
+
+async def test_a_removed_output_left_on_is_released_when_its_pin_is_used_again(
+    service: tuple, pins: MockFactory
+) -> None:
+    relays, bus, *_ = service
+    kept = OutputConfig(name="fan", pin=18, on_stop="keep")
+    base = (PUMP, GATE, OutputConfig(name="fan", pin=18, on_stop="off"))
+    await reconfigure(relays, base, (PUMP, GATE, kept))
+    await reconfigure(relays, (PUMP, GATE, kept), (PUMP, GATE))
+    assert pins.pin(18).state == 1  # on_stop = "keep": left as it was
+    heater = OutputConfig(name="heater", pin=18, kind="pwm")
+    assert await reconfigure(relays, (PUMP, GATE), (PUMP, GATE, heater)) == {}
+    assert pins.pin(18).state == 0  # the new output opened at its power-on level
+    await bus.client("lan").publish(f"{BASE}/relay/heater/set", b"ON", qos=1)
+    assert pins.pin(18).state == 1
