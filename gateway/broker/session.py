@@ -13,7 +13,7 @@ the next queued deliveries. Queue limits apply with a named overflow policy; eve
 Durable sessions (a store is attached and the session outlives its connection): every QoS 1/2
 delivery is recorded through `persistence` when queued, sent and acknowledged, and the queue keeps
 at most `persistence.memory_window` deliveries in memory. Beyond that they are "spilled": they live
-only on disk, all after the in-memory ones (`_tail_qid` is the last one in memory), and are paged back
+only on disk, all after the in-memory ones (`tail_qid` is the last one in memory), and are paged back
 in order when the in-memory part has drained to half the window. A drop-oldest that finds the memory
 empty while a page is being read is remembered as `_drop_debt` and applied to the page when it comes.
 
@@ -125,11 +125,13 @@ class Session:
         # the gateway's own session (local_link, the bridge): set by those links, never from a
         # name or packet; it skips the ACL and no network client may take it over
         self.in_process = False
-        self._next_pid = 1
+        self.next_packet_id = 1  # where the search for a free packet id starts (the store keeps it)
         self.persistence = persistence
         self.durable = False  # set by the store: this session's state is written to disk
         self.spilled = 0  # queued deliveries that live only on disk (after everything in `queue`)
-        self._tail_qid = 0  # store id of the last delivery paged into memory
+        # store id of the last queued delivery in memory (those on disk only come after it); the
+        # store sets it when it writes or reads back the in-memory part of the queue
+        self.tail_qid = 0
         self._paging = False
         self._drop_debt = 0
         self._held: deque[HeldSend] = deque()  # sends waiting for a commit, in order
@@ -284,7 +286,7 @@ class Session:
                 self.spilled += 1  # on disk only, paged in when the memory part drains
                 self.queued_bytes += size
                 return
-            self._tail_qid = delivery.qid
+            self.tail_qid = delivery.qid
         elif self.spilled and len(self.queue) >= self.persistence.memory_window:
             self._count_drop("queue_memory_window_qos0")  # QoS 0 is never written to disk
             return
@@ -353,7 +355,7 @@ class Session:
         ):
             self._paging = True
             limit = max(window - len(self.queue), self._drop_debt + 1)
-            self.persistence.page_in(self, self._tail_qid, limit)
+            self.persistence.page_in(self, self.tail_qid, limit)
 
     def paged_in(
         self, deliveries: list[Delivery], now: float, unreadable: list[tuple[int, int]] = ()
@@ -366,7 +368,7 @@ class Session:
             self.queued_bytes = max(0, self.queued_bytes - sum(size for _, size in unreadable))
             self.stats.drop("store_unreadable", len(unreadable))
         for delivery in deliveries:
-            self._tail_qid = delivery.qid
+            self.tail_qid = delivery.qid
             if self._drop_debt:
                 self._drop_debt -= 1
                 self.queued_bytes -= len(delivery.message.payload)
@@ -375,7 +377,7 @@ class Session:
             self.spilled -= 1
             self.queue.append(delivery)
         if unreadable:  # deleted from disk; the next page starts after them
-            self._tail_qid = max(self._tail_qid, max(qid for qid, _ in unreadable))
+            self.tail_qid = max(self.tail_qid, max(qid for qid, _ in unreadable))
         elif not deliveries and (self.spilled or self._drop_debt):
             log.error(
                 "store has no more queued messages for %s although %d were expected: counts reset",
@@ -409,7 +411,7 @@ class Session:
             if flight.delivery.qid in sizes:
                 del sizes[flight.delivery.qid]
                 flight.delivery.qid = 0
-        on_disk = [qid for qid in sizes if qid > self._tail_qid]  # spilled: on disk only
+        on_disk = [qid for qid in sizes if qid > self.tail_qid]  # spilled: on disk only
         self.spilled = max(0, self.spilled - len(on_disk))
         self.queued_bytes = max(0, self.queued_bytes - sum(sizes[q] for q in on_disk))
         dropped += len(on_disk)
@@ -423,19 +425,14 @@ class Session:
                 extra=log_fields(self.client_id),
             )
 
-    @property
-    def tail_qid(self) -> int:
-        """Store id of the last queued delivery in memory; those on disk only come after it."""
-        return self._tail_qid
-
     def purge_spilled_upto(self, upto_qid: int, reason: str) -> bool:
         """Drop the deliveries that live only on disk with store ids up to `upto_qid` (the oldest
         on disk; their owner's age limit), counted under `reason` when the store answers
         (`spill_purged`). False when none can be (none on disk, or a page is being read: ask
         again later)."""
-        if not self.spilled or upto_qid <= self._tail_qid or self._paging or self._drop_debt:
+        if not self.spilled or upto_qid <= self.tail_qid or self._paging or self._drop_debt:
             return False
-        self.persistence.purge_queued(self, self._tail_qid, upto_qid, reason)
+        self.persistence.purge_queued(self, self.tail_qid, upto_qid, reason)
         return True
 
     def spill_purged(self, count: int, size: int, reason: str = "expired") -> None:
@@ -453,10 +450,10 @@ class Session:
             )
 
     def _allocate_packet_id(self) -> int:
-        pid = self._next_pid
+        pid = self.next_packet_id
         while pid in self.inflight:
             pid = pid % 65535 + 1
-        self._next_pid = pid % 65535 + 1
+        self.next_packet_id = pid % 65535 + 1
         return pid
 
     # -- acknowledgements from the client ----------------------------------------------------
@@ -521,7 +518,7 @@ class Session:
         """Drop queued deliveries whose message expiry has passed (MQTT 5 message expiry); those
         on disk only are purged by the store (answered by `spill_purged`)."""
         if self.spilled and not self._paging and not self._drop_debt:
-            self.persistence.purge_spilled(self, self._tail_qid, now)
+            self.persistence.purge_spilled(self, self.tail_qid, now)
         if not any(d.message.expires_at is not None for d in self.queue):
             return 0
         kept: deque[Delivery] = deque()

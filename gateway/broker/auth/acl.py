@@ -179,7 +179,8 @@ class AclFile:
             rules = self._cache[key] = _ClientRules.build(self, username, client_id)
         return rules
 
-    def _rules_for(self, username: str | None) -> tuple[AclRule, ...]:
+    def rules_for(self, username: str | None) -> tuple[AclRule, ...]:
+        """The rules of `username`'s block (None: the anonymous block), patterns aside."""
         if username is None:
             return self.anonymous
         return self.users.get(username, ())
@@ -200,7 +201,7 @@ class _ClientRules:
 
     @classmethod
     def build(cls, acl: AclFile, username: str | None, client_id: str) -> _ClientRules:
-        own = acl._rules_for(username)
+        own = acl.rules_for(username)
         values = {"u": username, "c": client_id}
         patterns: list[tuple[AclRule, str | None]] = []
         for rule in acl.patterns:

@@ -239,7 +239,7 @@ def _session(
     session.durable = True
     session.expiry_interval = expiry
     session.username = user
-    session._next_pid = next_pid
+    session.next_packet_id = next_pid
     session.will = will_from_row(w_topic, w_payload, w_qos, w_retain, w_props)
     if (
         disconnected is None
@@ -284,15 +284,15 @@ def _load_queue(
     for delivery in read_queued(db, session.client_id, 0, window, offset, cache, unreadable):
         session.queue.append(delivery)
         session.queued_bytes += len(delivery.message.payload)
-        session._tail_qid = delivery.qid
+        session.tail_qid = delivery.qid
     for qid, _size, why in unreadable:
         bad.rows.append(("queue", (qid,), why))
     if unreadable:  # they are deleted before the session is used: the window starts after them
-        session._tail_qid = max(session._tail_qid, max(qid for qid, _, _ in unreadable))
+        session.tail_qid = max(session.tail_qid, max(qid for qid, _, _ in unreadable))
     count, size = db.execute(
         "SELECT count(*), coalesce(sum(size), 0) FROM queue WHERE "
         "client_id=? AND state=0 AND qid>?",
-        (session.client_id, session._tail_qid),
+        (session.client_id, session.tail_qid),
     ).fetchone()
     session.spilled = count
     session.queued_bytes += size

@@ -289,7 +289,7 @@ class SqliteStore(Persistence):
             session.will,
             will_due,
             session.username,
-            session._next_pid,
+            session.next_packet_id,
         )
 
     def _snapshot(self, session: Session) -> None:
@@ -302,7 +302,7 @@ class SqliteStore(Persistence):
         for delivery in session.queue:
             if delivery.qos and self._room(count=False):
                 self._write(session, delivery, ops.QUEUED, None)
-                session._tail_qid = delivery.qid
+                session.tail_qid = delivery.qid
 
     def session_ended(self, session: Session) -> None:
         if self._own:
