@@ -34,6 +34,9 @@ port = {port}
 
 [homeassistant]
 discovery = false
+
+[store]
+memory_window = 4  # the queue goes to disk past 4 messages: a reload must keep those too
 """
 
 CLOUD = """
@@ -118,6 +121,7 @@ def test_changed_connection_reconnects_with_its_queue_and_leaves_the_other(tmp_p
                 lan.publish("edge/data/seq", str(n), qos=1)
             cloud_bridge, second_bridge = gateway.services(BridgeService)
             assert gateway.call(_queued(cloud_bridge)) == COUNT
+            assert gateway.call(_spilled(cloud_bridge)) > COUNT // 2  # most of them on disk only
             assert other.expect_one().payload == b"online"  # the second bridge's status
             second_link = link(second_bridge)
 
@@ -205,6 +209,11 @@ def test_changed_mappings_apply_to_the_queue_kept(tmp_path: Path):
             lan.disconnect()
         finally:
             gateway.stop()
+
+
+async def _spilled(bridge: BridgeService) -> int:
+    assert bridge.forwarder is not None
+    return bridge.forwarder.session.spilled
 
 
 async def _queued(bridge: BridgeService) -> int:
