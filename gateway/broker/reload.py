@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -115,10 +116,20 @@ def _changed(keys: dict[str, str], old: Any, new: Any) -> list[tuple[str, Any, A
 
 
 def _row(kind: str, key: str, before: Any, after: Any, how: str) -> ComponentResult:
+    before, after = _shown(before), _shown(after)
     if how == RESTART:
-        detail = f"{before!s} -> {after!s}: {before!s} stays in use until a restart"
+        detail = f"{before} -> {after}: {before} stays in use until a restart"
         return ComponentResult(kind, key, Outcome.NEEDS_RESTART, detail)
-    return ComponentResult(kind, key, Outcome.RECONFIGURED, f"{before!s} -> {after!s} ({how})")
+    return ComponentResult(kind, key, Outcome.RECONFIGURED, f"{before} -> {after} ({how})")
+
+
+def _shown(value: Any) -> str:
+    """A value as the config file writes it (an enum by its value, true/false)."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def _broker_settings(gateway: Gateway, new: GatewayConfig) -> list:

@@ -26,6 +26,7 @@ SHUTTING_DOWN = 0x8B
 PACKET_TOO_LARGE = 0x95
 TOPIC_ALIAS_INVALID = 0x94
 NOT_AUTHORIZED = 0x87
+RETAIN_NOT_SUPPORTED = 0x9A
 
 
 def listener(name: str, **kw) -> dict:
@@ -278,13 +279,23 @@ def test_lowered_limits_apply_to_new_connections_announced_ones_stay(gateway, cl
     sub.subscribe("t/#", qos=1)
     big = b"x" * 1000
 
-    limits = {"max_packet_size": 256, "topic_alias_maximum": 2, "max_queued_messages": 5}
+    limits = {
+        "max_packet_size": 256,
+        "topic_alias_maximum": 2,
+        "max_queued_messages": 5,
+        "queue_overflow": "drop-oldest",
+        "retain_available": False,
+    }
     rows = reload(thread, config_data(tmp_path, [listener("a")], broker=limits))
     assert rows["broker", "max_packet_size"].outcome is Outcome.RECONFIGURED
     assert rows["broker", "max_packet_size"].detail == (
         "1048576 -> 256 (for connections opened from now on)"
     )
     assert rows["broker", "max_queued_messages"].detail == "1000 -> 5 (at once)"
+    assert rows["broker", "queue_overflow"].detail == "drop-new -> drop-oldest (at once)"
+    assert rows["broker", "retain_available"].detail == (
+        "true -> false (for connections opened from now on)"
+    )
     assert ("broker", "limits") not in rows
     queue_limit = thread.run(
         lambda: {
@@ -297,12 +308,15 @@ def test_lowered_limits_apply_to_new_connections_announced_ones_stay(gateway, cl
     alias.TopicAlias = 5
     old.publish("t/x", big, qos=1)  # its CONNACK said 1 MiB and 16 aliases: that holds
     old.publish("t/x", b"aliased", qos=1, properties=alias)
-    assert [sub.messages.get(timeout=5).payload for _ in range(2)] == [big, b"aliased"]
+    old.publish("t/x", b"retained", qos=1, retain=True)
+    got = [sub.messages.get(timeout=5).payload for _ in range(3)]
+    assert got == [big, b"aliased", b"retained"]
     stayed(old)
 
     new = clients(port, "new", version=V5)
     assert new.connack_properties.MaximumPacketSize == 256
     assert new.connack_properties.TopicAliasMaximum == 2
+    assert new.connack_properties.RetainAvailable == 0
     new.publish("t/x", b"small", qos=1)
     assert sub.messages.get(timeout=5).payload == b"small"
     new.publish("t/x", big, qos=1, wait=False)
@@ -310,6 +324,9 @@ def test_lowered_limits_apply_to_new_connections_announced_ones_stay(gateway, cl
     aliased = clients(port, "aliased", version=V5)
     aliased.publish("t/x", b"aliased", qos=1, properties=alias, wait=False)
     assert aliased.disconnects.get(timeout=5) == TOPIC_ALIAS_INVALID
+    retaining = clients(port, "retaining", version=V5)
+    retaining.publish("t/x", b"retained", qos=1, retain=True, wait=False)
+    assert retaining.disconnects.get(timeout=5) == RETAIN_NOT_SUPPORTED
     assert sub.messages.empty()
 
 
