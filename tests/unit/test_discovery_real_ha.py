@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from drivers.i2c.scd4x import SCD4x
 from drivers.simulated import PROFILES
-from gateway.discovery import diagnostic_entities, sensor_entities
+from gateway.discovery import DiscoveredSensor, diagnostic_entities, sensor_entities
+from gateway.sensors.commands import supported
+from gateway.sensors.topics import topics_for
 from tests.unit.test_discovery import DEVICE, DRIVER_QUANTITIES, STATUS, relay, sensor
 
 HA_PYTHON = os.environ.get("GATEWAY_HA_PYTHON")
@@ -40,6 +43,10 @@ KNOWN_NEWER = {
 def entities():
     quantities = DRIVER_QUANTITIES + [(q, PROFILES[q].unit) for q in PROFILES]
     found = sensor_entities(DEVICE, sensor("s", quantities), STATUS)
+    co2 = DiscoveredSensor(  # the number and switch of a CO2 sensor's commands
+        "co2", "CO2", topics_for("edge", "co2"), (("co2", "ppm"),), {}, supported(SCD4x(None))
+    )
+    found += sensor_entities(DEVICE, co2, STATUS)
     found += [
         relay(name="pump", pin=17)[1],
         relay(name="fan", kind="pwm", pin=12, ha_component="fan")[1],
