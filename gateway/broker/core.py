@@ -7,6 +7,26 @@ group (round robin, online members first), merge overlapping subscriptions of on
 delivery with the highest QoS and every subscription identifier [MQTT-3.3.4-2..5], and hand each
 delivery to its session. Timers (connect timeout, keepalive, will delay, session expiry, message
 expiry, $SYS) are driven by `tick(now)`; `next_deadline()` says when the next one is due.
+
+A session's life, as the core drives it (the connection's own states are in
+gateway.broker.connection):
+
+    CONNECT ──▶ ONLINE (a link attached) ──link_gone──▶ OFFLINE ──expiry──▶ ended
+                  ▲   (closed or taken over)              │  will delay: the will waits in
+                  └──────── a CONNECT with its id ────────┘  `will_due`; a reconnect cancels it
+
+- `link_gone`: the will is published at once, or held until `will_due` when it has a will delay
+  and the session an expiry (the earlier of the two) [MQTT-3.1.3-9]; a DISCONNECT 0x00 discards
+  it [MQTT-3.14.4-3]. A session with expiry 0 ends here [MQTT-3.1.2-23].
+- `end_session` (clean start, expiry 0, expired, or replaced by an in-process client): a will
+  still held is published now, subscriptions leave the trie, queued deliveries are dropped and
+  counted, the store is told.
+
+The interface, one owner per name: the core calls a `Connection`'s public methods (`refuse`,
+`accept`, `apply_connect_limits`, `session_detached`, `check_timeouts`, `deadline`, `send`,
+`close`) and reads its public attributes; a `LocalLink` meets the `Client` protocol for
+subscribe/unsubscribe; sessions are driven through `Session`'s public methods. Nothing outside a
+class uses its underscore names.
 """
 
 from __future__ import annotations

@@ -30,6 +30,13 @@ account: a crash can only make one arrive twice, which QoS 1 allows, and holding
 every QoS 1 delivery a commit window. Held packets never reached the client, so a detach drops them
 (QoS 1/2 stay in flight and are re-sent with DUP at the next attach; QoS 0 is lost as in a closed
 socket), and the re-sends at attach wait for the last commit the session was still waiting for.
+
+Who calls what (underscore names stay inside this class): the core `attach`es and `detach`es
+links, `deliver`s, and keeps `subscriptions`, `will`, `will_due` and `expiry_interval`; the
+connection reports the client's acknowledgements (`on_puback`, `on_pubrec`, `on_pubcomp`) and its
+QoS 2 packet ids (`store_incoming_qos2`, `release_incoming_qos2`); the store answers through
+`release`, `paged_in`, `drop_unstored` and `spill_purged`, and saves and restores `durable`,
+`next_packet_id` and `tail_qid`; the bridge's forwarder ages out its own queue (`forget`).
 """
 
 from __future__ import annotations
