@@ -259,7 +259,7 @@ class RelayLogic:
 
     def reconfigured(
         self, outputs: Sequence[OutputConfig], keep: Sequence[str], now: float
-    ) -> tuple[RelayLogic, list[Decision]]:
+    ) -> tuple[RelayLogic, list[Switch]]:
         """A reload: the logic for the new `outputs`, carrying over the state of the outputs in
         `keep` (their output did not change: their level, timers and off-time go on; a changed
         max_on_seconds counts from when the output turned on). Returns it with the switches the
@@ -273,7 +273,7 @@ class RelayLogic:
             on_since = state.on_since if state.on_since is not None else now
             state.max_at = on_since + max_on if max_on and state.level > 0 else None
         order = {name: i for i, name in enumerate(logic._cfg)}
-        switches: list[Decision] = []
+        switches: list[Switch] = []
         for name in logic._cfg:
             if logic._state[name].level > 0 and any(
                 order[p] < order[name] and logic._state[p].level > 0 for p in logic._partners[name]

@@ -17,13 +17,14 @@ import logging
 import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gateway.relays.config import OutputConfig
 from gateway.relays.hardware import where
 from gateway.reload import ComponentResult, Outcome, diff_named
 
 if TYPE_CHECKING:
+    from gateway.app import Gateway
     from gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,10 @@ async def reload_relays(
 
 
 def _pin_factory(config: GatewayConfig) -> Any:
-    """The components' pin factory choice, for the new config."""
+    """The components' pin factory choice (it reads only `.config`), for the new config."""
     from gateway import components
 
-    return components.pin_factory_for(types.SimpleNamespace(config=config))
+    return components.pin_factory_for(cast("Gateway", types.SimpleNamespace(config=config)))
 
 
 async def _start_service(gateway: Any, config: GatewayConfig) -> None:

@@ -99,6 +99,7 @@ def wait_state(client: TestClient, bridge: str, state: str) -> None:
 
 def link(bridge: BridgeService) -> tuple:
     """The bridge's TCP connection to the cloud, as its local address (and the socket)."""
+    assert bridge.cloud is not None
     sock = bridge.cloud._client.socket()
     return sock, sock.getsockname()
 

@@ -231,7 +231,7 @@ async def test_a_reload_storm_leaves_the_kept_output_untouched_and_consistent(
         base,
         (PUMP, OutputConfig(name="spare", pin=22)),
     ]
-    current = base
+    current: tuple[OutputConfig, ...] = base
     for i in range(20):  # the last one goes back to `base`
         new = variants[i % 3]
         await reconfigure(relays, current, new)
