@@ -14,7 +14,9 @@ is published, QoS 1, not retained, on `<state>/<command>/result`:
     {"command": "calibrate", "value": 450, "result": "accepted", "correction": -12}
     {"command": "calibrate", "value": 450, "result": "refused", "reason": "..."}
 
-and the self-calibration setting in force is kept, retained, on `<state>/self_calibration`
+(every refusal is counted as `commands_refused`, and logged at most once per sensor and command
+per 10 s: a client can repeat a bad command at will), and the self-calibration setting in force is
+kept, retained, on `<state>/self_calibration`
 ("ON"/"OFF"; the configured value at start). A retained command is refused: it would run again at
 every start-up. The setting lasts until the gateway restarts (the config's `self_calibration` is
 sent again by every open of the driver); this module decides nothing about the chips: each

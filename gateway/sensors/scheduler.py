@@ -43,6 +43,7 @@ from drivers.base import DriverError, Reading
 from gateway.broker.local import LocalClient, Message
 from gateway.discovery import DiscoveredSensor, human
 from gateway.logfields import fields
+from gateway.ratelog import RateLimitedLog
 from gateway.sensors import commands
 from gateway.sensors.clock import Clock, SystemClock
 from gateway.sensors.config import SensorBase
@@ -186,6 +187,7 @@ class SensorService:
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_progress = self._clock.monotonic()
+        self._command_log = RateLimitedLog(log, clock=self._clock.monotonic)
         # called with (sensor name, readings, monotonic time) after each good read or GPIO event;
         # the web page's in-memory history is one (an observer must be quick and must not raise)
         self.observers: list[Any] = []
@@ -639,7 +641,10 @@ class SensorService:
 
     async def _command_result(self, unit: _Unit, name: str, value: object, exc: Exception) -> None:
         unit.counters["commands_refused"] = unit.counters.get("commands_refused", 0) + 1
-        log.warning(
+        # a LAN client can repeat a bad command at will: one line per sensor and command per 10 s
+        self._command_log.log(
+            logging.WARNING,
+            f"{unit.name}/{name}",
             "sensor %s: %s %s refused: %s",
             unit.name,
             name,

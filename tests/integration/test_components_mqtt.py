@@ -168,3 +168,48 @@ def test_failing_sensor_goes_offline_while_the_other_keeps_publishing(broker, se
         if seen_offline and readings >= 3:
             break
     assert seen_offline and readings >= 3
+
+
+def test_co2_commands_from_a_lan_client_reach_the_chip_between_readings(broker):
+    """A paho client switches an SCD4x's self-calibration off and recalibrates it through the
+    real broker; the results come back on the result topics, the setting retained."""
+    from drivers.i2c.scd4x import SCD4x
+    from gateway.sensors.config import SCD4xConfig
+    from gateway.sensors.registry import BuiltSensor
+    from tests.fakes.chips.scd4x import FakeSCD4x
+    from tests.fakes.i2c import FakeClock, FakeSMBus
+
+    chip_clock, bus = FakeClock(), FakeSMBus()
+    chip = bus.attach(0x62, FakeSCD4x(chip_clock))
+    built = BuiltSensor(
+        SCD4xConfig(type="scd4x", name="co2", interval=60), SCD4x(bus, sleep=chip_clock.sleep)
+    )
+    client = TestClient(broker.port, "ha")
+    client.subscribe("edge/sensor/co2", 1)
+
+    async def _start():
+        service = SensorService([built], broker.broker.local_client("sensors"), base_topic="edge")
+        await service.start()
+        return service
+
+    service = broker.call(_start())
+    try:
+        client.expect_one()  # the first reading: online, so commands are accepted
+        client.subscribe("edge/sensor/co2/+/result", 1)
+        client.subscribe("edge/sensor/co2/self_calibration", 1)
+        assert _state(client, "edge/sensor/co2/self_calibration").payload == b"ON"
+        cmd = TestClient(broker.port, "cmd")
+        cmd.publish("edge/sensor/co2/self_calibration/set", b"OFF", qos=1)
+        result = json.loads(_state(client, "edge/sensor/co2/self_calibration/result").payload)
+        assert result["result"] == "accepted" and chip.asc is False
+        assert _state(client, "edge/sensor/co2/self_calibration").payload == b"OFF"
+        cmd.publish("edge/sensor/co2/calibrate/set", b"430", qos=1)
+        result = json.loads(_state(client, "edge/sensor/co2/calibrate/result").payload)
+        assert result == {
+            "command": "calibrate",
+            "value": 430,
+            "result": "accepted",
+            "correction": 430 - chip.co2,
+        }
+    finally:
+        broker.call(service.stop())

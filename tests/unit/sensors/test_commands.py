@@ -194,3 +194,13 @@ def test_discovery_adds_a_number_and_a_switch_that_ha_accepts():
     assert (
         switch.component == "switch" and switch.config["state_topic"] == f"{STATE}/self_calibration"
     )
+
+
+async def test_a_flood_of_bad_commands_is_answered_each_time_but_logged_once(caplog):
+    clock, _chip_clock, _chip, bus, service = await scd4x_service()
+    for _ in range(3):
+        result = await send(bus, clock, "calibrate", "lots")
+        assert result["result"] == "refused"
+    lines = [r for r in caplog.records if "calibrate lots refused" in r.getMessage()]
+    assert len(lines) == 1  # the next one within 10 s says how many were held back
+    await service.stop()
