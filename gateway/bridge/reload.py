@@ -37,24 +37,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KIND = "bridge"
+CONNECTION = (
+    "profile",
+    "host",
+    "port",
+    "client_id",
+    "thing_name",
+    "protocol",
+    "keepalive",
+    "clean_start",
+    "session_expiry",
+    "username",
+    "password_file",
+    "tls",
+    "azure",
+    "connect_timeout",
+)
 MAPPINGS = ("topics",)
-QUEUE = ("queue", "inflight", "rate_limit", "rate_burst", "ack_timeout", "metrics_interval")
 
 
 def changes(old: BridgeConfig, new: BridgeConfig) -> str:
-    """What changed in one bridge, in words: connection details, topic mappings, the rest."""
-    fields_changed = [f for f in type(new).model_fields if getattr(old, f) != getattr(new, f)]
-    mappings = [f for f in fields_changed if f in MAPPINGS]
-    queue = [f for f in fields_changed if f in QUEUE]
-    connection = [f for f in fields_changed if f not in MAPPINGS and f not in QUEUE]
+    """What changed in one bridge, in words: connection details, topic mappings, the rest (queue
+    limits, rate, timers, status and message id settings) by name."""
+    changed = [f for f in type(new).model_fields if getattr(old, f) != getattr(new, f)]
+    connection = [f for f in changed if f in CONNECTION]
+    rest = [f for f in changed if f not in CONNECTION and f not in MAPPINGS]
     parts = []
     if connection:
         parts.append(f"connection details ({', '.join(connection)})")
-    if mappings:
+    if any(f in MAPPINGS for f in changed):
         parts.append("topic mappings")
-    if queue:
-        parts.append(", ".join(queue))
-    return " and ".join(parts) + " changed"
+    parts += rest
+    return ", ".join(parts) + " changed"
 
 
 def plan(

@@ -49,3 +49,14 @@ def test_a_renamed_bridge_is_removed_and_added() -> None:
         "b": (Outcome.ADDED, ""),
         "a": (Outcome.REMOVED, ""),
     }
+
+
+def test_several_kinds_of_change_are_all_named() -> None:
+    old = [bridge("a")]
+    new = [bridge("a", port=1883, topics=[{"pattern": "x/#"}], rate_limit=5, backoff_max=30)]
+    assert plan(old, new) == {
+        "a": (
+            Outcome.RESTARTED,
+            "connection details (port), topic mappings, rate_limit, backoff_max changed",
+        )
+    }
