@@ -457,3 +457,40 @@ def test_tls_without_the_ssl_module_needs_a_restart(gateway, clients, tmp_path, 
     monkeypatch.undo()  # positive control: with ssl loaded the same reload adds it
     rows = reload(thread, config_data(tmp_path, [listener("a"), tls_listener]))
     assert rows["listener", "secure"].outcome is Outcome.ADDED
+
+
+def test_reload_storm_leaves_the_broker_as_the_last_file_says(gateway, clients, tmp_path):
+    """20 reloads in a row, each undoing the last: the clients of the listener that stays keep
+    their connection, and the broker ends up as the last config says."""
+    one = config_data(tmp_path, [listener("a")])
+    two = config_data(
+        tmp_path,
+        [listener("a", max_connections=50), listener("b")],
+        broker={"max_queued_messages": 7},
+    )
+    thread = gateway(one)
+    a = thread.port("a")
+    sub = clients(a, "sub", version=V5, clean=False, session_expiry=300)
+    sub.subscribe("t/#", qos=1)
+    pub = clients(a, "pub")
+    link = link_of(thread, "sub")
+    for i in range(20):
+        rows = reload(thread, two if i % 2 == 0 else one)
+        assert not [row for row in rows.values() if row.outcome is Outcome.FAILED]
+        pub.publish("t/x", str(i).encode(), qos=1)
+    got = [sub.messages.get(timeout=5).payload for _ in range(20)]
+    assert got == [str(i).encode() for i in range(20)]
+    round_trip(pub, sub, [b"last"])
+    stayed(sub)
+    assert link_of(thread, "sub") is link
+
+    def state() -> tuple:
+        broker = thread.gateway.broker
+        return (
+            list(broker.specs),
+            dict(broker.admission.listener_limits),
+            broker.settings.max_queued_messages,
+            broker.core.sessions["sub"].settings.max_queued_messages,
+        )
+
+    assert thread.run(state) == (["a"], {"a": 0}, 1000, 1000)
