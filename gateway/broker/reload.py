@@ -25,7 +25,7 @@ import logging
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gateway.broker.auth import tls
 from gateway.broker.listener_config import (
@@ -245,7 +245,7 @@ async def _listeners(gateway: Gateway, new: GatewayConfig) -> list:
     web = new.web.name if new.web.enabled and new.web.mqtt else None
     if web is not None:  # MQTT over WebSockets: new connections take the new policy
         auth.policies[web] = policies[web]
-    running = [spec.source for spec in broker.specs.values()]
+    running = [cast("ListenerConfig", spec.source) for spec in broker.specs.values()]
     diff = diff_named(running, new.broker.listeners)
     results = [_close(gateway, listener) for listener in diff.removed]
     for before, after in diff.changed:

@@ -306,7 +306,7 @@ class Broker:
         self.ratelog = RateLimitedLog(log, clock=clock)
         self.core.ratelog.clock = clock
         self._protocols: set[_MqttProtocol] = set()  # admitted sockets, in any stage
-        self.servers: dict[str, asyncio.AbstractServer] = {}
+        self.servers: dict[str, asyncio.Server] = {}
         self._timer: asyncio.Task | None = None
         self._local_links: list = []
         self._wake = asyncio.Event()
@@ -322,7 +322,7 @@ class Broker:
             log.info("listening on %s (%s)", self.describe(spec.name), spec.name)
         self._timer = asyncio.create_task(self._run_timers(), name="broker-timers")
 
-    async def bind(self, spec: ListenerSpec) -> asyncio.AbstractServer:
+    async def bind(self, spec: ListenerSpec) -> asyncio.Server:
         """A bound server for `spec`, not yet accepting (OSError when the address is taken). Its
         sockets take the spec registered under the listener's name when they are accepted."""
         loop = asyncio.get_running_loop()

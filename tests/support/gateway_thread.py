@@ -53,7 +53,9 @@ class GatewayThread:
 
     def port(self, listener: str) -> int:
         """The port a TCP listener of the broker is bound to (a configured port 0 resolved)."""
-        return self.run(lambda: self.gateway.broker.servers[listener].sockets[0].getsockname()[1])
+        gateway = self.gateway
+        assert gateway is not None
+        return self.run(lambda: gateway.broker.servers[listener].sockets[0].getsockname()[1])
 
     def services(self, kind: type) -> list[Any]:
         assert self.gateway is not None
