@@ -15,9 +15,10 @@ import socket
 import ssl
 import sys
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
+from paho.mqtt import MQTTException
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -123,7 +124,7 @@ def _props(opts: Options, command: str, packet: int) -> Properties | None:
             continue
         try:
             setattr(props, "".join(part.capitalize() for part in name.split("-")), value)
-        except mqtt.MQTTException:  # paho's own range rules (e.g. topic-alias 1..65535)
+        except MQTTException:  # paho's own range rules (e.g. topic-alias 1..65535)
             raise ToolFailure(
                 f"Error: Property value ({value}) out of range for property {name}."
             ) from None
@@ -193,12 +194,12 @@ def _password(opts: Options) -> str | None:
 
 def build(opts: Options) -> mqtt.Client:
     """The paho client, not yet connected (raises ToolFailure for unusable TLS files)."""
-    transport = "unix" if opts.unix_path else "tcp"
+    transport: Literal["unix", "tcp"] = "unix" if opts.unix_path else "tcp"
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id(opts),
         clean_session=opts.clean_session if opts.protocol != 5 else None,
-        protocol=opts.protocol,
+        protocol=mqtt.MQTTProtocolVersion(opts.protocol),
         transport=transport,
         reconnect_on_failure=False,
     )
@@ -325,8 +326,9 @@ class Connection:
             raise ToolFailure("Error: Connection reset by peer") from None
         except OSError as exc:
             raise ToolFailure(f"Error: {exc.strerror or exc}") from None
-        if opts.nodelay and client.socket() is not None and not opts.unix_path:
-            client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = client.socket()
+        if opts.nodelay and isinstance(sock, socket.socket) and not opts.unix_path:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.loop_start()
         # a broker that accepts the connection but never answers: keepalive x 1.5, as a peer
         # would give up on us

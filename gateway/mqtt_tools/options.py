@@ -14,6 +14,7 @@ refused with a line saying so, never silently ignored.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -177,6 +178,7 @@ class Options:
 _BOTH: frozenset[Tool] = frozenset({"pub", "sub"})
 _PUB: frozenset[Tool] = frozenset({"pub"})
 _SUB: frozenset[Tool] = frozenset({"sub"})
+_Handler = Callable[["Options", list[str], int], int]  # (opts, args, index) -> the next index
 
 _SIMPLE: dict[str, tuple[str, str, frozenset[Tool], str]] = {
     # flag: (field, kind, tools, what "no argument" calls it)
@@ -348,7 +350,7 @@ def add_topic(opts: Options, topic: str) -> None:
         opts.topics.append(topic)
 
 
-def _filter_list(kind: str, attr: str) -> object:
+def _filter_list(kind: str, attr: str) -> _Handler:
     def handler(opts: Options, args: list[str], i: int) -> int:
         value = _need(args, i, "topic filter" if kind == "filter" else "unsubscribe topic")
         try:
@@ -382,7 +384,7 @@ def _file(opts: Options, args: list[str], i: int) -> int:
     return i + 2
 
 
-def _mode(mode: Mode) -> object:
+def _mode(mode: Mode) -> _Handler:
     def handler(opts: Options, args: list[str], i: int) -> int:
         _set_mode(opts, mode)
         return i + 1
@@ -606,7 +608,7 @@ def _version(opts: Options, args: list[str], i: int) -> int:
     raise VersionRequested
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, tuple[_Handler, frozenset[Tool]]] = {
     "-p": (_port, _BOTH),
     "--port": (_port, _BOTH),
     "-q": (_qos, _BOTH),

@@ -32,6 +32,10 @@ class FormatError(ValueError):
     """A -F string Mosquitto refuses (its text)."""
 
 
+#: an MQTT 5 property's value as paho gives it: a number, a string, binary data or a user property
+PropertyValue = int | str | bytes | tuple[str, str]
+
+
 @dataclass(frozen=True)
 class Message:
     topic: str
@@ -40,9 +44,9 @@ class Message:
     retain: bool = False
     mid: int = 0
     # MQTT 5 properties in the order received: (Mosquitto's name, value)
-    properties: tuple[tuple[str, object], ...] = field(default=())
+    properties: tuple[tuple[str, PropertyValue], ...] = field(default=())
 
-    def prop(self, name: str) -> object | None:
+    def prop(self, name: str) -> PropertyValue | None:
         return next((v for n, v in self.properties if n == name), None)
 
 
@@ -202,14 +206,14 @@ def _percent(letter: str, spec: _Spec, message: Message, now: float, pretty: boo
         return b"%"
     if letter in _PROPERTY_INTS:
         value = message.prop(_PROPERTY_INTS[letter])
-        return _int(int(value), spec) if value is not None else _blank(spec)  # type: ignore[arg-type]
+        return _int(value, spec) if isinstance(value, int) else _blank(spec)
     if letter in ("C", "R"):
         value = message.prop("content-type" if letter == "C" else "response-topic")
         if value is not None:
             return _str(str(value), spec)
         return _blank(spec, " ") if letter == "C" else b""
     simple = {
-        "D": lambda: bytes(message.prop("correlation-data") or b""),  # type: ignore[arg-type]
+        "D": lambda: _binary(message.prop("correlation-data")),
         "I": lambda: _str(time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)), spec),
         "j": lambda: _json(message, now, escaped=True, pretty=pretty),
         "J": lambda: _json(message, now, escaped=False, pretty=pretty),
@@ -236,7 +240,11 @@ _PROPERTY_INTS = {
 
 
 def _user_properties(message: Message) -> list[tuple[str, str]]:
-    return [v for n, v in message.properties if n == "user-property"]  # type: ignore[misc]
+    return [v for n, v in message.properties if n == "user-property" and isinstance(v, tuple)]
+
+
+def _binary(value: PropertyValue | None) -> bytes:
+    return bytes(value) if isinstance(value, (bytes, bytearray)) else b""
 
 
 def _unix_time(now: float) -> str:
@@ -288,12 +296,14 @@ def _json(message: Message, now: float, *, escaped: bool, pretty: bool) -> bytes
 
 def _json_properties(message: Message) -> dict[str, object]:
     out: dict[str, object] = {}
+    users: dict[str, str] = {}  # in `out` where the first one came, as Mosquitto places it
     for name, value in message.properties:
-        if name == "user-property":
-            key, val = value  # type: ignore[misc]
-            out.setdefault("user-properties", {})[key] = val  # type: ignore[index]
+        if name == "user-property" and isinstance(value, tuple):
+            key, val = value
+            users[key] = val
+            out.setdefault("user-properties", users)
         elif name == "correlation-data":
-            out[name] = bytes(value).decode("utf-8", "replace")  # type: ignore[arg-type]
+            out[name] = _binary(value).decode("utf-8", "replace")
         else:
             out[name] = value
     return out

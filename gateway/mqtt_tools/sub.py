@@ -18,7 +18,7 @@ from gateway import __version__
 from gateway.mqtt.topics import topic_matches
 from gateway.mqtt_tools import link
 from gateway.mqtt_tools.options import HelpRequested, Options, UsageError, VersionRequested, parse
-from gateway.mqtt_tools.output import FormatError, Message, render
+from gateway.mqtt_tools.output import FormatError, Message, PropertyValue, render
 
 USAGE = """\
 edge-gateway sub: subscribe and print messages, with mosquitto_sub's flags, defaults and exit status.
@@ -77,15 +77,15 @@ def main(argv: list[str]) -> int:
 
 
 def _message(msg: Any) -> Message:
-    props: list[tuple[str, object]] = []
+    props: list[tuple[str, PropertyValue]] = []
     paho_props = getattr(msg, "properties", None)
     if paho_props is not None:
         for attr, name in _PROPERTY_NAMES:
             if hasattr(paho_props, attr):
                 value = getattr(paho_props, attr)
                 props.append((name, value[0] if isinstance(value, list) else value))
-        for pair in getattr(paho_props, "UserProperty", []):
-            props.append(("user-property", tuple(pair)))
+        for key, val in getattr(paho_props, "UserProperty", []):
+            props.append(("user-property", (key, val)))
     return Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid, tuple(props))
 
 
