@@ -258,7 +258,7 @@ class RelayService:
             now = self._clock.monotonic()
             for d in self._logic.stop(now, gone):
                 await (self._apply(d) if isinstance(d, Switch) else self._report_refusal(d))
-            await self._io(self._close_some, gone, [n for n in gone if n not in removed])
+            await self._io(self._close_some, gone)
             for name in gone:
                 await self._forget(name, cleared=name in removed)
             self._configs, self._cfg = new, {c.name: c for c in new}
@@ -826,15 +826,15 @@ class RelayService:
     def _close_all(self) -> None:
         self._close_some(list({*self._outputs, *self._parked}))
 
-    def _close_some(self, names: Sequence[str], release: Sequence[str] = ()) -> None:
+    def _close_some(self, names: Sequence[str]) -> None:
         """Close these outputs (a lost chip's pins are released too, with no I/O); those whose
-        on_stop is not "off" stay driven while the process lives, unless in `release` (an output
-        restarted on other hardware, whose pin the new one may need)."""
+        on_stop is not "off" stay driven while the process lives, or until an output on the same
+        pin opens (a reload that moved or added one there)."""
         for name in names:
             output = self._outputs.pop(name, None) or self._parked.pop(name, None)
             if output is None:
                 continue
-            if self._cfg[name].on_stop != "off" and name not in release:
+            if self._cfg[name].on_stop != "off":
                 # driven while the process lives (gpiozero would close a device that is
                 # garbage-collected), until an output on the same pin opens (a reload)
                 self._kept[_pin_key(self._cfg[name])] = output

@@ -261,3 +261,18 @@ async def test_a_removed_output_left_on_is_released_when_its_pin_is_used_again(
     assert pins.pin(18).state == 0  # the new output opened at its power-on level
     await bus.client("lan").publish(f"{BASE}/relay/heater/set", b"ON", qos=1)
     assert pins.pin(18).state == 1
+
+
+async def test_a_relay_moved_to_the_same_pin_driven_the_other_way_reopens_it(
+    service: tuple, pins: MockFactory
+) -> None:
+    relays, bus, *_ = service
+    base = (PUMP, GATE, OutputConfig(name="fan", pin=18, on_stop="off"))
+    keep = PUMP.model_copy(update={"on_stop": "keep"})
+    await reconfigure(relays, base, (keep, *base[1:]))
+    inverted = keep.model_copy(update={"active_low": True})
+    assert await reconfigure(relays, (keep, *base[1:]), (inverted, *base[1:])) == {}
+    assert pins.pin(17).state == 1  # active-low: the pin is high while the relay is off
+    assert bus.retained[f"{BASE}/relay/pump"].payload == b"OFF"  # its power-on rule: off
+    await bus.client("lan").publish(f"{BASE}/relay/pump/set", b"ON", qos=1)
+    assert pins.pin(17).state == 0
