@@ -343,6 +343,8 @@ def _update(gateway: Gateway, before: ListenerConfig, after: ListenerConfig) -> 
         spec = dataclasses.replace(spec, max_connections=after.max_connections)
         changes.append(f"max_connections {before.max_connections} -> {after.max_connections}")
     broker.update_listener(spec)
+    if not changes:  # written differently, the same in effect (allow_anonymous as its default)
+        return ComponentResult("listener", name, Outcome.UNCHANGED)
     return ComponentResult("listener", name, Outcome.RECONFIGURED, "; ".join(changes))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -469,12 +470,12 @@ class Broker:
         """New limits from now on (a reload). The core, the sessions and the glue read them where
         they apply; what a CONNACK announced stays with the connections that got it (each keeps
         the settings it was opened with: gateway.broker.connection)."""
-        self.settings = settings
+        old, self.settings = self.settings, settings
         core = self.core
         core.settings = settings
         core.retained.limit = settings.max_retained_messages  # stored ones stay; new topics wait
         for session in core.sessions.values():
-            session.settings = settings
+            session.settings = _carried_over(session.settings, old, settings)
 
     async def _closed(self, timeout: float) -> None:
         """Wait (bounded) for the half-closed connections to finish, then cut the rest."""
@@ -531,6 +532,19 @@ class Broker:
         link = LocalLink(self, client_id, persistent=persistent)
         self._local_links.append(link)
         return link
+
+
+def _carried_over(own: BrokerSettings, old: BrokerSettings, new: BrokerSettings) -> BrokerSettings:
+    """A session's new settings: `new`, but where the session had its own value (a bridge's queue
+    limits: gateway.bridge.forwarder) that value stays."""
+    if own is old:
+        return new
+    kept = {
+        name: getattr(own, name)
+        for name in BrokerSettings.__dataclass_fields__
+        if getattr(own, name) != getattr(old, name)
+    }
+    return dataclasses.replace(new, **kept)
 
 
 def _unlink(path: str) -> None:

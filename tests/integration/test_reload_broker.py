@@ -341,7 +341,10 @@ def test_connection_limits_are_live(gateway, clients, tmp_path):
         refused.settimeout(5)
         assert refused.recv(1) == b""  # closed at once: the listener is full
     stayed(first)
+    rows = reload(thread, config_data(tmp_path, [listener("a", allow_anonymous=True)]))
+    assert rows["listener", "a"].outcome is Outcome.RECONFIGURED  # its limit back to 0
     rows = reload(thread, config_data(tmp_path, [listener("a")], broker={"max_connections": 2}))
+    assert rows["listener", "a"].outcome is Outcome.UNCHANGED  # loopback: anonymous by default
     assert rows["broker", "max_connections"].detail == "1000 -> 2 (at once)"
     clients(port, "second")
     assert thread.run(lambda: thread.gateway.broker.admission.max_connections) == 2
