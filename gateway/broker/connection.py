@@ -34,7 +34,7 @@ the broker, not the peer's mistake: it raises `RuntimeError`).
 
 The interface, for the three kinds of callers (nothing else is meant to be touched):
 - the glue (`server`, `web.websocket`): `receive_data`, `data_to_send`, `connection_lost`,
-  `close`, `server_shutdown`, `closed`, `io`, `peer_cert`, `client_id` (for logs).
+  `close`, `announce_shutdown`, `closed`, `io`, `peer_cert`, `client_id` (for logs).
 - the core and enhanced authentication: `state`, `connected`, `version`, `client_id`, `username`,
   `peer`, `listener`, `in_process`, `session`, `auth`, `keep_alive`, `clean_disconnect`, `send`,
   `refuse`, `apply_connect_limits`, `accept`, `session_detached`, `start_authentication`,
@@ -480,7 +480,7 @@ class Connection:
                 session.store_incoming_qos2(packet.packet_id)  # type: ignore[arg-type]
             self.acks.send(Pubrec(packet.packet_id, code), mark)  # type: ignore[arg-type]
 
-    def _not_stored(self, ack: object, code: ReasonCode) -> None:
+    def _not_stored(self, ack: Puback | Pubrec | Pubcomp, code: ReasonCode) -> None:
         """An ack held for a commit that failed: 5.0 refuses the PUBLISH with `code`; otherwise
         (3.1.1, or a PUBCOMP, which has no such code) no ack and the connection closes, so the
         client keeps the message and sends it again [MQTT-4.4.0-1]."""
@@ -492,11 +492,7 @@ class Connection:
                 type(ack)(ack.packet_id, ack.reason_code if ack.reason_code.is_error else code)
             )
             return
-        self._close_not_stored(
-            code,
-            f"{type(ack).__name__} {ack.packet_id} "  # type: ignore
-            "not stored",
-        )
+        self._close_not_stored(code, f"{type(ack).__name__} {ack.packet_id} not stored")
 
     def _close_not_stored(self, code: ReasonCode, what: str) -> None:
         self.core.stats.limit("store_refused")

@@ -90,16 +90,16 @@ class Client(Protocol):
 class Authenticator:
     """Decides whether a CONNECT may proceed; the default lets everyone in (anonymous or not)."""
 
-    def authenticate(self, connect: Connect, conn) -> ReasonCode:  # noqa: ANN001
+    def authenticate(self, connect: Connect, conn: Connection) -> ReasonCode:
         """SUCCESS, or the CONNACK error code. May set `conn.username` (certificate identity)."""
         return R.SUCCESS
 
-    def start_enhanced(self, method: str, conn):  # noqa: ANN001, ANN201
+    def start_enhanced(self, method: str, conn: Connection) -> enhanced_auth.Exchange | None:
         """A server-side exchange for this MQTT 5 authentication method (`start(data)`,
         `finish(data)` -> bytes, `username`), or None: not offered [MQTT-4.12.0-1]."""
         return None
 
-    def enhanced_failed(self, conn, exc) -> None:  # noqa: ANN001
+    def enhanced_failed(self, conn: Connection, exc: enhanced_auth.AuthenticationFailed) -> None:
         """An enhanced-authentication exchange failed with AuthenticationFailed `exc`."""
 
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -365,7 +366,7 @@ class Session:
             self.persistence.page_in(self, self.tail_qid, limit)
 
     def paged_in(
-        self, deliveries: list[Delivery], now: float, unreadable: list[tuple[int, int]] = ()
+        self, deliveries: list[Delivery], now: float, unreadable: Sequence[tuple[int, int]] = ()
     ) -> None:
         """Deliveries read back from disk, oldest first (called by the store on the loop);
         `unreadable` (store id, payload bytes) were on disk but did not decode: quarantined."""

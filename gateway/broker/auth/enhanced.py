@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from gateway.broker.connection import ConnState
+from gateway.broker.connection import Connection, ConnState
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import PacketType as P
 from gateway.mqtt.enums import ReasonCode
@@ -30,6 +31,9 @@ from gateway.mqtt.errors import GatewayError, ProtocolError
 from gateway.mqtt.packets import Auth, Connect, Disconnect
 from gateway.mqtt.properties import Properties
 from gateway.mqtt.reason_codes import carried_code
+
+if TYPE_CHECKING:
+    from gateway.broker.core import BrokerCore
 
 log = logging.getLogger(__name__)
 R = ReasonCode
@@ -46,16 +50,29 @@ class AuthenticationFailed(GatewayError):
         self.reason_code = reason_code
 
 
+class Exchange(Protocol):
+    """A server-side exchange for one method (gateway.broker.auth.scram.ScramServer is one):
+    `start` answers the client's first data, `finish` its final data; either raises
+    AuthenticationFailed. `username` is whom it authenticated, once finished."""
+
+    @property
+    def username(self) -> str | None: ...
+
+    def start(self, data: bytes) -> bytes: ...
+
+    def finish(self, data: bytes) -> bytes: ...
+
+
 @dataclass(slots=True)
 class AuthState:
     """One connection's enhanced authentication: the method and the exchange in progress."""
 
     method: str
-    connect: Connect  # held until the first exchange succeeds
-    exchange: object | None = None  # ScramServer-like; None between exchanges
+    connect: Connect | None  # held until the first exchange succeeds
+    exchange: Exchange | None = None  # None between exchanges
 
 
-def begin(core, conn, packet: Connect, now: float) -> None:  # noqa: ANN001
+def begin(core: BrokerCore, conn: Connection, packet: Connect, now: float) -> None:
     """CONNECT with an Authentication Method: start the exchange or refuse the method."""
     method = packet.properties.authentication_method
     assert method is not None
@@ -70,7 +87,7 @@ def begin(core, conn, packet: Connect, now: float) -> None:  # noqa: ANN001
     _start(core, conn, packet.properties.authentication_data, now)
 
 
-def on_auth(core, conn, packet: Auth, now: float) -> None:  # noqa: ANN001
+def on_auth(core: BrokerCore, conn: Connection, packet: Auth, now: float) -> None:
     """An AUTH packet from the client (reason 0x18 continue or 0x19 re-authenticate)."""
     state = conn.auth
     if state is None:  # [MQTT-4.12.0-7] no method in CONNECT (or no CONNECT yet): no AUTH
@@ -94,8 +111,9 @@ def on_auth(core, conn, packet: Auth, now: float) -> None:  # noqa: ANN001
     _finish(core, conn, data, now)
 
 
-def _start(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
+def _start(core: BrokerCore, conn: Connection, data: bytes | None, now: float) -> None:
     state = conn.auth
+    assert state is not None and state.exchange is not None  # set by begin / on_auth
     try:
         server_first = state.exchange.start(data or b"")
     except AuthenticationFailed as exc:
@@ -108,8 +126,9 @@ def _start(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
     )
 
 
-def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
+def _finish(core: BrokerCore, conn: Connection, data: bytes | None, now: float) -> None:
     state = conn.auth
+    assert state is not None and state.exchange is not None  # on_auth checked both
     exchange, state.exchange = state.exchange, None
     reauth = conn.state is ConnState.REAUTHENTICATING
     try:
@@ -140,10 +159,11 @@ def _finish(core, conn, data: bytes | None, now: float) -> None:  # noqa: ANN001
     )
     conn.username = username
     connect, state.connect = state.connect, None  # the CONNECT is not needed any more
+    assert connect is not None  # AUTHENTICATING holds the CONNECT until here
     core.complete_connect(conn, connect, now, props)
 
 
-def _failed(core, conn, exc: AuthenticationFailed) -> None:  # noqa: ANN001
+def _failed(core: BrokerCore, conn: Connection, exc: AuthenticationFailed) -> None:
     code = exc.reason_code if exc.reason_code.is_error else R.NOT_AUTHORIZED
     core.authenticator.enhanced_failed(conn, exc)  # counts towards the login back-off
     core.ratelog.log(

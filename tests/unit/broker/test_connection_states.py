@@ -181,9 +181,9 @@ def test_a_transition_the_diagram_does_not_have_is_a_bug_not_a_protocol_error():
         conn.end_reauthentication()
 
 
-CLIENT_PACKETS = (Connect, Publish, Puback, Pubrec, Pubrel, Pubcomp, Subscribe, Unsubscribe)
-CLIENT_PACKETS += (Pingreq, Disconnect, Auth)
-SERVER_PACKETS = (Connack, Suback, Unsuback, Pingresp)
+CLIENT_PACKETS: tuple[type, ...] = (Connect, Publish, Puback, Pubrec, Pubrel, Pubcomp, Subscribe)
+CLIENT_PACKETS += (Unsubscribe, Pingreq, Disconnect, Auth)
+SERVER_PACKETS: tuple[type, ...] = (Connack, Suback, Unsuback, Pingresp)
 
 
 def test_every_packet_type_has_a_handler_in_every_state_that_reads():
