@@ -21,7 +21,6 @@ difference, one `ComponentResult` per thing changed:
 from __future__ import annotations
 
 import dataclasses
-import logging
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
     from gateway.broker.server import ListenerSpec
     from gateway.config import GatewayConfig, ListenerConfig
-
-log = logging.getLogger(__name__)
 
 LIVE = "at once"
 NEW_CONNECTIONS = "for connections opened from now on"
@@ -209,7 +206,6 @@ def _auth_files(gateway: Gateway, new: GatewayConfig) -> list:
         auth.use_files(paths["password_file"], paths["acl_file"], paths["scram_file"])
     except Exception as exc:  # noqa: BLE001 - any file problem: keep the files in use
         detail = f"{exc}: the files in use stay (none is changed)"
-        log.error("reload: auth files: %s", detail)
         return [ComponentResult("auth", "files", Outcome.FAILED, detail)]
     rows = []
     for name in AUTH_FILES:
@@ -349,5 +345,4 @@ def _update(gateway: Gateway, before: ListenerConfig, after: ListenerConfig) -> 
 
 
 def _failed(name: str, detail: str) -> ComponentResult:
-    log.error("reload: listener %s %s", name, detail)
     return ComponentResult("listener", name, Outcome.FAILED, detail)
