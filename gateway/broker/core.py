@@ -1,4 +1,4 @@
-"""The broker core: sessions, routing, retained messages, wills, timers and `$SYS` — no I/O.
+"""The broker core: sessions, routing, retained messages and wills — no I/O.
 
 How this works: `Connection`s (network) and local links (in-process clients) call into the core
 with packets and `now`. The core keeps one `Session` per client id, one subscription trie and one
@@ -6,7 +6,8 @@ retained store. Routing a message = match the trie (cached per topic), pick one 
 group (round robin, online members first), merge overlapping subscriptions of one client into one
 delivery with the highest QoS and every subscription identifier [MQTT-3.3.4-2..5], and hand each
 delivery to its session. Timers (connect timeout, keepalive, will delay, session expiry, message
-expiry, $SYS) are driven by `tick(now)`; `next_deadline()` says when the next one is due.
+expiry, $SYS) are driven by `tick(now)`; `next_deadline()` says when the next one is due: both are
+gateway.broker.timers, and the `$SYS` figures are gateway.broker.sys_tree.
 
 A session's life, as the core drives it (the connection's own states are in
 gateway.broker.connection):
@@ -37,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gateway.broker import sys_tree
 from gateway.broker.auth import enhanced as enhanced_auth
 from gateway.broker.connection import Connection
 from gateway.broker.message import Delivery, Message
@@ -45,6 +47,7 @@ from gateway.broker.session import Session, SubscriptionEntry
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings
 from gateway.broker.stats import BrokerStats
 from gateway.broker.store.persistence import NULL_PERSISTENCE, Persistence
+from gateway.broker.timers import CoreTimers
 from gateway.broker.trie import SubscriptionTrie
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import QoS, ReasonCode, RetainHandling
@@ -151,8 +154,7 @@ class BrokerCore:
         self._dirty: list[Connection] = []
         self._seq = 0  # numbers the messages routed (`sequence`)
         self._rr: dict[str, int] = {}
-        self._next_sys = now
-        self._next_purge = now + 60
+        self.timers = CoreTimers(self, now)
 
     @property
     def sequence(self) -> int:
@@ -627,87 +629,19 @@ class BrokerCore:
     def auth_packet(self, conn: Connection, packet: Auth, now: float) -> None:
         enhanced_auth.on_auth(self, conn, packet, now)
 
-    # -- timers ------------------------------------------------------------------------------
+    # -- timers and $SYS (gateway.broker.timers, gateway.broker.sys_tree) ---------------------
 
     def tick(self, now: float) -> None:
-        self._check_connections(now)
-        for session in list(self.sessions.values()):
-            if session.will_due is not None and now >= session.will_due and session.will:
-                will, session.will, session.will_due = session.will, None, None
-                self.publish_will(will, session.client_id, now)
-                self.persistence.session_changed(session, now)
-            expires = session.expires_at()
-            if expires is not None and now >= expires:
-                log.info(
-                    "session of %s expired", session.client_id, extra=log_fields(session.client_id)
-                )
-                self.stats.clients_disconnected -= 1
-                self.stats.clients_expired += 1
-                self.end_session(session, now)
-        if now >= self._next_purge:
-            self._next_purge = now + 60
-            for session in self.sessions.values():
-                session.purge_expired(now)
-            self.retained.purge_expired(now)
-        if self.settings.sys_interval and now >= self._next_sys:
-            self._next_sys = now + self.settings.sys_interval
-            self.publish_sys(now)
-
-    def _check_connections(self, now: float) -> None:
-        for conn in list(self.connections):
-            conn.check_timeouts(now)  # CONNECT timeout, keepalive x 1.5 [MQTT-3.1.2-22]
+        self.timers.tick(now)
 
     def next_deadline(self) -> float | None:
-        deadlines = [self._next_purge]
-        if self.settings.sys_interval:
-            deadlines.append(self._next_sys)
-        for conn in self.connections:
-            due = conn.deadline()
-            if due is not None:
-                deadlines.append(due)
-        for session in self.sessions.values():
-            if session.will_due is not None:
-                deadlines.append(session.will_due)
-            expires = session.expires_at()
-            if expires is not None:
-                deadlines.append(expires)
-        return min(deadlines)
-
-    # -- $SYS --------------------------------------------------------------------------------
+        return self.timers.next_deadline()
 
     def sys_values(self, now: float) -> dict[str, object]:
-        s = self.stats
-        values: dict[str, object] = {
-            "version": f"pi-edge-gateway {self.settings.version}",
-            "uptime": f"{int(now - s.started_at)} seconds",
-            "clients/connected": s.clients_connected,
-            "clients/disconnected": s.clients_disconnected,
-            "clients/total": s.clients_connected + s.clients_disconnected,
-            "clients/maximum": s.clients_maximum,
-            "clients/expired": s.clients_expired,
-            "messages/received": s.messages_received,
-            "messages/sent": s.messages_sent,
-            "publish/messages/received": s.publish_received,
-            "publish/messages/sent": s.publish_sent,
-            "bytes/received": s.bytes_received,
-            "bytes/sent": s.bytes_sent,
-            "subscriptions/count": self.subs.count,
-            "retained messages/count": self.retained.count,
-            "store/messages/count": sum(x.queued_count for x in self.sessions.values()),
-            "messages/dropped": s.dropped_total,
-            "connections/refused": s.connections_refused,
-            "protocol/errors": s.protocol_errors,
-            "tls/handshakes/failed": s.tls_handshakes_failed,
-        }
-        values.update({f"messages/dropped/{k}": v for k, v in s.dropped.items()})
-        values.update({f"limits/{k}": v for k, v in s.limits_hit.items()})
-        values.update(self.persistence.sys_values())
-        return values
+        return sys_tree.sys_values(self, now)
 
     def publish_sys(self, now: float) -> None:
-        for name, value in self.sys_values(now).items():
-            packet = Publish(f"$SYS/broker/{name}", str(value).encode(), QoS.AT_MOST_ONCE, True)
-            self.route_publish(packet, packet.topic, "$SYS", now)
+        sys_tree.publish_sys(self, now)
 
 
 def _merge(old: Delivery | None, new: Delivery) -> Delivery:
