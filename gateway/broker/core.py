@@ -121,13 +121,11 @@ class Authorizer:
 
 @dataclass
 class CoreHooks:
-    """Optional observers the glue or the durable store plug in."""
+    """What the glue plugs into the core."""
 
-    on_retained: Callable[[Message], None] | None = None
-    on_session_end: Callable[[Session], None] | None = None
-    # bridges with overflow "refuse": guard(topic) True = the QoS 1/2 publish is refused (queue full)
+    # bridges with overflow "refuse": guard(topic) True = the QoS 1/2 publish is refused
+    # (the bridge's queue is full)
     publish_guards: list[Callable[[str], bool]] = field(default_factory=list)
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class BrokerCore:
@@ -352,8 +350,6 @@ class BrokerCore:
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
         self.persistence.session_ended(session)
-        if self.hooks.on_session_end:
-            self.hooks.on_session_end(session)
 
     def publish_will(self, will: Will, client_id: str, now: float) -> None:
         log.info(
@@ -433,8 +429,6 @@ class BrokerCore:
             log.warning("retained store full: %s not retained", message.topic)
         else:
             self.persistence.retained_changed(message)
-            if self.hooks.on_retained:
-                self.hooks.on_retained(message)
 
     def route(self, message: Message, now: float) -> int:
         """Deliver to every matching session; returns how many sessions it went to."""

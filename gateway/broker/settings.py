@@ -41,7 +41,6 @@ class BrokerSettings:
     retain_available: bool = True
     max_retained_messages: int = 10_000
     allow_zero_length_client_id: bool = True
-    allow_anonymous: bool = True
     sys_interval: float = 10.0  # seconds between $SYS updates; 0 disables them
     connect_timeout: float = 10.0  # seconds a new connection may take to send CONNECT
     tls_handshake_timeout: float = 10.0  # seconds a TLS listener's client may take to finish the

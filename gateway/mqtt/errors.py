@@ -1,7 +1,8 @@
-"""The two kinds of errors (STYLE.md rule 4).
+"""The two kinds of errors, as h11 separates a peer's mistake from its own bugs.
 
 `ProtocolError` is the peer's mistake: it carries the reason code the connection glue sends in
-DISCONNECT (5.0) or implies by closing (3.1.1). Anything else escaping the codec is our bug.
+DISCONNECT (5.0) or implies by closing (3.1.1), in exactly one place. Anything else escaping the
+codec is our bug, never the peer's (a Hypothesis test feeds random bytes and checks that).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 `Properties` is a frozen value with one optional field per property. `PROPERTY_TABLE` says, for each
 property identifier, the field it maps to, its wire type and the packets it may appear in; the codec
-reads this table and nothing else to know what is allowed where (STYLE.md rule 3).
+reads this table and nothing else to know what is allowed where, so the rule lives in one place
+that reads like the spec's table, not in an `if` chain per packet.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Which reason codes each packet may carry (MQTT 5.0 sections 3.x.2.1), and the 3.1.1 equivalents.
 
-Data, not logic (STYLE.md rule 3): the codec reads these tables to reject a code a packet cannot
-carry and to translate CONNACK and SUBACK codes for 3.1.1 clients.
+Data, not logic: a table can be read against the spec's lists line by line, an `if` chain cannot.
+The codec reads these tables to reject a code a packet cannot carry and to translate CONNACK and
+SUBACK codes for 3.1.1 clients.
 """
 
 from __future__ import annotations

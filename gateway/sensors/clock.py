@@ -1,4 +1,8 @@
-"""Time for the sensor scheduler, passed in so tests run on a fake clock (STYLE.md rule 2)."""
+"""Time for the sensor scheduler, passed in so tests run on a fake clock.
+
+Time is an argument: schedules, timeouts and `max_silence` are then tested by moving a fake
+clock, never by sleeping, so the tests are fast and do not depend on the machine's load.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Our own golden MQTT packet vectors, as data (STYLE.md rule 12).
+"""Our own golden MQTT packet vectors, as data (as Mosquitto keeps its test vectors): bytes
+checked against the spec by hand, so the codec is not only tested against itself.
 
 Each vector: a name, the spec rule or figure it exercises, the protocol level the receiver speaks
 (None = a server that has not seen CONNECT yet), the bytes on the wire as hex, and the expected

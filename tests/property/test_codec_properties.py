@@ -1,4 +1,5 @@
-"""Hypothesis properties of the wire codec (STYLE.md rule 12).
+"""Hypothesis properties of the wire codec: the layer between the pure unit tests and our own
+golden vectors, finding the inputs nobody thought to write down.
 
 Round trip for every packet type and version; every strict prefix of a packet needs more data;
 arbitrary and mutated bytes give packets or a ProtocolError, nothing else; feeding in any split,
