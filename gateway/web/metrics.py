@@ -286,7 +286,7 @@ class _Collector:
 
 
 def exposition(state: GatewayState, server: WebServer) -> bytes:
-    registry = getattr(server, "metrics_registry", None)
+    registry = server.metrics_registry
     if registry is None:  # one registry per listener, made at the first scrape
         registry = server.metrics_registry = CollectorRegistry(auto_describe=False)
         registry.register(_Collector(state, server))

@@ -22,7 +22,7 @@ import socket
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import h11
 
@@ -30,6 +30,8 @@ from gateway.broker.auth.tls import ServerTls, SSLError
 from gateway.web.config import WebConfig
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from gateway.app import Gateway
     from gateway.broker.admission import Slot
 
@@ -88,7 +90,8 @@ class HttpProtocol(asyncio.Protocol):
     # -- socket events -------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # a stream server's protocol: its transport is a Transport (asyncio's and uvloop's)
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         inet = isinstance(peer, tuple)
         self.peer_ip = peer[0] if inet else ""
@@ -103,7 +106,7 @@ class HttpProtocol(asyncio.Protocol):
                 self.peer,
                 admitted,
             )
-            transport.abort()
+            self.transport.abort()
             return
         self.slot = admitted
         self.server.protocols.add(self)
@@ -182,7 +185,7 @@ class HttpProtocol(asyncio.Protocol):
     def _start_request(self, event: h11.Request) -> None:
         target = event.target.decode("latin-1")
         path, _, query = target.partition("?")
-        headers = {}
+        headers: dict[str, str] = {}
         for name, value in event.headers:
             key = name.decode("latin-1")
             text = value.decode("latin-1")
@@ -446,7 +449,8 @@ class WebServer:
             0,
         )
         self.routes = Routes(self)
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
+        self.metrics_registry: CollectorRegistry | None = None  # made at the first scrape
         gateway.broker.admission.add_listener(config.name, config.max_connections)
 
     def count(self, name: str) -> None:

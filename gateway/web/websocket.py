@@ -142,7 +142,7 @@ class MqttOverWebSocket:
         try:
             for event in ws.events():
                 if isinstance(event, BytesMessage):
-                    payload.append(event.data)
+                    payload.append(bytes(event.data))  # wsproto may hand a bytearray
                     continue
                 self._deliver(payload)
                 if isinstance(event, TextMessage):
