@@ -21,8 +21,8 @@ from gateway.automation.config import (
 )
 from gateway.bridge.config import BridgeList
 from gateway.broker.settings import NEVER_EXPIRES, BrokerSettings, QueueOverflow
+from gateway.errors import GatewayError
 from gateway.modelbase import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from gateway.mqtt.errors import GatewayError
 from gateway.relays.config import RelayList
 from gateway.sensors.config import HomeAssistantConfig, SensorList
 from gateway.web.config import WebConfig, loopback_host

@@ -3,15 +3,15 @@
 `ProtocolError` is the peer's mistake: it carries the reason code the connection glue sends in
 DISCONNECT (5.0) or implies by closing (3.1.1), in exactly one place. Anything else escaping the
 codec is our bug, never the peer's (a Hypothesis test feeds random bytes and checks that).
+Both derive from `gateway.errors.GatewayError`, the base of every error of the gateway.
 """
 
 from __future__ import annotations
 
+from gateway.errors import GatewayError
 from gateway.mqtt.enums import ReasonCode
 
-
-class GatewayError(Exception):
-    """Base of every error the gateway raises on purpose."""
+__all__ = ["MalformedPacket", "PacketTooLarge", "ProtocolError"]
 
 
 class ProtocolError(GatewayError):

@@ -26,7 +26,7 @@ from typing import Any
 from drivers.bus.i2c import check_address
 from drivers.gpio.outputs import ExpanderOutput, GpioOutput, Output, PwmOutput
 from drivers.i2c import mcp23017, pcf8574
-from gateway.mqtt.errors import GatewayError
+from gateway.errors import GatewayError
 from gateway.relays.config import EXPANDERS, OutputConfig
 
 ChipKey = tuple[str, int, int]  # (kind, bus, address)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drivers.base import Driver
-from gateway.mqtt.errors import GatewayError
+from gateway.errors import GatewayError
 from gateway.sensors.config import (
     NON_DRIVER_FIELDS,
     GPIOPinSensor,

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.mqtt.errors import GatewayError
+from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
 

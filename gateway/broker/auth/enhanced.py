@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.broker.connection import Connection, ConnState
+from gateway.errors import GatewayError
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import PacketType as P
 from gateway.mqtt.enums import ReasonCode
-from gateway.mqtt.errors import GatewayError, ProtocolError
+from gateway.mqtt.errors import ProtocolError
 from gateway.mqtt.packets import Auth, Connect, Disconnect
 from gateway.mqtt.properties import Properties
 from gateway.mqtt.reason_codes import carried_code

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from gateway.errors import GatewayError
 from gateway.fileio import atomic_write_text
-from gateway.mqtt.errors import GatewayError
 
 __all__ = ["AuthFileError", "atomic_write_text", "numbered_lines", "parse_entries", "read_text"]
 

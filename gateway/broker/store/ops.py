@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.broker.message import Delivery, Message
+from gateway.errors import GatewayError
 from gateway.mqtt.enums import PacketType, QoS
-from gateway.mqtt.errors import GatewayError
 from gateway.mqtt.packets import Will
 from gateway.mqtt.primitives import Reader
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
