@@ -1,9 +1,12 @@
 """The composition root: config -> objects -> one event loop; ordered start-up and shutdown.
 
-Start-up: logging -> broker (store, listeners) -> relays (power-on states) -> sensors -> READY=1.
-Shutdown on SIGTERM/SIGINT: STOPPING=1 -> sensors stop -> relays apply their stop states ->
-listeners close and clients get DISCONNECT -> exit. SIGHUP reloads the password and ACL files
-(RELOADING=1 ... READY=1) without dropping connections.
+Start-up: logging -> the store (restored before any client can connect) -> broker listeners ->
+components (gateway.components: availability, clock watch, relays with their power-on states,
+sensors, rules, schedules, bridges, diagnostics, Home Assistant discovery) -> web -> READY=1.
+Shutdown on SIGTERM/SIGINT: STOPPING=1 -> web and the components in reverse start order (sensors
+stop before relays apply their stop states) -> listeners close and clients get DISCONNECT -> the
+store's last commit -> exit. SIGHUP reloads the config file (gateway.reloader: RELOADING=1 ...
+READY=1), applying only what changed, without dropping connections.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from gateway import __version__
 from gateway.broker.auth import GatewayAuth
 from gateway.broker.listener_config import auth_policies, listener_spec
 from gateway.broker.server import Broker, ListenerSpec
+from gateway.components import start_components
 from gateway.config import ConfigError, GatewayConfig, load
 from gateway.exitcodes import ExitCode
 from gateway.relays.hardware import RelaySetupError
+from gateway.reloader import Reloader
 from gateway.sensors.registry import SensorSetupError
 from gateway.systemd import Notifier, Watchdog, setup_logging, watchdog_interval
 from gateway.timesync import ClockStatus
@@ -46,7 +51,12 @@ def build_auth(config: GatewayConfig) -> GatewayAuth:
 class Gateway:
     """Everything the config describes, started and stopped in order."""
 
-    def __init__(self, config: GatewayConfig, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        notifier: Notifier | None = None,
+        config_path: str | Path | None = None,
+    ) -> None:
         self.config = config
         self.notifier = notifier or Notifier()
         self.auth = build_auth(config)
@@ -64,8 +74,14 @@ class Gateway:
         self.heartbeat_checks: list = []  # callables that beat their heartbeat when healthy
         # whether the wall clock is right (gateway.timesync; kept current by its ClockWatch)
         self.clock_status = ClockStatus(False, "not checked yet")
+        self.pin_factory = None  # the GPIO pin factory the components share (gateway.components)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        # SIGHUP reloads this file (gateway.reloader); without one, only the auth files
+        self.reloader = None if config_path is None else Reloader(self, str(config_path))
+        self.reload_note: str | None = None  # "reload failed: ..." until a reload succeeds
+        self._started = False
+        self._reload_asked = False  # a SIGHUP before start-up finished: reload once it has
 
     async def start(self) -> None:
         if self.config.store.enabled:  # restored before the first client can connect
@@ -92,10 +108,11 @@ class Gateway:
         ]
         self.notifier.ready(self.status_line())
         log.info("edge-gateway %s ready: %s", __version__, self.status_line())
+        self._started = True
+        if self._reload_asked:
+            self.reload()
 
     async def _start_components(self) -> list:
-        from gateway.components import start_components
-
         return await start_components(self)
 
     async def _heartbeats(self, loop_beat, broker_beat) -> None:  # noqa: ANN001
@@ -119,9 +136,18 @@ class Gateway:
         parts.append(f"{queued} queued message(s)")
         if self.store is not None and self.store.state != "ok":  # full / failing: refusing QoS 1/2
             parts.append(f"store {self.store.state} ({self.store.refusing})")
+        if self.reload_note is not None:
+            parts.append(self.reload_note)
         return ", ".join(parts)
 
     def reload(self) -> None:
+        """SIGHUP: reload the config file (gateway.reloader), or without one the auth files."""
+        if not self._started:
+            self._reload_asked = True
+            return
+        if self.reloader is not None:
+            self.reloader.request()
+            return
         self.notifier.reloading()
         try:
             self.auth.reload()
@@ -143,6 +169,8 @@ class Gateway:
     async def stop(self) -> None:
         self.notifier.stopping()
         log.info("stopping")
+        if self.reloader is not None:  # a reload half applied is finished by no one: cancel it
+            await self.reloader.cancel()
         for service in reversed(self.services):
             try:
                 await service.stop()
@@ -157,8 +185,8 @@ class Gateway:
         log.info("stopped")
 
 
-async def run(config: GatewayConfig) -> None:
-    gateway = Gateway(config)
+async def run(config: GatewayConfig, path: str | Path | None = None) -> None:
+    gateway = Gateway(config, config_path=path)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, gateway.request_stop)
@@ -233,7 +261,7 @@ def _load_and_check(path: str | Path) -> tuple[GatewayConfig, list[str]]:
 
 def _run_until_stopped(runner, config: GatewayConfig, path: str) -> int:  # noqa: ANN001
     try:
-        runner(run(config))  # outside any `except`: its tracebacks carry no ImportError chain
+        runner(run(config, path))  # outside any `except`: its tracebacks carry no ImportError chain
     except (SensorSetupError, RelaySetupError) as exc:  # a config or library problem in a driver
         log.error("%s: %s", path, exc)
         return ExitCode.CONFIG

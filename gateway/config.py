@@ -350,22 +350,50 @@ def load_in_child(path: str | Path, check: bool = True) -> tuple[GatewayConfig, 
     pydantic (see gateway.modelbase). The child also makes every check `check-config` makes
     (gateway.preflight) unless `check` is false: (config, warnings), or ConfigError with the
     child's problems."""
-    import pickle
     import subprocess
+
+    child = subprocess.run(_child_command(path, check), capture_output=True, check=False)
+    return _child_result(path, child.returncode, child.stdout, child.stderr)
+
+
+async def load_in_child_async(
+    path: str | Path, check: bool = True
+) -> tuple[GatewayConfig, list[str]]:
+    """`load_in_child` without blocking the event loop (a reload of the running gateway): the
+    child runs while the loop goes on serving clients."""
+    import asyncio
+
+    child = await asyncio.create_subprocess_exec(
+        *_child_command(path, check),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await child.communicate()
+    assert child.returncode is not None
+    return _child_result(path, child.returncode, stdout, stderr)
+
+
+def _child_command(path: str | Path, check: bool) -> list[str]:
     import sys
 
     mode = "--pickle" if check else "--pickle-unchecked"
-    child = subprocess.run(
-        [sys.executable, "-m", "gateway.config", mode, str(path)], capture_output=True, check=False
-    )
-    lines = child.stderr.decode("utf-8", "replace").splitlines()
-    if child.returncode == 0:
+    return [sys.executable, "-m", "gateway.config", mode, str(path)]
+
+
+def _child_result(
+    path: str | Path, returncode: int, stdout: bytes, stderr: bytes
+) -> tuple[GatewayConfig, list[str]]:
+    import pickle
+
+    lines = stderr.decode("utf-8", "replace").splitlines()
+    if returncode == 0:
         warnings = [
             line.removeprefix("warning: ") for line in lines if line.startswith("warning: ")
         ]
-        return pickle.loads(child.stdout), warnings  # noqa: S301 - our own child's output
-    if child.returncode != 2 or not lines:
-        lines = [f"config validation failed (exit {child.returncode})", *lines[-5:]]
+        return pickle.loads(stdout), warnings  # noqa: S301 - our own child's output
+    if returncode != 2 or not lines:
+        lines = [f"config validation failed (exit {returncode})", *lines[-5:]]
     raise ConfigError(str(path), lines)
 
 

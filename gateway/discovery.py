@@ -553,6 +553,35 @@ class Discovery:
             self._device.node_id,
         )
 
+    async def replace(
+        self, device: DeviceInfo, entities: Sequence[Entity], prefix: str
+    ) -> tuple[list[str], list[str]]:
+        """A reload: publish the configs that are new or changed, and clear each config no longer
+        announced with an empty retained message (Home Assistant then removes the entity).
+        Returns (published topics, cleared topics); unchanged configs are not sent again."""
+        before = dict(self.messages())
+        old_status = self.status_topic
+        self._device, self.entities, self._prefix = device, tuple(entities), prefix
+        after = dict(self.messages())
+        cleared = [topic for topic in before if topic not in after]
+        published = [topic for topic, payload in after.items() if before.get(topic) != payload]
+        for topic in cleared:
+            await self._client.publish(topic, b"", qos=1, retain=True)
+        for topic in published:
+            await self._client.publish(topic, after[topic], qos=1, retain=True)
+            self.published += 1
+        if self.status_topic != old_status:
+            await self._client.unsubscribe(old_status)
+            await self._client.subscribe(self.status_topic, self._on_status, qos=1)
+        return published, cleared
+
+    async def clear(self) -> int:
+        """Discovery switched off by a reload: every config cleared (the entities go away)."""
+        topics = [topic for topic, _ in self.messages()]
+        for topic in topics:
+            await self._client.publish(topic, b"", qos=1, retain=True)
+        return len(topics)
+
     async def _on_status(self, message: Message) -> None:
         if message.payload.strip().lower() == ONLINE:
             await self.publish_all()

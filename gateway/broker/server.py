@@ -533,6 +533,12 @@ class Broker:
         self._local_links.append(link)
         return link
 
+    async def close_local_client(self, link: LocalClient) -> None:
+        """Detach an in-process client whose component a reload stopped, and forget it."""
+        if link in self._local_links:
+            self._local_links.remove(link)
+            await link.close_client()  # type: ignore[attr-defined]
+
 
 def _carried_over(own: BrokerSettings, old: BrokerSettings, new: BrokerSettings) -> BrokerSettings:
     """A session's new settings: `new`, but where the session had its own value (a bridge's queue

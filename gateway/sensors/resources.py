@@ -159,6 +159,13 @@ class Resources:
             self._pin_factory = _gpio_factory()
         return self._pin_factory
 
+    def release(self, key: str) -> None:
+        """Close and forget a device no sensor uses any more (a reload removed its last sensor),
+        so that a sensor added later on that bus or port opens it with its own settings."""
+        device = self._devices.pop(key, None)
+        if device is not None:
+            device.reset()
+
     def close(self) -> None:
         """At shutdown, once the sensors stopped (no lock taken: a hung read may hold one)."""
         for device in self._devices.values():

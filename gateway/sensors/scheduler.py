@@ -174,6 +174,7 @@ class SensorService:
         self._client = client
         self._clock = clock or SystemClock()
         self._resources = resources
+        self.base_topic = base_topic
         self.clock_status = trusted()  # the gateway's (gateway.timesync): no "ts" until synced
         self._units = [self._unit(s, base_topic) for s in sensors]
         self._counters = counters
@@ -184,7 +185,7 @@ class SensorService:
                 f"sensor {self._persisted[0].name!r}: persist = true needs a state directory"
             )
         self._compensated = self._compensation_targets()
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: dict[str, list[asyncio.Task]] = {}  # sensor name -> its tasks
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_progress = self._clock.monotonic()
         self._command_log = RateLimitedLog(log, clock=self._clock.monotonic)
@@ -192,10 +193,12 @@ class SensorService:
         # the web page's in-memory history is one (an observer must be quick and must not raise)
         self.observers: list[Any] = []
 
-    def _compensation_targets(self) -> dict[str, list[_Unit]]:
+    def _compensation_targets(self, check: bool = True) -> dict[str, list[_Unit]]:
         """Source sensor name -> the sensors that take its temperature and humidity
-        (`compensation_sensor`, gas sensors)."""
-        problems = compensation_problems([u.built for u in self._units])
+        (`compensation_sensor`, gas sensors). `check`: a source that is missing or reports no
+        temperature and humidity is an error (not while a reload has removed a source that it
+        is about to add again)."""
+        problems = compensation_problems([u.built for u in self._units]) if check else []
         if problems:
             raise problems[0]
         targets: dict[str, list[_Unit]] = {}
@@ -274,35 +277,88 @@ class SensorService:
         self._loop = asyncio.get_running_loop()
         await self._restore_counts()
         for unit in self._units:
-            if isinstance(unit.built.driver, EventSource):
-                unit.built.driver.set_listener(
-                    lambda reading, u=unit: self._from_thread(u, reading)
-                )
-                self._tasks.append(
-                    asyncio.create_task(self._drain_events(unit), name=f"sensor-events:{unit.name}")
-                )
-            self._tasks.append(asyncio.create_task(self._run(unit), name=f"sensor:{unit.name}"))
+            self._start_unit(unit)
         for unit in self._units:
             await self._subscribe_commands(unit)
         log.info("sensors: started %d sensor(s)", len(self._units))
 
+    def _start_unit(self, unit: _Unit) -> None:
+        tasks = self._tasks[unit.name] = []
+        if isinstance(unit.built.driver, EventSource):
+            unit.built.driver.set_listener(lambda reading, u=unit: self._from_thread(u, reading))
+            tasks.append(
+                asyncio.create_task(self._drain_events(unit), name=f"sensor-events:{unit.name}")
+            )
+        tasks.append(asyncio.create_task(self._run(unit), name=f"sensor:{unit.name}"))
+
+    async def _stop_unit(self, unit: _Unit) -> None:
+        tasks = self._tasks.pop(unit.name, [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if isinstance(unit.built.driver, EventSource):
+            unit.built.driver.set_listener(None)
+        await self._publish(unit, unit.topics.availability, OFFLINE, retain=True)
+        await self._close_driver(unit)
+
     async def stop(self) -> None:
         for unit in self._units:
             await self._unsubscribe_commands(unit)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
         for unit in self._units:
-            if isinstance(unit.built.driver, EventSource):
-                unit.built.driver.set_listener(None)
-            await self._publish(unit, unit.topics.availability, OFFLINE, retain=True)
-            await self._close_driver(unit)
+            await self._stop_unit(unit)
         if any(u.built.driver.count != u.saved_count for u in self._persisted):
             await self._save_counts()
         if self._resources is not None:
             self._resources.close()
         log.info("sensors: stopped")
+
+    # --- reload: one sensor at a time; the others keep their tasks and schedules --------------------
+
+    @property
+    def names(self) -> list[str]:
+        return [u.name for u in self._units]
+
+    async def remove(self, names: Sequence[str]) -> None:
+        """Stop these sensors (offline published, driver closed, a persisted count saved) and
+        close a bus or port that no remaining sensor uses."""
+        going = [u for u in self._units if u.name in set(names)]
+        for unit in going:
+            await self._unsubscribe_commands(unit)
+            await self._stop_unit(unit)
+        if any(u.built.driver.count != u.saved_count for u in going if u.persist_every):
+            await self._save_counts()
+        self._units = [u for u in self._units if u not in going]
+        self._persisted = [u for u in self._persisted if u not in going]
+        self._compensated = self._compensation_targets(check=False)
+        used = {u.built.resource for u in self._units}
+        for unit in going:
+            if unit.built.resource is not None and unit.built.resource not in used:
+                assert self._resources is not None
+                self._resources.release(unit.built.resource)
+
+    def reorder(self, names: Sequence[str]) -> None:
+        """List the sensors in the config file's order (status page, STATUS=, discovery)."""
+        rank = {name: i for i, name in enumerate(names)}
+        self._units.sort(key=lambda u: rank.get(u.name, len(rank)))
+
+    async def add(self, configs: Sequence[SensorBase]) -> None:
+        """Build and start these sensors (SensorSetupError naming the sensor, before any starts);
+        a pulse counter with persist = true continues from its saved count."""
+        assert self._resources is not None, "a service built by from_config"
+        built = build_sensors(configs, self._resources)
+        units = [self._unit(b, self.base_topic) for b in built]
+        if any(u.persist_every is not None for u in units) and self._counters is None:
+            raise SensorSetupError("persist = true needs a state directory")
+        problems = compensation_problems([u.built for u in self._units + units])
+        if problems:
+            raise problems[0]
+        self._units += units
+        self._persisted += [u for u in units if u.persist_every is not None]
+        self._compensated = self._compensation_targets()
+        await self._restore_counts(units)
+        for unit in units:
+            self._start_unit(unit)
+            await self._subscribe_commands(unit)
 
     async def _close_driver(self, unit: _Unit) -> None:
         if not unit.opened:
@@ -381,13 +437,16 @@ class SensorService:
 
     # --- persisted pulse counts ---------------------------------------------------------------------
 
-    async def _restore_counts(self) -> None:
-        if not self._persisted:
+    async def _restore_counts(self, units: Sequence[_Unit] | None = None) -> None:
+        persisted = [
+            u for u in (self._units if units is None else units) if u.persist_every is not None
+        ]
+        if not persisted:
             return
         assert self._counters is not None
         self._saved_counts = await asyncio.to_thread(self._counters.load)
         now = self._clock.monotonic()
-        for unit in self._persisted:
+        for unit in persisted:
             saved = self._saved_counts.get(unit.name)
             if saved is not None:
                 unit.built.driver.restore(saved)
@@ -739,7 +798,7 @@ class SensorService:
 
     def status(self) -> ServiceStatus:
         return ServiceStatus(
-            bool(self._tasks),
+            any(self._tasks.values()),
             self.last_progress,
             tuple(self._sensor_status(u) for u in self._units),
         )

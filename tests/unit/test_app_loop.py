@@ -19,7 +19,7 @@ def test_a_crash_without_uvloop_carries_no_import_error_chain(monkeypatch, caplo
     """A bug is the one case that prints a traceback (exit code 70, gateway.exitcodes)."""
     monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError
 
-    async def crash(config):
+    async def crash(config, path=None):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(app, "run", crash)

@@ -1,0 +1,64 @@
+"""The sensors' part of a reload: each sensor added, removed or changed is started, stopped or
+restarted alone; the others keep their task and their schedule (their next reading time is not
+reset). Removed and changed sensors stop first (their offline state published, their driver
+closed, a GPIO pin or a serial port freed), then the added and changed ones start, one at a time,
+so that one that cannot be built fails alone."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gateway.reload import ComponentResult, Outcome, diff_named
+
+log = logging.getLogger(__name__)
+
+
+async def reload_sensors(gateway: Any, old_config: Any, new_config: Any) -> list[ComponentResult]:
+    diff = diff_named(old_config.sensors, new_config.sensors)
+    results = [ComponentResult("sensor", s.name, Outcome.UNCHANGED) for s in diff.unchanged]
+    if not (diff.added or diff.removed or diff.changed):
+        return results
+    service = await _service(gateway, new_config)
+    await service.remove([s.name for s in diff.removed] + [old.name for old, _ in diff.changed])
+    results += [ComponentResult("sensor", s.name, Outcome.REMOVED) for s in diff.removed]
+    for config, outcome in [(s, Outcome.ADDED) for s in diff.added] + [
+        (new, Outcome.RESTARTED) for _, new in diff.changed
+    ]:
+        try:
+            await service.add([config])
+        except Exception as exc:  # noqa: BLE001 - the other sensors go on
+            detail = f"{exc}" if outcome is Outcome.ADDED else f"stopped; the new settings: {exc}"
+            results.append(ComponentResult("sensor", config.name, Outcome.FAILED, detail))
+        else:
+            results.append(ComponentResult("sensor", config.name, outcome, _what(diff, config)))
+    service.reorder([s.name for s in new_config.sensors])
+    return results
+
+
+def _what(diff: Any, config: Any) -> str:
+    """Which keys of a changed sensor changed (for the result line)."""
+    for old, new in diff.changed:
+        if new is config:
+            keys = [
+                k for k in type(new).model_fields if getattr(old, k, None) != getattr(new, k, None)
+            ]
+            return "changed: " + ", ".join(keys) if keys else "type changed"
+    return ""
+
+
+async def _service(gateway: Any, new_config: Any) -> Any:
+    """The running sensor service, or a new empty one when the gateway started without sensors."""
+    from gateway.components import insert_in_order, pin_factory_for, sensor_service
+    from gateway.sensors.scheduler import SensorService
+
+    for service in gateway.services:
+        if isinstance(service, SensorService):
+            return service
+    if getattr(gateway, "pin_factory", None) is None:
+        gateway.pin_factory = pin_factory_for(new_config)
+    base = gateway.config.gateway.base_topic  # the running one: a new base_topic needs a restart
+    service = sensor_service(gateway, [], base, gateway.pin_factory)
+    await service.start()
+    insert_in_order(gateway.services, service)
+    return service
