@@ -167,6 +167,9 @@ class BH1750Config(I2CSensor):
     mtreg: Annotated[int, Field(ge=31, le=254)] = 69  # measurement time register (sensitivity)
 
 
+# A datasheet's float choices (gains, resolutions, conversion times) are Literal[...] fields: pydantic
+# checks a value against exactly those and names them in its error, but typing's Literal takes no
+# floats (PEP 586), so each such field carries `type: ignore[valid-type]` (mypy then sees no type).
 class ADS1115Config(I2CSensor):
     driver = ("drivers.i2c.ads1115", "ADS1115")
     type: Literal["ads1115"]
@@ -175,7 +178,7 @@ class ADS1115Config(I2CSensor):
     channels: Annotated[
         list[Literal["0", "1", "2", "3", "0-1", "0-3", "1-3", "2-3"]], Field(min_length=1)
     ] = ["0", "1", "2", "3"]
-    gain: Literal[6.144, 4.096, 2.048, 1.024, 0.512, 0.256] = 4.096  # full-scale volts
+    gain: Literal[6.144, 4.096, 2.048, 1.024, 0.512, 0.256] = 4.096  # type: ignore[valid-type]  # full-scale volts
     data_rate: Literal[8, 16, 32, 64, 128, 250, 475, 860] = 128  # samples per second
 
 
@@ -247,7 +250,7 @@ class MCP9808Config(I2CSensor):
     driver = ("drivers.i2c.mcp9808", "MCP9808")
     type: Literal["mcp9808"]
     address: I2CAddress = 0x18
-    resolution: Literal[0.5, 0.25, 0.125, 0.0625] = 0.0625  # °C; conversion 30 .. 250 ms
+    resolution: Literal[0.5, 0.25, 0.125, 0.0625] = 0.0625  # type: ignore[valid-type]  # °C; conversion 30 .. 250 ms
 
 
 class SCD4xConfig(I2CSensor):
@@ -314,8 +317,8 @@ class VEML7700Config(I2CSensor):
     driver = ("drivers.i2c.veml7700", "VEML7700")
     type: Literal["veml7700"]
     address: I2CAddress = 0x10
-    gain: Literal[2.0, 1.0, 0.25, 0.125] | None = None  # None with integration_time: auto
-    integration_time: Literal[0.025, 0.05, 0.1, 0.2, 0.4, 0.8] | None = None  # seconds
+    gain: Literal[2.0, 1.0, 0.25, 0.125] | None = None  # type: ignore[valid-type]  # None with integration_time: auto
+    integration_time: Literal[0.025, 0.05, 0.1, 0.2, 0.4, 0.8] | None = None  # type: ignore[valid-type]  # seconds
     resolution: PositiveFloat = 0.0036  # lx per count at gain 2, 800 ms (newer datasheets: 0.0042)
 
     @model_validator(mode="after")
@@ -332,7 +335,7 @@ class TSL2561Config(I2CSensor):
     type: Literal["tsl2561"]
     address: I2CAddress = 0x39
     gain: Literal["auto", "1x", "16x"] = "auto"  # auto: 16x, or 1x when 16x saturates
-    integration_time: Literal[0.0137, 0.101, 0.402] = 0.402  # seconds
+    integration_time: Literal[0.0137, 0.101, 0.402] = 0.402  # type: ignore[valid-type]  # seconds
 
 
 class TSL2591Config(I2CSensor):
@@ -372,7 +375,7 @@ class INA260Config(I2CSensor):
     type: Literal["ina260"]
     address: I2CAddress = 0x40
     samples: Literal[1, 4, 16, 64, 128, 256, 512, 1024] = 16  # averaged per conversion
-    conversion_time: Literal[
+    conversion_time: Literal[  # type: ignore[valid-type]
         0.00014, 0.000204, 0.000332, 0.000588, 0.0011, 0.002116, 0.004156, 0.008244
     ] = 0.0011  # seconds, bus and shunt each
 
@@ -438,7 +441,7 @@ class MAX31855Config(SPISensor):
 class MAX31865Config(SPISensor):
     driver = ("drivers.spi.max31865", "MAX31865")
     type: Literal["max31865"]
-    rtd_nominal: Literal[100.0, 1000.0] = 100.0  # PT100 or PT1000
+    rtd_nominal: Literal[100.0, 1000.0] = 100.0  # type: ignore[valid-type]  # PT100 or PT1000
     reference: PositiveFloat = 430.0  # the board's reference resistor (PT1000: 4300)
     wires: Literal[2, 3, 4] = 3
     filter_hz: Literal[50, 60] = 50  # your mains frequency
