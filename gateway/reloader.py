@@ -16,8 +16,8 @@ the file as it was when the last reload started, which is the file as it is afte
    announces what the others now run). Each part returns one `ComponentResult` per thing it owns
    (gateway.reload); a part that raises is reported `failed` with the reason and the rest go on.
    Settings that take effect only at start ([gateway] base_topic, state_dir, id, demo,
-   clock_check; [store]; [web]) are reported `needs restart` against the config the gateway
-   started with, until a restart or until the file has them back as they were.
+   clock_check; [web] but its allow_anonymous) are reported `needs restart` against the config
+   the gateway started with, until a restart or until the file has them back as they were.
 4. The new config becomes `gateway.config`; one log line per component; a retained JSON summary
    on `<base>/gateway/reload`; `$SYS/broker/reload/...` counters; READY=1 with the status line.
 
@@ -57,8 +57,9 @@ PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 #: [gateway] keys that change live; every other key of it takes effect at the next start
 LIVE_GATEWAY_KEYS = ("log_level",)
-#: whole sections that take effect at the next start
-RESTART_SECTIONS = ("store", "web")
+#: [web] keys the broker's part applies live (to new MQTT over WebSockets connections); every
+#: other [web] key takes effect at the next start (the web listener is not reopened by a reload)
+LIVE_WEB_KEYS = ("allow_anonymous",)
 
 
 @dataclass
@@ -222,11 +223,13 @@ def publish_sys(broker: Any, values: dict[str, object]) -> None:
 async def apply(gateway: Any, old: Any, new: Any, started: Any) -> list[ComponentResult]:
     """Every part in order; one that raises is `failed` and the others go on."""
     results = gateway_section(gateway, new, started)
-    results += [
-        ComponentResult(section, section, Outcome.NEEDS_RESTART, "takes effect at the next start")
-        for section in RESTART_SECTIONS
-        if getattr(new, section) != getattr(started, section)
-    ]
+    web = _changed_keys(new.web, started.web, LIVE_WEB_KEYS)
+    if web:
+        results.append(
+            ComponentResult(
+                "web", ", ".join(web), Outcome.NEEDS_RESTART, "takes effect at next start"
+            )
+        )
     for module, function, sections in PARTS:
         part = _part(module, function)
         try:
@@ -282,12 +285,7 @@ def gateway_section(gateway: Any, new: Any, started: Any) -> list[ComponentResul
         results.append(
             ComponentResult("gateway", "log_level", Outcome.RECONFIGURED, new.gateway.log_level)
         )
-    waiting = [
-        key
-        for key in new.gateway.model_fields
-        if key not in LIVE_GATEWAY_KEYS
-        and getattr(new.gateway, key) != getattr(started.gateway, key)
-    ]
+    waiting = _changed_keys(new.gateway, started.gateway, LIVE_GATEWAY_KEYS)
     if waiting:
         results.append(
             ComponentResult(
@@ -295,6 +293,14 @@ def gateway_section(gateway: Any, new: Any, started: Any) -> list[ComponentResul
             )
         )
     return results
+
+
+def _changed_keys(new: Any, started: Any, live: tuple[str, ...]) -> list[str]:
+    return [
+        key
+        for key in type(new).model_fields
+        if key not in live and getattr(new, key) != getattr(started, key)
+    ]
 
 
 async def reload_diagnostics(gateway: Any, old: Any, new: Any) -> list[ComponentResult]:

@@ -1,0 +1,130 @@
+"""The reload framework (gateway.reloader) on an in-process gateway: [gateway] keys (log_level
+live, the others `needs restart` until the file has them back), rules restarted only when they
+changed, Home Assistant discovery switched off (every config cleared) and on again, and a
+component that raises reported `failed` while the others are applied."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.app import Gateway
+from gateway.automation.service import RuleService
+from gateway.reload import Outcome
+from tests.support.gateway_process import free_port
+
+
+def text(tmp_path: Path, port: int, *, level="INFO", base="edge", rule="press", ha=True) -> str:
+    return f"""
+[gateway]
+id = "gw"
+base_topic = "{base}"
+state_dir = "{tmp_path / "state"}"
+log_level = "{level}"
+demo = true
+[broker]
+sys_interval = 0
+[[broker.listeners]]
+port = {port}
+[homeassistant]
+discovery = {"true" if ha else "false"}
+[[sensors]]
+type = "simulated"
+name = "s"
+interval = 60
+[[rules]]
+name = "r"
+topic = "in/button"
+equals = "{rule}"
+trigger = "message"
+on_active = [{{ publish = "out/x", payload = "1" }}]
+"""
+
+
+@pytest.fixture
+async def running(tmp_path):
+    from gateway.config import load
+
+    port = free_port()
+    path = tmp_path / "gateway.toml"
+    path.write_text(text(tmp_path, port))
+    gateway = Gateway(load(path), config_path=path)
+    await gateway.start()
+    try:
+        yield gateway, path, port
+    finally:
+        await gateway.stop()
+        logging.getLogger().setLevel(logging.WARNING)
+
+
+def rows(report) -> dict:
+    return {(c.kind, c.name): c for c in report.components}
+
+
+async def test_gateway_keys_and_rules(running, tmp_path):
+    gateway, path, port = running
+    rules_before = next(s for s in gateway.services if isinstance(s, RuleService))
+
+    path.write_text(text(tmp_path, port, level="DEBUG", base="other"))
+    report = await gateway.reloader.reload()
+    found = rows(report)
+    assert report.ok
+    assert found["gateway", "log_level"].outcome is Outcome.RECONFIGURED
+    assert logging.getLogger().level == logging.DEBUG
+    assert found["gateway", "base_topic"].outcome is Outcome.NEEDS_RESTART
+    assert found["rules", "rules"].outcome is Outcome.UNCHANGED
+    assert rules_before in gateway.services  # not restarted
+    assert gateway.config.gateway.base_topic == "other"  # the file's, reported as waiting
+
+    # a later reload still says base_topic waits for a restart; a changed rule restarts the rules
+    path.write_text(text(tmp_path, port, level="DEBUG", base="other", rule="hold"))
+    found = rows(await gateway.reloader.reload())
+    assert found["gateway", "base_topic"].outcome is Outcome.NEEDS_RESTART
+    assert found["rules", "rules"].outcome is Outcome.RESTARTED
+    assert found["rules", "rules"].detail == "changed: r"
+    assert rules_before not in gateway.services
+    rules_after = next(s for s in gateway.services if isinstance(s, RuleService))
+    assert rules_after.rules[0].config.equals == "hold"
+
+    # back as it started: nothing waits for a restart any more
+    path.write_text(text(tmp_path, port, level="DEBUG", rule="hold"))
+    found = rows(await gateway.reloader.reload())
+    assert not any(c.outcome is Outcome.NEEDS_RESTART for c in found.values())
+
+
+async def test_discovery_off_clears_every_config_and_on_publishes_them(running, tmp_path):
+    gateway, path, port = running
+    seen: dict[str, bytes] = {}
+    watcher = gateway.broker.local_client("watcher")
+    await watcher.subscribe("homeassistant/#", lambda m: seen.__setitem__(m.topic, m.payload))
+
+    path.write_text(text(tmp_path, port, ha=False))
+    found = rows(await gateway.reloader.reload())
+    assert found["discovery", "homeassistant"].outcome is Outcome.REMOVED
+    configs = [t for t in seen if t.endswith("/config")]
+    assert configs and all(seen[t] == b"" for t in configs)  # every one cleared
+
+    path.write_text(text(tmp_path, port))
+    found = rows(await gateway.reloader.reload())
+    assert found["discovery", "homeassistant"].outcome is Outcome.ADDED
+    assert all(seen[t] != b"" for t in configs)  # published again
+
+
+async def test_a_part_that_raises_is_failed_and_the_others_apply(running, tmp_path, monkeypatch):
+    gateway, path, port = running
+
+    async def broken(gateway, old, new):
+        raise RuntimeError("boom")
+
+    import gateway.sensors.reload as sensors_reload
+
+    monkeypatch.setattr(sensors_reload, "reload_sensors", broken)
+    path.write_text(text(tmp_path, port, rule="hold"))
+    report = await gateway.reloader.reload()
+    found = rows(report)
+    assert found["sensors", "sensors"].outcome is Outcome.FAILED
+    assert found["sensors", "sensors"].detail == "boom"
+    assert found["rules", "rules"].outcome is Outcome.RESTARTED
+    assert gateway.config.rules[0].equals == "hold"
