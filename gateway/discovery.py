@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway import __version__
-from gateway.broker.local import LocalClient, Message
+from gateway.broker.local import LocalClient, LocalMessage
 from gateway.relays.config import OutputConfig
 from gateway.relays.topics import Topics as RelayTopics
 from gateway.sensors.commands import (
@@ -582,7 +582,7 @@ class Discovery:
             await self._client.publish(topic, b"", qos=1, retain=True)
         return len(topics)
 
-    async def _on_status(self, message: Message) -> None:
+    async def _on_status(self, message: LocalMessage) -> None:
         if message.payload.strip().lower() == ONLINE:
             await self.publish_all()
             if self._on_birth is not None:

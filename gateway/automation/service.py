@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.automation.config import Action, RuleConfig, field_value
 from gateway.automation.rules import Condition, RuleMachine, State, Transition
-from gateway.broker.local import LocalClient, Message
+from gateway.broker.local import LocalClient, LocalMessage
 from gateway.sensors.clock import Clock, SystemClock
 from gateway.sensors.payloads import stamp
 from gateway.sensors.topics import topics_for
@@ -44,7 +44,7 @@ class Rule:
         self.firings = 0
         self.last: dict[str, Any] | None = None
 
-    def value_of(self, message: Message) -> Any:
+    def value_of(self, message: LocalMessage) -> Any:
         """The watched value in a message, or None when it is not there."""
         c = self.config
         if c.sensor is not None or c.field is not None:
@@ -122,7 +122,7 @@ class RuleService:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def _on_value(self, rule: Rule, message: Message) -> None:
+    async def _on_value(self, rule: Rule, message: LocalMessage) -> None:
         value = rule.value_of(message)
         if value is None:
             return
@@ -134,7 +134,7 @@ class RuleService:
         await self._run(rule, rule.machine.observe(value, now))
         self._poke()
 
-    async def _on_availability(self, rule: Rule, message: Message) -> None:
+    async def _on_availability(self, rule: Rule, message: LocalMessage) -> None:
         if message.payload.strip() == b"offline":
             await self._run(rule, rule.machine.unavailable(self._clock.monotonic()))
             self._poke()

@@ -1,8 +1,10 @@
 """In-process clients of the broker: how sensors, relays and the bridge publish and subscribe.
 
 A `LocalClient` is a session of the router like any network client, minus the socket: its messages
-go through the same routing, retained store and queues (the ACL does not apply to them), so a LAN subscriber and the
-bridge see sensor readings exactly as they would see a LAN publisher's messages.
+go through the same routing, retained store and queues (the ACL does not apply to them), so a LAN
+subscriber and the bridge see sensor readings exactly as they would see a LAN publisher's messages.
+An in-process subscriber receives a `LocalMessage`: the subscriber's view of a message, not the
+broker's own `gateway.broker.message.Message` (which carries its routing state).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from gateway.mqtt.properties import NO_PROPERTIES, Properties
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
+class LocalMessage:
     """A message delivered to an in-process subscriber.
 
     `retain` is the flag as published (subscriptions of local clients use retain-as-published), or
@@ -31,7 +33,7 @@ class Message:
     properties: Properties = NO_PROPERTIES
 
 
-MessageHandler = Callable[[Message], Awaitable[None] | None]
+MessageHandler = Callable[[LocalMessage], Awaitable[None] | None]
 
 
 class LocalClient(Protocol):

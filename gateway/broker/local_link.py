@@ -22,7 +22,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from gateway.broker.connection import Connection
-from gateway.broker.local import Message, MessageHandler
+from gateway.broker.local import LocalMessage, MessageHandler
 from gateway.broker.message import Delivery
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import QoS
@@ -56,7 +56,7 @@ class LocalLink:
         self.client_id = client_id
         self._handlers: dict[str, MessageHandler] = {}
         self._routes: dict[str, list[MessageHandler]] = {}  # topic -> handlers, cleared on change
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(LOCAL_QUEUE_LIMIT)
+        self._queue: asyncio.Queue[LocalMessage] = asyncio.Queue(LOCAL_QUEUE_LIMIT)
         self._task: asyncio.Task | None = None
         self._packet_id = 0
         core = broker.core
@@ -92,7 +92,7 @@ class LocalLink:
         self, delivery: Delivery, packet_id: int | None, dup: bool, now: float
     ) -> bool:
         publish = delivery.to_publish(now, None)
-        message = Message(
+        message = LocalMessage(
             publish.topic, publish.payload, QoS(delivery.qos), delivery.retain, publish.properties
         )
         try:
@@ -136,7 +136,8 @@ class LocalLink:
         packet = Publish(topic, data, QoS(qos), retain, False, None, properties)
         broker = self.broker
         # the components that publish through a local client (sensors, relays, availability) publish
-        # what the gateway regenerates at start-up: `own` keeps it off the SD card (Message.own)
+        # what the gateway regenerates at start-up: `own` keeps it off the SD card (the broker's
+        # gateway.broker.message.Message.own)
         broker.core.route_publish(packet, topic, self.client_id, broker.clock(), own=True)
         broker.flush()
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drivers.gpio.outputs import Output
-from gateway.broker.local import LocalClient, Message
+from gateway.broker.local import LocalClient, LocalMessage
 from gateway.logfields import fields
 from gateway.mqtt.properties import Properties
 from gateway.relays.clock import SYSTEM_CLOCK, Clock
@@ -331,7 +331,7 @@ class RelayService:
     async def command(self, name: str, payload: bytes) -> Outcome:
         """A command that did not come over MQTT (the web API): the same parsing, admission and
         safety rules as a message on `<base>/relay/<name>/set`; the caller checked the ACL."""
-        return await self._handle(name, Message(f"{self._base}/relay/{name}/set", payload))
+        return await self._handle(name, LocalMessage(f"{self._base}/relay/{name}/set", payload))
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Each output's read-back state, availability, safety limits and last switch (web page)."""
@@ -358,12 +358,12 @@ class RelayService:
             )
         return out
 
-    async def _on_message(self, message: Message) -> None:
+    async def _on_message(self, message: LocalMessage) -> None:
         name = message.topic.rsplit("/", 2)[-2]
         outcome = await self._handle(name, message)
         await self._respond(message, outcome)
 
-    async def _handle(self, name: str, message: Message) -> Outcome:
+    async def _handle(self, name: str, message: LocalMessage) -> Outcome:
         cfg = self._cfg.get(name)
         if cfg is None:
             log.warning("relays: command for unknown output %r ignored", name)
@@ -410,7 +410,7 @@ class RelayService:
         await self._event(name, {"event": "ignored", "reason": reason.value, "detail": detail})
         return Outcome(name, Result.IGNORED, reason, detail, self._readback.get(name))
 
-    async def _respond(self, message: Message, outcome: Outcome) -> None:
+    async def _respond(self, message: LocalMessage, outcome: Outcome) -> None:
         topic = message.properties.response_topic
         if not topic:
             return

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from drivers.base import DriverError, Reading
-from gateway.broker.local import LocalClient, Message
+from gateway.broker.local import LocalClient, LocalMessage
 from gateway.discovery import DiscoveredSensor, human
 from gateway.logfields import fields
 from gateway.ratelog import RateLimitedLog
@@ -613,7 +613,7 @@ class SensorService:
         state = unit.topics.state
         for name in unit.supported:
 
-            async def handler(message: Message, u: _Unit = unit, n: str = name) -> None:
+            async def handler(message: LocalMessage, u: _Unit = unit, n: str = name) -> None:
                 await self._on_command(u, n, message)
 
             await self._client.subscribe(commands.command_topic(state, name), handler, qos=1)
@@ -625,7 +625,7 @@ class SensorService:
         for name in unit.supported:
             await self._client.unsubscribe(commands.command_topic(unit.topics.state, name))
 
-    async def _on_command(self, unit: _Unit, name: str, message: Message) -> None:
+    async def _on_command(self, unit: _Unit, name: str, message: LocalMessage) -> None:
         try:
             command = commands.parse(name, message.payload, retained=message.retain)
         except commands.CommandError as exc:

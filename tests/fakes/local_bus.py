@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 
-from gateway.broker.local import Message, MessageHandler
+from gateway.broker.local import LocalMessage, MessageHandler
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
 
@@ -28,14 +28,14 @@ def _matches(topic_filter: str, topic: str) -> bool:
 
 @dataclass
 class MemoryBus:
-    retained: dict[str, Message] = field(default_factory=dict)
-    log: list[Message] = field(default_factory=list)  # every published message, in order
+    retained: dict[str, LocalMessage] = field(default_factory=dict)
+    log: list[LocalMessage] = field(default_factory=list)  # every published message, in order
     _subs: list[tuple[str, str, MessageHandler]] = field(default_factory=list)
 
     def client(self, client_id: str) -> MemoryClient:
         return MemoryClient(self, client_id)
 
-    async def route(self, message: Message) -> None:
+    async def route(self, message: LocalMessage) -> None:
         self.log.append(message)
         if message.retain:
             if message.payload:
@@ -65,7 +65,7 @@ class MemoryClient:
         properties: Properties = NO_PROPERTIES,
     ) -> None:
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
-        await self.bus.route(Message(topic, data, QoS(qos), retain, properties))
+        await self.bus.route(LocalMessage(topic, data, QoS(qos), retain, properties))
 
     async def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1) -> None:
         self.bus._subs.append((self.client_id, topic_filter, handler))
@@ -79,7 +79,7 @@ class MemoryClient:
         ]
 
 
-async def _call(handler: MessageHandler, message: Message) -> None:
+async def _call(handler: MessageHandler, message: LocalMessage) -> None:
     result = handler(message)
     if inspect.isawaitable(result):
         await result

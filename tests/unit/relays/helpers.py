@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from gateway.broker.local import Message
+from gateway.broker.local import LocalMessage
 from tests.fakes.local_bus import MemoryBus
 
 WALL_OFFSET = 1_700_000_000.0
@@ -45,7 +45,7 @@ class Watcher:
     """Collects messages on a topic filter; `next()` awaits the next one."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[Message] = asyncio.Queue()
+        self.queue: asyncio.Queue[LocalMessage] = asyncio.Queue()
 
     @classmethod
     async def on(cls, bus: MemoryBus, topic_filter: str) -> Watcher:
@@ -53,13 +53,13 @@ class Watcher:
         await bus.client(f"watch-{topic_filter}").subscribe(topic_filter, watcher.queue.put_nowait)
         return watcher
 
-    async def next(self) -> Message:
+    async def next(self) -> LocalMessage:
         return await asyncio.wait_for(self.queue.get(), 2)
 
     async def next_json(self) -> Any:
         return json.loads((await self.next()).payload)
 
-    def drain(self) -> list[Message]:
+    def drain(self) -> list[LocalMessage]:
         out = []
         while not self.queue.empty():
             out.append(self.queue.get_nowait())
