@@ -152,9 +152,12 @@ def sensor_service(gateway: Gateway, configs: Any, base: str, factory: Any) -> S
     )
     sensors.clock_status = gateway.clock_status
     beat = gateway.watchdog.register("sensors", max_age=120)
-    gateway.heartbeat_checks.append(
-        lambda: (not sensors.names or sensors.last_progress > broker.clock() - 120) and beat.beat()
-    )
+
+    def check() -> None:
+        if not sensors.names or sensors.last_progress > broker.clock() - 120:
+            beat.beat()
+
+    gateway.heartbeat_checks.append(check)
     return sensors
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 __all__ = ["ComponentResult", "NamedDiff", "Outcome", "diff_named"]
@@ -66,7 +67,7 @@ class NamedDiff(Generic[T]):
 
 
 def diff_named(
-    old: Iterable[T], new: Iterable[T], key: Callable[[T], Any] = lambda item: item.name
+    old: Iterable[T], new: Iterable[T], key: Callable[[T], Any] = attrgetter("name")
 ) -> NamedDiff[T]:
     """Compare by `key` (the name), then by equality of the records; new order is kept."""
     before = {key(item): item for item in old}

@@ -322,12 +322,10 @@ async def reload_discovery(gateway: Any, old: Any, new: Any) -> list[ComponentRe
     if not new.homeassistant.discovery:
         if running is None:
             return []
-        cleared = await running.clear()
+        count = await running.clear()
         await running.stop()
         gateway.services.remove(running)
-        return [
-            ComponentResult("discovery", "homeassistant", Outcome.REMOVED, f"{cleared} cleared")
-        ]
+        return [ComponentResult("discovery", "homeassistant", Outcome.REMOVED, f"{count} cleared")]
     if running is None:
         device, entities = discovery_entities(new, gateway.services, diagnostics, base)
         discovery = Discovery(

@@ -47,14 +47,14 @@ def _sensor_topics(config: Any) -> dict[str, Any]:
 
 
 async def _restart(
-    gateway: Any, cls: type, kind: str, old: Any, new: Any, also: bool, build: Any
+    gateway: Any, cls: type[Any], kind: str, old: Any, new: Any, also: bool, build: Any
 ) -> ComponentResult:
     from gateway.components import insert_in_order
 
     diff = diff_named(old, new)
     if not (diff.added or diff.removed or diff.changed or (also and new)):
         return ComponentResult(kind, kind, Outcome.UNCHANGED, f"{len(new)} configured")
-    running = next((s for s in gateway.services if isinstance(s, cls)), None)
+    running: Any = next((s for s in gateway.services if isinstance(s, cls)), None)
     if running is not None:
         await running.stop()
         gateway.services.remove(running)
