@@ -39,7 +39,7 @@ import pytest
 
 from tests.boot import rootfs
 
-pytestmark = [pytest.mark.boot, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.boot, pytest.mark.opt_in("GATEWAY_BOOT_TEST"), pytest.mark.timeout(3600)]
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -231,8 +231,6 @@ def prepare(root: Path, upgrade: tuple[Path, str]) -> None:
 
 @pytest.fixture(scope="module")
 def booted() -> dict:
-    if os.environ.get("GATEWAY_BOOT_TEST") != "1":
-        pytest.skip("boot test: set GATEWAY_BOOT_TEST=1 (root, debootstrap, systemd-container)")
     rootfs.require_tools()
     OUT.mkdir(parents=True, exist_ok=True)
     deb = timed("build .deb", build_deb)
