@@ -198,6 +198,9 @@ def test_shared_subscription_delivers_each_message_to_one_member_MQTT_4_8_2(pair
     got_b = [int(m.payload) for m in b.messages()]
     assert sorted(got_a + got_b) == list(range(10))
     assert got_a and got_b  # round robin uses both members
+    a.unsubscribe("$share/workers/jobs/#")
+    b.unsubscribe("$share/workers/jobs/#")  # the group's last member: the group goes
+    assert pub.publish("jobs/x", b"x", qos=1).reason_code == R.NO_MATCHING_SUBSCRIBERS
 
 
 def test_shared_subscription_gets_no_retained_messages_MQTT_4_8_2(pair):
