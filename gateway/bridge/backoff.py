@@ -1,14 +1,17 @@
 """Reconnect delays: exponential backoff with full jitter and a cap (pure; randomness injected).
 
 Attempt n (0-based) waits a uniform random time in [0, min(cap, initial * 2**n)] ("full jitter",
-so a fleet of gateways does not reconnect in lock-step after a cloud outage). A connection that
-stayed up for `stable_after` seconds resets the count.
+so a fleet of gateways does not reconnect in lock-step after a cloud outage); the ceiling is
+gateway.retry's `doubling_delay`, the capped doubling every retry loop of the gateway uses. A
+connection that stayed up for `stable_after` seconds resets the count.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+
+from gateway.retry import doubling_delay
 
 
 class Backoff:
@@ -30,7 +33,7 @@ class Backoff:
 
     def ceiling(self) -> float:
         """The upper bound of the next delay."""
-        return min(self.cap, self.initial * (2 ** min(self.attempts, 62)))
+        return doubling_delay(self.initial, self.attempts, self.cap)
 
     def next_delay(self) -> float:
         """The delay before the next attempt; counts the attempt."""
