@@ -1,5 +1,5 @@
 """Shared input-pin plumbing for GPIO inputs and pulse counters: pull configuration, active-low
-logic and debouncing.
+logic, debouncing, and `EdgeInput`, the base both drivers build on (open, close, edge handling).
 
 How debouncing works: gpiozero's pin factories disagree on what `bounce` means (lgpio waits for the
 level to be stable, RPi.GPIO ignores edges after an edge, MockFactory ignores it), so the driver does
@@ -11,8 +11,11 @@ level after a glitch; the drivers' `read()` returns the pin's real level, so the
 
 from __future__ import annotations
 
+import abc
 import threading
 from typing import Any
+
+from drivers.base import Driver
 
 PULLS = {"up": True, "down": False, "none": None}  # gpiozero's pull_up argument
 
@@ -68,3 +71,58 @@ class Debouncer:
                 return False
             self._last = ticks
             return True
+
+
+class EdgeInput(Driver):
+    """An input pin whose debounced edges reach `_edge(active)` on gpiozero's event thread.
+
+    `active_low` says which pin level is active; it defaults to True with a pull-up (the switch
+    shorts the pin to ground) and False otherwise. A subclass opens the pin with `_open_pin()`
+    (which returns whether it is active now), sets up its own state, then calls `_listen()`."""
+
+    def __init__(
+        self,
+        pin: int | str,
+        pull: str,
+        active_low: bool | None,
+        bounce_time: float | None,
+        pin_factory: Any,
+    ) -> None:
+        check_input_options(pin, pull, bounce_time)
+        self.pin_number, self.pull = pin, pull
+        self.active_low = (pull == "up") if active_low is None else active_low
+        self.bounce_time = bounce_time
+        self._factory = pin_factory
+        self._device: Any = None
+        self._debouncer: Debouncer | None = None
+
+    def _open_pin(self) -> bool:
+        self._device = open_input(self.pin_number, self.pull, self._factory)
+        self._debouncer = Debouncer(self.bounce_time, self._device.pin_factory.ticks_diff)
+        return self._is_active(self._device.pin.state)
+
+    def _listen(self) -> None:
+        self._device.pin.when_changed = self._on_edge
+
+    def close(self) -> None:
+        if self._device is not None:
+            self._device.pin.when_changed = None
+            self._device.close()
+            self._device = None
+
+    @property
+    def ignored_edges(self) -> int:
+        """Edges dropped by the debouncer since open()."""
+        return self._debouncer.ignored if self._debouncer else 0
+
+    def _is_active(self, level: Any) -> bool:
+        return bool(level) != self.active_low
+
+    def _on_edge(self, ticks: Any, level: Any) -> None:
+        if self._debouncer is None or not self._debouncer.accept(ticks):
+            return
+        self._edge(self._is_active(level))
+
+    @abc.abstractmethod
+    def _edge(self, active: bool) -> None:
+        """A debounced edge; `active` is the input's state after it."""

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from drivers.base import Driver, DriverError, Reading
-from drivers.gpio.edges import Debouncer, check_input_options, open_input
+from drivers.base import DriverError, Reading
+from drivers.gpio.edges import EdgeInput
 
 #: kind -> quantity name. contact/reed: True = closed; button: True = pressed; pir: True = motion.
 KINDS: dict[str, str] = {
@@ -30,7 +30,7 @@ KINDS: dict[str, str] = {
 Listener = Callable[[Reading], None]
 
 
-class DigitalInput(Driver):
+class DigitalInput(EdgeInput):
     def __init__(
         self,
         pin: int | str,
@@ -41,17 +41,12 @@ class DigitalInput(Driver):
         bounce_time: float | None = None,
         pin_factory: Any = None,
     ) -> None:
-        check_input_options(pin, pull, bounce_time)
+        super().__init__(pin, pull, active_low, bounce_time, pin_factory)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        self.pin_number, self.kind, self.pull = pin, kind, pull
-        self.active_low = (pull == "up") if active_low is None else active_low
-        self.bounce_time = bounce_time
+        self.kind = kind
         self.quantity = KINDS[kind]
         self.quantities = ((self.quantity, ""),)
-        self._factory = pin_factory
-        self._device: Any = None
-        self._debouncer: Debouncer | None = None
         self._listener: Listener | None = None
         self._reported: bool | None = None
         self._lock = threading.Lock()
@@ -61,38 +56,18 @@ class DigitalInput(Driver):
         self._listener = listener
 
     def open(self) -> None:
-        self._device = open_input(self.pin_number, self.pull, self._factory)
-        factory = self._device.pin_factory
-        self._debouncer = Debouncer(self.bounce_time, factory.ticks_diff)
-        self._reported = self._active(self._device.pin.state)
-        self._device.pin.when_changed = self._on_edge
+        self._reported = self._open_pin()
+        self._listen()
 
     def read(self) -> list[Reading]:
         if self._device is None:
             raise DriverError(f"GPIO input on pin {self.pin_number} is not open")
-        active = self._active(self._device.pin.state)
+        active = self._is_active(self._device.pin.state)
         with self._lock:
             self._reported = active
         return [Reading(self.quantity, active)]
 
-    def close(self) -> None:
-        if self._device is not None:
-            self._device.pin.when_changed = None
-            self._device.close()
-            self._device = None
-
-    @property
-    def ignored_edges(self) -> int:
-        """Edges dropped by the debouncer since open()."""
-        return self._debouncer.ignored if self._debouncer else 0
-
-    def _active(self, level: Any) -> bool:
-        return bool(level) != self.active_low
-
-    def _on_edge(self, ticks: Any, level: Any) -> None:
-        if self._debouncer is None or not self._debouncer.accept(ticks):
-            return
-        active = self._active(level)
+    def _edge(self, active: bool) -> None:
         with self._lock:
             if active == self._reported:
                 return

@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drivers.base import Driver, DriverError, Reading
-from drivers.gpio.edges import Debouncer, check_input_options, open_input
+from drivers.base import DriverError, Reading
+from drivers.gpio.edges import EdgeInput
 
 
-class PulseCounter(Driver):
+class PulseCounter(EdgeInput):
     def __init__(
         self,
         pin: int | str,
@@ -42,22 +42,17 @@ class PulseCounter(Driver):
         clock: Callable[[], float] = time.monotonic,
         pin_factory: Any = None,
     ) -> None:
-        check_input_options(pin, pull, bounce_time)
+        super().__init__(pin, pull, active_low, bounce_time, pin_factory)
         for label, value in (("factor", factor), ("rate_per", rate_per)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{label} must be a positive number, not {value!r}")
         names = {"count", total_quantity, rate_quantity}
         if len(names) != 3 or "" in names:
             raise ValueError("count, total_quantity and rate_quantity must be three distinct names")
-        self.pin_number, self.pull = pin, pull
-        self.active_low = (pull == "up") if active_low is None else active_low
-        self.bounce_time, self.factor, self.rate_per = bounce_time, factor, rate_per
+        self.factor, self.rate_per = factor, rate_per
         self.total_quantity, self.rate_quantity = total_quantity, rate_quantity
         self.quantities = (("count", ""), (total_quantity, total_unit), (rate_quantity, rate_unit))
         self._clock = clock
-        self._factory = pin_factory
-        self._device: Any = None
-        self._debouncer: Debouncer | None = None
         self._lock = threading.Lock()
         self._count = 0
         self._active = False
@@ -78,11 +73,9 @@ class PulseCounter(Driver):
             self._count = count
 
     def open(self) -> None:
-        self._device = open_input(self.pin_number, self.pull, self._factory)
-        self._debouncer = Debouncer(self.bounce_time, self._device.pin_factory.ticks_diff)
-        self._active = bool(self._device.pin.state) != self.active_low
+        self._active = self._open_pin()
         self._mark = (self._clock(), self.count)  # the first rate counts from here
-        self._device.pin.when_changed = self._on_edge
+        self._listen()
 
     def read(self) -> list[Reading]:
         if self._device is None:
@@ -101,20 +94,7 @@ class PulseCounter(Driver):
             Reading(self.rate_quantity, self._rate, units[self.rate_quantity]),
         ]
 
-    def close(self) -> None:
-        if self._device is not None:
-            self._device.pin.when_changed = None
-            self._device.close()
-            self._device = None
-
-    @property
-    def ignored_edges(self) -> int:
-        return self._debouncer.ignored if self._debouncer else 0
-
-    def _on_edge(self, ticks: Any, level: Any) -> None:
-        if self._debouncer is None or not self._debouncer.accept(ticks):
-            return
-        active = bool(level) != self.active_low
+    def _edge(self, active: bool) -> None:
         with self._lock:
             if active and not self._active:
                 self._count += 1
