@@ -24,7 +24,7 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
-__all__ = ["ComponentResult", "NamedDiff", "Outcome", "diff_named"]
+__all__ = ["ComponentResult", "NamedDiff", "Outcome", "diff_named", "running_section"]
 
 
 class Outcome(StrEnum):
@@ -82,3 +82,10 @@ def diff_named(
             diff.changed.append((before[name], item))
     diff.removed.extend(item for name, item in before.items() if name not in after)
     return diff
+
+
+def running_section(gateway: Any, old_config: Any) -> Any:
+    """The [gateway] section the components run with: the one the gateway started with (its id,
+    base_topic and state_dir change only at a restart), else the running config's."""
+    reloader = getattr(gateway, "reloader", None)
+    return (old_config if reloader is None else reloader.started_config).gateway

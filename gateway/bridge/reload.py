@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.bridge.config import BridgeConfig
 from gateway.logfields import fields
-from gateway.reload import ComponentResult, Outcome, diff_named
+from gateway.reload import ComponentResult, Outcome, diff_named, running_section
 
 if TYPE_CHECKING:
     from gateway.bridge.service import BridgeService
@@ -91,20 +91,13 @@ async def reload_bridges(
     from gateway.bridge.service import BridgeService
 
     steps = plan(old_config.bridges, new_config.bridges)
-    moved = [
-        key
-        for key in ("id", "base_topic")
-        if getattr(old_config.gateway, key) != getattr(new_config.gateway, key)
-    ]
-    if moved and any(o is not Outcome.REMOVED for o, _ in steps.values()):
-        detail = f"gateway.{' and gateway.'.join(moved)} changed (client ids, metric topics)"
-        return [ComponentResult(KIND, n, Outcome.NEEDS_RESTART, detail) for n in steps]
+    section = running_section(gateway, old_config)
     running = {s.name: s for s in gateway.services if isinstance(s, BridgeService)}
     configs = {b.name: b for b in new_config.bridges}
     results = []
     for name, (outcome, detail) in steps.items():
         try:
-            done = await _apply(gateway, running.get(name), configs.get(name), outcome)
+            done = await _apply(gateway, section, running.get(name), configs.get(name), outcome)
             detail = "; ".join(d for d in (detail, done) if d)
         except Exception as exc:  # one bridge's failure must not stop the others
             log.exception("bridge %s: reload failed", name, extra=fields(bridge=name))
@@ -114,9 +107,14 @@ async def reload_bridges(
 
 
 async def _apply(
-    gateway: Any, running: BridgeService | None, cfg: BridgeConfig | None, outcome: Outcome
+    gateway: Any,
+    section: Any,
+    running: BridgeService | None,
+    cfg: BridgeConfig | None,
+    outcome: Outcome,
 ) -> str:
     from gateway.bridge.service import start_bridge, stop_bridge
+    from gateway.components import insert_in_order
 
     if outcome is Outcome.UNCHANGED:
         return ""
@@ -125,27 +123,13 @@ async def _apply(
         kept = await stop_bridge(gateway, running, removed=True)
         return f"{kept} queued message(s) kept for a bridge of this name"
     assert cfg is not None
-    counters, at = None, _place(gateway, running)
+    counters = None
     if running is not None:  # RESTARTED: the same session (queue), the same counters
         counters = running.counters
         await stop_bridge(gateway, running, removed=False)
-    bridge = await start_bridge(gateway, cfg, counters=counters, at=at)
+    bridge = await start_bridge(
+        gateway, cfg, gateway_id=section.id, base_topic=section.base_topic, counters=counters
+    )
+    insert_in_order(gateway.services, bridge)
     queued = bridge.queued()
     return f"{queued} queued message(s) kept" if running is not None and queued else ""
-
-
-def _place(gateway: Any, running: BridgeService | None) -> int:
-    """Where a (re)started bridge goes in the gateway's services (stopped in reverse order): in
-    the old one's place, else after the last bridge, else before the diagnostics."""
-    from gateway.bridge.service import BridgeService
-    from gateway.diagnostics import DiagnosticsPublisher
-
-    services = gateway.services
-    if running is not None and running in services:
-        return services.index(running)
-    bridges = [i for i, s in enumerate(services) if isinstance(s, BridgeService)]
-    if bridges:
-        return bridges[-1] + 1
-    return next(
-        (i for i, s in enumerate(services) if isinstance(s, DiagnosticsPublisher)), len(services)
-    )

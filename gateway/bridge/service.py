@@ -432,28 +432,35 @@ class BridgeService:
 
 async def start_bridges(gateway: Any) -> list[BridgeService]:
     """Start every configured bridge; each gets a watchdog heartbeat (its timer must tick)."""
-    return [await start_bridge(gateway, cfg) for cfg in gateway.config.bridges]
+    section = gateway.config.gateway
+    return [
+        await start_bridge(gateway, cfg, gateway_id=section.id, base_topic=section.base_topic)
+        for cfg in gateway.config.bridges
+    ]
 
 
 async def start_bridge(
     gateway: Any,
     cfg: BridgeConfig,
     *,
+    gateway_id: str,
+    base_topic: str,
     counters: BridgeCounters | None = None,
-    at: int | None = None,
 ) -> BridgeService:
-    """Start one bridge with its watchdog heartbeat; with `at`, a reload's: it goes into the
-    gateway's services there, and `counters` (the old service's) carry its metrics on."""
-    config = gateway.config
-    bridge = BridgeService(cfg, gateway.broker, config.gateway.id, config.gateway.base_topic)
+    """Start one bridge with its watchdog heartbeat; `counters` (a reload's: the old service's)
+    carry its metrics on."""
+    bridge = BridgeService(cfg, gateway.broker, gateway_id, base_topic)
     if counters is not None:
         bridge.counters = counters
     await bridge.start()
     beat = gateway.watchdog.register(f"bridge-{cfg.name}")
-    bridge.heartbeat_check = lambda: bridge.alive() and beat.beat()
-    gateway.heartbeat_checks.append(bridge.heartbeat_check)
-    if at is not None:
-        gateway.services.insert(at, bridge)
+
+    def check() -> None:
+        if bridge.alive():
+            beat.beat()
+
+    bridge.heartbeat_check = check
+    gateway.heartbeat_checks.append(check)
     return bridge
 
 

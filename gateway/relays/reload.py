@@ -14,17 +14,15 @@ running `RelayService` (gateway.relays.controller), or starts one when the gatew
 from __future__ import annotations
 
 import logging
-import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from gateway.relays.config import OutputConfig
 from gateway.relays.hardware import where
-from gateway.reload import ComponentResult, Outcome, diff_named
+from gateway.reload import ComponentResult, Outcome, diff_named, running_section
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
@@ -71,28 +69,26 @@ def describe(outcome: Outcome, old: OutputConfig | None, new: OutputConfig | Non
 async def reload_relays(
     gateway: Any, old_config: GatewayConfig, new_config: GatewayConfig
 ) -> list[ComponentResult]:
-    """Apply the relay part of a reload to the running gateway; one result per relay."""
+    """Apply the relay part of a reload to the running gateway; one result per relay. Topics and
+    the state file stay where the gateway started them: a new `base_topic` or `state_dir` takes
+    effect at the next start (the reloader reports it)."""
     from gateway.relays.controller import RelayService
 
     old, new = tuple(old_config.relays), tuple(new_config.relays)
     outcomes = plan(old, new)
     if all(o is Outcome.UNCHANGED for o in outcomes.values()):
         return [ComponentResult(KIND, n, o) for n, o in outcomes.items()]
-    moved = [
-        key
-        for key in ("base_topic", "state_dir")
-        if getattr(old_config.gateway, key) != getattr(new_config.gateway, key)
-    ]
-    if moved:  # every relay's topics or stored state move: the whole gateway is concerned
-        detail = f"gateway.{' and gateway.'.join(moved)} changed"
-        return [ComponentResult(KIND, n, Outcome.NEEDS_RESTART, detail) for n in outcomes]
+    if new and getattr(gateway, "pin_factory", None) is None:  # GPIO outputs may come now
+        from gateway.components import pin_factory_for
+
+        gateway.pin_factory = pin_factory_for(new_config)
     service = next((s for s in gateway.services if isinstance(s, RelayService)), None)
     failed: dict[str, str] = {}
     if service is None:
-        await _start_service(gateway, new_config)
+        await _start_service(gateway, new, running_section(gateway, old_config))
     else:
-        if service.pin_factory is None:  # it had expanders only; GPIO outputs may come now
-            service.pin_factory = _pin_factory(new_config)
+        if service.pin_factory is None:
+            service.pin_factory = gateway.pin_factory
         failed = await service.reconfigure(new, outcomes)
         outcomes.update(dict.fromkeys(failed, Outcome.FAILED))
     olds, news = {o.name: o for o in old}, {o.name: o for o in new}
@@ -103,31 +99,26 @@ async def reload_relays(
     return results
 
 
-def _pin_factory(config: GatewayConfig) -> Any:
-    """The components' pin factory choice (it reads only `.config`), for the new config."""
-    from gateway import components
-
-    return components.pin_factory_for(cast("Gateway", types.SimpleNamespace(config=config)))
-
-
-async def _start_service(gateway: Any, config: GatewayConfig) -> None:
-    """The gateway ran no relays: start the service as start-up does, in its place (after the
-    clock watch, so it stops after the sensors, bridges and rules that use it)."""
+async def _start_service(gateway: Any, relays: Sequence[OutputConfig], section: Any) -> None:
+    """The gateway ran no relays: start the service as start-up does, in its place in the
+    services (stopped after the sensors, rules and bridges that use it)."""
+    from gateway.components import insert_in_order
     from gateway.relays.controller import RelayService
-    from gateway.timesync import ClockWatch
 
-    base = config.gateway.base_topic
     service = RelayService(
-        config.relays,
+        relays,
         gateway.broker.local_client("relays"),
-        base,
-        Path(config.gateway.state_dir),
-        pin_factory=_pin_factory(config),
+        section.base_topic,
+        Path(section.state_dir),
+        pin_factory=gateway.pin_factory,
     )
     service.clock_status = gateway.clock_status
     await service.start()
-    services = gateway.services
-    at = next((i + 1 for i, s in enumerate(services) if isinstance(s, ClockWatch)), 0)
-    services.insert(at, service)
+    insert_in_order(gateway.services, service)
     beat = gateway.watchdog.register("relays")
-    gateway.heartbeat_checks.append(lambda: service.alive() and beat.beat())
+
+    def check() -> None:
+        if service.alive():
+            beat.beat()
+
+    gateway.heartbeat_checks.append(check)

@@ -5,6 +5,7 @@ removed bridge keeps what it had queued, which a bridge of the same name sends w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -140,7 +141,7 @@ def test_changed_connection_reconnects_with_its_queue_and_leaves_the_other(tmp_p
             assert got == list(range(COUNT))  # every one, in order
             observer.sync()
             observer.expect_none()  # and no duplicate
-            assert gateway.services(BridgeService)[1] is second_bridge
+            assert second_bridge in gateway.services(BridgeService)  # the same service, running
             assert second_bridge.counters.connects == 1 and link(second_bridge) == second_link
             lan.publish("edge/other/x", b"still bridged", qos=1)
             # the next message Mosquitto gives the observer: no offline/online status between,
@@ -207,6 +208,38 @@ def test_changed_mappings_apply_to_the_queue_kept(tmp_path: Path):
             proxy.set_mode("pass")  # the cloud is back: the queue goes out, mapped anew
             got = [(m.topic, int(m.payload)) for m in observer.expect(10, timeout=30)]
             assert got == [("gw1/data/v2/data/seq", n) for n in range(10)]
+            lan.disconnect()
+        finally:
+            gateway.stop()
+
+
+def test_sighup_reload_of_the_file_reconnects_the_bridge_with_its_queue(tmp_path: Path):
+    """The whole path: the file rewritten, the reloader validates it in a child process and
+    applies it; the result topic has the bridge's line."""
+    port = free_port()
+    head = HEAD.format(state=tmp_path / "state", port=port)
+    with cloud_behind_proxy(tmp_path, "sighup-observer", cut=True) as (mosq, proxy, observer):
+        path = tmp_path / "gateway.toml"
+        old = load_toml(tmp_path, head + cloud(mosq, proxy.port))
+        gateway = GatewayThread(old, path).start()
+        try:
+            lan = TestClient(port, "lan")
+            lan.subscribe("edge/gateway/reload", 1)
+            for n in range(10):
+                lan.publish("edge/data/seq", str(n), qos=1)
+            path.write_text(head + cloud(mosq, mosq.mtls_port))
+            assert gateway.gateway is not None and gateway.gateway.reloader is not None
+            report = gateway.call(gateway.gateway.reloader.reload())
+            assert report.ok, report.problems
+            got = [int(m.payload) for m in observer.expect(10, timeout=30)]
+            assert got == list(range(10))
+            result = json.loads(lan.expect_one().payload)
+            assert {
+                "kind": "bridge",
+                "name": "cloud",
+                "outcome": "restarted",
+                "detail": "connection details (port) changed; 10 queued message(s) kept",
+            } in result["components"]
             lan.disconnect()
         finally:
             gateway.stop()

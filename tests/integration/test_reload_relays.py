@@ -197,3 +197,35 @@ def test_relays_added_to_a_gateway_without_any_and_removed_again(tmp_path: Path,
         assert watcher.disconnects.empty()
     finally:
         gateway.stop()
+
+
+def test_sighup_reload_of_the_file_leaves_the_kept_pin_untouched(tmp_path: Path, pins: MockFactory):
+    """The whole path: the file rewritten, validated in a child process, applied; the result
+    topic has one line per relay."""
+    port = free_port()
+    head = HEAD.format(state=tmp_path / "state", port=port)
+    path = tmp_path / "gateway.toml"
+    gateway = GatewayThread(load_toml(tmp_path, head + BEFORE), path).start()
+    try:
+        watcher = TestClient(port, "watcher")
+        watcher.subscribe("edge/relay/pump", 1)
+        watcher.subscribe("edge/gateway/reload", 1)
+        TestClient(port, "cmd").publish("edge/relay/pump/set", b"ON", qos=1)
+        until(watcher, "edge/relay/pump", b"ON")
+        writes = list(pins.pin(17).writes)
+        path.write_text(head + AFTER)
+        assert gateway.gateway is not None and gateway.gateway.reloader is not None
+        report = gateway.call(gateway.gateway.reloader.reload())
+        assert report.ok, report.problems
+        rows = json.loads(until(watcher, "edge/gateway/reload").payload)["components"]
+        assert {(r["name"], r["outcome"]) for r in rows if r["kind"] == "relay"} == {
+            ("pump", "reconfigured"),
+            ("fan", "unchanged"),
+            ("valve", "restarted"),
+            ("heater", "added"),
+            ("old", "removed"),
+        }
+        assert pins.pin(17).writes == writes and pins.pin(17).state == 1
+        assert pins.pin(24).state == 1
+    finally:
+        gateway.stop()

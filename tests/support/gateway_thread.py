@@ -22,8 +22,10 @@ def load_toml(tmp_path: Path, text: str, name: str = "gateway.toml") -> GatewayC
 
 
 class GatewayThread:
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, config_path: Path | None = None) -> None:
+        """With `config_path`, SIGHUP's reload (gateway.reloader) reads that file."""
         self.config = config
+        self.config_path = config_path
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
         self.gateway: Gateway | None = None
@@ -32,7 +34,7 @@ class GatewayThread:
         self._thread.start()
 
         async def _start() -> Gateway:
-            gateway = Gateway(self.config)
+            gateway = Gateway(self.config, config_path=self.config_path)
             await gateway.start()
             return gateway
 
