@@ -2,6 +2,7 @@
 
 Rule numbers are MQTT 5.0's; where 3.1.1 numbers the same rule differently, both are given.
 `topic_matches` is the slow, obviously correct matcher: the broker's trie is tested against it.
+`filter_matches` is its core without validation or shared-subscription parsing (the ACL uses it).
 """
 
 from __future__ import annotations
@@ -83,7 +84,14 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
     validate_topic_filter(topic_filter)
     validate_topic_name(topic)
     _group, inner = parse_shared(topic_filter)
-    filter_levels = inner.split("/")
+    return filter_matches(inner, topic)
+
+
+def filter_matches(topic_filter: str, topic: str) -> bool:
+    """Whether topic name `topic` matches `topic_filter` taken as written (spec 4.7.1): neither is
+    validated and "$share/" is not parsed, for callers that validated their filters once (the
+    ACL, whose "$share/..." rules are literal, as in Mosquitto)."""
+    filter_levels = topic_filter.split("/")
     topic_levels = topic.split("/")
     if topic.startswith("$") and filter_levels[0] in ("+", "#"):  # [MQTT-4.7.2-1]
         return False

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.broker.auth.files import AuthFileError, numbered_lines, read_text
+from gateway.mqtt.topics import filter_matches
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ class _ClientRules:
 
     def allowed(self, topic: str, access: Access) -> bool:
         """Mosquitto's order: the client's topic rules (deny, then grant), then patterns."""
-        own = [rule for rule in self.own if _topic_matches(rule.topic_filter, topic)]
+        own = [rule for rule in self.own if filter_matches(rule.topic_filter, topic)]
         if any(rule.is_deny for rule in own):
             return False
         if any(access & rule.access for rule in own):
@@ -239,7 +240,7 @@ class _ClientRules:
         matching = [
             rule
             for rule, concrete in self.patterns
-            if (rule.is_deny if concrete is None else _topic_matches(concrete, topic))
+            if (rule.is_deny if concrete is None else filter_matches(concrete, topic))
         ]
         if any(rule.is_deny for rule in matching):
             return False
@@ -395,22 +396,3 @@ def _check_topic_filter(topic_filter: str) -> None:
         if "+" in level and level != "+":
             # 5.0 [MQTT-4.7.1-2], 3.1.1 [MQTT-4.7.1-3]
             raise ValueError(f"invalid topic filter {topic_filter!r}: '+' must be a whole level")
-
-
-def _topic_matches(topic_filter: str, topic: str) -> bool:
-    """Does topic name `topic` match `topic_filter`? (spec 4.7.1). Private on purpose rather
-    than gateway.mqtt.topics.topic_matches: ACL filters match as written (a rule starting with
-    "$share/" is literal, as in Mosquitto, not a shared subscription), and rules are validated
-    once at load instead of on every check."""
-    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
-        return False  # [MQTT-4.7.2-1] wildcards at the first level do not match $ topics
-    filter_levels = topic_filter.split("/")
-    topic_levels = topic.split("/")
-    for index, level in enumerate(filter_levels):
-        if level == "#":
-            return True  # '#' also matches the parent level (spec 4.7.1.2)
-        if index >= len(topic_levels):
-            return False
-        if level != "+" and level != topic_levels[index]:
-            return False
-    return len(filter_levels) == len(topic_levels)

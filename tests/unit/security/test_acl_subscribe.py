@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.broker.auth.acl import AclFile, _intersect, _topic_matches
+from gateway.broker.auth.acl import AclFile, _intersect
+from gateway.mqtt.topics import filter_matches
 
 LEVELS = ["a", "b", "z", "$x"]
 TOPICS = [
@@ -42,7 +43,7 @@ def filters(draw, max_levels=3):
 
 
 def _matched(topic_filter):
-    return {t for t in TOPICS if _topic_matches(topic_filter, t)}
+    return {t for t in TOPICS if filter_matches(topic_filter, t)}
 
 
 @settings(max_examples=400, deadline=None)
