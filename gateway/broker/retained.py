@@ -60,9 +60,10 @@ class RetainedStore:
     def get(self, topic: str) -> Message | None:
         node = self._root
         for level in topic.split("/"):
-            node = node.children.get(level)
-            if node is None:
+            child = node.children.get(level)
+            if child is None:
                 return None
+            node = child
         return node.message
 
     def matching(self, topic_filter: str) -> Iterator[Message]:
@@ -82,9 +83,9 @@ class RetainedStore:
                     continue
                 yield from self._walk(child, levels, depth + 1)
         else:
-            child = node.children.get(level)
-            if child is not None:
-                yield from self._walk(child, levels, depth + 1)
+            exact = node.children.get(level)
+            if exact is not None:
+                yield from self._walk(exact, levels, depth + 1)
 
     def _all(self, node: _Node, skip_dollar: bool) -> Iterator[Message]:
         if node.message is not None and not skip_dollar:  # '#' matches the parent level too

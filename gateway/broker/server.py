@@ -21,7 +21,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from gateway.broker.admission import Admission, Slot
 from gateway.broker.auth.tls import ServerTls, SSLError
@@ -34,9 +34,9 @@ from gateway.ratelog import RateLimitedLog, flush_all
 if TYPE_CHECKING:
     import ssl
 
-log = logging.getLogger(__name__)
+    from gateway.broker.connection import Connection
 
-WRITE_BUFFER_LIMIT = BrokerSettings.max_write_buffer  # the default; settings.max_write_buffer rules
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class _MqttProtocol(asyncio.Protocol):
         self.broker = broker
         self.listener = listener
         self.transport: asyncio.Transport | None = None
-        self.conn = None
+        self.conn: Connection | None = None
         self.slot: Slot | None = None
         self.tls: ServerTls | None = None
         self.peer = ""
@@ -91,7 +91,8 @@ class _MqttProtocol(asyncio.Protocol):
         self.drain_left = -1  # bytes still read and dropped after our half-close; -1: not closing
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # a stream server's protocol: its transport is a Transport (asyncio's and uvloop's)
+        self.transport = transport = cast(asyncio.Transport, transport)
         broker = self.broker
         peer = transport.get_extra_info("peername")
         inet = isinstance(peer, tuple)

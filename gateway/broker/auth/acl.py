@@ -203,11 +203,11 @@ class _ClientRules:
     @classmethod
     def build(cls, acl: AclFile, username: str | None, client_id: str) -> _ClientRules:
         own = acl.rules_for(username)
-        values = {"u": username, "c": client_id}
+        values = {"c": client_id} if username is None else {"u": username, "c": client_id}
         patterns: list[tuple[AclRule, str | None]] = []
         for rule in acl.patterns:
             used = set(_PLACEHOLDER.findall(rule.topic_filter))
-            if "u" in used and username is None:
+            if "u" in used and "u" not in values:
                 continue  # Mosquitto: a %u pattern does not apply to anonymous clients
             if any(_unsafe(values[name]) for name in used):
                 patterns.append((rule, None))

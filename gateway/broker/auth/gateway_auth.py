@@ -34,8 +34,9 @@ from gateway.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:  # imported when a password or SCRAM file is set: hashlib and hmac load OpenSSL's
     # libcrypto (about 1 MB of RSS a gateway without passwords does not need)
+    from gateway.broker.auth.enhanced import Exchange
     from gateway.broker.auth.passwords import PasswordFile
-    from gateway.broker.auth.scram import ScramCredentialsFile, ScramServer
+    from gateway.broker.auth.scram import ScramCredentialsFile
 
 SCRAM_METHOD = "SCRAM-SHA-256"  # gateway.broker.auth.scram.METHOD (a test keeps the two equal)
 
@@ -138,9 +139,15 @@ class GatewayAuth(Authenticator, Authorizer):
             return ReasonCode.NOT_AUTHORIZED
         if self.passwords is None:
             return ReasonCode.SUCCESS if policy.allow_anonymous else ReasonCode.NOT_AUTHORIZED
-        return self._check_password(connect, conn)
+        return self._check_password(connect, conn, self.passwords, connect.username)
 
-    def _check_password(self, connect: Connect, conn) -> ReasonCode:  # noqa: ANN001
+    def _check_password(
+        self,
+        connect: Connect,
+        conn,  # noqa: ANN001
+        passwords: PasswordFile,
+        username: str,
+    ) -> ReasonCode:
         address, now = peer_address(conn.peer), self.clock()
         wait = self.backoff.blocked_for(address, now)
         fields = log_fields(connect.client_id, conn, username=connect.username)
@@ -156,7 +163,7 @@ class GatewayAuth(Authenticator, Authorizer):
                 extra=fields,
             )
             return ReasonCode.CONNECTION_RATE_EXCEEDED
-        if self.passwords.verify(connect.username, connect.password or b""):
+        if passwords.verify(username, connect.password or b""):
             return ReasonCode.SUCCESS
         evicted = self.backoff.evicted
         window = self.backoff.failed(address, now)
@@ -173,7 +180,7 @@ class GatewayAuth(Authenticator, Authorizer):
         )
         return ReasonCode.BAD_USER_NAME_OR_PASSWORD
 
-    def start_enhanced(self, method: str, conn) -> ScramServer | None:  # noqa: ANN001
+    def start_enhanced(self, method: str, conn) -> Exchange | None:  # noqa: ANN001
         """SCRAM-SHA-256 when credentials are configured and the listener does not take the
         identity from the certificate; anything else is not offered (CONNACK 0x8C)."""
         policy = self.policies.get(conn.listener, ListenerPolicy(allow_anonymous=False))

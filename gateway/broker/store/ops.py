@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,13 @@ def decode_props(blob: bytes | None, *, will: bool = False) -> Properties:
     return read_properties(
         Reader(blob), PacketType.CONNECT if will else PacketType.PUBLISH, will=will
     )
+
+
+def message_from_columns(columns: Sequence[Any], offset: float) -> Message:
+    """message_from_row of a joined row's message columns (mid, topic, payload, qos, retain,
+    props, expires_wall, origin: the messages table's order)."""
+    mid, topic, payload, qos, retain, props, expires_wall, origin = columns
+    return message_from_row(mid, topic, payload, qos, retain, props, expires_wall, origin, offset)
 
 
 def message_from_row(
@@ -261,7 +269,7 @@ def read_queued(
         try:
             message = cache.get(m[0])
             if message is None:
-                message = cache[m[0]] = message_from_row(*m, offset)
+                message = cache[m[0]] = message_from_columns(m, offset)
             out.append(Delivery(message, QoS(qos), bool(retain), sub_ids_tuple(sub_ids), qid))
         except ROW_ERRORS as exc:
             if bad is None:

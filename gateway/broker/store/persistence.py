@@ -48,7 +48,11 @@ class Persistence:
     memory_window = 1 << 62  # deliveries a session keeps in memory; the rest stay on disk only
     refused = 0  # queued deliveries refused so far (a store that is full or failing counts them)
     failed_upto = 0  # the last operation of the latest batch whose commit failed
-    refusing: str | None = None  # why the store refuses new queued deliveries now
+
+    @property
+    def refusing(self) -> str | None:
+        """Why the store refuses new queued deliveries now (None: it does not)."""
+        return None
 
     # -- acknowledgement after commit --------------------------------------------------------
 

@@ -24,6 +24,7 @@ from gateway.broker.session import OutFlight, OutState, Session, SubscriptionEnt
 from gateway.broker.settings import QueueOverflow
 from gateway.broker.store.ops import (
     ROW_ERRORS,
+    message_from_columns,
     message_from_row,
     read_queued,
     sub_ids_tuple,
@@ -188,8 +189,8 @@ def _load(
             continue
         sessions[session.client_id] = session
     for cid, key, qos, no_local, rap, rh, sub_id in db.execute("SELECT * FROM subscriptions"):
-        session = sessions.get(cid)
-        if session is None:
+        owner = sessions.get(cid)
+        if owner is None:
             continue
         try:
             group, topic_filter = parse_shared(key)
@@ -197,7 +198,7 @@ def _load(
         except ROW_ERRORS as exc:
             bad.row("subscriptions", (cid, key), exc)
             continue
-        session.subscriptions[key] = SubscriptionEntry(options, sub_id, group, topic_filter)
+        owner.subscriptions[key] = SubscriptionEntry(options, sub_id, group, topic_filter)
     for cid, packet_id in db.execute("SELECT * FROM incoming_qos2"):
         if cid in sessions:
             if isinstance(packet_id, int) and 0 < packet_id < 65536:
@@ -273,7 +274,7 @@ def _load_queue(
         _INFLIGHT_SQL, (session.client_id,)
     ):
         try:
-            message = cache.get(m[0]) or cache.setdefault(m[0], message_from_row(*m, offset))
+            message = cache.get(m[0]) or cache.setdefault(m[0], message_from_columns(m, offset))
             delivery = Delivery(message, QoS(qos), bool(retain), sub_ids_tuple(sub_ids), qid)
             session.inflight[packet_id] = OutFlight(delivery, _STATES[state])
         except ROW_ERRORS as exc:

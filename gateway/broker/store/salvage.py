@@ -18,8 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.broker.store.schema import Quarantine
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +132,11 @@ def _pad(path: Path) -> None:
             f.truncate(wanted)
 
 
-def salvage(path: Path, open_fresh, quarantine) -> tuple[Damage, object]:  # noqa: ANN001
+def salvage(
+    path: Path,
+    open_fresh: Callable[[Path], sqlite3.Connection],
+    quarantine: Callable[[Path, str], Quarantine],
+) -> tuple[Damage, Quarantine]:
     """Copy what can be read of the damaged store at `path` into a fresh store that takes its
     place; the damaged file is moved aside with `quarantine(path, reason)` (its result is
     returned). `open_fresh(path)` creates a store with the current schema."""

@@ -494,7 +494,7 @@ class SqliteStore(Persistence):
             after_qid,
             upto_qid,
             PURGE_BATCH,
-            lambda result: session.spill_purged(*result, reason=reason),
+            lambda result: session.spill_purged(result[0], result[1], reason=reason),
         )
 
     def retained_changed(self, message: Message) -> None:
