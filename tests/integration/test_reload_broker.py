@@ -368,6 +368,13 @@ def test_store_keys_live_and_restart(gateway, tmp_path):
     rows = reload(thread, config_data(tmp_path, [listener("a")], store=store))
     assert rows["store", "memory_window"].outcome is Outcome.NEEDS_RESTART
     assert ("store", "durability") not in rows
+    # a size limit is checked at once against the store as it is
+    assert thread.run(lambda: thread.gateway.store.full_reason) is None
+    rows = reload(thread, config_data(tmp_path, [listener("a")], store={**store, "max_bytes": 1}))
+    assert rows["store", "max_bytes"].detail == "0 -> 1 (at once)"
+    assert thread.run(lambda: thread.gateway.store.full_reason) == "store_max_bytes"
+    reload(thread, config_data(tmp_path, [listener("a")], store=store))
+    assert thread.run(lambda: thread.gateway.store.full_reason) is None
 
 
 # -- auth files ---------------------------------------------------------------------------------
