@@ -504,3 +504,84 @@ def test_reload_storm_leaves_the_broker_as_the_last_file_says(gateway, clients, 
         )
 
     assert thread.run(state) == (["a"], {"a": 0}, 1000, 1000)
+
+
+# -- end to end: `edge-gateway run` and SIGHUP ----------------------------------------------------
+
+
+def test_sighup_applies_the_broker_part_in_the_running_service(tmp_path):
+    """The service as systemd runs it (config records without pydantic, uvloop when installed):
+    SIGHUP adds a listener, renews a certificate in place, lowers a limit for new connections and
+    reports a store key that needs a restart; the client connected before stays connected."""
+    import signal
+
+    from tests.integration.test_reload import WAIT, outcomes, result_of, wait_for, write
+    from tests.support.gateway_process import free_port, run_gateway
+
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    new_ca.cert_pem.write_to_path(tmp_path / "new-ca.pem")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    leaf = old_ca.issue_cert("127.0.0.1")
+    leaf.cert_chain_pems[0].write_to_path(cert)
+    leaf.private_key_pem.write_to_path(key)
+    port, tls_port, added = free_port(), free_port(), free_port()
+
+    def text(extra_listener: str = "", broker: str = "", store: str = "") -> str:
+        return f"""
+[gateway]
+id = "gw"
+state_dir = "{tmp_path / "state"}"
+[broker]
+sys_interval = 0
+{broker}
+[[broker.listeners]]
+name = "a"
+port = {port}
+[[broker.listeners]]
+name = "secure"
+port = {tls_port}
+[broker.listeners.tls]
+certfile = "{cert}"
+keyfile = "{key}"
+{extra_listener}
+[store]
+{store}
+[homeassistant]
+discovery = false
+"""
+
+    config = tmp_path / "gateway.toml"
+    write(config, text())
+    with run_gateway(config) as (proc, notify):
+        notify.wait_for("READY=1", WAIT)
+        watcher = TestClient(port, "watcher", version=V5)
+        watcher.subscribe([("edge/gateway/reload", 1), ("t/#", 1)])
+        renewed = new_ca.issue_cert("127.0.0.1")
+        renewed.cert_chain_pems[0].write_to_path(cert)
+        renewed.private_key_pem.write_to_path(key)
+        b = f'[[broker.listeners]]\nname = "b"\nport = {added}\n'
+        write(config, text(b, "max_packet_size = 256", "memory_window = 50"))
+        proc.send_signal(signal.SIGHUP)
+        result = result_of(watcher)
+        notify.wait_for("READY=1", WAIT)
+
+        assert result["ok"] is True
+        assert outcomes(result, "listener") == {
+            "a": "unchanged",
+            "secure": "reconfigured",
+            "b": "added",
+        }
+        assert outcomes(result, "broker") == {"max_packet_size": "reconfigured"}
+        assert outcomes(result, "store") == {"memory_window": "needs restart"}
+        assert handshake(tls_port, tmp_path / "new-ca.pem")
+        fresh = TestClient(added, "fresh", version=V5)
+        assert fresh.connack_properties.MaximumPacketSize == 256
+        fresh.publish("t/x", b"via b", qos=1)
+        wait_for(watcher, lambda m: m.payload == b"via b")
+        stayed(watcher)
+        for client in (watcher, fresh):
+            client.disconnect()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        output = proc.stdout.read()
+    assert "reload: listener b: added" in output
