@@ -13,7 +13,7 @@ zipfile: about 12 MB of resident memory, a third of the gateway's).
 
 A `PlainModel` has what the running code uses of a pydantic model: attributes (frozen), the class's
 own properties and methods, `model_fields`, `model_fields_set`, `model_dump(exclude=...)`,
-equality and hashing; `__setstate__` takes the state pydantic pickles.
+`model_copy(update=...)`, equality and hashing; `__setstate__` takes the state pydantic pickles.
 """
 
 from __future__ import annotations
@@ -88,6 +88,13 @@ class PlainModel:
             for name in self.model_fields
             if not exclude or name not in exclude
         }
+
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Any:
+        """A copy with some fields replaced, not validated (as pydantic's `model_copy`)."""
+        copy = object.__new__(type(self))
+        object.__setattr__(copy, "__dict__", {**self.__dict__, **(update or {})})
+        object.__setattr__(copy, "_fields_set", set(self._fields_set) | set(update or ()))  # type: ignore[attr-defined]
+        return copy
 
     def _values(self) -> tuple:
         return tuple(getattr(self, name) for name in self.model_fields)

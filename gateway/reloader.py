@@ -18,8 +18,10 @@ the file as it was when the last reload started, which is the file as it is afte
    Settings that take effect only at start ([gateway] base_topic, state_dir, id, demo,
    clock_check; [web] but its allow_anonymous) are reported `needs restart` against the config
    the gateway started with, until a restart or until the file has them back as they were.
-4. The new config becomes `gateway.config`; one log line per component; a retained JSON summary
-   on `<base>/gateway/reload`; `$SYS/broker/reload/...` counters; READY=1 with the status line.
+4. The new config becomes `gateway.config` (with the values it started with for the keys that
+   need a restart, so that no part applies a new base topic or id); one log line per component;
+   a retained JSON summary on `<base>/gateway/reload`; `$SYS/broker/reload/...` counters;
+   READY=1 with the status line.
 
 The broker, relays and bridges parts live in their own packages (`gateway.broker.reload`,
 `gateway.relays.reload`, `gateway.bridge.reload`); while one of those is not installed, a change
@@ -161,7 +163,7 @@ class Reloader:
         for warning in warnings:
             log.warning("%s: warning: %s", self.path, warning)
         results = await apply(gateway, gateway.config, new, self.started_config)
-        gateway.config = new
+        gateway.config = effective(new, self.started_config)
         report = ReloadReport(True, self.path, time.time(), [], warnings, results)
         gateway.reload_note = None
         for r in results:
@@ -220,8 +222,20 @@ def publish_sys(broker: Any, values: dict[str, object]) -> None:
     broker.flush()
 
 
+def effective(new: Any, started: Any) -> Any:
+    """The config the gateway runs after a reload of `new`: the file's, but for the keys that
+    need a restart, which keep the values it started with (so that every part applies the new
+    file under the base topic, state directory and id the running components use)."""
+    gateway = started.gateway.model_copy(
+        update={key: getattr(new.gateway, key) for key in LIVE_GATEWAY_KEYS}
+    )
+    web = started.web.model_copy(update={key: getattr(new.web, key) for key in LIVE_WEB_KEYS})
+    return new.model_copy(update={"gateway": gateway, "web": web})
+
+
 async def apply(gateway: Any, old: Any, new: Any, started: Any) -> list[ComponentResult]:
-    """Every part in order; one that raises is `failed` and the others go on."""
+    """Every part in order; one that raises is `failed` and the others go on. The parts get the
+    effective config (see `effective`); the keys it keeps as they were say `needs restart`."""
     results = gateway_section(gateway, new, started)
     web = _changed_keys(new.web, started.web, LIVE_WEB_KEYS)
     if web:
@@ -230,6 +244,7 @@ async def apply(gateway: Any, old: Any, new: Any, started: Any) -> list[Componen
                 "web", ", ".join(web), Outcome.NEEDS_RESTART, "takes effect at next start"
             )
         )
+    new = effective(new, started)
     for module, function, sections in PARTS:
         part = _part(module, function)
         try:

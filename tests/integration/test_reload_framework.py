@@ -12,12 +12,18 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.automation.service import RuleService
+from gateway.relays.controller import RelayService
 from gateway.reload import Outcome
 from tests.support.gateway_process import free_port
 
 
-def text(tmp_path: Path, port: int, *, level="INFO", base="edge", rule="press", ha=True) -> str:
-    return f"""
+def text(
+    tmp_path: Path, port: int, *, level="INFO", base="edge", rule="press", ha=True, relay=False
+) -> str:
+    relays = '[[relays]]\nname = "lamp"\npin = 17\n' if relay else ""
+    return (
+        relays
+        + f"""
 [gateway]
 id = "gw"
 base_topic = "{base}"
@@ -41,6 +47,7 @@ equals = "{rule}"
 trigger = "message"
 on_active = [{{ publish = "out/x", payload = "1" }}]
 """
+    )
 
 
 @pytest.fixture
@@ -76,11 +83,16 @@ async def test_gateway_keys_and_rules(running, tmp_path):
     assert found["gateway", "base_topic"].outcome is Outcome.NEEDS_RESTART
     assert found["rules", "rules"].outcome is Outcome.UNCHANGED
     assert rules_before in gateway.services  # not restarted
-    assert gateway.config.gateway.base_topic == "other"  # the file's, reported as waiting
+    assert gateway.config.gateway.base_topic == "edge"  # the running one until a restart
+    assert gateway.config.gateway.log_level == "DEBUG"
 
     # a later reload still says base_topic waits for a restart; a changed rule restarts the rules
-    path.write_text(text(tmp_path, port, level="DEBUG", base="other", rule="hold"))
+    path.write_text(text(tmp_path, port, level="DEBUG", base="other", rule="hold", relay=True))
     found = rows(await gateway.reloader.reload())
+    assert found["listener", "default"].outcome is Outcome.UNCHANGED  # the broker's part ran
+    assert found["relay", "lamp"].outcome is Outcome.ADDED  # and the relays', under "edge"
+    relays = next(s for s in gateway.services if isinstance(s, RelayService))
+    assert relays.command_filter == "edge/relay/+/set"
     assert found["gateway", "base_topic"].outcome is Outcome.NEEDS_RESTART
     assert found["rules", "rules"].outcome is Outcome.RESTARTED
     assert found["rules", "rules"].detail == "changed: r"

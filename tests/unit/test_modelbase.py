@@ -38,6 +38,7 @@ print(json.dumps({
     "listeners": [(l.is_loopback, l.anonymous_allowed) for l in config.broker.listeners],
     "broker_settings": repr(config.broker.settings("x")),
     "hashable": hash(config.gateway) == hash(config.gateway),
+    "copy": repr(config.gateway.model_copy(update={"log_level": "DEBUG"}).model_dump()),
 }))
 """
 
@@ -72,6 +73,10 @@ def test_plain_models_hold_what_pydantic_validated(name):
     ]
     assert got["broker_settings"] == repr(expected.broker.settings("x"))
     assert got["hashable"] is True
+    # a reload's effective config (gateway.reloader.effective) is made with model_copy
+    assert got["copy"] == repr(
+        expected.gateway.model_copy(update={"log_level": "DEBUG"}).model_dump()
+    )
 
 
 def test_a_bad_config_reports_the_same_problems_from_the_child(tmp_path):
