@@ -159,6 +159,21 @@ def test_changed_listener_reopens_alone(gateway, clients, tmp_path):
     assert link_of(thread, "sub") is link
 
 
+def test_renamed_listener_takes_over_its_port(gateway, clients, tmp_path):
+    """A rename is a removal and an addition: the old name closes first, so the new one can bind
+    the same port."""
+    thread = gateway(config_data(tmp_path, [listener("a"), listener("b")]))
+    b = thread.port("b")
+    on_b = clients(b, "on-b", version=V5)
+    rows = reload(thread, config_data(tmp_path, [listener("a"), listener("c", port=b)]))
+    assert rows["listener", "b"].outcome is Outcome.REMOVED
+    assert rows["listener", "c"].outcome is Outcome.ADDED
+    assert rows["listener", "c"].detail == f"mqtt://127.0.0.1:{b}"
+    assert on_b.disconnects.get(timeout=5) == SHUTTING_DOWN
+    clients(b, "on-c")
+    assert thread.run(lambda: list(thread.gateway.broker.specs)) == ["a", "c"]
+
+
 def test_policy_change_reopens_on_the_same_port(gateway, clients, tmp_path):
     thread = gateway(config_data(tmp_path, [listener("a"), listener("b")]))
     a, b = thread.port("a"), thread.port("b")
