@@ -268,16 +268,16 @@ def build_chain(quantity: str, unit: str, specs: Iterable[Mapping[str, Any]]) ->
     for spec in specs:
         kind, arg = parse(spec)
         if kind == "offset":
-            steps.append(lambda v, now, d=arg: v + d)
+            steps.append(_offset(arg))
         elif kind == "multiply":
-            steps.append(lambda v, now, m=arg: v * m)
+            steps.append(_multiply(arg))
         elif kind in ("calibrate", "lookup"):
-            steps.append(lambda v, now, p=arg: interpolate(p, v))
+            steps.append(_lookup(arg))
         elif kind == "unit":
             if unit not in UNITS:
                 raise FilterError(f"{quantity}: its unit {unit!r} is not one the gateway converts")
             convert(0.0, unit, arg)  # raises for another dimension
-            steps.append(lambda v, now, f=unit, t=arg: convert(v, f, t))
+            steps.append(_convert(unit, arg))
             unit = arg
         elif kind in ("average", "median"):
             # imported here: statistics loads fractions, decimal and random (0.7 MB of RSS)
@@ -291,8 +291,25 @@ def build_chain(quantity: str, unit: str, specs: Iterable[Mapping[str, Any]]) ->
         elif kind == "throttle":
             steps.append(_throttle(arg))
         else:
-            steps.append(_plausible(*arg, quantity, unit))
+            low, high = arg
+            steps.append(_plausible(low, high, quantity, unit))
     return Chain(quantity, unit, steps)
+
+
+def _offset(delta: float) -> Step:
+    return lambda value, now: value + delta
+
+
+def _multiply(factor: float) -> Step:
+    return lambda value, now: value * factor
+
+
+def _lookup(points: list[tuple[float, float]]) -> Step:
+    return lambda value, now: interpolate(points, value)
+
+
+def _convert(unit: str, to: str) -> Step:
+    return lambda value, now: convert(value, unit, to)
 
 
 class SensorFilters:

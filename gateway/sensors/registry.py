@@ -21,7 +21,7 @@ building, with no pin factory, is how `check-config` finds those problems (`setu
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from drivers.base import Driver
@@ -72,7 +72,8 @@ class BuiltSensor:
     filters: SensorFilters | None = None  # the config's filter chains, with their state
 
 
-def load_driver_class(config: SensorBase) -> type[Driver]:
+def load_driver_class(config: SensorBase) -> Callable[..., Driver]:
+    """The driver class named by the config (each takes its own bus and options: hence `...`)."""
     module_name, class_name = config.driver
     try:
         return getattr(importlib.import_module(module_name), class_name)

@@ -83,6 +83,20 @@ class Counting(Protocol):
     def restore(self, count: int) -> None: ...
 
 
+@runtime_checkable
+class Compensating(Protocol):
+    """A gas sensor that takes another sensor's temperature and humidity (SGP30, SGP40)."""
+
+    def compensate(self, temperature: float, humidity: float) -> None: ...
+
+
+def _counter(unit: _Unit) -> Counting:
+    """The driver of a unit with persist = true (from_config checked that it counts)."""
+    driver = unit.built.driver
+    assert isinstance(driver, Counting)
+    return driver
+
+
 @dataclass(frozen=True, slots=True)
 class SensorStatus:
     name: str
@@ -306,7 +320,7 @@ class SensorService:
             await self._unsubscribe_commands(unit)
         for unit in self._units:
             await self._stop_unit(unit)
-        if any(u.built.driver.count != u.saved_count for u in self._persisted):
+        if any(_counter(u).count != u.saved_count for u in self._persisted):
             await self._save_counts()
         if self._resources is not None:
             self._resources.close()
@@ -325,7 +339,7 @@ class SensorService:
         for unit in going:
             await self._unsubscribe_commands(unit)
             await self._stop_unit(unit)
-        if any(u.built.driver.count != u.saved_count for u in going if u.persist_every):
+        if any(_counter(u).count != u.saved_count for u in going if u.persist_every):
             await self._save_counts()
         self._units = [u for u in self._units if u not in going]
         self._persisted = [u for u in self._persisted if u not in going]
@@ -449,7 +463,7 @@ class SensorService:
         for unit in persisted:
             saved = self._saved_counts.get(unit.name)
             if saved is not None:
-                unit.built.driver.restore(saved)
+                _counter(unit).restore(saved)
                 log.info(
                     "sensor %s: pulse count %d restored from %s",
                     unit.name,
@@ -462,7 +476,7 @@ class SensorService:
     async def _save_counts_if_due(self, unit: _Unit) -> None:
         assert unit.persist_every is not None
         if (
-            unit.built.driver.count != unit.saved_count
+            _counter(unit).count != unit.saved_count
             and self._clock.monotonic() - unit.saved_at >= unit.persist_every
         ):
             await self._save_counts()
@@ -471,7 +485,7 @@ class SensorService:
         """Save every persisted count in one atomic replace of the file."""
         assert self._counters is not None
         now = self._clock.monotonic()
-        counts = {u.name: u.built.driver.count for u in self._persisted}
+        counts = {u.name: _counter(u).count for u in self._persisted}
         self._saved_counts.update(counts)
         try:
             await asyncio.to_thread(self._counters.save, dict(self._saved_counts))
@@ -574,7 +588,9 @@ class SensorService:
         if temperature is None or humidity is None:
             return
         for target in self._compensated.get(source.name, ()):
-            target.built.driver.compensate(float(temperature.value), float(humidity.value))
+            driver = target.built.driver
+            assert isinstance(driver, Compensating)  # compensation_problems checked the targets
+            driver.compensate(float(temperature.value), float(humidity.value))
 
     async def _publish_state(
         self, unit: _Unit, readings: list[Reading], payload: bytes, now: float
