@@ -12,15 +12,16 @@ How this package is laid out (one module per concern):
     login_backoff  the per-address slow-down after failed password logins
     tls            listener TLS contexts, the sans-IO TLS layer, client-certificate identities
 
-The names below are the public API. They are loaded on first use: the broker core imports
-`enhanced` alone, and a gateway without a password or SCRAM file never loads hashlib (OpenSSL),
-nor one without TLS the ssl module.
+The names in `__all__` are the public API. They are loaded on first use (gateway.lazyexports):
+the broker core imports `enhanced` alone, and a gateway without a password or SCRAM file never
+loads hashlib (OpenSSL), nor one without TLS the ssl module.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gateway.lazyexports import lazy_getattr
 
 if TYPE_CHECKING:
     from gateway.broker.auth.acl import Access, AclFile, AclRule
@@ -51,29 +52,31 @@ __all__ = [
     "server_context",
 ]
 
-_HOME = {
-    "Access": "acl",
-    "AclFile": "acl",
-    "AclRule": "acl",
-    "AuthenticationFailed": "enhanced",
-    "AuthFileError": "files",
-    "GatewayAuth": "gateway_auth",
-    "ListenerPolicy": "gateway_auth",
-    "LoginBackoff": "login_backoff",
-    "PasswordFile": "passwords",
-    "ScramClient": "scram",
-    "ScramCredentialsFile": "scram",
-    "ScramServer": "scram",
-    "SSLError": "tls",
-    "ServerTls": "tls",
-    "certificate_identity": "tls",
-    "server_context": "tls",
+_HOMES = {
+    "acl": (
+        "Access",
+        "AclFile",
+        "AclRule",
+    ),
+    "enhanced": ("AuthenticationFailed",),
+    "files": ("AuthFileError",),
+    "gateway_auth": (
+        "GatewayAuth",
+        "ListenerPolicy",
+    ),
+    "login_backoff": ("LoginBackoff",),
+    "passwords": ("PasswordFile",),
+    "scram": (
+        "ScramClient",
+        "ScramCredentialsFile",
+        "ScramServer",
+    ),
+    "tls": (
+        "SSLError",
+        "ServerTls",
+        "certificate_identity",
+        "server_context",
+    ),
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOMES)

@@ -11,15 +11,16 @@ How this package is laid out (one module per concern):
     schema        the schema, its version and migration; opening and quarantining the file
     salvage       row-by-row recovery of a damaged file
 
-The names below are the public API. They are loaded on first use, so the core importing
-`persistence` does not load sqlite3 and the store's thread machinery: a broker without a store
-never pays for them.
+The names in `__all__` are the public API. They are loaded on first use (gateway.lazyexports),
+so the core importing `persistence` does not load sqlite3 and the store's thread machinery: a
+broker without a store never pays for them.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gateway.lazyexports import lazy_getattr
 
 if TYPE_CHECKING:
     from gateway.broker.store.persistence import NULL_PERSISTENCE, AckGate, Gate, Persistence
@@ -39,23 +40,23 @@ __all__ = [
     "open_store",
 ]
 
-_HOME = {
-    "NULL_PERSISTENCE": "persistence",
-    "AckGate": "persistence",
-    "Gate": "persistence",
-    "Persistence": "persistence",
-    "SCHEMA_VERSION": "schema",
-    "StoreDamaged": "schema",
-    "StoreUnusable": "schema",
-    "SqliteStore": "sqlite",
-    "StoreSettings": "sqlite",
-    "open_store": "sqlite",
+_HOMES = {
+    "persistence": (
+        "NULL_PERSISTENCE",
+        "AckGate",
+        "Gate",
+        "Persistence",
+    ),
+    "schema": (
+        "SCHEMA_VERSION",
+        "StoreDamaged",
+        "StoreUnusable",
+    ),
+    "sqlite": (
+        "SqliteStore",
+        "StoreSettings",
+        "open_store",
+    ),
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOMES)
