@@ -141,6 +141,7 @@ class Reloader:
             except Exception as exc:  # a bug: the gateway keeps running, loudly
                 log.exception("reload: internal error")
                 report = ReloadReport(False, self.path, time.time(), [f"internal error: {exc}"])
+                self.gateway.notifier.ready(self.gateway.status_line())  # not left "reloading"
             self.last = report
             for entry in [w for w in self._waiters if w[0] <= covers]:
                 self._waiters.remove(entry)

@@ -15,11 +15,14 @@ log = logging.getLogger(__name__)
 
 
 async def reload_sensors(gateway: Any, old_config: Any, new_config: Any) -> list[ComponentResult]:
-    diff = diff_named(old_config.sensors, new_config.sensors)
+    """Compared with the sensors that run (not `old_config`): one that failed to start at an
+    earlier reload is tried again."""
+    running = _running(gateway)
+    diff = diff_named(running.configs if running else old_config.sensors, new_config.sensors)
     results = [ComponentResult("sensor", s.name, Outcome.UNCHANGED) for s in diff.unchanged]
     if not (diff.added or diff.removed or diff.changed):
         return results
-    service = await _service(gateway, new_config)
+    service = running or await _service(gateway, new_config)
     await service.remove([s.name for s in diff.removed] + [old.name for old, _ in diff.changed])
     results += [ComponentResult("sensor", s.name, Outcome.REMOVED) for s in diff.removed]
     for config, outcome in [(s, Outcome.ADDED) for s in diff.added] + [
@@ -47,14 +50,16 @@ def _what(diff: Any, config: Any) -> str:
     return ""
 
 
-async def _service(gateway: Any, new_config: Any) -> Any:
-    """The running sensor service, or a new empty one when the gateway started without sensors."""
-    from gateway.components import insert_in_order, pin_factory_for, sensor_service
+def _running(gateway: Any) -> Any:
     from gateway.sensors.scheduler import SensorService
 
-    for service in gateway.services:
-        if isinstance(service, SensorService):
-            return service
+    return next((s for s in gateway.services if isinstance(s, SensorService)), None)
+
+
+async def _service(gateway: Any, new_config: Any) -> Any:
+    """A new empty sensor service, when the gateway started without sensors."""
+    from gateway.components import insert_in_order, pin_factory_for, sensor_service
+
     if getattr(gateway, "pin_factory", None) is None:
         gateway.pin_factory = pin_factory_for(new_config)
     base = gateway.config.gateway.base_topic  # the running one: a new base_topic needs a restart

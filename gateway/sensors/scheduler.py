@@ -332,6 +332,11 @@ class SensorService:
     def names(self) -> list[str]:
         return [u.name for u in self._units]
 
+    @property
+    def configs(self) -> list[SensorBase]:
+        """The configs of the sensors that run (a reload compares the file with these)."""
+        return [u.config for u in self._units]
+
     async def remove(self, names: Sequence[str]) -> None:
         """Stop these sensors (offline published, driver closed, a persisted count saved) and
         close a bus or port that no remaining sensor uses."""

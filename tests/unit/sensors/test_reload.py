@@ -77,4 +77,11 @@ async def test_a_sensor_that_cannot_be_built_fails_alone():
     outcomes = {r.name: r.outcome for r in results}
     assert outcomes == {"keep": Outcome.UNCHANGED, "fresh": Outcome.ADDED, "broken": Outcome.FAILED}
     assert service.names == ["keep", "fresh"]
+    # the next reload compares with what runs: the failed sensor is tried again, not "unchanged"
+    again = {r.name: r.outcome for r in await reload_sensors(gateway, new, new)}
+    assert again == {
+        "keep": Outcome.UNCHANGED,
+        "fresh": Outcome.UNCHANGED,
+        "broken": Outcome.FAILED,
+    }
     await service.stop()
