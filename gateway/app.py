@@ -16,7 +16,9 @@ import logging
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.bus.gpio import PinFactoryError
 from gateway import __version__
@@ -31,6 +33,9 @@ from gateway.reloader import Reloader
 from gateway.sensors.registry import SensorSetupError
 from gateway.systemd import Notifier, Watchdog, setup_logging, watchdog_interval
 from gateway.timesync import ClockStatus
+
+if TYPE_CHECKING:  # imported when [store] is enabled
+    from gateway.broker.store import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +75,8 @@ class Gateway:
         )
         self.watchdog = Watchdog(self.notifier, watchdog_interval())
         self.services: list = []
-        self.store = None  # gateway.broker.store.SqliteStore when [store] is enabled
-        self.heartbeat_checks: list = []  # callables that beat their heartbeat when healthy
+        self.store: SqliteStore | None = None  # when [store] is enabled
+        self.heartbeat_checks: list[Callable[[], None]] = []  # each beats its heartbeat if healthy
         # whether the wall clock is right (gateway.timesync; kept current by its ClockWatch)
         self.clock_status = ClockStatus(False, "not checked yet")
         self.pin_factory = None  # the GPIO pin factory the components share (gateway.components)

@@ -107,7 +107,12 @@ async def start_components(gateway: Gateway) -> list:
         await relays.start()
         started.append(relays)
         beat = gateway.watchdog.register("relays")
-        gateway.heartbeat_checks.append(lambda: relays.alive() and beat.beat())
+
+        def relays_check() -> None:
+            if relays.alive():
+                beat.beat()
+
+        gateway.heartbeat_checks.append(relays_check)
     if config.sensors:
         sensors = sensor_service(gateway, config.sensors, base, factory)
         await sensors.start()

@@ -14,6 +14,7 @@ publishes a retained message.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -55,6 +56,7 @@ class Rule:
             if c.sensor is not None:
                 entry = document.get(c.quantity) if isinstance(document, dict) else None
                 return entry.get("value") if isinstance(entry, dict) else None
+            assert c.field is not None  # the sensor or the field: one of them is set
             return field_value(document, c.field)
         text = message.payload.decode("utf-8", "replace").strip()
         if isinstance(c.equals, bool):
@@ -103,15 +105,16 @@ class RuleService:
         for rule in self.rules:
             if rule.state_topic is not None:
                 await self._client.subscribe(
-                    rule.state_topic, lambda m, r=rule: self._on_value(r, m)
+                    rule.state_topic, functools.partial(self._on_value, rule)
                 )
                 await self._client.subscribe(
                     f"{rule.state_topic}/availability",
-                    lambda m, r=rule: self._on_availability(r, m),
+                    functools.partial(self._on_availability, rule),
                 )
             else:
+                assert rule.config.topic is not None  # a rule without a sensor has its topic
                 await self._client.subscribe(
-                    rule.config.topic, lambda m, r=rule: self._on_value(r, m)
+                    rule.config.topic, functools.partial(self._on_value, rule)
                 )
         self._task = asyncio.create_task(self._timers(), name="rules-timers")
         log.info("rules: started %d rule(s)", len(self.rules))

@@ -79,6 +79,8 @@ from gateway.mqtt.properties import NO_PROPERTIES, Properties  # noqa: E402
 if TYPE_CHECKING:
     import ssl
 
+    from paho.mqtt.client import MQTTMessage
+
 log = logging.getLogger(__name__)
 
 MAX_READS_PER_EVENT = 64  # bounded re-reads of TLS-buffered data per readable event
@@ -225,7 +227,7 @@ class CloudClient:
 
     # -- paho's socket callbacks -------------------------------------------------------------
 
-    def _in_loop(self, fn: Callable[[], None]) -> None:
+    def _in_loop(self, fn: Callable[[], object]) -> None:  # what fn returns is dropped
         if threading.get_ident() == self._loop_thread:
             fn()
         elif not self._loop.is_closed():
@@ -348,10 +350,10 @@ class CloudClient:
         if not self._reading:
             self._deliver_acks()
 
-    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: Any, userdata: Any, msg: MQTTMessage) -> None:
         self.events.cloud_message(
             msg.topic,
-            msg.payload,
+            bytes(msg.payload),  # already bytes from paho: the same object, no copy
             msg.qos,
             bool(msg.retain),
             _from_paho(getattr(msg, "properties", None)),

@@ -270,12 +270,13 @@ class Forwarder:
         remaining = message.remaining_expiry(now)
         if remaining is not None:
             props = dataclasses.replace(props, message_expiry_interval=remaining)
-        if self._message_id is not None:
+        id_property = self.cfg.message_id_property
+        if self._message_id is not None and id_property is not None:
             props = dataclasses.replace(
                 props,
                 user_properties=(
                     *props.user_properties,
-                    (self.cfg.message_id_property, self._message_id(delivery)),
+                    (id_property, self._message_id(delivery)),
                 ),
             )
         return props

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import ssl
 import stat
@@ -107,7 +108,7 @@ def _named_files(config: GatewayConfig) -> list[tuple[str, Path, Callable[[Path]
                 (
                     f"{key}.tls.key_file",
                     tls.key_file,
-                    lambda key_path, cert=tls.cert_file: _key_pair(cert, key_path),
+                    functools.partial(_key_pair, tls.cert_file),
                     True,
                 )
             )

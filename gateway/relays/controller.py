@@ -429,7 +429,7 @@ class RelayService:
         while self._running:
             self._wake.clear()
             deadline = self._next_deadline()
-            waits = [asyncio.ensure_future(self._wake.wait())]
+            waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
             if deadline is not None:
                 waits.append(asyncio.ensure_future(self._clock.sleep_until(deadline)))
             try:

@@ -62,7 +62,9 @@ class StateStore:
 
 
 def _decode_state(name: str, entry: object) -> StoredState:
-    level, timed = entry["level"], entry.get("timed", False)  # type: ignore[index, union-attr]
+    if not isinstance(entry, dict):
+        raise ValueError(f"bad stored state for {name!r}: {entry!r}")
+    level, timed = entry["level"], entry.get("timed", False)
     if (
         isinstance(level, bool)
         or not isinstance(level, int | float)
