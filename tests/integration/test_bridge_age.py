@@ -9,14 +9,13 @@ bridge's purge is run on the loop at each step (its timer runs it too: the resul
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from tests.fakes.fake_clock import FakeClock
 from tests.support.bridge import BridgeHarness, bridge_config, cloud_behind_proxy
 from tests.support.clients import TestClient
 from tests.support.mosquitto import mosquitto_available
+from tests.support.store_broker import StoreBroker
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -81,13 +80,15 @@ def _queue(harness: BridgeHarness) -> tuple[int, int, int]:
     )
 
 
-def _rows(harness: BridgeHarness, path) -> tuple[int, int]:
-    """(queued rows of the bridge's session, message bodies) in the store file."""
-    with sqlite3.connect(path) as db:
-        queued = db.execute(
-            "SELECT count(*) FROM queue WHERE client_id='$bridge/cloud' AND state=0"
-        ).fetchone()[0]
-        bodies = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+def _rows(harness: BridgeHarness) -> tuple[int, int]:
+    """(queued rows of the bridge's session, message bodies) in the store file, read through the
+    store's own connection (it holds the file's exclusive lock)."""
+    store = harness.thread
+    assert isinstance(store, StoreBroker)
+    [(queued,)] = store.rows(
+        "SELECT count(*) FROM queue WHERE client_id='$bridge/cloud' AND state=0"
+    )
+    [(bodies,)] = store.rows("SELECT count(*) FROM messages")
     return queued, bodies
 
 
@@ -109,14 +110,14 @@ def test_max_age_purges_the_queue_on_disk_too(cloud, bridge, tmp_path):
     _publish(harness.port, [b"%d" % i for i in range(30)])
     _purge(harness, 10)
     assert _queue(harness) == (WINDOW, 30 - WINDOW, 0)
-    assert _rows(harness, tmp_path / "broker.db") == (30, 30)
+    assert _rows(harness) == (30, 30)
 
     clock.now = 10 + MAX_AGE - 2  # a fresh one arrives; then all 30 become too old, it does not
     _publish(harness.port, [b"fresh"])  # (before the clock moves on: the bridge's timer purges too)
     clock.now = 10 + MAX_AGE + 1
     _purge(harness, clock.now)
     assert _queue(harness) == (0, 1, 30)
-    assert _rows(harness, tmp_path / "broker.db") == (1, 1)  # rows and bodies gone
+    assert _rows(harness) == (1, 1)  # rows and bodies gone
     assert harness.value(lambda s: s.broker.core.stats.dropped.get("bridge_max_age")) == 30
     assert harness.value(lambda s: s.metrics(clock.now)["messages/dropped/max_age"]) == 30
     assert _reconnect_and_receive(harness, proxy, observer) == [b"fresh"]

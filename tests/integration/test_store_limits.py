@@ -5,7 +5,6 @@ window and message expiry."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 
 import pytest
@@ -104,12 +103,9 @@ def test_memory_window_keeps_a_long_queue_on_disk_and_pages_it_in_order(run):
     back.expect_none()
     b.committed()
     assert b.run(lambda: (len(session.queue), session.spilled, session.queued_bytes)) == (0, 0, 0)
-    con = sqlite3.connect(b.store_settings.path)
-    try:  # acknowledged: queue rows and message bodies are gone
-        assert con.execute("SELECT count(*) FROM queue").fetchone()[0] == 0
-        assert con.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
-    finally:
-        con.close()
+    # acknowledged: queue rows and message bodies are gone
+    assert b.rows("SELECT count(*) FROM queue") == [(0,)]
+    assert b.rows("SELECT count(*) FROM messages") == [(0,)]
 
 
 def test_store_max_bytes_drops_new_queued_messages_counted_and_logged(run, caplog):
@@ -171,11 +167,7 @@ def test_expired_messages_are_purged_from_memory_and_disk(run):
     b.committed()  # the purge answer arrives with the commit that ran it
     assert b.sys("messages/dropped/expired") == 10
     assert b.run(lambda: session.queued_count) == 1
-    con = sqlite3.connect(b.store_settings.path)
-    try:
-        assert con.execute("SELECT count(*) FROM queue").fetchone()[0] == 1
-        assert con.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
-    finally:
-        con.close()
+    assert b.rows("SELECT count(*) FROM queue") == [(1,)]
+    assert b.rows("SELECT count(*) FROM messages") == [(1,)]
     back = TestClient(b.port, "exp", version=V5, clean=False, session_expiry=3600)
     assert back.expect_one().payload == b"keeps"

@@ -6,7 +6,9 @@ broker on the same file (a new port, a new core) and checks what the clients see
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
@@ -112,15 +114,9 @@ def test_clean_session_leaves_nothing_on_disk(db, brokers):
     assert len(sub.expect(20)) == 20
     sub.disconnect()
     b.committed()
-    import sqlite3
-
-    con = sqlite3.connect(db)
-    try:
-        assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
-        assert con.execute("SELECT count(*) FROM queue").fetchone()[0] == 0
-        assert con.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
-    finally:
-        con.close()
+    assert b.rows("SELECT count(*) FROM sessions") == [(0,)]
+    assert b.rows("SELECT count(*) FROM queue") == [(0,)]
+    assert b.rows("SELECT count(*) FROM messages") == [(0,)]
 
 
 def test_unacknowledged_qos1_delivery_is_resent_with_dup_after_a_restart(db, brokers):
@@ -245,3 +241,25 @@ def test_session_that_was_connected_at_shutdown_is_restored_offline_with_its_wil
     assert watcher.expect_one().payload == b"lost"
     watcher.sync()
     watcher.expect_none()  # exactly once, not again from the restored session
+
+
+def test_the_wal_index_lives_in_memory_and_the_file_is_ours_alone(db, brokers):
+    """Exclusive locking: no `-shm` file beside the store (its pages were written back to the SD
+    card after every commit), a second connection is refused while the broker runs, and the queued
+    message is there after a restart."""
+    b = brokers(db)
+    sub = TestClient(b.port, "excl", clean=False)
+    sub.subscribe("x/#", 1)
+    sub.disconnect()
+    TestClient(b.port, "pub").publish("x/1", b"kept", qos=1)
+    b.committed()
+    assert Path(f"{db}-wal").exists()  # positive control: WAL mode, the commit went through it
+    assert not Path(f"{db}-shm").exists()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        sqlite3.connect(db, timeout=0).execute("SELECT count(*) FROM queue").fetchone()
+    b.stop()
+    with sqlite3.connect(db) as con:  # free again once the gateway has stopped
+        assert con.execute("SELECT count(*) FROM queue").fetchone() == (1,)
+    b = brokers(db)
+    back = TestClient(b.port, "excl", clean=False)
+    assert back.expect_one().payload == b"kept"

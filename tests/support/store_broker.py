@@ -66,6 +66,11 @@ class StoreBroker:
     def sys(self, name: str) -> Any:
         return self.run(lambda: self.core.sys_values(self.broker.clock())[name])
 
+    def rows(self, sql: str, *params: object, timeout: float = 10.0) -> list[tuple]:
+        """Rows of `sql` read through the store's own connection (the running store holds the
+        file's exclusive lock: a second sqlite3 connection would get "database is locked")."""
+        return self.call(asyncio.wait_for(self.store.query(sql, *params), timeout), timeout + 5)
+
     def committed(self, timeout: float = 10.0) -> None:
         """Wait until everything recorded so far is committed (a bounded wait on the store)."""
         self.call(asyncio.wait_for(self.store.wait_committed(), timeout), timeout + 5)

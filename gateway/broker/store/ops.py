@@ -312,6 +312,11 @@ def page_in(
     batch.answers.append((callback, (deliveries, [(qid, size) for qid, size, _ in bad])))
 
 
+def query(db: sqlite3.Connection, batch: Batch, sql: str, params: tuple, callback: Any) -> None:
+    """A read for `SqliteStore.query`: answers the rows."""
+    batch.answers.append((callback, db.execute(sql, params).fetchall()))
+
+
 def purge_spilled(
     db: sqlite3.Connection,
     batch: Batch,

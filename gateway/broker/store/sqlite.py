@@ -475,6 +475,17 @@ class SqliteStore(Persistence):
         )
         self._urgent.set()  # a client is waiting for these: do not sit out the commit window
 
+    async def query(self, sql: str, *params: object) -> list[tuple]:
+        """Rows of a read-only `sql` on the store's own connection, run by the store thread in
+        its next batch (so it sees every operation recorded before it). The file is opened with
+        SQLite's exclusive lock, so this is how diagnostics and tests look into it while the
+        gateway runs."""
+        assert self._loop is not None, "the store thread is not started"
+        future: asyncio.Future = self._loop.create_future()
+        self._put(ops.query, sql, params, future.set_result)
+        self._urgent.set()
+        return await future
+
     def purge_spilled(self, session: Session, after_qid: int, now: float) -> None:
         self._put(
             ops.purge_spilled,
