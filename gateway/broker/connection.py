@@ -139,7 +139,8 @@ class Connection:
         # set by a DISCONNECT that discards the will [MQTT-3.14.4-3]; read when the session detaches
         self.clean_disconnect = False
         self.session: Session | None = None
-        self.client_id = ""
+        self.client_id = ""  # set by the core once the CONNECT's id is valid (or assigned)
+        # set by authentication: the CONNECT's, a certificate's or an exchange's user
         self.username: str | None = None
         self.opened_at = now
         self.last_rx = now

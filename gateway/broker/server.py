@@ -109,7 +109,7 @@ class _MqttProtocol(asyncio.Protocol):
             transport.abort()  # nothing was read or written: no reason to linger
             return
         self.slot = admitted
-        broker._protocols.add(self)
+        broker.protocols.add(self)
         if inet:
             transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         context = self.listener.ssl_context
@@ -216,7 +216,7 @@ class _MqttProtocol(asyncio.Protocol):
         broker = self.broker
         if self.slot is not None:
             broker.admission.release(self.slot)
-            broker._protocols.discard(self)
+            broker.protocols.discard(self)
         conn = self.conn
         if conn is not None:
             conn.connection_lost(broker.clock())
@@ -307,7 +307,9 @@ class Broker:
             self.admission.add_listener(spec.name, spec.max_connections)
         self.ratelog = RateLimitedLog(log, clock=clock)
         self.core.ratelog.clock = clock
-        self._protocols: set[_MqttProtocol] = set()  # admitted sockets, in any stage
+        # admitted sockets, in any stage: each protocol adds itself when admitted and removes
+        # itself when its transport is gone
+        self.protocols: set[_MqttProtocol] = set()
         self.servers: dict[str, asyncio.Server] = {}
         self._timer: asyncio.Task | None = None
         self._local_links: list = []
@@ -387,7 +389,7 @@ class Broker:
             conn.announce_shutdown()
             conn.close()
         self.flush()
-        for protocol in list(self._protocols):
+        for protocol in list(self.protocols):
             if protocol.conn is None and listener in (None, protocol.listener.name):  # in its
                 # TLS handshake
                 protocol.abort()
@@ -481,9 +483,9 @@ class Broker:
     async def _closed(self, timeout: float) -> None:
         """Wait (bounded) for the half-closed connections to finish, then cut the rest."""
         deadline = self.clock() + timeout
-        while self._protocols and self.clock() < deadline:  # noqa: ASYNC110 - a bounded poll
+        while self.protocols and self.clock() < deadline:  # noqa: ASYNC110 - a bounded poll
             await asyncio.sleep(0.02)
-        for protocol in list(self._protocols):
+        for protocol in list(self.protocols):
             protocol.abort()
         await asyncio.sleep(0)  # connection_lost runs on the next loop turn
 
