@@ -25,7 +25,6 @@ async def reload_automation(
         gateway,
         RuleService,
         "rules",
-        old_config.rules,
         new_config.rules,
         topics,
         lambda: rule_service(gateway, new_config, base, gateway.services),
@@ -34,7 +33,6 @@ async def reload_automation(
         gateway,
         ScheduleService,
         "schedules",
-        old_config.schedules,
         new_config.schedules,
         old_config.location != new_config.location,
         lambda: schedule_service(gateway, new_config, base),
@@ -47,14 +45,17 @@ def _sensor_topics(config: Any) -> dict[str, Any]:
 
 
 async def _restart(
-    gateway: Any, cls: type[Any], kind: str, old: Any, new: Any, also: bool, build: Any
+    gateway: Any, cls: type[Any], kind: str, new: Any, also: bool, build: Any
 ) -> ComponentResult:
+    """Compared with what runs (a service that failed to start at an earlier reload is tried
+    again), restarted when that differs from `new` or what it depends on changed (`also`)."""
     from gateway.components import insert_in_order
 
-    diff = diff_named(old, new)
+    running: Any = next((s for s in gateway.services if isinstance(s, cls)), None)
+    items = [] if running is None else getattr(running, kind)  # .rules / .schedules
+    diff = diff_named([item.config for item in items], new)
     if not (diff.added or diff.removed or diff.changed or (also and new)):
         return ComponentResult(kind, kind, Outcome.UNCHANGED, f"{len(new)} configured")
-    running: Any = next((s for s in gateway.services if isinstance(s, cls)), None)
     if running is not None:
         await running.stop()
         gateway.services.remove(running)

@@ -5,6 +5,7 @@ component that raises reported `failed` while the others are applied."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -18,12 +19,17 @@ from tests.support.gateway_process import free_port
 
 
 def text(
-    tmp_path: Path, port: int, *, level="INFO", base="edge", rule="press", ha=True, relay=False
+    tmp_path: Path,
+    port: int,
+    *,
+    level="INFO",
+    base="edge",
+    rule: str | None = "press",
+    ha=True,
+    relay=False,
 ) -> str:
-    relays = '[[relays]]\nname = "lamp"\npin = 17\n' if relay else ""
-    return (
-        relays
-        + f"""
+    body = '[[relays]]\nname = "lamp"\npin = 17\n' if relay else ""
+    body += f"""
 [gateway]
 id = "gw"
 base_topic = "{base}"
@@ -40,6 +46,9 @@ discovery = {"true" if ha else "false"}
 type = "simulated"
 name = "s"
 interval = 60
+"""
+    if rule is not None:
+        body += f"""
 [[rules]]
 name = "r"
 topic = "in/button"
@@ -47,7 +56,7 @@ equals = "{rule}"
 trigger = "message"
 on_active = [{{ publish = "out/x", payload = "1" }}]
 """
-    )
+    return body
 
 
 @pytest.fixture
@@ -140,3 +149,24 @@ async def test_a_part_that_raises_is_failed_and_the_others_apply(running, tmp_pa
     assert found["sensors", "sensors"].detail == "boom"
     assert found["rules", "rules"].outcome is Outcome.RESTARTED
     assert gateway.config.rules[0].equals == "hold"
+
+
+async def test_rules_removed_then_added_again_act_on_messages(running, tmp_path):
+    gateway, path, port = running
+    outputs: list[bytes] = []
+    watcher = gateway.broker.local_client("watcher")
+    button = gateway.broker.local_client("button")
+
+    path.write_text(text(tmp_path, port, rule=None))
+    found = rows(await gateway.reloader.reload())
+    assert found["rules", "rules"].outcome is Outcome.REMOVED
+    assert not any(isinstance(s, RuleService) for s in gateway.services)
+
+    path.write_text(text(tmp_path, port))
+    found = rows(await gateway.reloader.reload())
+    assert found["rules", "rules"].outcome is Outcome.ADDED
+    arrived = asyncio.Event()
+    await watcher.subscribe("out/x", lambda m: (outputs.append(m.payload), arrived.set()))
+    await button.publish("in/button", b"press", qos=1)
+    await asyncio.wait_for(arrived.wait(), 10)
+    assert outputs == [b"1"]
