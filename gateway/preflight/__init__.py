@@ -22,6 +22,8 @@ from gateway.preflight.files import FileCheck, file_findings
 from gateway.preflight.pins import pin_problems
 from gateway.preflight.topics import mapping_warnings
 
+__all__ = ["Findings", "check"]  # the rest are the steps of check(), public for its tests
+
 EMPTY_CONFIG = (
     "the file sets nothing; an empty config is refused so that a wrong path or a "
     "truncated file does not start a gateway on every default (state in "
