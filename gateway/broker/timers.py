@@ -4,7 +4,7 @@ interval and each connection's own timers (CONNECT timeout, keepalive x 1.5); no
 How this works: time is an argument. The glue calls `BrokerCore.tick(now)` whenever `now` has
 reached `BrokerCore.next_deadline()` (and at least once a second); both come here. `tick` fires
 whatever is due: a delayed will whose delay is over is published [MQTT-3.1.3-9], a session whose
-expiry interval has passed since its client left ends [MQTT-3.1.2-23], every `PURGE_INTERVAL`
+expiry interval has passed since its client left ends (spec 3.1.2.11.2), every `PURGE_INTERVAL`
 seconds expired messages are dropped from session queues and the retained store
 [MQTT-3.3.2-5], and every `sys_interval` seconds the `$SYS` topics are published
 (gateway.broker.sys_tree). `next_deadline` is the earliest of them all, so the glue sleeps exactly
