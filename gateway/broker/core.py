@@ -23,11 +23,11 @@ gateway.broker.connection):
   still held is published now, subscriptions leave the trie, queued deliveries are dropped and
   counted, the store is told.
 
-The interface, one owner per name: the core calls a `Connection`'s public methods (`refuse`,
-`accept`, `apply_connect_limits`, `session_detached`, `check_timeouts`, `deadline`, `send`,
-`close`) and reads its public attributes; a `LocalLink` meets the `Client` protocol for
-subscribe/unsubscribe; sessions are driven through `Session`'s public methods. Nothing outside a
-class uses its underscore names.
+The interface, one owner per name: the core (and its timers) calls a `Connection`'s public
+methods (`refuse`, `accept`, `apply_connect_limits`, `session_detached`, `check_timeouts`,
+`deadline`, `send`, `close`) and reads its public attributes; a `LocalLink` meets the `Client`
+protocol for subscribe/unsubscribe; sessions are driven through `Session`'s public methods.
+Nothing outside a class uses its underscore names.
 """
 
 from __future__ import annotations
