@@ -23,13 +23,14 @@ async def reload_sensors(gateway: Any, old_config: Any, new_config: Any) -> list
     if not (diff.added or diff.removed or diff.changed):
         return results
     service = running or await _service(gateway, new_config)
+    factory = _pin_factory(gateway, new_config)
     await service.remove([s.name for s in diff.removed] + [old.name for old, _ in diff.changed])
     results += [ComponentResult("sensor", s.name, Outcome.REMOVED) for s in diff.removed]
     for config, outcome in [(s, Outcome.ADDED) for s in diff.added] + [
         (new, Outcome.RESTARTED) for _, new in diff.changed
     ]:
         try:
-            await service.add([config])
+            await service.add([config], factory)
         except Exception as exc:  # noqa: BLE001 - the other sensors go on
             detail = f"{exc}" if outcome is Outcome.ADDED else f"stopped; the new settings: {exc}"
             results.append(ComponentResult("sensor", config.name, Outcome.FAILED, detail))
@@ -50,6 +51,16 @@ def _what(diff: Any, config: Any) -> str:
     return ""
 
 
+def _pin_factory(gateway: Any, new_config: Any) -> Any:
+    """The gateway's pin factory (the relays' too), made now if the new file is the first to use
+    GPIO (a demo gateway gets its mock pins)."""
+    from gateway.components import pin_factory_for
+
+    if getattr(gateway, "pin_factory", None) is None:
+        gateway.pin_factory = pin_factory_for(new_config)
+    return gateway.pin_factory
+
+
 def _running(gateway: Any) -> Any:
     from gateway.sensors.scheduler import SensorService
 
@@ -58,12 +69,10 @@ def _running(gateway: Any) -> Any:
 
 async def _service(gateway: Any, new_config: Any) -> Any:
     """A new empty sensor service, when the gateway started without sensors."""
-    from gateway.components import insert_in_order, pin_factory_for, sensor_service
+    from gateway.components import insert_in_order, sensor_service
 
-    if getattr(gateway, "pin_factory", None) is None:
-        gateway.pin_factory = pin_factory_for(new_config)
     base = gateway.config.gateway.base_topic  # the running one: a new base_topic needs a restart
-    service = sensor_service(gateway, [], base, gateway.pin_factory)
+    service = sensor_service(gateway, [], base, _pin_factory(gateway, new_config))
     await service.start()
     insert_in_order(gateway.services, service)
     return service

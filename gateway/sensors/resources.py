@@ -154,6 +154,12 @@ class Resources:
     def device(self, key: str | None) -> SharedDevice | None:
         return self._devices.get(key) if key is not None else None
 
+    def adopt_pin_factory(self, factory: Any) -> None:
+        """The gateway's pin factory, for GPIO sensors a reload adds to a service that had none
+        (so they share the relays' factory, and a demo gateway's mock pins)."""
+        if self._pin_factory is None:
+            self._pin_factory = factory
+
     def pin_factory(self) -> Any:
         if self._pin_factory is None:
             self._pin_factory = _gpio_factory()

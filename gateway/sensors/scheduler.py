@@ -360,10 +360,13 @@ class SensorService:
         rank = {name: i for i, name in enumerate(names)}
         self._units.sort(key=lambda u: rank.get(u.name, len(rank)))
 
-    async def add(self, configs: Sequence[SensorBase]) -> None:
+    async def add(self, configs: Sequence[SensorBase], pin_factory: Any = None) -> None:
         """Build and start these sensors (SensorSetupError naming the sensor, before any starts);
-        a pulse counter with persist = true continues from its saved count."""
+        a pulse counter with persist = true continues from its saved count. `pin_factory`: the
+        gateway's, used when this service had none (it started without GPIO sensors)."""
         assert self._resources is not None, "a service built by from_config"
+        if pin_factory is not None:
+            self._resources.adopt_pin_factory(pin_factory)
         built = build_sensors(configs, self._resources)
         units = [self._unit(b, self.base_topic) for b in built]
         if any(u.persist_every is not None for u in units) and self._counters is None:

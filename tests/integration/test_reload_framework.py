@@ -27,8 +27,10 @@ def text(
     rule: str | None = "press",
     ha=True,
     relay=False,
+    door=False,
 ) -> str:
     body = '[[relays]]\nname = "lamp"\npin = 17\n' if relay else ""
+    body += '[[sensors]]\ntype = "gpio_input"\nname = "door"\npin = 5\n' if door else ""
     body += f"""
 [gateway]
 id = "gw"
@@ -170,3 +172,17 @@ async def test_rules_removed_then_added_again_act_on_messages(running, tmp_path)
     await button.publish("in/button", b"press", qos=1)
     await asyncio.wait_for(arrived.wait(), 10)
     assert outputs == [b"1"]
+
+
+async def test_a_gpio_sensor_added_to_a_gateway_without_gpio_gets_the_mock_pins(running, tmp_path):
+    """The demo gateway started without GPIO (no pin factory made): a reload that adds a GPIO
+    sensor and a relay makes the one factory they share (demo: gpiozero's mock pins)."""
+    gateway, path, port = running
+    assert gateway.pin_factory is None
+    path.write_text(text(tmp_path, port, door=True, relay=True))
+    found = rows(await gateway.reloader.reload())
+    assert found["sensor", "door"].outcome is Outcome.ADDED, found["sensor", "door"]
+    assert found["relay", "lamp"].outcome is Outcome.ADDED
+    assert type(gateway.pin_factory).__name__ == "MockFactory"
+    claimed = {info.name for info in gateway.pin_factory.pins}
+    assert {"GPIO5", "GPIO17"} <= claimed  # both on the one factory

@@ -18,8 +18,10 @@ def sim(name, interval=10, seed=1):
 
 async def test_only_the_sensors_that_changed_are_touched_and_the_others_keep_their_schedule():
     clock, bus = FakeClock(), MemoryBus()
-    old = SimpleNamespace(sensors=configs(sim("keep"), sim("change"), sim("gone")))
-    new = SimpleNamespace(sensors=configs(sim("keep"), sim("change", interval=7), sim("fresh")))
+    old = SimpleNamespace(relays=(), sensors=configs(sim("keep"), sim("change"), sim("gone")))
+    new = SimpleNamespace(
+        relays=(), sensors=configs(sim("keep"), sim("change", interval=7), sim("fresh"))
+    )
     service = SensorService.from_config(
         old.sensors, bus.client("sensors"), base_topic="edge", clock=clock
     )
@@ -54,8 +56,9 @@ async def test_only_the_sensors_that_changed_are_touched_and_the_others_keep_the
 
 async def test_a_sensor_that_cannot_be_built_fails_alone():
     clock, bus = FakeClock(), MemoryBus()
-    old = SimpleNamespace(sensors=configs(sim("keep")))
+    old = SimpleNamespace(relays=(), sensors=configs(sim("keep")))
     new = SimpleNamespace(
+        relays=(),
         sensors=configs(
             sim("keep"),
             sim("fresh"),
@@ -66,7 +69,7 @@ async def test_a_sensor_that_cannot_be_built_fails_alone():
                 "pattern": "T=(?P<temperature>\\d+)",
                 "units": {"temperature": "°C"},
             },
-        )
+        ),
     )
     service = SensorService.from_config(
         old.sensors, bus.client("sensors"), base_topic="edge", clock=clock
