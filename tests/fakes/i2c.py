@@ -21,7 +21,7 @@ import ctypes
 import errno
 import os
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 
 def nak(address: int) -> OSError:
@@ -54,6 +54,9 @@ class FakeChip(Protocol):
 
     def write(self, data: bytes) -> None: ...
     def read(self, length: int) -> bytes: ...
+
+
+C = TypeVar("C", bound=FakeChip)
 
 
 class RegisterChip:
@@ -113,7 +116,7 @@ class FakeSMBus:
         self.closed = False
         self.opens += 1
 
-    def attach(self, address: int, chip: FakeChip) -> FakeChip:
+    def attach(self, address: int, chip: C) -> C:
         self.chips[address] = chip
         return chip
 
@@ -179,7 +182,7 @@ class FakeSMBus:
             raise ValueError("Data length cannot exceed 32 bytes")
         self._write(i2c_addr, [register, *data])
 
-    def i2c_rdwr(self, *i2c_msgs: object) -> None:
+    def i2c_rdwr(self, *i2c_msgs: Any) -> None:  # smbus2's i2c_msg (untyped ctypes)
         for msg in i2c_msgs:
             if msg.flags & 0x0001:  # I2C_M_RD
                 data = self._read(msg.addr, msg.len)

@@ -131,7 +131,7 @@ class BridgeHarness:
 
     def wait_state(self, state: str, timeout: float = 15.0) -> None:
         """Wait for the bridge to report `state` (skipping others), bounded."""
-        seen = []
+        seen: list[str] = []
         while True:
             try:
                 got = self.states.get(timeout=timeout)

@@ -125,7 +125,7 @@ class TestClient:
         self.messages.put(
             Received(
                 msg.topic,
-                msg.payload,
+                bytes(msg.payload),
                 msg.qos,
                 bool(msg.retain),
                 bool(msg.dup),
@@ -208,7 +208,7 @@ class TestClient:
     def kill(self) -> None:
         """Drop the TCP connection without DISCONNECT (an abnormal disconnect)."""
         sock = self.client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
         self.client.loop_stop()
         with contextlib.suppress(queue.Empty):

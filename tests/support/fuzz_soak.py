@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, cast
 
 from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import QoS, ReasonCode
@@ -47,6 +48,7 @@ from gateway.mqtt.packets import (
     Auth,
     Connect,
     Disconnect,
+    Packet,
     Pingreq,
     Pingresp,
     Puback,
@@ -109,7 +111,7 @@ def random_connect(rng: random.Random, version: int) -> Connect:
     )
 
 
-def random_packet(rng: random.Random, version: int) -> object:
+def random_packet(rng: random.Random, version: int) -> Packet:
     kind = rng.randrange(12)
     pid = rng.randint(1, 12)
     if kind <= 3:
@@ -180,7 +182,7 @@ def build_corpus(rng: random.Random, size: int) -> dict:
     corpus = {}
     for version in (4, 5):
         connects = [encode(random_connect(rng, version), version) for _ in range(200)]
-        valid = []
+        valid: list[bytes] = []
         while len(valid) < size:
             try:
                 valid.append(encode(random_packet(rng, version), version))
@@ -257,7 +259,7 @@ def fuzz_worker(port: int, seed: int, fuzz_packets: int, connections: int, resul
             if key.data.deadline < now:  # stalled: the broker keeps it until its timeouts
                 counts["stalled"] += 1
                 selector.unregister(key.fileobj)
-                key.fileobj.close()
+                cast(socket.socket, key.fileobj).close()
                 live -= 1
     result.put(counts)
 
@@ -352,7 +354,7 @@ class RawMqtt:
     def send(self, packet: object) -> None:
         self.sock.sendall(encode(packet, 4))  # type: ignore[arg-type]
 
-    def recv(self, timeout: float = 30) -> object:
+    def recv(self, timeout: float = 30) -> Any:  # the packet the test expects next
         self.sock.settimeout(timeout)
         while not self.pending:
             data = self.sock.recv(65536)
@@ -397,10 +399,10 @@ class GoodPair:
                     unacked.add(pid)
                     self.sent += 1
                 ack = self.pub.recv()
-                unacked.discard(ack.packet_id)  # type: ignore[attr-defined]
+                unacked.discard(ack.packet_id)
                 time.sleep(0.002)  # about 300-500 messages/s: a steady trickle, not a benchmark
             while unacked:
-                unacked.discard(self.pub.recv().packet_id)  # type: ignore[attr-defined]
+                unacked.discard(self.pub.recv().packet_id)
         except OSError as exc:
             self.errors.append(f"publisher: {exc!r}")
 

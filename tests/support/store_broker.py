@@ -64,19 +64,24 @@ class StoreBroker:
         return self.call(_run(), timeout)
 
     def sys(self, name: str) -> Any:
-        return self.run(lambda: self.core.sys_values(self.broker.clock())[name])
+        assert self.broker is not None
+        broker = self.broker
+        return self.run(lambda: self.core.sys_values(broker.clock())[name])
 
     def rows(self, sql: str, *params: object, timeout: float = 10.0) -> list[tuple]:
         """Rows of `sql` read through the store's own connection (the running store holds the
         file's exclusive lock: a second sqlite3 connection would get "database is locked")."""
+        assert self.store is not None
         return self.call(asyncio.wait_for(self.store.query(sql, *params), timeout), timeout + 5)
 
     def committed(self, timeout: float = 10.0) -> None:
         """Wait until everything recorded so far is committed (a bounded wait on the store)."""
+        assert self.store is not None
         self.call(asyncio.wait_for(self.store.wait_committed(), timeout), timeout + 5)
 
     def stop(self) -> None:
         async def _stop() -> None:
+            assert self.broker is not None and self.store is not None
             await self.broker.stop()
             await self.store.close()
 

@@ -17,7 +17,10 @@ class FakeSCD30:
         self.clock, self.address = clock, 0x61
         self.co2, self.temperature, self.humidity = 439.09515, 27.238279, 48.806744
         self.words: list[int] | None = None  # to answer exact words
-        self.interval, self.asc, self.altitude, self.pressure = 2, True, 0, None
+        self.interval = 2
+        self.asc = True
+        self.altitude: int | None = 0
+        self.pressure: int | None = None
         self.frc: int | None = None
         self.started_at: float | None = None
         self.read_count = 0
@@ -53,6 +56,7 @@ class FakeSCD30:
         elif cmd == 0x0104:
             self.started_at = None
         elif cmd == 0x4600:
+            assert arg is not None, "set measurement interval without its argument"
             self.interval = arg
         elif cmd == 0x5306:
             self.asc = bool(arg)

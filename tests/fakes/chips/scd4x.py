@@ -37,7 +37,8 @@ class FakeSCD4x:
         self.minutes_measured_before_frc = 3.0
         self.frc_offset = 0
         self.corrupt_crc = False
-        self._out, self._ready_at = b"", None
+        self._out = b""
+        self._ready_at: float | None = None
         self.commands: list[int] = []
 
     def _samples_made(self) -> int:

@@ -33,7 +33,8 @@ class FakeSGP:
         self.compensation: list[tuple[int, ...]] = []  # argument words of each measurement
         self.absolute_humidity: int | None = None
         self.heater_off = False
-        self._out, self._ready_at = b"", None
+        self._out = b""
+        self._ready_at: float | None = None
 
     def write(self, data: bytes) -> None:
         cmd, args = data[0] << 8 | data[1], data[2:]
