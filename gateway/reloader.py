@@ -341,6 +341,7 @@ async def reload_discovery(gateway: Any, old: Any, new: Any) -> list[ComponentRe
         count = await running.clear()
         await running.stop()
         gateway.services.remove(running)
+        await gateway.broker.close_local_client(running._client)
         return [ComponentResult("discovery", "homeassistant", Outcome.REMOVED, f"{count} cleared")]
     if running is None:
         device, entities = discovery_entities(new, gateway.services, diagnostics, base)
