@@ -106,7 +106,9 @@ def interpolate(points: Sequence[tuple[float, float]], x: float) -> float:
     while i < len(points) - 1 and x > points[i][0]:
         i += 1
     (x0, y0), (x1, y1) = points[i - 1], points[i]
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    # The fraction first: (y1 - y0) * (x - x0) can round badly when the points are a subnormal
+    # apart, and then the line misses its own end point (0.0 -> 1.5, 5e-324 -> 0.0 gave -0.5).
+    return y0 + (y1 - y0) * ((x - x0) / (x1 - x0))
 
 
 def exponential(previous: float | None, value: float, alpha: float) -> float:

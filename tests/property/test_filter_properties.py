@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gateway.sensors.filters import UNITS, build_chain, convert, interpolate
@@ -43,6 +43,7 @@ def test_conversion_round_trips_within_a_dimension(value, unit, data):
 @given(
     st.lists(st.tuples(finite, finite), min_size=2, max_size=8, unique_by=lambda p: p[0]), finite
 )
+@example([(0.0, 1.5), (5e-324, 0.0)], 0.0)  # points a subnormal apart: found by hypothesis
 def test_lookup_passes_through_its_points_and_stays_between_neighbours(raw, x):
     points = sorted(raw)
     for px, py in points:
