@@ -22,6 +22,7 @@ from gateway.discovery import (
     relay_entity,
     sensor_entities,
 )
+from gateway.lazyexports import instances_of
 from gateway.mqtt.enums import QoS
 from gateway.sensors.config import GPIOPinSensor
 from gateway.timesync import ClockWatch
@@ -221,9 +222,7 @@ def discovery_entities(
 ) -> tuple[DeviceInfo, list[Entity]]:
     """The device and its entities for `config`'s relays and the running sensors and bridges;
     `base` is the base topic the components run under (a reload keeps the one they started with)."""
-    from gateway.bridge.service import BridgeService
     from gateway.relays.topics import Topics
-    from gateway.sensors.scheduler import SensorService
 
     ha = config.homeassistant
     base = base or config.gateway.base_topic
@@ -231,15 +230,14 @@ def discovery_entities(
     node = ha.node_id or config.gateway.id
     device = DeviceInfo(node, ha.device_name or f"Pi Edge Gateway {node}")
     entities: list[Entity] = []
-    for service in started:
-        if isinstance(service, SensorService):
-            for sensor in service.discovered():
-                entities += sensor_entities(device, sensor, status)
+    for service in instances_of(started, "gateway.sensors.scheduler", "SensorService"):
+        for sensor in service.discovered():
+            entities += sensor_entities(device, sensor, status)
     for relay in config.relays:
         entity = relay_entity(device, relay, Topics.of(base, relay.name), status)
         if entity is not None:
             entities.append(entity)
-    bridges = [s.name for s in started if isinstance(s, BridgeService)]
+    bridges = [s.name for s in instances_of(started, "gateway.bridge.service", "BridgeService")]
     entities += diagnostic_entities(
         device, diagnostics.topic, bridges, diagnostics.has_cpu_temperature(), status
     )

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.lazyexports import instances_of
 from gateway.mqtt.enums import QoS
 
 log = logging.getLogger(__name__)
@@ -85,15 +86,17 @@ def store_state(store: Any) -> str:
 
 
 def bridge_links(services: list[Any]) -> dict[str, BridgeLink]:
-    from gateway.bridge.service import BridgeService, LinkState
+    bridges = instances_of(services, "gateway.bridge.service", "BridgeService")
+    if not bridges:
+        return {}
+    from gateway.bridge.service import LinkState
 
     return {
         s.name: BridgeLink(
             s.state is LinkState.CONNECTED,
             0 if s.forwarder is None else s.forwarder.session.queued_count,
         )
-        for s in services
-        if isinstance(s, BridgeService)
+        for s in bridges
     }
 
 

@@ -12,7 +12,8 @@ import cycle through its `__init__`. Type checkers see the names through the `__
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -31,3 +32,14 @@ def lazy_getattr(package: str, homes: Mapping[str, tuple[str, ...]]) -> Callable
         return value
 
     return __getattr__
+
+
+def instances_of(objects: Iterable[Any], module: str, name: str) -> list[Any]:
+    """The objects that are instances of `module.name`, without importing `module`: when it was
+    never imported no instance of its class can exist, and importing it only to find none would
+    load it into a gateway that does not use it (the sensor service's modules cost 1.4 MB)."""
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        return []
+    cls = getattr(loaded, name)
+    return [o for o in objects if isinstance(o, cls)]

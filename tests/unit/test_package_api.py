@@ -58,3 +58,18 @@ def test_the_broker_core_loads_neither_the_sqlite_store_nor_scram() -> None:
     assert "gateway.broker.core" in loaded  # the positive control
     for absent in ("sqlite3", "gateway.broker.store.sqlite", "gateway.broker.auth.scram"):
         assert absent not in loaded
+
+
+def test_instances_of_finds_instances_without_loading_a_module_nobody_used():
+    code = (
+        "import sys\n"
+        "from gateway.lazyexports import instances_of\n"
+        "assert instances_of([object()], 'gateway.sensors.scheduler', 'SensorService') == []\n"
+        "assert 'gateway.sensors.scheduler' not in sys.modules\n"
+        "from collections import OrderedDict\n"
+        "d = OrderedDict()\n"
+        "assert instances_of([d, {}, 1], 'collections', 'OrderedDict') == [d]\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
