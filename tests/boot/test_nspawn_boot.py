@@ -132,7 +132,9 @@ def upgrade_deb(deb: Path) -> tuple[Path, str]:
     subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True, timeout=300)
     control = tree / "DEBIAN" / "control"
     text = control.read_text()
-    version = re.search(r"^Version: (\S+)$", text, re.M).group(1)
+    found = re.search(r"^Version: (\S+)$", text, re.M)
+    assert found is not None, f"no Version in {control}"
+    version = found.group(1)
     new_version = version + "+boottest1"
     control.write_text(text.replace(f"Version: {version}\n", f"Version: {new_version}\n"))
     out = scratch / f"edge-gateway_{new_version}_{ARCH}.deb"

@@ -109,7 +109,9 @@ class Publisher:
     unacknowledged), and records which were acknowledged (QoS 1: PUBACK; QoS 2: PUBCOMP)."""
 
     def __init__(self, port: int, name: str, qos: int, version: int, window: int = 50) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=version)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTProtocolVersion(version)
+        )
         self.client.max_inflight_messages_set(window)
         self.client.on_publish = self._on_publish
         self.name, self.qos, self.window = name, qos, window

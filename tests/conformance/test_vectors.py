@@ -30,6 +30,7 @@ def test_valid_vector_decodes_to_the_expected_packet(vector: Vector) -> None:
 
 @pytest.mark.parametrize("vector", [v for v in VALID if v.canonical], ids=_id)
 def test_valid_vector_is_what_encode_writes(vector: Vector) -> None:
+    assert not isinstance(vector.expected, ReasonCode)  # a valid vector expects a packet
     version = vector.version or vector.expected.protocol_version  # type: ignore[union-attr]
     assert encode(vector.expected, version).hex(" ").upper() == vector.data.hex(" ").upper()
 

@@ -205,7 +205,7 @@ def run_case(
             topic = topic.replace("cl/c1/x", f"cl/{client_id}/x")  # the %c pattern's own topic
             writer.publish(topic, topic, qos=1)
         writer.publish(f"sync/{client_id}", "sync", qos=1)
-        delivered = []
+        delivered: list = []
         while True:  # in order from one publisher: everything before the sentinel has arrived
             try:
                 message = sub.expect_one()

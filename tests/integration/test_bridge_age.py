@@ -66,6 +66,7 @@ def _publish(port: int, payloads: list[bytes]) -> None:
 
 def _purge(harness: BridgeHarness, now: float) -> None:
     harness.value(lambda s: s.forwarder.purge_old(now))
+    assert isinstance(harness.thread, StoreBroker)
     harness.thread.committed()  # the store's answer to a purge on disk has arrived
 
 

@@ -112,7 +112,7 @@ class Gateway:
 
 def _wait_state(port: int, state: str, timeout: float = 20) -> None:
     watcher = TestClient(port, f"watch-{time.monotonic_ns()}")
-    seen = queue.Queue()
+    seen: queue.Queue = queue.Queue()
     watcher.client.message_callback_add(
         "edge/bridge/cloud/state", lambda c, u, m: seen.put(m.payload.decode())
     )

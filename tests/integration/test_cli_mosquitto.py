@@ -229,7 +229,7 @@ def assert_same(
     ours: subprocess.CompletedProcess,
     *,
     same_error: bool = True,
-    mask: str | None = None,
+    mask: bytes | None = None,
 ) -> None:
     """Same exit status and stdout; our stderr one line (Mosquitto's first line, if asked)."""
     out_theirs, out_ours = theirs.stdout, ours.stdout
@@ -645,6 +645,7 @@ def test_sub_reconnects_and_subscribes_again_like_mosquitto_sub(broker):
     try:
 
         def subscribed(proc: subprocess.Popen) -> None:
+            assert proc.stdout is not None and proc.stderr is not None
             while not (line := proc.stdout.readline()).startswith(b"Subscribed"):
                 assert line, proc.stderr.read()
 

@@ -17,7 +17,7 @@ import time
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.codec import StreamDecoder, encode
 from gateway.mqtt.enums import QoS, ReasonCode
-from gateway.mqtt.packets import Connack, Disconnect, Publish, Pubrec
+from gateway.mqtt.packets import Connack, Disconnect, Packet, Publish, Pubrec
 from tests.support.raw import RawClient
 
 R = ReasonCode
@@ -34,7 +34,7 @@ def no_tracebacks(records: list[logging.LogRecord]) -> bool:
 
 def read_to_close(sock: socket.socket, version: int, timeout: float = 5.0) -> tuple[list, str]:
     """Every packet until the broker's close, and how it closed: "eof" (FIN) or "reset"."""
-    decoder, got = StreamDecoder(version=version), []
+    decoder, got = StreamDecoder(version=version), list[Packet]()
     sock.settimeout(timeout)
     while True:
         try:

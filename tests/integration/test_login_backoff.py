@@ -10,6 +10,7 @@ import pytest
 from gateway.broker.auth import GatewayAuth, ListenerPolicy
 from gateway.broker.auth.passwords import PasswordFile
 from gateway.mqtt.enums import ReasonCode
+from gateway.mqtt.packets import Connack
 from tests.support.broker_thread import BrokerThread
 from tests.support.raw import RawClient
 
@@ -32,7 +33,9 @@ def broker(tmp_path):
 def login(port: int, password: bytes, *, version: int = 5, source: str | None = None) -> R:
     raw = RawClient(port, version=version, source=source)
     try:
-        return raw.connect("guesser", username="alice", password=password).reason_code
+        connack = raw.connect("guesser", username="alice", password=password)
+        assert isinstance(connack, Connack)
+        return connack.reason_code
     finally:
         raw.close()
 

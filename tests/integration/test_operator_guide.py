@@ -108,7 +108,7 @@ def sensor_types() -> set[str]:
 
     union = (
         typing.get_args(SensorConfig)[0]
-        if typing.get_origin(SensorConfig) is typing.Annotated
+        if typing.get_origin(SensorConfig) is typing.Annotated  # type: ignore[comparison-overlap]
         else SensorConfig
     )
     return {

@@ -56,7 +56,7 @@ def write(path: Path, text: str) -> None:
 
 def wait_for(client: TestClient, match, timeout: float = WAIT):
     """The first message `match` accepts; the ones before it are returned too."""
-    seen = []
+    seen: list = []
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()

@@ -74,13 +74,17 @@ def clients():
 def reload(thread: GatewayThread, data: dict) -> dict:
     """Apply `data` as the new config; the rows by (kind, name)."""
     new = parse(data)
-    rows = thread.call(reload_broker(thread.gateway, thread.gateway.config, new))
-    thread.gateway.config = new
+    gateway = thread.gateway
+    assert gateway is not None
+    rows = thread.call(reload_broker(gateway, gateway.config, new))
+    gateway.config = new
     return {(row.kind, row.name): row for row in rows}
 
 
 def link_of(thread: GatewayThread, client_id: str):
-    return thread.run(lambda: thread.gateway.broker.core.sessions[client_id].link)
+    gateway = thread.gateway
+    assert gateway is not None
+    return thread.run(lambda: gateway.broker.core.sessions[client_id].link)
 
 
 def round_trip(publisher: TestClient, subscriber: TestClient, payloads: list[bytes]) -> None:
@@ -218,7 +222,7 @@ def test_port_in_use_fails_and_the_old_listener_keeps_running(gateway, clients, 
 # -- TLS certificate renewal ---------------------------------------------------------------------
 
 
-def handshake(port: int, cafile) -> dict:
+def handshake(port: int, cafile) -> dict | None:
     """A fresh TLS handshake verified against `cafile`: the server certificate it got."""
     context = ssl.create_default_context(cafile=str(cafile))
     with (

@@ -78,7 +78,7 @@ def test_rules_act_inside_the_gateway(tmp_path: Path):
         watcher.subscribe("edge/relay/compressor/event", qos=1)
         watcher.subscribe("edge/rule/cool/event", qos=1)
         TestClient(port, "thermostat").publish("demo/cool", json.dumps({"mode": "on"}), qos=1)
-        events = {}
+        events: dict = {}
         while len(events) < 2:
             message = watcher.expect_one(timeout=10)
             events[message.topic.split("/")[2]] = json.loads(message.payload)

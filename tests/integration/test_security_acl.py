@@ -82,7 +82,9 @@ class GatewayProcess:
             env=env,
             cwd=Path(__file__).parents[2],
         )
-        os.set_blocking(self.proc.stderr.fileno(), False)
+        assert self.proc.stderr is not None
+        self.stderr = self.proc.stderr
+        os.set_blocking(self.stderr.fileno(), False)
         self.log = ""
 
     def wait_for(self, text: str, timeout: float = 15.0) -> None:
@@ -92,8 +94,8 @@ class GatewayProcess:
         while text not in self.log:
             remaining = deadline - time.monotonic()
             assert remaining > 0 and self.proc.poll() is None, f"no {text!r} in:\n{self.log}"
-            select.select([self.proc.stderr], [], [], remaining)
-            self.log += self.proc.stderr.read() or ""
+            select.select([self.stderr], [], [], remaining)
+            self.log += self.stderr.read() or ""
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

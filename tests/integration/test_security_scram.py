@@ -72,9 +72,9 @@ def scram_connect(port: int, user: str, password: str, client_id: str = "c1"):
     challenge = raw.recv()
     if not isinstance(challenge, Auth):
         return raw, scram, None, challenge
-    raw.send(
-        _auth(R.CONTINUE_AUTHENTICATION, scram.final(challenge.properties.authentication_data))
-    )
+    data = challenge.properties.authentication_data
+    assert data is not None
+    raw.send(_auth(R.CONTINUE_AUTHENTICATION, scram.final(data)))
     return raw, scram, challenge, raw.recv()
 
 

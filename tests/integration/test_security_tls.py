@@ -11,6 +11,7 @@ import datetime
 import queue
 import ssl
 import warnings
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -106,12 +107,15 @@ def attempt(
     username: str | None = None,
     password: str | None = None,
     host: str = "127.0.0.1",
-    transport: str = "tcp",
+    transport: Literal["tcp", "unix"] = "tcp",
 ):
     """Connect once with paho: the CONNACK reason code as an int, or REFUSED."""
     events: queue.Queue = queue.Queue()
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id="probe", protocol=version, transport=transport
+        CallbackAPIVersion.VERSION2,
+        client_id="probe",
+        protocol=mqtt.MQTTProtocolVersion(version),
+        transport=transport,
     )
     client.on_connect = lambda c, u, f, rc, p: events.put(("connack", rc))
     client.on_disconnect = lambda c, u, f, rc, p: events.put(("disconnect", rc))

@@ -238,10 +238,11 @@ class Subscriber:
 
     def _handle(self, raw: RawClient, packet: object) -> None:
         if isinstance(packet, Publish):
-            if packet.qos == QoS.AT_LEAST_ONCE:
+            assert packet.packet_id is not None or packet.qos == QoS.AT_MOST_ONCE
+            if packet.qos == QoS.AT_LEAST_ONCE and packet.packet_id is not None:
                 self.received[packet.payload] += 1
                 raw.send(Puback(packet.packet_id))
-            elif packet.qos == QoS.EXACTLY_ONCE:
+            elif packet.qos == QoS.EXACTLY_ONCE and packet.packet_id is not None:
                 if packet.packet_id not in self.qos2_unreleased:
                     self.qos2_unreleased.add(packet.packet_id)
                     self.received[packet.payload] += 1

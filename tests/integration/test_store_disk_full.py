@@ -68,15 +68,13 @@ class Publisher:
     messages got a success acknowledgement."""
 
     def __init__(self, port: int, name: str, version: int) -> None:
-        kwargs = {
-            "client_id": name,
-            "protocol": version,
-            "callback_api_version": CallbackAPIVersion.VERSION2,
-        }
-        if version != V5:
-            kwargs["clean_session"] = True
-        self.client = mqtt.Client(**kwargs)
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=name,
+            protocol=mqtt.MQTTProtocolVersion(version),
+            clean_session=True if version != V5 else None,
+        )
+        self.client.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]  # paho says int; takes s
         self.name = name
         self.mids: dict[int, str] = {}
         self.acked: set[str] = set()  # payload ids acknowledged with success

@@ -16,6 +16,7 @@ from tests.support.store_broker import StoreBroker
 
 def own_publish(b: StoreBroker, topic: str, payload: bytes, qos: int = 1, retain: bool = False):
     async def _publish() -> None:
+        assert b.broker is not None
         client = b.broker.local_client("sensors")
         await client.publish(topic, payload, qos=qos, retain=retain)
 
@@ -27,7 +28,9 @@ def rows(b: StoreBroker, sql: str) -> list:
 
 
 def recorded(b: StoreBroker) -> int:
-    return b.run(lambda: b.store._seq)
+    store = b.store
+    assert store is not None
+    return b.run(lambda: store._seq)
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:

@@ -122,10 +122,12 @@ def mqtt_over_tls(port: int, client: ssl.SSLContext, client_id: str) -> bytes:
 
 
 def sys_counters(thread: BrokerThread) -> tuple[int, dict[str, int]]:
+    broker = thread.broker
+    assert broker is not None
     return thread.run(
         lambda: (
-            thread.broker.core.stats.tls_handshakes_failed,
-            dict(thread.broker.core.stats.limits_hit),
+            broker.core.stats.tls_handshakes_failed,
+            dict(broker.core.stats.limits_hit),
         )
     )
 

@@ -8,6 +8,8 @@ down to byte by byte, is the same as feeding one chunk.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,9 +48,7 @@ SETTINGS = settings(
 )
 
 P = PacketType
-text = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
-)
+text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=12)
 blob = st.binary(max_size=40)
 packet_ids = st.integers(1, 0xFFFF)
 qos = st.sampled_from(list(QoS))
@@ -86,7 +86,7 @@ def properties(packet_type: PacketType, *, will: bool = False) -> st.SearchStrat
     @st.composite
     def build(draw: st.DrawFn) -> Properties:
         chosen = draw(st.lists(st.sampled_from(sorted(values)), max_size=4, unique=True))
-        props = {field: draw(values[field]) for field in chosen}
+        props: dict[str, Any] = {field: draw(values[field]) for field in chosen}
         if packet_type is P.CONNECT and not will and "authentication_method" not in props:
             props.pop("authentication_data", None)  # 3.1.2.11.10: no data without a method
         return Properties(**props)
@@ -99,7 +99,7 @@ def codes(packet_type: PacketType) -> st.SearchStrategy[ReasonCode]:
 
 
 def _acks(version: int) -> list[st.SearchStrategy[Packet]]:
-    out = []
+    out: list[st.SearchStrategy[Packet]] = []
     for cls, packet_type in (
         (Puback, P.PUBACK),
         (Pubrec, P.PUBREC),

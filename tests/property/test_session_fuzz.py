@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.broker import connection as connection_module
-from gateway.broker.connection import ConnState
+from gateway.broker.connection import Connection, ConnState
 from gateway.broker.core import BrokerCore
 from gateway.broker.settings import BrokerSettings
 from gateway.mqtt.codec import StreamDecoder, encode
@@ -216,8 +216,8 @@ class Harness:
         conn = self.core.open_connection(self.now, "fuzz", "default")
         return conn
 
-    def drain(self) -> dict[int, list]:
-        out = {}
+    def drain(self) -> dict[Connection, list]:
+        out: dict[Connection, list] = {}
         for conn in self.core.take_dirty():
             data = conn.data_to_send()
             if conn not in self.decoders:  # the version the broker speaks to it: a refused

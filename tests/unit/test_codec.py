@@ -374,7 +374,7 @@ def test_decoder_stays_failed_after_a_protocol_error() -> None:
 )
 def test_stream_decoder_refuses_bad_settings(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        StreamDecoder(**kwargs)  # type: ignore[arg-type]
+        StreamDecoder(**kwargs)
 
 
 @pytest.mark.parametrize("first_byte", [0x40, 0x50, 0x62, 0x70])

@@ -50,13 +50,16 @@ def test_the_directory_is_fsynced_after_the_rename(
 ) -> None:
     calls: list[str] = []
     real_replace, real_fsync_directory = os.replace, fileio.fsync_directory
-    monkeypatch.setattr(
-        fileio.os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))
-    )
-    monkeypatch.setattr(
-        fileio,
-        "fsync_directory",
-        lambda d: (calls.append(f"fsync {Path(d).name}"), real_fsync_directory(d)),
-    )
+
+    def replace(a: Path, b: Path) -> None:
+        calls.append("replace")
+        real_replace(a, b)
+
+    def fsync_directory(d: Path) -> None:
+        calls.append(f"fsync {Path(d).name}")
+        real_fsync_directory(d)
+
+    monkeypatch.setattr(fileio.os, "replace", replace)
+    monkeypatch.setattr(fileio, "fsync_directory", fsync_directory)
     fileio.atomic_write_text(tmp_path / "f", "x")
     assert calls == ["replace", f"fsync {tmp_path.name}"]

@@ -18,8 +18,8 @@ RELAYS = [{"name": "pump", "kind": "gpio", "pin": 5}, {"name": "lamp", "kind": "
 LOCATION = {"latitude": 52.52, "longitude": 13.405, "timezone": "Europe/Berlin"}
 
 
-def berlin(*args) -> float:
-    return datetime(*args, tzinfo=BERLIN).timestamp()
+def berlin(*args: int) -> float:
+    return datetime(*args, tzinfo=BERLIN).timestamp()  # type: ignore[arg-type, misc]  # Y, M, D[, h, m]
 
 
 def service(schedules, clock, bus, status=None, max_sleep=3600.0):

@@ -4,7 +4,7 @@ sunset, the catch-up policy at start-up and after a jump of the wall clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,8 +25,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 PLACE = Place(BERLIN, 52.52, 13.405)
 
 
-def at(*args, tz=BERLIN, fold=0) -> float:
-    return datetime(*args, tzinfo=tz, fold=fold).timestamp()
+def at(*args: int, tz: tzinfo = BERLIN, fold: int = 0) -> float:
+    return datetime(*args, tzinfo=tz, fold=fold).timestamp()  # type: ignore[arg-type, misc]  # Y, M, D[, h, m]
 
 
 def berlin(instant: float) -> str:

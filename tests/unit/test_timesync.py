@@ -57,7 +57,8 @@ async def test_clock_watch_publishes_sys_topics_and_counts_jumps(tmp_path: Path)
     await watch.look()
     assert not status.synchronized
     retained = broker.core.retained
-    assert retained.get("$SYS/broker/clock/synchronized").payload == b"false"
+    synchronized = retained.get("$SYS/broker/clock/synchronized")
+    assert synchronized is not None and synchronized.payload == b"false"
     (run / "synchronized").touch()
     wall[0] += 5 + 86_400 * 200  # NTP moves the clock 200 days
     mono[0] += 5

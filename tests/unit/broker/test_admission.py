@@ -17,6 +17,7 @@ def test_the_broker_wide_limit_counts_every_listener_together() -> None:
     adm = admission(3, a=0, b=0)
     slots = [adm.admit("a", "10.0.0.1"), adm.admit("b", "10.0.0.2"), adm.admit("a", None)]
     assert all(isinstance(s, Slot) for s in slots)
+    assert isinstance(slots[0], Slot)
     assert adm.admit("b", "10.0.0.3") == "max_connections"
     assert adm.stats.limits_hit == {"max_connections": 1}
     adm.release(slots[0])
@@ -46,6 +47,7 @@ def test_release_is_counted_once_and_the_address_table_holds_only_connected_host
     adm = admission(0, 5, a=0)
     slots = [adm.admit("a", f"10.0.0.{i}") for i in range(50)]
     for slot in slots:
+        assert isinstance(slot, Slot)
         adm.release(slot)
         adm.release(slot)  # connection_lost after an abort: a second release does nothing
     assert adm.total == 0 and adm.by_listener == {"a": 0} and adm.by_address == {}

@@ -68,6 +68,7 @@ def scram_connect(pair: BrokerPair, user: str, password: str, client_id: str = "
     if not isinstance(challenge, Auth):
         return client, scram, None, challenge
     data = challenge.properties.authentication_data
+    assert data is not None
     client.send(_auth(R.CONTINUE_AUTHENTICATION, scram.final(data)))
     return client, scram, challenge, client.recv()
 
@@ -162,6 +163,7 @@ def _reauth(client: PairClient, user: str, password: str) -> ScramClient:
     challenge = client.recv()
     assert isinstance(challenge, Auth) and challenge.reason_code == R.CONTINUE_AUTHENTICATION
     data = challenge.properties.authentication_data
+    assert data is not None
     client.send(_auth(R.CONTINUE_AUTHENTICATION, scram.final(data)))
     return scram
 

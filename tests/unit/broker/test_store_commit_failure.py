@@ -110,7 +110,9 @@ def publish(
 
 
 def rows(store: SqliteStore, table: str) -> int:
-    return store.db.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    failing = store.db
+    assert isinstance(failing, FailingDb)  # the test swapped the store's connection for it
+    return failing.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 def test_failed_commit_refuses_the_held_puback_5_0_with_0x80_and_drops_the_message(broker):

@@ -121,7 +121,7 @@ def test_bad_options_are_rejected(options, message):
 
 def test_bad_pin_is_rejected():
     with pytest.raises(ValueError, match="GPIO pin"):
-        DigitalInput(None, pin_factory=MockFactory())  # type: ignore[arg-type]
+        DigitalInput(None, pin_factory=MockFactory())
 
 
 def test_pin_factory_by_name():

@@ -122,7 +122,7 @@ async def test_an_mcp23017_that_loses_power_is_offline_retried_and_set_up_again(
     warned = [
         r for r in caplog.records if r.levelno == logging.WARNING and "had reset" in r.getMessage()
     ]
-    assert {r.RELAY for r in warned} == {"heater", "pump"}
+    assert {vars(r)["RELAY"] for r in warned} == {"heater", "pump"}
     await rig.command("heater", "ON")  # and it obeys commands again
     assert chip.level(0) and rig.state("heater") == b"ON"
     await rig.service.stop()

@@ -227,7 +227,12 @@ def test_mcp23017_check_sees_inputs_after_a_reset_and_reinit_sets_latch_before_d
     assert chip.check() == ("IODIR 0xFFFF, OLAT 0x0000; expected outputs 0x1008 latched at 0x0008")
     writes: list[bytes] = []
     original = fake.write
-    fake.write = lambda data: (writes.append(data), original(data))[1]  # type: ignore[method-assign]
+
+    def recording(data: bytes) -> None:
+        writes.append(data)
+        original(data)
+
+    fake.write = recording  # type: ignore[method-assign]  # a spy on the fake's own method
     chip.reinit({12: True})
     latched = [w for w in writes if len(w) == 2]
     assert latched == [

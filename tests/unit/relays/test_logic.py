@@ -11,7 +11,7 @@ T0 = 100.0
 
 
 def out(name: str, **kw: object) -> OutputConfig:
-    return OutputConfig(name=name, pin=kw.pop("pin", 0), **kw)  # type: ignore[arg-type]
+    return OutputConfig(name=name, pin=kw.pop("pin", 0), **kw)
 
 
 def logic(*outputs: OutputConfig, restored: dict[str, float] | None = None) -> RelayLogic:

@@ -50,7 +50,7 @@ def test_corrupt_file_is_quarantined(tmp_path: Path) -> None:
 
 async def _service(bus: MemoryBus, tmp_path: Path, pins: MockFactory, **kw: object) -> RelayService:
     outputs = (
-        OutputConfig(name="pump", pin=17, power_on="restore", **kw),  # type: ignore[arg-type]
+        OutputConfig(name="pump", pin=17, power_on="restore", **kw),
         OutputConfig(name="fan", pin=18, power_on="restore"),
         OutputConfig(name="siren", pin=19, power_on="off"),
     )

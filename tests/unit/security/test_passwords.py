@@ -187,6 +187,7 @@ def mosquitto_with(tmp_path):
             text=True,
         )
         procs.append(proc)
+        assert proc.stdout is not None
         for line in proc.stdout:  # wait for its own "running" line, not a timer
             if "running" in line:
                 return port

@@ -23,8 +23,16 @@ def req(loopback: bool, cookie: str = "", csrf: str = "") -> Request:
     if csrf:
         headers["x-csrf-token"] = csrf
     return Request(
-        "POST", "/api/relays/lamp", "", headers, b"ON", "10.0.0.9:5000", loopback, False, None
-    )  # type: ignore[arg-type]
+        "POST",
+        "/api/relays/lamp",
+        "",
+        headers,
+        b"ON",
+        "10.0.0.9:5000",
+        loopback,
+        False,
+        None,  # type: ignore[arg-type]  # no connection: the access rules never reach for it
+    )
 
 
 def test_a_remote_visitor_needs_a_login_and_the_acl():
