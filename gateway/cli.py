@@ -130,7 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             # TLS socket is ever made or not; asyncio, paho and gateway.broker.auth.tls all run
             # without it (they import it in a try), so a gateway with no TLS anywhere does not load it
             # (uvloop imports ssl unconditionally: not when it may be picked)
-            sys.modules["ssl"] = None  # type: ignore[assignment]
+            sys.modules["ssl"] = None  # type: ignore[assignment]  # None blocks the import
     from gateway.app import run_from_path
 
     return run_from_path(args.config, loop=args.loop, loaded=loaded)

@@ -80,7 +80,7 @@ class PlainModel:
 
     @property
     def model_fields_set(self) -> set[str]:
-        return self._fields_set  # type: ignore[attr-defined]
+        return self._fields_set  # type: ignore[attr-defined]  # set through object.__setattr__
 
     def model_dump(self, *, exclude: set[str] | frozenset[str] | None = None) -> dict[str, Any]:
         return {
@@ -93,7 +93,8 @@ class PlainModel:
         """A copy with some fields replaced, not validated (as pydantic's `model_copy`)."""
         copy = object.__new__(type(self))
         object.__setattr__(copy, "__dict__", {**self.__dict__, **(update or {})})
-        object.__setattr__(copy, "_fields_set", set(self._fields_set) | set(update or ()))  # type: ignore[attr-defined]
+        fields_set = self.model_fields_set | set(update or ())
+        object.__setattr__(copy, "_fields_set", fields_set)
         return copy
 
     def _values(self) -> tuple:

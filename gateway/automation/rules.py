@@ -42,7 +42,8 @@ class Condition:
             return None
         if self.above is not None:
             return number > self.above
-        return number < self.below  # type: ignore[operator]
+        assert self.below is not None  # the config has above or below
+        return number < self.below
 
     def deactivates(self, value: Any) -> bool | None:
         if self.equals is not None:
@@ -55,7 +56,8 @@ class Condition:
                 number < self.until_below if self.until_below is not None else number <= self.above
             )
         limit = self.until_above if self.until_above is not None else self.below
-        return number > limit if self.until_above is not None else number >= limit  # type: ignore[operator]
+        assert limit is not None  # the config has above or below
+        return number > limit if self.until_above is not None else number >= limit
 
 
 def _number(value: Any) -> float | None:

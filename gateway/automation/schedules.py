@@ -248,12 +248,16 @@ class ScheduleMachine:
     def window(self) -> bool:
         return self.on is not None
 
+    def _on_off(self) -> tuple[TimeSpec, TimeSpec]:
+        assert self.on is not None and self.off is not None  # a window schedule has both
+        return self.on, self.off
+
     def _after(self, wall: float) -> float | None:
         if self.cron is not None:
             return cron_after(self.cron, wall, self.place.tz)
         if self.at is not None:
             return daily_after(self.at, wall, self.place)
-        return window_next(self.on, self.off, wall, self.place)  # type: ignore[arg-type]
+        return window_next(*self._on_off(), wall, self.place)
 
     def next_due(self) -> float | None:
         return self.next
@@ -271,7 +275,7 @@ class ScheduleMachine:
         if self.window:
             if self.next is not None and wall < self.next:
                 return out  # no edge passed: the state holds
-            state = window_state(self.on, self.off, wall, self.place)  # type: ignore[arg-type]
+            state = window_state(*self._on_off(), wall, self.place)
             if state != self.state:
                 self.state = state
                 out.append(Firing("on" if state else "off", self.next or wall, "time"))
@@ -289,7 +293,7 @@ class ScheduleMachine:
         self.next = self._after(wall)
         if not self.window:
             return []  # a point event missed meanwhile does not fire late
-        self.state = window_state(self.on, self.off, wall, self.place)  # type: ignore[arg-type]
+        self.state = window_state(*self._on_off(), wall, self.place)
         return [Firing("on" if self.state else "off", wall, cause)]
 
     def describe(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from drivers.base import Reading
 from gateway.retry import doubling_delay
@@ -57,11 +58,11 @@ class ChangeFilter:
         if previous is None:
             return True
         if _is_number(value) and _is_number(previous):
-            return abs(value - previous) > self.deadband.get(reading.quantity, 0.0)  # type: ignore[operator]
+            return abs(value - previous) > self.deadband.get(reading.quantity, 0.0)
         return value != previous
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:  # int or float, not bool
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
