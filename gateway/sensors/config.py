@@ -382,7 +382,7 @@ class INA260Config(I2CSensor):
 
 class INA226Config(INA260Config):
     driver = ("drivers.i2c.ina226", "INA226")
-    type: Literal["ina226"]  # type: ignore[assignment]
+    type: Literal["ina226"]  # type: ignore[assignment]  # its own type key, the rest inherited
     shunt_ohms: PositiveFloat = 0.1
     max_current: PositiveFloat = 0.8  # amps, sets the calibration (<= 81.92 mV / shunt)
 
@@ -430,7 +430,7 @@ class MCP3008Config(SPISensor):
 
 class MCP3208Config(MCP3008Config):
     driver = ("drivers.spi.mcp3008", "MCP3208")
-    type: Literal["mcp3208"]  # type: ignore[assignment]
+    type: Literal["mcp3208"]  # type: ignore[assignment]  # its own type key, the rest inherited
 
 
 class MAX31855Config(SPISensor):
