@@ -452,6 +452,9 @@ class Connection:
         topic = self._resolve_topic(packet)
         core = self.core
         core.stats.publish_received += 1
+        if not packet.qos:  # QoS 0: no acknowledgement, nothing for the store to refuse
+            core.accept_publish(self, packet, topic, now)
+            return
         session = self.session
         assert session is not None
         mark = core.persistence.mark()

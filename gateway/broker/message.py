@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from gateway.mqtt.decoder import new_publish
 from gateway.mqtt.enums import QoS
 from gateway.mqtt.packets import Publish
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
@@ -91,4 +92,5 @@ class Delivery:
                 message_expiry_interval=remaining,
                 subscription_identifiers=self.subscription_ids,
             )
-        return Publish(msg.topic, msg.payload, self.qos, self.retain, dup, packet_id, props)
+        # new_publish: the same Publish without the frozen dataclass's per-field __setattr__
+        return new_publish(msg.topic, msg.payload, self.qos, self.retain, dup, packet_id, props)

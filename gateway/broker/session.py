@@ -188,7 +188,10 @@ class Session:
         link = self.link
         if delivery.qos == QoS.AT_MOST_ONCE:
             if link is not None:
-                self._send(HeldSend(0, None, delivery, False, now))
+                if self._held:  # behind what waits for a commit, in order
+                    self._send(HeldSend(0, None, delivery, False, now))
+                else:  # the common case: no HeldSend, no detour through _send/_write
+                    link.send_delivery(delivery, None, False, now)
             elif self.settings.queue_qos0_offline:
                 self._enqueue(delivery)
             return
