@@ -97,6 +97,17 @@ class Gateway:
                 self.config.store.settings(self.config.gateway.state_dir),
                 self.watchdog.register("store"),
             )
+            # sessions of bridges no longer configured stop queueing before anything can publish
+            # and are kept only for [store] removed_bridge_expiry (gateway.bridge.orphans)
+            if any(cid.startswith("$bridge/") for cid in self.broker.core.sessions):
+                from gateway.bridge.orphans import retire_orphans
+
+                retire_orphans(
+                    self.broker.core,
+                    {b.name for b in self.config.bridges},
+                    self.config.store.removed_bridge_expiry,
+                    self.broker.clock(),
+                )
         await self.broker.start()
         self.services = await self._start_components()
         if self.config.web.enabled:  # last: it reads the others; stopped first

@@ -167,6 +167,9 @@ class StoreConfig(_Model):
     # seconds the gateway's own readings bound for a bridge wait in memory for the cloud's ack
     # before they are written to its queue (0 = at once); a power cut loses at most this much
     own_grace: float = Field(120.0, ge=0, le=3600)
+    # seconds the session (queue) of a bridge removed from the config is kept, so that adding
+    # it back sends what it held; then it is deleted (0 = at once, as Mosquitto)
+    removed_bridge_expiry: int = Field(7 * 86400, ge=0, le=0xFFFFFFFE)
 
     def settings(self, state_dir: Path):  # noqa: ANN201 - StoreSettings, imported late
         from gateway.broker.store import StoreSettings
@@ -180,6 +183,7 @@ class StoreConfig(_Model):
             self.min_free_bytes,
             self.memory_window,
             self.own_grace,
+            self.removed_bridge_expiry,
         )
 
 

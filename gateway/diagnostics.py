@@ -49,11 +49,15 @@ class Diagnostics:
     cpu_temperature: float | None = None  # °C; None where the board has no thermal zone
     bridges: dict[str, BridgeLink] = field(default_factory=dict)
     clock_synchronized: bool = True  # gateway.timesync: is the wall clock known to be right
+    # bridges removed from the config whose queue is kept until it expires: messages held
+    removed_bridges: dict[str, int] = field(default_factory=dict)
 
     def payload(self) -> bytes:
         body = asdict(self)
         if self.cpu_temperature is None:
             del body["cpu_temperature"]
+        if not self.removed_bridges:
+            del body["removed_bridges"]
         return json.dumps(body, separators=(",", ":")).encode()
 
     def same_apart_from_time(self, other: Diagnostics | None) -> bool:
@@ -64,7 +68,15 @@ class Diagnostics:
             self.store,
             self.bridges,
             self.clock_synchronized,
-        ) == (other.clients, other.queued, other.store, other.bridges, other.clock_synchronized)
+            self.removed_bridges,
+        ) == (
+            other.clients,
+            other.queued,
+            other.store,
+            other.bridges,
+            other.clock_synchronized,
+            other.removed_bridges,
+        )
 
 
 def read_cpu_temperature(path: Path = CPU_THERMAL) -> float | None:
@@ -100,6 +112,17 @@ def bridge_links(services: list[Any]) -> dict[str, BridgeLink]:
     }
 
 
+def removed_bridges(core: Any) -> dict[str, int]:
+    """The bridges removed from the config whose session (`$bridge/<name>`, its queue) is kept
+    until it expires (gateway.bridge.orphans: a configured bridge's session never expires), with
+    the messages each holds."""
+    return {
+        cid[len("$bridge/") :]: s.queued_count + len(s.inflight)
+        for cid, s in core.sessions.items()
+        if cid.startswith("$bridge/") and s.expires_at() is not None
+    }
+
+
 def collect(
     gateway: Any, services: list[Any] | None = None, thermal: Path | None = CPU_THERMAL
 ) -> Diagnostics:
@@ -114,6 +137,7 @@ def collect(
         cpu_temperature=read_cpu_temperature(thermal) if thermal is not None else None,
         bridges=bridge_links(gateway.services if services is None else services),
         clock_synchronized=getattr(getattr(gateway, "clock_status", None), "synchronized", True),
+        removed_bridges=removed_bridges(core),
     )
 
 

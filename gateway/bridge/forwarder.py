@@ -124,6 +124,14 @@ class Forwarder:
         core = self.core
         persistence = getattr(core, "persistence", None)  # the durable store, when configured
         session = core.sessions.get(self.client_id)  # restored from the store after a restart
+        self.created_session = session is None  # not counted as a disconnected session
+        if session is not None and session.expiry_interval != NEVER_EXPIRES:
+            log.info(
+                "bridge %s: added back; its kept session sends %d queued message(s)",
+                self.cfg.name,
+                session.queued_count + len(session.inflight),
+                extra=fields(bridge=self.cfg.name),
+            )
         if session is None:
             session = (
                 Session(self.client_id, core.settings, core.stats)
@@ -170,17 +178,13 @@ class Forwarder:
         if persistence is not None:
             persistence.subscriptions_changed(session)
 
-    def release(self, now: float) -> None:
+    def release(self, now: float, expiry: int) -> None:
         """The bridge was removed (a reload): its session stops queueing, unsubscribed from
-        every filter; what it holds stays, for a bridge of the same name to send."""
-        session = self.session
-        if session.subscriptions:
-            self.core.unsubscribe(
-                self._as_conn(session), Unsubscribe(1, tuple(session.subscriptions))
-            )
-            persistence = getattr(self.core, "persistence", None)
-            if persistence is not None:
-                persistence.subscriptions_changed(session)
+        every filter; what it holds stays, for a bridge of the same name to send, until it
+        expires `expiry` seconds from now (gateway.bridge.orphans)."""
+        from gateway.bridge.orphans import retire
+
+        retire(self.core, self.session, expiry, now, counted=not self.created_session)
 
     def _as_conn(self, session: Session) -> Forwarder:
         self.session = session

@@ -13,11 +13,13 @@ session (new filters in, dropped ones out); a queued message that no outbound ma
 more is dropped as `unmapped` (counted). The counters carry over, so the metrics stay monotonic.
 
 A removed bridge stops and its session stops queueing (unsubscribed), but what it had queued is
-kept — in memory and in the store — and not deleted: adding a bridge of the same name back (a
-typo fixed, a bridge commented out while testing) sends it. Mosquitto drops a removed bridge's
-queue with the bridge; we keep it because the durable buffer's promise is that nothing the gateway
-accepted for the cloud is lost silently, and the kept queue is bounded by the limits it had. The
-removed bridge's metric topics (retained) are cleared.
+kept — in memory and in the store — for `[store] removed_bridge_expiry` seconds, then deleted by
+the broker's session expiry (gateway.bridge.orphans, which retires the same way at start-up the
+session of a bridge missing from the file): adding a bridge of the same name back within that
+time (a typo fixed, a bridge commented out while testing) sends it. Mosquitto drops a removed
+bridge's queue with the bridge; we keep it for a while because the durable buffer's promise is
+that nothing the gateway accepted for the cloud is lost silently, and the kept queue is bounded by
+the limits it had. The removed bridge's metric topics (retained) are cleared.
 """
 
 from __future__ import annotations

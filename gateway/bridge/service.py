@@ -173,18 +173,13 @@ class BridgeService:
             return 0
         return forwarder.session.queued_count + len(forwarder.session.inflight)
 
-    def retire(self) -> None:
+    def retire(self, expiry: int) -> None:
         """After `stop`, for a bridge removed by a reload: its session stops queueing (what it
-        holds stays, for a bridge of the same name), its retained metric topics are cleared."""
+        holds stays, for a bridge of the same name, for `expiry` seconds), its retained metric
+        topics are cleared."""
         if self.forwarder is not None:
-            self.forwarder.release(self.broker.clock())
+            self.forwarder.release(self.broker.clock(), expiry)  # logs what it keeps, how long
         self._publish_values(dict.fromkeys(self._published, ""))
-        log.info(
-            "bridge %s: removed; %d message(s) kept queued for a bridge of this name",
-            self.name,
-            self.queued(),
-            extra=fields(bridge=self.name),
-        )
 
     def alive(self) -> bool:
         """For the watchdog: the tasks run and the timer ticked recently."""
@@ -475,5 +470,7 @@ async def stop_bridge(gateway: Any, bridge: BridgeService, *, removed: bool) -> 
         gateway.heartbeat_checks.remove(bridge.heartbeat_check)
     gateway.watchdog.unregister(f"bridge-{bridge.name}")
     if removed:
-        bridge.retire()
+        from gateway.bridge.orphans import expiry_of
+
+        bridge.retire(expiry_of(gateway))
     return bridge.queued()

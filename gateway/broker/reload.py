@@ -84,6 +84,7 @@ STORE_KEYS = {
     "min_free_bytes": LIVE,
     "memory_window": RESTART,  # the sessions' queues were paged in with the old window
     "own_grace": LIVE,  # for the gateway's own messages held from now on
+    "removed_bridge_expiry": LIVE,  # for bridges removed from now on (a retired one keeps its time)
 }
 
 
@@ -185,6 +186,7 @@ def _running_store(settings: Any) -> SimpleNamespace:
         min_free_bytes=settings.min_free_bytes,
         memory_window=settings.memory_window,
         own_grace=settings.own_grace,
+        removed_bridge_expiry=settings.removed_bridge_expiry,
     )
 
 

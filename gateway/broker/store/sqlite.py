@@ -108,6 +108,7 @@ class StoreSettings:
     own_grace: float = (
         120.0  # s the gateway's own messages bound for a durable session wait unwritten
     )
+    removed_bridge_expiry: int = 7 * 86400  # s a removed bridge's session is kept (bridge.orphans)
 
     @property
     def window(self) -> float:
