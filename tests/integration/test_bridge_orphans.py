@@ -7,6 +7,8 @@ is a real Mosquitto behind a proxy the test cuts."""
 
 from __future__ import annotations
 
+import datetime
+import logging
 import time
 from pathlib import Path
 
@@ -123,15 +125,29 @@ def queue_while_down(tmp_path: Path, port: int, bridges: str, expiry: int = 3600
 
 @pytest.mark.skipif(not mosquitto_available(), reason="mosquitto not installed")
 def test_removed_across_a_restart_it_stops_queueing_and_its_return_sends_the_queue(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     port = free_port()
     head = HEAD.format(state=tmp_path / "state", port=port, expiry=3600)
     with cloud_behind_proxy(tmp_path, "orphan-observer", cut=True) as (mosq, proxy, observer):
         queue_while_down(tmp_path, port, cloud(proxy.port, mosq))
 
-        without = GatewayThread(load_toml(tmp_path, head, "without.toml")).start()
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="gateway"):
+            without = GatewayThread(load_toml(tmp_path, head, "without.toml")).start()
         try:
+            said = [r.getMessage() for r in caplog.records if "not configured" in r.getMessage()]
+            assert len(said) == 1 and said[0].startswith(
+                f"bridge session $bridge/cloud has {COUNT} queued message(s) and is not "
+                "configured: kept until "
+            )
+            assert said[0].endswith(
+                " UTC, then deleted; re-add the bridge named cloud to send them"
+            )
+            until = said[0].split("kept until ")[1].split(" UTC")[0]
+            parsed = datetime.datetime.strptime(until, "%Y-%m-%d %H:%M:%S")
+            at = parsed.replace(tzinfo=datetime.UTC).timestamp()
+            assert abs(at - (time.time() + 3600)) < 30  # the removal time + the lifetime
             assert held(without) == (COUNT, (), 3600)  # kept, unsubscribed, expiring
             lan = TestClient(port, "lan")
             lan.publish("edge/data/seq", b"while removed", qos=1)  # routed before the PUBACK
