@@ -384,8 +384,13 @@ def test_reload_rereads_the_password_file_without_a_restart(booted: dict) -> Non
     after, before = reload["after"], reload["before"]
     assert (after["ActiveState"], after["SubState"]) == ("active", "running"), dump(reload)
     assert after["MainPID"] == before["MainPID"] and after["NRestarts"] == before["NRestarts"]
-    assert any("reloaded password and ACL files" in line for line in reload["journal"]), dump(
-        reload["journal"]
+    journal = reload["journal"]
+    assert any(
+        "reload: auth password_file: reconfigured (/etc/edge-gateway/passwd: 2 user(s))" in line
+        for line in journal
+    ), dump(journal)
+    assert any("reload: /etc/edge-gateway/gateway.toml applied" in line for line in journal), dump(
+        journal
     )
     assert_pub_sub(section(booted, "pubsub_after_reload"))
 
