@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from drivers.bus.gpio import PinFactoryError
 from gateway import __version__
 from gateway.broker.auth import GatewayAuth
+from gateway.broker.core import RESERVED_CLIENT_ID_PREFIX  # the bridges' sessions
 from gateway.broker.listener_config import auth_policies, listener_spec
 from gateway.broker.server import Broker, ListenerSpec
 from gateway.components import start_components
@@ -99,7 +100,7 @@ class Gateway:
             )
             # sessions of bridges no longer configured stop queueing before anything can publish
             # and are kept only for [store] removed_bridge_expiry (gateway.bridge.orphans)
-            if any(cid.startswith("$bridge/") for cid in self.broker.core.sessions):
+            if any(cid.startswith(RESERVED_CLIENT_ID_PREFIX) for cid in self.broker.core.sessions):
                 from gateway.bridge.orphans import retire_orphans
 
                 retire_orphans(

@@ -116,10 +116,12 @@ def removed_bridges(core: Any) -> dict[str, int]:
     """The bridges removed from the config whose session (`$bridge/<name>`, its queue) is kept
     until it expires (gateway.bridge.orphans: a configured bridge's session never expires), with
     the messages each holds."""
+    from gateway.broker.core import RESERVED_CLIENT_ID_PREFIX as PREFIX
+
     return {
-        cid[len("$bridge/") :]: s.queued_count + len(s.inflight)
+        cid[len(PREFIX) :]: s.queued_count + len(s.inflight)
         for cid, s in core.sessions.items()
-        if cid.startswith("$bridge/") and s.expires_at() is not None
+        if cid.startswith(PREFIX) and s.expires_at() is not None
     }
 
 

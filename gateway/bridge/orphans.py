@@ -26,6 +26,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from gateway.broker.core import RESERVED_CLIENT_ID_PREFIX as PREFIX
 from gateway.broker.settings import NEVER_EXPIRES
 from gateway.logfields import fields
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PREFIX = "$bridge/"
 DEFAULT_EXPIRY = (
     7 * 86400
 )  # seconds a removed bridge's queue is kept ([store] removed_bridge_expiry)
