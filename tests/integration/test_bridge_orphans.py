@@ -185,8 +185,9 @@ def test_past_its_lifetime_the_session_and_its_rows_are_deleted(tmp_path: Path):
         assert held(gateway) == (COUNT, (), 2)
         assert rows(gateway)["queue"] == COUNT  # positive control: there until it expires
         wait_gone(gateway)
-        assert gateway.gateway is not None
-        gateway.call(gateway.gateway.store.wait_committed())
+        gw = gateway.gateway
+        assert gw is not None and gw.store is not None
+        gateway.call(gw.store.wait_committed())
         assert rows(gateway) == {"sessions": 0, "subscriptions": 0, "queue": 0, "messages": 0}
     finally:
         gateway.stop()
@@ -199,10 +200,11 @@ def test_a_lifetime_of_0_deletes_it_at_the_start(tmp_path: Path):
     gateway = GatewayThread(load_toml(tmp_path, head, "zero.toml")).start()
     try:
         assert held(gateway) is None  # gone before the listeners opened
-        assert gateway.gateway is not None
-        gateway.call(gateway.gateway.store.wait_committed())
+        gw = gateway.gateway
+        assert gw is not None and gw.store is not None
+        gateway.call(gw.store.wait_committed())
         assert rows(gateway) == {"sessions": 0, "subscriptions": 0, "queue": 0, "messages": 0}
-        stats = gateway.run(lambda: gateway.gateway.broker.core.stats)
+        stats = gateway.run(lambda: gw.broker.core.stats)
         assert (stats.clients_expired, stats.clients_disconnected) == (1, 0)
     finally:
         gateway.stop()
@@ -250,10 +252,11 @@ def test_a_reload_removal_gives_the_kept_queue_the_same_lifetime(tmp_path: Path)
         lan.publish("edge/data/seq", b"while removed", qos=1)
         assert held(gateway) == (COUNT, (), 2)  # queues nothing new
         wait_gone(gateway)
-        assert gateway.gateway is not None
-        gateway.call(gateway.gateway.store.wait_committed())
+        gw = gateway.gateway
+        assert gw is not None and gw.store is not None
+        gateway.call(gw.store.wait_committed())
         assert rows(gateway) == {"sessions": 0, "subscriptions": 0, "queue": 0, "messages": 0}
-        assert gateway.run(lambda: gateway.gateway.broker.core.stats.clients_disconnected) == 0
+        assert gateway.run(lambda: gw.broker.core.stats.clients_disconnected) == 0
         lan.disconnect()
     finally:
         gateway.stop()

@@ -22,6 +22,7 @@ class _Link:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.client_id = session.client_id
 
     def send(self, packet: object) -> None:
         pass
