@@ -67,6 +67,7 @@ from gateway.mqtt.packets import (
     Connack,
     Connect,
     Disconnect,
+    Packet,
     Pingreq,
     Pingresp,
     Puback,
@@ -341,8 +342,8 @@ class Connection:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def send(self, packet: object) -> None:
-        self.write(encode(packet, self.version))  # type: ignore[arg-type]
+    def send(self, packet: Packet) -> None:
+        self.write(encode(packet, self.version))
 
     def write(self, data: bytes) -> None:
         if not self._out:
@@ -477,12 +478,14 @@ class Connection:
                 self._close_not_stored(code, f"PUBLISH {packet.packet_id} not stored")
                 return
             core.stats.limit("store_refused")
+        pid = packet.packet_id
+        assert pid is not None  # the decoder requires one at QoS 1 and 2 [MQTT-2.2.1-2]
         if packet.qos == QoS.AT_LEAST_ONCE:
-            self.acks.send(Puback(packet.packet_id, code), mark)  # type: ignore[arg-type]
+            self.acks.send(Puback(pid, code), mark)
         elif packet.qos == QoS.EXACTLY_ONCE:
             if not code.is_error:
-                session.store_incoming_qos2(packet.packet_id)  # type: ignore[arg-type]
-            self.acks.send(Pubrec(packet.packet_id, code), mark)  # type: ignore[arg-type]
+                session.store_incoming_qos2(pid)
+            self.acks.send(Pubrec(pid, code), mark)
 
     def _not_stored(self, ack: Puback | Pubrec | Pubcomp, code: ReasonCode) -> None:
         """An ack held for a commit that failed: 5.0 refuses the PUBLISH with `code`; otherwise

@@ -57,6 +57,7 @@ from gateway.mqtt.packets import (
     Connack,
     Connect,
     Disconnect,
+    Packet,
     Publish,
     Suback,
     Subscribe,
@@ -88,7 +89,7 @@ class Client(Protocol):
     def in_process(self) -> bool: ...  # the gateway's own: the ACL does not apply
     @property
     def session(self) -> Session | None: ...
-    def send(self, packet: object) -> None: ...
+    def send(self, packet: Packet) -> None: ...
 
 
 class Authenticator:

@@ -26,7 +26,7 @@ from gateway.broker.local import LocalMessage, MessageHandler
 from gateway.broker.message import Delivery
 from gateway.logfields import log_fields
 from gateway.mqtt.enums import QoS
-from gateway.mqtt.packets import Publish, Subscribe, Subscription, Unsubscribe
+from gateway.mqtt.packets import Packet, Publish, Subscribe, Subscription, Unsubscribe
 from gateway.mqtt.properties import NO_PROPERTIES, Properties
 from gateway.mqtt.topics import parse_shared, topic_matches, validate_topic_name
 from gateway.ratelog import RateLimitedLog
@@ -114,7 +114,7 @@ class LocalLink:
     def send_pubrel(self, packet_id: int) -> None:  # nothing is ever in flight
         pass
 
-    def send(self, packet: object) -> None:  # SUBACK / UNSUBACK: results are read directly
+    def send(self, packet: Packet) -> None:  # SUBACK / UNSUBACK: results are read directly
         pass
 
     def close(self) -> None:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import ssl
 
     from gateway.broker.connection import Connection
+    from gateway.broker.local_link import LocalLink
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ class Broker:
         self.protocols: set[_MqttProtocol] = set()
         self.servers: dict[str, asyncio.Server] = {}
         self._timer: asyncio.Task | None = None
-        self._local_links: list = []
+        self._local_links: list[LocalLink] = []
         self._wake = asyncio.Event()
         self.last_tick = clock()
 
@@ -536,11 +537,13 @@ class Broker:
         self._local_links.append(link)
         return link
 
-    async def close_local_client(self, link: LocalClient) -> None:
+    async def close_local_client(self, client: LocalClient) -> None:
         """Detach an in-process client whose component a reload stopped, and forget it."""
-        if link in self._local_links:
-            self._local_links.remove(link)
-            await link.close_client()  # type: ignore[attr-defined]
+        for link in self._local_links:
+            if link is client:
+                self._local_links.remove(link)
+                await link.close_client()
+                return
 
 
 def _carried_over(own: BrokerSettings, old: BrokerSettings, new: BrokerSettings) -> BrokerSettings:
