@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from gateway.retry import doubling_delay
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -69,7 +71,7 @@ class LoginBackoff:
         extra = failures - self.free_failures
         if extra <= 0:
             return 0.0
-        return min(float(2 ** min(extra - 1, 30)), self.max_window)
+        return doubling_delay(1.0, extra - 1, self.max_window)
 
     def _entry(self, address: str, now: float) -> _Entry | None:
         entry = self._entries.get(address)
