@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from gateway import components
 from gateway.relays.controller import RelayService
 from gateway.relays.reload import reload_relays
 from gateway.reload import ComponentResult, Outcome
+from tests.fakes.recording_pin import RecordingPin
 from tests.support.clients import V5, TestClient
 from tests.support.gateway_process import free_port
 from tests.support.gateway_thread import GatewayThread, load_toml
@@ -74,22 +75,6 @@ name = "heater"
 pin = 24
 power_on = "on"
 """
-
-
-class RecordingPin(MockPWMPin):
-    """Records every state and function written to the pin, also one that changes nothing."""
-
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        self.writes: list[Any] = []
-        super().__init__(*args, **kw)
-
-    def _set_state(self, value: float) -> None:
-        self.writes.append(value)
-        super()._set_state(value)
-
-    def _set_function(self, value: str) -> None:
-        self.writes.append(value)
-        super()._set_function(value)
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from gateway.relays.config import OutputConfig
 from gateway.relays.controller import RelayService
@@ -19,27 +18,12 @@ from gateway.reload import Outcome
 from tests.fakes.chips.pcf8574 import FakePCF8574
 from tests.fakes.i2c import FakeSMBus
 from tests.fakes.local_bus import MemoryBus
+from tests.fakes.recording_pin import RecordingPin
 from tests.unit.relays.helpers import FakeClock
 
 BASE = "site"
 PUMP = OutputConfig(name="pump", pin=17)
 GATE = OutputConfig(name="gate", kind="pcf8574", address=0x20, pin=2)
-
-
-class RecordingPin(MockPWMPin):
-    """Records every state and function written to the pin, also one that changes nothing."""
-
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        self.writes: list[Any] = []
-        super().__init__(*args, **kw)
-
-    def _set_state(self, value: float) -> None:
-        self.writes.append(value)
-        super()._set_state(value)
-
-    def _set_function(self, value: str) -> None:
-        self.writes.append(value)
-        super()._set_function(value)
 
 
 class RecordingChip(FakePCF8574):
