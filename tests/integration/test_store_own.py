@@ -23,10 +23,6 @@ def own_publish(b: StoreBroker, topic: str, payload: bytes, qos: int = 1, retain
     b.call(_publish())
 
 
-def rows(b: StoreBroker, sql: str) -> list:
-    return b.rows(sql)
-
-
 def recorded(b: StoreBroker) -> int:
     store = b.store
     assert store is not None
@@ -46,7 +42,7 @@ def test_own_retained_stays_in_memory_and_replaces_a_lan_value_on_disk(db, broke
     lan.publish("edge/sensor/a", b"from-lan", qos=1, retain=True)  # positive control: written
     lan.publish("lan/only", b"kept", qos=1, retain=True)
     b.committed()
-    assert rows(b, "SELECT topic FROM retained ORDER BY topic") == [
+    assert b.rows("SELECT topic FROM retained ORDER BY topic") == [
         ("edge/sensor/a",),
         ("lan/only",),
     ]
@@ -57,7 +53,7 @@ def test_own_retained_stays_in_memory_and_replaces_a_lan_value_on_disk(db, broke
     own_publish(b, "edge/sensor/a", b"22.5", retain=True)
     assert recorded(b) == before + 1
     b.committed()
-    assert rows(b, "SELECT topic FROM retained") == [("lan/only",)]
+    assert b.rows("SELECT topic FROM retained") == [("lan/only",)]
     sub = TestClient(b.port, "sub", version=V5)  # in memory, retained as usual
     sub.subscribe("edge/#", 1)
     got = {m.topic: m.payload for m in sub.expect(2)}
@@ -106,7 +102,7 @@ def test_own_delivery_not_acked_is_written_after_the_grace_and_survives_a_kill(d
     assert recorded(b) == before and b.sys("store/own messages held") == 2
     wait_for(lambda: b.sys("store/own messages written") == 2)
     b.committed()
-    assert rows(b, "SELECT count(*) FROM queue") == [(2,)]
+    assert b.rows("SELECT count(*) FROM queue") == [(2,)]
 
 
 def test_held_own_deliveries_are_written_at_shutdown(db, brokers):
@@ -117,7 +113,7 @@ def test_held_own_deliveries_are_written_at_shutdown(db, brokers):
     b.committed()
     own_publish(b, "edge/sensor/a", b"one")
     own_publish(b, "edge/sensor/a", b"two")
-    assert rows(b, "SELECT count(*) FROM queue") == [(0,)]
+    assert b.rows("SELECT count(*) FROM queue") == [(0,)]
     b.stop()
     b = brokers(db, own_grace=3600)
     cloud = TestClient(b.port, "bridge-like", version=V5, clean=False, session_expiry=3600)
