@@ -503,10 +503,11 @@ def test_tls_and_client_certificates(broker, files):
     }
     for cause, args in failing.items():
         theirs, ours = both("pub", *args)
-        # Mosquitto ends with 1, 7 ("The connection was lost") or 8 ("A TLS error occurred")
-        # here, depending on when the refusal arrives; ours with 7 when it arrives after the
-        # handshake (TLS 1.3), 1 when during it
-        assert theirs.returncode in (1, 7, 8) and ours.returncode in (1, 7), (theirs, ours)
+        # Mosquitto ends with 1, 7 ("The connection was lost"), 8 ("A TLS error occurred") or,
+        # seen once in a CI run for the missing client certificate, 14 ("Protocol error") here,
+        # depending on when the refusal arrives; ours with 7 when it arrives after the handshake
+        # (TLS 1.3), 1 when during it
+        assert theirs.returncode in (1, 7, 8, 14) and ours.returncode in (1, 7), (theirs, ours)
         assert ours.stderr.count(b"\n") == 1 and b"Traceback" not in ours.stderr, ours
         assert cause.encode() in ours.stderr, ours.stderr
 
